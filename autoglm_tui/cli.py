@@ -1,0 +1,48 @@
+"""Argument parsing: one module per subcommand under commands/, each imported lazily.
+
+A subcommand module has ``add_parser(subparsers)`` (cheap: argparse only) and ``run(args) -> int``
+(which imports what it needs). With no subcommand, the local view opens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from autoglm_tui import __version__
+
+# Subcommand name -> module under autoglm_tui.commands.
+COMMANDS = ("local", "cluster", "sample", "agent", "snapshot", "rules")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autoglm-tui",
+        description=(
+            "Terminal monitor for GPU inference and training nodes. With no command, opens the "
+            "local view of this machine (GPUs, CPU, memory, IO, processes, alerts)."
+        ),
+        epilog="Run 'autoglm-tui COMMAND --help' for the options of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"autoglm-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"autoglm_tui.commands.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["local", *argv]
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["local"])
+    module = importlib.import_module(f"autoglm_tui.commands.{args.command}")
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,14 @@
+"""`autoglm-tui cluster` (placeholder until its owner lands it)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("cluster", help="cluster (not built yet)")
+
+
+def run(args: argparse.Namespace) -> int:
+    print("autoglm-tui cluster: not built yet")
+    return 2

@@ -1,0 +1,14 @@
+"""`autoglm-tui rules` (placeholder until its owner lands it)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("rules", help="rules (not built yet)")
+
+
+def run(args: argparse.Namespace) -> int:
+    print("autoglm-tui rules: not built yet")
+    return 2

@@ -1,0 +1,105 @@
+"""Human formatting of numbers for the UI and the CLI (plain strings, no markup)."""
+
+from __future__ import annotations
+
+NA = "N/A"
+
+_BYTE_UNITS = ("B", "K", "M", "G", "T", "P")
+
+
+def bytes_(value: float | None, na: str = NA) -> str:
+    """1536 -> '1.5K'; binary units, at most 4 significant characters."""
+    if value is None:
+        return na
+    v = float(value)
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+    for unit in _BYTE_UNITS:
+        if v < 1024 or unit == _BYTE_UNITS[-1]:
+            if unit == "B":
+                return f"{sign}{int(v)}B"
+            return f"{sign}{v:.1f}{unit}" if v < 100 else f"{sign}{v:.0f}{unit}"
+        v /= 1024
+    return na  # pragma: no cover
+
+
+def rate(value: float | None, na: str = NA) -> str:
+    """Bytes per second: '12.3M/s'."""
+    return na if value is None else bytes_(value) + "/s"
+
+
+def pct(value: float | None, na: str = NA, digits: int = 0) -> str:
+    if value is None:
+        return na
+    return f"{value:.{digits}f}%"
+
+
+def num(value: float | None, unit: str = "", na: str = NA, digits: int = 0) -> str:
+    if value is None:
+        return na
+    return f"{value:.{digits}f}{unit}"
+
+
+def duration(seconds: float | None, na: str = NA) -> str:
+    """Compact elapsed time: '42s', '3m05s', '2h04m', '3d02h'."""
+    if seconds is None:
+        return na
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}h{m:02d}m"
+    d, h = divmod(h, 24)
+    return f"{d}d{h:02d}h"
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '3m', '1h30m', '500ms', '10' (seconds) -> seconds; ValueError with the reason."""
+    t = text.strip().lower()
+    if not t:
+        raise ValueError("empty duration")
+    try:
+        return float(t)
+    except ValueError:
+        pass
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    total = 0.0
+    num_buf = ""
+    i = 0
+    matched = False
+    while i < len(t):
+        ch = t[i]
+        if ch.isdigit() or ch == ".":
+            num_buf += ch
+            i += 1
+            continue
+        unit = "ms" if t.startswith("ms", i) else ch
+        if unit not in units or not num_buf:
+            raise ValueError(f"bad duration {text!r}: use forms like 30s, 5m, 1h30m")
+        try:
+            total += float(num_buf) * units[unit]
+        except ValueError:
+            raise ValueError(f"bad duration {text!r}") from None
+        num_buf = ""
+        matched = True
+        i += len(unit)
+    if num_buf or not matched:
+        raise ValueError(f"bad duration {text!r}: a number needs a unit (s, m, h, d, ms)")
+    return total
+
+
+def bar(fraction: float | None, width: int) -> str:
+    """A plain text bar of `width` cells using eighth blocks; empty for None."""
+    if width <= 0:
+        return ""
+    if fraction is None:
+        return " " * width
+    f = min(1.0, max(0.0, fraction))
+    eighths = round(f * width * 8)
+    full, rem = divmod(eighths, 8)
+    partial = " ▏▎▍▌▋▊▉"[rem] if rem and full < width else ""
+    return ("█" * full + partial).ljust(width)

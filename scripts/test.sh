@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (system packages included) and runs the whole test suite.
+# Usage: bash scripts/test.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYS_PKGS=(etcd-server openssh-server prometheus-alertmanager tmux iproute2 procps librsvg2-bin)
+missing=()
+for p in "${SYS_PKGS[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+
+.venv/bin/ruff check autoglm_tui tests benchmarks scripts
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
