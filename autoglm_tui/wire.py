@@ -12,7 +12,7 @@ import json
 import math
 import types
 import typing
-from typing import Any, Union  # noqa: UP035
+from typing import Any, Union
 
 from autoglm_tui.model import SCHEMA, SCHEMA_MAJOR, Hello, Sample
 from autoglm_tui.text import clean
@@ -125,7 +125,8 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
             return tuple(_convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
             raise WireError(f"{path}: expected {len(args)} items, got {len(value)}")
-        return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        pairs = enumerate(zip(args, value, strict=True))
+        return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in pairs)
     if origin is dict:
         key_tp, val_tp = typing.get_args(tp)
         if not isinstance(value, dict):
