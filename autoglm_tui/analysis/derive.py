@@ -1,0 +1,84 @@
+"""Derive the named metrics (metrics.py) of one sample, given the previous one (pure)."""
+
+from __future__ import annotations
+
+from autoglm_tui.analysis.history import Key
+from autoglm_tui.analysis.rates import counter_rate, ratio_of_deltas
+from autoglm_tui.model import Sample
+
+
+def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
+    """Every metric value of `sample`, keyed by (metric, subject); rates need `prev`."""
+    out: dict[Key, float | None] = {}
+    cpu, mem = sample.cpu, sample.mem
+    out[("cpu.util_pct", None)] = cpu.util_pct
+    out[("cpu.iowait_pct", None)] = cpu.iowait_pct
+    out[("load.1m", None)] = cpu.load[0] if cpu.load else None
+    out[("mem.used_pct", None)] = mem.used_pct
+    out[("swap.used_pct", None)] = mem.swap_used_pct
+
+    dt = sample.t - prev.t if prev is not None else 0.0
+    d, n = sample.disk, sample.net
+    pd = prev.disk if prev else None
+    pn = prev.net if prev else None
+    out[("disk.read_bps", None)] = counter_rate(pd and pd.read_bytes, d.read_bytes, dt)
+    out[("disk.write_bps", None)] = counter_rate(pd and pd.write_bytes, d.write_bytes, dt)
+    ops_prev = pd.read_count + pd.write_count if pd else None
+    ops_cur = d.read_count + d.write_count
+    out[("disk.iops", None)] = counter_rate(ops_prev, ops_cur, dt)
+    time_prev = _sum_opt(pd.read_time_ms, pd.write_time_ms) if pd else None
+    time_cur = _sum_opt(d.read_time_ms, d.write_time_ms)
+    await_ms = ratio_of_deltas(time_prev, time_cur, ops_prev, ops_cur)
+    if await_ms is None and ops_prev is not None and ops_cur == ops_prev and time_cur is not None:
+        await_ms = 0.0  # no operations completed: nothing waited
+    out[("disk.await_ms", None)] = await_ms
+    rx = counter_rate(pn and pn.rx_bytes, n.rx_bytes, dt)
+    tx = counter_rate(pn and pn.tx_bytes, n.tx_bytes, dt)
+    out[("net.rx_bps", None)] = rx
+    out[("net.tx_bps", None)] = tx
+    util = None
+    if n.link_speed_mbps and rx is not None and tx is not None:
+        util = min(100.0, 100.0 * max(rx, tx) * 8 / (n.link_speed_mbps * 1e6))
+    out[("net.util_pct", None)] = util
+
+    for g in sample.gpus:
+        i = g.index
+        out[("gpu.util_pct", i)] = g.util_pct
+        out[("gpu.mem_util_pct", i)] = g.mem_util_pct
+        out[("gpu.mem_used_bytes", i)] = g.mem_used_bytes
+        out[("gpu.mem_total_bytes", i)] = g.mem_total_bytes
+        out[("gpu.mem_used_pct", i)] = g.mem_used_pct
+        out[("gpu.temp_c", i)] = g.temp_c
+        out[("gpu.power_w", i)] = g.power_w
+        out[("gpu.power_limit_w", i)] = g.power_limit_w
+        out[("gpu.fan_pct", i)] = g.fan_pct
+        out[("gpu.sm_clock_mhz", i)] = g.sm_clock_mhz
+        out[("gpu.pcie_rx_bps", i)] = g.pcie_rx_bps
+        out[("gpu.pcie_tx_bps", i)] = g.pcie_tx_bps
+        out[("gpu.ecc_errors", i)] = g.ecc_errors
+        out[("gpu.xid", i)] = g.xid
+
+    for p in sample.procs:
+        out[("proc.cpu_pct", p.pid)] = p.cpu_pct
+        out[("proc.rss_bytes", p.pid)] = p.rss_bytes
+        out[("proc.gpu_mem_bytes", p.pid)] = p.gpu_mem_bytes
+        out[("proc.sm_util_pct", p.pid)] = p.sm_pct
+
+    svc = sample.service
+    if svc is not None and svc.ok:
+        ps = prev.service if prev and prev.service and prev.service.ok else None
+        out[("svc.latency_p95_s", None)] = svc.latency_p95_s
+        out[("svc.tokens_per_s", None)] = counter_rate(
+            ps and ps.tokens_total, svc.tokens_total, dt
+        )
+        err = ratio_of_deltas(
+            ps and ps.errors_total, svc.errors_total, ps and ps.requests_total, svc.requests_total
+        )
+        out[("svc.error_rate", None)] = None if err is None else 100.0 * err
+        out[("svc.requests_running", None)] = svc.requests_running
+        out[("svc.queue_len", None)] = svc.queue_len
+    return out
+
+
+def _sum_opt(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else a + b

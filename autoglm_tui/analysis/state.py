@@ -1,0 +1,227 @@
+"""Fleet state: what every source has told us, folded into per-node status and history (pure).
+
+Sources emit events (events.py); ``FleetState.apply(event)`` folds one in and returns the status
+changes it caused; ``FleetState.tick(now)`` ages nodes (STALE, removal of LEFT nodes). Nothing
+here reads a clock or does I/O. The UI reads ``nodes`` and ``version`` and never writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from autoglm_tui.analysis.derive import derive
+from autoglm_tui.analysis.history import Key, NodeHistory
+from autoglm_tui.events import (
+    Event,
+    HelloReceived,
+    NodeInvalid,
+    NodeJoined,
+    NodeLeft,
+    NodeStatus,
+    NodeUnreachable,
+    RegistryChanged,
+    SampleReceived,
+)
+from autoglm_tui.model import Hello, ProcSample, Sample
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A node moved from one status to another: an entry in the alert log."""
+
+    t: float
+    node_id: str
+    old: NodeStatus | None  # None: the node is new
+    new: NodeStatus | None  # None: the node was removed from the state
+    reason: str | None = None
+
+
+@dataclass
+class NodeState:
+    """Everything known about one node. Read-only for everyone but FleetState."""
+
+    node_id: str
+    history: NodeHistory
+    status: NodeStatus = NodeStatus.CONNECTING
+    reason: str | None = None
+    status_since: float = 0.0
+    labels: dict[str, str] = field(default_factory=dict)
+    address: str | None = None
+    ssh_port: int | None = None
+    source: str = "local"
+    registration: dict[str, object] | None = None
+    hello: Hello | None = None
+    last_sample: Sample | None = None
+    last_sample_at: float | None = None  # monitor time of the newest sample
+    first_seen: float = 0.0
+    left_at: float | None = None
+    bad_lines: int = 0
+    metrics: dict[Key, float | None] = field(default_factory=dict)  # newest derived values
+    proc_seen: dict[int, float] = field(default_factory=dict)  # pid -> last time listed
+    proc_info: dict[int, ProcSample] = field(default_factory=dict)  # pid -> newest listing
+
+    @property
+    def interval_s(self) -> float:
+        return self.hello.static.interval_s if self.hello else 1.0
+
+    def age(self, now: float) -> float | None:
+        """Seconds since the newest sample arrived (the sample lag shown in the UI)."""
+        return None if self.last_sample_at is None else max(0.0, now - self.last_sample_at)
+
+    def metric(self, name: str, subject: int | None = None) -> float | None:
+        return self.metrics.get((name, subject))
+
+    def subjects(self, name: str) -> list[int | None]:
+        """Which GPUs (or pids) have a value of `name` in the newest sample."""
+        return [s for (n, s) in self.metrics if n == name]
+
+
+class FleetState:
+    """All nodes, their status and history. Feed it events; read ``nodes``."""
+
+    def __init__(
+        self,
+        history_s: float = 900.0,
+        stale_after_intervals: float = 3.0,
+        left_linger_s: float = 120.0,
+        proc_forget_s: float = 120.0,
+    ) -> None:
+        self.history_s = history_s
+        self.stale_after_intervals = stale_after_intervals
+        self.left_linger_s = left_linger_s
+        self.proc_forget_s = proc_forget_s
+        self.nodes: dict[str, NodeState] = {}
+        self.registry_ok: bool | None = None  # None: no registry in use
+        self.registry_reason: str | None = None
+        self.version = 0  # bumped on every change, so a UI can skip repaints
+        self._changes: list[StatusChange] = []
+
+    # ------------------------------------------------------------------ events
+
+    def apply(self, event: Event) -> list[StatusChange]:
+        """Fold one event in; return the status changes it caused."""
+        self.version += 1
+        self._changes = []
+        self._apply(event)
+        return self._changes
+
+    def _apply(self, event: Event) -> None:
+        if isinstance(event, SampleReceived):
+            self._on_sample(event)
+        elif isinstance(event, HelloReceived):
+            node = self._node(event.node_id, event.t)
+            node.hello = event.hello
+            if node.status in (NodeStatus.UNREACHABLE, NodeStatus.INVALID):
+                self._set(node, NodeStatus.CONNECTING, None, event.t)
+        elif isinstance(event, NodeJoined):
+            node = self._node(event.node_id, event.t)
+            node.labels = dict(event.labels)
+            node.address = event.address
+            node.ssh_port = event.ssh_port
+            node.source = event.source
+            node.registration = event.registration
+            if node.status in (NodeStatus.LEFT, NodeStatus.INVALID):
+                node.left_at = None
+                self._set(node, NodeStatus.CONNECTING, None, event.t)
+        elif isinstance(event, NodeLeft):
+            node = self.nodes.get(event.node_id)
+            if node is not None:
+                node.left_at = event.t
+                self._set(node, NodeStatus.LEFT, event.reason, event.t)
+        elif isinstance(event, NodeInvalid):
+            node = self._node(event.node_id, event.t)
+            self._set(node, NodeStatus.INVALID, event.reason, event.t)
+        elif isinstance(event, NodeUnreachable):
+            node = self._node(event.node_id, event.t)
+            if node.status != NodeStatus.LEFT:
+                self._set(node, NodeStatus.UNREACHABLE, event.reason, event.t)
+        elif isinstance(event, RegistryChanged):
+            self.registry_ok = event.ok
+            self.registry_reason = event.reason
+
+    def _on_sample(self, event: SampleReceived) -> None:
+        node = self._node(event.node_id, event.t)
+        sample = event.sample
+        prev = node.last_sample
+        if prev is not None and sample.seq <= prev.seq and sample.t <= prev.t:
+            node.bad_lines += 1  # a replayed or duplicated sample: keep the newer one
+            return
+        if prev is not None and sample.t <= prev.t:
+            prev = None  # the node's clock or stream restarted: no rates across the jump
+        values = derive(sample, prev)
+        node.metrics = values
+        node.history.append(event.t, values)
+        node.last_sample = sample
+        node.last_sample_at = event.t
+        for p in sample.procs:
+            node.proc_seen[p.pid] = event.t
+            node.proc_info[p.pid] = p
+        self._forget_procs(node, event.t)
+        if node.status != NodeStatus.LEFT:
+            self._set(node, NodeStatus.UP, None, event.t)
+
+    # ------------------------------------------------------------------ time
+
+    def tick(self, now: float) -> list[StatusChange]:
+        """Age the fleet: UP nodes without fresh samples become STALE; LEFT nodes go away."""
+        self._changes = []
+        for node in list(self.nodes.values()):
+            if node.status == NodeStatus.UP and node.last_sample_at is not None:
+                limit = self.stale_after_intervals * node.interval_s
+                if now - node.last_sample_at > limit:
+                    self._set(
+                        node,
+                        NodeStatus.STALE,
+                        f"no sample for {now - node.last_sample_at:.0f}s",
+                        now,
+                    )
+            elif (
+                node.status == NodeStatus.LEFT
+                and node.left_at is not None
+                and now - node.left_at > self.left_linger_s
+            ):
+                del self.nodes[node.node_id]
+                self._changes.append(
+                    StatusChange(now, node.node_id, NodeStatus.LEFT, None, "removed")
+                )
+        if self._changes:
+            self.version += 1
+        return self._changes
+
+    # ------------------------------------------------------------------ helpers
+
+    def _node(self, node_id: str, t: float) -> NodeState:
+        node = self.nodes.get(node_id)
+        if node is None:
+            capacity = max(2, int(self.history_s))  # one point a second at most
+            node = NodeState(node_id=node_id, history=NodeHistory(capacity), first_seen=t)
+            node.status_since = t
+            self.nodes[node_id] = node
+            self._changes.append(StatusChange(t, node_id, None, NodeStatus.CONNECTING))
+        return node
+
+    def _set(self, node: NodeState, status: NodeStatus, reason: str | None, t: float) -> None:
+        old = node.status
+        node.status = status
+        node.reason = reason
+        if old != status:
+            node.status_since = t
+            self._changes.append(StatusChange(t, node.node_id, old, status, reason))
+
+    def _forget_procs(self, node: NodeState, now: float) -> None:
+        gone = [pid for pid, seen in node.proc_seen.items() if now - seen > self.proc_forget_s]
+        if not gone:
+            return
+        gone_set = set(gone)
+        for pid in gone:
+            del node.proc_seen[pid]
+            node.proc_info.pop(pid, None)
+        node.history.forget(lambda k: k[0].startswith("proc.") and k[1] in gone_set)
+
+    # ------------------------------------------------------------------ views
+
+    def counts(self) -> dict[NodeStatus, int]:
+        out = dict.fromkeys(NodeStatus, 0)
+        for node in self.nodes.values():
+            out[node.status] += 1
+        return out
