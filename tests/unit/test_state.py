@@ -1,0 +1,156 @@
+from autoglm_tui.analysis.state import FleetState
+from autoglm_tui.events import (
+    HelloReceived,
+    NodeInvalid,
+    NodeJoined,
+    NodeLeft,
+    NodeStatus,
+    NodeUnreachable,
+    RegistryChanged,
+    SampleReceived,
+)
+from autoglm_tui.monitor import Monitor
+
+from .samples import hello, proc, sample
+
+
+def _feed(state: FleetState, node: str = "n1") -> None:
+    state.apply(NodeJoined(100.0, node, labels={"zone": "a"}, source="etcd"))
+    state.apply(HelloReceived(100.5, node, hello(node)))
+
+
+def test_join_hello_sample_makes_node_up_with_rates() -> None:
+    st = FleetState()
+    changes = st.apply(NodeJoined(100.0, "n1", labels={"zone": "a"}))
+    assert [(c.old, c.new) for c in changes] == [(None, NodeStatus.CONNECTING)]
+    st.apply(HelloReceived(100.5, "n1", hello()))
+    st.apply(SampleReceived(101.0, "n1", sample(1001.0, 1, disk_read=1000, net_rx=0)))
+    changes = st.apply(
+        SampleReceived(102.0, "n1", sample(1003.0, 2, disk_read=5000, net_rx=250_000_000))
+    )
+    assert changes == []  # already UP
+    node = st.nodes["n1"]
+    assert node.status == NodeStatus.UP
+    assert node.metric("disk.read_bps") == 2000.0
+    assert node.metric("net.rx_bps") == 125_000_000.0
+    assert node.metric("net.util_pct") == 100.0  # 1 Gb/s link saturated
+    assert node.metric("gpu.util_pct", 1) == 50.0
+    assert node.metric("gpu.mem_used_pct", 0) == 50.0
+    assert node.metric("gpu.power_w", 0) is None  # unsupported stays unknown
+    assert node.age(105.0) == 3.0
+
+
+def test_first_sample_has_no_rates_and_counter_reset_is_unknown() -> None:
+    st = FleetState()
+    _feed(st)
+    st.apply(SampleReceived(101.0, "n1", sample(1.0, 1, disk_read=10_000)))
+    assert st.nodes["n1"].metric("disk.read_bps") is None
+    st.apply(SampleReceived(102.0, "n1", sample(2.0, 2, disk_read=5)))  # reboot-like reset
+    assert st.nodes["n1"].metric("disk.read_bps") is None
+    st.apply(SampleReceived(103.0, "n1", sample(3.0, 3, disk_read=1005)))
+    assert st.nodes["n1"].metric("disk.read_bps") == 1000.0
+
+
+def test_disk_await_from_time_and_ops() -> None:
+    st = FleetState()
+    _feed(st)
+    st.apply(SampleReceived(101.0, "n1", sample(1.0, 1, disk_ops=100, disk_time_ms=1000)))
+    st.apply(SampleReceived(102.0, "n1", sample(2.0, 2, disk_ops=110, disk_time_ms=1500)))
+    assert st.nodes["n1"].metric("disk.await_ms") == 50.0
+    assert st.nodes["n1"].metric("disk.iops") == 10.0
+
+
+def test_stale_after_three_intervals_then_up_again() -> None:
+    st = FleetState()
+    _feed(st)
+    st.apply(SampleReceived(101.0, "n1", sample(1.0, 1)))
+    assert st.tick(103.9) == []
+    changes = st.tick(104.5)
+    assert [(c.old, c.new) for c in changes] == [(NodeStatus.UP, NodeStatus.STALE)]
+    assert "no sample" in (st.nodes["n1"].reason or "")
+    changes = st.apply(SampleReceived(105.0, "n1", sample(5.0, 2)))
+    assert [(c.old, c.new) for c in changes] == [(NodeStatus.STALE, NodeStatus.UP)]
+
+
+def test_left_node_is_kept_greyed_then_removed() -> None:
+    st = FleetState(left_linger_s=10)
+    _feed(st)
+    st.apply(SampleReceived(101.0, "n1", sample(1.0, 1)))
+    changes = st.apply(NodeLeft(102.0, "n1", "lease revoked or expired"))
+    assert [(c.old, c.new) for c in changes] == [(NodeStatus.UP, NodeStatus.LEFT)]
+    # A late sample does not resurrect a node that left.
+    st.apply(SampleReceived(102.5, "n1", sample(2.0, 2)))
+    assert st.nodes["n1"].status == NodeStatus.LEFT
+    assert st.tick(105.0) == []
+    assert st.nodes["n1"].last_sample is not None  # last figures kept while it lingers
+    changes = st.tick(113.0)
+    assert [(c.old, c.new) for c in changes] == [(NodeStatus.LEFT, None)]
+    assert "n1" not in st.nodes
+
+
+def test_rejoin_after_leave() -> None:
+    st = FleetState()
+    _feed(st)
+    st.apply(NodeLeft(102.0, "n1"))
+    st.apply(NodeJoined(103.0, "n1", labels={"zone": "b"}))
+    assert st.nodes["n1"].status == NodeStatus.CONNECTING
+    assert st.nodes["n1"].labels == {"zone": "b"}
+
+
+def test_unreachable_invalid_and_recovery() -> None:
+    st = FleetState()
+    _feed(st)
+    st.apply(NodeUnreachable(101.0, "n1", "host key mismatch"))
+    assert st.nodes["n1"].status == NodeStatus.UNREACHABLE
+    assert st.nodes["n1"].reason == "host key mismatch"
+    st.apply(HelloReceived(102.0, "n1", hello()))
+    assert st.nodes["n1"].status == NodeStatus.CONNECTING
+    st.apply(NodeInvalid(103.0, "bad", "address: not an IP or host name"))
+    assert st.nodes["bad"].status == NodeStatus.INVALID
+    assert st.nodes["n1"].status == NodeStatus.CONNECTING  # one bad node affects only itself
+
+
+def test_duplicate_sample_ignored_and_counted() -> None:
+    st = FleetState()
+    _feed(st)
+    st.apply(SampleReceived(101.0, "n1", sample(1.0, 1, cpu=10.0)))
+    st.apply(SampleReceived(101.5, "n1", sample(1.0, 1, cpu=99.0)))
+    assert st.nodes["n1"].metric("cpu.util_pct") == 10.0
+    assert st.nodes["n1"].bad_lines == 1
+
+
+def test_process_history_and_forgetting() -> None:
+    st = FleetState(proc_forget_s=5)
+    _feed(st)
+    st.apply(SampleReceived(101.0, "n1", sample(1.0, 1, procs=(proc(10), proc(11)))))
+    st.apply(SampleReceived(102.0, "n1", sample(2.0, 2, procs=(proc(10),))))
+    node = st.nodes["n1"]
+    assert node.history.points(("proc.cpu_pct", 11)) == [(101.0, 12.5), (102.0, None)]
+    st.apply(SampleReceived(108.0, "n1", sample(8.0, 3, procs=(proc(10),))))
+    assert 11 not in node.proc_info
+    assert ("proc.cpu_pct", 11) not in node.history.keys()
+
+
+def test_registry_state_and_counts() -> None:
+    st = FleetState()
+    _feed(st, "a")
+    _feed(st, "b")
+    st.apply(RegistryChanged(1.0, ok=False, reason="etcd unreachable"))
+    assert st.registry_ok is False
+    assert st.counts()[NodeStatus.CONNECTING] == 2
+
+
+def test_monitor_runs_hooks_with_status_changes() -> None:
+    mon = Monitor()
+    seen = []
+    mon.hooks.append(lambda state, now, changes: seen.append((now, [c.new for c in changes])))
+    mon.apply(NodeJoined(1.0, "n1"))
+    mon.apply(HelloReceived(1.0, "n1", hello()))
+    mon.apply(SampleReceived(2.0, "n1", sample(2.0, 1)))
+    mon.tick(2.5)
+    mon.tick(9.0)
+    assert seen == [
+        (2.5, [NodeStatus.CONNECTING, NodeStatus.UP]),
+        (9.0, [NodeStatus.STALE]),
+    ]
+    assert len(mon.status_log) == 3

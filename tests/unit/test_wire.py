@@ -1,0 +1,122 @@
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autoglm_tui import wire
+from autoglm_tui.model import Hello, Sample
+from autoglm_tui.wire import WireError, decode, encode
+
+from .samples import hello, proc, sample
+
+
+def test_hello_round_trip() -> None:
+    h = hello(gpus=4)
+    back = decode(encode(h))
+    assert back == h
+    assert isinstance(back, Hello)
+
+
+def test_sample_round_trip_keeps_nulls_and_procs() -> None:
+    s = sample(5.0, 3, procs=(proc(42, gpu_mem=1 << 30),))
+    line = encode(s)
+    data = json.loads(line)
+    assert data["type"] == "sample"
+    assert data["gpus"][0]["power_w"] is None  # unsupported stays null, never 0
+    assert "self" in data and "self_cost" not in data
+    back = decode(line)
+    assert isinstance(back, Sample)
+    assert back == s
+    assert back.procs[0].gpu_mem_bytes == 1 << 30
+
+
+def test_bytes_input_and_trailing_newline_accepted() -> None:
+    s = sample(1.0, 1)
+    assert decode((encode(s) + "\n").encode()) == s
+
+
+def test_untrusted_strings_are_cleaned() -> None:
+    s = sample(1.0, 1, procs=(proc(7, "\x1b]0;pwned\x07[red]x[/red]\x9b"),))
+    back = decode(encode(s))
+    assert isinstance(back, Sample)
+    cmd = back.procs[0].cmdline
+    assert "\x1b" not in cmd and "\x07" not in cmd and "\x9b" not in cmd
+    assert "[red]x[/red]" in cmd
+
+
+def test_unknown_schema_major_refused_with_clear_message() -> None:
+    data = wire.to_dict(hello())
+    data["schema"] = 2
+    with pytest.raises(WireError, match="unsupported wire schema 2"):
+        decode(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("not json", "not JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"type": "boom"}', "unknown message type"),
+        ('{"type": "sample", "t": 1}', "seq: missing"),
+        ("", "empty line"),
+        (b"\xff\xfe", "not UTF-8"),
+    ],
+)
+def test_bad_lines_rejected_with_reason(line: str | bytes, reason: str) -> None:
+    with pytest.raises(WireError, match=reason):
+        decode(line)
+
+
+def test_wrong_types_rejected_with_path() -> None:
+    data = wire.to_dict(sample(1.0, 1))
+    data["cpu"]["util_pct"] = "high"
+    with pytest.raises(WireError, match=r"cpu\.util_pct: expected a number"):
+        decode(json.dumps(data))
+    data = wire.to_dict(sample(1.0, 1))
+    data["seq"] = True
+    with pytest.raises(WireError, match="seq: expected an integer"):
+        decode(json.dumps(data))
+
+
+def test_oversized_line_rejected() -> None:
+    line = '{"type": "sample", "pad": "' + "x" * (wire.MAX_LINE_BYTES + 10) + '"}'
+    with pytest.raises(WireError, match="line too long"):
+        decode(line)
+
+
+def test_nan_and_infinity_rejected() -> None:
+    data = wire.to_dict(sample(1.0, 1))
+    line = json.dumps(data).replace('"util_pct": 10.0', '"util_pct": NaN', 1)
+    with pytest.raises(WireError, match="finite"):
+        decode(line)
+
+
+def test_deep_nesting_is_a_wire_error() -> None:
+    with pytest.raises(WireError):
+        decode("[" * 100000 + "]" * 100000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(),
+        lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(), kids, max_size=4),
+        max_leaves=30,
+    )
+)
+def test_decoder_raises_only_wire_error(value: object) -> None:
+    for candidate in (value, {"type": "sample", **(value if isinstance(value, dict) else {})}):
+        try:
+            decode(json.dumps(candidate))
+        except WireError:
+            pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_decoder_never_raises_on_random_bytes(raw: bytes) -> None:
+    try:
+        decode(raw)
+    except WireError:
+        pass
