@@ -62,100 +62,167 @@ def encode(msg: Hello | Sample) -> str:
 
 
 # ---------------------------------------------------------------- decode
+#
+# Each dataclass and field type is compiled once into a converter ``conv(value, path)`` that
+# validates and converts one JSON value; ``path`` is only used to build error messages.
 
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = typing.get_type_hints(cls)
-        _HINTS[cls] = hints
-    return hints
+Converter = typing.Callable[[Any, str], Any]
+_COMPILED: dict[Any, Converter] = {}
 
 
-def _convert(tp: Any, value: Any, path: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is Union or origin is types.UnionType:
-        args = typing.get_args(tp)
-        if value is None:
-            if type(None) in args:
-                return None
-            raise WireError(f"{path}: must not be null")
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(arg, value, path)
-            except WireError as exc:
-                errors.append(str(exc))
-        raise WireError(errors[0] if len(errors) == 1 else f"{path}: {'; '.join(errors)}")
-    if value is None:
-        raise WireError(f"{path}: must not be null")
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise WireError(f"{path}: expected true/false, got {type(value).__name__}")
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _conv_bool(value: Any, path: str) -> bool:
+    if value.__class__ is not bool:
+        raise WireError(f"{path}: expected true/false, got {_type_name(value)}")
+    return value
+
+
+def _conv_int(value: Any, path: str) -> int:
+    cls = value.__class__
+    if cls is int:
         return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise WireError(f"{path}: expected an integer, got {type(value).__name__}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise WireError(f"{path}: expected a number, got {type(value).__name__}")
-        value = float(value)
-        if not math.isfinite(value):
+    if cls is float and value.is_integer():
+        return int(value)
+    raise WireError(f"{path}: expected an integer, got {_type_name(value)}")
+
+
+def _conv_float(value: Any, path: str) -> float:
+    cls = value.__class__
+    if cls is float:
+        if value - value != 0.0:  # NaN or infinity
             raise WireError(f"{path}: not a finite number")
         return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise WireError(f"{path}: expected a string, got {type(value).__name__}")
-        name = path.rsplit(".", 1)[-1]
-        return clean(value, _STR_CAPS.get(name, _DEFAULT_STR_CAP))
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise WireError(f"{path}: expected a list, got {type(value).__name__}")
-        if len(value) > MAX_LIST:
-            raise WireError(f"{path}: list too long ({len(value)})")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise WireError(f"{path}: expected {len(args)} items, got {len(value)}")
-        pairs = enumerate(zip(args, value, strict=True))
-        return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in pairs)
-    if origin is dict:
-        key_tp, val_tp = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise WireError(f"{path}: expected an object, got {type(value).__name__}")
+    if cls is int:
+        return float(value)
+    raise WireError(f"{path}: expected a number, got {_type_name(value)}")
+
+
+def _conv_str(cap: int) -> Converter:
+    def conv(value: Any, path: str) -> str:
+        if value.__class__ is not str:
+            raise WireError(f"{path}: expected a string, got {_type_name(value)}")
+        if value.isprintable() and len(value) <= cap and value.isascii():
+            return value  # fast path: nothing to clean
+        return clean(value, cap)
+
+    return conv
+
+
+def _compile(tp: Any, name: str) -> Converter:
+    """A converter for values of type `tp` held in a field called `name`."""
+    origin = typing.get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        nullable = len(args) < len(typing.get_args(tp))
+        inner = [_compile(a, name) for a in args]
+
+        def conv_union(value: Any, path: str) -> Any:
+            if value is None:
+                if nullable:
+                    return None
+                raise WireError(f"{path}: must not be null")
+            errors = []
+            for c in inner:
+                try:
+                    return c(value, path)
+                except WireError as exc:
+                    errors.append(str(exc))
+            raise WireError(errors[0] if len(errors) == 1 else f"{path}: {'; '.join(errors)}")
+
+        return conv_union
+    base: Converter
+    if tp is bool:
+        base = _conv_bool
+    elif tp is int:
+        base = _conv_int
+    elif tp is float:
+        base = _conv_float
+    elif tp is str:
+        base = _conv_str(_STR_CAPS.get(name, _DEFAULT_STR_CAP))
+    elif origin is tuple:
+        base = _compile_tuple(tp, name)
+    elif origin is dict:
+        base = _compile_dict(tp, name)
+    elif dataclasses.is_dataclass(tp):
+        base = _compile_dataclass(tp)
+    else:  # pragma: no cover - programming error
+        raise TypeError(f"unsupported type {tp!r}")
+    return base  # each base converter rejects None as a wrong type
+
+
+def _compile_tuple(tp: Any, name: str) -> Converter:
+    args = typing.get_args(tp)
+    if len(args) == 2 and args[1] is Ellipsis:
+        item = _compile(args[0], name)
+
+        def conv_seq(value: Any, path: str) -> tuple[Any, ...]:
+            if value.__class__ is not list:
+                raise WireError(f"{path}: expected a list, got {_type_name(value)}")
+            if len(value) > MAX_LIST:
+                raise WireError(f"{path}: list too long ({len(value)})")
+            return tuple([item(v, path) for v in value])
+
+        return conv_seq
+    items = [_compile(a, name) for a in args]
+
+    def conv_fixed(value: Any, path: str) -> tuple[Any, ...]:
+        if value.__class__ is not list:
+            raise WireError(f"{path}: expected a list, got {_type_name(value)}")
+        if len(value) != len(items):
+            raise WireError(f"{path}: expected {len(items)} items, got {len(value)}")
+        pairs = enumerate(zip(items, value, strict=True))
+        return tuple([c(v, f"{path}[{i}]") for i, (c, v) in pairs])
+
+    return conv_fixed
+
+
+def _compile_dict(tp: Any, name: str) -> Converter:
+    key_tp, val_tp = typing.get_args(tp)
+    conv_key, conv_val = _compile(key_tp, "key"), _compile(val_tp, name)
+
+    def conv_map(value: Any, path: str) -> dict[Any, Any]:
+        if value.__class__ is not dict:
+            raise WireError(f"{path}: expected an object, got {_type_name(value)}")
         if len(value) > 4096:
             raise WireError(f"{path}: too many keys ({len(value)})")
-        return {
-            _convert(key_tp, k, f"{path}.key"): _convert(val_tp, v, f"{path}[{k!r}]")
-            for k, v in value.items()
-        }
-    if dataclasses.is_dataclass(tp):
-        return _from_dict(tp, value, path)
-    raise WireError(f"{path}: unsupported type {tp!r}")  # pragma: no cover - programming error
+        return {conv_key(k, f"{path}.key"): conv_val(v, f"{path}.{k}") for k, v in value.items()}
+
+    return conv_map
+
+
+def _compile_dataclass(cls: Any) -> Converter:
+    cached = _COMPILED.get(cls)
+    if cached is not None:
+        return cached
+    hints = typing.get_type_hints(cls)
+    plan = []
+    for f in dataclasses.fields(cls):
+        key = _TO_WIRE.get(f.name, f.name)
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        plan.append((f.name, key, required, _compile(hints[f.name], key)))
+
+    def conv_obj(data: Any, path: str) -> Any:
+        if data.__class__ is not dict:
+            where = path or cls.__name__
+            raise WireError(f"{where}: expected an object, got {_type_name(data)}")
+        kwargs = {}
+        prefix = f"{path}." if path else ""
+        for fname, key, required, conv in plan:
+            if key in data:
+                kwargs[fname] = conv(data[key], prefix + key)
+            elif required:
+                raise WireError(f"{prefix}{key}: missing")
+        return cls(**kwargs)
+
+    _COMPILED[cls] = conv_obj
+    return conv_obj
 
 
 def _from_dict(cls: type, data: Any, path: str) -> Any:
-    if not isinstance(data, dict):
-        raise WireError(f"{path or cls.__name__}: expected an object, got {type(data).__name__}")
-    hints = _hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        key = _TO_WIRE.get(f.name, f.name)
-        sub = f"{path}.{key}" if path else key
-        if key not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise WireError(f"{sub}: missing")
-            continue
-        kwargs[f.name] = _convert(hints[f.name], data[key], sub)
-    return cls(**kwargs)
+    return _compile_dataclass(cls)(data, path)
 
 
 def from_dict(data: Any) -> Hello | Sample:
