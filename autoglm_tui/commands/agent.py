@@ -1,14 +1,242 @@
-"""`autoglm-tui agent` (placeholder until its owner lands it)."""
+"""`autoglm-tui agent`: register this node in etcd under a lease and keep it alive.
+
+Runs on each node (usually as a systemd service: ``--print-systemd-unit``). Logs go to stderr
+and never hold the etcd password, which is read from $AUTOGLM_ETCD_PASSWORD.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+
+DEFAULT_INTERVAL_S = 5.0
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or not 0.2 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be 0.2..3600 seconds, got {text}")
+    return value
+
+
+def _ttl(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {text!r}") from None
+    if not 2 <= value <= 86400:
+        raise argparse.ArgumentTypeError(
+            f"must be 2..86400 seconds (etcd's minimum is 2), got {text}"
+        )
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port (1-65535): {text!r}")
+    return int(text)
+
+
+def _label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"want KEY=VALUE, got {text!r}")
+    return key, value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("agent", help="agent (not built yet)")
+    from autoglm_tui.cluster.etcd_args import add_etcd_args
+
+    parser = sub.add_parser(
+        "agent",
+        help="register this node in etcd and keep its lease alive (run on each node)",
+        description=(
+            "Register this node in etcd under a lease and refresh it every --interval seconds, "
+            "so that 'autoglm-tui cluster --etcd ...' finds it. The key is PREFIX+NODE_ID; the "
+            "value is JSON with the node's address, SSH port, labels and resources (CPU cores, "
+            "memory, GPUs, link speed). On SIGTERM or SIGINT the lease is revoked and the node "
+            "leaves at once; if the agent dies, the node leaves when the lease expires (--ttl). "
+            "While etcd is unreachable the agent retries with backoff and never exits."
+        ),
+    )
+    add_etcd_args(parser, required=False)
+    node = parser.add_argument_group("this node")
+    node.add_argument("--node-id", metavar="ID", help="node id (default: the host name)")
+    node.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="address the monitor reaches this node at over SSH "
+        "(default: the address of the interface with the default route)",
+    )
+    node.add_argument(
+        "--ssh-port", type=_port, default=22, metavar="PORT", help="SSH port (default 22)"
+    )
+    node.add_argument(
+        "--label",
+        action="append",
+        type=_label,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label (repeatable), e.g. --label role=infer --label rack=a1",
+    )
+    node.add_argument(
+        "--service-url",
+        metavar="URL",
+        help="this node's inference server metrics, e.g. http://127.0.0.1:8000/metrics",
+    )
+    beat = parser.add_argument_group("heartbeat")
+    beat.add_argument(
+        "--interval",
+        type=_interval,
+        default=DEFAULT_INTERVAL_S,
+        metavar="S",
+        help=f"seconds between lease refreshes (default {DEFAULT_INTERVAL_S:g})",
+    )
+    beat.add_argument(
+        "--ttl",
+        type=_ttl,
+        metavar="S",
+        help="lease TTL in whole seconds (default 3 x interval, at least 2); a dead agent's "
+        "node leaves after this long",
+    )
+    parser.add_argument(
+        "--print-systemd-unit",
+        action="store_true",
+        help="print a systemd unit file that runs this agent with these options, and exit",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every heartbeat")
+
+
+def _unit_args(args: argparse.Namespace) -> list[str]:
+    """The options to repeat in the unit file (defaults that depend on the host are left out)."""
+    out = ["--etcd", args.etcd, "--prefix", args.prefix]
+    for option, value in (
+        ("--etcd-ca", args.etcd_ca),
+        ("--etcd-cert", args.etcd_cert),
+        ("--etcd-key", args.etcd_key),
+        ("--etcd-user", args.etcd_user),
+        ("--node-id", args.node_id),
+        ("--address", args.address),
+        ("--service-url", args.service_url),
+    ):
+        if value is not None:
+            out += [option, value]
+    out += ["--ssh-port", str(args.ssh_port), "--interval", f"{args.interval:g}"]
+    if args.ttl is not None:
+        out += ["--ttl", str(args.ttl)]
+    for key, value in args.label:
+        out += ["--label", f"{key}={value}"]
+    return out
+
+
+def _fail(message: str) -> int:
+    import sys
+
+    from autoglm_tui.text import clean
+
+    print(f"autoglm-tui agent: {clean(message, 500)}", file=sys.stderr)
+    return 2
 
 
 def run(args: argparse.Namespace) -> int:
-    print("autoglm-tui agent: not built yet")
-    return 2
+    import asyncio
+    import logging
+    import signal
+    import socket
+    import sys
+    import time
+
+    from autoglm_tui.cluster.agent import (
+        Agent,
+        RegistrationError,
+        build_registration,
+        default_route_address,
+        default_ttl,
+        host_static,
+        resources_from_static,
+        systemd_unit,
+    )
+    from autoglm_tui.cluster.etcd_args import etcd_config_from_args
+    from autoglm_tui.cluster.registration import check_labels, check_node_id
+
+    if not args.etcd:
+        return _fail("--etcd HOST:PORT is required")
+    ttl = args.ttl if args.ttl is not None else default_ttl(args.interval)
+    if ttl <= args.interval:
+        return _fail(f"--ttl ({ttl} s) must be longer than --interval ({args.interval:g} s)")
+    labels = dict(args.label)
+    try:
+        check_labels(labels)
+        if args.node_id is not None:
+            check_node_id(args.node_id)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if args.print_systemd_unit:
+        print(systemd_unit(_unit_args(args)), end="")
+        return 0
+    try:
+        etcd = etcd_config_from_args(args)
+    except ValueError as exc:
+        return _fail(str(exc))
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s autoglm-agent %(levelname)s %(message)s",
+    )
+    for noisy in ("grpc", "aetcd", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    log = logging.getLogger("autoglm_tui.agent")
+
+    node_id = args.node_id or socket.gethostname()
+    try:
+        check_node_id(node_id)
+    except ValueError as exc:
+        return _fail(f"the host name is not a valid node id ({exc}); pass --node-id")
+    address = args.address or default_route_address()
+    if not address:
+        return _fail("cannot tell this node's address (no default route); pass --address")
+    started = time.time()
+    try:
+        static = host_static()
+        resources = resources_from_static(static)
+    except Exception as exc:  # resources are informative; registering matters more
+        log.warning("could not read host resources (%r); registering without them", exc)
+        resources = {}
+    try:
+        registration = build_registration(
+            prefix=etcd.prefix,
+            node_id=node_id,
+            address=address,
+            ssh_port=args.ssh_port,
+            labels=labels,
+            resources=resources,
+            interval_s=args.interval,
+            started_at=started,
+            service_url=args.service_url,
+        )
+    except RegistrationError as exc:
+        return _fail(f"this node's registration would be rejected: {exc.reason}")
+
+    agent = Agent(etcd, registration, args.interval, ttl)
+    log.info(
+        "agent %s for node %s: etcd %s, TTL %d s, heartbeat %g s",
+        registration.agent_version,
+        node_id,
+        etcd.describe(),
+        ttl,
+        args.interval,
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await agent.run(stop)
+
+    asyncio.run(main())
+    return 0

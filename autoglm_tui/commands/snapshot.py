@@ -1,14 +1,127 @@
-"""`autoglm-tui snapshot` (placeholder until its owner lands it)."""
+"""`autoglm-tui snapshot`: connect, wait for each node's first sample, print the fleet as JSON.
+
+The scripting interface: one JSON document on stdout,
+``{"nodes": [{"node_id", "status", "reason", "labels", "last_sample": {...}, ...}, ...]}``.
+With no --etcd/--hosts/--hosts-file it snapshots this machine. Exit status: 0 when every node
+is UP, 1 when some node is not, 2 for bad options.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
+
+from autoglm_tui.cluster.source_args import add_source_args
+
+DEFAULT_WAIT_S = 10.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("snapshot", help="snapshot (not built yet)")
+    parser = sub.add_parser(
+        "snapshot",
+        help="print every node (or this host) once as JSON and exit",
+        description=(
+            "Connect to the nodes (or sample this host when no source is given), wait for the "
+            "first sample of each node or the timeout, print the fleet as one JSON document and "
+            "exit: 0 when every node is UP, 1 when some node is not."
+        ),
+    )
+    add_source_args(parser)
+    parser.add_argument(
+        "--wait", metavar="S", type=float, default=DEFAULT_WAIT_S,
+        help=f"longest time to wait for first samples (default: {DEFAULT_WAIT_S:g})",
+    )
+    parser.add_argument("--compact", action="store_true", help="print the JSON on one line")
+
+
+def node_document(node: Any, now: float) -> dict[str, Any]:
+    """One node of the snapshot, from an analysis.state.NodeState."""
+    from autoglm_tui import wire
+
+    sample = node.last_sample
+    hello = node.hello
+    return {
+        "node_id": node.node_id,
+        "status": node.status.value,
+        "reason": node.reason,
+        "labels": dict(node.labels),
+        "last_sample": wire.to_dict(sample) if sample is not None else None,
+        "last_sample_age_s": None if node.age(now) is None else round(node.age(now), 3),
+        "address": node.address,
+        "ssh_port": node.ssh_port,
+        "source": node.source,
+        "sampler_version": hello.sampler_version if hello else None,
+        "static": wire.to_dict(hello)["static"] if hello else None,
+    }
+
+
+async def take_snapshot(config: Any, wait_s: float) -> dict[str, Any]:
+    """Run the sources until every node has a sample (or is INVALID/LEFT), or `wait_s` passes."""
+    import asyncio
+    import time
+
+    from autoglm_tui.analysis.state import FleetState
+    from autoglm_tui.cluster.runner import Runner
+    from autoglm_tui.events import NodeStatus, RegistryChanged
+
+    state = FleetState()
+    settled = asyncio.Event()
+    registry_seen = config.etcd is None
+
+    def done() -> bool:
+        if not registry_seen or not state.nodes:
+            return False
+        return all(
+            n.last_sample is not None or n.status in (NodeStatus.INVALID, NodeStatus.LEFT)
+            for n in state.nodes.values()
+        )
+
+    def on_event(event: Any) -> None:
+        nonlocal registry_seen
+        state.apply(event)
+        if isinstance(event, RegistryChanged):
+            registry_seen = True
+        if done():
+            settled.set()
+
+    runner = Runner(config, on_event)
+    task = asyncio.ensure_future(runner.run())
+    try:
+        await asyncio.wait_for(settled.wait(), timeout=max(0.0, wait_s))
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        await runner.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    now = time.time()
+    state.tick(now)
+    doc: dict[str, Any] = {
+        "t": round(now, 3),
+        "nodes": [node_document(n, now) for n in state.nodes.values()],
+    }
+    if config.etcd is not None:
+        doc["registry"] = {"ok": state.registry_ok, "reason": state.registry_reason}
+    return doc
 
 
 def run(args: argparse.Namespace) -> int:
-    print("autoglm-tui snapshot: not built yet")
-    return 2
+    import asyncio
+    import json
+
+    from autoglm_tui.cluster.source_args import SourceArgsError, runner_config_from_args
+
+    try:
+        config = runner_config_from_args(args)
+    except SourceArgsError as exc:
+        print(f"autoglm-tui snapshot: {exc}", file=sys.stderr)
+        return 2
+    if not 0 <= args.wait <= 3600:
+        print("autoglm-tui snapshot: --wait must be 0..3600 seconds", file=sys.stderr)
+        return 2
+    doc = asyncio.run(take_snapshot(config, args.wait))
+    text = json.dumps(doc, indent=None if args.compact else 2, ensure_ascii=False)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+    return 0 if doc["nodes"] and all(n["status"] == "UP" for n in doc["nodes"]) else 1

@@ -1,0 +1,143 @@
+"""Turning a sampler's byte stream into events (pure: bytes and `now` in, events out).
+
+``LineSplitter`` cuts stdout chunks into lines with a hard cap on line length; ``StderrTail``
+keeps the last lines a remote process wrote on stderr, sanitised; ``SamplerStream`` decodes
+lines with the wire module: the first must be a hello (else the node is INVALID with the
+decoder's reason), later ones are samples; a single bad line is counted and skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+
+from autoglm_tui import wire
+from autoglm_tui.events import Event, HelloReceived, NodeInvalid, SampleReceived
+from autoglm_tui.model import Hello, Sample
+from autoglm_tui.text import clean
+
+STDERR_LINES = 20
+STDERR_LINE_CHARS = 300
+_MISSING_PACKAGE = re.compile(r"No module named '?autoglm_tui(?:[.'\s]|$)")
+
+
+class LineSplitter:
+    """Bytes in, complete lines out; a line longer than `max_line` is dropped and counted."""
+
+    def __init__(self, max_line: int = wire.MAX_LINE_BYTES) -> None:
+        self.max_line = max_line
+        self._buf = bytearray()
+        self._skipping = False  # inside an over-long line: drop bytes until its newline
+        self.dropped = 0
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        lines: list[bytes] = []
+        start = 0
+        while True:
+            nl = chunk.find(b"\n", start)
+            if nl < 0:
+                break
+            if self._skipping:
+                self._skipping = False
+            elif len(self._buf) + nl - start > self.max_line:
+                self.dropped += 1
+            else:
+                if self._buf:
+                    self._buf += chunk[start:nl]
+                    lines.append(bytes(self._buf))
+                else:
+                    lines.append(chunk[start:nl])
+            self._buf.clear()
+            start = nl + 1
+        if not self._skipping and start < len(chunk):
+            self._buf += chunk[start:]
+            if len(self._buf) > self.max_line:
+                self._buf.clear()
+                self._skipping = True
+                self.dropped += 1
+        return lines
+
+    def rest(self) -> bytes | None:
+        """The unterminated text left at end of stream (None when there is none)."""
+        if self._skipping or not self._buf:
+            return None
+        return bytes(self._buf)
+
+
+class StderrTail:
+    """The last `keep` non-blank lines written on stderr, each sanitised and shortened."""
+
+    def __init__(self, keep: int = STDERR_LINES) -> None:
+        self.lines: deque[str] = deque(maxlen=keep)
+        self._split = LineSplitter(max_line=16384)
+
+    def feed(self, chunk: bytes) -> None:
+        for raw in self._split.feed(chunk):
+            self._add(raw)
+
+    def finish(self) -> None:
+        rest = self._split.rest()
+        if rest:
+            self._add(rest)
+
+    def _add(self, raw: bytes) -> None:
+        text = clean(raw.decode("utf-8", "replace"), STDERR_LINE_CHARS).strip()
+        if text:
+            self.lines.append(text)
+
+    def summary(self) -> str | None:
+        """The last meaningful line (a traceback's final line says the most), or None."""
+        if not self.lines:
+            return None
+        return self.lines[-1]
+
+    def missing_package(self) -> bool:
+        """True when the node's python says it has no autoglm_tui package."""
+        return any(_MISSING_PACKAGE.search(line) for line in self.lines)
+
+
+@dataclass
+class StreamStats:
+    lines: int = 0
+    samples: int = 0
+    bad_lines: int = 0
+    last_bad: str | None = None
+
+
+class SamplerStream:
+    """One sampler run's stdout, line by line, into events for `node_id`."""
+
+    def __init__(self, node_id: str) -> None:
+        self.node_id = node_id
+        self.hello: Hello | None = None
+        self.invalid: str | None = None  # set when the stream cannot be used at all
+        self.stats = StreamStats()
+
+    def feed(self, line: bytes, now: float) -> Event | None:
+        """The event for one line, or None (bad line counted, or stream already invalid)."""
+        if self.invalid is not None:
+            return None
+        self.stats.lines += 1
+        try:
+            msg = wire.decode(line)
+        except wire.WireError as exc:
+            reason = clean(str(exc), 300)
+            if self.hello is None:
+                self.invalid = reason
+                return NodeInvalid(now, self.node_id, reason)
+            self.stats.bad_lines += 1
+            self.stats.last_bad = reason
+            return None
+        if isinstance(msg, Hello):
+            self.hello = msg
+            return HelloReceived(now, self.node_id, msg)
+        if self.hello is None:
+            self.invalid = "the sampler's stream did not start with a hello"
+            return NodeInvalid(now, self.node_id, self.invalid)
+        assert isinstance(msg, Sample)
+        self.stats.samples += 1
+        return SampleReceived(now, self.node_id, msg)
+
+
+__all__ = ["LineSplitter", "SamplerStream", "StderrTail", "StreamStats"]

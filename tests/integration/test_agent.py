@@ -1,0 +1,168 @@
+"""`autoglm-tui agent` as a real process against a real etcd, seen through the watcher."""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import urllib.request
+
+import psutil
+import pytest
+
+from autoglm_tui.cluster.discovery import LEFT_LEASE
+from autoglm_tui.cluster.etcd_args import PASSWORD_ENV
+from autoglm_tui.cluster.etcd_client import EtcdConfig, prefix_end
+from tests.integration.discovery_helpers import AgentPool, Recorder, etcd
+from tests.integration.etcd_fixture import EtcdServer
+
+pytestmark = pytest.mark.integration
+PREFIX = "/autoglm/nodes/"
+
+
+async def test_two_agents_join_with_labels_and_resources_then_leave_on_sigterm(
+    etcd_server: EtcdServer, agents: AgentPool
+) -> None:
+    ep = etcd_server.endpoint
+    # A long TTL: leaving within the wait below can only come from revoking the lease.
+    gpu = agents.start(
+        ep,
+        "gpu-a",
+        "--label",
+        "role=infer",
+        "--label",
+        "rack=r1",
+        "--ssh-port",
+        "2222",
+        "--service-url",
+        "http://127.0.0.1:8000/metrics",
+        ttl=30,
+    )
+    cpu = agents.start(ep, "cpu-b", "--label", "role=train", ttl=30)
+    async with Recorder(etcd_server.config()) as rec:
+        assert await rec.until(lambda: rec.known_ids() == {"gpu-a", "cpu-b"}, 20), rec.describe()
+        a = rec.joined("gpu-a")[-1]
+        assert a.labels == {"role": "infer", "rack": "r1"}
+        assert (a.address, a.ssh_port) == ("127.0.0.1", 2222)
+        reg = a.registration
+        assert reg is not None
+        assert reg["service_url"] == "http://127.0.0.1:8000/metrics"
+        assert reg["heartbeat_interval"] == 1.0 and reg["agent_version"]
+        resources = reg["resources"]
+        assert resources["cpu_cores"] == psutil.cpu_count(logical=True)
+        total_mb = psutil.virtual_memory().total // (1024 * 1024)
+        assert resources["memory_mb"] == total_mb
+        assert isinstance(resources["gpus"], list)
+        assert rec.joined("cpu-b")[-1].labels == {"role": "train"}
+
+        gpu.signal(signal.SIGTERM)
+        assert gpu.wait(10) == 0
+        assert await rec.until(lambda: rec.known_ids() == {"cpu-b"}, 10), rec.describe()
+        assert [e.reason for e in rec.left("gpu-a")] == [LEFT_LEASE]
+        cpu.signal(signal.SIGINT)
+        assert cpu.wait(10) == 0
+        assert await rec.until(lambda: not rec.known_ids(), 10), rec.describe()
+    assert "revoked" in gpu.stderr()
+
+
+async def test_killed_agent_leaves_when_its_lease_expires(
+    etcd_server: EtcdServer, agents: AgentPool
+) -> None:
+    doomed = agents.start(etcd_server.endpoint, "doomed", ttl=2)
+    agents.start(etcd_server.endpoint, "survivor", ttl=2)
+    async with Recorder(etcd_server.config()) as rec:
+        assert await rec.until(lambda: rec.known_ids() == {"doomed", "survivor"}, 20), (
+            rec.describe()
+        )
+        doomed.signal(signal.SIGKILL)
+        doomed.wait(5)
+        assert await rec.until(lambda: rec.left("doomed"), 15), rec.describe()
+        assert rec.left("doomed")[0].reason == LEFT_LEASE
+        assert rec.known_ids() == {"survivor"}
+        assert not rec.left("survivor")
+
+
+async def test_agent_registers_again_when_its_lease_is_gone(
+    etcd_server: EtcdServer, agents: AgentPool
+) -> None:
+    config = etcd_server.config()
+    agent = agents.start(etcd_server.endpoint, "phoenix", ttl=5)
+    async with Recorder(config) as rec:
+        assert await rec.until(lambda: rec.known_ids() == {"phoenix"}, 20), rec.describe()
+        async with etcd(config) as client:
+            kv = await client.get(b"/autoglm/nodes/phoenix")
+            assert kv is not None and kv.lease != 0
+            await client.revoke(kv.lease)  # as if the lease had expired during a network cut
+            assert await rec.until(lambda: rec.left("phoenix"), 10), rec.describe()
+            assert await rec.until(lambda: len(rec.joined("phoenix")) == 2, 10), rec.describe()
+            again = await client.get(b"/autoglm/nodes/phoenix")
+            assert again is not None and again.lease not in (0, kv.lease)
+    assert "registering again" in agent.stderr()
+    assert agent.proc.poll() is None
+
+
+def _gateway(server: EtcdServer, path: str, body: dict[str, object]) -> None:
+    """One call to etcd's JSON gateway (admin set-up on the test's own server)."""
+    request = urllib.request.Request(
+        f"http://{server.endpoint}/v3/{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        reply.read()
+
+
+def _enable_auth(server: EtcdServer, user: str, password: str) -> None:
+    """Root user, a user allowed to read and write the node prefix, then auth on."""
+    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+    _gateway(server, "auth/role/add", {"name": "root"})
+    _gateway(server, "auth/user/add", {"name": "root", "password": "root-secret"})
+    _gateway(server, "auth/user/grant", {"user": "root", "role": "root"})
+    _gateway(server, "auth/role/add", {"name": "nodes"})
+    _gateway(
+        server,
+        "auth/role/grant",
+        {
+            "name": "nodes",
+            "perm": {
+                "permType": "READWRITE",
+                "key": b64(PREFIX.encode()),
+                "range_end": b64(prefix_end(PREFIX.encode())),
+            },
+        },
+    )
+    _gateway(server, "auth/user/add", {"name": user, "password": password})
+    _gateway(server, "auth/user/grant", {"user": user, "role": "nodes"})
+    _gateway(server, "auth/enable", {})
+
+
+async def test_password_auth_and_no_secret_in_argv_or_logs(
+    etcd_server: EtcdServer, agents: AgentPool
+) -> None:
+    secret = "Pw-7f3k-do-not-leak"
+    _enable_auth(etcd_server, "agent1", secret)
+    ep = etcd_server.endpoint
+    good = agents.start(ep, "authed", "--etcd-user", "agent1", env={PASSWORD_ENV: secret})
+    bad = agents.start(ep, "rejected", "--etcd-user", "agent1", env={PASSWORD_ENV: "wrong-pw-x9"})
+    base = etcd_server.config()
+    authed = EtcdConfig(endpoints=base.endpoints, user="agent1", password=secret)
+    async with Recorder(authed) as rec:
+        assert await rec.until(lambda: rec.known_ids() == {"authed"}, 20), rec.describe()
+        assert await rec.until(lambda: "authentication failed" in bad.stderr(), 10), bad.stderr()
+        assert secret not in repr(authed)
+    # An unauthenticated monitor cannot read the registry: degraded, not a crash.
+    async with Recorder(base) as rec:
+        assert await rec.until(lambda: rec.watcher.degraded, 10), rec.describe()
+    for agent in (good, bad):
+        cmdline = " ".join(psutil.Process(agent.pid).cmdline())
+        assert secret not in cmdline and "wrong-pw-x9" not in cmdline
+    good.signal(signal.SIGTERM)
+    assert good.wait(10) == 0
+    assert bad.proc.poll() is None, "a refused agent keeps retrying"
+    bad.signal(signal.SIGTERM)
+    assert bad.wait(10) == 0
+    for agent in (good, bad):
+        log = agent.stderr()
+        assert secret not in log and "wrong-pw-x9" not in log
+    assert "revoked" in good.stderr()

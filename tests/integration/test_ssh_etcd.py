@@ -1,0 +1,109 @@
+"""Nodes from the etcd registry, reached over SSH: registration data is never a command, a node
+that leaves has its sampler stopped, a moved node is reconnected."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autoglm_tui.cluster.runner import RunnerConfig
+from autoglm_tui.events import NodeStatus
+from tests.integration.discovery_helpers import etcd, registration
+from tests.integration.etcd_fixture import EtcdServer
+from tests.integration.fleet_watch import FleetWatch
+from tests.integration.sshd_fixture import (
+    SshdSet,
+    async_wait_for,
+    pid_alive,
+    sshd_missing,
+)
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(sshd_missing() is not None, reason=str(sshd_missing())),
+]
+
+PREFIX = "/autoglm/nodes/"
+
+
+@pytest.fixture
+def servers(tmp_path: Path):
+    with SshdSet(tmp_path / "ssh") as made:
+        yield made
+
+
+async def test_snapshot_from_etcd_runs_nothing_from_the_registry(
+    etcd_server: EtcdServer, servers: SshdSet, tmp_path: Path
+) -> None:
+    node = servers.start()
+    marker = tmp_path / "owned"
+    async with etcd(etcd_server.config()) as client:
+        await client.put(
+            f"{PREFIX}good".encode(),
+            registration("good", ssh_port=node.port, labels={"rack": "r1"}),
+        )
+        await client.put(
+            f"{PREFIX}evil-addr".encode(),
+            registration("evil-addr", address=f"$(touch {marker})", ssh_port=node.port),
+        )
+        await client.put(
+            f"{PREFIX}evil-label".encode(),
+            registration("evil-label", ssh_port=node.port, labels={"x": f"; touch {marker}"}),
+        )
+        await client.put(
+            f"{PREFIX}evil-host".encode(),
+            registration("evil-host", ssh_port=node.port, hostname=f"`touch {marker}`"),
+        )
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "autoglm_tui", "snapshot", "--etcd", etcd_server.endpoint,
+            *servers.cli_args(), "--interval", "0.5", "--wait", "30",
+        ],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr  # not every node is UP
+    doc = json.loads(proc.stdout)
+    nodes = {n["node_id"]: n for n in doc["nodes"]}
+    assert doc["registry"]["ok"] is True
+    good = nodes["good"]
+    assert good["status"] == "UP" and good["source"] == "etcd"
+    assert good["labels"] == {"rack": "r1"}
+    assert 0.0 <= good["last_sample"]["cpu"]["util_pct"] <= 100.0
+    for bad in ("evil-addr", "evil-label", "evil-host"):
+        assert nodes[bad]["status"] == "INVALID", nodes[bad]
+        assert nodes[bad]["reason"]
+        assert nodes[bad]["last_sample"] is None
+    assert not marker.exists()
+    # Only the good node was ever logged into.
+    assert node.log_path.read_text().count("Accepted publickey") == 1
+
+
+async def test_registry_changes_start_restart_and_stop_streams(
+    etcd_server: EtcdServer, servers: SshdSet
+) -> None:
+    first = servers.start()
+    second = servers.start()
+    key = f"{PREFIX}gpu1".encode()
+    config = RunnerConfig(etcd=etcd_server.config(), ssh=servers.ssh_options())
+    async with etcd(etcd_server.config()) as client, FleetWatch(config) as watch:
+        await client.put(key, registration("gpu1", ssh_port=first.port))
+        assert await watch.until(lambda: watch.status("gpu1") == NodeStatus.UP), watch.describe()
+        on_first = first.sampler_pids()
+        assert on_first
+
+        # The node re-registers elsewhere (a new port): its stream moves there.
+        await client.put(key, registration("gpu1", ssh_port=second.port))
+        assert await watch.until(lambda: bool(second.sampler_pids())), watch.describe()
+        assert await async_wait_for(lambda: not any(pid_alive(p) for p in on_first), 10)
+        assert await watch.until(lambda: watch.status("gpu1") == NodeStatus.UP)
+
+        # It leaves: LEFT, and its sampler is stopped.
+        on_second = second.sampler_pids()
+        await client.delete(key)
+        assert await watch.until(lambda: watch.status("gpu1") == NodeStatus.LEFT)
+        assert await async_wait_for(lambda: not any(pid_alive(p) for p in on_second), 10)
+        assert "gpu1" not in watch.runner.streams
