@@ -1,0 +1,286 @@
+"""The sampler's tick loop: hello, then one sample per interval, one JSON line each, flushed.
+
+Standard library only, so it also runs as ``python3 -m autoglm_tui.sampler.loop`` from a zip
+pushed to a node that has nothing but python3. It stops, with exit status 0, on SIGTERM or
+SIGINT, when stdout's reader goes away (broken pipe), and on end-of-file on stdin when stdin
+is a pipe or socket: that is how an SSH session stops it, since a root-owned remote process
+ignores SSH signals. A tty or /dev/null on stdin is not watched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import os
+import select
+import signal
+import stat
+import sys
+import textwrap
+import time
+from typing import BinaryIO
+
+DESCRIPTION = textwrap.fill(
+    "Print this machine's metrics as JSON lines on stdout: one 'hello' line (host, CPUs, "
+    "memory, GPUs, NVML status), then one 'sample' line per interval (CPU, memory, disk and "
+    "network counters, GPUs, the top processes and every GPU process, the sampler's own cost). "
+    "Each sample covers the interval before it; the first comes one interval after the hello. "
+    "Stops on SIGTERM/SIGINT, when the reader closes the pipe, or on end of input when stdin "
+    "is a pipe or socket (as under SSH).",
+    78,
+)
+
+EPILOG = """environment:
+  AUTOGLM_NVML_MODULE  import this module (or .py file) instead of pynvml, e.g. a fake NVML
+  AUTOGLM_COLLECTOR    psutil or procfs, as --collector
+
+example:
+  autoglm-tui sample --once | head -2
+"""
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value != value:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
+    return value
+
+
+def _top(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sampler's options (shared by `autoglm-tui sample` and `python -m ...loop`)."""
+    parser.add_argument(
+        "--interval",
+        type=_positive,
+        default=1.0,
+        metavar="S",
+        help="seconds between samples (default: 1)",
+    )
+    parser.add_argument(
+        "--count",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="stop after N samples (default: run until stopped)",
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="print the hello line and one sample, then exit"
+    )
+    parser.add_argument(
+        "--proc-interval",
+        type=_positive,
+        default=2.0,
+        metavar="S",
+        help="seconds between full process scans; in between only the listed processes are "
+        "read again (default: 2)",
+    )
+    parser.add_argument(
+        "--top",
+        type=_top,
+        default=25,
+        metavar="N",
+        help="list the N processes using the most CPU, besides every GPU process (default: 25)",
+    )
+    parser.add_argument(
+        "--collector",
+        choices=("auto", "psutil", "procfs"),
+        default="auto",
+        help="how host figures are read: psutil, /proc directly (Linux, standard library "
+        "only), or auto: psutil when it is installed (default: auto)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m autoglm_tui.sampler.loop",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return parser
+
+
+class Stopper:
+    """Cancellable sleep: wakes on SIGTERM/SIGINT and on end of input on a watched stdin."""
+
+    def __init__(self, stdin_fd: int | None = 0) -> None:
+        self.stopped = False
+        self.reason = ""
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._stdin = stdin_fd if stdin_fd is not None and _is_pipe(stdin_fd) else None
+        self._old: dict[int, object] = {}
+
+    def install(self) -> None:
+        """Handle SIGTERM/SIGINT (main thread only)."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._old[sig] = signal.signal(sig, self._on_signal)
+        if hasattr(signal, "SIGHUP"):
+            self._old[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_signal)
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, old)  # type: ignore[arg-type]
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stop(f"signal {signum}")
+
+    def stop(self, reason: str) -> None:
+        if not self.stopped:
+            self.stopped, self.reason = True, reason
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; False when it is time to stop."""
+        deadline = time.monotonic() + max(0.0, seconds)
+        while not self.stopped:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            fds = [self._wake_r] if self._stdin is None else [self._wake_r, self._stdin]
+            try:
+                ready, _, _ = select.select(fds, [], [], left)
+            except (OSError, ValueError):
+                time.sleep(min(left, 0.1))
+                continue
+            if self._stdin is not None and self._stdin in ready:
+                self._read_stdin()
+            if self._wake_r in ready:
+                with contextlib.suppress(OSError):
+                    os.read(self._wake_r, 64)
+        return not self.stopped
+
+    def _read_stdin(self) -> None:
+        assert self._stdin is not None
+        try:
+            data = os.read(self._stdin, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # end of input: whoever started us has gone
+            self._stdin = None
+            self.stop("end of input")
+
+
+def _is_pipe(fd: int) -> bool:
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+def _write(out: BinaryIO, line: str) -> None:
+    out.write(line.encode("utf-8", "replace") + b"\n")
+    out.flush()
+
+
+def run(
+    interval_s: float = 1.0,
+    count: int | None = None,
+    proc_interval_s: float = 2.0,
+    top_n: int = 25,
+    collector: str | None = None,
+    out: BinaryIO | None = None,
+    stopper: Stopper | None = None,
+) -> int:
+    """Run the loop until `count` samples are written or it is told to stop; the exit status."""
+    from autoglm_tui.sampler.collector import Collector
+    from autoglm_tui.wire import encode
+
+    to_stdout = out is None
+    out = out if out is not None else sys.stdout.buffer
+    own_stopper = stopper is None
+    stopper = stopper if stopper is not None else Stopper(0)
+    if own_stopper:
+        stopper.install()
+    coll = None
+    try:
+        coll = Collector(
+            interval_s=interval_s,
+            proc_interval_s=proc_interval_s,
+            top_n=top_n,
+            collector=None if collector in (None, "auto") else collector,
+        )
+        _write(out, encode(coll.hello(time.time())))
+        # Everything made so far lives as long as the process: keep it out of GC passes.
+        gc.collect()
+        gc.freeze()
+        start = time.monotonic()
+        written = 0
+        tick = 1
+        while count is None or written < count:
+            due = start + tick * interval_s
+            if not stopper.sleep(due - time.monotonic()):
+                break
+            _write(out, encode(coll.sample(time.time())))
+            written += 1
+            # Next due time in the future; ticks that were missed are skipped, not bunched.
+            late = time.monotonic() - start
+            tick = max(tick + 1, int(late / interval_s) + 1)
+        return 0
+    except BrokenPipeError:
+        if to_stdout:
+            _silence_stdout()
+        return 0
+    finally:
+        if coll is not None:
+            coll.close()
+        if own_stopper:
+            stopper.restore()
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the exit flush cannot complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def run_args(args: argparse.Namespace) -> int:
+    """Run with parsed options (from :func:`add_arguments`)."""
+    return run(
+        interval_s=args.interval,
+        count=1 if args.once else args.count,
+        proc_interval_s=args.proc_interval,
+        top_n=args.top,
+        collector=args.collector,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``python3 -m autoglm_tui.sampler.loop`` (push mode, zip or not)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return run_args(args)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

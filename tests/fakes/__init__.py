@@ -1,0 +1,1 @@
+"""Test doubles. The only accepted fake in this project is NVML (fake_nvml.py)."""
