@@ -1,14 +1,67 @@
-"""`autoglm-tui local` (placeholder until its owner lands it)."""
+"""`autoglm-tui local` (also what `autoglm-tui` with no command runs): this machine, full screen."""
 
 from __future__ import annotations
 
 import argparse
 
+KEYS_HELP = """\
+keys:
+  q quit   ? help (every key of the current screen)   / filter   Esc clear filter / back
+  c m g s p e u   sort by CPU%%, RSS, GPU memory, SM%%, PID, elapsed time, user
+  < >  previous / next sort column   r reverse   t process tree
+  Enter / double click   process details   k send a signal (asks first; Esc cancels)
+"""
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.2 <= value <= 60:
+        raise argparse.ArgumentTypeError("the interval must be between 0.2 and 60 seconds")
+    return value
+
+
+def _top(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("--top must be 0 (no limit) or more")
+    return value
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("local", help="local (not built yet)")
+    p = sub.add_parser(
+        "local",
+        help="this machine in one screen: GPUs, CPU, memory, IO, processes (the default)",
+        description=(
+            "Full-screen view of this machine, like nvitop and btop in one screen. Needs no "
+            "GPU, etcd or SSH: without an NVIDIA driver the GPU pane says why and the rest works."
+        ),
+        epilog=KEYS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--interval", type=_interval, default=1.0, metavar="S",
+        help="seconds between samples and screen refreshes (default 1; the screen redraws "
+        "at most twice a second)",
+    )
+    p.add_argument(
+        "--theme", default="dark", metavar="NAME|PATH",
+        help="colour theme: a shipped theme (dark, light), a theme TOML file, or a Textual "
+        "built-in theme name (default dark)",
+    )
+    p.add_argument(
+        "--top", type=_top, default=100, metavar="N",
+        help="show GPU processes plus the top N other processes (default 100; 0 shows all)",
+    )
+    p.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("autoglm-tui local: not built yet")
-    return 2
+    from autoglm_tui.tui.app import run_local
+
+    return run_local(args)

@@ -1,0 +1,205 @@
+"""The Textual app: sources feed the monitor through messages; a timer repaints the screen.
+
+Data flows one way. Each source runs in a worker and posts a ``SourceEvent`` per event; the
+handler folds it into the ``Monitor``. A repaint timer (at most 2 Hz) calls ``monitor.tick``
+and asks the visible screen to redraw from the state when ``state.version`` moved. Screens
+read the state; they never call psutil, NVML, etcd or SSH. Local and cluster mode differ only
+in the sources and the first screen they pass in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.theme import Theme
+
+from autoglm_tui.actions import SignalResult
+from autoglm_tui.events import SampleReceived
+from autoglm_tui.model import ProcSample
+from autoglm_tui.monitor import Monitor
+from autoglm_tui.text import clean
+from autoglm_tui.tui.messages import SourceEvent, SourceFailed
+from autoglm_tui.tui.screens.base import StateScreen
+from autoglm_tui.tui.screens.confirm import SignalDialog
+from autoglm_tui.tui.screens.help import HelpScreen, help_entries
+from autoglm_tui.tui.widgets.node_header import SamplerCost
+
+if TYPE_CHECKING:
+    from autoglm_tui.cluster.sources import Source
+
+# (node_id, process as shown, signal name) -> what happened
+SignalSender = Callable[[str, ProcSample, str], SignalResult]
+
+MAX_REPAINT_HZ = 2.0
+ALL_PROCESSES = 1_000_000  # the collector's top_n that means "every process"
+
+
+class MonitorApp(App[int]):
+    """A monitor UI over any sources, opening on any first screen."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "autoglm-tui"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    def __init__(
+        self,
+        monitor: Monitor,
+        sources: Iterable[Source],
+        first_screen: Callable[[], Screen],
+        *,
+        interval: float = 1.0,
+        theme: Theme | None = None,
+        signal_sender: SignalSender | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.sources = list(sources)
+        self.first_screen = first_screen
+        self.repaint_interval = max(1.0 / MAX_REPAINT_HZ, interval)
+        self.theme_spec = theme
+        self.signal_sender = signal_sender
+        self.clock = clock
+        self.source_errors: list[str] = []
+        self.sampler_costs: dict[str, SamplerCost] = {}
+        self._painted_data = False
+
+    # ------------------------------------------------------------------ life cycle
+
+    def on_mount(self) -> None:
+        if self.theme_spec is not None:
+            self.register_theme(self.theme_spec)
+            self.theme = self.theme_spec.name
+        self.push_screen(self.first_screen())
+        for source in self.sources:
+            self.run_worker(
+                self._run_source(source),
+                name=type(source).__name__,
+                group="sources",
+                exit_on_error=False,
+            )
+        self.set_interval(self.repaint_interval, self.repaint, name="repaint")
+
+    async def _run_source(self, source: Source) -> None:
+        try:
+            await source.run(self._emit)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a source that gives up must not take the UI down
+            self.post_message(SourceFailed(type(source).__name__, f"{type(exc).__name__}: {exc}"))
+
+    def _emit(self, event: object) -> None:
+        self.post_message(SourceEvent(event))  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ data in
+
+    def on_source_event(self, message: SourceEvent) -> None:
+        event = message.event
+        self.monitor.apply(event)
+        if isinstance(event, SampleReceived) and event.sample.self_cost is not None:
+            cost = self.sampler_costs.setdefault(event.node_id, SamplerCost())
+            cost.update(event.sample.seq, event.sample.t, event.sample.self_cost.cpu_time_s)
+        if not self._painted_data and isinstance(event, SampleReceived):
+            self._painted_data = True
+            self.call_later(self.repaint)  # the first figures should not wait for the timer
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        text = f"{message.source} stopped: {clean(message.reason, 300)}"
+        self.source_errors.append(text)
+        self.notify(text, severity="error", timeout=10)
+        self.repaint(force=True)
+
+    def error_text(self) -> str | None:
+        """The newest source failure, for the header line."""
+        return self.source_errors[-1] if self.source_errors else None
+
+    def sampler_cpu_pct(self, node_id: str) -> float | None:
+        """How much CPU the node's sampler used between its last two samples."""
+        cost = self.sampler_costs.get(node_id)
+        return cost.cpu_pct if cost else None
+
+    # ------------------------------------------------------------------ drawing
+
+    def repaint(self, force: bool = False) -> None:
+        """Age the state and redraw the visible screen if anything changed."""
+        now = self.clock()
+        self.monitor.tick(now)
+        screen = self.screen
+        if isinstance(screen, StateScreen):
+            screen.repaint(now, force=force)
+
+    # ------------------------------------------------------------------ actions
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        entries = help_entries(self, screen.active_bindings.items())
+        title = f"{type(screen).__name__.removesuffix('Screen') or 'Main'} screen"
+        self.push_screen(HelpScreen(title, entries))
+
+    def confirm_signal(self, node_id: str, proc: ProcSample) -> None:
+        """Ask which signal to send to `proc`, then hand the intent to the signal sender."""
+        if self.signal_sender is None:
+            self.notify("signals can only be sent in the local view", severity="warning")
+            return
+
+        def chosen(sig: str | None) -> None:
+            if sig is None or self.signal_sender is None:
+                return
+            result = self.signal_sender(node_id, proc, sig)
+            self.notify(result.message, severity="information" if result.ok else "error")
+
+        self.push_screen(SignalDialog(proc), chosen)
+
+
+def local_signal_sender(local_node_id: str) -> SignalSender:
+    """Signals go only to processes of this machine, through autoglm_tui.actions."""
+
+    def send(node_id: str, proc: ProcSample, sig: str) -> SignalResult:
+        from autoglm_tui.actions import send_signal
+
+        if node_id != local_node_id:
+            return SignalResult(False, "signals can only be sent to processes of this machine")
+        return send_signal(proc.pid, sig, proc.create_time)
+
+    return send
+
+
+def run_local(args: argparse.Namespace) -> int:
+    """`autoglm-tui` / `autoglm-tui local`: this machine in one screen."""
+    from autoglm_tui.cluster.sources import LocalSource
+    from autoglm_tui.tui.screens.node import NodeScreen
+    from autoglm_tui.tui.themes import ThemeError, resolve_theme
+
+    try:
+        theme = resolve_theme(args.theme)
+    except ThemeError as exc:
+        print(f"autoglm-tui: {exc}", file=sys.stderr)
+        return 2
+    # The sampler lists every GPU process plus the top N by CPU; --top 0 asks for all.
+    source = LocalSource(interval_s=args.interval, top_n=args.top or ALL_PROCESSES)
+    node_id = source.node_id
+    app = MonitorApp(
+        Monitor(),
+        [source],
+        lambda: NodeScreen(node_id, top=args.top),
+        interval=args.interval,
+        theme=theme,
+        signal_sender=local_signal_sender(node_id),
+    )
+    app.run(mouse=not args.no_mouse)
+    return app.return_code or 0

@@ -1,0 +1,166 @@
+"""The node screen (the local view): header, GPUs, host, IO and the process table.
+
+It reads one node, by id, from the monitor's fleet state, so the cluster view can open the
+same screen for any node it knows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Input
+
+from autoglm_tui.tui.procview import SORT_KEYS, ViewOptions
+from autoglm_tui.tui.render import Palette
+from autoglm_tui.tui.screens.base import StateScreen
+from autoglm_tui.tui.screens.process import ProcessScreen
+from autoglm_tui.tui.widgets.gpu_pane import GpuPane
+from autoglm_tui.tui.widgets.host_pane import HostPane
+from autoglm_tui.tui.widgets.io_pane import IoPane
+from autoglm_tui.tui.widgets.node_header import NodeHeader
+from autoglm_tui.tui.widgets.pane import NodePane
+from autoglm_tui.tui.widgets.process_table import ProcessTable
+
+COMPACT_BELOW_ROWS = 32  # shorter terminals get the compact host and IO panes
+
+
+class NodeScreen(StateScreen):
+    """Everything about one node on one screen."""
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "back", "Clear filter / back", show=False),
+        Binding("c", "sort('cpu')", "Sort by CPU%", show=False),
+        Binding("m", "sort('mem')", "Sort by memory (RSS)", show=False),
+        Binding("g", "sort('gpu')", "Sort by GPU memory", show=False),
+        Binding("s", "sort('sm')", "Sort by SM%", show=False),
+        Binding("p", "sort('pid')", "Sort by PID", show=False),
+        Binding("e", "sort('time')", "Sort by elapsed time", show=False),
+        Binding("u", "sort('user')", "Sort by user", show=False),
+        Binding("less_than_sign", "cycle_sort(-1)", "Previous sort column", key_display="<",
+                show=False),
+        Binding("greater_than_sign", "cycle_sort(1)", "Sort", key_display=">",
+                tooltip="next sort column"),
+        Binding("r", "reverse", "Reverse sort", show=False),
+        Binding("t", "tree", "Tree"),
+        Binding("k", "signal", "Signal"),
+    ]
+
+    def __init__(self, node_id: str, *, top: int = 100) -> None:
+        super().__init__()
+        self.node_id = node_id
+        self.opts = ViewOptions(top=top)
+        self._subtitle = ""
+
+    def compose(self) -> ComposeResult:
+        yield NodeHeader(self.node_id, id="header")
+        yield GpuPane(id="gpus")
+        with Horizontal(id="middle"):
+            yield HostPane(id="host")
+            yield IoPane(id="io")
+        with Vertical(id="procs") as procs:
+            procs.border_title = "Processes"
+            yield Input(placeholder="filter by user, command or pid", id="filter")
+            yield ProcessTable(id="proc-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(ProcessTable).focus()
+
+    @property
+    def table(self) -> ProcessTable:
+        return self.query_one(ProcessTable)
+
+    @property
+    def compact(self) -> bool:
+        return self.size.height < COMPACT_BELOW_ROWS
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.repaint(self.monitor_app.clock(), force=True)
+
+    # ------------------------------------------------------------------ drawing
+
+    def paint(self, now: float) -> None:
+        node = self.node_state(self.node_id)
+        self.paint_header(self.node_id, node, now)
+        compact = self.compact
+        for pane in self.query(NodePane):
+            if pane.display:
+                pane.show(node, now, compact)
+        self._paint_table()
+
+    def _paint_table(self) -> None:
+        node = self.node_state(self.node_id)
+        table = self.table
+        palette = Palette.from_variables(self.app.theme_variables)
+        table.show(node.last_sample if node else None, self.opts, palette)
+        sub = Text(f"sort {self.opts.describe()}")
+        if self.opts.tree:
+            sub.append("  ·  tree")
+        if self.opts.filter:
+            sub.append("  ·  filter ")
+            sub.append(repr(self.opts.filter))
+        sub.append(f"  ·  {table.shown} shown")
+        if sub.plain != self._subtitle:
+            self._subtitle = sub.plain
+            self.query_one("#procs").border_subtitle = sub
+
+    # ------------------------------------------------------------------ actions
+
+    def _set_opts(self, **changes: object) -> None:
+        self.opts = replace(self.opts, **changes)  # type: ignore[arg-type]
+        self._paint_table()
+
+    def action_sort(self, key: str) -> None:
+        self._set_opts(sort=key, reverse=False)
+
+    def action_cycle_sort(self, step: int) -> None:
+        i = SORT_KEYS.index(self.opts.sort)
+        self._set_opts(sort=SORT_KEYS[(i + step) % len(SORT_KEYS)], reverse=False)
+
+    def action_reverse(self) -> None:
+        self._set_opts(reverse=not self.opts.reverse)
+
+    def action_tree(self) -> None:
+        self._set_opts(tree=not self.opts.tree)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-active")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self._set_opts(filter=event.value.strip())
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            if not event.value.strip():
+                event.input.remove_class("-active")
+            self.table.focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("-active") or self.opts.filter:
+            box.value = ""
+            box.remove_class("-active")
+            self._set_opts(filter="")
+            self.table.focus()
+        elif len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+
+    def on_process_table_open(self, event: ProcessTable.Open) -> None:
+        proc = event.proc
+        self.app.push_screen(ProcessScreen(self.node_id, proc.pid, proc.create_time))
+
+    def action_signal(self) -> None:
+        proc = self.table.selected
+        if proc is None:
+            self.notify("no process selected", severity="warning")
+            return
+        self.monitor_app.confirm_signal(self.node_id, proc)

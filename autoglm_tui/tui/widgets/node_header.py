@@ -1,0 +1,107 @@
+"""The one-line status bar of a node: host, status, uptime, sampler cost, last sample time."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widget import Widget
+
+from autoglm_tui import format as fmt
+from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.events import NodeStatus
+from autoglm_tui.text import clean
+from autoglm_tui.tui.render import Palette
+
+
+def clock_time(t: float) -> str:
+    """Unix time -> local 'HH:MM:SS'."""
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+class SamplerCost:
+    """The sampler's CPU use, from the growth of its cumulative CPU time between samples."""
+
+    def __init__(self) -> None:
+        self._prev: tuple[int, float, float] | None = None  # (seq, t, cpu_time_s)
+        self.cpu_pct: float | None = None
+
+    def update(self, seq: int, t: float, cpu_time_s: float) -> float | None:
+        prev = self._prev
+        if prev is not None and seq != prev[0]:
+            dt = t - prev[1]
+            dcpu = cpu_time_s - prev[2]
+            self.cpu_pct = 100.0 * dcpu / dt if dt > 0 and dcpu >= 0 else None
+        if prev is None or seq != prev[0]:
+            self._prev = (seq, t, cpu_time_s)
+        return self.cpu_pct
+
+
+class NodeHeader(Widget):
+    """Shows who and how fresh: the first line of the node screen."""
+
+    def __init__(self, node_id: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.node_id = node_id
+        self.node: NodeState | None = None
+        self.error: str | None = None
+        self.cost_pct: float | None = None
+
+    def show(
+        self, node: NodeState | None, now: float, error: str | None = None,
+        cost_pct: float | None = None,
+    ) -> None:
+        """Draw `node`; `cost_pct` is the sampler's CPU use (see SamplerCost)."""
+        self.node = node
+        self.error = error
+        self.cost_pct = cost_pct
+        self.refresh()
+
+    def render(self) -> Text:
+        p = Palette.from_variables(self.app.theme_variables)
+        width = self.content_size.width
+        node = self.node
+        host = clean(node.hello.host if node and node.hello else self.node_id, 64)
+        parts: list[Text] = [Text(host, style=f"bold {p.accent}")]
+        if node is None:
+            parts.append(Text("waiting for the sampler…", style=p.muted))
+        else:
+            parts.append(self._status(node, p))
+            s = node.last_sample
+            static = node.hello.static if node.hello else None
+            if s is not None and static is not None and static.boot_time:
+                parts.append(_kv("up ", fmt.duration(s.t - static.boot_time), p))
+            if s is not None and s.self_cost is not None:
+                cpu = fmt.pct(self.cost_pct, digits=1)
+                cost = f"{cpu} CPU {fmt.bytes_(s.self_cost.rss_bytes)} RSS"
+                parts.append(_kv("sampler ", cost, p))
+            if s is not None:
+                parts.append(_kv("last sample ", clock_time(s.t), p))
+        if self.error:
+            parts.insert(1, Text(clean(self.error, 200), style=f"bold {p.error}"))
+        out = Text(no_wrap=True, overflow="ellipsis")
+        for i, part in enumerate(parts):
+            if i and out.cell_len + 3 + part.cell_len > width:
+                break
+            if i:
+                out.append("  │  " if width >= 100 else "  ", style=p.muted)
+            out.append_text(part)
+        return out
+
+    def _status(self, node: NodeState, p: Palette) -> Text:
+        status = node.status
+        style = {
+            NodeStatus.UP: p.success,
+            NodeStatus.CONNECTING: p.muted,
+            NodeStatus.STALE: p.warning,
+        }.get(status, p.error)
+        out = Text(status.value, style=f"bold {style}")
+        if node.reason and status != NodeStatus.UP:
+            out.append(" " + clean(node.reason, 120), style=style)
+        return out
+
+
+def _kv(label: str, value: str, p: Palette) -> Text:
+    out = Text(label, style=p.muted)
+    out.append(value)
+    return out

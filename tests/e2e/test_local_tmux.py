@@ -1,0 +1,135 @@
+"""The real `autoglm-tui` in tmux: what a person sees, hostile command lines included."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+CLI = Path(sys.executable).with_name("autoglm-tui")
+EVIL_ARG = "\x1b]0;pwned\x07[red]x[/red]"
+ENV = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+
+class Tmux:
+    """One private tmux server (its own -L socket) running one program in one pane."""
+
+    def __init__(self) -> None:
+        self.socket = f"autoglm-e2e-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def run(self, *args: str) -> str:
+        out = subprocess.run(
+            ["tmux", "-u", "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True, text=True, env=ENV, timeout=20,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"tmux {args[0]} failed: {out.stderr.strip()}")
+        return out.stdout
+
+    def start(self, width: int, height: int, command: list[str]) -> None:
+        """Run `command` in a pane; a wrapping shell reports its exit status on the screen."""
+        wrapper = ["sh", "-c", '"$@"; echo "autoglm-exit=$?"; sleep 30', "sh", *command]
+        self.run(
+            "new-session", "-d", "-x", str(width), "-y", str(height), "-s", "main", "--",
+            *wrapper,
+        )
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "main")
+
+    def pane(self, fmt: str) -> str:
+        return self.run("display-message", "-p", "-t", "main", fmt).strip()
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        self.run("send-keys", "-t", "main", *(["-l"] if literal else []), *keys)
+
+    def wait_for(self, check: Callable[[str], bool], what: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if check(text):
+                return text
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; the screen was:\n{text}")
+
+    def wait_exit(self, timeout: float = 10.0) -> int:
+        """The program's exit status, once it has exited."""
+        screen = self.wait_for(lambda s: "autoglm-exit=" in s, "the program to exit", timeout)
+        return int(screen.split("autoglm-exit=", 1)[1].split()[0])
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
+                       timeout=10)
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (scripts/test.sh installs it)")
+    if not CLI.exists():
+        pytest.skip(f"{CLI} is missing: install the package into this venv (pip install -e .)")
+    t = Tmux()
+    try:
+        yield t
+    finally:
+        t.kill()
+
+
+@pytest.fixture
+def evil() -> Iterator[subprocess.Popen[bytes]]:
+    """A process whose command line holds a title-setting escape and Rich markup."""
+    # argv[0] "python3" keeps the command short enough to show whole in the COMMAND column.
+    proc = subprocess.Popen(
+        ["python3", "-c", "import time; time.sleep(60)", EVIL_ARG], executable=sys.executable
+    )
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def test_hostile_command_line_shows_literally(tmux: Tmux, evil: subprocess.Popen[bytes]) -> None:
+    tmux.start(120, 40, [str(CLI), "--top", "0"])
+    title_before = tmux.pane("#{pane_title}")
+    tmux.wait_for(lambda s: "Processes" in s and "COMMAND" in s and " root " in s,
+                  "the process table")
+    tmux.keys("/")
+    tmux.keys("pwned", literal=True)
+    screen = tmux.wait_for(lambda s: "[red]x[/red]" in s, "the filtered hostile process")
+    row = next(line for line in screen.splitlines() if "[red]x[/red]" in line)
+    assert str(evil.pid) in row
+    assert "pwned" in row and "\x1b" not in screen and "\x07" not in screen
+    assert "filter 'pwned'" in screen
+    title_after = tmux.pane("#{pane_title}")
+    assert title_after == title_before and "pwned" not in title_after
+
+    tmux.keys("Escape")  # clears the filter; the app still answers keys
+    tmux.wait_for(lambda s: "filter 'pwned'" not in s, "the filter to clear")
+    tmux.keys("?")
+    tmux.wait_for(lambda s: "Sort by CPU%" in s and "Quit" in s, "the help screen")
+    tmux.keys("Escape")
+    tmux.wait_for(lambda s: "Sort by CPU%" not in s, "the help screen to close")
+    tmux.keys("q")
+    assert tmux.wait_exit() == 0
+
+
+def test_small_terminal_shows_every_pane(tmux: Tmux) -> None:
+    tmux.start(80, 24, [str(CLI)])
+    screen = tmux.wait_for(
+        lambda s: all(t in s for t in ("GPUs", "Host", "IO", "Processes", "PID")) and "%" in s,
+        "the four panes at 80x24",
+    )
+    assert "Traceback" not in screen
+    tmux.keys("q")
+    assert tmux.wait_exit() == 0
