@@ -17,6 +17,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
+if ! "$PY" -c "import venv, ensurepip" >/dev/null 2>&1; then
+    # Debian/Ubuntu split venv support out of the interpreter package.
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv python3-pip
+fi
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi

@@ -7,9 +7,10 @@ import argparse
 KEYS_HELP = """\
 keys:
   q quit   ? help (every key of the current screen)   / filter   Esc clear filter / back
-  c m g s p e u   sort by CPU%%, RSS, GPU memory, SM%%, PID, elapsed time, user
+  c m g s p e u   sort by CPU%, RSS, GPU memory, SM%, PID, elapsed time, user
   < >  previous / next sort column   r reverse   t process tree
   Enter / double click   process details   k send a signal (asks first; Esc cancels)
+  A alerts (Enter jumps, a ack, s silence)   i IO correlation (network vs disk)
 """
 
 
@@ -59,6 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="show GPU processes plus the top N other processes (default 100; 0 shows all)",
     )
     p.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+    from autoglm_tui.alerting.cli import add_alert_args
+
+    add_alert_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
