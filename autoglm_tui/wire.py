@@ -193,32 +193,80 @@ def _compile_dict(tp: Any, name: str) -> Converter:
     return conv_map
 
 
+def _fast_check(tp: Any, name: str) -> str | None:
+    """A Python expression over `v` that is true when `v` needs no conversion, if one exists."""
+    origin = typing.get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        inner = _fast_check(args[0], name) if len(args) == 1 else None
+        if inner is None:
+            return None
+        return f"v is None or ({inner})" if len(args) < len(typing.get_args(tp)) else inner
+    if tp is int:
+        return "v.__class__ is int"
+    if tp is bool:
+        return "v.__class__ is bool"
+    if tp is float:
+        return "(v.__class__ is float and v - v == 0.0)"
+    if tp is str:
+        cap = _STR_CAPS.get(name, _DEFAULT_STR_CAP)
+        return f"(v.__class__ is str and len(v) <= {cap} and v.isascii() and v.isprintable())"
+    return None
+
+
 def _compile_dataclass(cls: Any) -> Converter:
+    """Generate one straight-line validating constructor for `cls` (no loops over fields)."""
     cached = _COMPILED.get(cls)
     if cached is not None:
         return cached
     hints = typing.get_type_hints(cls)
-    plan = []
-    for f in dataclasses.fields(cls):
+    env: dict[str, Any] = {
+        "cls": cls,
+        "_MISSING": _MISSING,
+        "WireError": WireError,
+        "_bad_object": _bad_object,
+    }
+    lines = [
+        "def conv_obj(data, path):",
+        "    if data.__class__ is not dict:",
+        "        _bad_object(cls, data, path)",
+        "    p = path + '.' if path else ''",
+        "    get = data.get",
+    ]
+    args = []
+    for n, f in enumerate(dataclasses.fields(cls)):
         key = _TO_WIRE.get(f.name, f.name)
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        plan.append((f.name, key, required, _compile(hints[f.name], key)))
-
-    def conv_obj(data: Any, path: str) -> Any:
-        if data.__class__ is not dict:
-            where = path or cls.__name__
-            raise WireError(f"{where}: expected an object, got {_type_name(data)}")
-        kwargs = {}
-        prefix = f"{path}." if path else ""
-        for fname, key, required, conv in plan:
-            if key in data:
-                kwargs[fname] = conv(data[key], prefix + key)
-            elif required:
-                raise WireError(f"{prefix}{key}: missing")
-        return cls(**kwargs)
-
+        env[f"c{n}"] = _compile(hints[f.name], key)
+        lines.append(f"    v = get({key!r}, _MISSING)")
+        lines.append("    if v is _MISSING:")
+        if f.default is not dataclasses.MISSING:
+            env[f"d{n}"] = f.default
+            lines.append(f"        v = d{n}")
+        elif f.default_factory is not dataclasses.MISSING:
+            env[f"d{n}"] = f.default_factory
+            lines.append(f"        v = d{n}()")
+        else:
+            lines.append(f"        raise WireError(p + {key + ': missing'!r})")
+        fast = _fast_check(hints[f.name], key)
+        if fast is None:
+            lines.append("    else:")
+        else:
+            lines.append(f"    elif not ({fast}):")
+        lines.append(f"        v = c{n}(v, p + {key!r})")
+        lines.append(f"    a{n} = v")
+        args.append(f"a{n}")
+    lines.append(f"    return cls({', '.join(args)})")
+    exec("\n".join(lines), env)
+    conv_obj: Converter = env["conv_obj"]
     _COMPILED[cls] = conv_obj
     return conv_obj
+
+
+_MISSING = object()
+
+
+def _bad_object(cls: Any, data: Any, path: str) -> None:
+    raise WireError(f"{path or cls.__name__}: expected an object, got {_type_name(data)}")
 
 
 def _from_dict(cls: type, data: Any, path: str) -> Any:
