@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from autoglm_tui.analysis.state import FleetState, StatusChange
 from autoglm_tui.events import Event
+
+if TYPE_CHECKING:
+    from autoglm_tui.alerting.pipeline import AlertPipeline
 
 TickHook = Callable[[FleetState, float, list[StatusChange]], None]
 
@@ -21,6 +25,7 @@ class Monitor:
         self.hooks: list[TickHook] = []
         self.status_log: deque[StatusChange] = deque(maxlen=1000)
         self._pending: list[StatusChange] = []
+        self.alerts: AlertPipeline | None = None  # set by AlertPipeline.install (alerting on)
 
     def apply(self, event: Event) -> None:
         self._pending.extend(self.state.apply(event))

@@ -1,14 +1,199 @@
-"""`autoglm-tui cluster` (placeholder until its owner lands it)."""
+"""`autoglm-tui cluster`: every node of a cluster, drill-down cluster -> node -> GPU -> process.
+
+Nodes come from an etcd registry (--etcd), a host list (--hosts, --hosts-file), or, for demos
+and benchmarks only, an invented fleet (--demo). Samplers are started over SSH on each node.
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
+import sys
+from typing import Any
+
+from autoglm_tui.alerting.cli import add_alert_args
+from autoglm_tui.cluster.source_args import add_source_args
+
+KEYS_HELP = """\
+keys (? lists every key of the current screen):
+  Enter / click twice   open the node, GPU or process under the cursor   Esc  back one level
+  /   filter: gpu.util>80 & label.zone=a & host~=dgx   (= != > >= < <= ~=, & joins)
+  g   group nodes by a label (sum and mean per group; Enter opens a group)
+  < > r   sort column and direction (or click a header)    G  every GPU, stragglers marked
+  :   command line: :nodes :gpus :alerts :node NAME :gpu NODE N :sort COL :group LABEL
+  on a node: 0-9 open that GPU, k signal a process (needs --allow-remote-actions)
+  q   quit
+
+examples:
+  autoglm-tui cluster --etcd 10.0.0.5:2379
+  autoglm-tui cluster --hosts gpu1,ops@gpu2:2222 --ssh-key ~/.ssh/id_ed25519
+  autoglm-tui cluster --demo 64x8            (an invented fleet, no network)
+"""
+
+_DEMO = re.compile(r"(\d{1,5})(?:x(\d{1,2}))?")
+
+
+def _hz(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.1 <= value <= 2.0:
+        raise argparse.ArgumentTypeError("--refresh must be between 0.1 and 2 repaints a second")
+    return value
+
+
+def _seconds(text: str) -> float:
+    from autoglm_tui.format import parse_duration
+
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 0 <= value <= 7 * 86400:
+        raise argparse.ArgumentTypeError("must be between 0 and 7 days")
+    return value
+
+
+def _demo(text: str) -> tuple[int, int]:
+    m = _DEMO.fullmatch(text.strip())
+    if m is None:
+        raise argparse.ArgumentTypeError("use NODES or NODESxGPUS, e.g. 64 or 256x8")
+    nodes, gpus = int(m.group(1)), int(m.group(2) or 8)
+    if not 1 <= nodes <= 4096 or not 0 <= gpus <= 16:
+        raise argparse.ArgumentTypeError("1-4096 nodes with 0-16 GPUs each")
+    return nodes, gpus
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("cluster", help="cluster (not built yet)")
+    p = sub.add_parser(
+        "cluster",
+        help="every node of a cluster (etcd registry or host list), drill down to GPUs and "
+        "processes",
+        description=(
+            "Multi-node view, k9s style: a summary line and one row per node (status, labels, "
+            "GPU util strip, GPU memory, CPU, memory, net, disk, tokens/s, P95, alerts, sample "
+            "lag, sampler cost). Enter drills down: cluster -> node -> GPU -> process; Esc goes "
+            "back. Nodes are found in etcd (--etcd) or listed (--hosts, --hosts-file); each "
+            "node's sampler runs over SSH with your OpenSSH set-up, host keys verified."
+        ),
+        epilog=KEYS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_source_args(p)
+    add_alert_args(p)
+    ui = p.add_argument_group("display")
+    ui.add_argument(
+        "--refresh", type=_hz, default=2.0, metavar="HZ",
+        help="screen repaints a second (default 2; samples are applied as they come, the "
+        "screen is redrawn on this timer)",
+    )
+    ui.add_argument(
+        "--left-linger", type=_seconds, default=120.0, metavar="S",
+        help="how long a node that left stays in the table, greyed, before it is removed "
+        "(default 120s; accepts 90, 90s, 5m)",
+    )
+    ui.add_argument(
+        "--history", type=_seconds, default=900.0, metavar="S",
+        help="how much history each node keeps for the plots (default 15m)",
+    )
+    ui.add_argument(
+        "--theme", default="dark", metavar="NAME|PATH",
+        help="colour theme: dark, light, a theme TOML file or a Textual theme (default dark)",
+    )
+    ui.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+    act = p.add_argument_group("actions")
+    act.add_argument(
+        "--allow-remote-actions", action="store_true",
+        help="allow sending signals to processes on remote nodes (off by default); each one "
+        "asks for confirmation naming the node, the pid and the command",
+    )
+    demo = p.add_argument_group("demo")
+    demo.add_argument(
+        "--demo", type=_demo, metavar="NODES[xGPUS]",
+        help="show an invented fleet (no network, no SSH): for trying the UI and benchmarks",
+    )
+
+
+class RunnerSource:
+    """The SSH runner as a source: nodes from etcd or a host list, one stream per node."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.runner: Any = None
+
+    @property
+    def streams(self) -> dict[str, Any]:
+        return self.runner.streams if self.runner is not None else {}
+
+    async def run(self, emit: Any) -> None:
+        from autoglm_tui.cluster.runner import Runner
+
+        self.runner = Runner(self.config, emit)
+        try:
+            await self.runner.run()
+        finally:
+            await self.runner.close()
 
 
 def run(args: argparse.Namespace) -> int:
-    print("autoglm-tui cluster: not built yet")
-    return 2
+    from autoglm_tui.alerting.cli import AlertSetupError, close_pipeline, pipeline_from_args
+    from autoglm_tui.analysis.state import FleetState
+    from autoglm_tui.cluster.remote_actions import SshSignaller
+    from autoglm_tui.cluster.source_args import SourceArgsError, runner_config_from_args
+    from autoglm_tui.monitor import Monitor
+    from autoglm_tui.tui.cluster_app import ClusterApp
+    from autoglm_tui.tui.screens.nav import ClusterOptions
+    from autoglm_tui.tui.themes import ThemeError, resolve_theme
+
+    try:
+        theme = resolve_theme(args.theme)
+    except ThemeError as exc:
+        print(f"autoglm-tui cluster: {exc}", file=sys.stderr)
+        return 2
+    sources: list[Any] = []
+    signaller = None
+    if args.demo is not None:
+        from autoglm_tui.cluster.synthetic import SyntheticFleet
+
+        nodes, gpus = args.demo
+        sources.append(SyntheticFleet(nodes=nodes, gpus=gpus, interval_s=args.interval))
+    else:
+        try:
+            config = runner_config_from_args(args, local_default=False)
+        except SourceArgsError as exc:
+            print(f"autoglm-tui cluster: {exc}", file=sys.stderr)
+            return 2
+        if not config.uses_ssh:
+            print(
+                "autoglm-tui cluster: say where the nodes are: --etcd HOST:PORT, --hosts LIST "
+                "or --hosts-file FILE (or --demo N to try the UI)",
+                file=sys.stderr,
+            )
+            return 2
+        source = RunnerSource(config)
+        sources.append(source)
+        signaller = SshSignaller(source)
+    try:
+        pipeline = pipeline_from_args(args)
+    except AlertSetupError as exc:
+        print(f"autoglm-tui cluster: {exc}", file=sys.stderr)
+        return 2
+    monitor = Monitor(FleetState(history_s=args.history, left_linger_s=args.left_linger))
+    if pipeline is not None:
+        pipeline.install(monitor)
+    app = ClusterApp(
+        monitor,
+        sources,
+        options=ClusterOptions(
+            allow_remote_actions=args.allow_remote_actions, left_linger_s=args.left_linger
+        ),
+        refresh_hz=args.refresh,
+        theme=theme,
+        remote_signaller=signaller,
+    )
+    try:
+        app.run(mouse=not args.no_mouse)
+    finally:
+        close_pipeline(pipeline)
+    return app.return_code or 0

@@ -1,14 +1,104 @@
-"""`autoglm-tui rules` (placeholder until its owner lands it)."""
+"""`autoglm-tui rules`: check a rules file, or list the alert rules in force."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("rules", help="rules (not built yet)")
+    p = sub.add_parser(
+        "rules",
+        help="check an alert rules file, or list the rules in force",
+        description=(
+            "Alert rules come from the built-in defaults, then the user's "
+            "~/.config/autoglm-tui/rules.toml, then each --rules FILE; a rule with the name of "
+            "an earlier one replaces it."
+        ),
+    )
+    rsub = p.add_subparsers(dest="rules_command", metavar="SUBCOMMAND")
+    check = rsub.add_parser("check", help="validate rules files; print each error with its line")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    lst = rsub.add_parser("list", help="show the rules in force (defaults, user config, --rules)")
+    lst.add_argument("--rules", action="append", default=[], metavar="FILE",
+                     help="a rules file loaded after the defaults (repeatable)")
+    lst.add_argument("--no-user-rules", action="store_true",
+                     help="ignore ~/.config/autoglm-tui/rules.toml")
+    lst.add_argument("--all", action="store_true", help="include disabled rules")
+    p.set_defaults(rules_parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("autoglm-tui rules: not built yet")
+    if args.rules_command == "check":
+        return _check(args.files)
+    if args.rules_command == "list":
+        return _list(args.rules, not args.no_user_rules, args.all)
+    args.rules_parser.print_help()
     return 2
+
+
+def _check(files: list[str]) -> int:
+    from pathlib import Path
+
+    from autoglm_tui.analysis.rules import parse_rules
+    from autoglm_tui.text import clean
+
+    bad = 0
+    for name in files:
+        path = Path(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            print(f"{name}: no such file", file=sys.stderr)
+            bad += 1
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"{name}: cannot read: {exc}", file=sys.stderr)
+            bad += 1
+            continue
+        rules, errors, _ = parse_rules(text, name)
+        lines = text.splitlines()
+        for err in sorted(errors, key=lambda e: e.line):
+            print(clean(str(err), 1000))
+            if 0 < err.line <= len(lines):
+                print(f"    {err.line:>4} | {clean(lines[err.line - 1], 200)}")
+        if errors:
+            bad += 1
+            print(f"{name}: {len(errors)} error{'s' if len(errors) != 1 else ''}")
+        else:
+            enabled = sum(1 for r in rules if r.enabled)
+            print(f"{name}: OK, {len(rules)} rule{'s' if len(rules) != 1 else ''}"
+                  f" ({enabled} enabled)")
+    return 1 if bad else 0
+
+
+def _list(extra: list[str], user_rules: bool, show_all: bool) -> int:
+    from pathlib import Path
+
+    from autoglm_tui import paths
+    from autoglm_tui.analysis.rules import RulesFileError, load_rule_set
+    from autoglm_tui.format import duration
+
+    files: list[str | Path] = []
+    user = paths.user_rules_file()
+    if user_rules and user.is_file():
+        files.append(user)
+    files.extend(extra)
+    try:
+        rs = load_rule_set(files)
+    except RulesFileError as exc:
+        print(f"autoglm-tui: the rules do not load:\n{exc}", file=sys.stderr)
+        return 1
+    rows = [("NAME", "KIND", "SEVERITY", "FOR", "CHECKS", "FROM")]
+    for r in rs.rules:
+        if not r.enabled and not show_all:
+            continue
+        where = r.source if r.source == "<defaults>" else f"{r.source}:{r.line}"
+        name = r.name if r.enabled else f"{r.name} (off)"
+        rows.append((name, r.kind, r.severity, duration(r.for_s) if r.for_s else "-",
+                     r.describe(with_for=False), where))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    print(f"\n{len(rows) - 1} rules from: " + ", ".join(rs.sources))
+    return 0

@@ -92,6 +92,9 @@ class MonitorApp(App[int]):
                 exit_on_error=False,
             )
         self.set_interval(self.repaint_interval, self.repaint, name="repaint")
+        if self.monitor.alerts is not None:  # Alertmanager delivery (alerting/pipeline.py)
+            self.run_worker(self.monitor.alerts.run(), name="alerts", group="alerts",
+                            exit_on_error=False)
 
     async def _run_source(self, source: Source) -> None:
         try:
@@ -181,6 +184,7 @@ def local_signal_sender(local_node_id: str) -> SignalSender:
 
 def run_local(args: argparse.Namespace) -> int:
     """`autoglm-tui` / `autoglm-tui local`: this machine in one screen."""
+    from autoglm_tui.alerting.cli import AlertSetupError, close_pipeline, pipeline_from_args
     from autoglm_tui.cluster.sources import LocalSource
     from autoglm_tui.tui.screens.node import NodeScreen
     from autoglm_tui.tui.themes import ThemeError, resolve_theme
@@ -190,16 +194,27 @@ def run_local(args: argparse.Namespace) -> int:
     except ThemeError as exc:
         print(f"autoglm-tui: {exc}", file=sys.stderr)
         return 2
+    try:
+        pipeline = pipeline_from_args(args)
+    except AlertSetupError as exc:
+        print(f"autoglm-tui: {exc}", file=sys.stderr)
+        return 2
+    monitor = Monitor()
+    if pipeline is not None:
+        pipeline.install(monitor)
     # The sampler lists every GPU process plus the top N by CPU; --top 0 asks for all.
     source = LocalSource(interval_s=args.interval, top_n=args.top or ALL_PROCESSES)
     node_id = source.node_id
     app = MonitorApp(
-        Monitor(),
+        monitor,
         [source],
         lambda: NodeScreen(node_id, top=args.top),
         interval=args.interval,
         theme=theme,
         signal_sender=local_signal_sender(node_id),
     )
-    app.run(mouse=not args.no_mouse)
+    try:
+        app.run(mouse=not args.no_mouse)
+    finally:
+        close_pipeline(pipeline)
     return app.return_code or 0

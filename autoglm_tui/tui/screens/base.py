@@ -18,7 +18,7 @@ class StateScreen(Screen):
 
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
-        self._painted_version = -1
+        self._painted_version: object = -1
 
     @property
     def monitor_app(self) -> MonitorApp:
@@ -33,7 +33,8 @@ class StateScreen(Screen):
 
     def repaint(self, now: float, force: bool = False) -> None:
         """Redraw if the state changed since this screen last drew it (or when forced)."""
-        version = self.state.version
+        alerts = self.monitor_app.monitor.alerts  # alert changes repaint too (pane, counts)
+        version = (self.state.version, alerts.version if alerts is not None else 0)
         if not force and version == self._painted_version:
             return
         self._painted_version = version

@@ -19,8 +19,10 @@ from autoglm_tui.tui.procview import SORT_KEYS, ViewOptions
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.screens.process import ProcessScreen
+from autoglm_tui.tui.widgets.alerts_pane import AlertsPane
 from autoglm_tui.tui.widgets.gpu_pane import GpuPane
 from autoglm_tui.tui.widgets.host_pane import HostPane
+from autoglm_tui.tui.widgets.io_correlation import IoCorrelationPane
 from autoglm_tui.tui.widgets.io_pane import IoPane
 from autoglm_tui.tui.widgets.node_header import NodeHeader
 from autoglm_tui.tui.widgets.pane import NodePane
@@ -49,6 +51,8 @@ class NodeScreen(StateScreen):
         Binding("r", "reverse", "Reverse sort", show=False),
         Binding("t", "tree", "Tree"),
         Binding("k", "signal", "Signal"),
+        Binding("A", "alerts", "Alerts", key_display="A"),
+        Binding("i", "io_correlation", "IO correlation"),
     ]
 
     def __init__(self, node_id: str, *, top: int = 100) -> None:
@@ -63,6 +67,8 @@ class NodeScreen(StateScreen):
         with Horizontal(id="middle"):
             yield HostPane(id="host")
             yield IoPane(id="io")
+        yield AlertsPane(id="alerts")
+        yield IoCorrelationPane(id="iocorr", shown=False)
         with Vertical(id="procs") as procs:
             procs.border_title = "Processes"
             yield Input(placeholder="filter by user, command or pid", id="filter")
@@ -92,6 +98,10 @@ class NodeScreen(StateScreen):
         for pane in self.query(NodePane):
             if pane.display:
                 pane.show(node, now, compact)
+        self.query_one(AlertsPane).show(self.node_id, now)
+        iocorr = self.query_one(IoCorrelationPane)
+        if iocorr.display:
+            iocorr.show(node, now)
         self._paint_table()
 
     def _paint_table(self) -> None:
@@ -157,6 +167,17 @@ class NodeScreen(StateScreen):
     def on_process_table_open(self, event: ProcessTable.Open) -> None:
         proc = event.proc
         self.app.push_screen(ProcessScreen(self.node_id, proc.pid, proc.create_time))
+
+    def action_alerts(self) -> None:
+        from autoglm_tui.tui.screens.alerts import AlertsScreen
+
+        self.app.push_screen(AlertsScreen())
+
+    def action_io_correlation(self) -> None:
+        iocorr = self.query_one(IoCorrelationPane)
+        iocorr.display = not iocorr.display
+        if iocorr.display:
+            iocorr.show(self.node_state(self.node_id), self.monitor_app.clock())
 
     def action_signal(self) -> None:
         proc = self.table.selected

@@ -1,0 +1,75 @@
+"""Command-line options for alerting, shared by the local and cluster views.
+
+``add_alert_args(parser)`` adds --rules, --alert-log, --alertmanager, --no-alerts;
+``pipeline_from_args(args)`` builds the pipeline or raises AlertSetupError with a message fit
+for the terminal (a bad rules file lists each error with its line, never a traceback);
+``close_pipeline(pipeline)`` delivers what is queued and closes the log after the UI exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from autoglm_tui.alerting.pipeline import AlertPipeline
+
+
+class AlertSetupError(Exception):
+    """Alerting cannot start as asked; the message says why."""
+
+
+def add_alert_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group(
+        "alerts",
+        "Rules: built-in defaults, then ~/.config/autoglm-tui/rules.toml, then each --rules "
+        "FILE (same name replaces). Check a file with 'autoglm-tui rules check FILE'.",
+    )
+    g.add_argument("--rules", action="append", default=[], metavar="FILE",
+                   help="alert rules file (TOML, one [[rule]] table per rule; repeatable)")
+    g.add_argument("--alert-log", metavar="PATH",
+                   help="append-only JSON-lines alert log (default "
+                   "~/.local/share/autoglm-tui/alerts.jsonl)")
+    g.add_argument("--alertmanager", metavar="URL",
+                   help="push firing and resolved alerts to this Alertmanager "
+                   "(e.g. http://127.0.0.1:9093)")
+    g.add_argument("--no-alerts", action="store_true",
+                   help="do not evaluate alert rules (no log, no Alertmanager)")
+
+
+def pipeline_from_args(args: argparse.Namespace) -> AlertPipeline | None:
+    """The pipeline the options ask for (None with --no-alerts)."""
+    if getattr(args, "no_alerts", False):
+        return None
+    from autoglm_tui.alerting.pipeline import build_pipeline
+    from autoglm_tui.analysis.rules import RulesFileError
+
+    try:
+        return build_pipeline(
+            list(getattr(args, "rules", []) or []),
+            alert_log=getattr(args, "alert_log", None),
+            alertmanager_url=getattr(args, "alertmanager", None),
+        )
+    except RulesFileError as exc:
+        n = len(exc.errors)
+        raise AlertSetupError(
+            f"the alert rules do not load ({n} error{'s' if n != 1 else ''}):\n{exc}\n"
+            "Fix the file, check it with 'autoglm-tui rules check FILE', or start with "
+            "--no-alerts."
+        ) from None
+    except ValueError as exc:
+        raise AlertSetupError(f"--alertmanager: {exc}") from None
+    except OSError as exc:
+        raise AlertSetupError(f"cannot open the alert log: {exc}") from None
+
+
+def close_pipeline(pipeline: AlertPipeline | None, flush_s: float = 2.0) -> None:
+    """After the UI has exited: deliver queued alerts briefly, close the log."""
+    if pipeline is None:
+        return
+    try:
+        asyncio.run(pipeline.aclose(flush_s))
+    except Exception:  # leaving must not fail because a sink misbehaves
+        if pipeline.log is not None:
+            pipeline.log.close()

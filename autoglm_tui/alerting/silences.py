@@ -1,0 +1,198 @@
+"""Acknowledged and silenced alerts, persisted as JSON under the user's state directory.
+
+Acknowledging marks an alert as seen by someone (it stays listed, marked, until it resolves).
+A silence hides matching alerts from the alerts pane's main list and stops pushing them to
+Alertmanager until it expires; the alert log still records every state change. Silences
+match a rule on one target (node, GPU or process) or on every target. The file is rewritten
+atomically (temporary file, fsync, rename) on every change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from autoglm_tui.analysis.alerts import Target
+from autoglm_tui.text import clean
+
+SCHEMA = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Hide alerts of `rule` (on `node`/`gpu`/`pid` when set) until `until` (unix seconds)."""
+
+    id: str
+    rule: str
+    until: float
+    created: float
+    node: str | None = None
+    gpu: int | None = None
+    pid: int | None = None
+    comment: str = ""
+
+    def matches(self, rule: str, target: Target) -> bool:
+        if rule != self.rule:
+            return False
+        if self.node is not None and target.node != self.node:
+            return False
+        if self.gpu is not None and target.gpu != self.gpu:
+            return False
+        return self.pid is None or target.pid == self.pid
+
+    def describe(self) -> str:
+        where = "all targets" if self.node is None else str(Target(self.node, self.gpu,
+                                                                   self.pid))
+        return f"{self.rule} on {where}"
+
+
+class SilenceStore:
+    """Acks and silences in memory, saved to `path` (None: memory only)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.acks: dict[str, float] = {}  # alert fingerprint -> when acknowledged
+        self.silences: list[Silence] = []
+        self.load_error: str | None = None
+        self.save_error: str | None = None
+        self.version = 0
+        if self.path is not None:
+            self._load()
+
+    # ------------------------------------------------------------------ persistence
+
+    def _load(self) -> None:
+        assert self.path is not None
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError) as exc:
+            self.load_error = f"cannot read {self.path}: {exc}"
+            return
+        try:
+            data = json.loads(raw)
+            acks = data.get("acks", {})
+            self.acks = {clean(k, 600): float(v) for k, v in acks.items()}
+            self.silences = [_silence_from(x) for x in data.get("silences", [])]
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            # A damaged file must not stop the monitor: keep it aside and start afresh.
+            self.load_error = f"ignored damaged {self.path.name}: {exc}"
+            self.acks, self.silences = {}, []
+            with contextlib.suppress(OSError):
+                os.replace(self.path, self.path.with_name(self.path.name + ".bad"))
+
+    def save(self) -> None:
+        self.version += 1
+        if self.path is None:
+            return
+        data = {
+            "schema": SCHEMA,
+            "acks": self.acks,
+            "silences": [asdict(s) for s in self.silences],
+        }
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            self.save_error = None
+        except OSError as exc:
+            self.save_error = f"cannot save {self.path}: {exc}"
+            tmp.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ acks
+
+    def ack(self, fingerprint: str, now: float) -> None:
+        self.acks[fingerprint] = now
+        self.save()
+
+    def unack(self, fingerprint: str) -> None:
+        if self.acks.pop(fingerprint, None) is not None:
+            self.save()
+
+    def is_acked(self, fingerprint: str) -> bool:
+        return fingerprint in self.acks
+
+    def forget(self, fingerprints: list[str]) -> None:
+        """Drop acks of alerts that ended (an ack covers one episode of an alert)."""
+        gone = [f for f in fingerprints if f in self.acks]
+        for f in gone:
+            del self.acks[f]
+        if gone:
+            self.save()
+
+    # ------------------------------------------------------------------ silences
+
+    def silence(
+        self,
+        rule: str,
+        target: Target | None,
+        duration_s: float,
+        now: float,
+        comment: str = "",
+    ) -> Silence:
+        """Silence `rule` on `target` (None: on every target) for `duration_s` seconds."""
+        if duration_s <= 0:
+            raise ValueError("a silence needs a positive duration")
+        s = Silence(
+            id=secrets.token_hex(4),
+            rule=rule,
+            until=now + duration_s,
+            created=now,
+            node=None if target is None else target.node,
+            gpu=None if target is None else target.gpu,
+            pid=None if target is None else target.pid,
+            comment=clean(comment, 200),
+        )
+        self.silences.append(s)
+        self.save()
+        return s
+
+    def unsilence(self, silence_id: str) -> bool:
+        before = len(self.silences)
+        self.silences = [s for s in self.silences if s.id != silence_id]
+        if len(self.silences) != before:
+            self.save()
+            return True
+        return False
+
+    def silenced(self, rule: str, target: Target, now: float) -> Silence | None:
+        """The silence covering this alert now, if any (the longest one)."""
+        best: Silence | None = None
+        for s in self.silences:
+            if s.until > now and s.matches(rule, target) and (best is None or s.until > best.until):
+                best = s
+        return best
+
+    def expire(self, now: float) -> list[Silence]:
+        """Drop silences that ran out; returns them."""
+        gone = [s for s in self.silences if s.until <= now]
+        if gone:
+            self.silences = [s for s in self.silences if s.until > now]
+            self.save()
+        return gone
+
+
+def _silence_from(raw: dict[str, Any]) -> Silence:
+    def opt_int(v: object) -> int | None:
+        return None if v is None else int(v)  # type: ignore[call-overload]
+
+    return Silence(
+        id=clean(str(raw["id"]), 40),
+        rule=clean(str(raw["rule"]), 200),
+        until=float(raw["until"]),
+        created=float(raw.get("created", 0.0)),
+        node=None if raw.get("node") is None else clean(str(raw["node"]), 200),
+        gpu=opt_int(raw.get("gpu")),
+        pid=opt_int(raw.get("pid")),
+        comment=clean(str(raw.get("comment", "")), 200),
+    )

@@ -1,0 +1,278 @@
+"""One GPU of one node: history plots (util, memory, temperature, power, PCIe) and its processes.
+
+Plots are drawn with plotext, and only rebuilt when the node has a new sample (or the plot is
+resized), since building a plot costs milliseconds. Enter on a process opens its screen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.widgets import Footer, Static
+from textual_plotext import PlotextPlot
+
+from autoglm_tui import format as fmt
+from autoglm_tui.analysis.history import Key
+from autoglm_tui.analysis.peers import gpu_stragglers
+from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.events import NodeStatus
+from autoglm_tui.model import ProcSample
+from autoglm_tui.text import clean
+from autoglm_tui.tui.render import Palette
+from autoglm_tui.tui.screens.base import StateScreen
+from autoglm_tui.tui.screens.cluster import _t
+from autoglm_tui.tui.screens.cluster_node import ClusterProcessScreen, KeptNode, paint_banner
+from autoglm_tui.tui.screens.nav import NAV_BINDINGS, ClusterNav
+from autoglm_tui.tui.widgets.node_header import NodeHeader
+from autoglm_tui.tui.widgets.slot_table import Column, SlotTable, same
+
+GIB = float(1 << 30)
+MIB = float(1 << 20)
+
+PROC_COLUMNS = [
+    Column("pid", "PID", 8, right=True),
+    Column("user", "User", 10),
+    Column("gmem", "GPU mem", 8, right=True),
+    Column("sm", "SM", 4, right=True),
+    Column("cpu", "CPU", 5, right=True),
+    Column("rss", "RSS", 6, right=True),
+    Column("cmd", "Command", 80),
+]
+
+
+def segments(
+    points: list[tuple[float, float | None]], now: float, scale: float = 1.0
+) -> list[tuple[list[float], list[float]]]:
+    """Split a series at its gaps; x is seconds before `now` (negative), y scaled."""
+    out: list[tuple[list[float], list[float]]] = []
+    xs: list[float] = []
+    ys: list[float] = []
+    for t, v in points:
+        if v is None or not math.isfinite(v):
+            if xs:
+                out.append((xs, ys))
+                xs, ys = [], []
+            continue
+        xs.append(t - now)
+        ys.append(v / scale)
+    if xs:
+        out.append((xs, ys))
+    return out
+
+
+class MetricPlot(PlotextPlot):
+    """A plotext chart of one or two series of one node's history."""
+
+    def __init__(
+        self,
+        title: str,
+        series: list[tuple[Key, str]],
+        *,
+        scale: float = 1.0,
+        ymax: float | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes="metric-plot")
+        self.title_text = title  # a fixed, trusted string: plotext output is parsed as ANSI
+        self.series = series
+        self.scale = scale
+        self.ymax = ymax
+        self._stamp: tuple[object, ...] | None = None
+
+    def show(self, node: NodeState | None, now: float) -> None:
+        """Rebuild the plot if the node has a new sample since the last build."""
+        stamp = (id(node), node.last_sample_at if node else None, self.size)
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        plt = self.plt
+        plt.clear_data()
+        plt.title(self.title_text)
+        plt.xlabel("seconds ago")
+        drew = False
+        if node is not None:
+            for key, label in self.series:
+                parts = segments(node.history.points(key), now, self.scale)
+                for n, (xs, ys) in enumerate(parts):
+                    plt.plot(xs, ys, marker="braille", label=label if n == 0 and label else None)
+                    drew = True
+        if self.ymax is not None:
+            plt.ylim(0, self.ymax)
+        if not drew:
+            plt.plot([0.0], [0.0], marker=" ")
+        self.refresh()
+
+
+class GpuScreen(ClusterNav, StateScreen):
+    """History and processes of one GPU of one node."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("k", "signal", "Signal the selected process"),
+        *NAV_BINDINGS,
+    ]
+
+    def __init__(self, node_id: str, index: int) -> None:
+        super().__init__()
+        self.ready = False
+        self.node_id = node_id
+        self.index = index
+        self.kept = KeptNode()
+        self._shown_text: dict[str, Text] = {}
+        self._procs: dict[int, ProcSample] = {}
+
+    @property
+    def crumb(self) -> str:
+        return f"GPU {self.index}"
+
+    def compose(self) -> ComposeResult:
+        i = self.index
+        yield self.nav_top()
+        yield NodeHeader(self.node_id, id="header")
+        yield Static(id="liveness", classes="liveness")
+        yield Static(id="gpu-info", classes="detail")
+        with Grid(id="gpu-plots"):
+            yield MetricPlot("GPU util %", [(("gpu.util_pct", i), "")], ymax=100.0,
+                             id="plot-util")
+            yield MetricPlot("GPU memory used (GiB)", [(("gpu.mem_used_bytes", i), "")],
+                             scale=GIB, id="plot-mem")
+            yield MetricPlot("temperature °C", [(("gpu.temp_c", i), "")], id="plot-temp")
+            yield MetricPlot("power W", [(("gpu.power_w", i), "")], id="plot-power")
+            yield MetricPlot("PCIe MiB/s", [(("gpu.pcie_rx_bps", i), "rx"),
+                                            (("gpu.pcie_tx_bps", i), "tx")],
+                             scale=MIB, id="plot-pcie")
+        table = SlotTable(PROC_COLUMNS, id="gpu-procs")
+        table.border_title = "Processes on this GPU"
+        yield table
+        yield self.nav_bottom()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.ready = True
+        self.repaint(self.monitor_app.clock(), force=True)
+
+    def repaint(self, now: float, force: bool = False) -> None:
+        if self.ready:
+            super().repaint(now, force)
+
+    @property
+    def table(self) -> SlotTable:
+        return self.query_one("#gpu-procs", SlotTable)
+
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    def node_state(self, node_id: str) -> NodeState | None:
+        return self.kept.get(super().node_state(node_id))
+
+    def paint(self, now: float) -> None:
+        node = self.node_state(self.node_id)
+        self.query_one(NodeHeader).show(node, now, self.monitor_app.error_text())
+        paint_banner(self, self.node_id, self.kept, now)
+        self._paint_info(node)
+        for plot in self.query(MetricPlot):
+            plot.show(node, now)
+        procs = []
+        if node is not None and node.last_sample is not None:
+            procs = [p for p in node.last_sample.procs if any(g.index == self.index
+                                                              for g in p.gpus)]
+        procs.sort(key=lambda p: -(_gpu_mem(p, self.index) or 0))
+        self._procs = {p.pid: p for p in procs}
+        self.table.show([p.pid for p in procs], self._render_proc)
+
+    def _paint_info(self, node: NodeState | None) -> None:
+        p = Palette.from_variables(self.app.theme_variables)
+        out = Text(no_wrap=True, overflow="ellipsis")
+        out.append(f"GPU {self.index}", style=f"bold {p.label}")
+        info = None
+        if node is not None and node.hello is not None:
+            info = next((g for g in node.hello.static.gpus if g.index == self.index), None)
+        if info is not None:
+            out.append(f"  {clean(info.name, 64)}", style="bold")
+            out.append(f"  {clean(info.uuid, 64)}", style=p.muted)
+            if info.pci_bus_id:
+                out.append(f"  bus {clean(info.pci_bus_id, 32)}", style=p.muted)
+        sample = node.last_sample if node else None
+        g = next((g for g in sample.gpus if g.index == self.index), None) if sample else None
+        if node is not None and g is None:
+            out.append("  not in the newest sample", style=p.warning)
+        elif g is not None and g.state != "ok":
+            out.append(f"  {clean(g.state, 12).upper()}: {clean(g.error or '', 200)}",
+                       style=f"bold {p.error}")
+        elif g is not None:
+            m = node.metrics if node else {}
+            i = self.index
+            grey = node is not None and node.status is not NodeStatus.UP
+            st = p.muted if grey else ""
+
+            def kv(label: str, value: str) -> None:
+                out.append(f"  {label} ", style=p.muted)
+                out.append(value, style=st)
+
+            kv("util", fmt.pct(m.get(("gpu.util_pct", i))))
+            kv("mem", f"{fmt.bytes_(m.get(('gpu.mem_used_bytes', i)))}/"
+                      f"{fmt.bytes_(m.get(('gpu.mem_total_bytes', i)))}")
+            kv("temp", fmt.num(m.get(("gpu.temp_c", i)), "°C"))
+            kv("power", f"{fmt.num(m.get(('gpu.power_w', i)), 'W')}/"
+                        f"{fmt.num(m.get(('gpu.power_limit_w', i)), 'W')}")
+            kv("SM", fmt.num(m.get(("gpu.sm_clock_mhz", i)), "MHz"))
+            kv("ECC", fmt.num(m.get(("gpu.ecc_errors", i))))
+            if node is not None:
+                devs = gpu_stragglers([node]).get((node.node_id, i), [])
+                for d in devs:
+                    out.append(f"  ⚠ {d.describe()}", style=f"bold {p.accent}")
+        old = self._shown_text.get("info")
+        if old is None or not same(old, out):
+            self._shown_text["info"] = out
+            self.query_one("#gpu-info", Static).update(out, layout=False)  # one line: no re-layout
+
+    def _render_proc(self, item: Hashable) -> list[Text]:
+        proc = self._procs.get(item)  # type: ignore[arg-type]
+        if proc is None:
+            return [_t("")] * len(PROC_COLUMNS)
+        gpu = next((g for g in proc.gpus if g.index == self.index), None)
+        cmd = clean(proc.cmdline, 1024).strip() or f"[{clean(proc.name, 64)}]"
+        return [
+            _t(str(proc.pid), "bold", True),
+            _t(clean(proc.user, 32)),
+            _t(fmt.bytes_(gpu.mem_bytes if gpu else None), "", True),
+            _t(fmt.pct(gpu.sm_pct if gpu else None), "", True),
+            _t(fmt.pct(proc.cpu_pct, digits=0), "", True),
+            _t(fmt.bytes_(proc.rss_bytes), "", True),
+            _t(cmd),
+        ]
+
+    def selected_proc(self) -> ProcSample | None:
+        pid = self.table.selected
+        return self._procs.get(pid) if isinstance(pid, int) else None
+
+    def on_slot_table_activated(self, event: SlotTable.Activated) -> None:
+        event.stop()
+        proc = self._procs.get(event.item)  # type: ignore[arg-type]
+        if proc is not None:
+            self.app.push_screen(ClusterProcessScreen(self.node_id, proc.pid, proc.create_time))
+
+    def on_slot_table_moved(self, event: SlotTable.Moved) -> None:
+        event.stop()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+
+    def action_signal(self) -> None:
+        proc = self.selected_proc()
+        if proc is None:
+            self.notify("no process selected", severity="warning")
+            return
+        self.monitor_app.confirm_signal(self.node_id, proc)
+
+
+def _gpu_mem(proc: ProcSample, index: int) -> int | None:
+    g = next((g for g in proc.gpus if g.index == index), None)
+    return g.mem_bytes if g else None

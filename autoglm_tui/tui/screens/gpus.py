@@ -1,0 +1,391 @@
+"""Every GPU of the cluster in one table (`:gpus`), with stragglers marked.
+
+A GPU whose util or memory is far from its peers' (the GPUs of its node, or of its label group
+after `g`) is marked in the Peers column: a lagging rank of a tensor-parallel group shows up
+here. `x` shows only marked GPUs. Enter opens the GPU's screen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Input, Static
+
+from autoglm_tui import format as fmt
+from autoglm_tui.analysis.aggregate import label_keys
+from autoglm_tui.analysis.peers import Deviation, gpu_stragglers
+from autoglm_tui.analysis.query import GpuSubject, ParseError, Query, parse
+from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.events import NodeStatus
+from autoglm_tui.text import clean
+from autoglm_tui.tui.render import Palette, bar
+from autoglm_tui.tui.screens.base import StateScreen
+from autoglm_tui.tui.screens.cluster import _caret, _t, natural_key, sort_items, status_style
+from autoglm_tui.tui.screens.nav import NAV_BINDINGS, ClusterNav, open_gpu
+from autoglm_tui.tui.widgets.command_line import CommandError
+from autoglm_tui.tui.widgets.gpu_pane import short_name
+from autoglm_tui.tui.widgets.slot_table import Column, SlotTable, same
+
+GpuItem = tuple[str, int]  # (node_id, gpu index)
+PEERS_EVERY_S = 1.0  # straggler marks are recomputed at most this often
+
+COLUMNS = [
+    Column("node", "Node", 16),
+    Column("gpu", "GPU", 3, right=True),
+    Column("status", "Status", 11),
+    Column("name", "Model", 14),
+    Column("util", "Util", 11),
+    Column("mem", "Memory", 11, right=True),
+    Column("mempct", "Mem%", 4, right=True),
+    Column("temp", "Temp", 4, right=True),
+    Column("power", "Power", 5, right=True),
+    Column("pcie", "PCIe rx tx/s", 12, right=True),
+    Column("procs", "Proc", 4, right=True),
+    Column("peers", "Peers", 30),
+]
+SORT_COLUMNS = [c.key for c in COLUMNS]
+
+
+def gpu_procs(node: NodeState, index: int) -> int:
+    sample = node.last_sample
+    if sample is None:
+        return 0
+    return sum(1 for p in sample.procs if any(g.index == index for g in p.gpus))
+
+
+def peer_text(devs: list[Deviation] | None, p: Palette, grey: bool) -> Text:
+    if not devs:
+        return _t("", "")
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append("⚠ ", style=p.muted if grey else f"bold {p.accent}")
+    words = []
+    for d in devs:
+        short = d.metric.removeprefix("gpu.").removesuffix("_pct").replace("mem_used", "mem")
+        arrow = "▼" if d.low else "▲"
+        words.append(f"{short} {arrow}{d.value:.0f} vs {d.median:.0f}")
+    out.append(", ".join(words), style=p.muted if grey else p.accent)
+    return out
+
+
+class GpusScreen(ClusterNav, StateScreen):
+    """All GPUs, sortable and filterable, with peer outliers marked."""
+
+    crumb_text = "GPUs"
+    sort_columns = SORT_COLUMNS
+
+    BINDINGS = [
+        Binding("escape", "back", "Clear filter / back"),
+        Binding("slash", "filter", "Filter (gpu.util<10 & label.zone=a)", key_display="/"),
+        Binding("g", "group", "Peers: next label (default: the node's GPUs)"),
+        Binding("x", "only_marked", "Only stragglers"),
+        Binding("less_than_sign", "cycle_sort(-1)", "Sort by previous column", key_display="<"),
+        Binding("greater_than_sign", "cycle_sort(1)", "Sort by next column", key_display=">"),
+        Binding("r", "reverse", "Reverse sort"),
+        *NAV_BINDINGS,
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = False
+        self.filter_query: Query = parse("")
+        self.query_error: str | None = None
+        self.peer_label: str | None = None
+        self.only_marked = False
+        self.sort_key = "node"
+        self.sort_reverse = False
+        self.marks: dict[GpuItem, list[Deviation]] = {}
+        self._marks_at = -math.inf
+        self._now = 0.0
+        self._p = Palette()
+        self._shown_text: dict[str, Text] = {}
+        self.shown: list[GpuItem] = []
+
+    def compose(self) -> ComposeResult:
+        yield self.nav_top()
+        yield Static(id="gpus-summary", classes="summary")
+        yield SlotTable(COLUMNS, id="gpu-table")
+        yield Static(id="gpus-detail", classes="detail")
+        yield Input(placeholder="filter: gpu.util<10 & label.zone=a & host~=dgx", id="gpus-filter",
+                    classes="filter-box")
+        yield self.nav_bottom()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.mark_sort(self.sort_key, self.sort_reverse)
+        self.table.focus()
+        self.ready = True
+        self.repaint(self.monitor_app.clock(), force=True)
+
+    @property
+    def table(self) -> SlotTable:
+        return self.query_one("#gpu-table", SlotTable)
+
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    # ------------------------------------------------------------------ painting
+
+    def repaint(self, now: float, force: bool = False) -> None:
+        if not self.ready:
+            return
+        version = self.state.version
+        if force or version != self._painted_version:
+            self._painted_version = version
+            self.paint(now)
+
+    def paint(self, now: float) -> None:
+        self._now = now
+        self._p = Palette.from_variables(self.app.theme_variables)
+        nodes = self.state.nodes
+        if now - self._marks_at >= PEERS_EVERY_S or now < self._marks_at:
+            self._marks_at = now
+            self.marks = gpu_stragglers(nodes.values(), label=self.peer_label)
+        items: list[tuple[object, GpuItem]] = []
+        q = self.filter_query
+        for node in nodes.values():
+            sample = node.last_sample
+            if sample is None:
+                continue
+            for g in sample.gpus:
+                item = (node.node_id, g.index)
+                if self.only_marked and item not in self.marks:
+                    continue
+                if q and not q.matches(GpuSubject(node, g.index)):
+                    continue
+                items.append((self._sort_value(node, g.index), item))
+        ordered: list[GpuItem] = sort_items(items, self.sort_reverse)  # type: ignore[assignment]
+        self.shown = ordered
+        self.table.show(ordered, self._render_row)
+        self._paint_summary(len(ordered))
+        self._paint_detail()
+
+    def _sort_value(self, node: NodeState, index: int) -> object:
+        key = self.sort_key
+        m = node.metrics
+        if key == "node":
+            return (natural_key(node.node_id), index)
+        if key == "gpu":
+            return (index, natural_key(node.node_id))
+        if key == "status":
+            return node.status.value
+        if key == "name":
+            info = _info(node, index)
+            return info.name if info else None
+        if key == "peers":
+            devs = self.marks.get((node.node_id, index))
+            return max((abs(d.value - d.median) for d in devs), default=0.0) if devs else 0.0
+        if key == "procs":
+            return gpu_procs(node, index)
+        metric = {"util": "gpu.util_pct", "mem": "gpu.mem_used_bytes",
+                  "mempct": "gpu.mem_used_pct", "temp": "gpu.temp_c", "power": "gpu.power_w",
+                  "pcie": "gpu.pcie_rx_bps"}.get(key)
+        if metric == "gpu.pcie_rx_bps":
+            rx, tx = m.get(("gpu.pcie_rx_bps", index)), m.get(("gpu.pcie_tx_bps", index))
+            return None if rx is None and tx is None else (rx or 0.0) + (tx or 0.0)
+        return m.get((metric, index)) if metric else None
+
+    def _render_row(self, item: Hashable) -> list[Text]:
+        node_id, index = item  # type: ignore[misc]
+        p = self._p
+        node = self.state.nodes.get(node_id)
+        if node is None:
+            return [_t("")] * len(COLUMNS)
+        m = node.metrics
+        grey = node.status is not NodeStatus.UP
+        fig = p.muted if grey else ""
+        util = m.get(("gpu.util_pct", index))
+        mem_pct = m.get(("gpu.mem_used_pct", index))
+        info = _info(node, index)
+        util_cell = Text(no_wrap=True, overflow="ellipsis")
+        util_cell.append_text(bar(util, 6, p, p.muted if grey else None))
+        util_cell.append(fmt.pct(util).rjust(5), style=fig)
+        gpu_state = _gpu_state(node, index)
+        status = node.status.value if gpu_state == "ok" else clean(gpu_state, 10).upper()
+        status_st = status_style(node.status, p) if gpu_state == "ok" else f"bold {p.error}"
+        return [
+            _t(clean(node_id, 128), p.muted if grey else "bold"),
+            _t(str(index), fig, True),
+            _t(status, status_st),
+            _t(short_name(info.name) if info else "-", p.muted),
+            util_cell,
+            _t(f"{fmt.bytes_(m.get(('gpu.mem_used_bytes', index)))}/"
+               f"{fmt.bytes_(m.get(('gpu.mem_total_bytes', index)))}", fig, True),
+            _t(fmt.pct(mem_pct), fig or p.level(mem_pct, 70, 90), True),
+            _t(fmt.num(m.get(("gpu.temp_c", index)), "°"), fig, True),
+            _t(fmt.num(m.get(("gpu.power_w", index)), "W"), fig, True),
+            _t(f"{fmt.bytes_(m.get(('gpu.pcie_rx_bps', index)))} "
+               f"{fmt.bytes_(m.get(('gpu.pcie_tx_bps', index)))}", fig, True),
+            _t(str(gpu_procs(node, index)), fig, True),
+            peer_text(self.marks.get((node_id, index)), p, grey),
+        ]
+
+    def _paint_summary(self, shown: int) -> None:
+        p = self._p
+        total = sum(len(n.last_sample.gpus) for n in self.state.nodes.values()
+                    if n.last_sample is not None)
+        out = Text(no_wrap=True, overflow="ellipsis")
+        out.append("GPUs ", style=p.muted)
+        out.append(f"{shown} of {total} shown", style="bold")
+        out.append("  ·  peers: ", style=p.muted)
+        out.append(f"label {clean(self.peer_label, 32)}" if self.peer_label else "each node's GPUs",
+                   style="bold")
+        out.append("  ·  stragglers ", style=p.muted)
+        out.append(str(len(self.marks)), style=f"bold {p.accent}" if self.marks else "bold")
+        if self.only_marked:
+            out.append("  (only stragglers shown: x)", style=p.accent)
+        self._update("#gpus-summary", out)
+
+    def _paint_detail(self) -> None:
+        p = self._p
+        out = Text(no_wrap=True, overflow="ellipsis")
+        if self.query_error:
+            out.append("filter: ", style=f"bold {p.error}")
+            out.append(self.query_error, style=p.error)
+        else:
+            item = self.table.selected
+            if isinstance(item, tuple):
+                node_id, index = item
+                node = self.state.nodes.get(node_id)
+                info = _info(node, index) if node else None
+                out.append(f"{clean(node_id, 64)} GPU {index}", style="bold")
+                if info is not None:
+                    out.append(f"  {clean(info.name, 64)}  {clean(info.uuid, 64)}", style=p.muted)
+                    if info.pci_bus_id:
+                        out.append(f"  {clean(info.pci_bus_id, 32)}", style=p.muted)
+                err = _gpu_error(node, index) if node else None
+                if err:
+                    out.append("  " + clean(err, 200), style=p.error)
+                for d in self.marks.get(item, []):
+                    out.append(f"  ·  {d.describe()} ({clean(d.group, 64)})", style=p.accent)
+        self._update("#gpus-detail", out)
+
+    def _update(self, selector: str, text: Text) -> None:
+        old = self._shown_text.get(selector)
+        if old is None or not same(old, text):
+            self._shown_text[selector] = text
+            self.query_one(selector, Static).update(text, layout=False)  # fixed height
+
+    # ------------------------------------------------------------------ actions
+
+    def on_slot_table_activated(self, event: SlotTable.Activated) -> None:
+        event.stop()
+        node_id, index = event.item  # type: ignore[misc]
+        open_gpu(self.app, node_id, index)
+
+    def on_slot_table_moved(self, event: SlotTable.Moved) -> None:
+        event.stop()
+        self._paint_detail()
+
+    def on_slot_table_header_clicked(self, event: SlotTable.HeaderClicked) -> None:
+        event.stop()
+        self.set_sort(event.key)
+
+    def action_cycle_sort(self, step: int) -> None:
+        i = SORT_COLUMNS.index(self.sort_key) if self.sort_key in SORT_COLUMNS else 0
+        self._sort(SORT_COLUMNS[(i + step) % len(SORT_COLUMNS)], False)
+
+    def action_reverse(self) -> None:
+        self._sort(self.sort_key, not self.sort_reverse)
+
+    def set_sort(self, column: str) -> None:
+        if column not in SORT_COLUMNS:
+            raise CommandError(f"no column {clean(column, 32)!r}; columns: "
+                               + ", ".join(SORT_COLUMNS))
+        reverse = (not self.sort_reverse if column == self.sort_key
+                   else column not in ("node", "gpu", "status", "name"))
+        self._sort(column, reverse)
+
+    def _sort(self, key: str, reverse: bool) -> None:
+        self.sort_key, self.sort_reverse = key, reverse
+        self.table.mark_sort(key, reverse)
+        self.repaint(self.monitor_app.clock(), force=True)
+
+    def action_group(self) -> None:
+        keys = label_keys(self.state.nodes.values())
+        if self.peer_label is None:
+            nxt = keys[0] if keys else None
+        else:
+            i = keys.index(self.peer_label) if self.peer_label in keys else len(keys)
+            nxt = keys[i + 1] if i + 1 < len(keys) else None
+        self.set_group(nxt)
+
+    def set_group(self, label: str | None) -> None:
+        self.peer_label = label
+        self._marks_at = -math.inf
+        self.repaint(self.monitor_app.clock(), force=True)
+
+    def action_only_marked(self) -> None:
+        self.only_marked = not self.only_marked
+        self.repaint(self.monitor_app.clock(), force=True)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#gpus-filter", Input)
+        box.add_class("-active")
+        box.value = self.filter_query.source
+        box.focus()
+
+    def set_filter(self, query: str) -> None:
+        try:
+            self.filter_query = parse(query)
+        except ParseError as exc:
+            raise CommandError(f"filter: {exc}") from None
+        self.query_error = None
+        self.repaint(self.monitor_app.clock(), force=True)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "gpus-filter":
+            return
+        event.stop()
+        try:
+            self.filter_query = parse(event.value)
+            self.query_error = None
+        except ParseError as exc:
+            self.query_error = _caret(event.value, exc)
+        self.repaint(self.monitor_app.clock(), force=True)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "gpus-filter":
+            return
+        event.stop()
+        if self.query_error:
+            self.notify(self.query_error, severity="error", timeout=6)
+            return
+        if not event.value.strip():
+            event.input.remove_class("-active")
+        self.table.focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#gpus-filter", Input)
+        if box.has_class("-active") or self.filter_query or self.query_error:
+            box.value = ""
+            box.remove_class("-active")
+            self.filter_query = parse("")
+            self.query_error = None
+            self.table.focus()
+            self.repaint(self.monitor_app.clock(), force=True)
+        elif len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+
+
+def _info(node: NodeState | None, index: int):  # type: ignore[no-untyped-def]
+    if node is None or node.hello is None:
+        return None
+    return next((g for g in node.hello.static.gpus if g.index == index), None)
+
+
+def _gpu_state(node: NodeState, index: int) -> str:
+    if node.last_sample is None:
+        return "ok"
+    g = next((g for g in node.last_sample.gpus if g.index == index), None)
+    return g.state if g is not None else "gone"
+
+
+def _gpu_error(node: NodeState, index: int) -> str | None:
+    if node.last_sample is None:
+        return None
+    g = next((g for g in node.last_sample.gpus if g.index == index), None)
+    return g.error if g is not None else "not in the newest sample"

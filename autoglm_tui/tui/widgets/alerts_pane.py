@@ -1,0 +1,166 @@
+"""The alerts pane: firing, then pending, then recently resolved alerts, one line each.
+
+It reads the monitor's alert pipeline (``monitor.alerts``); on a node screen it shows that
+node's alerts, on the cluster screen every node's. It hides itself when there is nothing to
+show, so a quiet system keeps its rows for the figures. Every string from a node (its name,
+a process command) is cleaned and drawn as plain Text, never markup.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.geometry import Size
+from textual.widget import Widget
+
+from autoglm_tui import format as fmt
+from autoglm_tui.analysis.alerts import AlertState
+from autoglm_tui.text import clean
+from autoglm_tui.tui.render import Palette
+
+if TYPE_CHECKING:
+    from autoglm_tui.alerting.pipeline import AlertPipeline, AlertRow
+
+STATE_LABEL = {
+    AlertState.FIRING: "FIRING",
+    AlertState.PENDING: "pending",
+    AlertState.RESOLVED: "resolved",
+    AlertState.INACTIVE: "inactive",
+}
+SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "i "}
+
+
+def state_style(row: AlertRow, p: Palette) -> str:
+    a = row.alert
+    if row.silence is not None:
+        return p.muted
+    if a.state == AlertState.FIRING:
+        return f"bold {p.error}" if a.severity == "critical" else f"bold {p.warning}"
+    if a.state == AlertState.PENDING:
+        return p.warning
+    return p.success
+
+
+def alert_line(row: AlertRow, now: float, width: int, p: Palette, show_node: bool) -> Text:
+    """One alert as one line: state, severity, rule, target, age, marks, summary."""
+    a = row.alert
+    out = Text(no_wrap=True, overflow="ellipsis")
+    style = state_style(row, p)
+    out.append(STATE_LABEL[a.state].ljust(8), style=style)
+    out.append(SEVERITY_MARK.get(a.severity, "  "), style=style)
+    out.append(" ")
+    out.append(clean(a.rule.name, 40), style=f"bold {p.label}" if a.state != AlertState.RESOLVED
+               else p.muted)
+    out.append(" ")
+    target = str(a.target) if show_node else str(a.target).removeprefix(a.target.node).strip()
+    if target:
+        out.append(clean(target, 60))
+        out.append(" ")
+    if a.state == AlertState.RESOLVED and a.resolved_at is not None:
+        out.append(f"{fmt.duration(now - a.resolved_at)} ago ", style=p.muted)
+    else:
+        out.append(f"for {fmt.duration(now - a.active_since)} ", style=p.muted)
+    if row.acked:
+        out.append("[ack] ", style=p.success)
+    if row.silence is not None:
+        out.append(f"[silenced {fmt.duration(row.silence.until - now)}] ", style=p.muted)
+    out.append("· ", style=p.muted)
+    out.append(clean(a.summary(), 300), style=p.muted if row.silence else "")
+    return out
+
+
+class AlertsPane(Widget):
+    """A few lines of alerts; ``show(node_id, now)`` redraws it (node_id None: all nodes)."""
+
+    DEFAULT_CSS = """
+    AlertsPane {
+        height: auto;
+        max-height: 8;
+        border: round $error 60%;
+        border-title-color: $error;
+        border-title-style: bold;
+        border-subtitle-color: $foreground-muted;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    AlertsPane.-quiet {
+        border: round $primary 40%;
+        border-title-color: $primary;
+    }
+    """
+
+    def __init__(
+        self,
+        *,
+        max_lines: int = 6,
+        hide_when_empty: bool = True,
+        hint: str = "A: all alerts",
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.border_title = "Alerts"
+        self.max_lines = max_lines
+        self.hide_when_empty = hide_when_empty
+        self.hint = hint
+        self.node_id: str | None = None
+        self.now = 0.0
+        self._lines: list[Text] = []
+
+    @property
+    def pipeline(self) -> AlertPipeline | None:
+        monitor = getattr(self.app, "monitor", None)
+        return getattr(monitor, "alerts", None)
+
+    def rows(self) -> list[AlertRow]:
+        """What this pane lists: active alerts (and recently resolved) of its node, if any."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            return []
+        rows = pipeline.rows()
+        if self.node_id is not None:
+            rows = [r for r in rows if r.alert.target.node == self.node_id]
+        return rows
+
+    def show(self, node_id: str | None, now: float) -> None:
+        self.node_id = node_id
+        self.now = now
+        p = Palette.from_variables(self.app.theme_variables)
+        pipeline = self.pipeline
+        rows = self.rows()
+        active = [r for r in rows if r.alert.state in (AlertState.FIRING, AlertState.PENDING)]
+        firing = sum(1 for r in active if r.alert.state == AlertState.FIRING)
+        pending = len(active) - firing
+        recent = [r for r in rows if r.alert.state == AlertState.RESOLVED][:2]
+        shown = (active + recent)[: self.max_lines]
+        width = max(20, self.content_size.width or 80)
+        lines = [alert_line(r, now, width, p, show_node=node_id is None) for r in shown]
+        if pipeline is None:
+            lines = [Text("alerting is off", style=p.muted)]
+        elif not lines:
+            lines = [Text("no alerts", style=p.muted)]
+        more = len(active) + len(recent) - len(shown)
+        sub = Text()
+        sub.append(f"{firing} firing · {pending} pending")
+        if more > 0:
+            sub.append(f" · {more} more")
+        if self.hint:
+            sub.append(f" · {self.hint}")
+        self.border_subtitle = sub
+        self.set_class(not active, "-quiet")
+        self.display = bool(active or recent) or not self.hide_when_empty
+        self._lines = lines
+        self.refresh(layout=True)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return max(1, len(self._lines))
+
+    def render(self) -> Text:
+        out = Text(no_wrap=True, overflow="ellipsis")
+        for i, line in enumerate(self._lines):
+            if i:
+                out.append("\n")
+            out.append_text(line)
+        return out

@@ -1,0 +1,59 @@
+"""Where the user is: `cluster › node-07 › GPU 3 › pid 4121`, built from the screen stack."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from autoglm_tui.text import clean
+from autoglm_tui.tui.render import Palette
+
+SEPARATOR = " › "
+
+
+def crumb_of(screen: object) -> str | None:
+    """A screen's part of the path: its `crumb` attribute or property (None: not shown)."""
+    try:
+        value = getattr(screen, "crumb", None)
+    except Exception:  # a crumb must never break drawing
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def trail(screens: list[object]) -> list[str]:
+    """The crumbs of a screen stack, bottom first (untrusted parts cleaned)."""
+    return [clean(c, 64) for c in (crumb_of(s) for s in screens) if c is not None]
+
+
+def render_trail(parts: list[str], width: int, muted: str = "grey58", accent: str = "bold") -> Text:
+    """The path as one line; when too wide, the oldest parts give way to an ellipsis."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    if not parts:
+        return out
+    shown = list(parts)
+    total = len(SEPARATOR.join(shown))
+    dropped = False
+    while len(shown) > 1 and width > 0 and total + (2 if dropped else 0) > width:
+        shown.pop(0)
+        dropped = True
+        total = len(SEPARATOR.join(shown)) + len(SEPARATOR)
+    if dropped:
+        out.append("…", style=muted)
+        out.append(SEPARATOR, style=muted)
+    for i, part in enumerate(shown):
+        if i:
+            out.append(SEPARATOR, style=muted)
+        out.append(part, style=accent if i == len(shown) - 1 else "")
+    return out
+
+
+class Breadcrumb(Widget):
+    """One line naming every screen from the cluster down to this one."""
+
+    def render(self) -> Text:
+        stack = list(self.app.screen_stack)
+        if self.screen in stack:  # only the screens up to this one (not a dialog above it)
+            stack = stack[: stack.index(self.screen) + 1]
+        parts = trail(stack)
+        muted = Palette.from_variables(self.app.theme_variables).muted
+        return render_trail(parts, self.content_size.width, muted=muted)

@@ -1,0 +1,90 @@
+"""Helpers for the cluster-mode Pilot tests: a scripted fleet on a hand-driven clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.pilot import Pilot
+
+from autoglm_tui.analysis.state import FleetState
+from autoglm_tui.cluster.sources import ScriptedSource
+from autoglm_tui.cluster.synthetic import SyntheticFleet
+from autoglm_tui.events import Event
+from autoglm_tui.monitor import Monitor
+from autoglm_tui.tui.cluster_app import ClusterApp
+from autoglm_tui.tui.messages import SourceEvent
+from autoglm_tui.tui.screens.nav import ClusterOptions
+
+T0 = 1_763_980_000.0
+SIZE = (160, 44)
+
+
+class Clock:
+    """Monitor time, moved by the test."""
+
+    def __init__(self, t: float = T0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def fleet_events(fleet: SyntheticFleet, t0: float, ticks: int = 3) -> list[Event]:
+    out: list[Event] = list(fleet.join_events(t0))
+    for k in range(ticks):
+        out.extend(fleet.tick_events(t0 + 1 + k))
+    return out
+
+
+def make_app(
+    nodes: int = 6,
+    gpus: int = 4,
+    *,
+    extra: list[Event] | None = None,
+    options: ClusterOptions | None = None,
+    left_linger_s: float = 120.0,
+    remote_signaller: Any = None,
+) -> tuple[ClusterApp, SyntheticFleet, Clock]:
+    clock = Clock()
+    fleet = SyntheticFleet(nodes=nodes, gpus=gpus, seed=7, clock=clock)
+    events = fleet_events(fleet, T0 - 3) + list(extra or [])
+    state = FleetState(left_linger_s=left_linger_s)
+    app = ClusterApp(
+        Monitor(state),
+        [ScriptedSource([(0.0, e) for e in events])],
+        options=options or ClusterOptions(left_linger_s=left_linger_s),
+        clock=clock,
+        remote_signaller=remote_signaller,
+        gc_tuning=False,
+    )
+    return app, fleet, clock
+
+
+async def settle(pilot: Pilot[Any], app: ClusterApp) -> None:
+    """Let posted events land, then repaint now (instead of waiting for the timer)."""
+    await pilot.pause()
+    app.repaint(force=True)
+    await pilot.pause()
+
+
+async def feed(pilot: Pilot[Any], app: ClusterApp, events: list[Event]) -> None:
+    for e in events:
+        app.post_message(SourceEvent(e))
+    await settle(pilot, app)
+
+
+def screen_text(app: ClusterApp) -> str:
+    """What the terminal shows now, one line per row."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join(strip.text for strip in strips)
+
+
+async def start(pilot: Pilot[Any], app: ClusterApp) -> None:
+    """Wait for the scripted fleet to be applied and drawn."""
+    for _ in range(50):
+        await pilot.pause(0.02)
+        if app.monitor.state.nodes and any(
+            n.last_sample is not None for n in app.monitor.state.nodes.values()
+        ):
+            break
+    await settle(pilot, app)

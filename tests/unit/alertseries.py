@@ -1,0 +1,164 @@
+"""Synthetic series for rule tests, in the spirit of `promtool test rules`.
+
+A series is written as space-separated tokens, one per sample interval:
+``90`` a value, ``90x5`` the value five times, ``_`` a gap (the sample arrives but this value is
+unknown), ``stale`` no sample at all from the node at that step (the node goes STALE after three
+intervals), and for processes ``-`` the process is not listed (it has exited).
+The samples go through the real FleetState (counters for rates included) and the engine is
+evaluated once per step, right after the step's samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from autoglm_tui.analysis.alerts import AlertEngine, AlertEvent
+from autoglm_tui.analysis.rules import parse_rules
+from autoglm_tui.analysis.state import FleetState
+from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
+from autoglm_tui.model import (
+    CpuSample,
+    DiskCounters,
+    GpuSample,
+    MemSample,
+    NetCounters,
+    ProcSample,
+    Sample,
+    ServiceSample,
+)
+
+from .samples import hello
+
+SeriesKey = tuple[str, str, "int | None"]  # (node, metric, gpu index or pid)
+GB = 1 << 30
+LINK_MBPS = 1000
+
+
+def expand(text: str) -> list[str]:
+    """'90x3 _ stale' -> ['90', '90', '90', '_', 'stale']."""
+    out: list[str] = []
+    for tok in text.split():
+        if "x" in tok and tok not in ("stale",):
+            value, _, count = tok.partition("x")
+            out.extend([value] * int(count))
+        else:
+            out.append(tok)
+    return out
+
+
+@dataclass
+class _Counters:
+    rx: float = 0.0
+    disk_ops: int = 0
+    disk_ms: int = 0
+    requests: float = 0.0
+    errors: float = 0.0
+    seq: int = 0
+
+
+@dataclass
+class Play:
+    """What happened: the engine, and per step the events and the alerts in force."""
+
+    engine: AlertEngine
+    state: FleetState
+    events: dict[float, list[AlertEvent]] = field(default_factory=dict)
+    active: dict[float, set[tuple[str, str, str]]] = field(default_factory=dict)
+
+    def all_events(self) -> list[AlertEvent]:
+        return [e for t in sorted(self.events) for e in self.events[t]]
+
+
+def _value(tok: str) -> float | None:
+    return None if tok in ("_", "-") else float(tok)
+
+
+def build_sample(
+    t: float, c: _Counters, values: Mapping[tuple[str, int | None], str], interval: float
+) -> Sample:
+    """A Sample whose derived metrics are `values` (tokens), integrating counters for rates."""
+    c.seq += 1
+    get = values.get
+    cpu = _value(get(("cpu.util_pct", None), "10") or "10")
+    gpu_ids = sorted({s for (m, s) in values if m.startswith("gpu.") and s is not None}) or [0]
+    gpus = []
+    for i in gpu_ids:
+        util = _value(get(("gpu.util_pct", i), "20"))
+        mem = _value(get(("gpu.mem_used_pct", i), "50"))
+        gpus.append(GpuSample(
+            index=i, uuid=f"GPU-{i}", state="ok", util_pct=util,
+            mem_used_bytes=None if mem is None else round(mem * GB), mem_total_bytes=100 * GB,
+            temp_c=_value(get(("gpu.temp_c", i), "50")),
+        ))
+    procs = []
+    for (m, pid), tok in sorted(values.items(), key=lambda kv: str(kv[0])):
+        if m == "proc.cpu_pct" and tok != "-":
+            procs.append(ProcSample(pid, 1, "alice", "python", f"python job{pid}.py",
+                                    _value(tok), 100 << 20, 1000.0))
+    net = _value(get(("net.util_pct", None), "10"))
+    if net is not None:
+        c.rx += net / 100 * LINK_MBPS * 1e6 / 8 * interval
+    wait = _value(get(("disk.await_ms", None), "5"))
+    c.disk_ops += 100
+    if wait is not None:
+        c.disk_ms += int(wait * 100)
+    lat = _value(get(("svc.latency_p95_s", None), "0.1"))
+    err = _value(get(("svc.error_rate", None), "0"))
+    c.requests += 1000
+    if err is not None:
+        c.errors += err * 10
+    return Sample(
+        t=t,
+        seq=c.seq,
+        cpu=CpuSample(cpu if cpu is not None else 0.0, (), None, None),
+        mem=MemSample(16 * GB, 4 * GB, 12 * GB, 25.0, 0, 0, None),
+        disk=DiskCounters(0, 0, c.disk_ops, 0, c.disk_ms if wait is not None else None, 0, 0),
+        net=NetCounters(int(c.rx), 0, 0, 0, 0, 0, LINK_MBPS),
+        gpus=tuple(gpus),
+        procs=tuple(procs),
+        service=ServiceSample("http://svc/metrics", True, latency_p95_s=lat,
+                              requests_total=c.requests, errors_total=c.errors),
+    )
+
+
+def play(
+    rules_toml: str,
+    series: Mapping[SeriesKey, str],
+    steps: int | None = None,
+    interval: float = 1.0,
+    start: float = 1000.0,
+    labels: Mapping[str, Mapping[str, str]] | None = None,
+    engine: AlertEngine | None = None,
+    extra_evals: Iterable[float] = (),
+) -> Play:
+    """Feed the series through FleetState and the engine; step i is at time start + i*interval."""
+    rules, errors, _ = parse_rules(rules_toml, "<test>")
+    assert not errors, [str(e) for e in errors]
+    engine = engine or AlertEngine(rules)
+    state = FleetState()
+    expanded = {k: expand(v) for k, v in series.items()}
+    n = steps if steps is not None else max(len(v) for v in expanded.values())
+    nodes = sorted({k[0] for k in series})
+    counters = {node: _Counters() for node in nodes}
+    out = Play(engine, state)
+    for node in nodes:
+        state.apply(NodeJoined(start - 1, node, labels=dict((labels or {}).get(node, {}))))
+        state.apply(HelloReceived(start - 1, node, hello(node, gpus=0, interval=interval)))
+    evals = sorted({start + i * interval for i in range(n)} | set(extra_evals))
+    for t in evals:
+        changes = []
+        i = round((t - start) / interval)
+        if abs(start + i * interval - t) < 1e-9 and 0 <= i < n:
+            for node in nodes:
+                toks = {(m, s): v[i] if i < len(v) else v[-1]
+                        for (nd, m, s), v in expanded.items() if nd == node}
+                if "stale" in toks.values():
+                    continue
+                sample = build_sample(t, counters[node], toks, interval)
+                changes += state.apply(SampleReceived(t, node, sample))
+        changes += state.tick(t)
+        events = engine.evaluate(state, t, changes)
+        out.events[t] = list(events)
+        out.active[t] = {(a.rule.name, str(a.target), a.state.value) for a in engine.active()}
+    return out

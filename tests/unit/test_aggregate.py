@@ -1,0 +1,101 @@
+"""Label groups with sum and mean per metric, the cluster summary and the sampler's own cost."""
+
+from __future__ import annotations
+
+import pytest
+
+from autoglm_tui.analysis.aggregate import (
+    SamplerCost,
+    aggregate,
+    cluster_summary,
+    group_by_label,
+    label_keys,
+)
+from autoglm_tui.analysis.state import FleetState
+from autoglm_tui.events import (
+    HelloReceived,
+    NodeJoined,
+    NodeUnreachable,
+    RegistryChanged,
+    SampleReceived,
+)
+from autoglm_tui.model import SelfSample
+
+from .samples import hello, replace, sample
+
+
+def _fleet() -> FleetState:
+    st = FleetState()
+    specs = [("a1", "a", 90.0, 20.0), ("a2", "a", 70.0, 40.0), ("b1", "b", 10.0, 60.0)]
+    for nid, zone, util, cpu in specs:
+        st.apply(NodeJoined(1.0, nid, labels={"zone": zone}))
+        st.apply(HelloReceived(1.0, nid, hello(nid)))
+        st.apply(SampleReceived(2.0, nid, sample(2.0, 1, gpu_util=util, cpu=cpu)))
+    st.apply(NodeJoined(1.0, "x", labels={}))  # no sample yet, no zone label
+    return st
+
+
+def test_group_by_label_sums_and_means_per_metric() -> None:
+    groups = group_by_label(_fleet().nodes.values(), "zone")
+    assert [(g.title, g.node_ids) for g in groups] == [
+        ("a", ("a1", "a2")), ("b", ("b1",)), ("(none)", ("x",))
+    ]
+    a = groups[0].agg
+    assert (a.nodes, a.live, a.gpus) == (2, 2, 4)
+    assert a.mean("gpu.util_pct") == 80.0  # (90+90+70+70)/4 GPUs
+    assert a.sum("gpu.mem_used_bytes") == 4 * (40 << 30)
+    assert a.sum("gpu.mem_total_bytes") == 4 * (80 << 30)
+    assert a.mean("cpu.util_pct") == 30.0
+    assert a.sum("cpu.util_pct") == 60.0
+    assert a.mean("svc.tokens_per_s") is None  # no service anywhere: unknown, not 0
+    none = groups[2].agg
+    assert (none.nodes, none.live, none.gpus, none.mean("gpu.util_pct")) == (1, 0, 0, None)
+
+
+def test_only_up_nodes_count_in_live_figures() -> None:
+    st = _fleet()
+    st.apply(NodeUnreachable(3.0, "a1", "connection refused"))
+    agg = aggregate(st.nodes.values())
+    assert (agg.nodes, agg.live, agg.gpus) == (4, 2, 4)
+    assert agg.mean("gpu.util_pct") == 40.0  # a2 and b1 only
+
+
+def test_cluster_summary() -> None:
+    st = _fleet()
+    s = cluster_summary(st, alerts_firing=2)
+    assert (s.nodes_up, s.nodes_total, s.gpus) == (3, 4, 6)
+    assert s.gpu_mem_used == 6 * (40 << 30) and s.gpu_mem_total == 6 * (80 << 30)
+    assert s.gpu_util_mean == pytest.approx((90 + 70 + 10) / 3)
+    assert s.cpu_mean == pytest.approx(40.0)
+    assert s.alerts_firing == 2
+    assert s.registry == "none"
+    st.apply(RegistryChanged(3.0, False, "etcd unreachable"))
+    s = cluster_summary(st)
+    assert (s.registry, s.registry_reason) == ("degraded", "etcd unreachable")
+    st.apply(RegistryChanged(4.0, True))
+    assert cluster_summary(st).registry == "ok"
+
+
+def test_empty_fleet_summary_is_unknown_not_zero() -> None:
+    s = cluster_summary(FleetState())
+    assert (s.nodes_total, s.gpus, s.gpu_util_mean, s.gpu_mem_total) == (0, 0, None, None)
+
+
+def test_label_keys() -> None:
+    st = _fleet()
+    st.apply(NodeJoined(1.0, "y", labels={"rack": "r1"}))
+    assert label_keys(st.nodes.values()) == ["rack", "zone"]
+
+
+def test_sampler_cost_is_cpu_time_over_sample_time() -> None:
+    st = FleetState()
+    cost = SamplerCost()
+    st.apply(SampleReceived(1.0, "n", replace(sample(10.0, 1), self_cost=SelfSample(1.0, 1))))
+    assert cost.update(st.nodes["n"]) is None  # one sample: no rate yet
+    st.apply(SampleReceived(3.0, "n", replace(sample(12.0, 2), self_cost=SelfSample(1.1, 1))))
+    assert cost.update(st.nodes["n"]) == pytest.approx(5.0)  # 0.1 s CPU over 2 s
+    assert cost.update(st.nodes["n"]) == pytest.approx(5.0)  # same sample: unchanged
+    st.apply(SampleReceived(4.0, "n", replace(sample(13.0, 3), self_cost=SelfSample(0.01, 1))))
+    assert cost.update(st.nodes["n"]) is None  # the sampler restarted: its clock went back
+    cost.forget([])
+    assert cost.get("n") is None

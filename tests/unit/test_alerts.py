@@ -1,0 +1,374 @@
+"""The rule engine, tested like `promtool test rules`: series in, alerts expected at times."""
+
+from __future__ import annotations
+
+from autoglm_tui.analysis.alerts import AlertEngine, AlertState
+from autoglm_tui.analysis.rules import default_rules, parse_rules
+from autoglm_tui.analysis.state import FleetState
+from autoglm_tui.events import (
+    HelloReceived,
+    NodeJoined,
+    NodeLeft,
+    NodeUnreachable,
+    SampleReceived,
+)
+
+from .alertseries import _Counters, build_sample, play
+from .samples import hello
+
+T0 = 1000.0
+
+HOT = """
+[[rule]]
+name = "hot"
+metric = "gpu.util_pct"
+threshold = 85
+for = "3s"
+"""
+
+
+def states(p, t: float) -> set[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    return p.active[T0 + t]
+
+
+def events(p) -> list[tuple[float, str, str, str]]:  # type: ignore[no-untyped-def]
+    return [(e.t - T0, e.state.value, e.rule, str(e.target)) for e in p.all_events()]
+
+
+def test_pending_then_firing_after_for_then_resolved() -> None:
+    p = play(HOT, {("n1", "gpu.util_pct", 0): "50 90x5 40 40",
+                   ("n1", "gpu.util_pct", 1): "50x8"})
+    assert events(p) == [
+        (1, "pending", "hot", "n1 gpu0"),
+        (4, "firing", "hot", "n1 gpu0"),
+        (6, "resolved", "hot", "n1 gpu0"),
+    ]
+    assert states(p, 3) == {("hot", "n1 gpu0", "pending")}
+    assert states(p, 5) == {("hot", "n1 gpu0", "firing")}
+    assert states(p, 7) == set()
+    fired = p.all_events()[1]
+    assert fired.value == 90.0 and fired.started_at == T0 + 1 and fired.fired_at == T0 + 4
+    assert fired.summary == "gpu.util_pct on n1 gpu0 is 90.0% > 85.0%"
+    resolved = p.all_events()[2]
+    assert resolved.value == 40.0 and resolved.ended_at == T0 + 6
+    assert resolved.reason == "condition cleared"
+    assert resolved.summary == fired.summary  # says what it was about, not the new value
+    assert p.engine.resolved[0].state == AlertState.RESOLVED
+
+
+def test_pending_that_clears_goes_back_to_inactive() -> None:
+    p = play(HOT, {("n1", "gpu.util_pct", 0): "90 90 50 50"})
+    assert events(p) == [(0, "pending", "hot", "n1 gpu0"), (2, "inactive", "hot", "n1 gpu0")]
+    assert not p.engine.resolved  # never fired, so not in "recently resolved"
+
+
+def test_a_gap_neither_fires_nor_resolves() -> None:
+    # pending at 0; gaps at 1..4 (past `for`); still pending until a real value holds at 5
+    p = play(HOT, {("n1", "gpu.util_pct", 0): "90 _ _ _ _ 90 _ _ 50"})
+    assert events(p) == [
+        (0, "pending", "hot", "n1 gpu0"),
+        (5, "firing", "hot", "n1 gpu0"),
+        (8, "resolved", "hot", "n1 gpu0"),
+    ]
+    assert states(p, 7) == {("hot", "n1 gpu0", "firing")}  # gaps while firing: still firing
+
+
+def test_stale_node_is_no_data_not_zero() -> None:
+    p = play(HOT, {("n1", "gpu.util_pct", 0): "90 90 90 90 stale stale stale stale stale 90 50"})
+    assert events(p) == [
+        (0, "pending", "hot", "n1 gpu0"),
+        (3, "firing", "hot", "n1 gpu0"),
+        (10, "resolved", "hot", "n1 gpu0"),
+    ]
+    assert p.state.nodes["n1"].status.value == "UP"
+    assert states(p, 8) == {("hot", "n1 gpu0", "firing")}
+
+
+def test_stale_while_pending_does_not_fire() -> None:
+    p = play(HOT, {("n1", "gpu.util_pct", 0): "90 stale stale stale stale stale stale 50"})
+    assert events(p) == [(0, "pending", "hot", "n1 gpu0"), (7, "inactive", "hot", "n1 gpu0")]
+
+
+def test_keep_firing_for_stops_flapping() -> None:
+    rules = HOT.replace('for = "3s"', 'for = "0s"\nkeep_firing_for = "3s"')
+    p = play(rules, {("n1", "gpu.util_pct", 0): "90 50 90 50 50 50 50 50"})
+    assert events(p) == [(0, "firing", "hot", "n1 gpu0"), (6, "resolved", "hot", "n1 gpu0")]
+
+
+def test_for_zero_fires_at_once_error_rate_default() -> None:
+    p = play("", {("n1", "svc.error_rate", None): "0 0 0.5 2 2 0 0"}, engine=AlertEngine(
+        [r for r in default_rules() if r.name == "error_rate_high"]))
+    assert events(p) == [(3, "firing", "error_rate_high", "n1"),
+                         (5, "resolved", "error_rate_high", "n1")]
+    assert p.all_events()[0].severity == "critical"
+    assert "error rate on n1 is 2.00%" in p.all_events()[0].summary
+
+
+def test_default_gpu_util_rule_waits_three_minutes() -> None:
+    engine = AlertEngine([r for r in default_rules() if r.name == "gpu_util_high"])
+    p = play("", {("n1", "gpu.util_pct", 3): "90x200 10x40"}, engine=engine)
+    ev = events(p)
+    assert ev[0] == (0, "pending", "gpu_util_high", "n1 gpu3")
+    assert ev[1] == (180, "firing", "gpu_util_high", "n1 gpu3")
+    # keep_firing_for = 30s: resolves 30 s after the value dropped at 200
+    assert ev[2] == (230, "resolved", "gpu_util_high", "n1 gpu3")
+    assert p.all_events()[1].summary == "GPU 3 on n1 busy: 90% > 85% for 3m00s"
+
+
+def test_default_memory_and_latency_rules() -> None:
+    engine = AlertEngine([r for r in default_rules()
+                          if r.name in ("gpu_mem_high", "latency_p95_high")])
+    p = play("", {("n1", "gpu.mem_used_pct", 0): "50 95 95 50 50 50 50 50 50 50 50 50 50",
+                  ("n1", "svc.latency_p95_s", None): "0.1 3x12"}, engine=engine)
+    ev = events(p)
+    assert (1, "firing", "gpu_mem_high", "n1 gpu0") in ev
+    assert (3, "resolved", "gpu_mem_high", "n1 gpu0") in ev
+    assert (1, "pending", "latency_p95_high", "n1") in ev
+    assert (11, "firing", "latency_p95_high", "n1") in ev
+
+
+def test_joint_io_rule_needs_both() -> None:
+    engine = AlertEngine([r for r in default_rules()
+                          if r.name == "HIGH_CONCURRENT_IO_PRESSURE"])
+    p = play("", {("n1", "net.util_pct", None): "90 90 90 50 90 90 90",
+                  ("n1", "disk.await_ms", None): "150 150 50 150 150 150 20",
+                  ("n2", "net.util_pct", None): "95x7",
+                  ("n2", "disk.await_ms", None): "5x7"}, engine=engine)
+    ev = events(p)
+    # step 0 has no rates yet (first sample): no data, nothing fires
+    assert ev[0] == (1, "firing", "HIGH_CONCURRENT_IO_PRESSURE", "n1")
+    assert all(e[3] == "n1" for e in ev)  # n2's disk is fast: never
+    first = p.all_events()[0]
+    assert "net.util_pct=90.0%" in first.summary and "disk.await_ms=150ms" in first.summary
+    # keep_firing_for = 30s keeps it through the dips within this short series
+    assert states(p, 6) == {("HIGH_CONCURRENT_IO_PRESSURE", "n1", "firing")}
+
+
+def test_process_rule_names_pid_and_command_and_resolves_when_it_exits() -> None:
+    rules = """
+[[rule]]
+name = "burner"
+metric = "proc.cpu_pct"
+op = ">"
+threshold = 50
+for = "3s"
+summary = "pid {pid} ({command}) on {node} at {value:.0f}% CPU"
+"""
+    p = play(rules, {("n1", "proc.cpu_pct", 4242): "10 99 99 99 99 99 - -",
+                     ("n1", "proc.cpu_pct", 7): "5x8"})
+    assert events(p) == [
+        (1, "pending", "burner", "n1 pid 4242"),
+        (4, "firing", "burner", "n1 pid 4242"),
+        (6, "resolved", "burner", "n1 pid 4242"),
+    ]
+    ev = p.all_events()
+    assert ev[1].summary == "pid 4242 (python job4242.py) on n1 at 99% CPU"
+    assert ev[1].command == "python job4242.py" and ev[1].target.pid == 4242
+    assert ev[2].reason == "process exited"
+    assert dict(ev[1].labels) == {"alertname": "burner", "severity": "warning", "node": "n1",
+                                  "pid": "4242"}
+
+
+def test_process_with_unknown_cpu_is_no_data() -> None:
+    rules = '[[rule]]\nname = "b"\nmetric = "proc.cpu_pct"\nthreshold = 50\n'
+    p = play(rules, {("n1", "proc.cpu_pct", 1): "99 _ _ 10"})
+    assert events(p) == [(0, "firing", "b", "n1 pid 1"), (3, "resolved", "b", "n1 pid 1")]
+
+
+def test_zscore_fires_on_a_spike_not_before_min_samples() -> None:
+    rules = """
+[[rule]]
+name = "spike"
+kind = "zscore"
+metric = "gpu.util_pct"
+window = "30s"
+z = 3
+min_samples = 20
+"""
+    base = " ".join(["50", "52", "48", "51", "49"] * 8)  # 40 steady samples
+    p = play(rules, {("n1", "gpu.util_pct", 0): f"95 {base} 95 50 50"})
+    ev = p.all_events()
+    assert [(e.t - T0, e.state.value) for e in ev] == [(41, "firing"), (42, "resolved")]
+    assert ev[0].value == 95.0
+    z = p.engine.resolved[0].detail["z"]
+    assert z > 10  # steady baseline with a std of about 1.4
+
+
+def test_zscore_flat_baseline_needs_min_std() -> None:
+    rules = """
+[[rule]]
+name = "spike"
+kind = "zscore"
+metric = "cpu.util_pct"
+window = "30s"
+min_samples = 5
+"""
+    p = play(rules, {("n1", "cpu.util_pct", None): "10x20 40"})
+    assert events(p) == []  # no variation, no z-score
+    p = play(rules.replace("min_samples = 5", "min_samples = 5\nmin_std = 2"),
+             {("n1", "cpu.util_pct", None): "10x20 40"})
+    assert events(p) == [(20, "firing", "spike", "n1")]
+
+
+def test_peer_rule_flags_the_lagging_gpu_only() -> None:
+    rules = """
+[[rule]]
+name = "straggler"
+kind = "peer"
+metric = "gpu.util_pct"
+group = "node"
+z = 3
+min_std = 2
+direction = "below"
+"""
+    series = {("n1", "gpu.util_pct", i): "90 91 90" for i in range(7)}
+    series[("n1", "gpu.util_pct", 7)] = "90 40 89"
+    p = play(rules, series)
+    assert events(p) == [(1, "firing", "straggler", "n1 gpu7"),
+                         (2, "resolved", "straggler", "n1 gpu7")]
+    assert p.all_events()[0].summary.startswith("gpu.util_pct on n1 gpu7 is 40.0%, peers av")
+
+
+def test_peer_rule_over_a_label_group() -> None:
+    rules = """
+[[rule]]
+name = "slow_node"
+kind = "peer"
+metric = "cpu.util_pct"
+group = "label:zone"
+z = 3
+min_std = 1
+min_peers = 3
+"""
+    series = {(f"n{i}", "cpu.util_pct", None): "50 50" for i in range(5)}
+    series[("n4", "cpu.util_pct", None)] = "50 99"
+    series[("m1", "cpu.util_pct", None)] = "99 99"  # other zone: not a peer of n*
+    labels = {f"n{i}": {"zone": "a"} for i in range(5)}
+    labels["m1"] = {"zone": "b"}
+    p = play(rules, series, labels=labels)
+    assert events(p) == [(1, "firing", "slow_node", "n4")]
+
+
+def test_aggregated_scope_and_label_match() -> None:
+    rules = """
+[[rule]]
+name = "hottest"
+metric = "gpu.util_pct"
+scope = "node"
+agg = "max"
+threshold = 85
+match = { zone = "a" }
+"""
+    series = {("n1", "gpu.util_pct", 0): "10 90", ("n1", "gpu.util_pct", 1): "20 30",
+              ("n2", "gpu.util_pct", 0): "99 99"}
+    p = play(rules, series, labels={"n1": {"zone": "a"}, "n2": {"zone": "b"}})
+    assert events(p) == [(1, "firing", "hottest", "n1")]
+
+
+def test_node_up_metric_and_node_status_rule() -> None:
+    rules = """
+[[rule]]
+name = "down"
+kind = "node"
+for = "30s"
+severity = "critical"
+
+[[rule]]
+name = "up_metric"
+metric = "node.up"
+op = "<"
+threshold = 1
+"""
+    parsed, errors, _ = parse_rules(rules)
+    assert not errors
+    engine = AlertEngine(parsed)
+    state = FleetState(left_linger_s=60)
+    c = _Counters()
+    state.apply(NodeJoined(T0, "n1"))
+    state.apply(HelloReceived(T0, "n1", hello("n1", gpus=0)))
+    state.apply(SampleReceived(T0, "n1", build_sample(T0, c, {}, 1.0)))
+    assert engine.evaluate(state, T0, state.tick(T0)) == []
+    changes = state.apply(NodeUnreachable(T0 + 1, "n1", "connection refused", 2.0))
+    ev = engine.evaluate(state, T0 + 1, changes + state.tick(T0 + 1))
+    assert [(e.rule, e.state.value) for e in ev] == [("down", "pending"), ("up_metric", "firing")]
+    assert engine.evaluate(state, T0 + 20, state.tick(T0 + 20)) == []
+    ev = engine.evaluate(state, T0 + 31, state.tick(T0 + 31))
+    assert [(e.rule, e.state.value) for e in ev] == [("down", "firing")]
+    assert ev[0].summary == "node n1 is UNREACHABLE: connection refused"
+    changes = state.apply(SampleReceived(T0 + 32, "n1", build_sample(T0 + 32, c, {}, 1.0)))
+    ev = engine.evaluate(state, T0 + 32, changes + state.tick(T0 + 32))
+    assert {(e.rule, e.state.value) for e in ev} == {("down", "resolved"),
+                                                     ("up_metric", "resolved")}
+    # a node that leaves: fires after `for`, resolves when it is removed from the fleet
+    changes = state.apply(NodeLeft(T0 + 40, "n1", "lease revoked or expired"))
+    engine.evaluate(state, T0 + 40, changes)
+    ev = engine.evaluate(state, T0 + 71, state.tick(T0 + 71))
+    assert [(e.rule, e.state.value) for e in ev] == [("down", "firing")]
+    changes = state.tick(T0 + 101)
+    assert "n1" not in state.nodes
+    ev = engine.evaluate(state, T0 + 101, changes)
+    assert [(e.rule, e.state.value, e.reason) for e in ev] == [
+        ("down", "resolved", "node removed"), ("up_metric", "resolved", "node removed")]
+
+
+def test_engine_started_late_uses_when_the_node_went_down() -> None:
+    parsed, _, _ = parse_rules('[[rule]]\nname = "down"\nkind = "node"\nfor = "30s"\n')
+    state = FleetState()
+    state.apply(NodeJoined(T0, "n1"))
+    state.apply(NodeUnreachable(T0, "n1", "no route to host"))
+    ev = AlertEngine(parsed).evaluate(state, T0 + 100)
+    assert [(e.state.value, e.started_at) for e in ev] == [("firing", T0)]
+
+
+def test_views_order_firing_then_pending_then_resolved() -> None:
+    rules = HOT + '\n[[rule]]\nname = "crit"\nmetric = "gpu.util_pct"\nthreshold = 95\n' \
+        'severity = "critical"\n'
+    p = play(rules, {("n1", "gpu.util_pct", 0): "90 90 90 90 90 90",
+                     ("n1", "gpu.util_pct", 1): "99 99 99 50 50 50",
+                     ("n1", "gpu.util_pct", 2): "10 10 10 10 10 90"})
+    names = [(a.rule.name, str(a.target), a.state.value) for a in p.engine.alerts()]
+    assert names == [
+        ("hot", "n1 gpu0", "firing"),
+        ("hot", "n1 gpu2", "pending"),
+        ("crit", "n1 gpu1", "resolved"),
+    ]
+    counts = p.engine.counts()
+    assert counts[AlertState.FIRING] == 1 and counts[AlertState.PENDING] == 1
+    assert counts[AlertState.RESOLVED] == 1
+    assert [a.rule.name for a in p.engine.for_node("n1")] == ["hot", "hot"]
+
+
+def test_untrusted_strings_in_summaries_are_cleaned() -> None:
+    rules = '[[rule]]\nname = "b"\nmetric = "proc.cpu_pct"\nthreshold = 50\n'
+    engine = AlertEngine(parse_rules(rules)[0])
+    state = FleetState()
+    c = _Counters()
+    node = "evil\x1b[31m\x9b"
+    state.apply(NodeJoined(T0, node))
+    sample = build_sample(T0, c, {("proc.cpu_pct", 9): "99"}, 1.0)
+    proc = sample.procs[0]
+    from dataclasses import replace
+
+    sample = replace(sample, procs=(replace(proc, cmdline="x\x1b]0;pwned\x07 [red]y"),))
+    state.apply(SampleReceived(T0, node, sample))
+    ev = engine.evaluate(state, T0, state.tick(T0))
+    assert ev and "\x1b" not in ev[0].summary and "\x9b" not in ev[0].summary
+    assert "\x07" not in (ev[0].command or "") and "[red]" in (ev[0].command or "")
+
+
+def test_fast_sample_readers_agree_with_derive() -> None:
+    """The engine reads GPU and process values off the sample; they must be derive()'s."""
+    from autoglm_tui.analysis.alerts import _GPU_FIELDS, _PROC_FIELDS
+    from autoglm_tui.analysis.derive import derive
+    from autoglm_tui.metrics import METRICS, Scope
+    from autoglm_tui.tui.demo import demo_sample
+
+    sample = demo_sample(7, T0)
+    derived = derive(sample, None)
+    for name, m in METRICS.items():
+        if m.scope == Scope.GPU:
+            assert [_GPU_FIELDS[name](g) for g in sample.gpus] == \
+                [derived.get((name, g.index)) for g in sample.gpus], name
+        elif m.scope == Scope.PROC:
+            assert [_PROC_FIELDS[name](p) for p in sample.procs] == \
+                [derived.get((name, p.pid)) for p in sample.procs], name
