@@ -46,9 +46,10 @@ class NodeHistory:
             v = values.get(key)
             series[i] = NAN if v is None else v
         for key, v in values.items():
-            if key not in self._series:
+            # A series is created at its first value: metrics a node never reports cost nothing.
+            if v is not None and key not in self._series:
                 series = array("f", [NAN]) * self.capacity
-                series[i] = NAN if v is None else v
+                series[i] = v
                 self._series[key] = series
         self._head = (i + 1) % self.capacity
         self._len = min(self._len + 1, self.capacity)

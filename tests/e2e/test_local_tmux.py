@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +18,13 @@ pytestmark = pytest.mark.e2e
 
 CLI = Path(sys.executable).with_name("autoglm-tui")
 EVIL_ARG = "\x1b]0;pwned\x07[red]x[/red]"
-ENV = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+_XDG = tempfile.mkdtemp(prefix="autoglm-xdg-")  # the alert log and silences land here, not in $HOME
+ENV = {
+    **os.environ,
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    **{v: f"{_XDG}/{v.lower()}" for v in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")},
+}
 
 
 class Tmux:

@@ -128,7 +128,7 @@ def test_process_history_and_forgetting() -> None:
     assert node.history.points(("proc.cpu_pct", 11)) == [(101.0, 12.5), (102.0, None)]
     st.apply(SampleReceived(108.0, "n1", sample(8.0, 3, procs=(proc(10),))))
     assert 11 not in node.proc_info
-    assert ("proc.cpu_pct", 11) not in node.history.keys()
+    assert node.history.points(("proc.cpu_pct", 11)) == []
 
 
 def test_registry_state_and_counts() -> None:
