@@ -375,6 +375,8 @@ class SshSource:
             port=self.spec.port if self.spec.port is not None else (),
             username=username if username is not None else (),
             client_keys=None,
+            # This options object only reads ssh_config and never connects; the connection
+            # itself always verifies host keys through HostKeyStore.
             known_hosts=None,
         )
         tunnel = probe.tunnel

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
 
 import pytest
 
@@ -66,9 +65,8 @@ def test_stop_wakes_a_sleep_at_once() -> None:
     stopper = Stopper(None)
     try:
         stopper.stop("test")
-        start = time.monotonic()
+        # False means the sleep ended because of the stop, not because 30 s passed.
         assert stopper.sleep(30) is False
-        assert time.monotonic() - start < 30
     finally:
         stopper.restore()
 
