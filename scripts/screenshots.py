@@ -26,10 +26,14 @@ time.tzset()
 
 from textual.pilot import Pilot  # noqa: E402
 
+from autoglm_tui.analysis.state import FleetState  # noqa: E402
 from autoglm_tui.cluster.sources import ScriptedSource  # noqa: E402
+from autoglm_tui.cluster.synthetic import SyntheticFleet  # noqa: E402
 from autoglm_tui.monitor import Monitor  # noqa: E402
 from autoglm_tui.tui.app import MonitorApp  # noqa: E402
+from autoglm_tui.tui.cluster_app import ClusterApp  # noqa: E402
 from autoglm_tui.tui.demo import demo_end, demo_events  # noqa: E402
+from autoglm_tui.tui.screens.nav import ClusterOptions  # noqa: E402
 from autoglm_tui.tui.screens.node import NodeScreen  # noqa: E402
 from autoglm_tui.tui.themes import resolve_theme  # noqa: E402
 from autoglm_tui.tui.widgets.process_table import ProcessTable  # noqa: E402
@@ -75,6 +79,46 @@ async def shoot(
     return path
 
 
+CLUSTER_T0 = 1_763_980_000.0
+
+
+async def _gpus(pilot: Pilot) -> None:
+    await pilot.press("colon")
+    await pilot.press(*"gpus")
+    await pilot.press("enter")
+
+
+async def shoot_cluster(
+    out: Path, name: str, size: tuple[int, int], steps: Steps = _nothing
+) -> Path:
+    """The cluster view over a deterministic synthetic fleet of 12 nodes x 8 GPUs."""
+    fleet = SyntheticFleet(nodes=12, gpus=8, seed=7, clock=lambda: CLUSTER_T0)
+    events = list(fleet.join_events(CLUSTER_T0 - 60))
+    for k in range(60):
+        events.extend(fleet.tick_events(CLUSTER_T0 - 59 + k))
+    app = ClusterApp(
+        Monitor(FleetState()),
+        [ScriptedSource([(0.0, e) for e in events])],
+        options=ClusterOptions(),
+        clock=lambda: CLUSTER_T0,
+        gc_tuning=False,
+    )
+    async with app.run_test(size=size) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.02)
+            nodes = app.monitor.state.nodes
+            if len(nodes) == 12 and all(n.last_sample is not None for n in nodes.values()):
+                break
+        app.repaint(force=True)
+        await pilot.pause()
+        await steps(pilot)
+        await pilot.pause()
+        app.repaint(force=True)
+        await pilot.pause(0.1)
+        path = Path(app.save_screenshot(filename=f"{name}.svg", path=str(out)))
+    return path
+
+
 async def build(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     return [
@@ -83,6 +127,8 @@ async def build(out: Path) -> list[Path]:
         await shoot(out, "process-detail", (120, 40), steps=_open_vllm),
         await shoot(out, "local-light-120x40", (120, 40), theme="light"),
         await shoot(out, "local-tree-120x40", (120, 40), steps=_tree),
+        await shoot_cluster(out, "cluster-160x44", (160, 44)),
+        await shoot_cluster(out, "cluster-gpus-160x44", (160, 44), steps=_gpus),
     ]
 
 
