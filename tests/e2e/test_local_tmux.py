@@ -112,8 +112,12 @@ def test_hostile_command_line_shows_literally(tmux: Tmux, evil: subprocess.Popen
     tmux.wait_for(lambda s: "Processes" in s and "COMMAND" in s and " root " in s,
                   "the process table")
     tmux.keys("/")
+    # Type only once the filter box is open and focused, or the letters hit the sort keys.
+    tmux.wait_for(lambda s: "filter by user, command or pid" in s, "the filter box")
     tmux.keys("pwned", literal=True)
-    screen = tmux.wait_for(lambda s: "[red]x[/red]" in s, "the filtered hostile process")
+    screen = tmux.wait_for(
+        lambda s: "[red]x[/red]" in s and "filter 'pwned'" in s, "the filtered hostile process"
+    )
     row = next(line for line in screen.splitlines() if "[red]x[/red]" in line)
     assert str(evil.pid) in row
     assert "pwned" in row and "\x1b" not in screen and "\x07" not in screen
