@@ -30,7 +30,7 @@ from autoglm_tui.analysis.aggregate import (
 )
 from autoglm_tui.analysis.correlation import IoWindow, io_window
 from autoglm_tui.analysis.peers import gpu_stragglers
-from autoglm_tui.analysis.query import NodeSubject, ParseError, Query, host_of, parse
+from autoglm_tui.analysis.query import NodeSubject, host_of
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
@@ -43,6 +43,7 @@ from autoglm_tui.tui.screens.nav import (
     open_node,
     status_reason,
 )
+from autoglm_tui.tui.screens.query_filter import QueryFilter
 from autoglm_tui.tui.widgets.alerts_pane import AlertsPane
 from autoglm_tui.tui.widgets.command_line import CommandError
 from autoglm_tui.tui.widgets.io_correlation import io_cell
@@ -427,8 +428,10 @@ def group_detail(title: str, agg: Aggregate, key: str) -> Text:
 # ---------------------------------------------------------------------- screen
 
 
-class ClusterScreen(ClusterNav, StateScreen):
+class ClusterScreen(QueryFilter, ClusterNav, StateScreen):
     """Every node of the cluster; the root of the drill-down."""
+
+    FILTER_ID = "cluster-filter"
 
     crumb_text = "cluster"
     sort_columns = SORT_COLUMNS
@@ -448,8 +451,7 @@ class ClusterScreen(ClusterNav, StateScreen):
     def __init__(self) -> None:
         super().__init__()
         self.ready = False
-        self.filter_query: Query = parse("")
-        self.query_error: str | None = None
+        self.init_filter()
         self.group_key: str | None = None
         self.open_groups: set[str] = set()
         self.sort_key = "node"
@@ -753,52 +755,11 @@ class ClusterScreen(ClusterNav, StateScreen):
         box.value = self.filter_query.source
         box.focus()
 
-    def set_filter(self, query: str) -> None:
-        try:
-            self.filter_query = parse(query)
-        except ParseError as exc:
-            raise CommandError(f"filter: {exc}") from None
-        self.query_error = None
-        self.query_one("#cluster-filter", Input).value = query
-        self.repaint(self.monitor_app.clock(), force=True)
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id != "cluster-filter":
-            return
-        event.stop()
-        try:
-            self.filter_query = parse(event.value)
-            self.query_error = None
-        except ParseError as exc:
-            self.query_error = _caret(event.value, exc)
-        self.repaint(self.monitor_app.clock(), force=True)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "cluster-filter":
-            return
-        event.stop()
-        if self.query_error:
-            self.notify(self.query_error, severity="error", timeout=6)
-            return
-        if not event.value.strip():
-            event.input.remove_class("-active")
-        self.table.focus()
-
     def action_escape(self) -> None:
-        box = self.query_one("#cluster-filter", Input)
-        if box.has_class("-active") or self.filter_query or self.query_error:
-            box.value = ""
-            box.remove_class("-active")
-            self.filter_query = parse("")
-            self.query_error = None
-            self.table.focus()
-            self.repaint(self.monitor_app.clock(), force=True)
-        elif self.open_groups:
+        if self.clear_filter():
+            return
+        if self.open_groups:
             self.open_groups = set()
             self.repaint(self.monitor_app.clock(), force=True)
 
 
-def _caret(text: str, exc: ParseError) -> str:
-    """The error with the text near the problem, for the one-line detail bar."""
-    where = clean(text[max(0, exc.pos - 12): exc.pos + 12], 40)
-    return f"{exc.message} at column {exc.pos + 1} (near {where!r})"

@@ -18,14 +18,15 @@ from textual.widgets import Footer, Input, Static
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.aggregate import label_keys
 from autoglm_tui.analysis.peers import Deviation, gpu_stragglers
-from autoglm_tui.analysis.query import GpuSubject, ParseError, Query, parse
+from autoglm_tui.analysis.query import GpuSubject
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
 from autoglm_tui.tui.render import Palette, bar
 from autoglm_tui.tui.screens.base import StateScreen
-from autoglm_tui.tui.screens.cluster import _caret, _t, natural_key, sort_items, status_style
+from autoglm_tui.tui.screens.cluster import _t, natural_key, sort_items, status_style
 from autoglm_tui.tui.screens.nav import NAV_BINDINGS, ClusterNav, open_gpu
+from autoglm_tui.tui.screens.query_filter import QueryFilter
 from autoglm_tui.tui.widgets.command_line import CommandError
 from autoglm_tui.tui.widgets.gpu_pane import short_name
 from autoglm_tui.tui.widgets.slot_table import Column, SlotTable, same
@@ -71,8 +72,10 @@ def peer_text(devs: list[Deviation] | None, p: Palette, grey: bool) -> Text:
     return out
 
 
-class GpusScreen(ClusterNav, StateScreen):
+class GpusScreen(QueryFilter, ClusterNav, StateScreen):
     """All GPUs, sortable and filterable, with peer outliers marked."""
+
+    FILTER_ID = "gpus-filter"
 
     crumb_text = "GPUs"
     sort_columns = SORT_COLUMNS
@@ -91,8 +94,7 @@ class GpusScreen(ClusterNav, StateScreen):
     def __init__(self) -> None:
         super().__init__()
         self.ready = False
-        self.filter_query: Query = parse("")
-        self.query_error: str | None = None
+        self.init_filter()
         self.peer_label: str | None = None
         self.only_marked = False
         self.sort_key = "node"
@@ -328,46 +330,10 @@ class GpusScreen(ClusterNav, StateScreen):
         box.value = self.filter_query.source
         box.focus()
 
-    def set_filter(self, query: str) -> None:
-        try:
-            self.filter_query = parse(query)
-        except ParseError as exc:
-            raise CommandError(f"filter: {exc}") from None
-        self.query_error = None
-        self.repaint(self.monitor_app.clock(), force=True)
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id != "gpus-filter":
-            return
-        event.stop()
-        try:
-            self.filter_query = parse(event.value)
-            self.query_error = None
-        except ParseError as exc:
-            self.query_error = _caret(event.value, exc)
-        self.repaint(self.monitor_app.clock(), force=True)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "gpus-filter":
-            return
-        event.stop()
-        if self.query_error:
-            self.notify(self.query_error, severity="error", timeout=6)
-            return
-        if not event.value.strip():
-            event.input.remove_class("-active")
-        self.table.focus()
-
     def action_back(self) -> None:
-        box = self.query_one("#gpus-filter", Input)
-        if box.has_class("-active") or self.filter_query or self.query_error:
-            box.value = ""
-            box.remove_class("-active")
-            self.filter_query = parse("")
-            self.query_error = None
-            self.table.focus()
-            self.repaint(self.monitor_app.clock(), force=True)
-        elif len(self.app.screen_stack) > 2:
+        if self.clear_filter():
+            return
+        if len(self.app.screen_stack) > 2:
             self.app.pop_screen()
 
 
