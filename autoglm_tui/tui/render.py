@@ -7,7 +7,7 @@ strings that pass through :func:`safe` are shown literally.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -161,4 +161,24 @@ def lines(rows: Sequence[Text]) -> Text:
         if i:
             out.append("\n")
         out.append_text(row)
+    return out
+
+
+def plot_runs(
+    points: Iterable[tuple[float, float | None]], now: float, scale: float = 1.0
+) -> list[tuple[list[float], list[float]]]:
+    """Split a series at its gaps for a plot: runs of (seconds before `now`, value / scale)."""
+    out: list[tuple[list[float], list[float]]] = []
+    xs: list[float] = []
+    ys: list[float] = []
+    for t, v in points:
+        if v is None or not math.isfinite(v):
+            if xs:
+                out.append((xs, ys))
+                xs, ys = [], []
+            continue
+        xs.append(t - now)
+        ys.append(v / scale)
+    if xs:
+        out.append((xs, ys))
     return out

@@ -6,7 +6,6 @@ resized), since building a plot costs milliseconds. Enter on a process opens its
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable
 
 from rich.text import Text
@@ -23,7 +22,7 @@ from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.model import ProcSample
 from autoglm_tui.text import clean
-from autoglm_tui.tui.render import Palette
+from autoglm_tui.tui.render import Palette, plot_runs
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.screens.cluster import _t
 from autoglm_tui.tui.screens.cluster_node import ClusterProcessScreen, KeptNode, paint_banner
@@ -43,26 +42,6 @@ PROC_COLUMNS = [
     Column("rss", "RSS", 6, right=True),
     Column("cmd", "Command", 80),
 ]
-
-
-def segments(
-    points: list[tuple[float, float | None]], now: float, scale: float = 1.0
-) -> list[tuple[list[float], list[float]]]:
-    """Split a series at its gaps; x is seconds before `now` (negative), y scaled."""
-    out: list[tuple[list[float], list[float]]] = []
-    xs: list[float] = []
-    ys: list[float] = []
-    for t, v in points:
-        if v is None or not math.isfinite(v):
-            if xs:
-                out.append((xs, ys))
-                xs, ys = [], []
-            continue
-        xs.append(t - now)
-        ys.append(v / scale)
-    if xs:
-        out.append((xs, ys))
-    return out
 
 
 class MetricPlot(PlotextPlot):
@@ -97,7 +76,7 @@ class MetricPlot(PlotextPlot):
         drew = False
         if node is not None:
             for key, label in self.series:
-                parts = segments(node.history.points(key), now, self.scale)
+                parts = plot_runs(node.history.points(key), now, self.scale)
                 for n, (xs, ys) in enumerate(parts):
                     plt.plot(xs, ys, marker="braille", label=label if n == 0 and label else None)
                     drew = True

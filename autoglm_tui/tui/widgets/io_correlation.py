@@ -20,30 +20,10 @@ from textual_plotext import PlotextPlot
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.correlation import IoWindow, describe_r, io_window
 from autoglm_tui.analysis.state import NodeState
-from autoglm_tui.tui.render import Palette
+from autoglm_tui.tui.render import Palette, plot_runs
 
 WINDOW_S = 300.0
 MB = 1e6
-
-
-def segments(
-    times: Sequence[float], values: Sequence[float | None], now: float, scale: float = 1.0
-) -> list[tuple[list[float], list[float]]]:
-    """Runs of known points as (seconds-ago xs, scaled ys); a gap starts a new run."""
-    out: list[tuple[list[float], list[float]]] = []
-    xs: list[float] = []
-    ys: list[float] = []
-    for t, v in zip(times, values, strict=True):
-        if v is None:
-            if xs:
-                out.append((xs, ys))
-                xs, ys = [], []
-            continue
-        xs.append(t - now)
-        ys.append(v / scale)
-    if xs:
-        out.append((xs, ys))
-    return out
 
 
 class _Chart(PlotextPlot):
@@ -64,7 +44,7 @@ class _Chart(PlotextPlot):
         plt.title(title)  # fixed, trusted strings only: plotext output is parsed as ANSI
         drew = False
         for side, (label, values, scale) in (("left", left), ("right", right)):
-            for n, (xs, ys) in enumerate(segments(times, values, now, scale)):
+            for n, (xs, ys) in enumerate(plot_runs(zip(times, values, strict=True), now, scale)):
                 plt.plot(xs, ys, marker="braille", yside=side,
                          label=label if n == 0 else None)
                 drew = True
