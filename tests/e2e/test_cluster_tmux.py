@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,9 +47,10 @@ def agents() -> Iterator[AgentPool]:
 @pytest.fixture
 def victim() -> Iterator[subprocess.Popen[bytes]]:
     """A process that the fake NVML reports as using GPU 0 (the one the test will signal)."""
+    # argv[0] is the marker so that it leads the command column, however long the
+    # checkout's path is (a long venv path pushed a trailing marker out of the column).
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(120)", MARK],
-        stdin=subprocess.DEVNULL,
+        ["bash", "-c", f"exec -a {MARK} sleep 120"], stdin=subprocess.DEVNULL,
     )
     try:
         yield proc
