@@ -19,6 +19,12 @@ SPARK = "▁▂▃▄▅▆▇█"
 EIGHTHS = " ▁▂▃▄▅▆▇█"
 
 
+def cell(text: str, style: str = "", right: bool = False) -> Text:
+    """One table cell: a single line, cut with an ellipsis, justified left or right."""
+    return Text(text, style=style, no_wrap=True, overflow="ellipsis",
+                justify="right" if right else "left")
+
+
 @dataclass(frozen=True, slots=True)
 class Palette:
     """Concrete colours for Rich styles, read from the current theme's CSS variables."""

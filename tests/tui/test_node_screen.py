@@ -180,7 +180,8 @@ async def test_help_lists_the_keys_of_the_screen() -> None:
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(pilot)
         for needle in ("Sort by CPU%", "Sort by memory (RSS)", "Sort by GPU memory",
-                       "Sort by PID", "Reverse sort", "Filter", "Tree", "Signal", "Quit"):
+                       "Sort by PID", "Reverse sort", "Filter", "Tree", "Signal", "Quit",
+                       "Open the GPU with that index"):
             assert needle in text, needle
         await pilot.press("escape")
         assert isinstance(app.screen, NodeScreen)
@@ -262,3 +263,47 @@ async def test_stale_node_is_marked_in_the_header() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert "STALE" in screen_text(pilot).splitlines()[0]
+
+
+async def test_a_digit_opens_that_gpu_with_its_history_and_processes() -> None:
+    from autoglm_tui.tui.screens.cluster_node import ClusterGpuScreen
+    from autoglm_tui.tui.screens.gpu import GpuScreen
+
+    app = make_app(demo_events())
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        await pilot.press("7")  # the demo node has GPUs 0-3
+        await settle(pilot)
+        assert isinstance(app.screen, NodeScreen)
+        await pilot.press("0")
+        await settle(pilot)
+        assert isinstance(app.screen, GpuScreen)
+        assert not isinstance(app.screen, ClusterGpuScreen)  # no cluster navigation here
+        text = screen_text(pilot)
+        for title in ("GPU util %", "GPU memory used (GiB)", "temperature °C", "power W",
+                      "PCIe MiB/s", "Processes on this GPU"):
+            assert title in text, title
+        assert "cluster ›" not in text
+        assert "4121" in text  # the demo's vLLM server holds GPU 0
+        assert app.screen.table.selected == 4121  # the first row is selected
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ProcessScreen) and app.screen.pid == 4121
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, GpuScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, NodeScreen)
+
+
+async def test_a_click_on_a_gpu_line_opens_that_gpu() -> None:
+    from autoglm_tui.tui.screens.gpu import GpuScreen
+    from autoglm_tui.tui.widgets.gpu_pane import GpuPane
+
+    app = make_app(demo_events())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.click(GpuPane, offset=(4, 2))  # border, GPU 0, GPU 1
+        await settle(pilot)
+        assert isinstance(app.screen, GpuScreen) and app.screen.index == 1

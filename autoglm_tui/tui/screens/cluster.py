@@ -34,7 +34,7 @@ from autoglm_tui.analysis.query import NodeSubject, host_of
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
-from autoglm_tui.tui.render import SPARK, Palette
+from autoglm_tui.tui.render import SPARK, Palette, cell
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.screens.nav import (
     NAV_BINDINGS,
@@ -246,11 +246,6 @@ def sort_items(items: list[tuple[object, Hashable]], reverse: bool) -> list[Hash
 # ---------------------------------------------------------------------- cells
 
 
-def _t(text: str, style: str = "", right: bool = False) -> Text:
-    return Text(text, style=style, no_wrap=True, overflow="ellipsis",
-                justify="right" if right else "left")
-
-
 def status_style(status: NodeStatus, p: Palette) -> str:
     return {
         NodeStatus.UP: f"bold {p.success}",
@@ -338,26 +333,26 @@ def node_cells(node: NodeState, ctx: _Ctx) -> dict[str, Text]:
     smp = ctx.cost.get(node.node_id)
     io = ctx.io.get(node, ctx.now) if ctx.io is not None else None
     return {
-        "status": _t(node.status.value, status_style(node.status, p)),
-        "node": _t(clean(node.node_id, 128), "bold" if not grey else p.muted),
-        "labels": _t(labels_text(node.labels), p.muted),
-        "gpus": _t(str(gpus) if gpus else "-", fig, True),
+        "status": cell(node.status.value, status_style(node.status, p)),
+        "node": cell(clean(node.node_id, 128), "bold" if not grey else p.muted),
+        "labels": cell(labels_text(node.labels), p.muted),
+        "gpus": cell(str(gpus) if gpus else "-", fig, True),
         "strip": util_strip(node, ctx.strip, p, grey, ctx.stragglers.get(node.node_id, set())),
-        "gmem": _t(_mem_pair(used, total), fig or (p.level(mem_pct, 70, 90) if mem_pct else ""),
+        "gmem": cell(_mem_pair(used, total), fig or (p.level(mem_pct, 70, 90) if mem_pct else ""),
                    True),
-        "cpu": _t(fmt.pct(cpu), fig or p.level(cpu), True),
-        "mem": _t(fmt.pct(mem), fig or p.level(mem, 70, 90), True),
-        "net": _t(_rate_pair(m.get(("net.rx_bps", None)), m.get(("net.tx_bps", None))), fig,
+        "cpu": cell(fmt.pct(cpu), fig or p.level(cpu), True),
+        "mem": cell(fmt.pct(mem), fig or p.level(mem, 70, 90), True),
+        "net": cell(_rate_pair(m.get(("net.rx_bps", None)), m.get(("net.tx_bps", None))), fig,
                   True),
-        "disk": _t(_rate_pair(m.get(("disk.read_bps", None)), m.get(("disk.write_bps", None))),
+        "disk": cell(_rate_pair(m.get(("disk.read_bps", None)), m.get(("disk.write_bps", None))),
                    fig, True),
-        "tok": _t(_tokens(m.get(("svc.tokens_per_s", None))), fig, True),
-        "p95": _t(_latency(m.get(("svc.latency_p95_s", None))), fig, True),
+        "tok": cell(_tokens(m.get(("svc.tokens_per_s", None))), fig, True),
+        "p95": cell(_latency(m.get(("svc.latency_p95_s", None))), fig, True),
         "io": io_cell(io, p),
-        "alerts": _t(str(alerts) if alerts else "-", f"bold {p.error}" if alerts else p.muted,
+        "alerts": cell(str(alerts) if alerts else "-", f"bold {p.error}" if alerts else p.muted,
                      True),
-        "lag": _t(fmt.duration(age) if age is not None else "-", lag_style, True),
-        "smp": _t(fmt.pct(smp, digits=1) if smp is not None else "-", fig or p.muted, True),
+        "lag": cell(fmt.duration(age) if age is not None else "-", lag_style, True),
+        "smp": cell(fmt.pct(smp, digits=1) if smp is not None else "-", fig or p.muted, True),
     }
 
 
@@ -381,20 +376,20 @@ def group_cells(value: str, ctx: _Ctx) -> dict[str, Text]:
     mem = agg.mean("mem.used_pct")
     style = "bold"
     return {
-        "status": _t(head, f"bold {p.label}"),
-        "node": _t(title, f"bold {p.label}"),
-        "labels": _t(f"{agg.nodes} nodes", p.muted),
-        "gpus": _t(str(agg.gpus), style, True),
+        "status": cell(head, f"bold {p.label}"),
+        "node": cell(title, f"bold {p.label}"),
+        "labels": cell(f"{agg.nodes} nodes", p.muted),
+        "gpus": cell(str(agg.gpus), style, True),
         "strip": strip,
-        "gmem": _t(_mem_pair(agg.sum("gpu.mem_used_bytes"), agg.sum("gpu.mem_total_bytes")),
+        "gmem": cell(_mem_pair(agg.sum("gpu.mem_used_bytes"), agg.sum("gpu.mem_total_bytes")),
                    style, True),
-        "cpu": _t(fmt.pct(cpu), style, True),
-        "mem": _t(fmt.pct(mem), style, True),
-        "net": _t(_rate_pair(agg.sum("net.rx_bps"), agg.sum("net.tx_bps")), style, True),
-        "disk": _t(_rate_pair(agg.sum("disk.read_bps"), agg.sum("disk.write_bps")), style, True),
-        "tok": _t(_tokens(agg.sum("svc.tokens_per_s")), style, True),
-        "p95": _t(_latency(agg.mean("svc.latency_p95_s")), style, True),
-        "alerts": _t(str(alerts) if alerts else "-", f"bold {p.error}" if alerts else p.muted,
+        "cpu": cell(fmt.pct(cpu), style, True),
+        "mem": cell(fmt.pct(mem), style, True),
+        "net": cell(_rate_pair(agg.sum("net.rx_bps"), agg.sum("net.tx_bps")), style, True),
+        "disk": cell(_rate_pair(agg.sum("disk.read_bps"), agg.sum("disk.write_bps")), style, True),
+        "tok": cell(_tokens(agg.sum("svc.tokens_per_s")), style, True),
+        "p95": cell(_latency(agg.mean("svc.latency_p95_s")), style, True),
+        "alerts": cell(str(alerts) if alerts else "-", f"bold {p.error}" if alerts else p.muted,
                      True),
     }
 

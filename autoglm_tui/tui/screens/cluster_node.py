@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
 from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.model import ProcSample
 from autoglm_tui.text import clean
 from autoglm_tui.tui.render import Palette
-from autoglm_tui.tui.screens.nav import NAV_BINDINGS, ClusterNav, liveness, open_gpu
+from autoglm_tui.tui.screens.gpu import GpuScreen
+from autoglm_tui.tui.screens.nav import NAV_BINDINGS, ClusterNav, liveness
 from autoglm_tui.tui.screens.node import NodeScreen
 from autoglm_tui.tui.screens.process import ProcessScreen
 from autoglm_tui.tui.widgets.command_line import CommandLine
-from autoglm_tui.tui.widgets.gpu_pane import GpuPane
 from autoglm_tui.tui.widgets.process_table import ProcessTable
 
 
@@ -59,7 +59,7 @@ class ClusterNodeScreen(ClusterNav, NodeScreen):
     is_node_screen = True
 
     BINDINGS = [
-        Binding("G", "gpu_prompt", "Open a GPU (or press its digit 0-9)", key_display="G"),
+        Binding("G", "gpu_prompt", "Open a GPU by index", key_display="G"),
         *NAV_BINDINGS,
     ]
 
@@ -89,43 +89,50 @@ class ClusterNodeScreen(ClusterNav, NodeScreen):
 
     # ------------------------------------------------------------------ down to a GPU
 
-    def gpu_indices(self) -> list[int]:
-        node = self.node_state(self.node_id)
-        if node is None or node.last_sample is None:
-            return []
-        return [g.index for g in node.last_sample.gpus]
-
-    def open_gpu(self, index: int) -> None:
-        if index not in self.gpu_indices():
-            self.notify(f"this node has no GPU {index}", severity="warning")
-            return
-        open_gpu(self.app, self.node_id, index, via_node=False)
+    def gpu_screen(self, index: int) -> GpuScreen:
+        return ClusterGpuScreen(self.node_id, index)
 
     def action_gpu_prompt(self) -> None:
         self.query_one(CommandLine).open("gpu ")
-
-    def on_key(self, event: events.Key) -> None:
-        if event.character is not None and event.character.isdigit():
-            focused = self.app.focused
-            if isinstance(focused, ProcessTable) or focused is None:
-                event.stop()
-                self.open_gpu(int(event.character))
-
-    def on_click(self, event: events.Click) -> None:
-        pane = event.widget
-        if not isinstance(pane, GpuPane):
-            return
-        offset = event.get_content_offset(pane)
-        indices = self.gpu_indices()
-        if offset is not None and 0 <= offset.y < len(indices):
-            event.stop()
-            self.open_gpu(indices[offset.y])
 
     def on_process_table_open(self, event: ProcessTable.Open) -> None:
         event.stop()
         event.prevent_default()  # the local view's handler would open its own process screen
         proc = event.proc
         self.app.push_screen(ClusterProcessScreen(self.node_id, proc.pid, proc.create_time))
+
+
+class ClusterGpuScreen(ClusterNav, GpuScreen):
+    """One GPU of a cluster node."""
+
+    BINDINGS = [*NAV_BINDINGS]
+
+    def __init__(self, node_id: str, index: int) -> None:
+        super().__init__(node_id, index)
+        self.kept = KeptNode()
+
+    @property
+    def crumb(self) -> str:
+        return f"GPU {self.index}"
+
+    def compose(self) -> ComposeResult:
+        yield self.nav_top()
+        yield Static(id="liveness", classes="liveness")
+        yield from super().compose()
+        yield self.nav_bottom()
+
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    def node_state(self, node_id: str) -> NodeState | None:
+        return self.kept.get(super().node_state(node_id))
+
+    def paint(self, now: float) -> None:
+        super().paint(now)
+        paint_banner(self, self.node_id, self.kept, now)
+
+    def process_screen(self, proc: ProcSample) -> ProcessScreen:
+        return ClusterProcessScreen(self.node_id, proc.pid, proc.create_time)
 
 
 class ClusterProcessScreen(ClusterNav, ProcessScreen):

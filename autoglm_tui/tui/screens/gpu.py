@@ -1,7 +1,9 @@
 """One GPU of one node: history plots (util, memory, temperature, power, PCIe) and its processes.
 
 Plots are drawn with plotext, and only rebuilt when the node has a new sample (or the plot is
-resized), since building a plot costs milliseconds. Enter on a process opens its screen.
+resized), since building a plot costs milliseconds. Enter on a process opens its screen. The
+local view uses :class:`GpuScreen` as it is; cluster mode adds its navigation on top
+(``ClusterGpuScreen`` in ``cluster_node``).
 """
 
 from __future__ import annotations
@@ -22,11 +24,9 @@ from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.model import ProcSample
 from autoglm_tui.text import clean
-from autoglm_tui.tui.render import Palette, plot_runs
+from autoglm_tui.tui.render import Palette, cell, plot_runs
 from autoglm_tui.tui.screens.base import StateScreen
-from autoglm_tui.tui.screens.cluster import _t
-from autoglm_tui.tui.screens.cluster_node import ClusterProcessScreen, KeptNode, paint_banner
-from autoglm_tui.tui.screens.nav import NAV_BINDINGS, ClusterNav
+from autoglm_tui.tui.screens.process import ProcessScreen
 from autoglm_tui.tui.widgets.node_header import NodeHeader
 from autoglm_tui.tui.widgets.slot_table import Column, SlotTable, same
 
@@ -87,13 +87,12 @@ class MetricPlot(PlotextPlot):
         self.refresh()
 
 
-class GpuScreen(ClusterNav, StateScreen):
+class GpuScreen(StateScreen):
     """History and processes of one GPU of one node."""
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("k", "signal", "Signal the selected process"),
-        *NAV_BINDINGS,
     ]
 
     def __init__(self, node_id: str, index: int) -> None:
@@ -101,19 +100,12 @@ class GpuScreen(ClusterNav, StateScreen):
         self.ready = False
         self.node_id = node_id
         self.index = index
-        self.kept = KeptNode()
         self._shown_text: dict[str, Text] = {}
         self._procs: dict[int, ProcSample] = {}
 
-    @property
-    def crumb(self) -> str:
-        return f"GPU {self.index}"
-
     def compose(self) -> ComposeResult:
         i = self.index
-        yield self.nav_top()
         yield NodeHeader(self.node_id, id="header")
-        yield Static(id="liveness", classes="liveness")
         yield Static(id="gpu-info", classes="detail")
         with Grid(id="gpu-plots"):
             yield MetricPlot("GPU util %", [(("gpu.util_pct", i), "")], ymax=100.0,
@@ -128,7 +120,6 @@ class GpuScreen(ClusterNav, StateScreen):
         table = SlotTable(PROC_COLUMNS, id="gpu-procs")
         table.border_title = "Processes on this GPU"
         yield table
-        yield self.nav_bottom()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -144,16 +135,9 @@ class GpuScreen(ClusterNav, StateScreen):
     def table(self) -> SlotTable:
         return self.query_one("#gpu-procs", SlotTable)
 
-    def focus_main(self) -> None:
-        self.table.focus()
-
-    def node_state(self, node_id: str) -> NodeState | None:
-        return self.kept.get(super().node_state(node_id))
-
     def paint(self, now: float) -> None:
         node = self.node_state(self.node_id)
         self.query_one(NodeHeader).show(node, now, self.monitor_app.error_text())
-        paint_banner(self, self.node_id, self.kept, now)
         self._paint_info(node)
         for plot in self.query(MetricPlot):
             plot.show(node, now)
@@ -214,17 +198,17 @@ class GpuScreen(ClusterNav, StateScreen):
     def _render_proc(self, item: Hashable) -> list[Text]:
         proc = self._procs.get(item)  # type: ignore[arg-type]
         if proc is None:
-            return [_t("")] * len(PROC_COLUMNS)
+            return [cell("")] * len(PROC_COLUMNS)
         gpu = next((g for g in proc.gpus if g.index == self.index), None)
         cmd = clean(proc.cmdline, 1024).strip() or f"[{clean(proc.name, 64)}]"
         return [
-            _t(str(proc.pid), "bold", True),
-            _t(clean(proc.user, 32)),
-            _t(fmt.bytes_(gpu.mem_bytes if gpu else None), "", True),
-            _t(fmt.pct(gpu.sm_pct if gpu else None), "", True),
-            _t(fmt.pct(proc.cpu_pct, digits=0), "", True),
-            _t(fmt.bytes_(proc.rss_bytes), "", True),
-            _t(cmd),
+            cell(str(proc.pid), "bold", True),
+            cell(clean(proc.user, 32)),
+            cell(fmt.bytes_(gpu.mem_bytes if gpu else None), "", True),
+            cell(fmt.pct(gpu.sm_pct if gpu else None), "", True),
+            cell(fmt.pct(proc.cpu_pct, digits=0), "", True),
+            cell(fmt.bytes_(proc.rss_bytes), "", True),
+            cell(cmd),
         ]
 
     def selected_proc(self) -> ProcSample | None:
@@ -235,7 +219,11 @@ class GpuScreen(ClusterNav, StateScreen):
         event.stop()
         proc = self._procs.get(event.item)  # type: ignore[arg-type]
         if proc is not None:
-            self.app.push_screen(ClusterProcessScreen(self.node_id, proc.pid, proc.create_time))
+            self.app.push_screen(self.process_screen(proc))
+
+    def process_screen(self, proc: ProcSample) -> ProcessScreen:
+        """The screen that Enter on a process opens (cluster mode opens its own kind)."""
+        return ProcessScreen(self.node_id, proc.pid, proc.create_time)
 
     def on_slot_table_moved(self, event: SlotTable.Moved) -> None:
         event.stop()

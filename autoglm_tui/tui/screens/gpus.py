@@ -22,9 +22,9 @@ from autoglm_tui.analysis.query import GpuSubject
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
-from autoglm_tui.tui.render import Palette, bar
+from autoglm_tui.tui.render import Palette, bar, cell
 from autoglm_tui.tui.screens.base import StateScreen
-from autoglm_tui.tui.screens.cluster import _t, natural_key, sort_items, status_style
+from autoglm_tui.tui.screens.cluster import natural_key, sort_items, status_style
 from autoglm_tui.tui.screens.nav import NAV_BINDINGS, ClusterNav, open_gpu
 from autoglm_tui.tui.screens.query_filter import QueryFilter
 from autoglm_tui.tui.widgets.command_line import CommandError
@@ -60,7 +60,7 @@ def gpu_procs(node: NodeState, index: int) -> int:
 
 def peer_text(devs: list[Deviation] | None, p: Palette, grey: bool) -> Text:
     if not devs:
-        return _t("", "")
+        return cell("", "")
     out = Text(no_wrap=True, overflow="ellipsis")
     out.append("⚠ ", style=p.muted if grey else f"bold {p.accent}")
     words = []
@@ -195,7 +195,7 @@ class GpusScreen(QueryFilter, ClusterNav, StateScreen):
         p = self._p
         node = self.state.nodes.get(node_id)
         if node is None:
-            return [_t("")] * len(COLUMNS)
+            return [cell("")] * len(COLUMNS)
         m = node.metrics
         grey = node.status is not NodeStatus.UP
         fig = p.muted if grey else ""
@@ -209,19 +209,19 @@ class GpusScreen(QueryFilter, ClusterNav, StateScreen):
         status = node.status.value if gpu_state == "ok" else clean(gpu_state, 10).upper()
         status_st = status_style(node.status, p) if gpu_state == "ok" else f"bold {p.error}"
         return [
-            _t(clean(node_id, 128), p.muted if grey else "bold"),
-            _t(str(index), fig, True),
-            _t(status, status_st),
-            _t(short_name(info.name) if info else "-", p.muted),
+            cell(clean(node_id, 128), p.muted if grey else "bold"),
+            cell(str(index), fig, True),
+            cell(status, status_st),
+            cell(short_name(info.name) if info else "-", p.muted),
             util_cell,
-            _t(f"{fmt.bytes_(m.get(('gpu.mem_used_bytes', index)))}/"
+            cell(f"{fmt.bytes_(m.get(('gpu.mem_used_bytes', index)))}/"
                f"{fmt.bytes_(m.get(('gpu.mem_total_bytes', index)))}", fig, True),
-            _t(fmt.pct(mem_pct), fig or p.level(mem_pct, 70, 90), True),
-            _t(fmt.num(m.get(("gpu.temp_c", index)), "°"), fig, True),
-            _t(fmt.num(m.get(("gpu.power_w", index)), "W"), fig, True),
-            _t(f"{fmt.bytes_(m.get(('gpu.pcie_rx_bps', index)))} "
+            cell(fmt.pct(mem_pct), fig or p.level(mem_pct, 70, 90), True),
+            cell(fmt.num(m.get(("gpu.temp_c", index)), "°"), fig, True),
+            cell(fmt.num(m.get(("gpu.power_w", index)), "W"), fig, True),
+            cell(f"{fmt.bytes_(m.get(('gpu.pcie_rx_bps', index)))} "
                f"{fmt.bytes_(m.get(('gpu.pcie_tx_bps', index)))}", fig, True),
-            _t(str(gpu_procs(node, index)), fig, True),
+            cell(str(gpu_procs(node, index)), fig, True),
             peer_text(self.marks.get((node_id, index)), p, grey),
         ]
 

@@ -35,9 +35,9 @@ def help_entries(
         if not b.description or b.system:
             continue
         group = _group(ab)
-        ident = (b.action, group)
+        ident = (b.description, group)  # one line per thing the user can do
         display = app_display.get_key_display(b)  # type: ignore[attr-defined]
-        if ident in seen:  # several keys for one action: list them together
+        if ident in seen:  # several keys for one thing: list them together
             old = seen[ident]
             if display not in old.keys.split(" "):
                 seen[ident] = HelpEntry(f"{old.keys} {display}", old.description, group)

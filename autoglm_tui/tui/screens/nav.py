@@ -244,13 +244,12 @@ def open_node(app: App[Any], node_id: str) -> None:
 
 def open_gpu(app: App[Any], node_id: str, index: int, via_node: bool = True) -> None:
     """GPU screen of `node_id` (with the node screen beneath it when `via_node`)."""
-    from autoglm_tui.tui.screens.cluster_node import ClusterNodeScreen
-    from autoglm_tui.tui.screens.gpu import GpuScreen
+    from autoglm_tui.tui.screens.cluster_node import ClusterGpuScreen, ClusterNodeScreen
 
     if via_node:
         _to_root(app)
         app.push_screen(ClusterNodeScreen(node_id))
-    app.push_screen(GpuScreen(node_id, index))
+    app.push_screen(ClusterGpuScreen(node_id, index))
 
 
 def run_command(screen: Screen[Any], text: str) -> None:

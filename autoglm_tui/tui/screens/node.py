@@ -18,6 +18,7 @@ from textual.widgets import Footer, Input
 from autoglm_tui.tui.procview import SORT_KEYS, ViewOptions
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.base import StateScreen
+from autoglm_tui.tui.screens.gpu import GpuScreen
 from autoglm_tui.tui.screens.process import ProcessScreen
 from autoglm_tui.tui.widgets.alerts_pane import AlertsPane
 from autoglm_tui.tui.widgets.gpu_pane import GpuPane
@@ -53,6 +54,8 @@ class NodeScreen(StateScreen):
         Binding("k", "signal", "Signal"),
         Binding("A", "alerts", "Alerts", key_display="A"),
         Binding("i", "io_correlation", "IO correlation"),
+        *(Binding(str(n), f"open_gpu({n})", "Open the GPU with that index", show=False)
+          for n in range(10)),
     ]
 
     def __init__(self, node_id: str, *, top: int = 100) -> None:
@@ -163,6 +166,37 @@ class NodeScreen(StateScreen):
             self.table.focus()
         elif len(self.app.screen_stack) > 2:
             self.app.pop_screen()
+
+    # ------------------------------------------------------------------ down to a GPU
+
+    def gpu_indices(self) -> list[int]:
+        node = self.node_state(self.node_id)
+        if node is None or node.last_sample is None:
+            return []
+        return [g.index for g in node.last_sample.gpus]
+
+    def action_open_gpu(self, index: int) -> None:
+        self.open_gpu(index)
+
+    def open_gpu(self, index: int) -> None:
+        if index not in self.gpu_indices():
+            self.notify(f"this node has no GPU {index}", severity="warning")
+            return
+        self.app.push_screen(self.gpu_screen(index))
+
+    def gpu_screen(self, index: int) -> GpuScreen:
+        """The screen that opening a GPU shows (cluster mode opens its own kind)."""
+        return GpuScreen(self.node_id, index)
+
+    def on_click(self, event: events.Click) -> None:
+        pane = event.widget
+        if not isinstance(pane, GpuPane):
+            return
+        offset = event.get_content_offset(pane)
+        indices = self.gpu_indices()
+        if offset is not None and 0 <= offset.y < len(indices):
+            event.stop()
+            self.open_gpu(indices[offset.y])
 
     def on_process_table_open(self, event: ProcessTable.Open) -> None:
         proc = event.proc
