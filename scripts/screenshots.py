@@ -51,6 +51,10 @@ async def _open_vllm(pilot: Pilot) -> None:
     await pilot.press("enter")
 
 
+async def _gpu0(pilot: Pilot) -> None:
+    await pilot.press("0")
+
+
 async def _tree(pilot: Pilot) -> None:
     await pilot.press("t")
 
@@ -127,6 +131,7 @@ async def build(out: Path) -> list[Path]:
         await shoot(out, "process-detail", (120, 40), steps=_open_vllm),
         await shoot(out, "local-light-120x40", (120, 40), theme="light"),
         await shoot(out, "local-tree-120x40", (120, 40), steps=_tree),
+        await shoot(out, "local-gpu-120x40", (120, 40), steps=_gpu0),
         await shoot_cluster(out, "cluster-160x44", (160, 44)),
         await shoot_cluster(out, "cluster-gpus-160x44", (160, 44), steps=_gpus),
     ]
