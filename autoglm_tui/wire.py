@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import operator
 import types
 import typing
 from typing import Any, Union
@@ -104,8 +105,8 @@ def _conv_str(cap: int) -> Converter:
     def conv(value: Any, path: str) -> str:
         if value.__class__ is not str:
             raise WireError(f"{path}: expected a string, got {_type_name(value)}")
-        if value.isprintable() and len(value) <= cap and value.isascii():
-            return value  # fast path: nothing to clean
+        if value.isprintable():  # nothing for clean() to remove (it only drops Cc/Cf chars)
+            return value if len(value) <= cap else value[: cap - 1] + "\u2026"
         return clean(value, cap)
 
     return conv
@@ -210,59 +211,107 @@ def _fast_check(tp: Any, name: str) -> str | None:
         return "(v.__class__ is float and v - v == 0.0)"
     if tp is str:
         cap = _STR_CAPS.get(name, _DEFAULT_STR_CAP)
-        return f"(v.__class__ is str and len(v) <= {cap} and v.isascii() and v.isprintable())"
+        return f"(v.__class__ is str and len(v) <= {cap} and v.isprintable())"
     return None
 
 
 def _compile_dataclass(cls: Any) -> Converter:
-    """Generate one straight-line validating constructor for `cls` (no loops over fields)."""
+    """Generate a straight-line validating constructor for `cls` (no loops over fields).
+
+    Two are made: one for an object that has every field (the sampler always writes them all),
+    which fetches the values with a single itemgetter call, and one that fills in defaults for
+    missing keys; the first hands over to the second on a KeyError."""
     cached = _COMPILED.get(cls)
     if cached is not None:
         return cached
     hints = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)
+    keys = [_TO_WIRE.get(f.name, f.name) for f in fields]
     env: dict[str, Any] = {
         "cls": cls,
         "_MISSING": _MISSING,
         "WireError": WireError,
         "_bad_object": _bad_object,
+        "_new": object.__new__,
     }
-    lines = [
+    if len(keys) == 1:
+        env["_all"] = lambda data, _key=keys[0]: (data[_key],)
+    else:
+        env["_all"] = operator.itemgetter(*keys)
+    build = []
+    if _plain_slots(cls):
+        # Fill the slots directly: a frozen dataclass's __init__ sets each field through
+        # object.__setattr__ by name, which costs about twice as much per object.
+        build.append("    o = _new(cls)")
+        for n, f in enumerate(fields):
+            env[f"s{n}"] = cls.__dict__[f.name].__set__
+            build.append(f"    s{n}(o, a{n})")
+        build.append("    return o")
+    else:
+        build.append(f"    return cls({', '.join(f'a{n}' for n in range(len(fields)))})")
+
+    whole = [
         "def conv_obj(data, path):",
         "    if data.__class__ is not dict:",
         "        _bad_object(cls, data, path)",
+        "    try:",
+        f"        {', '.join(f'a{n}' for n in range(len(fields)))}, = _all(data)",
+        "    except KeyError:",
+        "        return conv_partial(data, path)",
+        "    p = path + '.' if path else ''",
+    ]
+    partial = [
+        "def conv_partial(data, path):",
         "    p = path + '.' if path else ''",
         "    get = data.get",
     ]
-    args = []
-    for n, f in enumerate(dataclasses.fields(cls)):
-        key = _TO_WIRE.get(f.name, f.name)
+    for n, f in enumerate(fields):
+        key = keys[n]
         env[f"c{n}"] = _compile(hints[f.name], key)
-        lines.append(f"    v = get({key!r}, _MISSING)")
-        lines.append("    if v is _MISSING:")
+        fast = _fast_check(hints[f.name], key)
+        convert = f"c{n}(v, p + {key!r})"
+        whole.append(f"    v = a{n}")
+        if fast is None:
+            whole.append(f"    a{n} = {convert}")
+        else:
+            whole.append(f"    if not ({fast}):")
+            whole.append(f"        a{n} = {convert}")
+        partial.append(f"    v = get({key!r}, _MISSING)")
+        partial.append("    if v is _MISSING:")
         if f.default is not dataclasses.MISSING:
             env[f"d{n}"] = f.default
-            lines.append(f"        v = d{n}")
+            partial.append(f"        v = d{n}")
         elif f.default_factory is not dataclasses.MISSING:
             env[f"d{n}"] = f.default_factory
-            lines.append(f"        v = d{n}()")
+            partial.append(f"        v = d{n}()")
         else:
-            lines.append(f"        raise WireError(p + {key + ': missing'!r})")
-        fast = _fast_check(hints[f.name], key)
-        if fast is None:
-            lines.append("    else:")
-        else:
-            lines.append(f"    elif not ({fast}):")
-        lines.append(f"        v = c{n}(v, p + {key!r})")
-        lines.append(f"    a{n} = v")
-        args.append(f"a{n}")
-    lines.append(f"    return cls({', '.join(args)})")
-    exec("\n".join(lines), env)
+            partial.append(f"        raise WireError(p + {key + ': missing'!r})")
+        partial.append("    else:" if fast is None else f"    elif not ({fast}):")
+        partial.append(f"        v = {convert}")
+        partial.append(f"    a{n} = v")
+    exec("\n".join(partial + build + [""] + whole + build), env)
     conv_obj: Converter = env["conv_obj"]
     _COMPILED[cls] = conv_obj
     return conv_obj
 
 
 _MISSING = object()
+
+
+def _plain_slots(cls: Any) -> bool:
+    """True when `cls`'s __init__ only stores its arguments in its own slots, so a decoder may
+    fill them directly (a generated dataclass __init__, no __post_init__, no InitVar)."""
+    fields = dataclasses.fields(cls)
+    params = getattr(cls, "__dataclass_params__", None)
+    return (
+        getattr(params, "init", False)
+        and "__slots__" in cls.__dict__
+        and tuple(cls.__slots__) == tuple(f.name for f in fields)
+        and len(cls.__dataclass_fields__) == len(fields)
+        and all(f.init for f in fields)
+        and not hasattr(cls, "__post_init__")
+        and cls.__new__ is object.__new__
+    )
 
 
 def _bad_object(cls: Any, data: Any, path: str) -> None:

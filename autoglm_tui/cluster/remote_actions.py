@@ -110,30 +110,20 @@ class SshSignaller:
     async def __call__(self, intent: SignalIntent) -> SignalResult:
         if intent.signal.strip().upper().removeprefix("SIG") not in SIGNALS:
             return SignalResult(False, f"unsupported signal {intent.signal!r}")
+        from autoglm_tui.cluster.ssh import SshSource  # asyncssh: only when a signal is sent
+
         stream = getattr(self.runner, "streams", {}).get(intent.node_id)
         source = getattr(stream, "source", None)
-        connect = getattr(source, "_connect", None)
-        if source is None or connect is None:
+        if not isinstance(source, SshSource):
             return SignalResult(False, "this node is not reached over SSH: nothing sent")
         try:
             command = remote_command(source.options.remote_python, intent)
         except ValueError as exc:
             return SignalResult(False, str(exc))
-        jumps: list[Any] = []
-        conn = None
         try:
-            async with source.slots:
-                conn, _client = await asyncio.wait_for(connect(jumps), TIMEOUT_S)
-            result = await asyncio.wait_for(conn.run(command, check=False), TIMEOUT_S)
-            stdout = result.stdout if isinstance(result.stdout, str) else ""
-            return outcome(intent, result.exit_status, stdout)
+            exit_status, stdout = await source.run_once(command, TIMEOUT_S)
         except asyncio.TimeoutError:
             return SignalResult(False, "the node did not answer in time: not known if sent")
-        except Exception as exc:  # connect failures carry their reason
-            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
-            return SignalResult(False, f"could not reach the node: {str(reason)[:200]}")
-        finally:
-            if conn is not None:
-                conn.close()
-            for jump in reversed(jumps):
-                jump.close()
+        except ConnectionError as exc:
+            return SignalResult(False, f"could not reach the node: {str(exc)[:200]}")
+        return outcome(intent, exit_status, stdout)

@@ -11,6 +11,10 @@ Host keys are always verified (``HostKeyStore``): an unknown or changed key fail
 before anything is sent. The remote command is fixed by the monitor; no data from etcd or a
 host list is ever put into it.
 
+Cost per node matters (256 nodes at 1 Hz must stay under 10% of a core): the sampler's stdout
+is handled in the channel's data callback as packets arrive, with no reader task to wake, and
+AES-GCM is offered before chacha20-poly1305 unless ssh_config names its own Ciphers.
+
 This is the only module (besides tests) that imports asyncssh.
 """
 
@@ -41,7 +45,26 @@ Emit = Callable[[Event], None]
 
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
 PUSH_MODES = ("auto", "always", "never")
-READ_CHUNK = 1 << 16
+# Offered first when ssh_config sets no Ciphers for a host (the rest of asyncssh's default list
+# follows, so a server without them still connects). Both are OpenSSH defaults; asyncssh decrypts
+# an AES-GCM packet in one library call, a chacha20-poly1305 packet in four, which made the
+# cipher a fifth of the monitor's CPU with 256 nodes streaming (benchmarks/bench_ssh.py).
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+def _cipher_preference() -> str | None:
+    """PREFERRED_CIPHERS as asyncssh's "put these first" syntax (None if it has none of them)."""
+    try:
+        from asyncssh.encryption import get_encryption_algs
+
+        known = {alg.decode("ascii") for alg in get_encryption_algs()}
+    except (ImportError, AttributeError, UnicodeDecodeError):
+        return None
+    usable = [name for name in PREFERRED_CIPHERS if name in known]
+    return "^" + ",".join(usable) if usable else None
+
+
+_CIPHER_PREFERENCE = _cipher_preference()
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +284,69 @@ class _SamplerOutcome:
     lost: str | None = None  # the connection failed under the sampler
 
 
+class _SamplerSession(asyncssh.SSHClientSession[bytes]):
+    """One sampler run's channel: stdout turned into events as packets arrive (no reader task
+    and no wake-up per packet), stderr kept as a tail. ``done`` resolves when the run is over:
+    end of output, a stream that cannot be used, a lost channel, or ``finish()``."""
+
+    def __init__(self, source: SshSource, emit: Emit) -> None:
+        loop = asyncio.get_running_loop()
+        self._time = loop.time
+        self._clock = source.clock
+        self._backoff = source.backoff
+        self._emit = emit
+        self.stream = SamplerStream(source.node_id)
+        self.splitter = LineSplitter()
+        self.stderr = StderrTail()
+        self.last_line = loop.time()
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.lost: str | None = None  # why the channel failed under the sampler
+        self.error: Exception | None = None  # raised by this process while handling a line
+
+    def data_received(self, data: bytes, datatype: Any) -> None:
+        if datatype == asyncssh.EXTENDED_DATA_STDERR:
+            self.stderr.feed(data)  # kept until the channel closes: it may say why it ended
+            return
+        if self.done.done():
+            return
+        try:
+            lines = self.splitter.feed(data)
+            if not lines:
+                return
+            self.last_line = self._time()
+            stream = self.stream
+            for line in lines:
+                event = stream.feed(line, self._clock())
+                if event is not None:
+                    self._emit(event)
+                    if stream.stats.samples == 1 and stream.hello is not None:
+                        self._backoff.reset()
+            if stream.invalid is not None:
+                self.finish()
+        except Exception as exc:  # kept for _run_sampler: asyncssh would drop the connection
+            self.error = exc
+            self.finish()
+
+    def eof_received(self) -> bool:
+        self.finish()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            self.lose(exc)
+        self.finish()
+
+    def lose(self, exc: BaseException) -> None:
+        """The connection failed under the sampler."""
+        if self.lost is None:
+            self.lost = describe_error(exc)
+        self.finish()
+
+    def finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
 class SshSource:
     """One node over SSH: ``await run(emit)`` until cancelled (retrying on its own)."""
 
@@ -293,6 +379,7 @@ class SshSource:
         self._stream: SamplerStream | None = None
         self._splitter: LineSplitter | None = None
         self.stderr: StderrTail = StderrTail()
+        self.cipher: str | None = None  # the cipher negotiated on the current connection
 
     @property
     def bad_lines(self) -> int:
@@ -320,6 +407,7 @@ class SshSource:
                     conn, client = await self._connect(jumps)
             except _ConnectFailed as exc:
                 return exc.reason
+            self.cipher = conn.get_extra_info("recv_cipher")
             try:
                 while True:
                     outcome = await self._run_sampler(conn, emit)
@@ -347,9 +435,35 @@ class SshSource:
             for jump in reversed(jumps):
                 jump.close()
 
+    async def run_once(self, command: str, timeout: float) -> tuple[int | None, str]:
+        """Run one command, fixed by the caller, on a fresh connection made like the stream's
+        (verified host keys, ProxyJump, bounded handshakes); (exit status, stdout).
+
+        Raises ``asyncio.TimeoutError`` when the node does not answer in `timeout` seconds and
+        ``ConnectionError`` (with the reason) when it cannot be reached."""
+        jumps: list[Any] = []
+        conn = None
+        try:
+            try:
+                async with self.slots:
+                    conn, _client = await asyncio.wait_for(self._connect(jumps), timeout)
+            except _ConnectFailed as exc:
+                raise ConnectionError(exc.reason) from None
+            try:
+                result = await asyncio.wait_for(conn.run(command, check=False), timeout)
+            except (asyncssh.Error, OSError) as exc:
+                raise ConnectionError(describe_error(exc)) from None
+            stdout = result.stdout if isinstance(result.stdout, str) else ""
+            return result.exit_status, stdout
+        finally:
+            if conn is not None:
+                conn.close()
+            for jump in reversed(jumps):
+                jump.close()
+
     # ------------------------------------------------------------------ connecting
 
-    def _connect_kwargs(self, keys_client: _Client) -> dict[str, Any]:
+    def _connect_kwargs(self, keys_client: _Client, host_config: Any) -> dict[str, Any]:
         opts = self.options
         kwargs: dict[str, Any] = {
             "known_hosts": self.keys.match,
@@ -364,30 +478,39 @@ class SshSource:
             kwargs["config"] = list(opts.config)
         if opts.client_keys:
             kwargs["client_keys"] = list(opts.client_keys)
+        if _CIPHER_PREFERENCE and not host_config.config.get("Ciphers", ()):
+            kwargs["encryption_algs"] = _CIPHER_PREFERENCE  # a Ciphers line in ssh_config wins
         return kwargs
 
-    def _proxy_jump(self, username: str | None) -> str | None:
-        """The ProxyJump that ssh_config gives this host (None when there is none)."""
+    def _host_config(self, host: str, port: int | None, username: str | None) -> Any:
+        """What ssh_config says for one host (asyncssh options that are only read, never used
+        to connect)."""
         config: Any = list(self.options.config) if self.options.config is not None else ()
         probe = asyncssh.SSHClientConnectionOptions(
             config=config,
-            host=self.spec.host,
-            port=self.spec.port if self.spec.port is not None else (),
+            host=host,
+            port=port if port is not None else (),
             username=username if username is not None else (),
             client_keys=None,
             # This options object only reads ssh_config and never connects; the connection
             # itself always verifies host keys through HostKeyStore.
             known_hosts=None,
         )
-        tunnel = probe.tunnel
+        return probe
+
+    @staticmethod
+    def _proxy_jump(host_config: Any) -> str | None:
+        """The ProxyJump that ssh_config gives a host (None when there is none)."""
+        tunnel = host_config.tunnel
         return tunnel if isinstance(tunnel, str) and tunnel else None
 
     async def _connect(self, jumps: list[Any]) -> tuple[Any, _Client]:
         username = self.spec.user or self.options.username
         try:
-            proxy_jump = self._proxy_jump(username)
+            host_config = self._host_config(self.spec.host, self.spec.port, username)
         except (OSError, ValueError, asyncssh.Error) as exc:
             raise _ConnectFailed(f"cannot read ssh_config: {describe_error(exc)}") from None
+        proxy_jump = self._proxy_jump(host_config)
         tunnel: Any = None  # None: no tunnel (ProxyJump, when set, is opened here, verified)
         if proxy_jump:
             for hop in proxy_jump.split(","):
@@ -397,8 +520,13 @@ class SshSource:
                     hop_user, hop_host, hop_port = split_destination(hop)
                 except HostSpecError as exc:
                     raise _ConnectFailed(f"bad ProxyJump in ssh_config: {exc}") from None
+                try:
+                    hop_config = self._host_config(hop_host, hop_port, hop_user)
+                except (OSError, ValueError, asyncssh.Error) as exc:
+                    reason = f"cannot read ssh_config: {describe_error(exc)}"
+                    raise _ConnectFailed(f"via jump host {hop_host}: {reason}") from None
                 client = _Client(self.keys)
-                hop_kwargs = self._connect_kwargs(client)
+                hop_kwargs = self._connect_kwargs(client, hop_config)
                 if hop_user:
                     hop_kwargs["username"] = hop_user
                 try:
@@ -413,7 +541,7 @@ class SshSource:
                     raise _ConnectFailed(f"via jump host {hop_host}: {reason}") from None
                 jumps.append(tunnel)
         client = _Client(self.keys)
-        kwargs = self._connect_kwargs(client)
+        kwargs = self._connect_kwargs(client, host_config)
         if username:
             kwargs["username"] = username
         try:
@@ -432,8 +560,10 @@ class SshSource:
     async def _run_sampler(self, conn: Any, emit: Emit) -> _SamplerOutcome:
         outcome = _SamplerOutcome()
         push = self.push
+        session = _SamplerSession(self, emit)
         try:
-            process = await conn.create_process(
+            chan, _ = await conn.create_session(
+                lambda: session,
                 self.options.sampler_command(push),
                 encoding=None,
                 request_pty=False,
@@ -444,79 +574,52 @@ class SshSource:
             if isinstance(exc, (asyncssh.DisconnectError, OSError)):
                 outcome.lost = outcome.reason
             return outcome
-        self.stderr = StderrTail()
-        stderr_task = asyncio.ensure_future(self._read_stderr(process))
-        send_bundle = push
-        stream = self._stream = SamplerStream(self.node_id)
-        splitter = self._splitter = LineSplitter()
-        loop = asyncio.get_running_loop()
-        last_line = [loop.time()]
+        self.stderr = session.stderr
+        self._stream, self._splitter = session.stream, session.splitter
         stalled = [False]
-        watchdog = asyncio.ensure_future(self._watchdog(process, last_line, stalled))
+        watchdog = asyncio.ensure_future(self._watchdog(session, stalled))
         try:
-            while True:
+            if push:  # once; stdin stays open: its EOF stops the sampler
                 try:
-                    if send_bundle:  # once; stdin stays open: its EOF stops the sampler
-                        send_bundle = False
-                        process.stdin.write(build_bundle())
-                    chunk = await process.stdout.read(READ_CHUNK)
-                except (asyncssh.Error, OSError) as exc:  # the connection went away
-                    outcome.lost = describe_error(exc)
-                    break
-                if not chunk:
-                    break
-                lines = splitter.feed(chunk)
-                if lines:
-                    last_line[0] = loop.time()
-                for line in lines:
-                    event = stream.feed(line, self.clock())
-                    if event is not None:
-                        emit(event)
-                        if stream.stats.samples == 1 and stream.hello is not None:
-                            self.backoff.reset()
-                if stream.invalid is not None:
-                    break
+                    chan.write(build_bundle())
+                except (asyncssh.Error, OSError) as exc:
+                    session.lose(exc)
+            await session.done
         finally:
-            self._past_bad_lines += stream.stats.bad_lines + splitter.dropped
+            self._past_bad_lines += session.stream.stats.bad_lines + session.splitter.dropped
             self._stream = self._splitter = None
             watchdog.cancel()
-            process.close()
+            chan.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(process.wait_closed(), 2.0)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(stderr_task, 1.0)
-            stderr_task.cancel()
+                await asyncio.wait_for(chan.wait_closed(), 2.0)
+        if session.error is not None:
+            raise session.error  # a bug in this process, not the node's fault: see Runner._guard
+        stream = session.stream
         self.stderr.finish()
+        outcome.lost = session.lost
         outcome.samples = stream.stats.samples
         outcome.invalid = stream.invalid is not None
         outcome.missing_package = (
             stream.hello is None and not push and self.stderr.missing_package()
         )
-        outcome.reason = self._exit_reason(process, stalled[0], stream)
+        outcome.reason = self._exit_reason(chan, stalled[0], stream)
         return outcome
 
-    async def _read_stderr(self, process: Any) -> None:
-        while True:
-            chunk = await process.stderr.read(READ_CHUNK)
-            if not chunk:
-                return
-            self.stderr.feed(chunk)
-
-    async def _watchdog(self, process: Any, last_line: list[float], stalled: list[bool]) -> None:
+    async def _watchdog(self, session: _SamplerSession, stalled: list[bool]) -> None:
         limit = self.options.stall_limit()
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(max(0.05, last_line[0] + limit - loop.time()))
-            if loop.time() - last_line[0] >= limit:
+            await asyncio.sleep(max(0.05, session.last_line + limit - loop.time()))
+            if loop.time() - session.last_line >= limit:
                 stalled[0] = True
-                process.close()
+                session.finish()
                 return
 
-    def _exit_reason(self, process: Any, stalled: bool, stream: SamplerStream) -> str:
+    def _exit_reason(self, chan: Any, stalled: bool, stream: SamplerStream) -> str:
         if stalled:
             return f"sampler sent nothing for {self.options.stall_limit():g}s; restarting it"
-        status = process.exit_status
-        signal = process.exit_signal
+        status = chan.get_exit_status()
+        signal = chan.get_exit_signal()
         if signal:
             how = f"killed by signal {clean(signal[0], 20)}"
         elif status is not None and status >= 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import os
 import signal
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 
 import autoglm_tui
-from autoglm_tui.cluster.runner import RunnerConfig
-from autoglm_tui.events import HelloReceived, NodeStatus, NodeUnreachable, SampleReceived
+from autoglm_tui.analysis.state import FleetState
+from autoglm_tui.cluster.runner import Runner, RunnerConfig
+from autoglm_tui.events import Event, HelloReceived, NodeStatus, NodeUnreachable, SampleReceived
 from tests.integration.fleet_watch import FleetWatch
 from tests.integration.sshd_fixture import (
     SshdSet,
@@ -187,17 +189,85 @@ async def test_a_stream_that_does_not_validate_makes_the_node_invalid(
         assert expected in watch.reason(spec.node_id)
 
 
-async def test_one_bad_line_is_skipped_and_the_node_stays_up(servers: SshdSet) -> None:
+async def test_bad_and_overlong_lines_are_skipped_and_the_node_stays_up(
+    servers: SshdSet,
+) -> None:
     node = servers.start()
     spec = node.spec()
     sample = "python3 -m autoglm_tui sample --interval 0.2"
-    command = f"{sample} --once; echo '{{garbage'; {sample} --count 2 | tail -n 2; read -r _"
+    overlong = "head -c 1100000 /dev/zero | tr '\\0' x; echo"  # one 1.1 MB line: over 1 MiB
+    command = (
+        f"{sample} --once; echo '{{garbage'; {overlong}; "
+        f"{sample} --count 2 | tail -n 2; read -r _"
+    )
     options = servers.ssh_options(remote_command=command)
     config = RunnerConfig(hosts=(spec,), ssh=options)
     async with FleetWatch(config) as watch:
         assert await watch.until(lambda: watch.samples(spec.node_id) >= 3), watch.describe()
         assert watch.status(spec.node_id) == NodeStatus.UP
-        assert watch.runner.streams[spec.node_id].source.bad_lines == 1
+        assert watch.runner.streams[spec.node_id].source.bad_lines == 2
+
+
+async def test_an_error_while_handling_a_line_stops_only_that_node(servers: SshdSet) -> None:
+    node = servers.start()
+    good, bad = node.spec(name="good"), node.spec(name="bad")
+    state = FleetState()
+    samples: dict[str, int] = {"good": 0, "bad": 0}
+
+    def emit(event: Event) -> None:
+        if isinstance(event, SampleReceived):
+            samples[event.node_id] += 1
+            if event.node_id == "bad":
+                raise RuntimeError("boom in the monitor")
+        state.apply(event)
+
+    runner = Runner(RunnerConfig(hosts=(good, bad), ssh=servers.ssh_options()), emit)
+    task = asyncio.ensure_future(runner.run())
+    try:
+        def settled() -> bool:
+            node_bad = state.nodes.get("bad")
+            return (
+                node_bad is not None
+                and node_bad.status == NodeStatus.INVALID
+                and samples["good"] >= 3
+            )
+
+        assert await async_wait_for(settled, 20), {n: s.status for n, s in state.nodes.items()}
+        reason = state.nodes["bad"].reason or ""
+        assert "internal error" in reason and "boom in the monitor" in reason
+        assert samples["bad"] == 1  # its stream stopped at the error
+        assert state.nodes["good"].status == NodeStatus.UP
+        # The failed node's connection is closed, so its sampler exits; the other keeps one.
+        assert await async_wait_for(lambda: len(node.sampler_pids()) == 1, 10)
+    finally:
+        await runner.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_aes_gcm_is_negotiated_unless_ssh_config_names_ciphers(
+    servers: SshdSet, tmp_path: Path
+) -> None:
+    node = servers.start()
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "Host chacha-node\n"
+        f"  HostName {node.host}\n"
+        f"  Port {node.port}\n"
+        "  Ciphers chacha20-poly1305@openssh.com\n"
+    )
+    from autoglm_tui.cluster.hosts import HostSpec
+
+    plain = node.spec(name="plain")
+    named = HostSpec("named", "chacha-node", None, getpass.getuser())
+    options = servers.ssh_options(config=(str(config),))
+    async with FleetWatch(RunnerConfig(hosts=(plain, named), ssh=options)) as watch:
+        assert await watch.until(
+            lambda: watch.samples("plain") >= 1 and watch.samples("named") >= 1
+        ), watch.describe()
+        streams = watch.runner.streams
+        assert streams["plain"].source.cipher == "aes128-gcm@openssh.com"
+        assert streams["named"].source.cipher == "chacha20-poly1305@openssh.com"
 
 
 def test_snapshot_prints_hosts_up_with_cpu_figures(servers: SshdSet, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ bundle and its bootstrap, host-key decisions, the remote command and the CLI opt
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shlex
 import subprocess
@@ -16,13 +17,14 @@ import asyncssh
 import pytest
 
 from autoglm_tui import wire
+from autoglm_tui.cluster.hosts import HostSpec
 from autoglm_tui.cluster.push import BOOTSTRAP, build_bundle, bundle_files, push_command
 from autoglm_tui.cluster.source_args import (
     SourceArgsError,
     add_source_args,
     runner_config_from_args,
 )
-from autoglm_tui.cluster.ssh import HostKeyStore, SshOptions
+from autoglm_tui.cluster.ssh import PREFERRED_CIPHERS, HostKeyStore, SshOptions, SshSource
 from autoglm_tui.cluster.stream import LineSplitter, SamplerStream, StderrTail
 from autoglm_tui.events import HelloReceived, NodeInvalid, SampleReceived
 from autoglm_tui.model import (
@@ -198,6 +200,39 @@ def test_keepalive_follows_the_interval_within_bounds() -> None:
     assert SshOptions(interval_s=0.2).keepalive() == 1.0
     assert SshOptions(interval_s=10.0).keepalive() == 3.0
     assert SshOptions(keepalive_interval_s=0.7).keepalive() == 0.7
+
+
+def _ciphers_offered(tmp_path: Path, ssh_config: str, host: str) -> list[str]:
+    """The ciphers a connection to `host` would offer, in order, with this ssh_config."""
+    path = tmp_path / "ssh_config"
+    path.write_text(ssh_config)
+    source = SshSource(
+        HostSpec(host, host),
+        SshOptions(config=(str(path),)),
+        keys=HostKeyStore((str(tmp_path / "known_hosts"),)),
+        slots=asyncio.Semaphore(1),
+    )
+    kwargs = source._connect_kwargs(None, source._host_config(host, None, None))  # type: ignore[arg-type]
+    options = asyncssh.SSHClientConnectionOptions(
+        config=[str(path)], host=host, known_hosts=None, client_keys=None,
+        encryption_algs=kwargs.get("encryption_algs", ()),
+    )
+    return [alg.decode() for alg in options.encryption_algs]
+
+
+def test_aes_gcm_is_offered_first_and_the_defaults_follow(tmp_path: Path) -> None:
+    offered = _ciphers_offered(tmp_path, "", "gpu1")
+    assert offered[: len(PREFERRED_CIPHERS)] == list(PREFERRED_CIPHERS)
+    assert "chacha20-poly1305@openssh.com" in offered  # still there for servers without GCM
+    assert len(offered) == len(set(offered))
+
+
+def test_a_ciphers_line_in_ssh_config_wins(tmp_path: Path) -> None:
+    config = "Host gpu1\n  Ciphers chacha20-poly1305@openssh.com,aes256-ctr\n"
+    assert _ciphers_offered(tmp_path, config, "gpu1") == [
+        "chacha20-poly1305@openssh.com", "aes256-ctr",
+    ]
+    assert _ciphers_offered(tmp_path, config, "gpu2")[0] == PREFERRED_CIPHERS[0]
 
 
 # ---------------------------------------------------------------- host keys

@@ -1,12 +1,15 @@
 import contextlib
+import dataclasses
 import json
+import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autoglm_tui import wire
-from autoglm_tui.model import Hello, Sample
+from autoglm_tui.model import Hello, ProcSample, Sample
+from autoglm_tui.text import clean
 from autoglm_tui.wire import WireError, decode, encode
 
 from .samples import hello, proc, sample
@@ -44,6 +47,73 @@ def test_untrusted_strings_are_cleaned() -> None:
     cmd = back.procs[0].cmdline
     assert "\x1b" not in cmd and "\x07" not in cmd and "\x9b" not in cmd
     assert "[red]x[/red]" in cmd
+
+
+def test_every_printable_character_is_one_clean_keeps() -> None:
+    # The decoder returns printable strings as they are (cut to length): clean() must agree.
+    printable = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isprintable())
+    assert clean(printable, len(printable)) == printable
+
+
+@pytest.mark.parametrize(
+    "cmdline",
+    [
+        "é" * 5000,  # printable, not ASCII, over the 4096 cap
+        "x" * 4097,  # printable ASCII, one over the cap
+        "a\u202eb\u2066c\ufeffd\x85e\x00" + "ü" * 5000,  # bidi, C1, NUL: cleaned, then cut
+        "plain python train.py",
+    ],
+)
+def test_decoded_strings_are_what_clean_makes_of_them(cmdline: str) -> None:
+    back = decode(encode(sample(1.0, 1, procs=(proc(7, cmdline),))))
+    assert isinstance(back, Sample)
+    assert back.procs[0].cmdline == clean(cmdline, 4096)
+    assert len(back.procs[0].cmdline) <= 4096
+
+
+def test_decoded_messages_are_real_frozen_instances() -> None:
+    s = sample(5.0, 3, procs=(proc(42, gpu_mem=1 << 30), proc(43)))
+    back = decode(encode(s))
+    assert isinstance(back, Sample)
+    assert type(back.procs[0]) is ProcSample
+    assert back == s and hash(back.procs[1]) == hash(s.procs[1])
+    assert repr(back.procs[1]) == repr(s.procs[1])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        back.procs[0].pid = 1  # type: ignore[misc]
+
+
+def test_optional_keys_may_be_missing_and_take_their_defaults() -> None:
+    s = sample(2.0, 2, procs=(proc(9),))
+    data = wire.to_dict(s)
+    for key in ("procs_fresh", "service", "errors", "self"):
+        del data[key]
+    del data["procs"][0]["gpus"], data["procs"][0]["status"]
+    back = decode(json.dumps(data))
+    assert isinstance(back, Sample)
+    assert back.procs_fresh is True and back.service is None and back.errors == ()
+    assert back.self_cost is None
+    assert back.procs[0].gpus == () and back.procs[0].status is None
+    assert back.procs[0].cmdline == s.procs[0].cmdline and back.cpu == s.cpu
+    data["procs"][0]["user"] = 5  # a wrong type is still caught on this path
+    with pytest.raises(WireError, match=r"procs\.user: expected a string"):
+        decode(json.dumps(data))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Checked:
+    n: int
+    label: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise ValueError("n must not be negative")
+
+
+def test_a_dataclass_with_post_init_still_runs_it() -> None:
+    conv = wire._compile_dataclass(_Checked)
+    assert conv({"n": 2}, "") == _Checked(2)
+    with pytest.raises(ValueError, match="negative"):
+        conv({"n": -1}, "")
 
 
 def test_unknown_schema_major_refused_with_clear_message() -> None:
