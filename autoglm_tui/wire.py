@@ -35,19 +35,33 @@ class WireError(ValueError):
 # ---------------------------------------------------------------- encode
 
 
+_ENCODE_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}  # class -> (wire key, attribute)
+_SCALARS = (str, int, bool, type(None))
+
+
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {}
-        for f in dataclasses.fields(value):
-            out[_TO_WIRE.get(f.name, f.name)] = _plain(getattr(value, f.name))
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    """`value` as JSON-ready data: dataclasses become objects, non-finite floats null."""
+    cls = value.__class__
+    if cls in _SCALARS:
+        return value
+    if cls is float:
+        return value if math.isfinite(value) else None
+    names = _ENCODE_FIELDS.get(cls)
+    if names is None:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            names = tuple(
+                (_TO_WIRE.get(f.name, f.name), f.name) for f in dataclasses.fields(value)
+            )
+            _ENCODE_FIELDS[cls] = names
+        elif isinstance(value, (list, tuple)):
+            return [_plain(v) for v in value]
+        elif isinstance(value, dict):
+            return {str(k): _plain(v) for k, v in value.items()}
+        elif isinstance(value, float) and not math.isfinite(value):
+            return None
+        else:
+            return value
+    return {key: _plain(getattr(value, attr)) for key, attr in names}
 
 
 def to_dict(msg: Hello | Sample) -> dict[str, Any]:
