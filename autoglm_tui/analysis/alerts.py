@@ -21,21 +21,23 @@ from __future__ import annotations
 
 import math
 import operator
+from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
-from itertools import repeat
+from itertools import accumulate, chain, compress, count, repeat
 from typing import Any
 
 from autoglm_tui import metrics
+from autoglm_tui.analysis.alert_frame import NODE_SUBJECTS, Frame, Layouts, Value, hits
+from autoglm_tui.analysis.alert_windows import GOLDEN, Block, Window, z_exceeds, zscore
 from autoglm_tui.analysis.rules import OPS, Rule
 from autoglm_tui.analysis.state import FleetState, NodeState, StatusChange
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.format import duration as fmt_duration
 from autoglm_tui.metrics import Scope
-from autoglm_tui.model import Sample
 from autoglm_tui.text import clean
 
 
@@ -278,353 +280,71 @@ def render_summary(alert: Alert) -> str:
         return clean(_default_summary(rule).format_map(fields), 400)
 
 
-# ---------------------------------------------------------------------------- windows
-
-WINDOW_BUCKETS = 60
-_NO_BUCKET = -(1 << 62)
-_GOLDEN = 0.6180339887498949
-
-
-class _Window:
-    """Sliding-window count, mean and standard deviation in time buckets (O(1) a sample).
-
-    The window is `nb` buckets of window/nb seconds. A new value is scored against the
-    completed buckets inside the window (the bucket being filled is left out, so a spike is
-    not averaged into its own baseline); mean and deviation change only when a bucket
-    completes. Each window's bucket edges are offset by `phase` so that thousands of windows do
-    not all roll on the same tick. Values are stored shifted by the first value seen, which
-    keeps sums of squares well conditioned for large numbers (bytes).
-    """
-
-    __slots__ = ("_ids", "_n", "_s", "_ss", "cn", "cs", "css", "cur", "k", "mean", "n", "nb",
-                 "phase", "rolls", "s", "ss", "std", "width")
-
-    def __init__(self, window_s: float, nb: int = WINDOW_BUCKETS, phase: float = 0.0) -> None:
-        self.nb = nb
-        self.width = window_s / nb
-        self.phase = phase % self.width
-        self._ids = [_NO_BUCKET] * nb  # bucket id held in each slot
-        self._n = [0] * nb
-        self._s = [0.0] * nb
-        self._ss = [0.0] * nb
-        self.cur = _NO_BUCKET  # the bucket being filled, not yet part of the baseline
-        self.cn, self.cs, self.css = 0, 0.0, 0.0
-        self.n, self.s, self.ss = 0, 0.0, 0.0  # totals of the completed buckets in the window
-        self.mean = self.std = math.nan
-        self.k: float | None = None
-        self.rolls = 0
-
-    def push(self, t: float, v: float) -> int:
-        """Add `v` seen at `t`; return how many values the baseline (mean, std) holds."""
-        b = int((t + self.phase) // self.width)
-        if b != self.cur:
-            if b < self.cur:
-                return self.n  # time went backwards: ignore the value
-            self._roll(b)
-        k = self.k
-        if k is None:
-            k = self.k = v
-        x = v - k
-        self.cn += 1
-        self.cs += x
-        self.css += x * x
-        return self.n
-
-    def _roll(self, b: int) -> None:
-        """Complete the current bucket and drop what left the window that now ends at `b`."""
-        nb = self.nb
-        ids, ns, ss_, sss = self._ids, self._n, self._s, self._ss
-        self.rolls += 1
-        if b == self.cur + 1 and self.rolls % nb:
-            if self.cn:  # the completed bucket joins the baseline
-                slot = self.cur % nb
-                ids[slot], ns[slot], ss_[slot], sss[slot] = self.cur, self.cn, self.cs, self.css
-                self.n += self.cn
-                self.s += self.cs
-                self.ss += self.css
-            slot = b % nb  # it holds bucket b - nb, which just left the window
-            if ids[slot] != _NO_BUCKET:
-                self.n -= ns[slot]
-                self.s -= ss_[slot]
-                self.ss -= sss[slot]
-                ids[slot], ns[slot], ss_[slot], sss[slot] = _NO_BUCKET, 0, 0.0, 0.0
-        else:  # after a gap (or now and then, against rounding drift): recount from scratch
-            if self.cn:
-                slot = self.cur % nb
-                ids[slot], ns[slot], ss_[slot], sss[slot] = self.cur, self.cn, self.cs, self.css
-            first = b - nb + 1
-            n, s, ss = 0, 0.0, 0.0
-            for slot in range(nb):
-                if first <= ids[slot] < b:
-                    n += ns[slot]
-                    s += ss_[slot]
-                else:
-                    ids[slot], ns[slot], ss_[slot], sss[slot] = _NO_BUCKET, 0, 0.0, 0.0
-            # Re-anchor the shift at the window's mean, so precision follows the data.
-            d = s / n if n else 0.0
-            for slot in range(nb):
-                if ids[slot] != _NO_BUCKET:
-                    bn, bs = ns[slot], ss_[slot]
-                    sss[slot] = max(0.0, sss[slot] - 2 * d * bs + bn * d * d)
-                    ss_[slot] = bs - bn * d
-                    ss += sss[slot]
-            self.k = None if n == 0 else (self.k or 0.0) + d
-            self.n, self.s, self.ss = n, s - n * d, ss
-        self.cur = b
-        self.cn, self.cs, self.css = 0, 0.0, 0.0
-        n = self.n
-        if n > 0 and self.k is not None:
-            m = self.s / n
-            var = self.ss / n - m * m
-            self.mean = m + self.k
-            self.std = math.sqrt(var) if var > 0 else 0.0
-        else:
-            self.n, self.s, self.ss = 0, 0.0, 0.0
-            self.mean = self.std = math.nan
-
-
-class _Block:
-    """Sliding-window baselines for a fixed set of subjects of one node (its GPUs, or the node
-    itself), one time bucket ring shared by all of them.
-
-    A sample appends its row of values to the current bucket (one list append, whatever the
-    number of GPUs); when the bucket completes its columns are summed into the ring and each
-    subject's mean and deviation, and from them the band [lo, hi] outside which a value is
-    anomalous, are recomputed. So the per-sample test is two C-level comparisons of the row
-    against the bands. Same baseline as _Window: completed buckets inside the window.
-    """
-
-    __slots__ = ("cur", "end", "hi", "ids", "k", "lo", "mean", "n", "nb", "phase", "ring",
-                 "rolls", "rows", "s", "ss", "start", "std", "subjects", "width", "z")
-
-    def __init__(
-        self, subjects: tuple[int | None, ...], window_s: float, rule: Rule, phase: float,
-        nb: int = WINDOW_BUCKETS,
-    ) -> None:
-        g = len(subjects)
-        self.subjects = subjects
-        self.nb = nb
-        self.width = window_s / nb
-        self.phase = phase % self.width
-        self.z = (rule.z, rule.min_samples, rule.min_std, rule.direction)
-        self.ids = [_NO_BUCKET] * nb
-        self.ring: list[list[tuple[int, float, float]] | None] = [None] * nb
-        self.k: list[float | None] = [None] * g
-        self.n = [0] * g
-        self.s = [0.0] * g
-        self.ss = [0.0] * g
-        self.mean = [math.nan] * g
-        self.std = [math.nan] * g
-        self.hi = [math.inf] * g
-        self.lo = [-math.inf] * g
-        self.rows: list[list[float | None]] = []
-        self.cur = _NO_BUCKET  # id of the bucket being filled
-        self.start = math.inf  # ... which spans [start, end)
-        self.end = -math.inf
-        self.rolls = 0
-
-    def roll(self, at: float) -> None:
-        """Move to the bucket holding `at`: complete the current one, expire old ones."""
-        b = int((at + self.phase) // self.width)
-        cur = self.cur
-        if b <= cur:
-            # time went backwards (or `at` sits on the edge by rounding): keep this bucket
-            self.start = min(self.start, at)
-            return
-        nb, ids, ring = self.nb, self.ids, self.ring
-        if self.rows and cur != _NO_BUCKET:
-            ids[cur % nb] = cur
-            ring[cur % nb] = self._sum_rows()
-        self.rows = []
-        first = b - nb + 1
-        self.rolls += 1
-        n, s, ss = self.n, self.s, self.ss
-        g = len(n)
-        if self.rolls % nb == 0 or b != cur + 1:
-            # recount from the ring (after a gap, and now and then against rounding drift)
-            n[:] = [0] * g
-            s[:] = [0.0] * g
-            ss[:] = [0.0] * g
-            for slot in range(nb):
-                if first <= ids[slot] < b and ring[slot] is not None:
-                    for i, (bn, bs, bss) in enumerate(ring[slot]):  # type: ignore[union-attr]
-                        n[i] += bn
-                        s[i] += bs
-                        ss[i] += bss
-                else:
-                    ids[slot], ring[slot] = _NO_BUCKET, None
-        else:
-            done = ring[cur % nb]
-            if done is not None and ids[cur % nb] == cur:
-                for i, (bn, bs, bss) in enumerate(done):
-                    n[i] += bn
-                    s[i] += bs
-                    ss[i] += bss
-            slot = b % nb  # it holds bucket b - nb, which just left the window
-            old = ring[slot]
-            if old is not None and ids[slot] != _NO_BUCKET:
-                for i, (bn, bs, bss) in enumerate(old):
-                    n[i] -= bn
-                    s[i] -= bs
-                    ss[i] -= bss
-            ids[slot], ring[slot] = _NO_BUCKET, None
-        self.cur = b
-        self.start = b * self.width - self.phase
-        self.end = (b + 1) * self.width - self.phase
-        if not self.start <= at < self.end:  # rounding at a bucket edge
-            self.start, self.end = min(self.start, at), max(self.end, math.nextafter(at, math.inf))
-        self._bands()
-
-    def _sum_rows(self) -> list[tuple[int, float, float]]:
-        out = []
-        k = self.k
-        for i, col in enumerate(zip(*self.rows, strict=True)):
-            known = [v for v in col if v is not None]
-            if not known:
-                out.append((0, 0.0, 0.0))
-                continue
-            ki = k[i]
-            if ki is None:
-                ki = k[i] = known[0]
-            d = [v - ki for v in known]
-            out.append((len(d), sum(d), sum([x * x for x in d])))
-        return out
-
-    def _bands(self) -> None:
-        limit, min_n, min_std, direction = self.z
-        for i, n in enumerate(self.n):
-            k = self.k[i]
-            if n <= 0 or k is None:
-                self.n[i], self.s[i], self.ss[i] = 0, 0.0, 0.0
-                self.mean[i] = self.std[i] = math.nan
-                self.hi[i], self.lo[i] = math.inf, -math.inf
-                continue
-            m = self.s[i] / n
-            var = self.ss[i] / n - m * m
-            std = math.sqrt(var) if var > 0 else 0.0
-            mean = m + k
-            self.mean[i], self.std[i] = mean, std
-            sd = std if std > min_std else min_std
-            if n < min_n or sd <= 0:
-                self.hi[i], self.lo[i] = math.inf, -math.inf  # no baseline yet, or flat
-            else:
-                self.hi[i] = mean + limit * sd if direction != "below" else math.inf
-                self.lo[i] = mean - limit * sd if direction != "above" else -math.inf
-
-
-def _zscore(v: float, mean: float, std: float, min_std: float) -> float | None:
-    std = max(std, min_std)
-    if std <= 0 or not math.isfinite(std):
-        return None  # a flat baseline has no z-score
-    return (v - mean) / std
-
-
-def _z_exceeds(z: float | None, limit: float, direction: str) -> bool:
-    if z is None:
-        return False
-    if direction == "above":
-        return z > limit
-    if direction == "below":
-        return z < -limit
-    return abs(z) > limit
-
-
 # ---------------------------------------------------------------------------- the engine
 
 # One observation of a target: (holds, value, detail). holds None means no data.
 Outcome = tuple[bool | None, float | None, dict[str, Any] | None]
 _IS_KNOWN = partial(operator.is_not, None)
-# Per-GPU and per-process metrics read straight off the newest sample (see gpu_values).
-_GPU_FIELDS: dict[str, Callable[[Any], Any]] = {
-    m.name: operator.attrgetter(m.name.removeprefix("gpu."))
-    for m in metrics.METRICS.values() if m.scope == Scope.GPU
-}
-_PROC_FIELDS: dict[str, Callable[[Any], Any]] = {
-    "proc.cpu_pct": operator.attrgetter("cpu_pct"),
-    "proc.rss_bytes": operator.attrgetter("rss_bytes"),
-    "proc.gpu_mem_bytes": operator.attrgetter("gpu_mem_bytes"),
-    "proc.sm_util_pct": operator.attrgetter("sm_pct"),
-}
-_CHUNK = 16  # nodes per pass of all rules
-
-
-@dataclass(slots=True)
-class _NodeView:
-    """What every rule needs from one node at one evaluation."""
-
-    node: NodeState
-    sample: Sample | None
-    node_id: str
-    metrics: dict[tuple[str, int | None], float | None]
-    fresh: bool  # UP with a sample: its values count; otherwise "no data"
-    at: float  # when the newest sample arrived
-    new: bool  # that sample is new since the previous evaluation
-    gpus: tuple[int, ...]  # interned: nodes with the same GPU indices share one tuple
-    pids: list[int]
-    vec: dict[str, list[float | None]]  # per-GPU / per-process values, shared by rules
+# Where an event falls in an evaluation's output: (chunk of 16 nodes, rule, node position). The
+# events come out as if all rules ran over 16 nodes at a time, in fleet order (the order the
+# log has always had; ties in `active()` keep it too), whatever order the rules ran in.
+EventKey = tuple[int, int, int]
+_CHUNK_BITS = 4
+_FIRST: EventKey = (-1, 0, 0)  # alerts ended because their node left the fleet
+_LAST: EventKey = (1 << 62, 0, 0)  # label and fleet peer groups, scored after all nodes
+_SCREEN_AGGS = ("max", "min")  # aggregates that are one of the values they aggregate
+_PEER_EPS = 1e-12  # relative slack of the peer screen against rounding in the exact test
+_SUBJECTS = operator.attrgetter("subjects")  # Block fields, read in C over many blocks
+_START = operator.attrgetter("start")
+_END = operator.attrgetter("end")
+_COLS = operator.attrgetter("cols")
+_STARTS = operator.attrgetter("starts")
+_HI = operator.attrgetter("hi")
+_LO = operator.attrgetter("lo")
 
 
 class _Compiled:
     """A rule with what evaluation needs precomputed, and its alerts and windows per node."""
 
-    __slots__ = ("active", "aggregate", "blocks", "cmp", "fast", "gpu_keys", "idx", "match",
-                 "metric_scope", "node_key", "rule", "threshold", "windows")
+    __slots__ = ("active", "agg", "aggregate", "blocks", "cmp", "idx", "kind", "match",
+                 "metric", "metric_scope", "peer_limit", "rule", "threshold", "windows")
 
     def __init__(self, idx: int, rule: Rule) -> None:
         self.idx = idx
         self.rule = rule
+        self.kind = rule.kind
+        self.metric = rule.metric or ""
         self.cmp = OPS.get(rule.op)
         self.threshold = rule.threshold
         self.metric_scope = rule.metric_scope
         self.aggregate = self.metric_scope != Scope.NODE and rule.scope == Scope.NODE
+        self.agg = rule.agg
         self.match = dict(rule.match)
-        self.fast = "max" if rule.op in (">", ">=") else "min" if rule.op in ("<", "<=") else ""
-        self.node_key = (rule.metric, None)
-        self.gpu_keys: dict[int, list[tuple[str, int]]] = {}  # id(interned gpus) -> keys
+        # Peer rules: on a node whose values span less than z * min_std no member can be more
+        # than z deviations from the others (0: no such shortcut).
+        self.peer_limit = rule.z * rule.min_std if rule.kind == "peer" else 0.0
         self.active: dict[str, dict[int | None, Alert]] = {}  # node -> subject -> alert
-        self.windows: dict[str, dict[int | None, _Window]] = {}  # zscore on processes
-        self.blocks: dict[str, _Block] = {}  # zscore on GPUs or the node: one per node
+        self.windows: dict[str, dict[int | None, Window]] = {}  # zscore on processes
+        self.blocks: dict[str, Block] = {}  # zscore on GPUs or the node: one per node
 
-    def keys_for(self, gpus: tuple[int, ...]) -> list[tuple[str, int]]:
-        """(metric, index) keys for an interned tuple of GPU indices."""
-        keys = self.gpu_keys.get(id(gpus))
-        if keys is None:
-            keys = self.gpu_keys[id(gpus)] = [(self.rule.metric or "", i) for i in gpus]
-        return keys
-
-    def gpu_values(self, view: _NodeView) -> list[float | None]:
-        """The metric of each GPU, in the order of ``view.gpus``."""
-        get = _GPU_FIELDS.get(self.rule.metric or "")
-        if get is not None and view.sample is not None:
-            # Straight from the sample's GpuSample objects: the same values derive() put in
-            # node.metrics (a unit test holds them equal), far fewer cache misses at 2k GPUs.
-            return list(map(get, view.sample.gpus))
-        return list(map(view.metrics.get, self.keys_for(view.gpus)))
-
-    def values(self, view: _NodeView) -> tuple[Sequence[int | None], list[float | None]]:
-        """(subjects, values) of the rule's metric on one node; one None subject if aggregated."""
-        m = view.metrics
+    def column(self, f: Frame) -> tuple[list[Value], list[int] | None]:
+        """The rule's values on the nodes of `f`, flat, with the offsets that cut them per node
+        (None: one value per node, for a node metric or one aggregated per node)."""
         scope = self.metric_scope
         if scope == Scope.NODE:
-            return (None,), [m.get(self.node_key)]
-        metric = self.rule.metric or ""
-        vals = view.vec.get(metric)
-        if scope == Scope.GPU:
-            subjects: Sequence[int | None] = view.gpus
-            if vals is None:
-                vals = view.vec[metric] = self.gpu_values(view)
-        else:
-            subjects = view.pids
-            if vals is None:
-                get = _PROC_FIELDS.get(metric)
-                if get is not None and view.sample is not None:
-                    vals = list(map(get, view.sample.procs))
-                else:
-                    vals = list(map(m.get, zip(repeat(metric), view.pids)))
-                view.vec[metric] = vals
+            return f.node_col(self.metric), None
+        side = f.members(scope)
+        col = side.col(self.metric)
         if self.aggregate:
-            return (None,), [_aggregate(vals, self.rule.agg)]
-        return subjects, vals
+            agg = self.agg
+            return [_aggregate(col[x], agg) for x in side.slices()], None
+        return col, side.off
+
+    def subjects(self, f: Frame) -> Sequence[Sequence[Any]]:
+        """Per node of `f`, the subjects of :meth:`column`'s values."""
+        if self.metric_scope == Scope.NODE or self.aggregate:
+            return [NODE_SUBJECTS] * len(f)
+        return f.members(self.metric_scope).subjects()
 
 
 class AlertEngine:
@@ -634,6 +354,11 @@ class AlertEngine:
     ``keep_firing_for`` in sample time (when the monitor received it): a rule only moves when
     a new sample arrives, so a node that stops reporting neither fires nor resolves. Node
     rules watch the node's status and measure time with ``now``.
+
+    Each evaluation extracts the values of the nodes with a new sample once (a
+    :class:`~autoglm_tui.analysis.alert_frame.Frame`), and each rule scans whole columns for the
+    few nodes where its condition can hold; only those, and the nodes where the rule already
+    has an alert, are visited one by one.
     """
 
     def __init__(
@@ -644,15 +369,17 @@ class AlertEngine:
     ) -> None:
         self.rules = [r for r in rules if r.enabled]
         self._compiled = [_Compiled(i, r) for i, r in enumerate(self.rules)]
+        self._zscores = [c for c in self._compiled if c.kind == "zscore"]
         self.resolved_keep_s = resolved_keep_s
         self.resolved: deque[Alert] = deque(maxlen=resolved_max)
         self.version = 0  # bumped whenever an alert changes state
-        self._views: dict[str, tuple[object, tuple[int, ...], list[int]]] = {}
         self._last_at: dict[str, float] = {}  # node -> sample time seen at the last evaluation
         self._phase = 0.0  # spreads the bucket edges of z-score windows
         self._gpu_tuples: dict[tuple[int, ...], tuple[int, ...]] = {}
-        self._need_pids = any(c.metric_scope == Scope.PROC for c in self._compiled)
-        self._events: list[AlertEvent] = []
+        self._layouts = Layouts()  # what stays the same between ticks (checked each time)
+        self._key: EventKey = _FIRST  # where the events being made fall in the output
+        self._events: list[tuple[EventKey, AlertEvent]] = []
+        self._resolved_new: list[tuple[EventKey, Alert]] = []
 
     # ------------------------------------------------------------------ views
 
@@ -692,6 +419,8 @@ class AlertEngine:
     ) -> list[AlertEvent]:
         """Run every rule once at time `now`; return the alert state changes, in order."""
         self._events = []
+        self._resolved_new = []
+        self._key = _FIRST
         nodes = state.nodes
         removed = {c.node_id for c in status_changes if c.new is None}
         for c in self._compiled:
@@ -701,151 +430,202 @@ class AlertEngine:
             for node_id in [n for n in (*c.windows, *c.blocks) if n not in nodes or n in removed]:
                 c.windows.pop(node_id, None)
                 c.blocks.pop(node_id, None)
-        for node_id in [n for n in self._views if n not in nodes or n in removed]:
-            del self._views[node_id]
-            self._last_at.pop(node_id, None)
-        views = self._node_views(nodes, now)
-        # Node-major in chunks: every rule runs over a few nodes while their freshly arrived
-        # values are still in the CPU cache.
-        groups: dict[int, dict[str, list[tuple[NodeState, int | None, float, float]]]] = {}
-        for lo in range(0, len(views), _CHUNK):
-            chunk = views[lo:lo + _CHUNK]
-            for c in self._compiled:
-                sel = chunk if not c.match else [v for v in chunk
-                                                 if _labels_match(v.node, c.match)]
-                kind = c.rule.kind
-                if kind == "threshold":
-                    if c.rule.metric == "node.up":
-                        self._node_up(c, sel, now)
-                    else:
-                        self._threshold(c, sel)
-                elif kind == "zscore":
-                    self._zscore(c, sel)
-                elif kind == "peer":
-                    self._peer(c, sel, groups.setdefault(c.idx, {}))
-                elif kind == "joint":
-                    self._joint(c, sel)
-                elif kind == "node":
-                    self._node_status(c, sel, now)
+        for node_id in [n for n in self._last_at if n not in nodes or n in removed]:
+            del self._last_at[node_id]
+        everyone, live, unchanged = self._frames(nodes, now)
+        groups: dict[int, dict[str, _Group]] = {}
+        for c in self._compiled:
+            kind = c.kind
+            if kind == "threshold":
+                if c.metric == "node.up":
+                    self._node_up(c, everyone, now)
+                else:
+                    self._threshold(c, live)
+            elif kind == "peer":
+                if c.rule.group == "node":
+                    self._peer_nodes(c, live)
+                else:
+                    self._peer_gather(c, live, unchanged, groups.setdefault(c.idx, {}))
+            elif kind == "joint":
+                self._joint(c, live)
+            elif kind == "node":
+                self._node_status(c, everyone, now)
+        if self._zscores and len(live):
+            self._zscore_rules(live)
+        self._key = _LAST
         for idx, by_group in groups.items():
-            for members in by_group.values():
-                self._peer_group(self._compiled[idx], members)
-        self._expire_resolved(now)
-        if self._events:
-            self.version += 1
-        return self._events
+            for group in by_group.values():
+                self._peer_group(self._compiled[idx], *group)
+        return self._finish(now)
 
-    def _node_views(self, nodes: dict[str, NodeState], now: float) -> list[_NodeView]:
-        out = []
-        cache = self._views
-        interned = self._gpu_tuples
+    def _frames(self, nodes: dict[str, NodeState], now: float) -> tuple[
+            list[NodeState], Frame, Frame]:
+        """All nodes; those UP with a sample new since the last evaluation (what metric rules
+        look at); and those UP whose sample is not new (label and fleet peer groups count them)."""
         last_at = self._last_at
         up = NodeStatus.UP
-        for node_id, node in nodes.items():
-            sample = node.last_sample
-            cached = cache.get(node_id)
-            if cached is None or cached[0] is not sample:
-                if sample is None:
-                    cached = (None, (), [])
-                else:
-                    gpus = tuple([g.index for g in sample.gpus])
-                    gpus = interned.setdefault(gpus, gpus)
-                    pids = [p.pid for p in sample.procs] if self._need_pids else []
-                    cached = (sample, gpus, pids)
-                cache[node_id] = cached
-            at = node.last_sample_at if node.last_sample_at is not None else now
-            new = last_at.get(node_id) != at
-            if new:
+        new_ids: list[str] = []
+        new_nodes: list[NodeState] = []
+        new_pos: list[int] = []
+        new_ats: list[float] = []
+        old_ids: list[str] = []
+        old_nodes: list[NodeState] = []
+        old_pos: list[int] = []
+        old_ats: list[float] = []
+        for pos, (node_id, node) in enumerate(nodes.items()):
+            at = node.last_sample_at
+            if at is None:
+                at = now
+            if last_at.get(node_id) != at:
                 last_at[node_id] = at
-            out.append(_NodeView(node, sample, node_id, node.metrics,
-                                 sample is not None and node.status is up, at, new,
-                                 cached[1], cached[2], {}))
+                if node.last_sample is not None and node.status is up:
+                    new_ids.append(node_id)
+                    new_nodes.append(node)
+                    new_pos.append(pos)
+                    new_ats.append(at)
+            elif node.last_sample is not None and node.status is up:
+                old_ids.append(node_id)
+                old_nodes.append(node)
+                old_pos.append(pos)
+                old_ats.append(at)
+        interned, layouts = self._gpu_tuples, self._layouts
+        return (list(nodes.values()),
+                Frame(new_ids, new_nodes, new_pos, new_ats, interned, layouts, "new"),
+                Frame(old_ids, old_nodes, old_pos, old_ats, interned, layouts, "old"))
+
+    def _finish(self, now: float) -> list[AlertEvent]:
+        """Put the evaluation's events (and newly resolved alerts) in order."""
+        out = self._events
+        if len(out) > 1:
+            out.sort(key=_event_key)
+        if self._resolved_new:
+            self._resolved_new.sort(key=_event_key)
+            self.resolved.extend(a for _, a in self._resolved_new)
+            self._resolved_new = []
+        self._expire_resolved(now)
+        events = [e for _, e in out]
+        self._events = []
+        if events:
+            self.version += 1
+        return events
+
+    def _candidates(self, c: _Compiled, f: Frame, found: Iterable[int]) -> list[int]:
+        """Frame indices to visit, ascending: `found` (ascending: where the condition may hold)
+        and the nodes where the rule has an alert, less the nodes its labels do not match."""
+        out = list(found)
+        if c.active:
+            index = f.index
+            extra = [i for i in map(index.get, c.active) if i is not None]
+            if extra:
+                out = sorted(set(out).union(extra))
+        if c.match and out:
+            nodes, match = f.nodes, c.match
+            out = [i for i in out if _labels_match(nodes[i], match)]
         return out
 
     # ------------------------------------------------------------------ rule kinds
 
-    def _threshold(self, c: _Compiled, views: list[_NodeView]) -> None:
+    def _threshold(self, c: _Compiled, f: Frame) -> None:
         cmp, th = c.cmp, c.threshold
         assert cmp is not None and th is not None
-        active, step, fast = c.active, self._step, c.fast
-        per_gpu = c.metric_scope == Scope.GPU and not c.aggregate
-        node_scope = c.metric_scope == Scope.NODE
-        node_key = c.node_key
-        metric = c.rule.metric or ""
-        for view in views:
-            if not view.fresh:
-                continue  # no data: nothing moves
-            nid, at = view.node_id, view.at
-            if not view.new:
-                continue  # no new sample since the last evaluation: nothing can change
-            act = active.get(nid)
-            if node_scope:
-                v = view.metrics.get(node_key)
+        if not len(f):
+            return
+        active, step = c.active, self._step
+        ids, nodes, ats, pos, idx = f.ids, f.nodes, f.ats, f.pos, c.idx
+        scope = c.metric_scope
+        if scope == Scope.NODE:
+            col = f.node_col(c.metric)
+            for i in self._candidates(c, f, hits(col, cmp, th)):
+                v = col[i]
+                if v is None:
+                    continue  # no data: nothing moves
+                hold = cmp(v, th)
+                if hold or ids[i] in active:
+                    self._key = (pos[i] >> _CHUNK_BITS, idx, pos[i])
+                    step(c, nodes[i], None, ats[i], (hold, v, None))
+            return
+        side = f.members(scope)
+        col = side.col(c.metric)
+        if c.aggregate:
+            # max and min are one of the values: where none holds, the aggregate does not
+            found = (side.owners(hits(col, cmp, th)) if c.agg in _SCREEN_AGGS
+                     else range(len(f)))
+            off = side.off
+            for i in self._candidates(c, f, found):
+                v = _aggregate(col[off[i]:off[i + 1]], c.agg)
                 if v is None:
                     continue
                 hold = cmp(v, th)
-                if hold or act:
-                    step(c, view.node, None, at, (hold, v, None))
-                continue
-            if per_gpu:
-                subjects: Sequence[int | None] = view.gpus
-                vals = view.vec.get(metric)
-                if vals is None:
-                    vals = view.vec[metric] = c.gpu_values(view)
-            else:
-                subjects, vals = c.values(view)
-            if c.aggregate:
-                v = vals[0]
-                if v is not None:
-                    hold = cmp(v, th)
-                    if hold or act:
-                        step(c, view.node, None, at, (hold, v, None))
-                continue
+                if hold or ids[i] in active:
+                    self._key = (pos[i] >> _CHUNK_BITS, idx, pos[i])
+                    step(c, nodes[i], None, ats[i], (hold, v, None))
+            return
+        off = side.off
+        for i in self._candidates(c, f, side.owners(hits(col, cmp, th))):
+            node, at, subs, vals = nodes[i], ats[i], side.subject(i), col[off[i]:off[i + 1]]
+            act = active.get(ids[i])
+            self._key = (pos[i] >> _CHUNK_BITS, idx, pos[i])
             if act is None:
-                if fast:  # cheap test first: does anything cross the threshold at all?
-                    known = list(filter(_IS_KNOWN, vals))
-                    if not known or not cmp(max(known) if fast == "max" else min(known), th):
-                        continue
-                for s, v in zip(subjects, vals, strict=True):
+                for s, v in zip(subs, vals, strict=True):
                     if v is not None and cmp(v, th):
-                        step(c, view.node, s, at, (True, v, None))
+                        step(c, node, s, at, (True, v, None))
                 continue
-            for s, v in zip(subjects, vals, strict=True):
+            for s, v in zip(subs, vals, strict=True):
                 if v is not None:
                     hold = cmp(v, th)
                     if hold or s in act:
-                        step(c, view.node, s, at, (hold, v, None))
-            if c.metric_scope == Scope.PROC:
-                self._gone(c, view.node, at, view.pids)
+                        step(c, node, s, at, (hold, v, None))
+            if scope == Scope.PROC:
+                self._gone(c, node, at, subs)
 
-    def _node_up(self, c: _Compiled, views: list[_NodeView], now: float) -> None:
+    def _node_up(self, c: _Compiled, everyone: list[NodeState], now: float) -> None:
         """``node.up``: 1 while the node is UP, else 0; known at every evaluation."""
         cmp, th = c.cmp, c.threshold
         assert cmp is not None and th is not None
-        for view in views:
-            node = view.node
+        match = c.match
+        for pos, node in enumerate(everyone):
+            if match and not _labels_match(node, match):
+                continue
             v = 1.0 if node.status == NodeStatus.UP else 0.0
             hold = cmp(v, th)
             if hold or node.node_id in c.active:
+                self._key = (pos >> _CHUNK_BITS, c.idx, pos)
                 self._step(c, node, None, now, (hold, v, None))
 
-    def _joint(self, c: _Compiled, views: list[_NodeView]) -> None:
+    def _joint(self, c: _Compiled, f: Frame) -> None:
+        if not len(f):
+            return
         conds = c.rule.conditions
         node_scoped = [metrics.METRICS[x.metric].scope == Scope.NODE for x in conds]
-        for view in views:
-            if not view.fresh:
+        # Where the rule holds, each condition holds on some value of the node (an aggregate
+        # that is an average or a sum excepted): the other nodes need no visit.
+        found: set[int] | None = None
+        for cond, on_node in zip(conds, node_scoped, strict=True):
+            cmp = OPS[cond.op]
+            if on_node:
+                where = hits(f.node_col(cond.metric), cmp, cond.threshold)
+            elif c.aggregate and c.agg not in _SCREEN_AGGS:
                 continue
-            nid, at = view.node_id, view.at
-            if not view.new:
-                continue  # no new sample since the last evaluation: nothing can change
-            act = c.active.get(nid)
-            m = view.metrics
-            all_subjects = view.gpus if c.metric_scope == Scope.GPU else view.pids
-            if c.metric_scope == Scope.NODE or c.aggregate:
-                subjects: Sequence[int | None] = (None,)
             else:
-                subjects = all_subjects
-            for s in subjects:
+                side = f.members(c.metric_scope)
+                where = side.owners(hits(side.col(cond.metric), cmp, cond.threshold))
+            found = set(where) if found is None else found.intersection(where)
+            if not found:
+                break
+        cand = self._candidates(c, f, range(len(f)) if found is None else sorted(found))
+        if not cand:
+            return
+        scope = c.metric_scope
+        for i in cand:
+            node, nid, at, m = f.nodes[i], f.ids[i], f.ats[i], f.metrics[i]
+            act = c.active.get(nid)
+            all_subjects = () if scope == Scope.NODE else f.members(scope).subject(i)
+            if scope == Scope.NODE or c.aggregate:
+                targets: Sequence[int | None] = NODE_SUBJECTS
+            else:
+                targets = all_subjects
+            self._key = (f.pos[i] >> _CHUNK_BITS, c.idx, f.pos[i])
+            for s in targets:
                 hold: bool | None = True
                 values: dict[str, float | None] = {}
                 for cond, on_node in zip(conds, node_scoped, strict=True):
@@ -864,135 +644,242 @@ class AlertEngine:
                         hold = False
                 if hold or (hold is False and act and s in act):
                     first = next(iter(values.values()), None)
-                    self._step(c, view.node, s, at, (hold, first, {"values": values}))
-            if act and c.metric_scope == Scope.PROC and not c.aggregate:
-                self._gone(c, view.node, at, view.pids)
+                    self._step(c, node, s, at, (hold, first, {"values": values}))
+            if act and scope == Scope.PROC and not c.aggregate:
+                self._gone(c, node, at, all_subjects)
 
-    def _zscore(self, c: _Compiled, views: list[_NodeView]) -> None:
-        if c.metric_scope == Scope.PROC and not c.aggregate:
-            self._zscore_procs(c, views)
-            return
+    def _zscore_rules(self, f: Frame) -> None:
+        """All z-score rules, a chunk of 16 nodes at a time (so new windows take their bucket
+        phases in the same order as ever: by chunk, then rule, then node)."""
+        prepared = [(c, *c.column(f), c.subjects(f)) for c in self._zscores]
+        n = len(f)
+        if len(prepared) == 1:
+            bounds = [(0, n)]
+        else:
+            pos = f.pos
+            starts = [0, *(i for i in range(1, n)
+                           if pos[i] >> _CHUNK_BITS != pos[i - 1] >> _CHUNK_BITS)]
+            bounds = list(zip(starts, [*starts[1:], n], strict=True))
+        for lo, hi in bounds:
+            for c, col, off, subjects in prepared:
+                if c.metric_scope == Scope.PROC and not c.aggregate:
+                    self._zscore_procs(c, f, range(lo, hi), col, off or [], subjects)
+                else:
+                    self._zscore_block(c, f, range(lo, hi), col, off, subjects)
+
+    def _zscore_block(
+        self, c: _Compiled, f: Frame, span: range, col: list[Value], off: list[int] | None,
+        subjects: Sequence[Sequence[Any]],
+    ) -> None:
+        """Feed nodes `span` of `f` into their windows, then score the values outside their
+        bands and those of nodes with an alert. Apart from new windows and rolls (a bucket
+        ends), every step runs in C over all the nodes at once."""
         rule = c.rule
-        step = self._step
-        blocks = c.blocks
-        gt, lt = operator.gt, operator.lt
-        for view in views:
-            if not view.fresh:
-                continue
-            nid, at = view.node_id, view.at
-            if not view.new:
-                continue  # no new sample since the last evaluation: nothing can change
-            subjects, vals = c.values(view)
-            blk = blocks.get(nid)
-            if blk is None or blk.subjects is not subjects:
-                if blk is None or tuple(blk.subjects) != tuple(subjects):
-                    self._phase = (self._phase + _GOLDEN) % 1.0
-                    blk = _Block(tuple(subjects), rule.window_s, rule,
-                                 self._phase * rule.window_s)
-                blocks[nid] = blk
-                blk.subjects = subjects  # type: ignore[assignment]
-            if not blk.start <= at < blk.end:
-                blk.roll(at)
-            blk.rows.append(vals)
-            act = c.active.get(nid)
-            if not act:
-                try:  # the common case, in C: nothing outside its band
-                    if not (any(map(gt, vals, blk.hi)) or any(map(lt, vals, blk.lo))):
-                        continue
-                except TypeError:  # an unknown (None) value among them: look one by one
-                    pass
-            for i, (s, v) in enumerate(zip(subjects, vals, strict=True)):
-                if v is None:
-                    continue  # no data
-                hold = v > blk.hi[i] or v < blk.lo[i]
-                if hold or (act and s in act):
-                    mean, std = blk.mean[i], blk.std[i]
-                    sd = std if std > rule.min_std else rule.min_std
-                    z = (v - mean) / sd if sd > 0 and blk.n[i] else None
-                    step(c, view.node, s, at, (hold, v, {"z": z, "mean": mean, "std": std}))
+        blocks, match = c.blocks, c.match
+        starts: Sequence[int] = range(len(f)) if off is None else off
+        if match:
+            seen = [i for i in span if _labels_match(f.nodes[i], match)]
+            if not seen:
+                return
+            ids: Sequence[str] = [f.ids[i] for i in seen]
+            ats: Sequence[float] = [f.ats[i] for i in seen]
+            subs = [subjects[i] for i in seen]
+        else:
+            seen = list(span)
+            ids, ats, subs = f.ids[span.start:span.stop], f.ats[span.start:span.stop], \
+                subjects[span.start:span.stop]
+        blks: list[Block] = list(map(blocks.get, ids))
+        try:
+            fresh = any(map(operator.is_not, map(_SUBJECTS, blks), subs))
+        except AttributeError:  # a node without a window yet
+            fresh = True
+        if fresh:  # new windows, in node order (each takes the next bucket phase)
+            for j, (nid, sub) in enumerate(zip(ids, subs, strict=True)):
+                blk = blks[j]
+                if blk is None or blk.subjects is not sub:
+                    if blk is None or tuple(blk.subjects) != tuple(sub):
+                        self._phase = (self._phase + GOLDEN) % 1.0
+                        blk = Block(tuple(sub), rule.window_s, rule,
+                                    self._phase * rule.window_s)
+                    blocks[nid] = blk
+                    blk.subjects = sub  # type: ignore[assignment]
+                    blks[j] = blk
+        # Roll the windows whose bucket does not hold the sample's time, then add each row.
+        for j in compress(count(), map(operator.or_, map(operator.gt, map(_START, blks), ats),
+                                       map(operator.le, map(_END, blks), ats))):
+            blks[j].roll(ats[j])
+        firsts = [starts[i] for i in seen] if match else starts[span.start:span.stop]
+        any(map(list.append, map(_COLS, blks), repeat(col)))  # Block.add, in C
+        any(map(list.append, map(_STARTS, blks), firsts))
+        # Values outside their bands, in C over every node fed (the common case: none).
+        if off is None:
+            fed = [col[i] for i in seen] if match else col[span.start:span.stop]
+        elif match:
+            slices = f.members(c.metric_scope).slices()
+            fed = list(chain.from_iterable(map(col.__getitem__, map(slices.__getitem__, seen))))
+        else:
+            fed = col[off[span.start]:off[span.stop]]
+        try:
+            his = list(chain.from_iterable(map(_HI, blks)))
+            los = list(chain.from_iterable(map(_LO, blks)))
+            if any(map(operator.gt, fed, his)) or any(map(operator.lt, fed, los)):
+                flat = [j for j, (v, hi, lo) in enumerate(zip(fed, his, los, strict=True))
+                        if v > hi or v < lo]
+                width = list(accumulate(map(len, subs), initial=0))
+                out = {bisect_right(width, j) - 1 for j in flat}
+            else:
+                out = set()
+        except TypeError:  # an unknown value: every node looks one by one
+            out = set(range(len(seen)))
+        if c.active:
+            out.update(j for j, nid in enumerate(ids) if nid in c.active)
+        for j in sorted(out):
+            i = seen[j]
+            self._zscore_node(c, f, i, blks[j], col, starts[i], subjects)
 
-    def _zscore_procs(self, c: _Compiled, views: list[_NodeView]) -> None:
+    def _zscore_node(
+        self, c: _Compiled, f: Frame, i: int, blk: Block, col: list[Value], a: int,
+        subjects: Sequence[Sequence[Any]],
+    ) -> None:
+        """Score node i's values against its bands (its row is ``col[a:...]``)."""
+        rule = c.rule
+        subs = subjects[i]
+        vals = col[a:a + len(subs)]
+        act = c.active.get(f.ids[i])
+        self._key = (f.pos[i] >> _CHUNK_BITS, c.idx, f.pos[i])
+        for j, (s, v) in enumerate(zip(subs, vals, strict=True)):
+            if v is None:
+                continue  # no data
+            hold = v > blk.hi[j] or v < blk.lo[j]
+            if hold or (act and s in act):
+                mean, std = blk.mean[j], blk.std[j]
+                sd = std if std > rule.min_std else rule.min_std
+                z = (v - mean) / sd if sd > 0 and blk.n[j] else None
+                self._step(c, f.nodes[i], s, f.ats[i],
+                           (hold, v, {"z": z, "mean": mean, "std": std}))
+
+    def _zscore_procs(
+        self, c: _Compiled, f: Frame, span: range, col: list[Value], off: list[int],
+        subjects: Sequence[Sequence[Any]],
+    ) -> None:
         """Per-process z-scores: processes come and go, so each has its own window."""
         rule = c.rule
         window_s = rule.window_s
         limit, min_n, min_std, direction = rule.z, rule.min_samples, rule.min_std, rule.direction
         step = self._step
-        for view in views:
-            if not view.fresh:
+        match = c.match
+        for i in span:
+            node = f.nodes[i]
+            if match and not _labels_match(node, match):
                 continue
-            nid, at = view.node_id, view.at
-            if not view.new:
-                continue  # no new sample since the last evaluation: nothing can change
+            nid, at, pids, vals = f.ids[i], f.ats[i], subjects[i], col[off[i]:off[i + 1]]
+            self._key = (f.pos[i] >> _CHUNK_BITS, c.idx, f.pos[i])
             act = c.active.get(nid)
-            subjects, vals = c.values(view)
             wins = c.windows.get(nid)
             if wins is None:
                 wins = c.windows[nid] = {}
-            for s, v in zip(subjects, vals, strict=True):
+            for s, v in zip(pids, vals, strict=True):
                 if v is None:
                     continue
                 w = wins.get(s)
                 if w is None:
-                    self._phase = (self._phase + _GOLDEN) % 1.0
-                    w = wins[s] = _Window(window_s, phase=self._phase * window_s)
+                    self._phase = (self._phase + GOLDEN) % 1.0
+                    w = wins[s] = Window(window_s, phase=self._phase * window_s)
                 if w.push(at, v) < min_n:
                     continue  # not enough history yet: no data
                 mean, std = w.mean, w.std
                 sd = std if std > min_std else min_std
                 if sd > 0:
                     z = (v - mean) / sd
-                    hold = _z_exceeds(z, limit, direction)
+                    hold = z_exceeds(z, limit, direction)
                     if hold or (act and s in act):
-                        step(c, view.node, s, at, (hold, v, {"z": z, "mean": mean, "std": std}))
+                        step(c, node, s, at, (hold, v, {"z": z, "mean": mean, "std": std}))
                 elif act and s in act:
-                    step(c, view.node, s, at, (False, v, {"z": None, "mean": mean, "std": std}))
-            if len(wins) > len(view.pids):
-                live = set(view.pids)
+                    step(c, node, s, at, (False, v, {"z": None, "mean": mean, "std": std}))
+            if len(wins) > len(pids):
+                live = set(pids)
                 for s in [s for s in wins if s not in live]:
                     del wins[s]
             if act:
-                self._gone(c, view.node, at, view.pids)
+                self._gone(c, node, at, pids)
 
-    def _peer(
-        self, c: _Compiled, views: list[_NodeView],
-        groups: dict[str, list[tuple[NodeState, int | None, float, float]]],
+    def _peer_nodes(self, c: _Compiled, f: Frame) -> None:
+        """Peers within each node (its GPUs or processes), on the nodes with a new sample."""
+        if not len(f):
+            return
+        rule = c.rule
+        col, off = c.column(f)
+        if off is not None and c.peer_limit > 0:
+            found: Iterable[int] = _peer_screen(col, f.members(c.metric_scope).slices(),
+                                                c.peer_limit)
+        else:
+            found = range(len(f))
+        for i in self._candidates(c, f, found):
+            nid = f.ids[i]
+            if off is None:
+                subs, vals = NODE_SUBJECTS, [col[i]]
+            else:
+                subs, vals = f.members(c.metric_scope).subject(i), col[off[i]:off[i + 1]]
+            if nid not in c.active and not self._peer_may_fire(rule, vals):
+                continue
+            node, at = f.nodes[i], f.ats[i]
+            known_subs, known = subs, vals
+            if None in vals:
+                known_subs = [s for s, v in zip(subs, vals, strict=True) if v is not None]
+                known = [v for v in vals if v is not None]
+            self._key = (f.pos[i] >> _CHUNK_BITS, c.idx, f.pos[i])
+            self._peer_group(c, [node] * len(known), known_subs, known, [at] * len(known))
+            if c.metric_scope == Scope.PROC and nid in c.active:
+                self._gone(c, node, at, subs)
+
+    def _peer_gather(
+        self, c: _Compiled, live: Frame, unchanged: Frame, by_group: dict[str, _Group]
     ) -> None:
-        """Score GPUs within their node now; gather label or fleet groups into `groups`.
-
-        Peers are compared on each node's newest sample; a group is re-scored on every
-        evaluation, so only a member with a new sample can change state."""
+        """Gather label or fleet groups from every UP node (new sample or not), in fleet order;
+        they are scored once all nodes are in."""
         rule = c.rule
         label = rule.group[6:] if rule.group.startswith("label:") else None
-        per_node = rule.group == "node"
-        for view in views:
-            if not view.fresh:
+        match = c.match
+        parts = [f for f in (live, unchanged) if len(f)]
+        if not parts:
+            return
+        entries: Iterable[tuple[int, int, int]]
+        if len(parts) == 1:
+            entries = zip(parts[0].pos, repeat(0), range(len(parts[0])))
+        else:
+            entries = sorted(chain(*(zip(f.pos, repeat(j), range(len(f)))
+                                     for j, f in enumerate(parts))))
+        columns = [(c.column(f), c.subjects(f)) for f in parts]
+        for _, j, i in entries:
+            f = parts[j]
+            node = f.nodes[i]
+            if match and not _labels_match(node, match):
                 continue
-            node, nid, at = view.node, view.node_id, view.at
-            if per_node and not view.new:
-                continue  # no new sample since the last evaluation: nothing can change
-            subjects, vals = c.values(view)
-            if per_node:
-                if nid not in c.active and not self._peer_may_fire(rule, vals):
-                    continue
-                members = [(node, s, v, at) for s, v in zip(subjects, vals, strict=True)
-                           if v is not None]
-                self._peer_group(c, members)
-                if c.metric_scope == Scope.PROC and nid in c.active:
-                    self._gone(c, node, at, view.pids)
-                continue
-            members = [(node, s, v, at) for s, v in zip(subjects, vals, strict=True)
-                       if v is not None]
             if label is not None:
                 key = node.labels.get(label)
                 if key is None:
                     continue
             else:
                 key = ""
-            group = groups.get(key)
+            group = by_group.get(key)
             if group is None:
-                groups[key] = members
-            else:
-                group.extend(members)
+                group = by_group[key] = ([], [], [], [])
+            (col, off), subjects = columns[j]
+            at = f.ats[i]
+            if off is None:
+                v = col[i]
+                if v is not None:
+                    group[0].append(node)
+                    group[1].append(None)
+                    group[2].append(v)
+                    group[3].append(at)
+                continue
+            for s, v in zip(subjects[i], col[off[i]:off[i + 1]], strict=True):
+                if v is not None:
+                    group[0].append(node)
+                    group[1].append(s)
+                    group[2].append(v)
+                    group[3].append(at)
 
     @staticmethod
     def _peer_may_fire(rule: Rule, vals: list[float | None]) -> bool:
@@ -1011,57 +898,62 @@ class AlertEngine:
             mean = (total - x) / others
             var = (total_sq - x * x) / others - mean * mean
             std = math.sqrt(var) if var > 0 else 0.0
-            if _z_exceeds(_zscore(x, mean, std, rule.min_std), rule.z, rule.direction):
+            if z_exceeds(zscore(x, mean, std, rule.min_std), rule.z, rule.direction):
                 return True
         return False
 
     def _peer_group(
-        self, c: _Compiled, members: list[tuple[NodeState, int | None, float, float]]
+        self, c: _Compiled, nodes: list[NodeState], subjects: Sequence[int | None],
+        vals: list[float], ats: list[float],
     ) -> None:
-        """Leave-one-out z of each member against the rest; only extremes and active alerts
-        are scored (the value farthest from the group's mean has the largest |z|)."""
+        """Leave-one-out z of each member (``nodes[j]``, ``subjects[j]``, ``vals[j]`` seen at
+        ``ats[j]``) against the rest; only extremes and active alerts are scored (the value
+        farthest from the group's mean has the largest |z|)."""
         rule = c.rule
-        n = len(members)
+        n = len(vals)
         if n - 1 < rule.min_samples:
             return  # too few peers: no data
-        k = members[0][2]
-        xs = [m[2] - k for m in members]
+        k = vals[0]
+        xs = list(map(operator.sub, vals, repeat(k)))
         total = sum(xs)
-        total_sq = sum(x * x for x in xs)
+        total_sq = sum(map(operator.mul, xs, xs))
         candidates = set()
         if rule.direction in ("both", "above"):
-            candidates.add(max(range(n), key=xs.__getitem__))
+            candidates.add(xs.index(max(xs)))  # the first of the largest
         if rule.direction in ("both", "below"):
-            candidates.add(min(range(n), key=xs.__getitem__))
+            candidates.add(xs.index(min(xs)))
         if c.active:
-            for j, (node, s, _, _) in enumerate(members):
+            for j, (node, s) in enumerate(zip(nodes, subjects, strict=True)):
                 act = c.active.get(node.node_id)
                 if act and s in act:
                     candidates.add(j)
         others = n - 1
         for j in sorted(candidates):
-            node, s, v, at = members[j]
+            node, s, v, at = nodes[j], subjects[j], vals[j], ats[j]
             x = xs[j]
             mean = (total - x) / others
             var = (total_sq - x * x) / others - mean * mean
             std = math.sqrt(var) if var > 0 else 0.0
-            z = _zscore(x, mean, std, rule.min_std)
-            hold = _z_exceeds(z, rule.z, rule.direction)
+            z = zscore(x, mean, std, rule.min_std)
+            hold = z_exceeds(z, rule.z, rule.direction)
             act = c.active.get(node.node_id)
             if hold or (act and s in act):
                 self._step(c, node, s, at, (hold, v, {"z": z, "mean": mean + k, "std": std}))
 
-    def _node_status(self, c: _Compiled, views: list[_NodeView], now: float) -> None:
+    def _node_status(self, c: _Compiled, everyone: list[NodeState], now: float) -> None:
         statuses = c.rule.statuses
-        for view in views:
-            node = view.node
+        match = c.match
+        for pos, node in enumerate(everyone):
+            if match and not _labels_match(node, match):
+                continue
             hold = node.status in statuses
             if hold or node.node_id in c.active:
                 detail = {"status": node.status.value, "reason": node.reason}
+                self._key = (pos >> _CHUNK_BITS, c.idx, pos)
                 self._step(c, node, None, now, (hold, None, detail),
                            start=min(now, node.status_since))
 
-    def _gone(self, c: _Compiled, node: NodeState, at: float, live: Sequence[int]) -> None:
+    def _gone(self, c: _Compiled, node: NodeState, at: float, live: Iterable[int]) -> None:
         """End alerts on processes that a fresh sample no longer lists."""
         act = c.active.get(node.node_id)
         if not act:
@@ -1088,6 +980,7 @@ class AlertEngine:
         act = c.active.get(node.node_id)
         alert = act.get(subject) if act else None
         rule = c.rule
+        events = self._events
         if alert is None:
             if not hold:
                 return
@@ -1109,9 +1002,9 @@ class AlertEngine:
             if at - begin >= rule.for_s:
                 alert.state = AlertState.FIRING
                 alert.fired_at = at
-                self._events.append(alert.event(at, AlertState.FIRING))
+                events.append((self._key, alert.event(at, AlertState.FIRING)))
             else:
-                self._events.append(alert.event(at, AlertState.PENDING))
+                events.append((self._key, alert.event(at, AlertState.PENDING)))
             return
         if value is not None:
             alert.value = value
@@ -1124,7 +1017,7 @@ class AlertEngine:
             if alert.state == AlertState.PENDING and at - alert.active_since >= rule.for_s:
                 alert.state = AlertState.FIRING
                 alert.fired_at = at
-                self._events.append(alert.event(at, AlertState.FIRING))
+                events.append((self._key, alert.event(at, AlertState.FIRING)))
             return
         if alert.false_since is None:
             alert.false_since = at
@@ -1144,11 +1037,11 @@ class AlertEngine:
         alert.reason = reason
         if alert.state == AlertState.FIRING:
             alert.state = AlertState.RESOLVED
-            self.resolved.append(alert)
-            self._events.append(alert.event(at, AlertState.RESOLVED))
+            self._resolved_new.append((self._key, alert))
+            self._events.append((self._key, alert.event(at, AlertState.RESOLVED)))
         else:
             alert.state = AlertState.INACTIVE
-            self._events.append(alert.event(at, AlertState.INACTIVE))
+            self._events.append((self._key, alert.event(at, AlertState.INACTIVE)))
 
     def _expire_resolved(self, now: float) -> None:
         while self.resolved and now - (self.resolved[0].resolved_at or now) > self.resolved_keep_s:
@@ -1156,6 +1049,42 @@ class AlertEngine:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+# A label or fleet peer group: its members' nodes, subjects, values and sample times.
+_Group = tuple[list[NodeState], list["int | None"], list[float], list[float]]
+
+
+def _event_key(item: tuple[Any, ...]) -> Any:
+    return item[0]
+
+
+def _peer_screen(col: list[Value], slices: list[slice], limit: float) -> list[int]:
+    """Nodes (ascending) whose values (``col[slices[i]]``) span at least `limit` =
+    z * min_std, less a slack for rounding: on the others no member's leave-one-out |z| can
+    exceed z."""
+    try:  # in C while every node has members and no unknown value
+        rows = list(map(col.__getitem__, slices))
+        his = list(map(max, rows))
+        los = list(map(min, rows))
+        spans = list(map(operator.sub, his, los))
+        if not math.isfinite(sum(spans)):
+            raise ValueError("not finite")
+    except (TypeError, ValueError):
+        return [i for i, x in enumerate(slices) if _span_may_reach(col[x], limit)]
+    big = max(max(map(abs, his)), max(map(abs, los)))
+    width = max(map(len, rows))
+    cut = limit - _PEER_EPS * (limit + 2 * width * big)
+    return list(compress(count(), map(operator.ge, spans, repeat(cut))))
+
+
+def _span_may_reach(row: list[Value], limit: float) -> bool:
+    """One node's version of :func:`_peer_screen` (unknown values left out)."""
+    known = [v for v in row if v is not None]
+    if len(known) < 2:
+        return False  # a lone value has no peers
+    hi, lo = max(known), min(known)
+    cut = limit - _PEER_EPS * (limit + 2 * len(known) * max(abs(hi), abs(lo)))
+    return not hi - lo < cut  # NaN: let the exact test decide
 
 
 def _target(node: str, subject: int | None, scope: Scope) -> Target:

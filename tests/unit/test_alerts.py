@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from autoglm_tui.analysis.alerts import AlertEngine, AlertState
 from autoglm_tui.analysis.rules import default_rules, parse_rules
 from autoglm_tui.analysis.state import FleetState
@@ -12,9 +14,10 @@ from autoglm_tui.events import (
     NodeUnreachable,
     SampleReceived,
 )
+from autoglm_tui.model import GpuSample, Sample
 
 from .alertseries import _Counters, build_sample, play
-from .samples import hello
+from .samples import hello, sample
 
 T0 = 1000.0
 
@@ -358,7 +361,7 @@ def test_untrusted_strings_in_summaries_are_cleaned() -> None:
 
 def test_fast_sample_readers_agree_with_derive() -> None:
     """The engine reads GPU and process values off the sample; they must be derive()'s."""
-    from autoglm_tui.analysis.alerts import _GPU_FIELDS, _PROC_FIELDS
+    from autoglm_tui.analysis.alert_frame import GPU_FIELDS, PROC_FIELDS
     from autoglm_tui.analysis.derive import derive
     from autoglm_tui.metrics import METRICS, Scope
     from autoglm_tui.tui.demo import demo_sample
@@ -367,8 +370,180 @@ def test_fast_sample_readers_agree_with_derive() -> None:
     derived = derive(sample, None)
     for name, m in METRICS.items():
         if m.scope == Scope.GPU:
-            assert [_GPU_FIELDS[name](g) for g in sample.gpus] == \
+            assert [GPU_FIELDS[name](g) for g in sample.gpus] == \
                 [derived.get((name, g.index)) for g in sample.gpus], name
         elif m.scope == Scope.PROC:
-            assert [_PROC_FIELDS[name](p) for p in sample.procs] == \
+            assert [PROC_FIELDS[name](p) for p in sample.procs] == \
                 [derived.get((name, p.pid)) for p in sample.procs], name
+
+
+def test_events_of_one_evaluation_keep_the_fleet_order() -> None:
+    """Rules run a whole column at a time, yet the events come out in the order the log has
+    always had: by 16 nodes at a time, then by rule, then by node."""
+    rules = """
+[[rule]]
+name = "cpu"
+metric = "cpu.util_pct"
+threshold = 50
+
+[[rule]]
+name = "gpu"
+metric = "gpu.util_pct"
+threshold = 50
+"""
+    names = [f"n{i:02d}" for i in range(20)]
+    series: dict = {}  # type: ignore[type-arg]
+    for n in names:
+        series[(n, "cpu.util_pct", None)] = "60 10"
+        series[(n, "gpu.util_pct", 0)] = "60 10"
+    p = play(rules, series)
+    fired = [(e.rule, str(e.target)) for e in p.events[T0]]
+    resolved = [(e.rule, str(e.target)) for e in p.events[T0 + 1]]
+    expected = ([("cpu", n) for n in names[:16]] + [("gpu", f"{n} gpu0") for n in names[:16]]
+                + [("cpu", n) for n in names[16:]] + [("gpu", f"{n} gpu0") for n in names[16:]])
+    assert fired == expected
+    assert resolved == expected
+    assert [a.target.node for a in p.engine.resolved] == [t.split()[0] for _, t in expected]
+
+
+def _gpu_sample(t: float, seq: int, utils: dict[int, float | None]) -> Sample:
+    """A sample whose GPUs are `utils` (index -> utilisation)."""
+    return replace(sample(t, seq, gpus=0), gpus=tuple(
+        GpuSample(index=i, uuid=f"GPU-{i}", state="ok", util_pct=u) for i, u in utils.items()))
+
+
+def test_a_node_whose_gpus_change_is_read_by_its_new_gpus() -> None:
+    rules = parse_rules(HOT.replace('for = "3s"', 'for = "0s"') + """
+[[rule]]
+name = "spread"
+kind = "peer"
+metric = "gpu.util_pct"
+min_peers = 2
+min_std = 1
+""")[0]
+    engine = AlertEngine(rules)
+    state = FleetState()
+    state.apply(NodeJoined(T0, "n1"))
+    state.apply(HelloReceived(T0, "n1", hello("n1", gpus=0)))
+
+    def step(t: float, utils: dict[int, float | None]) -> list[tuple[str, str, str]]:
+        changes = state.apply(SampleReceived(T0 + t, "n1", _gpu_sample(T0 + t, int(t) + 1,
+                                                                          utils)))
+        ev = engine.evaluate(state, T0 + t, changes + state.tick(T0 + t))
+        return [(e.state.value, e.rule, str(e.target)) for e in ev]
+
+    assert step(0, {0: 50.0, 1: 90.0}) == [("firing", "hot", "n1 gpu1")]
+    # GPU 1 drops out and GPU 3 appears: the same number of GPUs, other indices.
+    assert step(1, {0: 50.0, 3: 95.0}) == [("firing", "hot", "n1 gpu3")]
+    assert {str(a.target) for a in engine.active()} == {"n1 gpu1", "n1 gpu3"}  # gpu1: no data
+    assert step(2, {0: 45.0, 1: 44.0, 3: 46.0}) == [("resolved", "hot", "n1 gpu1"),
+                                                     ("resolved", "hot", "n1 gpu3")]
+    # Four GPUs, one far from the other three: the peer rule names it by its own index.
+    assert step(3, {0: 50.0, 1: 50.0, 2: 50.0, 5: 10.0}) == [("firing", "spread", "n1 gpu5")]
+
+
+def test_a_node_that_leaves_takes_its_alerts_and_windows_with_it() -> None:
+    rules = parse_rules(HOT.replace('for = "3s"', 'for = "1s"') + """
+[[rule]]
+name = "spike"
+kind = "zscore"
+metric = "gpu.util_pct"
+window = "60s"
+min_samples = 5
+min_std = 1
+""")[0]
+    engine = AlertEngine(rules)
+    state = FleetState(left_linger_s=0)
+    for n in ("a", "b", "c"):
+        state.apply(NodeJoined(T0, n))
+        state.apply(HelloReceived(T0, n, hello(n, gpus=0)))
+
+    def step(t: float, utils: dict[str, dict[int, float | None]]) -> list[tuple[str, str]]:
+        changes = []
+        for n, u in utils.items():
+            changes += state.apply(SampleReceived(T0 + t, n, _gpu_sample(T0 + t, int(t) + 1, u)))
+        ev = engine.evaluate(state, T0 + t, changes + state.tick(T0 + t))
+        return [(e.state.value, str(e.target)) for e in ev]
+
+    calm = {0: 50.0, 1: 50.0}
+    for t in range(8):  # a baseline for the z-score windows
+        assert step(t, {"a": calm, "b": calm, "c": calm}) == []
+    assert step(8, {"a": calm, "b": {0: 90.0, 1: 50.0}, "c": {0: 50.0, 1: 90.0}}) == [
+        ("pending", "b gpu0"), ("pending", "c gpu1"), ("firing", "b gpu0"), ("firing", "c gpu1")]
+    state.apply(NodeLeft(T0 + 9, "b", "lease revoked"))
+    changes = state.tick(T0 + 9.5)  # gone at once (no linger)
+    assert "b" not in state.nodes
+    ev = engine.evaluate(state, T0 + 9.5, changes)
+    assert sorted((e.rule, e.state.value, str(e.target), e.reason) for e in ev) == [
+        ("hot", "inactive", "b gpu0", "node removed"),
+        ("spike", "resolved", "b gpu0", "node removed")]
+    # c, now next to a, keeps its own values, alerts and window (where 90 is now the past).
+    assert step(10, {"a": calm, "c": {0: 50.0, 1: 91.0}}) == [("firing", "c gpu1"),
+                                                              ("resolved", "c gpu1")]
+    assert step(11, {"a": calm, "c": calm}) == [("resolved", "c gpu1")]
+    # b comes back: a new node to the engine, whose z-score window starts empty.
+    state.apply(NodeJoined(T0 + 12, "b"))
+    state.apply(HelloReceived(T0 + 12, "b", hello("b", gpus=0)))
+    for t in range(12, 16):
+        assert step(t, {"a": calm, "b": {0: 90.0 if t == 15 else 50.0, 1: 50.0}}) == (
+            [("pending", "b gpu0")] if t == 15 else [])
+
+
+def test_engines_for_two_rule_sets_keep_their_own_state() -> None:
+    """A reloaded rule set is a new engine: it reads every node afresh, and neither engine
+    sees the other's alerts or windows."""
+    state = FleetState()
+    state.apply(NodeJoined(T0, "n1"))
+    state.apply(HelloReceived(T0, "n1", hello("n1", gpus=0)))
+    changes = state.apply(SampleReceived(T0, "n1", _gpu_sample(T0, 1, {0: 90.0, 1: 97.0})))
+    old = AlertEngine(parse_rules(HOT.replace('for = "3s"', 'for = "0s"'))[0])
+    assert [str(e.target) for e in old.evaluate(state, T0, changes)] == ["n1 gpu0", "n1 gpu1"]
+    assert old.evaluate(state, T0 + 0.5) == []  # nothing new
+    reloaded = AlertEngine(parse_rules(HOT.replace('for = "3s"', 'for = "0s"')
+                                       .replace("85", "95"))[0])
+    ev = reloaded.evaluate(state, T0 + 0.5)  # the same sample is new to this engine
+    assert [(e.state.value, str(e.target)) for e in ev] == [("firing", "n1 gpu1")]
+    changes = state.apply(SampleReceived(T0 + 1, "n1", _gpu_sample(T0 + 1, 2, {0: 90.0,
+                                                                               1: 50.0})))
+    assert [(e.state.value, str(e.target)) for e in old.evaluate(state, T0 + 1, changes)] == [
+        ("resolved", "n1 gpu1")]
+    assert [(e.state.value, str(e.target)) for e in reloaded.evaluate(state, T0 + 1)] == [
+        ("resolved", "n1 gpu1")]
+    assert [str(a.target) for a in old.active()] == ["n1 gpu0"]
+    assert reloaded.active() == []
+
+
+def test_evaluations_between_samples_change_nothing() -> None:
+    """The monitor may tick faster than nodes sample: a node whose sample is not new is
+    skipped, and its windows are fed once per sample, so the alerts are the same."""
+    rules = HOT + """
+[[rule]]
+name = "spike"
+kind = "zscore"
+metric = "gpu.util_pct"
+window = "20s"
+min_samples = 8
+
+[[rule]]
+name = "spread"
+kind = "peer"
+metric = "gpu.util_pct"
+min_peers = 2
+min_std = 1
+
+[[rule]]
+name = "zone"
+kind = "peer"
+metric = "cpu.util_pct"
+group = "fleet"
+min_peers = 2
+"""
+    base = " ".join(["50", "52", "48", "51", "49"] * 4)
+    series = {("n1", "gpu.util_pct", 0): f"{base} 95 95 95 95 50 50",
+              ("n1", "gpu.util_pct", 1): "50x26", ("n1", "gpu.util_pct", 2): "51x26",
+              ("n1", "cpu.util_pct", None): "10x20 90x6", ("n2", "cpu.util_pct", None): "10x26",
+              ("n3", "cpu.util_pct", None): "11x26"}
+    once = play(rules, series)
+    thrice = play(rules, series, extra_evals=[T0 + i + d for i in range(26) for d in (0.3, 0.6)])
+    assert events(once) == events(thrice)
+    assert {e[2] for e in events(once)} == {"hot", "spike", "spread", "zone"}

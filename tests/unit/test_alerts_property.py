@@ -142,9 +142,9 @@ def test_window_matches_brute_force(
 ) -> None:
     import math
 
-    from autoglm_tui.analysis.alerts import _Window
+    from autoglm_tui.analysis.alert_windows import Window
 
-    w = _Window(window_s, nb=6, phase=phase)
+    w = Window(window_s, nb=6, phase=phase)
     width = window_s / 6
     seen: list[tuple[int, float]] = []
     t = 1000.0
@@ -169,36 +169,55 @@ def test_window_matches_brute_force(
     st.lists(
         st.tuples(st.floats(min_value=0, max_value=4),
                   st.lists(st.one_of(st.none(), st.floats(min_value=-1e6, max_value=1e6)),
-                           min_size=3, max_size=3)),
+                           min_size=3, max_size=3),
+                  st.integers(min_value=0, max_value=5)),
         min_size=1, max_size=100,
     ),
     st.floats(min_value=1, max_value=60),
+    st.integers(min_value=1, max_value=4),
+    st.floats(min_value=0, max_value=10),
+    st.sampled_from(["both", "above", "below"]),
 )
-def test_block_window_matches_brute_force(steps: list, window_s: float) -> None:  # type: ignore[type-arg]
+def test_block_window_matches_brute_force(
+    steps: list, window_s: float, min_samples: int, min_std: float,  # type: ignore[type-arg]
+    direction: str,
+) -> None:
+    """Counts, mean, deviation and bands against a recount from scratch; each row is added
+    as a reference into a column shared with other nodes (at an offset in it)."""
     import math
 
-    from autoglm_tui.analysis.alerts import _Block
+    from autoglm_tui.analysis.alert_windows import Block
     from autoglm_tui.analysis.rules import Rule
 
-    rule = Rule(name="z", kind="zscore", metric="gpu.util_pct", min_samples=1)
-    blk = _Block((0, 1, 2), window_s, rule, phase=0.0, nb=6)
+    rule = Rule(name="z", kind="zscore", metric="gpu.util_pct", min_samples=min_samples,
+                min_std=min_std, z=2.5, direction=direction)
+    blk = Block((0, 1, 2), window_s, rule, phase=0.0, nb=6)
     width = window_s / 6
     seen: list[tuple[int, list[float | None]]] = []
     t = 1000.0
-    for dt, row in steps:
+    for dt, row, offset in steps:
         t += dt
         b = int((t + blk.phase) // width)
         if not blk.start <= t < blk.end:
             blk.roll(t)
-        blk.rows.append(row)
+        blk.add([7.0] * offset + row + [None], offset)
         for i in range(3):
             base = [r[i] for bid, r in seen if b - 6 < bid < b and r[i] is not None]
             assert blk.n[i] == len(base)
-            if base:
-                mean = sum(base) / len(base)
-                std = math.sqrt(sum((x - mean) ** 2 for x in base) / len(base))
-                recent = [abs(r[i]) for bid, r in seen if bid >= b - 12 and r[i] is not None]
-                scale = max(1.0, *recent)
-                assert abs(blk.mean[i] - mean) <= 1e-6 * scale
-                assert abs(blk.std[i] - std) <= 1e-4 * scale
+            if not base:
+                assert (blk.lo[i], blk.hi[i]) == (-math.inf, math.inf)
+                continue
+            mean = sum(base) / len(base)
+            std = math.sqrt(sum((x - mean) ** 2 for x in base) / len(base))
+            recent = [abs(r[i]) for bid, r in seen if bid >= b - 12 and r[i] is not None]
+            scale = max(1.0, *recent)
+            assert abs(blk.mean[i] - mean) <= 1e-6 * scale
+            assert abs(blk.std[i] - std) <= 1e-4 * scale
+            sd = max(blk.std[i], min_std)
+            if len(base) < min_samples or sd <= 0:
+                assert (blk.lo[i], blk.hi[i]) == (-math.inf, math.inf)
+            else:
+                hi = blk.mean[i] + 2.5 * sd if direction != "below" else math.inf
+                lo = blk.mean[i] - 2.5 * sd if direction != "above" else -math.inf
+                assert (blk.lo[i], blk.hi[i]) == (lo, hi)
         seen.append((b, row))

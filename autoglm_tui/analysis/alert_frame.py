@@ -1,0 +1,227 @@
+"""The values alert rules read at one evaluation, extracted once and shared (pure).
+
+A :class:`Frame` holds some nodes (in fleet order) with their newest samples. For GPU and
+process metrics it keeps every GPU (or process) of those nodes in one flat list, cut per node
+by offsets; a metric's values become one flat column, built on first use and shared by every
+rule that reads that metric, so a tick reads each of 2,048 GPU values once rather than once
+per rule. A rule scans a column in C (:func:`hits`) to find the few nodes where its condition
+holds; only those, and the nodes where the rule has an alert, take the per-node path.
+
+Few objects are made per tick (a flat list per metric, no list per node), so evaluating the
+rules adds little work for the garbage collector. What does not change from one tick to the
+next in a steady fleet (the slices that cut the columns, each node's tuple of GPU indices) is
+kept in a :class:`Layouts` cache owned by the engine and checked for equality each time.
+"""
+
+from __future__ import annotations
+
+import operator
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from itertools import accumulate, chain, compress, count, islice, repeat
+from typing import Any
+
+from autoglm_tui import metrics
+from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.metrics import Scope
+
+Value = float | None
+
+# Per-GPU and per-process metrics read straight off the newest sample: the same values derive()
+# puts in NodeState.metrics (a unit test holds them equal), read without a dict per value.
+GPU_FIELDS: dict[str, Callable[[Any], Any]] = {
+    m.name: operator.attrgetter(m.name.removeprefix("gpu."))
+    for m in metrics.METRICS.values() if m.scope == Scope.GPU
+}
+PROC_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "proc.cpu_pct": operator.attrgetter("cpu_pct"),
+    "proc.rss_bytes": operator.attrgetter("rss_bytes"),
+    "proc.gpu_mem_bytes": operator.attrgetter("gpu_mem_bytes"),
+    "proc.sm_util_pct": operator.attrgetter("sm_pct"),
+}
+NODE_SUBJECTS: tuple[None] = (None,)  # the one subject of a node metric
+
+
+def hits(col: Sequence[Value], cmp: Callable[[Any, Any], bool], threshold: float) -> list[int]:
+    """Indices of the known values in `col` for which ``cmp(value, threshold)`` holds."""
+    if col and type(col[0]) is int and type(threshold) is float and threshold.is_integer():
+        # Python compares ints and floats exactly, and an int with an int faster: the same
+        # answers, in half the time, for counts and bytes
+        threshold = int(threshold)  # type: ignore[assignment]
+    try:  # in C while the column holds no None (the common case)
+        if not any(map(cmp, col, repeat(threshold))):
+            return []
+        found = list(compress(count(), map(cmp, col, repeat(threshold))))
+    except TypeError:  # an unknown value (ordering None raises): look one by one
+        return [i for i, v in enumerate(col) if v is not None and cmp(v, threshold)]
+    if cmp is operator.ne:  # None != x holds where ordering None would raise
+        return [i for i in found if col[i] is not None]
+    return found
+
+
+class Layouts:
+    """What stays the same from tick to tick in a steady fleet, per kind of member: the
+    offsets that cut a flat column per node with their slices, and the flat subject keys with
+    each node's subjects. An entry is used only while it equals what the new tick has."""
+
+    __slots__ = ("slices", "subjects")
+
+    def __init__(self) -> None:
+        self.slices: dict[str, tuple[list[int], list[slice]]] = {}
+        self.subjects: dict[str, tuple[list[int], list[int], list[Any]]] = {}
+
+
+class Members:
+    """The GPUs (or processes) of a frame's nodes: one flat list, cut per node by offsets."""
+
+    __slots__ = ("_cols", "_fields", "_interned", "_key", "_keys", "_layouts", "_slices",
+                 "_subjects", "_tag", "groups", "off")
+
+    def __init__(
+        self, groups: list[Sequence[Any]], key: Callable[[Any], int],
+        fields: dict[str, Callable[[Any], Any]],
+        interned: dict[tuple[int, ...], tuple[int, ...]] | None, layouts: Layouts, tag: str,
+    ) -> None:
+        self.groups = groups  # per node, its GpuSample (or ProcSample) objects
+        self.off: list[int] = list(accumulate(map(len, groups), initial=0))
+        self._key = key
+        self._fields = fields
+        self._interned = interned  # GPU index tuples: one object per distinct tuple
+        self._layouts = layouts
+        self._tag = tag
+        self._cols: dict[str, list[Value]] = {}
+        self._keys: list[int] | None = None
+        self._slices: list[slice] | None = None
+        self._subjects: list[Any] | None = None
+
+    def slices(self) -> list[slice]:
+        """Per node, the slice of a flat column that holds its values."""
+        out = self._slices
+        if out is None:
+            cached = self._layouts.slices.get(self._tag)
+            if cached is not None and cached[0] == self.off:
+                out = cached[1]
+            else:
+                out = list(map(slice, self.off, islice(self.off, 1, None)))
+                self._layouts.slices[self._tag] = (self.off, out)
+            self._slices = out
+        return out
+
+    def keys(self) -> list[int]:
+        """Every member's GPU index (or pid), flat."""
+        out = self._keys
+        if out is None:
+            out = self._keys = list(map(self._key, chain.from_iterable(self.groups)))
+        return out
+
+    def subject(self, i: int) -> Sequence[Any]:
+        """Node i's GPU indices (an interned tuple) or pids (a list)."""
+        if self._subjects is not None:
+            return self._subjects[i]
+        if self._keys is not None:
+            keys = self._keys[self.off[i]:self.off[i + 1]]
+        else:
+            keys = list(map(self._key, self.groups[i]))
+        if self._interned is None:
+            return keys
+        t = tuple(keys)
+        return self._interned.setdefault(t, t)
+
+    def subjects(self) -> list[Any]:
+        """Every node's subjects, as :meth:`subject` gives them."""
+        out = self._subjects
+        if out is None:
+            keys = self.keys()
+            cached = self._layouts.subjects.get(self._tag)
+            if cached is not None and cached[0] == self.off and cached[1] == keys:
+                out = cached[2]
+            else:
+                out = list(map(keys.__getitem__, self.slices()))
+                if self._interned is not None:
+                    out = list(map(tuple, out))
+                    out = list(map(self._interned.setdefault, out, out))
+                self._layouts.subjects[self._tag] = (self.off, keys, out)
+            self._subjects = out
+        return out
+
+    def col(self, metric: str) -> list[Value]:
+        """The metric's value for every GPU (or process), flat, in node order."""
+        out = self._cols.get(metric)
+        if out is None:
+            get = self._fields.get(metric)
+            # Every GPU and process metric is a field (or property) of the sample; a name that
+            # is not has no value anywhere, as in the node's derived metrics.
+            out = (list(map(get, chain.from_iterable(self.groups))) if get is not None
+                   else [None] * self.off[-1])
+            self._cols[metric] = out
+        return out
+
+    def owners(self, flat: Sequence[int]) -> list[int]:
+        """The nodes (frame indices, ascending, once each) that hold the given flat indices."""
+        off = self.off
+        return sorted({bisect_right(off, i) - 1 for i in flat})
+
+
+class Frame:
+    """Some nodes of the fleet with their newest samples, in fleet order (``pos`` says where)."""
+
+    __slots__ = ("_gpus", "_index", "_interned", "_layouts", "_node_cols", "_procs", "_tag",
+                 "ats", "ids", "metrics", "nodes", "pos", "samples")
+
+    def __init__(
+        self, ids: list[str], nodes: list[NodeState], pos: list[int], ats: list[float],
+        interned: dict[tuple[int, ...], tuple[int, ...]], layouts: Layouts, tag: str,
+    ) -> None:
+        self.ids = ids
+        self.nodes = nodes
+        self.pos = pos
+        self.ats = ats
+        self.samples = [n.last_sample for n in nodes]
+        self.metrics = [n.metrics for n in nodes]
+        self._interned = interned
+        self._layouts = layouts
+        self._tag = tag
+        self._gpus: Members | None = None
+        self._procs: Members | None = None
+        self._index: dict[str, int] | None = None
+        self._node_cols: dict[str, list[Value]] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def index(self) -> dict[str, int]:
+        """node id -> its index in this frame."""
+        out = self._index
+        if out is None:
+            out = self._index = dict(zip(self.ids, range(len(self.ids)), strict=True))
+        return out
+
+    @property
+    def gpus(self) -> Members:
+        out = self._gpus
+        if out is None:
+            out = self._gpus = Members(
+                [s.gpus for s in self.samples], operator.attrgetter("index"), GPU_FIELDS,
+                self._interned, self._layouts, self._tag + "gpu")
+        return out
+
+    @property
+    def procs(self) -> Members:
+        out = self._procs
+        if out is None:
+            out = self._procs = Members(
+                [s.procs for s in self.samples], operator.attrgetter("pid"), PROC_FIELDS,
+                None, self._layouts, self._tag + "proc")
+        return out
+
+    def members(self, scope: Scope) -> Members:
+        return self.gpus if scope == Scope.GPU else self.procs
+
+    def node_col(self, metric: str) -> list[Value]:
+        """A node metric's value on every node of the frame."""
+        out = self._node_cols.get(metric)
+        if out is None:
+            out = self._node_cols[metric] = list(
+                map(dict.get, self.metrics, repeat((metric, None))))
+        return out
