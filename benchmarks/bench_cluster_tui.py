@@ -3,8 +3,11 @@
 For each fleet size (default 256 and 1,024 nodes with 8 GPUs each, one sample per node per
 second), in a fresh process:
 
-1. pre-fill the fleet state with `--history` seconds (default 900 = 15 minutes) of synthetic
-   samples, applied through ``FleetState.apply`` exactly as live samples are;
+1. pre-fill the fleet state with `--prefill` seconds (default: `--history`, 900 = 15 minutes)
+   of synthetic samples stamped with the past 15 minutes' times, applied through
+   ``FleetState.apply`` exactly as live samples are, with the monitor's tick (fleet ageing and
+   the alert rules) run once per simulated second; so the history holds what 15 live minutes
+   leave in it, in about a minute (`--prefill 0 --seconds 900` is the slow, all-live check);
 2. start the cluster app headless at 160x50 with the same synthetic fleet live at 1 Hz (the
    repaint timer at its default 2 Hz); every frame is rendered to terminal bytes as it would be
    for a real terminal;
@@ -16,6 +19,13 @@ second), in a fresh process:
 4. press Down/Up `--presses` times at irregular moments during live updates and measure the
    time from each key press to the first frame that shows the moved cursor;
 5. read the process's RSS.
+
+`--repeat N` runs each fleet size N times (each in a fresh process) and reports medians.
+`--memory` adds where the memory goes: the objects the garbage collector tracks, by type, and
+the history's buffers by metric group; `--trace` adds the largest allocations made after the
+pre-fill and alive at the end (tracemalloc, by file and line; tracing slows the live part a lot,
+so read CPU and latency from a run without it). RSS after the imports, after the pre-fill and at
+the end is always printed.
 
 Prints one markdown table. Run: ``.venv/bin/python benchmarks/bench_cluster_tui.py``.
 """
@@ -32,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +63,8 @@ def rss_mb() -> float:
 
 
 def one(
-    nodes: int, gpus: int, seconds: float, history: float, presses: int, alerts: bool = True
+    nodes: int, gpus: int, seconds: float, history: float, presses: int, alerts: bool = True,
+    prefill: float | None = None, memory: bool = False, trace: bool = False,
 ) -> dict[str, Any]:
     """Run one fleet size in this process; return the measurements."""
     from autoglm_tui.analysis.state import FleetState
@@ -83,16 +95,22 @@ def one(
         silences = Path(tempfile.mkdtemp(prefix="bench-")) / "silences.json"
         build_pipeline([], no_log=True, include_user_rules=False,
                        silences_path=str(silences)).install(monitor)
+    rss_start = rss_mb()
+    prefill = history if prefill is None else prefill
     now = time.time()
-    start = now - history
+    start = now - prefill
     t0 = time.perf_counter()
     for e in fleet.join_events(start):
-        state.apply(e)
-    for k in range(int(history)):
+        monitor.apply(e)
+    for k in range(int(prefill)):
         for e in tick(start + k):
-            state.apply(e)
+            monitor.apply(e)
+        monitor.tick(start + k + 0.5)  # fleet ageing and alert rules, as the repaint timer does
     prefill_s = time.perf_counter() - t0
     gc.collect()
+    rss_prefill = rss_mb()
+    if trace:
+        tracemalloc.start(1)
 
     gc_pauses: list[float] = []
     gc_start = [0.0]
@@ -127,7 +145,8 @@ def one(
     ClusterScreen.paint = timed_paint  # type: ignore[method-assign]
 
     app = BenchApp(monitor, [fleet])
-    result: dict[str, Any] = {"nodes": nodes, "gpus": gpus, "prefill_s": prefill_s}
+    result: dict[str, Any] = {"nodes": nodes, "gpus": gpus, "prefill_s": prefill_s,
+                              "rss_start_mb": rss_start, "rss_prefill_mb": rss_prefill}
 
     async def drive() -> None:
         async with app.run_test(size=(160, 50), headless=True) as pilot:
@@ -167,19 +186,99 @@ def one(
             result["rss_mb"] = rss_mb()
             result["gc_max_ms"] = 1000.0 * max(gc_pauses, default=0.0)
             result["history_mb"] = sum(n.history.nbytes() for n in state.nodes.values()) / 2**20
+            # Stop painting before the slow reports and the teardown: a repaint queued while
+            # the screen's widgets are being removed would fail to find its table.
+            screen.ready = False
+            await asyncio.sleep(0.1)
+            if trace:
+                snaps.append(tracemalloc.take_snapshot())
+            if memory or trace:
+                census: dict[str, int] = {}
+                for obj in gc.get_objects():
+                    name = type(obj).__name__
+                    census[name] = census.get(name, 0) + 1
+                top = sorted(census.items(), key=lambda kv: -kv[1])[:8]
+                result["gc_census"] = (
+                    f"objects the collector tracks: {sum(census.values())} "
+                    f"(+{gc.get_freeze_count()} frozen); most: "
+                    + ", ".join(f"{k} {v}" for k, v in top))
 
+    snaps: list[tracemalloc.Snapshot] = []
     asyncio.run(drive())
+    if memory or trace:
+        tracemalloc.stop()
+        result["memory"] = [result.pop("gc_census", ""),
+                            *memory_report(state, snaps[0] if snaps else None)]
     return result
 
 
-def table(rows: list[dict[str, Any]], seconds: float, history: float, alerts: bool) -> str:
+def memory_report(state: Any, snap: tracemalloc.Snapshot | None) -> list[str]:
+    """Lines saying where the memory goes: history by metric group, tracked processes, and the
+    largest allocations made after the pre-fill and alive at the end of the run (`snap`)."""
+    groups: dict[str, list[int]] = {}
+    pids = infos = 0
+    times = 0
+    for node in state.nodes.values():
+        h = node.history
+        keys = h.keys()
+        series_bytes = 4 * (h.capacity + 2 * h.buckets)  # float32 fine values, means, maxima
+        times += h.nbytes() - series_bytes * len(keys)
+        for name, _subject in keys:
+            g = groups.setdefault(name.split(".", 1)[0], [0, 0])
+            g[0] += 1
+            g[1] += series_bytes
+        pids += len(node.proc_seen)
+        infos += len(node.proc_info)
+    n = max(1, len(state.nodes))
+    any_node = next(iter(state.nodes.values()), None)
+    lines = []
+    if any_node is not None:
+        h = any_node.history
+        lines.append(f"history per node: {h.capacity} fine points, {h.buckets} coarse buckets "
+                     f"of {h.bucket_s:g} s; shared time axes {times / 2**20:.1f} MB in all")
+    for name, (count, size) in sorted(groups.items(), key=lambda kv: -kv[1][1]):
+        lines.append(f"history {name}.*: {count / n:.0f} series a node, {size / 2**20:.1f} MB")
+    lines.append(f"processes tracked: {pids / n:.0f} pids a node, {infos / n:.0f} listings kept")
+    if snap is not None:
+        stats = snap.statistics("lineno")
+        total = sum(st.size for st in stats)
+        lines.append(f"allocated after the pre-fill and still alive: {total / 2**20:.1f} MB; "
+                     "largest by line:")
+        for st in stats[:15]:
+            frame = st.traceback[0]
+            where = frame.filename.replace(str(REPO) + "/", "")
+            if "site-packages/" in where:
+                where = where.split("site-packages/", 1)[1]
+            lines.append(f"  {st.size / 2**20:6.1f} MB {st.count:8d} blocks  "
+                         f"{where}:{frame.lineno}")
+    return lines
+
+
+def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each figure over repeated runs of one fleet size."""
+    out = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, float):
+            out[key] = statistics.median(r[key] for r in runs)
+    out["runs"] = len(runs)
+    out["rss_all"] = [r["rss_mb"] for r in runs]
+    return out
+
+
+def table(
+    rows: list[dict[str, Any]], seconds: float, history: float, alerts: bool, prefill: float
+) -> str:
     def mark(value: float, target: float) -> str:
         return "meets" if value <= target else f"misses by {value - target:.0f}"
 
+    runs = rows[0].get("runs", 1) if rows else 1
+    how = (f"{prefill / 60:.0f} min pre-filled, then live" if prefill > 0
+           else "all of it live")
     out = [
         f"Cluster view, synthetic fleet at 1 Hz, repaint 2 Hz, 160x50, {history / 60:.0f} min of "
-        f"history, {'default alert rules on' if alerts else 'no alert rules'}; CPU over "
-        f"{seconds:.0f} s; machine: {os.cpu_count()} CPUs",
+        f"history ({how}), {'default alert rules on' if alerts else 'no alert rules'}; CPU "
+        f"over {seconds:.0f} s; {'median of ' + str(runs) + ' runs; ' if runs > 1 else ''}"
+        f"machine: {os.cpu_count()} CPUs",
         "",
         "| nodes x GPUs | CPU % of a core (total) | of which inventing samples | TUI CPU % "
         "(target <= 15) | repaint ms | key -> frame p50 / p95 / max ms (p95 target <= 100) | "
@@ -198,6 +297,17 @@ def table(rows: list[dict[str, Any]], seconds: float, history: float, alerts: bo
     out.append("")
     out.append("longest garbage-collector pause: " + ", ".join(
         f"{r['nodes']} nodes {r['gc_max_ms']:.0f} ms" for r in rows))
+    out.append("RSS MB after the imports / after the pre-fill / at the end: " + ", ".join(
+        f"{r['nodes']} nodes {r['rss_start_mb']:.0f} / {r['rss_prefill_mb']:.0f} / "
+        f"{r['rss_mb']:.0f}" for r in rows))
+    if runs > 1:
+        out.append("RSS MB of each run: " + ", ".join(
+            f"{r['nodes']} nodes " + " ".join(f"{v:.0f}" for v in r["rss_all"]) for r in rows))
+    for r in rows:
+        if r.get("memory"):
+            out.append("")
+            out.append(f"Where the memory goes, {r['nodes']} nodes:")
+            out.extend(r["memory"])
     return "\n".join(out)
 
 
@@ -206,30 +316,49 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--gpus", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--history", type=float, default=900.0)
+    parser.add_argument("--history", type=float, default=900.0,
+                        help="seconds of history the fleet state keeps (default 900)")
+    parser.add_argument("--prefill", type=float,
+                        help="seconds of samples applied before the app starts (default: "
+                             "--history; 0 with --seconds 900 builds the history live)")
     parser.add_argument("--presses", type=int, default=60)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per fleet size, each in a fresh process; medians reported")
+    parser.add_argument("--memory", action="store_true",
+                        help="report where the memory goes (collector census, history)")
+    parser.add_argument("--trace", action="store_true",
+                        help="--memory plus tracemalloc from the end of the pre-fill (slow)")
     parser.add_argument("--no-alerts", action="store_true",
                         help="leave the default alert rules out (they run in `cluster`)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    prefill = args.history if args.prefill is None else args.prefill
     if args.one is not None:
         print(json.dumps(one(args.one, args.gpus, args.seconds, args.history, args.presses,
-                             alerts=not args.no_alerts)))
+                             alerts=not args.no_alerts, prefill=prefill, memory=args.memory,
+                             trace=args.trace)))
         return 0
     rows = []
     for n in args.nodes:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--one", str(n), "--gpus", str(args.gpus),
-             "--seconds", str(args.seconds), "--history", str(args.history),
-             "--presses", str(args.presses), *(["--no-alerts"] if args.no_alerts else [])],
-            capture_output=True, text=True, check=False,
-        )
-        if proc.returncode != 0:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            return 1
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        print(f"{n} nodes done (pre-fill {rows[-1]['prefill_s']:.0f} s)", file=sys.stderr)
-    print(table(rows, args.seconds, args.history, not args.no_alerts))
+        runs = []
+        for _ in range(max(1, args.repeat)):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--one", str(n), "--gpus", str(args.gpus),
+                 "--seconds", str(args.seconds), "--history", str(args.history),
+                 "--prefill", str(prefill), "--presses", str(args.presses),
+                 *(["--no-alerts"] if args.no_alerts else []),
+                 *(["--memory"] if args.memory else []),
+                 *(["--trace"] if args.trace else [])],
+                capture_output=True, text=True, check=False,
+            )
+            if proc.returncode != 0:
+                print(proc.stderr[-3000:], file=sys.stderr)
+                return 1
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(f"{n} nodes done (pre-fill {runs[-1]['prefill_s']:.0f} s, "
+                  f"RSS {runs[-1]['rss_mb']:.0f} MB)", file=sys.stderr)
+        rows.append(median_row(runs))
+    print(table(rows, args.seconds, args.history, not args.no_alerts, prefill))
     return 0
 
 

@@ -1,37 +1,76 @@
-"""Ring buffers of metric history that allow gaps (pure: no clocks, no I/O).
+"""Metric history in two tiers, with gaps kept (pure: no clocks, no I/O).
 
-One :class:`NodeHistory` per node shares a time axis across all of the node's series, and
-stores values as 32-bit floats with NaN for "no data", so 15 minutes of 1 Hz history for a
-256-node fleet stays small. A key is ``(metric_name, subject)`` where subject is ``None`` for
-node metrics, the GPU index for GPU metrics and the pid for process metrics.
+One :class:`NodeHistory` per node shares a time axis across all of the node's series and stores
+values as 32-bit floats with NaN for "no data". A key is ``(metric_name, subject)`` where
+subject is ``None`` for node metrics, the GPU index for GPU metrics and the pid for process
+metrics.
+
+Two tiers keep 15 minutes of a 256-node fleet small:
+
+* the **fine** tier is a ring of the newest ``capacity`` points at full resolution;
+* the optional **coarse** tier is a ring of ``buckets`` consolidated points. When the fine ring
+  is full, its oldest points that share one ``bucket_s``-wide time bucket (edges at multiples of
+  ``bucket_s``) leave it together and become one coarse point holding their mean and their max
+  (so a spike is not lost). A coarse point stands at the time of the first point it holds.
+  Its value is a gap (None) only when none of its points had a value; a bucket in which no
+  point arrived at all (the node was silent) makes no coarse point, as in the fine tier.
+
+Readers see one series, oldest first: coarse points, then fine points. ``points(..., peak=True)``
+gives the coarse points' max instead of their mean (fine points are the same either way).
+Without a coarse tier (``buckets=0``) the oldest point is simply dropped when the ring is full.
 """
 
 from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 Key = tuple[str, "int | None"]
 NAN = float("nan")
 
 
 class NodeHistory:
-    """Fixed-capacity history for one node: a shared time ring plus one value ring per key."""
+    """History of one node: a fine time ring, a coarse time ring, one value array per key.
 
-    __slots__ = ("_head", "_len", "_series", "_times", "capacity")
+    Each key's array holds ``capacity`` fine values, then ``buckets`` coarse means, then
+    ``buckets`` coarse maxima (one allocation per series).
+    """
 
-    def __init__(self, capacity: int) -> None:
+    __slots__ = (
+        "_c_head",
+        "_c_len",
+        "_c_times",
+        "_head",
+        "_len",
+        "_series",
+        "_times",
+        "_width",
+        "bucket_s",
+        "buckets",
+        "capacity",
+    )
+
+    def __init__(self, capacity: int, bucket_s: float = 0.0, buckets: int = 0) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
+        if buckets < 0 or (buckets and not bucket_s > 0):
+            raise ValueError("a coarse tier needs buckets >= 1 and bucket_s > 0")
         self.capacity = capacity
+        self.bucket_s = float(bucket_s) if buckets else 0.0
+        self.buckets = buckets
+        self._width = capacity + 2 * buckets
         self._times = array("d", [NAN]) * capacity
+        self._c_times = array("d", [NAN]) * buckets
         self._series: dict[Key, array] = {}
-        self._head = 0  # index of the next write
-        self._len = 0
+        self._head = 0  # index of the next fine write
+        self._len = 0  # fine points held
+        self._c_head = 0  # index of the next coarse write
+        self._c_len = 0  # coarse points held
 
     def __len__(self) -> int:
-        return self._len
+        """Points held in both tiers."""
+        return self._len + self._c_len
 
     def keys(self) -> list[Key]:
         return list(self._series)
@@ -40,6 +79,8 @@ class NodeHistory:
         """Record one point in time; keys absent from `values` get a gap at `t`."""
         if self._len and t < self._last_time():
             return  # out of order: dropped (the time axis only moves forward)
+        if self._len == self.capacity and self.buckets:
+            self._consolidate()
         i = self._head
         self._times[i] = t
         for key, series in self._series.items():
@@ -48,16 +89,48 @@ class NodeHistory:
         for key, v in values.items():
             # A series is created at its first value: metrics a node never reports cost nothing.
             if v is not None and key not in self._series:
-                series = array("f", [NAN]) * self.capacity
+                series = array("f", [NAN]) * self._width
                 series[i] = v
                 self._series[key] = series
         self._head = (i + 1) % self.capacity
         self._len = min(self._len + 1, self.capacity)
 
-    def forget(self, predicate) -> None:  # type: ignore[no-untyped-def]
+    def forget(self, predicate: Callable[[Key], bool]) -> None:
         """Drop series whose key matches `predicate` (e.g. pids that are gone)."""
         for key in [k for k in self._series if predicate(k)]:
             del self._series[key]
+
+    # ------------------------------------------------------------------ consolidation
+
+    def _consolidate(self) -> None:
+        """Move the fine ring's oldest time bucket into one coarse point (mean and max)."""
+        cap, step = self.capacity, self.bucket_s
+        times = self._times
+        start = (self._head - self._len) % cap
+        bucket = math.floor(times[start] / step)
+        n = 1
+        while n < self._len and math.floor(times[(start + n) % cap] / step) == bucket:
+            n += 1
+        j = self._c_head
+        self._c_times[j] = times[start]
+        mean_at, max_at = cap + j, cap + self.buckets + j
+        end = start + n
+        wraps = end > cap
+        for series in self._series.values():
+            chunk = series[start:cap] + series[: end - cap] if wraps else series[start:end]
+            total = sum(chunk)
+            if total == total:  # no gap in the bucket (NaN != NaN): the fast path
+                series[mean_at] = total / n
+                series[max_at] = max(chunk)
+                continue
+            known = [v for v in chunk if v == v]  # gaps left out of the mean and the max
+            series[mean_at] = sum(known) / len(known) if known else NAN
+            series[max_at] = max(known) if known else NAN
+        self._c_head = (j + 1) % self.buckets
+        self._c_len = min(self._c_len + 1, self.buckets)
+        self._len -= n
+
+    # ------------------------------------------------------------------ reads
 
     def _last_time(self) -> float:
         return self._times[(self._head - 1) % self.capacity]
@@ -67,26 +140,56 @@ class NodeHistory:
         for n in range(self._len):
             yield (start + n) % self.capacity
 
+    def _coarse_indices(self) -> Iterator[int]:
+        start = (self._c_head - self._c_len) % self.buckets if self.buckets else 0
+        for n in range(self._c_len):
+            yield (start + n) % self.buckets
+
+    @property
+    def fine_since(self) -> float | None:
+        """Time of the oldest full-resolution point (older points are coarse), None if empty."""
+        if not self._len:
+            return None
+        return self._times[(self._head - self._len) % self.capacity]
+
     def points(
-        self, key: Key, since: float | None = None, until: float | None = None
+        self,
+        key: Key,
+        since: float | None = None,
+        until: float | None = None,
+        *,
+        peak: bool = False,
     ) -> list[tuple[float, float | None]]:
-        """(t, value) pairs oldest first; value None marks a gap. Empty for an unknown key."""
+        """(t, value) pairs oldest first; value None marks a gap. Empty for an unknown key.
+
+        Coarse points (beyond the fine tier) carry their bucket's mean, or its max with `peak`.
+        """
         series = self._series.get(key)
         if series is None:
             return []
         out: list[tuple[float, float | None]] = []
+        lo = -math.inf if since is None else since
+        hi = math.inf if until is None else until
+        if self._c_len:
+            base = self.capacity + (self.buckets if peak else 0)
+            c_times = self._c_times
+            for j in self._coarse_indices():
+                t = c_times[j]
+                if lo <= t <= hi:
+                    v = series[base + j]
+                    out.append((t, None if v != v else float(v)))
+        times = self._times
         for i in self._indices():
-            t = self._times[i]
-            if (since is not None and t < since) or (until is not None and t > until):
-                continue
-            v = series[i]
-            out.append((t, None if math.isnan(v) else float(v)))
+            t = times[i]
+            if lo <= t <= hi:
+                v = series[i]
+                out.append((t, None if v != v else float(v)))
         return out
 
     def values(
         self, key: Key, since: float | None = None, until: float | None = None
     ) -> list[float]:
-        """Only the known values in the window, oldest first."""
+        """Only the known values in the window, oldest first (coarse points give their mean)."""
         return [v for _, v in self.points(key, since, until) if v is not None]
 
     def latest(self, key: Key) -> float | None:
@@ -99,11 +202,22 @@ class NodeHistory:
 
     def tail(self, key: Key, n: int) -> list[float | None]:
         """The last `n` values (None for gaps), oldest first: what a sparkline draws."""
-        pts = self.points(key)
-        return [v for _, v in pts[-n:]]
+        if n <= 0:
+            return []
+        if n > self._len:
+            return [v for _, v in self.points(key)[-n:]]
+        series = self._series.get(key)
+        if series is None:
+            return []
+        cap = self.capacity
+        start = self._head - n
+        out: list[float | None] = []
+        for k in range(start, self._head):
+            v = series[k % cap]
+            out.append(None if v != v else float(v))
+        return out
 
     def nbytes(self) -> int:
         """Approximate memory held by the buffers."""
-        return self._times.itemsize * self.capacity + sum(
-            s.itemsize * self.capacity for s in self._series.values()
-        )
+        times = self._times.itemsize * self.capacity + self._c_times.itemsize * self.buckets
+        return times + sum(s.itemsize * self._width for s in self._series.values())

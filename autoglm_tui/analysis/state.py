@@ -7,6 +7,7 @@ here reads a clock or does I/O. The UI reads ``nodes`` and ``version`` and never
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from autoglm_tui.analysis.derive import derive
@@ -77,7 +78,13 @@ class NodeState:
 
 
 class FleetState:
-    """All nodes, their status and history. Feed it events; read ``nodes``."""
+    """All nodes, their status and history. Feed it events; read ``nodes``.
+
+    Each node's history covers `history_s`: the newest `fine_s` (plus one bucket) at full
+    resolution, older points as `bucket_s` buckets of mean and max (analysis/history.py). At
+    most `max_procs` processes a node keep their history and listing (more when one sample
+    lists more); processes not listed for `proc_forget_s` are forgotten.
+    """
 
     def __init__(
         self,
@@ -85,11 +92,17 @@ class FleetState:
         stale_after_intervals: float = 3.0,
         left_linger_s: float = 120.0,
         proc_forget_s: float = 120.0,
+        fine_s: float = 300.0,
+        bucket_s: float = 10.0,
+        max_procs: int = 64,
     ) -> None:
         self.history_s = history_s
         self.stale_after_intervals = stale_after_intervals
         self.left_linger_s = left_linger_s
         self.proc_forget_s = proc_forget_s
+        self.fine_s = fine_s  # newest history kept at full resolution, older in buckets
+        self.bucket_s = bucket_s
+        self.max_procs = max_procs  # processes per node whose history and listing are kept
         self.nodes: dict[str, NodeState] = {}
         self.registry_ok: bool | None = None  # None: no registry in use
         self.registry_reason: str | None = None
@@ -156,7 +169,7 @@ class FleetState:
         for p in sample.procs:
             node.proc_seen[p.pid] = event.t
             node.proc_info[p.pid] = p
-        self._forget_procs(node, event.t)
+        self._forget_procs(node, event.t, len(sample.procs))
         if node.status != NodeStatus.LEFT:
             self._set(node, NodeStatus.UP, None, event.t)
 
@@ -193,8 +206,7 @@ class FleetState:
     def _node(self, node_id: str, t: float) -> NodeState:
         node = self.nodes.get(node_id)
         if node is None:
-            capacity = max(2, int(self.history_s))  # one point a second at most
-            node = NodeState(node_id=node_id, history=NodeHistory(capacity), first_seen=t)
+            node = NodeState(node_id=node_id, history=self._new_history(), first_seen=t)
             node.status_since = t
             self.nodes[node_id] = node
             self._changes.append(StatusChange(t, node_id, None, NodeStatus.CONNECTING))
@@ -208,8 +220,27 @@ class FleetState:
             node.status_since = t
             self._changes.append(StatusChange(t, node.node_id, old, status, reason))
 
-    def _forget_procs(self, node: NodeState, now: float) -> None:
-        gone = [pid for pid, seen in node.proc_seen.items() if now - seen > self.proc_forget_s]
+    def _new_history(self) -> NodeHistory:
+        """A history covering `history_s` at one point a second: `fine_s` of it at full
+        resolution (plus one bucket, so a `fine_s` window always reads fine points), the rest
+        in `bucket_s` buckets; one tier only when the history is that short."""
+        fine = int(self.fine_s + self.bucket_s)
+        if self.bucket_s <= 0 or self.history_s <= fine:
+            return NodeHistory(max(2, int(self.history_s)))  # one point a second at most
+        buckets = math.ceil((self.history_s - self.fine_s) / self.bucket_s)
+        return NodeHistory(max(2, fine), self.bucket_s, buckets)
+
+    def _forget_procs(self, node: NodeState, now: float, listed: int) -> None:
+        """Forget processes not listed for `proc_forget_s`, and beyond `max_procs` the ones
+        listed longest ago (never one in the newest sample, which lists `listed` processes)."""
+        seen = node.proc_seen
+        gone = [pid for pid, at in seen.items() if now - at > self.proc_forget_s]
+        extra = len(seen) - len(gone) - max(self.max_procs, listed)
+        if extra > 0:
+            gone_set = set(gone)
+            older = sorted((at, pid) for pid, at in seen.items()
+                           if at < now and pid not in gone_set)
+            gone.extend(pid for _, pid in older[:extra])
         if not gone:
             return
         gone_set = set(gone)

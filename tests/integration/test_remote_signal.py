@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -38,45 +40,47 @@ def victim() -> Iterator[subprocess.Popen[bytes]]:
         proc.wait(timeout=5)
 
 
+@asynccontextmanager
+async def streaming(servers: SshdSet) -> AsyncIterator[tuple[Any, str, SshSignaller]]:
+    """One node streaming over SSH: (its sshd, its node id, a signaller for it)."""
+    node = servers.start()
+    spec = node.spec()
+    async with FleetWatch(RunnerConfig(hosts=(spec,), ssh=servers.ssh_options())) as watch:
+        assert await watch.until(lambda: watch.samples(spec.node_id) >= 1), watch.describe()
+        yield node, spec.node_id, SshSignaller(watch.runner)
+
+
 async def test_signal_reaches_the_process_only_while_it_is_the_one_shown(
     servers: SshdSet, victim: subprocess.Popen[bytes]
 ) -> None:
-    node = servers.start()
-    spec = node.spec()
     started = psutil.Process(victim.pid).create_time()
-    async with FleetWatch(RunnerConfig(hosts=(spec,), ssh=servers.ssh_options())) as watch:
-        assert await watch.until(lambda: watch.samples(spec.node_id) >= 1), watch.describe()
-        send = SshSignaller(watch.runner)
+    async with streaming(servers) as (_node, node_id, send):
 
         # the start time the UI saw does not match: a recycled pid is never signalled
-        wrong = SignalIntent(spec.node_id, victim.pid, started - 100.0, "TERM")
+        wrong = SignalIntent(node_id, victim.pid, started - 100.0, "TERM")
         result = await send(wrong)
         assert not result.ok and "different process" in result.message
         assert victim.poll() is None
 
-        result = await send(SignalIntent(spec.node_id, victim.pid, started, "TERM"))
+        result = await send(SignalIntent(node_id, victim.pid, started, "TERM"))
         assert result.ok, result.message
         assert result.message == f"sent SIGTERM to {victim.pid}"
         assert victim.wait(timeout=10) == -signal.SIGTERM
 
-        result = await send(SignalIntent(spec.node_id, victim.pid, started, "KILL"))
+        result = await send(SignalIntent(node_id, victim.pid, started, "KILL"))
         assert not result.ok and "already exited" in result.message
 
 
 async def test_unknown_node_and_unreachable_node_send_nothing(
     servers: SshdSet, victim: subprocess.Popen[bytes]
 ) -> None:
-    node = servers.start()
-    spec = node.spec()
     started = psutil.Process(victim.pid).create_time()
-    async with FleetWatch(RunnerConfig(hosts=(spec,), ssh=servers.ssh_options())) as watch:
-        assert await watch.until(lambda: watch.samples(spec.node_id) >= 1), watch.describe()
-        send = SshSignaller(watch.runner)
+    async with streaming(servers) as (node, node_id, send):
 
         result = await send(SignalIntent("no-such-node", victim.pid, started, "TERM"))
         assert not result.ok and "not reached over SSH" in result.message
 
         node.stop()  # sshd gone: the stream breaks and a fresh connection is refused
-        result = await send(SignalIntent(spec.node_id, victim.pid, started, "TERM"))
+        result = await send(SignalIntent(node_id, victim.pid, started, "TERM"))
         assert not result.ok and "could not reach the node" in result.message
         assert victim.poll() is None

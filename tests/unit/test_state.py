@@ -1,3 +1,5 @@
+import itertools
+
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import (
     HelloReceived,
@@ -154,3 +156,56 @@ def test_monitor_runs_hooks_with_status_changes() -> None:
         (9.0, [NodeStatus.STALE]),
     ]
     assert len(mon.status_log) == 3
+
+
+def test_fifteen_minutes_at_one_hz_keep_the_last_five_at_full_resolution() -> None:
+    st = FleetState(history_s=900.0)  # defaults: 300 s fine, then 10 s buckets
+    _feed(st)
+    for k in range(1, 1001):  # 1,000 s of samples, one a second
+        st.apply(SampleReceived(100.0 + k, "n1", sample(float(k), k, cpu=float(k % 10))))
+    h = st.nodes["n1"].history
+    now = 1100.0
+    recent = h.points(("cpu.util_pct", None), since=now - 300.0)
+    assert [t for t, _ in recent] == [now - 300.0 + s for s in range(301)]  # every second
+    assert [v for _, v in recent[-3:]] == [8.0, 9.0, 0.0]  # raw values, not averages
+    older = h.points(("cpu.util_pct", None), until=now - 301.0)
+    assert {b - a for (a, _), (b, _) in itertools.pairwise(older)} == {10.0}  # one per 10 s
+    assert {v for _, v in older} == {4.5}  # the mean of 0..9
+    peaks = h.points(("cpu.util_pct", None), until=now - 301.0, peak=True)
+    assert {v for _, v in peaks} == {9.0}
+    assert now - older[0][0] >= 900.0  # the whole 15 minutes is still there
+    one_tier = 900 * 8 + 900 * 4 * len(h.keys())  # 900 points of time and of every series
+    assert h.nbytes() < 0.5 * one_tier
+
+
+def test_short_history_is_one_tier_at_full_resolution() -> None:
+    st = FleetState(history_s=60.0)
+    _feed(st)
+    for k in range(1, 101):
+        st.apply(SampleReceived(100.0 + k, "n1", sample(float(k), k, cpu=float(k))))
+    pts = st.nodes["n1"].history.points(("cpu.util_pct", None))
+    assert [v for _, v in pts] == [float(k) for k in range(41, 101)]
+
+
+def test_processes_beyond_the_cap_lose_the_oldest_listed_first() -> None:
+    st = FleetState(max_procs=3)
+    _feed(st)
+    for k, pids in enumerate([(1, 2), (3,), (4,), (5, 6)], start=1):
+        st.apply(SampleReceived(100.0 + k, "n1",
+                                sample(float(k), k, procs=tuple(proc(p) for p in pids))))
+    node = st.nodes["n1"]
+    assert sorted(node.proc_info) == [4, 5, 6]  # pids 1, 2 (listed first) then 3 went
+    assert sorted(node.proc_seen) == [4, 5, 6]
+    keys = node.history.keys()
+    assert {k[1] for k in keys if k[0].startswith("proc.")} == {4, 5, 6}
+    assert node.history.points(("proc.cpu_pct", 4))[-1] == (104.0, None)  # kept, with its gap
+
+
+def test_a_sample_listing_more_processes_than_the_cap_keeps_them_all() -> None:
+    st = FleetState(max_procs=2)
+    _feed(st)
+    st.apply(SampleReceived(101.0, "n1", sample(1.0, 1, procs=(proc(9),))))
+    st.apply(SampleReceived(102.0, "n1", sample(2.0, 2, procs=tuple(proc(p) for p in range(4)))))
+    node = st.nodes["n1"]
+    assert sorted(node.proc_info) == [0, 1, 2, 3]  # the one not listed now went
+    assert node.history.latest(("proc.cpu_pct", 3)) == 12.5

@@ -76,7 +76,7 @@ class MetricPlot(PlotextPlot):
         drew = False
         if node is not None:
             for key, label in self.series:
-                parts = plot_runs(node.history.points(key), now, self.scale)
+                parts = plot_runs(node.history.points(key, peak=True), now, self.scale)
                 for n, (xs, ys) in enumerate(parts):
                     plt.plot(xs, ys, marker="braille", label=label if n == 0 and label else None)
                     drew = True

@@ -31,7 +31,7 @@ class HistoryChart(NodePane):
     def build(self, width: int) -> list[Text]:
         p = self.palette
         node = self.node
-        points = node.history.points(self.key) if node else []
+        points = node.history.points(self.key, peak=True) if node else []
         height = max(1, self.content_size.height - 1)
         values = [v for _, v in points]
         known = [v for v in values if v is not None]

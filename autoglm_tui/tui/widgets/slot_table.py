@@ -24,6 +24,13 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 MARGIN = 4  # rows written beyond the visible ones
+# Textual's DataTable caches renders under keys that include its update count, which every
+# write bumps, so on a live table only the newest screenful is ever read again; its default
+# sizes (10,000 cells, 1,000 rows and lines) fill with stale renders (about 60 MB for 256 rows
+# at 2 Hz). A few screens' worth is plenty.
+RENDER_CACHE = 256
+_RENDER_CACHES = ("_cell_render_cache", "_row_render_cache", "_row_renderable_cache",
+                  "_line_cache")
 PAD = 1  # blank cells on each side of a column
 ROW_KEY = "row"
 
@@ -126,6 +133,10 @@ class SlotTable(DataTable):
             zebra_stripes=False,
             cell_padding=0,
         )
+        for name in _RENDER_CACHES:  # private to Textual: left alone if they change
+            cache = getattr(self, name, None)
+            if cache is not None and hasattr(cache, "maxsize") and not len(cache):
+                cache.maxsize = RENDER_CACHE
         self.spec = list(columns)
         self.items: list[Hashable] = []
         self._render: RowRenderer | None = None

@@ -1,0 +1,200 @@
+"""Two-tier history: full-resolution newest points, older ones as bucket mean and max."""
+
+import math
+import random
+from array import array
+
+import pytest
+
+from autoglm_tui.analysis.history import NodeHistory
+
+K = ("gpu.util_pct", 0)
+J = ("gpu.power_w", 0)
+
+
+def tiered(capacity: int = 4, bucket_s: float = 10.0, buckets: int = 3) -> NodeHistory:
+    return NodeHistory(capacity, bucket_s, buckets)
+
+
+def test_full_fine_ring_moves_its_oldest_bucket_to_one_coarse_point() -> None:
+    h = tiered(capacity=4)
+    for t, v in [(10.0, 1.0), (12.0, 5.0), (14.0, 3.0), (21.0, 7.0)]:
+        h.append(t, {K: v})
+    assert len(h) == 4 and h.fine_since == 10.0  # nothing consolidated yet
+    h.append(22.0, {K: 8.0})  # ring full: the points of bucket [10, 20) leave together
+    assert h.fine_since == 21.0
+    assert h.points(K) == [(10.0, 3.0), (21.0, 7.0), (22.0, 8.0)]  # mean of 1, 5, 3
+    assert h.points(K, peak=True) == [(10.0, 5.0), (21.0, 7.0), (22.0, 8.0)]
+    assert len(h) == 3
+    assert h.latest(K) == 8.0
+
+
+def test_mean_and_max_leave_gaps_out_and_an_all_gap_bucket_stays_a_gap() -> None:
+    h = tiered(capacity=4)
+    h.append(0.0, {K: 10.0, J: 300.0})
+    h.append(1.0, {J: 310.0})  # K missing: a gap, not zero
+    h.append(2.0, {K: 40.0, J: 320.0})
+    h.append(10.0, {K: 90.0})  # J missing for all of bucket [10, 20)
+    h.append(11.0, {K: 95.0})
+    h.append(20.0, {K: 1.0})
+    h.append(30.0, {K: 2.0})
+    h.append(40.0, {K: 3.0})  # ring full again: bucket [10, 20) leaves
+    assert h.points(K) == [(0.0, 25.0), (10.0, 92.5), (20.0, 1.0), (30.0, 2.0), (40.0, 3.0)]
+    assert h.points(K, peak=True)[:2] == [(0.0, 40.0), (10.0, 95.0)]
+    assert h.points(J) == [(0.0, 310.0), (10.0, None), (20.0, None), (30.0, None),
+                           (40.0, None)]
+    assert h.points(J, peak=True)[:2] == [(0.0, 320.0), (10.0, None)]
+    assert h.values(J) == [310.0]
+
+
+def test_fine_gaps_stay_gaps_and_a_silent_stretch_makes_no_coarse_point() -> None:
+    h = tiered(capacity=3, buckets=5)
+    h.append(0.0, {K: 1.0})
+    h.append(1.0, {K: 2.0})
+    h.append(50.0, {})  # the node was silent for 49 s, then sent a sample without K
+    h.append(51.0, {K: 4.0})
+    # the silent buckets [10, 50) made nothing: the time axis jumps, as in the fine tier
+    assert h.points(K) == [(0.0, 1.5), (50.0, None), (51.0, 4.0)]
+
+
+def test_series_that_starts_late_has_gaps_in_the_coarse_tier() -> None:
+    h = tiered(capacity=2)
+    h.append(0.0, {J: 1.0})
+    h.append(10.0, {J: 1.0})
+    h.append(20.0, {J: 1.0, K: 5.0})  # K appears after bucket [0, 10) was consolidated
+    h.append(30.0, {J: 1.0, K: 6.0})
+    assert h.points(K) == [(0.0, None), (10.0, None), (20.0, 5.0), (30.0, 6.0)]
+    assert h.tail(K, 3) == [None, 5.0, 6.0]
+
+
+def test_out_of_order_points_are_dropped_in_both_tiers() -> None:
+    h = tiered(capacity=3)
+    for t in (0.0, 5.0, 10.0, 15.0):
+        h.append(t, {K: t})
+    h.append(12.0, {K: 99.0})  # older than the newest point: dropped
+    h.append(2.0, {K: 99.0})  # older than the fine tier, inside a coarse bucket: dropped too
+    assert 99.0 not in h.values(K) and 99.0 not in [v for _, v in h.points(K, peak=True)]
+    assert [t for t, _ in h.points(K)] == [0.0, 10.0, 15.0]
+    h.append(15.0, {K: 7.0})  # the same time again is accepted
+    assert h.points(K)[-2:] == [(15.0, 15.0), (15.0, 7.0)]
+
+
+def test_coarse_ring_wraps_keeping_the_newest_buckets_in_order() -> None:
+    h = tiered(capacity=2, buckets=3)
+    for k in range(10):  # one point per bucket: each leaves the fine ring alone
+        h.append(10.0 * k, {K: float(k)})
+    assert h.points(K) == [(50.0, 5.0), (60.0, 6.0), (70.0, 7.0), (80.0, 8.0), (90.0, 9.0)]
+    assert len(h) == 5
+    assert h.tail(K, 4) == [6.0, 7.0, 8.0, 9.0]
+    assert h.tail(K, 100) == [5.0, 6.0, 7.0, 8.0, 9.0]
+
+
+def test_since_until_window_spans_both_tiers() -> None:
+    h = tiered(capacity=5, buckets=10)
+    for t in range(0, 60, 2):  # 2 s apart: five points per bucket
+        h.append(float(t), {K: float(t)})
+    assert h.fine_since == 50.0
+    pts = h.points(K, since=20.0, until=54.0)
+    # coarse points stand at their first point's time: buckets from 20 to 40, then fine points
+    assert pts == [(20.0, 24.0), (30.0, 34.0), (40.0, 44.0), (50.0, 50.0), (52.0, 52.0),
+                   (54.0, 54.0)]
+    assert h.points(K, since=21.0, until=31.0, peak=True) == [(30.0, 38.0)]
+    assert h.values(K, since=45.0) == [50.0, 52.0, 54.0, 56.0, 58.0]
+    assert h.points(K, until=-1.0) == []
+
+
+def test_single_tier_without_buckets_drops_the_oldest_point() -> None:
+    h = NodeHistory(3)
+    for t in range(5):
+        h.append(float(t), {K: float(t)})
+    assert h.points(K) == [(2.0, 2.0), (3.0, 3.0), (4.0, 4.0)]
+    assert h.points(K, peak=True) == h.points(K)
+    assert h.nbytes() == 3 * 8 + 3 * 4
+
+
+def test_one_bucket_fuller_than_the_ring_still_keeps_time_moving_forward() -> None:
+    h = tiered(capacity=3, bucket_s=10.0, buckets=4)
+    for k in range(8):  # eight points in one bucket: more than the fine ring holds
+        h.append(k * 0.5, {K: float(k)})
+    times = [t for t, _ in h.points(K)]
+    assert times == sorted(times) and times[-1] == 3.5
+    assert h.points(K)[0] == (0.0, 1.0)  # the first three points: mean of 0, 1, 2
+    assert h.latest(K) == 7.0
+
+
+def test_forget_keys_and_nbytes_cover_both_tiers() -> None:
+    h = tiered(capacity=4, buckets=6)
+    h.append(0.0, {("proc.cpu_pct", 5): 1.0, ("proc.cpu_pct", 6): 2.0})
+    assert h.nbytes() == 4 * 8 + 6 * 8 + 2 * 4 * (4 + 2 * 6)
+    h.forget(lambda k: k[1] == 5)
+    assert h.keys() == [("proc.cpu_pct", 6)]
+    assert h.points(("proc.cpu_pct", 5)) == []
+
+
+def test_bad_tier_settings_are_refused() -> None:
+    with pytest.raises(ValueError):
+        NodeHistory(0)
+    with pytest.raises(ValueError):
+        NodeHistory(4, 0.0, 3)
+    with pytest.raises(ValueError):
+        NodeHistory(4, 10.0, -1)
+
+
+def reference(
+    stream: list[tuple[float, dict]], capacity: int, step: float, buckets: int, key: tuple
+) -> tuple[list[tuple[float, float | None]], list[tuple[float, float | None]]]:
+    """A plain-list model of the two tiers: (mean points, peak points) of `key`."""
+    fine: list[tuple[float, dict]] = []
+    coarse: list[tuple[float, float | None, float | None]] = []
+    for t, values in stream:
+        if fine and t < fine[-1][0]:
+            continue
+        if len(fine) == capacity:
+            b = math.floor(fine[0][0] / step)
+            group = [p for p in fine if math.floor(p[0] / step) == b]
+            fine = fine[len(group):]
+            known = [p[1][key] for p in group if p[1].get(key) is not None]
+            known32 = [float(_f32(v)) for v in known]
+            mean = _f32(sum(known32) / len(known32)) if known32 else None
+            peak = max(known32) if known32 else None
+            coarse = [*coarse, (group[0][0], mean, peak)][-buckets:]
+        fine.append((t, values))
+    tail = [(t, None if v.get(key) is None else _f32(v[key])) for t, v in fine]
+    return ([(t, m) for t, m, _ in coarse] + tail, [(t, p) for t, _, p in coarse] + tail)
+
+
+def _f32(v: float) -> float:
+    """`v` as the 32-bit float the history stores."""
+    return array("f", [v])[0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_matches_a_plain_list_model_on_random_streams(seed: int) -> None:
+    rng = random.Random(seed)
+    capacity, step, buckets = rng.randint(2, 12), rng.choice([5.0, 10.0]), rng.randint(1, 6)
+    h = NodeHistory(capacity, step, buckets)
+    stream: list[tuple[float, dict]] = []
+    t = 0.0
+    for _ in range(300):
+        t += rng.choice([0.5, 1.0, 1.0, 2.0, 37.0])
+        at = t - 20.0 if rng.random() < 0.05 else t  # now and then an out-of-order point
+        values = {K: rng.uniform(0, 100)} if rng.random() < 0.8 else {}
+        stream.append((at, values))
+        h.append(at, values)
+    means, peaks = reference(stream, capacity, step, buckets, K)
+    assert h.points(K) == means
+    assert h.points(K, peak=True) == peaks
+    assert h.tail(K, 7) == [v for _, v in means[-7:]]
+
+
+def test_gpu_plot_runs_keep_an_old_spike_and_split_at_an_old_gap() -> None:
+    from autoglm_tui.tui.render import plot_runs  # what the GPU screen draws from
+
+    h = tiered(capacity=3, buckets=4)
+    for t, v in [(0.0, 50.0), (1.0, 100.0), (2.0, 50.0), (10.0, None), (20.0, 40.0),
+                 (30.0, 45.0), (40.0, 47.0)]:
+        h.append(t, {K: v})
+    assert h.fine_since == 20.0
+    runs = plot_runs(h.points(K, peak=True), now=40.0)
+    assert runs == [([-40.0], [100.0]), ([-20.0, -10.0, 0.0], [40.0, 45.0, 47.0])]
+    assert plot_runs(h.points(K), now=40.0)[0] == ([-40.0], [pytest.approx(200.0 / 3)])
