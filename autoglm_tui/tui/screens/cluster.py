@@ -44,6 +44,7 @@ from autoglm_tui.tui.screens.nav import (
     status_reason,
 )
 from autoglm_tui.tui.screens.query_filter import QueryFilter
+from autoglm_tui.tui.screens.sorted_table import SortedTable
 from autoglm_tui.tui.widgets.alerts_pane import AlertsPane
 from autoglm_tui.tui.widgets.command_line import CommandError
 from autoglm_tui.tui.widgets.io_correlation import io_cell
@@ -423,13 +424,15 @@ def group_detail(title: str, agg: Aggregate, key: str) -> Text:
 # ---------------------------------------------------------------------- screen
 
 
-class ClusterScreen(QueryFilter, ClusterNav, StateScreen):
+class ClusterScreen(SortedTable, QueryFilter, ClusterNav, StateScreen):
     """Every node of the cluster; the root of the drill-down."""
 
     FILTER_ID = "cluster-filter"
 
     crumb_text = "cluster"
     sort_columns = SORT_COLUMNS
+    ascending_first = ("node", "labels", "status")
+    table_id = "nodes"
 
     BINDINGS = [
         Binding("enter", "open", "Open node / group", show=False),
@@ -477,13 +480,6 @@ class ClusterScreen(QueryFilter, ClusterNav, StateScreen):
         self.table.focus()
         self.ready = True
         self.repaint(self.monitor_app.clock(), force=True)
-
-    @property
-    def table(self) -> SlotTable:
-        return self.query_one("#nodes", SlotTable)
-
-    def focus_main(self) -> None:
-        self.table.focus()
 
     # ------------------------------------------------------------------ painting
 
@@ -691,30 +687,6 @@ class ClusterScreen(QueryFilter, ClusterNav, StateScreen):
             self.repaint(self.monitor_app.clock(), force=True)
         elif kind == "node":
             open_node(self.app, key)
-
-    def on_slot_table_header_clicked(self, event: SlotTable.HeaderClicked) -> None:
-        event.stop()
-        self.set_sort(event.key)
-
-    def action_cycle_sort(self, step: int) -> None:
-        i = SORT_COLUMNS.index(self.sort_key) if self.sort_key in SORT_COLUMNS else 0
-        self._sort(SORT_COLUMNS[(i + step) % len(SORT_COLUMNS)], False)
-
-    def action_reverse(self) -> None:
-        self._sort(self.sort_key, not self.sort_reverse)
-
-    def set_sort(self, column: str) -> None:
-        if column not in SORT_COLUMNS:
-            raise CommandError(f"no column {clean(column, 32)!r}; columns: "
-                               + ", ".join(SORT_COLUMNS))
-        reverse = not self.sort_reverse if column == self.sort_key else column not in (
-            "node", "labels", "status")
-        self._sort(column, reverse)
-
-    def _sort(self, key: str, reverse: bool) -> None:
-        self.sort_key, self.sort_reverse = key, reverse
-        self.table.mark_sort(key, reverse)
-        self.repaint(self.monitor_app.clock(), force=True)
 
     def action_group(self) -> None:
         keys = label_keys(self.state.nodes.values())

@@ -27,7 +27,7 @@ from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.screens.cluster import natural_key, sort_items, status_style
 from autoglm_tui.tui.screens.nav import NAV_BINDINGS, ClusterNav, open_gpu
 from autoglm_tui.tui.screens.query_filter import QueryFilter
-from autoglm_tui.tui.widgets.command_line import CommandError
+from autoglm_tui.tui.screens.sorted_table import SortedTable
 from autoglm_tui.tui.widgets.gpu_pane import short_name
 from autoglm_tui.tui.widgets.slot_table import Column, SlotTable, same
 
@@ -72,13 +72,15 @@ def peer_text(devs: list[Deviation] | None, p: Palette, grey: bool) -> Text:
     return out
 
 
-class GpusScreen(QueryFilter, ClusterNav, StateScreen):
+class GpusScreen(SortedTable, QueryFilter, ClusterNav, StateScreen):
     """All GPUs, sortable and filterable, with peer outliers marked."""
 
     FILTER_ID = "gpus-filter"
 
     crumb_text = "GPUs"
     sort_columns = SORT_COLUMNS
+    ascending_first = ("node", "gpu", "status", "name")
+    table_id = "gpu-table"
 
     BINDINGS = [
         Binding("escape", "back", "Clear filter / back"),
@@ -121,13 +123,6 @@ class GpusScreen(QueryFilter, ClusterNav, StateScreen):
         self.table.focus()
         self.ready = True
         self.repaint(self.monitor_app.clock(), force=True)
-
-    @property
-    def table(self) -> SlotTable:
-        return self.query_one("#gpu-table", SlotTable)
-
-    def focus_main(self) -> None:
-        self.table.focus()
 
     # ------------------------------------------------------------------ painting
 
@@ -281,30 +276,6 @@ class GpusScreen(QueryFilter, ClusterNav, StateScreen):
     def on_slot_table_moved(self, event: SlotTable.Moved) -> None:
         event.stop()
         self._paint_detail()
-
-    def on_slot_table_header_clicked(self, event: SlotTable.HeaderClicked) -> None:
-        event.stop()
-        self.set_sort(event.key)
-
-    def action_cycle_sort(self, step: int) -> None:
-        i = SORT_COLUMNS.index(self.sort_key) if self.sort_key in SORT_COLUMNS else 0
-        self._sort(SORT_COLUMNS[(i + step) % len(SORT_COLUMNS)], False)
-
-    def action_reverse(self) -> None:
-        self._sort(self.sort_key, not self.sort_reverse)
-
-    def set_sort(self, column: str) -> None:
-        if column not in SORT_COLUMNS:
-            raise CommandError(f"no column {clean(column, 32)!r}; columns: "
-                               + ", ".join(SORT_COLUMNS))
-        reverse = (not self.sort_reverse if column == self.sort_key
-                   else column not in ("node", "gpu", "status", "name"))
-        self._sort(column, reverse)
-
-    def _sort(self, key: str, reverse: bool) -> None:
-        self.sort_key, self.sort_reverse = key, reverse
-        self.table.mark_sort(key, reverse)
-        self.repaint(self.monitor_app.clock(), force=True)
 
     def action_group(self) -> None:
         keys = label_keys(self.state.nodes.values())
