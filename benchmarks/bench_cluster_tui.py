@@ -13,9 +13,12 @@ second), in a fresh process:
    for a real terminal;
    The default alert rules run on each repaint tick, as in `autoglm-tui cluster`
    (`--no-alerts` leaves them out).
-3. measure the process's CPU over `--seconds` of live updates with nobody pressing keys, and
-   separately the time spent inventing the synthetic samples (not part of a real monitor, where
-   the same time goes to reading SSH and decoding JSON);
+3. measure the process's CPU over `--seconds` (default 120) of live updates with nobody
+   pressing keys, and separately the time spent inventing the synthetic samples (not part of a
+   real monitor, where the same time goes to reading SSH and decoding JSON). The live phase is
+   also what makes the RSS figure faithful: the UI's render caches fill and cyclic garbage
+   reaches its steady level only after a minute or so of live frames (after 20 s the RSS read
+   20-60 MB low; after 120 s it matches an all-live 15-minute run within a few MB);
 4. press Down/Up `--presses` times at irregular moments during live updates and measure the
    time from each key press to the first frame that shows the moved cursor;
 5. read the process's RSS.
@@ -315,7 +318,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--gpus", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=120.0,
+                        help="live seconds before RSS is read (CPU is measured over them): "
+                             "long enough for the UI's render caches to fill and for a few "
+                             "full garbage collections (default 120)")
     parser.add_argument("--history", type=float, default=900.0,
                         help="seconds of history the fleet state keeps (default 900)")
     parser.add_argument("--prefill", type=float,
