@@ -4,7 +4,28 @@ from __future__ import annotations
 
 from autoglm_tui.analysis.history import Key
 from autoglm_tui.analysis.rates import counter_rate, ratio_of_deltas
-from autoglm_tui.model import Sample
+from autoglm_tui.model import GpuSample, Sample
+
+# GPU health metrics (schema 1.1): gpu.NAME is GpuSample.NAME, a field or a property.
+GPU_HEALTH = tuple(
+    (name, name.removeprefix("gpu."))
+    for name in (
+        "gpu.clock_reasons", "gpu.hw_slowdown", "gpu.power_brake", "gpu.thermal_slowdown",
+        "gpu.throttle_power_pct", "gpu.throttle_thermal_pct", "gpu.xid_recent",
+        "gpu.xid_critical", "gpu.remap_correctable", "gpu.remap_uncorrectable",
+        "gpu.remap_pending", "gpu.remap_failed", "gpu.retired_pages", "gpu.retired_pending",
+        "gpu.pcie_gen", "gpu.pcie_gen_max", "gpu.pcie_width", "gpu.pcie_width_max",
+        "gpu.pcie_width_degraded", "gpu.pcie_replay", "gpu.nvlink_links",
+        "gpu.nvlink_crc_errors", "gpu.nvlink_replay_errors", "gpu.nvlink_recovery_errors",
+    )
+)
+
+
+def _has_health(g: GpuSample) -> bool:
+    """False for a GPU from a sampler older than schema 1.1 (or one that reports no health)."""
+    return not (g.clock_reasons is None and g.xid_total is None and g.pcie_width is None
+                and g.remap_pending is None and g.nvlink_links is None
+                and g.retired_pages is None)
 
 
 def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
@@ -57,6 +78,9 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
         out[("gpu.pcie_tx_bps", i)] = g.pcie_tx_bps
         out[("gpu.ecc_errors", i)] = g.ecc_errors
         out[("gpu.xid", i)] = g.xid
+        if _has_health(g):
+            for name, attr in GPU_HEALTH:
+                out[(name, i)] = getattr(g, attr)
 
     for p in sample.procs:
         out[("proc.cpu_pct", p.pid)] = p.cpu_pct

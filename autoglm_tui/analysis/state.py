@@ -63,6 +63,11 @@ class NodeState:
 
     @property
     def interval_s(self) -> float:
+        """The node's sample interval now: what its newest sample says is in force (schema
+        1.1; a monitor may have asked for another), else what its hello announced."""
+        sampling = self.last_sample.sampling if self.last_sample is not None else None
+        if sampling is not None:
+            return sampling.interval_s
         return self.hello.static.interval_s if self.hello else 1.0
 
     def age(self, now: float) -> float | None:
