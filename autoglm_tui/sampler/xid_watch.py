@@ -19,7 +19,7 @@ from autoglm_tui.model import XidEvent
 from autoglm_tui.sampler.nvml import ERROR_TIMEOUT, Batch, NvmlGateway, code, same_handle
 
 XID_EVENT = 0x8  # nvmlEventTypeXidCriticalError
-WAIT_MS = 500  # one wait; also how long stop() may take
+WAIT_MS = 250  # one wait; also how long stop() may take
 MAX_QUEUED = 256  # per GPU between two drains; a flood keeps the newest
 ERROR_PAUSE_S = 2.0  # after a failed wait (not a timeout), before the next
 

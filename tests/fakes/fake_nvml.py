@@ -249,8 +249,13 @@ _events = threading.Condition(_lock)  # notified when Xids are queued or NVML sh
 _release = threading.Event()
 _state: dict[str, Any] = {
     "init": 0, "scenario": None, "t0": 0.0, "xids": {}, "hung": set(), "lost": set(),
-    "violation": {},
+    "violation": {}, "calls": {}, "proc_util_ts": [],
 }
+
+
+def calls(fn: str) -> int:
+    """How many times device function `fn` was called since nvmlInit (tests check cadences)."""
+    return int(_state["calls"].get(fn, 0))
 
 
 def release_hangs() -> None:
@@ -341,6 +346,8 @@ def _gpu(handle: Any, fn: str) -> dict[str, Any]:
     gpus = _gpus()
     if handle.index >= len(gpus):
         raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+    with _lock:
+        _state["calls"][fn] = _state["calls"].get(fn, 0) + 1
     gpu = gpus[handle.index]
     _fail(gpu, fn)
     return gpu
@@ -404,6 +411,8 @@ def nvmlInit() -> None:
         _state["hung"] = set()
         _state["lost"] = set()
         _state["violation"] = {}
+        _state["calls"] = {}
+        _state["proc_util_ts"] = []
 
 
 def nvmlInitWithFlags(flags: int) -> None:
@@ -564,6 +573,8 @@ def nvmlDeviceGetProcessUtilization(
     handle: c_nvmlDevice_t, timeStamp: int
 ) -> list[c_nvmlProcessUtilizationSample_t]:
     gpu = _gpu(handle, "nvmlDeviceGetProcessUtilization")
+    with _lock:
+        _state["proc_util_ts"].append((handle.index, timeStamp))
     if _scenario().get("process_utilization") is False:
         raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
     now_us = int(time.time() * 1e6)
