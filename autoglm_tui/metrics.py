@@ -42,6 +42,8 @@ _ALL = [
     # GPU health (schema 1.1; analysis/gpu_health.py sums them up). Flags are 1 or 0, and
     # None where the GPU does not report the field. Only the clock-event reasons keep a
     # history (the GPU screen plots them); the rest change rarely and keep their newest value.
+    # The raw link figures (PCIe generation and width, NVLink links up) are GpuSample fields
+    # the health summary shows; as metrics, the downtraining flag and error counters.
     Metric("gpu.clock_reasons", Scope.GPU, "", "clock-event reason bits"),
     Metric("gpu.hw_slowdown", Scope.GPU, "", "HW slowdown (1) or not (0)", False),
     Metric("gpu.power_brake", Scope.GPU, "", "HW power brake (1) or not (0)", False),
@@ -50,7 +52,6 @@ _ALL = [
     Metric("gpu.throttle_thermal_pct", Scope.GPU, "pct", "time at a thermal limit", False),
     Metric("gpu.xid_recent", Scope.GPU, "count", "Xids in 10 min", False),
     Metric("gpu.xid_critical", Scope.GPU, "count", "critical Xids in 10 min", False),
-    Metric("gpu.remap_correctable", Scope.GPU, "count", "rows remapped (correctable)", False),
     Metric("gpu.remap_uncorrectable", Scope.GPU, "count", "rows remapped (uncorrectable)",
            False),
     Metric("gpu.remap_pending", Scope.GPU, "", "row remap pending (1) or not (0)", False),
@@ -58,14 +59,9 @@ _ALL = [
     Metric("gpu.retired_pages", Scope.GPU, "count", "retired pages", False),
     Metric("gpu.retired_pending", Scope.GPU, "", "page retirement pending (1) or not (0)",
            False),
-    Metric("gpu.pcie_gen", Scope.GPU, "", "PCIe generation", False),
-    Metric("gpu.pcie_gen_max", Scope.GPU, "", "PCIe generation max", False),
-    Metric("gpu.pcie_width", Scope.GPU, "", "PCIe lanes", False),
-    Metric("gpu.pcie_width_max", Scope.GPU, "", "PCIe lanes max", False),
     Metric("gpu.pcie_width_degraded", Scope.GPU, "", "PCIe link downtrained (1) or not (0)",
            False),
     Metric("gpu.pcie_replay", Scope.GPU, "count", "PCIe replays", False),
-    Metric("gpu.nvlink_links", Scope.GPU, "count", "NVLink links up", False),
     Metric("gpu.nvlink_crc_errors", Scope.GPU, "count", "NVLink CRC errors", False),
     Metric("gpu.nvlink_replay_errors", Scope.GPU, "count", "NVLink replays", False),
     Metric("gpu.nvlink_recovery_errors", Scope.GPU, "count", "NVLink recoveries", False),

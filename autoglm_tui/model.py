@@ -217,6 +217,8 @@ class GpuSample:
         """Critical Xids (gpu_codes.CRITICAL_XIDS) in the last 10 minutes."""
         if self.xid_total is None:
             return None
+        if not self.xids:
+            return 0
         return sum(1 for e in self.xids if is_critical_xid(e.xid))
 
     @property
@@ -242,6 +244,8 @@ class GpuSample:
     def _nvlink_sum(self, *names: str) -> int | None:
         if self.nvlink_links is None:
             return None
+        if not self.nvlink_errors:
+            return 0
         return sum(getattr(e, n) or 0 for e in self.nvlink_errors for n in names)
 
 

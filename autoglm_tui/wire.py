@@ -235,6 +235,12 @@ def _fast_check(tp: Any, name: str) -> str | None:
     return None
 
 
+def _is_float(tp: Any) -> bool:
+    """Whether `tp` is float or float | None."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return tp is float or (len(args) == 1 and args[0] is float and len(typing.get_args(tp)) == 2)
+
+
 def _compile_dataclass(cls: Any) -> Converter:
     """Generate a straight-line validating constructor for `cls` (no loops over fields).
 
@@ -294,7 +300,12 @@ def _compile_dataclass(cls: Any) -> Converter:
         if fast is None:
             whole.append(f"    a{n} = {convert}")
         else:
-            whole.append(f"    if not ({fast}):")
+            if _is_float(hints[f.name]):  # an integral float travels as an int
+                whole.append("    if v.__class__ is int:")
+                whole.append(f"        a{n} = float(v)")
+                whole.append(f"    elif not ({fast}):")
+            else:
+                whole.append(f"    if not ({fast}):")
             whole.append(f"        a{n} = {convert}")
         partial.append(f"    v = get({key!r}, _MISSING)")
         partial.append("    if v is _MISSING:")
@@ -345,6 +356,11 @@ def _from_dict(cls: type, data: Any, path: str) -> Any:
 def converter(tp: Any, name: str) -> Converter:
     """The validating converter for a value of type `tp` held in a field called `name`."""
     return _compile(tp, name)
+
+
+def fast_check(tp: Any, name: str) -> str | None:
+    """A Python expression over ``v``, true when a value of type `tp` needs no conversion."""
+    return _fast_check(tp, name)
 
 
 def wire_name(attr: str) -> str:
@@ -415,5 +431,5 @@ def decode(line: str | bytes) -> Hello | Sample:
 
 __all__ = [
     "MAX_LINE_BYTES", "SCHEMA", "WireError", "attr_name", "converter", "decode", "encode",
-    "from_dict", "parse", "plain_slots", "to_dict", "wire_name",
+    "fast_check", "from_dict", "parse", "plain_slots", "to_dict", "wire_name",
 ]

@@ -9,6 +9,9 @@ later travels in deltas with no change here. The rules, applied recursively:
 - a list of objects that all carry one identity key (``pid``, ``index``, ...; see ``ID_KEYS``)
   is patched per element: ``{"@": KEY, "c": {"<id>": patch or new element}, "o": [ids]}``,
   where ``o`` (the ids in their new order) is there only when the set or the order changed;
+  when several elements change, their patches go in columns instead, so each key name travels
+  once: ``"f": [keys], "v": {"<id>": [mask, value, ...]}`` where bit j of ``mask`` says
+  ``f[j]`` is there and the values follow in that order;
 - anything else (a number, a string, a list of numbers, null) is the new value itself;
   ``{"=": value}`` replaces a list by an object, the one case a patch would be ambiguous.
 
@@ -38,6 +41,9 @@ DELETED = "~"  # in an object patch: keys that are gone
 ID = "@"  # in a list patch: the identity key
 CHANGED = "c"  # in a list patch: id -> element patch (or the whole new element)
 ORDER = "o"  # in a list patch: every id in the new order (only when it changed)
+FIELDS = "f"  # in a list patch: the keys of the columns
+ROWS = "v"  # in a list patch: id -> [mask, values...] over FIELDS
+MAX_COLUMNS = 52  # a mask must stay an exact JSON number
 REPLACE = "="  # {"=": value}: a replacement where a patch would be ambiguous
 FULL_EVERY_S = 60.0
 _MISSING = object()
@@ -104,19 +110,50 @@ def _id_key(old: list[Any], new: list[Any]) -> str | None:
 def _diff_keyed(old: list[dict[str, Any]], new: list[dict[str, Any]], key: str) -> dict[str, Any]:
     before = {item[key]: item for item in old}
     changed: dict[str, Any] = {}
+    patched: dict[str, dict[str, Any]] = {}
     for item in new:
         prev = before.get(item[key], _MISSING)
         if prev is _MISSING:
             changed[str(item[key])] = item
         elif prev != item:
-            changed[str(item[key])] = _diff_object(prev, item)
+            patch = _diff_object(prev, item)
+            if DELETED in patch:
+                changed[str(item[key])] = patch
+            else:
+                patched[str(item[key])] = patch
     out: dict[str, Any] = {ID: key}
     ids = [item[key] for item in new]
     if ids != [item[key] for item in old]:
         out[ORDER] = ids
+    if len(patched) > 1:
+        columns = _columns(patched)
+        if columns is not None:
+            out[FIELDS], out[ROWS] = columns
+            patched = {}
+    changed.update(patched)
     if changed:
         out[CHANGED] = changed
     return out
+
+
+def _columns(patches: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, Any]] | None:
+    """The element patches as columns (see the module docstring), or None when too wide."""
+    fields: dict[str, int] = {}
+    for patch in patches.values():
+        for k in patch:
+            if k not in fields:
+                fields[k] = len(fields)
+    if len(fields) > MAX_COLUMNS:
+        return None
+    rows: dict[str, Any] = {}
+    for ident, patch in patches.items():
+        mask = 0
+        for k in patch:
+            mask |= 1 << fields[k]
+        row: list[Any] = [mask]
+        row.extend(patch[k] for k in sorted(patch, key=fields.__getitem__))
+        rows[ident] = row
+    return list(fields), rows
 
 
 class DeltaEncoder:
@@ -231,6 +268,8 @@ def _list_patcher(item_cls: Any, name: str, convert: Callable[[Any, str], Any]) 
         changes = p.get(CHANGED, {})
         if changes.__class__ is not dict:
             raise wire.WireError(f"{path}.{CHANGED}: expected an object")
+        if ROWS in p:
+            changes = {**changes, **_rows(p, path)}
         order = p.get(ORDER, _MISSING)
         if order is _MISSING:
             ids = list(by_id)
@@ -264,7 +303,47 @@ def _list_patcher(item_cls: Any, name: str, convert: Callable[[Any, str], Any]) 
     return patch_list
 
 
+def _rows(p: dict[str, Any], path: str) -> dict[str, dict[str, Any]]:
+    """The element patches a columnar list patch holds, as objects."""
+    fields, rows = p.get(FIELDS), p[ROWS]
+    if fields.__class__ is not list or rows.__class__ is not dict or len(fields) > MAX_COLUMNS \
+            or any(f.__class__ is not str for f in fields):
+        raise wire.WireError(f"{path}: bad columns")
+    out: dict[str, dict[str, Any]] = {}
+    for ident, row in rows.items():
+        if row.__class__ is not list or not row or row[0].__class__ is not int:
+            raise wire.WireError(f"{path}.{ROWS}.{ident}: expected [mask, values...]")
+        mask = row[0]
+        picked = [f for j, f in enumerate(fields) if mask >> j & 1]
+        if mask < 0 or mask >> len(fields) or len(picked) != len(row) - 1:
+            raise wire.WireError(f"{path}.{ROWS}.{ident}: mask and values do not agree")
+        out[ident] = dict(zip(picked, row[1:], strict=True))
+    return out
+
+
 _OBJECT_PATCHERS: dict[Any, Callable[[Any, dict[str, Any], str], Any]] = {}
+
+
+def _quick(tp: Any, name: str) -> Callable[[Any], Any] | None:
+    """For a scalar field: the value as is when it needs no conversion (else _MISSING), so
+    the common case skips the converter; None for other fields."""
+    origin = typing.get_origin(tp)
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    nullable = origin in (typing.Union, types.UnionType) and len(args) == 1
+    base = args[0] if nullable else tp
+    check = wire.fast_check(base, name)
+    if check is None:
+        return None
+    env = {"_MISSING": _MISSING}
+    if base is float:  # an integral float travels as an int
+        body = ("float(v) if v.__class__ is int else "
+                f"(v if ({check}) else _MISSING)")
+    else:
+        body = f"v if ({check}) else _MISSING"
+    if nullable:
+        body = f"None if v is None else ({body})"
+    quick: Callable[[Any], Any] = eval(f"lambda v: {body}", env)
+    return quick
 
 
 def _object_patcher(cls: Any) -> Callable[[Any, dict[str, Any], str], Any]:
@@ -275,56 +354,80 @@ def _object_patcher(cls: Any) -> Callable[[Any, dict[str, Any], str], Any]:
         return found
     hints = typing.get_type_hints(cls)
     fields = dataclasses.fields(cls)
-    table: dict[str, tuple[str, Any]] = {}  # wire key -> (attribute, patcher), filled lazily
+    names = [f.name for f in fields]
     defaults: dict[str, Any] = {}
     for f in fields:
         if f.default is not dataclasses.MISSING:
             defaults[f.name] = f.default
         elif f.default_factory is not dataclasses.MISSING:
             defaults[f.name] = f.default_factory
-    names = [f.name for f in fields]
     slots = wire.plain_slots(cls)
-    setters = [cls.__dict__[n].__set__ for n in names] if slots else []
-    new = object.__new__
+    # wire key -> (attribute, its slot setter or None, patcher, quick converter or None)
+    table: dict[str, tuple[str, Any, Patcher, Any]] = {}
+    for n in names:
+        key = wire.wire_name(n)
+        setter = cls.__dict__[n].__set__ if slots else None
+        table[key] = (n, setter, _lazy_patcher(hints[n], key), _quick(hints[n], key))
+    copy = _copier(cls, names) if slots else None
 
     def patch_object(old: Any, p: dict[str, Any], path: str) -> Any:
-        changes: dict[str, Any] = {}
-        prefix = path + "." if path else ""
+        changes: list[tuple[str, Any, Any]] = []
         for key, sub in p.items():
             entry = table.get(key)
             if entry is None:
-                attr = wire.attr_name(key)
-                if attr not in hints or attr not in names:
-                    if key in (DELETED, "type"):
-                        continue
-                    continue  # a field this monitor does not know: ignored, as in full lines
-                entry = table[key] = (attr, _patcher(hints[attr], key))
-            attr, apply = entry
-            changes[attr] = apply(getattr(old, attr), sub, prefix + key)
+                continue  # "~", "type", or a field this monitor does not know (ignored)
+            attr, setter, apply, quick = entry
+            value = _MISSING if quick is None else quick(sub)
+            if value is _MISSING:
+                value = apply(getattr(old, attr), sub, f"{path}.{key}" if path else key)
+            changes.append((attr, setter, value))
         gone = p.get(DELETED)
         if gone is not None:
             if gone.__class__ is not list:
-                raise wire.WireError(f"{prefix}{DELETED}: expected a list of keys")
+                raise wire.WireError(f"{path}.{DELETED}: expected a list of keys")
             for key in gone:
-                attr = wire.attr_name(key) if key.__class__ is str else None
-                if attr in names:
-                    if attr not in defaults:
-                        raise wire.WireError(f"{prefix}{key}: required, cannot be removed")
-                    d = defaults[attr]
-                    changes[attr] = d() if callable(d) else d
+                entry = table.get(key) if key.__class__ is str else None
+                if entry is not None:
+                    if entry[0] not in defaults:
+                        raise wire.WireError(f"{path}.{key}: required, cannot be removed")
+                    d = defaults[entry[0]]
+                    changes.append((entry[0], entry[1], d() if callable(d) else d))
         if not changes:
             return old
-        if not slots:
-            return dataclasses.replace(old, **changes)
-        obj = new(cls)
-        get = changes.get
-        for n, setter in zip(names, setters, strict=True):
-            value = get(n, _MISSING)
-            setter(obj, getattr(old, n) if value is _MISSING else value)
+        if copy is None:
+            return dataclasses.replace(old, **{a: v for a, _, v in changes})
+        obj = copy(old)
+        for _, setter, value in changes:
+            setter(obj, value)
         return obj
 
     _OBJECT_PATCHERS[cls] = patch_object
     return patch_object
+
+
+def _lazy_patcher(tp: Any, name: str) -> Patcher:
+    """`_patcher(tp, name)`, made on first use (the types may refer to one another)."""
+    made: list[Patcher] = []
+
+    def apply(old: Any, p: Any, path: str) -> Any:
+        if not made:
+            made.append(_patcher(tp, name))
+        return made[0](old, p, path)
+
+    return apply
+
+
+def _copier(cls: Any, names: list[str]) -> Callable[[Any], Any]:
+    """A straight-line function that copies an instance of the slotted dataclass `cls`."""
+    env: dict[str, Any] = {"_new": object.__new__, "cls": cls}
+    lines = ["def copy(old):", "    o = _new(cls)"]
+    for i, n in enumerate(names):
+        env[f"s{i}"] = cls.__dict__[n].__set__
+        lines.append(f"    s{i}(o, old.{n})")
+    lines.append("    return o")
+    exec("\n".join(lines), env)  # our own text, from field names
+    copy: Callable[[Any], Any] = env["copy"]
+    return copy
 
 
 def apply_delta(prev: Sample, data: dict[str, Any]) -> Sample:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 from autoglm_tui.analysis.history import Key
 from autoglm_tui.analysis.rates import counter_rate, ratio_of_deltas
 from autoglm_tui.model import GpuSample, Sample
@@ -12,20 +14,21 @@ GPU_HEALTH = tuple(
     for name in (
         "gpu.clock_reasons", "gpu.hw_slowdown", "gpu.power_brake", "gpu.thermal_slowdown",
         "gpu.throttle_power_pct", "gpu.throttle_thermal_pct", "gpu.xid_recent",
-        "gpu.xid_critical", "gpu.remap_correctable", "gpu.remap_uncorrectable",
-        "gpu.remap_pending", "gpu.remap_failed", "gpu.retired_pages", "gpu.retired_pending",
-        "gpu.pcie_gen", "gpu.pcie_gen_max", "gpu.pcie_width", "gpu.pcie_width_max",
-        "gpu.pcie_width_degraded", "gpu.pcie_replay", "gpu.nvlink_links",
-        "gpu.nvlink_crc_errors", "gpu.nvlink_replay_errors", "gpu.nvlink_recovery_errors",
+        "gpu.xid_critical", "gpu.remap_uncorrectable", "gpu.remap_pending",
+        "gpu.remap_failed", "gpu.retired_pages", "gpu.retired_pending",
+        "gpu.pcie_width_degraded", "gpu.pcie_replay", "gpu.nvlink_crc_errors",
+        "gpu.nvlink_replay_errors", "gpu.nvlink_recovery_errors",
     )
 )
+_health_values = operator.attrgetter(*(attr for _, attr in GPU_HEALTH))
+_HEALTH_KEYS: dict[int, tuple[Key, ...]] = {}  # GPU index -> its health keys
 
 
 def _has_health(g: GpuSample) -> bool:
     """False for a GPU from a sampler older than schema 1.1 (or one that reports no health)."""
-    return not (g.clock_reasons is None and g.xid_total is None and g.pcie_width is None
-                and g.remap_pending is None and g.nvlink_links is None
-                and g.retired_pages is None)
+    return (g.clock_reasons is not None or g.xid_total is not None
+            or g.pcie_width is not None or g.remap_pending is not None
+            or g.nvlink_links is not None or g.retired_pages is not None)
 
 
 def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
@@ -79,8 +82,10 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
         out[("gpu.ecc_errors", i)] = g.ecc_errors
         out[("gpu.xid", i)] = g.xid
         if _has_health(g):
-            for name, attr in GPU_HEALTH:
-                out[(name, i)] = getattr(g, attr)
+            keys = _HEALTH_KEYS.get(i)
+            if keys is None:
+                keys = _HEALTH_KEYS[i] = tuple((name, i) for name, _ in GPU_HEALTH)
+            out.update(zip(keys, _health_values(g), strict=True))
 
     for p in sample.procs:
         out[("proc.cpu_pct", p.pid)] = p.cpu_pct

@@ -53,9 +53,9 @@ class LoadPolicy:
         return FACTOR if self.saturated else 1.0
 
     def reason(self) -> str | None:
-        """Why the sampler is slowed, for the wire (None when it is not)."""
+        """Why the sampler is slowed, for the wire (None when it is not). The text stays the
+        same while the state does, so a compact stream does not resend it every sample."""
         if not self.saturated:
             return None
-        pct = f"{self.cpu_pct:.0f}%" if self.cpu_pct is not None else "saturated"
-        return (f"node CPU at {pct}: process scans and GPU health reads run "
-                f"{FACTOR:g}x less often")
+        return (f"node CPU saturated (>= {HIGH_PCT:g}% busy): process scans and GPU health "
+                f"reads run {FACTOR:g}x less often")

@@ -203,7 +203,7 @@ class Collector:
         cpu_s, rss = sysinfo.self_cost()
         self._seq += 1
         return Sample(
-            t=now,
+            t=round(now, 3),
             seq=self._seq,
             cpu=cpu,
             mem=self._mem,

@@ -183,6 +183,13 @@ def test_a_bad_delta_is_a_wire_error_and_changes_nothing() -> None:
         '{"type":"delta","seq":2,"procs":{"@":"nope"}}',
         '{"type":"delta","seq":2,"cpu":{"~":["util_pct"]}}',
     ]
+    bad += [
+        '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"0":[3,1,2]}}}',
+        '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"0":[1]}}}',
+        '{"type":"delta","seq":2,"gpus":{"@":"index","f":"util_pct","v":{"0":[1,5]}}}',
+        '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"0":["1",5]}}}',
+        '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"7":[1,5]}}}',
+    ]
     for line in bad:
         dec2 = StreamDecoder()
         dec2.decode(wire.encode(first))
@@ -193,6 +200,20 @@ def test_a_bad_delta_is_a_wire_error_and_changes_nothing() -> None:
     ok = dec.decode('{"type":"delta","seq":2,"t":2,"future_field":{"x":1}}')
     assert ok == replace(first, t=2.0, seq=2)
     assert wire.decode('{"type":"sample","future":1,' + wire.encode(first)[17:]) == first
+
+
+def test_many_elements_changing_travel_as_columns() -> None:
+    enc, dec = DeltaEncoder(), StreamDecoder()
+    a = sample(1.0, 1, gpus=4)
+    b = replace(a, t=2.0, seq=2, gpus=tuple(
+        replace(g, util_pct=float(10 * g.index), power_w=None if g.index == 2 else 300.0)
+        for g in a.gpus))
+    dec.decode(enc.encode(a))
+    line = enc.encode(b)
+    gpus = json.loads(line)["gpus"]
+    assert gpus["f"] == ["util_pct", "power_w"] and "c" not in gpus
+    assert gpus["v"]["0"] == [3, 0, 300] and gpus["v"]["2"] == [1, 20]
+    assert dec.decode(line) == b
 
 
 def test_delta_lines_are_small_when_little_changes() -> None:
