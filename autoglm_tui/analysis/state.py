@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from autoglm_tui.analysis.derive import derive
+from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
 from autoglm_tui.analysis.history import Key, NodeHistory
 from autoglm_tui.events import (
     Event,
@@ -76,6 +77,15 @@ class NodeState:
 
     def metric(self, name: str, subject: int | None = None) -> float | None:
         return self.metrics.get((name, subject))
+
+    def gpu_health(self) -> tuple[GpuHealth, ...]:
+        """Each GPU's health from the newest sample, in its order (analysis/gpu_health.py)."""
+        sample = self.last_sample
+        return tuple(gpu_health(g) for g in sample.gpus) if sample is not None else ()
+
+    def worst_gpu_health(self) -> Health | None:
+        """The worst health among the node's GPUs (None: no sample yet, or no GPUs)."""
+        return node_health(self.last_sample)
 
     def subjects(self, name: str) -> list[int | None]:
         """Which GPUs (or pids) have a value of `name` in the newest sample."""

@@ -127,3 +127,19 @@ def test_code_tables() -> None:
     assert xid_info(79).name == "GPU has fallen off the bus" and xid_info(79).reset_needed
     unknown = xid_info(999)
     assert unknown.name == "Xid 999" and unknown.severity == "warn"
+
+
+def test_fleet_state_gives_each_gpus_health_as_plain_data() -> None:
+    from autoglm_tui.analysis.state import FleetState
+    from autoglm_tui.events import SampleReceived
+
+    state = FleetState()
+    state.apply(SampleReceived(1.0, "n1", sample(1.0, 1)))
+    node = state.nodes["n1"]
+    assert [h.state for h in node.gpu_health()] == [Health.OK, Health.OK]
+    pending = replace(HEALTHY, index=1, remap_pending=1)
+    state.apply(SampleReceived(2.0, "n1", replace(sample(2.0, 2, gpus=0),
+                                                  gpus=(HEALTHY, pending))))
+    assert node.worst_gpu_health() == Health.RESET_NEEDED
+    assert node.gpu_health()[1].reasons == ("row remap pending: reset the GPU",)
+    assert FleetState().nodes.get("x") is None
