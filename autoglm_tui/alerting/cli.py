@@ -43,7 +43,7 @@ def pipeline_from_args(args: argparse.Namespace) -> AlertPipeline | None:
     if getattr(args, "no_alerts", False):
         return None
     from autoglm_tui.alerting.pipeline import build_pipeline
-    from autoglm_tui.analysis.rules import RulesFileError
+    from autoglm_tui.analysis.alerts import RulesFileError
 
     try:
         return build_pipeline(

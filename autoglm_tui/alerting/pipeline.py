@@ -202,7 +202,7 @@ def build_pipeline(
     from pathlib import Path
 
     from autoglm_tui import paths
-    from autoglm_tui.analysis.rules import load_rule_set
+    from autoglm_tui.alerting.rule_files import load_rule_set
 
     files: list[str | Path] = []
     user = paths.user_rules_file()

@@ -8,8 +8,7 @@ from pathlib import Path
 from autoglm_tui.alerting.alertmanager import AlertmanagerClient
 from autoglm_tui.alerting.pipeline import AlertPipeline
 from autoglm_tui.alerting.silences import SilenceStore
-from autoglm_tui.analysis.alerts import AlertEngine, AlertState, Target
-from autoglm_tui.analysis.rules import parse_rules
+from autoglm_tui.analysis.alerts import AlertEngine, AlertState, Target, parse_rules
 from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
 from autoglm_tui.monitor import Monitor
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from itertools import repeat
 from operator import add, mul, sub, truediv
 
-from autoglm_tui.analysis.rules import Rule
+from autoglm_tui.analysis.alerts.rule import Rule
 
 WINDOW_BUCKETS = 60
 _NO_BUCKET = -(1 << 62)
