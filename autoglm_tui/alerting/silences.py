@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import secrets
+import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from autoglm_tui.analysis.alerts import Target
 from autoglm_tui.text import clean
 
 SCHEMA = 1
+# The live writer of each silences file in this process, so that a store opened later (a
+# restart within one process, a test) first lets the earlier one finish saving.
+_WRITERS: dict[str, weakref.WeakSet[WriteQueue]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +69,12 @@ class SilenceStore:
         self.version = 0
         self._writer: WriteQueue | None = None
         if self.path is not None:
+            writers = _WRITERS.setdefault(os.path.abspath(self.path), weakref.WeakSet())
+            for earlier in list(writers):  # this process saved to it: read what it saved
+                earlier.flush(5.0)
             self._writer = WriteQueue(self._write_file, name=f"silences {self.path.name}",
                                       coalesce=True)
+            writers.add(self._writer)
             self._load()
 
     @property
