@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from autoglm_tui.alerting.rule_files import default_rules
 from autoglm_tui.analysis.alerts import AlertEngine
-from autoglm_tui.analysis.rules import default_rules
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import HelloReceived, SampleReceived
 from autoglm_tui.gpu_codes import REASON_HW_POWER_BRAKE, REASON_SW_POWER_CAP
