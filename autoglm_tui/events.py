@@ -80,6 +80,18 @@ class SampleReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class IntervalRequested:
+    """The monitor asked a node's sampler for another interval (a control line was sent).
+
+    Until a sample says the new interval is in force, the node's STALE limit allows for the
+    longer of the two, so a node being slowed down does not look stale on the way."""
+
+    t: float
+    node_id: str
+    interval_s: float | None  # None: back to the sampler's own --interval
+
+
+@dataclass(frozen=True, slots=True)
 class RegistryChanged:
     """The discovery registry's own health (etcd reachable or degraded)."""
 
@@ -90,5 +102,5 @@ class RegistryChanged:
 
 Event = (
     NodeJoined | NodeLeft | NodeInvalid | NodeUnreachable | HelloReceived | SampleReceived
-    | RegistryChanged
+    | RegistryChanged | IntervalRequested
 )

@@ -16,6 +16,7 @@ from autoglm_tui.analysis.history import Key, NodeHistory
 from autoglm_tui.events import (
     Event,
     HelloReceived,
+    IntervalRequested,
     NodeInvalid,
     NodeJoined,
     NodeLeft,
@@ -62,14 +63,23 @@ class NodeState:
     proc_seen: dict[int, float] = field(default_factory=dict)  # pid -> last time listed
     proc_info: dict[int, ProcSample] = field(default_factory=dict)  # pid -> newest listing
 
+    # An interval the monitor asked for that no sample has confirmed yet (IntervalRequested),
+    # and how many samples arrived since without confirming it.
+    requested_interval_s: float | None = None
+    request_unconfirmed: int = 0
+
     @property
     def interval_s(self) -> float:
         """The node's sample interval now: what its newest sample says is in force (schema
-        1.1; a monitor may have asked for another), else what its hello announced."""
+        1.1; a monitor may have asked for another), else what its hello announced. While a
+        request for a longer interval is on its way, the longer one (STALE is measured in it)."""
         sampling = self.last_sample.sampling if self.last_sample is not None else None
         if sampling is not None:
-            return sampling.interval_s
-        return self.hello.static.interval_s if self.hello else 1.0
+            now = sampling.interval_s
+        else:
+            now = self.hello.static.interval_s if self.hello else 1.0
+        wanted = self.requested_interval_s
+        return wanted if wanted is not None and wanted > now else now
 
     def age(self, now: float) -> float | None:
         """Seconds since the newest sample arrived (the sample lag shown in the UI)."""
@@ -139,6 +149,7 @@ class FleetState:
         elif isinstance(event, HelloReceived):
             node = self._node(event.node_id, event.t)
             node.hello = event.hello
+            node.requested_interval_s = None  # a new run starts at its own interval
             if node.status in (NodeStatus.UNREACHABLE, NodeStatus.INVALID):
                 self._set(node, NodeStatus.CONNECTING, None, event.t)
         elif isinstance(event, NodeJoined):
@@ -166,6 +177,14 @@ class FleetState:
         elif isinstance(event, RegistryChanged):
             self.registry_ok = event.ok
             self.registry_reason = event.reason
+        elif isinstance(event, IntervalRequested):
+            node = self.nodes.get(event.node_id)
+            if node is not None:
+                wanted = event.interval_s
+                if wanted is None and node.hello is not None:
+                    wanted = node.hello.static.interval_s
+                node.requested_interval_s = wanted
+                node.request_unconfirmed = 0
 
     def _on_sample(self, event: SampleReceived) -> None:
         node = self._node(event.node_id, event.t)
@@ -181,6 +200,8 @@ class FleetState:
         node.history.append(event.t, values)
         node.last_sample = sample
         node.last_sample_at = event.t
+        if node.requested_interval_s is not None:
+            self._confirm_interval(node, sample)
         for p in sample.procs:
             node.proc_seen[p.pid] = event.t
             node.proc_info[p.pid] = p
@@ -217,6 +238,19 @@ class FleetState:
         return self._changes
 
     # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _confirm_interval(node: NodeState, sample: Sample) -> None:
+        """Forget a requested interval once a sample runs at it; also after a second sample
+        that does not (one sample may have been on its way when the request was sent; after
+        that, what the sampler says is in force is the truth)."""
+        sampling = sample.sampling
+        if (sampling is not None and sampling.interval_s == node.requested_interval_s) or (
+            node.request_unconfirmed >= 1
+        ):
+            node.requested_interval_s = None
+        else:
+            node.request_unconfirmed += 1
 
     def _node(self, node_id: str, t: float) -> NodeState:
         node = self.nodes.get(node_id)

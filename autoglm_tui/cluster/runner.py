@@ -5,6 +5,10 @@ registry, or this machine alone) into per-node SSH streams and forwards every ev
 ``await run()`` works until cancelled; ``await close()`` stops every stream and closes every
 connection, so each remote sampler sees EOF on its stdin and exits. Used by ``snapshot`` and by
 the cluster view.
+
+Intervals: ``focus(node_ids)`` tells it which nodes someone is looking at; with a background
+interval (``RunnerConfig.background_interval_s``) the others are asked to sample more slowly
+(interval_policy.py). ``request_interval(node_id, seconds)`` asks one node directly.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autoglm_tui.cluster.hosts import HostSpec, HostSpecError, validate_host
+from autoglm_tui.cluster.interval_policy import IntervalPolicy
 from autoglm_tui.events import Event, NodeInvalid, NodeJoined, NodeLeft
 
 Emit = Callable[[Event], None]
@@ -37,6 +42,7 @@ class RunnerConfig:
     max_connects: int = DEFAULT_MAX_CONNECTS  # concurrent SSH handshakes
     local: bool = False
     interval_s: float = 1.0
+    background_interval_s: float | None = None  # nodes out of focus (None: all at interval_s)
 
     @property
     def uses_ssh(self) -> bool:
@@ -65,6 +71,7 @@ class Runner:
         self._closed = False
         self._slots: asyncio.Semaphore | None = None
         self._keys: Any = None
+        self.policy = IntervalPolicy(self.config.background_interval_s)
         # asyncssh logs every failed connect; the node's row already says why. With no logging
         # configured, this keeps those lines off the terminal (configured handlers still get them).
         ssh_log = logging.getLogger("asyncssh")
@@ -128,8 +135,29 @@ class Runner:
         self._stop(spec.node_id)
         options, keys, slots = self._ssh_parts()
         source = SshSource(spec, options, keys=keys, slots=slots, clock=self.clock, rng=self.rng)
+        source.request_interval(self.policy.interval_for(spec.node_id))
         task = asyncio.ensure_future(self._guard(source.run(self.emit), spec.node_id))
         self.streams[spec.node_id] = _Stream(spec, task, source)
+
+    # ------------------------------------------------------------------ intervals
+
+    def focus(self, node_ids: Any) -> None:
+        """The nodes someone is looking at now (an iterable of node ids; empty: none). With a
+        background interval, these sample at the fleet's interval and the rest slower."""
+        for node_id in self.policy.focus(node_ids):
+            stream = self.streams.get(node_id)
+            if stream is not None and stream.source is not None:
+                stream.source.request_interval(self.policy.interval_for(node_id))
+
+    def request_interval(self, node_id: str, seconds: float | None) -> bool:
+        """Ask one node's sampler for `seconds` between samples (None: its own --interval),
+        until the next focus change that concerns it; False when no such SSH node runs.
+        ValueError outside 0.2 to 3600 s."""
+        stream = self.streams.get(node_id)
+        if stream is None or stream.source is None:
+            return False
+        stream.source.request_interval(seconds)
+        return True
 
     def _stop(self, node_id: str) -> None:
         stream = self.streams.pop(node_id, None)

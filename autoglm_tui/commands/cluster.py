@@ -122,15 +122,24 @@ class RunnerSource:
     def __init__(self, config: Any) -> None:
         self.config = config
         self.runner: Any = None
+        self._focus: frozenset[str] = frozenset()
 
     @property
     def streams(self) -> dict[str, Any]:
         return self.runner.streams if self.runner is not None else {}
 
+    def focus(self, node_ids: Any) -> None:
+        """The UI's hook: the nodes on screen now (empty: none). With --background-interval
+        they sample at --interval and every other node at the background interval."""
+        self._focus = frozenset(node_ids)
+        if self.runner is not None:
+            self.runner.focus(self._focus)
+
     async def run(self, emit: Any) -> None:
         from autoglm_tui.cluster.runner import Runner
 
         self.runner = Runner(self.config, emit)
+        self.runner.focus(self._focus)
         try:
             await self.runner.run()
         finally:

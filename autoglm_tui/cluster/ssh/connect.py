@@ -55,6 +55,7 @@ class SshTarget:
     options: SshOptions
     keys: HostKeyStore
     slots: asyncio.Semaphore | None = None
+    compression: str | None = None  # "on" / "off" for this node (None: the options' mode)
 
 
 class ConnectFailed(ConnectionError):
@@ -90,6 +91,8 @@ class Connection:
         self.conn = conn  # the asyncssh connection, for sessions of one's own
         self._client = client
         self.cipher: str | None = conn.get_extra_info("recv_cipher")
+        # What the node's data arrives compressed with ("none" when it is not).
+        self.compression: str | None = conn.get_extra_info("recv_compression")
 
     def lost_reason(self) -> str | None:
         """Why the connection ended, once it has (None while it is up)."""
@@ -173,7 +176,22 @@ def connect_kwargs(target: SshTarget, client: _Client | None, host_config: Any) 
         kwargs["client_keys"] = list(opts.client_keys)
     if _CIPHER_PREFERENCE and not host_config.config.get("Ciphers", ()):
         kwargs["encryption_algs"] = _CIPHER_PREFERENCE  # a Ciphers line in ssh_config wins
+    algs = compression_algs(target.compression or opts.compression, host_config)
+    if algs is not None:
+        kwargs["compression_algs"] = algs
     return kwargs
+
+
+def compression_algs(mode: str, host_config: Any) -> str | None:
+    """The compression algorithms to offer for `mode` ("on", "off", "auto"), or None to leave
+    it to ssh_config's Compression line and asyncssh's default (no compression)."""
+    if mode == "on":
+        return "zlib@openssh.com,zlib,none"
+    if mode == "off":
+        return "none"
+    if host_config.config.get("Compression") is not None:
+        return None  # auto: a Compression line in ssh_config wins
+    return None
 
 
 def host_config(options: SshOptions, host: str, port: int | None, username: str | None) -> Any:
