@@ -408,9 +408,17 @@ class EtcdClient:
         queue.put_nowait(rpc.WatchRequest(create_request=create))
 
         async def probe() -> None:
+            # The period may shrink while we wait (nodes with short heartbeats appear), so
+            # wait in short steps and probe once a whole period has passed.
+            loop = asyncio.get_running_loop()
+            sent = loop.time()
             while True:
-                await asyncio.sleep(max(0.1, period()))
-                queue.put_nowait(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
+                await asyncio.sleep(min(0.25, max(0.05, period())))
+                if loop.time() - sent >= period():
+                    sent = loop.time()
+                    queue.put_nowait(
+                        rpc.WatchRequest(progress_request=rpc.WatchProgressRequest())
+                    )
 
         prober: asyncio.Task[None] | None = None
         try:

@@ -338,3 +338,21 @@ async def test_tls_with_client_certificates(tmp_path: Path) -> None:
         async with Recorder(no_cert) as rec:
             assert await rec.until(lambda: rec.watcher.degraded), rec.describe()
             assert not rec.known_ids()
+
+
+async def test_a_healthy_quiet_etcd_is_never_called_degraded(etcd_server: EtcdServer) -> None:
+    """The watch's liveness probe follows the heartbeat intervals as nodes appear: a node with a
+    1 s heartbeat joining a watch that began with none (5 s probes) shortens both the probe
+    period and the allowed silence; the probes must keep up with that, and an idle but healthy
+    etcd answers each of them."""
+    config = etcd_server.config()
+    async with Recorder(config) as rec, etcd(config) as client:
+        assert await rec.until(lambda: rec.health() == [True]), rec.describe()
+        assert rec.watcher.probe_period() == 5.0
+        await client.put(key("quick"), registration("quick", heartbeat_interval=1.0))
+        assert await rec.until(lambda: rec.known_ids() == {"quick"}), rec.describe()
+        assert rec.watcher.probe_period() == 1.0
+        # Eight allowed silences (3 s each) pass with no change in the registry.
+        await asyncio.sleep(8.0)
+        assert rec.health() == [True], rec.describe()
+        assert rec.watcher.lists == 1
