@@ -297,8 +297,12 @@ def report(soak: Soak, args: argparse.Namespace) -> int:
               f"{end.rss_mb:.1f} MB ({growth:+.1f} %, target < {TARGET_GROWTH_PCT:g} %)")
         for name in ("tasks", "fds", "threads"):
             values = [getattr(p, name) for p in window]
+            # No growth: the end of the window holds no more than its start (a connection or
+            # two in flight aside).
+            grew = max(values[-3:]) - min(values[:3])
+            ok &= grew <= 2
             print(f"{name} over the same window: min {min(values)}, max {max(values)}, "
-                  f"first {values[0]}, last {values[-1]}")
+                  f"first {values[0]}, last {values[-1]} (growth {grew:+d}, target <= 2)")
     print("\n| fault | injected | seen | median delay |")
     print("| --- | --- | --- | --- |")
     for fault, count in soak.injected.items():

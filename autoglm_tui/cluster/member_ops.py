@@ -177,18 +177,15 @@ async def read_members(client: EtcdClient, config: EtcdConfig) -> list[MemberInf
     revision, beats = await client.get_prefix(config.prefix.encode())
     _, records = await client.get_prefix(config.member_prefix.encode(), revision)
     by_id: dict[str, list[KeyValue | None]] = {}
-    for kv in beats:
-        try:
-            node_id = node_id_from_key(kv.key, config.prefix)
-        except RegistrationError:
-            continue
-        by_id.setdefault(node_id, [None, None])[0] = kv
-    for kv in records:
-        try:
-            node_id = node_id_from_key(kv.key, config.member_prefix)
-        except RegistrationError:
-            continue
-        by_id.setdefault(node_id, [None, None])[1] = kv
+    for slot, (kvs, prefix) in enumerate(
+        ((beats, config.prefix), (records, config.member_prefix))
+    ):
+        for kv in kvs:
+            try:
+                node_id = node_id_from_key(kv.key, prefix)
+            except RegistrationError:
+                continue  # no valid node id: nothing a forget could name
+            by_id.setdefault(node_id, [None, None])[slot] = kv
     return [_info(config, n, beat, record) for n, (beat, record) in sorted(by_id.items())]
 
 

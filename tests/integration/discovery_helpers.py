@@ -131,7 +131,9 @@ class AgentProcess:
         env: dict[str, str] | None = None,
     ) -> None:
         self.node_id = node_id
-        self.log = Path(tempfile.mkstemp(prefix=f"agent-{node_id}-", suffix=".log")[1])
+        fd, name = tempfile.mkstemp(prefix=f"agent-{node_id}-", suffix=".log")
+        os.close(fd)  # reopened below for the child; keeping it would leak one fd an agent
+        self.log = Path(name)
         argv = [
             sys.executable,
             "-m",
