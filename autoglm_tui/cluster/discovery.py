@@ -231,17 +231,25 @@ class RegistryWatcher:
                 revision = await self._relist(client)
             except EtcdCompacted:
                 continue  # compacted between the two reads: read both again
-            self._set_ok(True, None)
-            self.backoff.reset()
             if self.on_listed is not None:
                 await self.on_listed(revision)
             try:
                 async for batch in client.watch(start, end, revision + 1, self.probe_period):
+                    if self._ok is not True:  # listed and watching: the registry is whole
+                        self._set_ok(True, None)
+                        self.backoff.reset()
                     self._apply_batch(batch)
                     self._end_grace()
             except EtcdCompacted as exc:
                 log.info("registry watch: %s; listing again", exc)
                 continue
+            except EtcdError as exc:
+                if "permission denied" in str(exc).lower():
+                    raise EtcdError(
+                        f"{exc}; the monitor watches one range from {self.config.member_prefix}"
+                        f" to {self.config.prefix}: grant it read on a prefix holding both"
+                    ) from None
+                raise
 
     async def _relist(self, client: EtcdClient) -> int:
         """Read both prefixes at one revision and emit what differs from the last known set."""

@@ -423,6 +423,8 @@ class EtcdClient:
         prober: asyncio.Task[None] | None = None
         try:
             reply = await self._read(call, self.config.timeout_s, "creating the watch")
+            if reply.canceled:
+                raise EtcdError(f"watch refused by etcd: {reply.cancel_reason or '?'}")
             if not reply.created:
                 raise EtcdError("watch not created")
             prober = asyncio.ensure_future(probe())

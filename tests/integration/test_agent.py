@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import signal
@@ -13,6 +14,7 @@ import pytest
 from autoglm_tui.cluster.etcd_args import PASSWORD_ENV
 from autoglm_tui.cluster.etcd_client import EtcdConfig, prefix_end
 from autoglm_tui.cluster.members import FAILED_LEASE, LEFT_GRACEFUL
+from autoglm_tui.events import RegistryChanged
 from tests.integration.discovery_helpers import AgentPool, Recorder, etcd
 from tests.integration.etcd_fixture import EtcdServer
 
@@ -121,26 +123,30 @@ def _gateway(server: EtcdServer, path: str, body: dict[str, object]) -> None:
         reply.read()
 
 
-def _enable_auth(server: EtcdServer, user: str, password: str) -> None:
-    """Root user, a user allowed to read and write /autoglm/ (heartbeats, member records and
-    the keys between them, which the monitor's one watch spans), then auth on."""
+def _enable_auth(
+    server: EtcdServer, user: str, password: str, prefixes: tuple[bytes, ...] = (b"/autoglm/",)
+) -> None:
+    """Root user, a user allowed to read and write `prefixes` (by default /autoglm/: the
+    heartbeats, the member records and the keys between them, which the monitor's one watch
+    spans), then auth on."""
     b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
     _gateway(server, "auth/role/add", {"name": "root"})
     _gateway(server, "auth/user/add", {"name": "root", "password": "root-secret"})
     _gateway(server, "auth/user/grant", {"user": "root", "role": "root"})
     _gateway(server, "auth/role/add", {"name": "nodes"})
-    _gateway(
-        server,
-        "auth/role/grant",
-        {
-            "name": "nodes",
-            "perm": {
-                "permType": "READWRITE",
-                "key": b64(b"/autoglm/"),
-                "range_end": b64(prefix_end(b"/autoglm/")),
+    for prefix in prefixes:
+        _gateway(
+            server,
+            "auth/role/grant",
+            {
+                "name": "nodes",
+                "perm": {
+                    "permType": "READWRITE",
+                    "key": b64(prefix),
+                    "range_end": b64(prefix_end(prefix)),
+                },
             },
-        },
-    )
+        )
     _gateway(server, "auth/user/add", {"name": user, "password": password})
     _gateway(server, "auth/user/grant", {"user": user, "role": "nodes"})
     _gateway(server, "auth/enable", {})
@@ -175,3 +181,21 @@ async def test_password_auth_and_no_secret_in_argv_or_logs(
         log = agent.stderr()
         assert secret not in log and "wrong-pw-x9" not in log
     assert "revoked" in good.stderr()
+
+
+async def test_a_monitor_allowed_only_the_two_prefixes_says_what_to_grant(
+    etcd_server: EtcdServer,
+) -> None:
+    """The watch spans both prefixes; an ACL that grants them one by one refuses it. The
+    registry stays degraded (no ok/degraded flapping) and the reason says what to grant."""
+    _enable_auth(etcd_server, "narrow", "pw-narrow",
+                 prefixes=(b"/autoglm/nodes/", b"/autoglm/members/"))
+    config = EtcdConfig(endpoints=etcd_server.config().endpoints, user="narrow",
+                        password="pw-narrow")
+    async with Recorder(config) as rec:
+        assert await rec.until(lambda: rec.watcher.degraded, 10), rec.describe()
+        await asyncio.sleep(2.0)  # several reconnect rounds (backoff 0.2-0.5 s)
+        assert rec.health() == [False], rec.describe()
+        assert rec.watcher.lists >= 2
+    reason = rec.of(RegistryChanged)[0].reason
+    assert "permission denied" in reason and "grant it read on a prefix holding both" in reason
