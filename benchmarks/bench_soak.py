@@ -49,8 +49,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from autoglm_tui.alerting.rule_files import default_rules
 from autoglm_tui.analysis.alerts import AlertEngine
-from autoglm_tui.analysis.rules import default_rules
 from autoglm_tui.analysis.state import FleetState, StatusChange
 from autoglm_tui.cluster.backoff import Backoff
 from autoglm_tui.cluster.discovery import RegistryWatcher

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from autoglm_tui.alerting.rule_files import default_rules
 from autoglm_tui.analysis.alerts import AlertEngine, AlertEvent, AlertState
-from autoglm_tui.analysis.rules import default_rules
 from autoglm_tui.analysis.state import FleetState, StatusChange
 from autoglm_tui.cluster.backoff import Backoff
 from autoglm_tui.cluster.discovery import RegistryWatcher

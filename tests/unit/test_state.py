@@ -317,8 +317,8 @@ def test_sampler_exits_are_counted_on_the_node() -> None:
 
 
 def test_node_not_up_fires_for_failed_and_keeps_firing_past_the_linger() -> None:
+    from autoglm_tui.alerting.rule_files import default_rules
     from autoglm_tui.analysis.alerts import AlertEngine, AlertState
-    from autoglm_tui.analysis.rules import default_rules
 
     st = FleetState(left_linger_s=5)
     mon = Monitor(st)
