@@ -44,6 +44,7 @@ class NodeHistory:
         "_c_len",
         "_c_times",
         "_head",
+        "_known",
         "_len",
         "_series",
         "_times",
@@ -65,6 +66,9 @@ class NodeHistory:
         self._times = array("d", [NAN]) * capacity
         self._c_times = array("d", [NAN]) * buckets
         self._series: dict[Key, array] = {}
+        # Keys that have a series, plus those that never will (metrics.NO_HISTORY): a set, so
+        # finding a sample's new keys is one set difference over stored hashes.
+        self._known: set[Key] = set()
         self._head = 0  # index of the next fine write
         self._len = 0  # fine points held
         self._c_head = 0  # index of the next coarse write
@@ -90,19 +94,24 @@ class NodeHistory:
             series[i] = NAN if v is None else v
         # A series is created at its first value: metrics a node never reports cost nothing,
         # and those that keep only their newest value (metrics.NO_HISTORY) none either.
-        for key in values.keys() - self._series.keys():  # a set difference, in C
+        for key in values.keys() - self._known:  # a set difference, in C
+            if key[0] in NO_HISTORY:
+                self._known.add(key)
+                continue
             v = values[key]
-            if v is not None and key[0] not in NO_HISTORY:
+            if v is not None:
                 series = array("f", [NAN]) * self._width
                 series[i] = v
                 self._series[key] = series
+                self._known.add(key)
         self._head = (i + 1) % self.capacity
         self._len = min(self._len + 1, self.capacity)
 
     def forget(self, predicate: Callable[[Key], bool]) -> None:
         """Drop series whose key matches `predicate` (e.g. pids that are gone)."""
-        for key in [k for k in self._series if predicate(k)]:
-            del self._series[key]
+        for key in [k for k in self._known if predicate(k)]:
+            self._series.pop(key, None)
+            self._known.discard(key)
 
     # ------------------------------------------------------------------ consolidation
 
