@@ -275,11 +275,15 @@ class ProcSample:
 
     @property
     def gpu_mem_bytes(self) -> int | None:
+        if not self.gpus:  # most listed processes use no GPU
+            return None
         vals = [g.mem_bytes for g in self.gpus if g.mem_bytes is not None]
         return sum(vals) if vals else None
 
     @property
     def sm_pct(self) -> float | None:
+        if not self.gpus:
+            return None
         vals = [g.sm_pct for g in self.gpus if g.sm_pct is not None]
         return sum(vals) if vals else None
 

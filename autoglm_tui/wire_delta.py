@@ -211,7 +211,7 @@ def _patcher(tp: Any, name: str) -> Patcher:
 
         out = patch_optional
     elif dataclasses.is_dataclass(tp):
-        obj = _object_patcher(tp)
+        obj = _object_patch(tp).patch
 
         def patch_record(old: Any, p: Any, path: str) -> Any:
             if p.__class__ is dict and old.__class__ is tp:
@@ -254,6 +254,7 @@ def _list_patcher(item_cls: Any, name: str, convert: Callable[[Any, str], Any]) 
         key: wire.converter(typing.get_type_hints(item_cls)[attr], key)
         for key, attr in attrs.items()
     }
+    rows_of = _object_patch(item_cls).patch_row if wire.plain_slots(item_cls) else None
 
     def patch_list(old: Any, p: Any, path: str) -> Any:
         if p.__class__ is not dict or old.__class__ is not tuple:
@@ -264,38 +265,59 @@ def _list_patcher(item_cls: Any, name: str, convert: Callable[[Any, str], Any]) 
         attr = attrs.get(key) if key.__class__ is str else None
         if attr is None:
             raise wire.WireError(f"{path}: list patch without a known identity key")
-        by_id = {getattr(e, attr): e for e in old}
-        changes = p.get(CHANGED, {})
+        changes = p.get(CHANGED, _EMPTY)
         if changes.__class__ is not dict:
             raise wire.WireError(f"{path}.{CHANGED}: expected an object")
-        if ROWS in p:
-            changes = {**changes, **_rows(p, path)}
+        rows = p.get(ROWS, _EMPTY)
+        columns = None
+        if rows is not _EMPTY:
+            if rows.__class__ is not dict:
+                raise wire.WireError(f"{path}: bad columns")
+            if rows_of is None:  # no fast path for this class: rows as object patches
+                changes = {**changes, **_rows(p, path)}
+                rows = _EMPTY
+            else:
+                columns = _object_patch(item_cls).columns(p.get(FIELDS), path)
         order = p.get(ORDER, _MISSING)
         if order is _MISSING:
-            ids = list(by_id)
+            pairs = [(getattr(e, attr), e) for e in old]
         else:
             if order.__class__ is not list or len(order) > wire.MAX_LIST:
                 raise wire.WireError(f"{path}.{ORDER}: expected a list of ids")
             ids = [id_convert[key](i, f"{path}.{ORDER}") for i in order]
             if len(set(ids)) != len(ids):
                 raise wire.WireError(f"{path}.{ORDER}: an id appears twice")
+            by_id = {getattr(e, attr): e for e in old}
+            pairs = [(i, by_id.get(i)) for i in ids]
         out = []
         used = 0
-        for ident in ids:
-            sub = changes.get(str(ident), _MISSING)
-            prev = by_id.get(ident)
-            if sub is _MISSING:
+        # A row may not rename its element: checked below only when the id is a column.
+        check_rows = columns is not None and key in p.get(FIELDS, ())
+        for ident, prev in pairs:
+            text = str(ident)
+            sub = changes.get(text, _MISSING)
+            row = rows.get(text, _MISSING) if rows else _MISSING
+            if sub is _MISSING and row is _MISSING:
                 if prev is None:
                     raise wire.WireError(f"{path}: element {ident!r} is new but not given")
                 out.append(prev)
                 continue
             used += 1
-            where = f"{path}[{ident}]"
-            value = item(prev, sub, where) if prev is not None else item_convert(sub, where)
+            if row is not _MISSING:
+                if prev is None or sub is not _MISSING:
+                    raise wire.WireError(
+                        f"{path}[{ident}]: a column row must patch a listed element")
+                value = rows_of(prev, row, columns, path, ident)  # type: ignore[misc]
+                if not check_rows:
+                    out.append(value)
+                    continue
+            else:
+                where = f"{path}[{ident}]"
+                value = item(prev, sub, where) if prev is not None else item_convert(sub, where)
             if getattr(value, attr) != ident:
-                raise wire.WireError(f"{where}: its {key} does not match the patch's id")
+                raise wire.WireError(f"{path}[{ident}]: its {key} does not match the patch's id")
             out.append(value)
-        if used != len(changes):
+        if used != len(changes) + len(rows):
             raise wire.WireError(f"{path}.{CHANGED}: a changed element is not in the list")
         return tuple(out)
 
@@ -304,7 +326,8 @@ def _list_patcher(item_cls: Any, name: str, convert: Callable[[Any, str], Any]) 
 
 
 def _rows(p: dict[str, Any], path: str) -> dict[str, dict[str, Any]]:
-    """The element patches a columnar list patch holds, as objects."""
+    """The element patches a columnar list patch holds, as objects (for classes without slots;
+    slotted ones apply the rows directly: _ObjectPatch.patch_row)."""
     fields, rows = p.get(FIELDS), p[ROWS]
     if fields.__class__ is not list or rows.__class__ is not dict or len(fields) > MAX_COLUMNS \
             or any(f.__class__ is not str for f in fields):
@@ -321,7 +344,8 @@ def _rows(p: dict[str, Any], path: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-_OBJECT_PATCHERS: dict[Any, Callable[[Any, dict[str, Any], str], Any]] = {}
+_EMPTY: dict[str, Any] = {}
+_OBJECT_PATCHES: dict[Any, _ObjectPatch] = {}
 
 
 def _quick(tp: Any, name: str) -> Callable[[Any], Any] | None:
@@ -346,32 +370,41 @@ def _quick(tp: Any, name: str) -> Callable[[Any], Any] | None:
     return quick
 
 
-def _object_patcher(cls: Any) -> Callable[[Any, dict[str, Any], str], Any]:
-    """Apply an object patch to an instance of the dataclass `cls`, giving a new instance that
-    shares every unchanged field value with the old one."""
-    found = _OBJECT_PATCHERS.get(cls)
-    if found is not None:
-        return found
-    hints = typing.get_type_hints(cls)
-    fields = dataclasses.fields(cls)
-    names = [f.name for f in fields]
-    defaults: dict[str, Any] = {}
-    for f in fields:
-        if f.default is not dataclasses.MISSING:
-            defaults[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            defaults[f.name] = f.default_factory
-    slots = wire.plain_slots(cls)
-    # wire key -> (attribute, its slot setter or None, patcher, quick converter or None)
-    table: dict[str, tuple[str, Any, Patcher, Any]] = {}
-    for n in names:
-        key = wire.wire_name(n)
-        setter = cls.__dict__[n].__set__ if slots else None
-        table[key] = (n, setter, _lazy_patcher(hints[n], key), _quick(hints[n], key))
-    copy = _copier(cls, names) if slots else None
+class _ObjectPatch:
+    """Applies object patches (and column rows) to instances of the dataclass `cls`, giving
+    new instances that share every unchanged field value with the old one."""
 
-    def patch_object(old: Any, p: dict[str, Any], path: str) -> Any:
+    def __init__(self, cls: Any) -> None:
+        self.cls = cls
+        hints = typing.get_type_hints(cls)
+        fields = dataclasses.fields(cls)
+        self.defaults: dict[str, Any] = {}
+        for f in fields:
+            if f.default is not dataclasses.MISSING:
+                self.defaults[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                self.defaults[f.name] = f.default_factory
+        slots = wire.plain_slots(cls)
+        self._hints = {wire.wire_name(f.name): hints[f.name] for f in fields}
+        # wire key -> [attribute, its slot setter or None, patcher (made on first use: the
+        # types may refer to one another), quick converter or None]
+        self.table: dict[str, list[Any]] = {}
+        for f in fields:
+            key = wire.wire_name(f.name)
+            setter = cls.__dict__[f.name].__set__ if slots else None
+            self.table[key] = [f.name, setter, None, _quick(hints[f.name], key)]
+        self.copy = _copier(cls, [f.name for f in fields]) if slots else None
+        self._columns: dict[tuple[str, ...], list[list[Any] | None]] = {}
+
+    def _entry(self, key: str) -> list[Any] | None:
+        entry = self.table.get(key)
+        if entry is not None and entry[2] is None:
+            entry[2] = _patcher(self._hints[key], key)
+        return entry
+
+    def patch(self, old: Any, p: dict[str, Any], path: str) -> Any:
         changes: list[tuple[str, Any, Any]] = []
+        table = self.table
         for key, sub in p.items():
             entry = table.get(key)
             if entry is None:
@@ -379,6 +412,8 @@ def _object_patcher(cls: Any) -> Callable[[Any, dict[str, Any], str], Any]:
             attr, setter, apply, quick = entry
             value = _MISSING if quick is None else quick(sub)
             if value is _MISSING:
+                if apply is None:
+                    apply = self._entry(key)[2]  # type: ignore[index]
                 value = apply(getattr(old, attr), sub, f"{path}.{key}" if path else key)
             changes.append((attr, setter, value))
         gone = p.get(DELETED)
@@ -388,33 +423,71 @@ def _object_patcher(cls: Any) -> Callable[[Any, dict[str, Any], str], Any]:
             for key in gone:
                 entry = table.get(key) if key.__class__ is str else None
                 if entry is not None:
-                    if entry[0] not in defaults:
+                    if entry[0] not in self.defaults:
                         raise wire.WireError(f"{path}.{key}: required, cannot be removed")
-                    d = defaults[entry[0]]
+                    d = self.defaults[entry[0]]
                     changes.append((entry[0], entry[1], d() if callable(d) else d))
         if not changes:
             return old
-        if copy is None:
+        if self.copy is None:
             return dataclasses.replace(old, **{a: v for a, _, v in changes})
-        obj = copy(old)
+        obj = self.copy(old)
         for _, setter, value in changes:
             setter(obj, value)
         return obj
 
-    _OBJECT_PATCHERS[cls] = patch_object
-    return patch_object
+    def columns(self, fields: Any, path: str) -> list[list[Any] | None]:
+        """The table entries of a columnar patch's keys (None: a key this monitor does not
+        know, whose values are skipped), checked once per distinct list of keys."""
+        if fields.__class__ is not list or len(fields) > MAX_COLUMNS \
+                or any(f.__class__ is not str for f in fields):
+            raise wire.WireError(f"{path}: bad columns")
+        names = tuple(fields)
+        found = self._columns.get(names)
+        if found is None:
+            if len(self._columns) > 256:
+                self._columns.clear()
+            found = self._columns[names] = [self._entry(f) for f in names]
+        return found
+
+    def patch_row(
+        self, old: Any, row: Any, columns: list[list[Any] | None], path: str, ident: Any
+    ) -> Any:
+        """Apply one row of a columnar list patch to element `ident` of the list at `path`:
+        [mask, values of the keys whose bit is set, in column order]."""
+        if row.__class__ is not list or not row or row[0].__class__ is not int:
+            raise wire.WireError(f"{path}[{ident}]: expected [mask, values...]")
+        mask = row[0]
+        if mask < 0 or mask >> len(columns) or bin(mask).count("1") != len(row) - 1:
+            raise wire.WireError(f"{path}[{ident}]: mask and values do not agree")
+        obj = self.copy(old)  # type: ignore[misc]
+        k = 1
+        for j, entry in enumerate(columns):
+            if not mask >> j & 1:
+                continue
+            sub = row[k]
+            k += 1
+            if entry is None:
+                continue
+            attr, setter, apply, quick = entry
+            value = _MISSING if quick is None else quick(sub)
+            if value is _MISSING:
+                value = apply(getattr(old, attr), sub, f"{path}[{ident}].{entry[0]}")
+            setter(obj, value)
+        return obj
 
 
-def _lazy_patcher(tp: Any, name: str) -> Patcher:
-    """`_patcher(tp, name)`, made on first use (the types may refer to one another)."""
-    made: list[Patcher] = []
+def _object_patch(cls: Any) -> _ObjectPatch:
+    found = _OBJECT_PATCHES.get(cls)
+    if found is None:
+        found = _OBJECT_PATCHES[cls] = _ObjectPatch(cls)
+    return found
 
-    def apply(old: Any, p: Any, path: str) -> Any:
-        if not made:
-            made.append(_patcher(tp, name))
-        return made[0](old, p, path)
 
-    return apply
+def _object_patcher(cls: Any) -> Callable[[Any, dict[str, Any], str], Any]:
+    """Apply an object patch to an instance of the dataclass `cls`, giving a new instance that
+    shares every unchanged field value with the old one."""
+    return _object_patch(cls).patch
 
 
 def _copier(cls: Any, names: list[str]) -> Callable[[Any], Any]:

@@ -147,8 +147,10 @@ async def measure(servers: Any, modules: Any, node_count: int, command: str, sec
     rates: list[float] = []
     bytes_per_node_s: list[float] = []
     sshd_pcts: list[float] = []
+    sys_shares: list[float] = []
     for _ in range(windows):
         s0, c0, w0 = counts["samples"], time.process_time(), time.monotonic()
+        sys0 = os.times().system
         b0, d0 = _ss_bytes_received(node.port), _cpu_of(sshd_pids)
         end = w0 + seconds
         while time.monotonic() < end:
@@ -156,6 +158,7 @@ async def measure(servers: Any, modules: Any, node_count: int, command: str, sec
             state.tick(time.time())  # what a UI does once a second
         wall = time.monotonic() - w0
         cpu = time.process_time() - c0
+        sys_shares.append((os.times().system - sys0) / cpu if cpu > 0 else 0.0)
         got = counts["samples"] - s0
         cpu_pcts.append(100.0 * cpu / wall)
         us_per_sample.append(1e6 * cpu / max(1, got))
@@ -188,6 +191,7 @@ async def measure(servers: Any, modules: Any, node_count: int, command: str, sec
         "cpu_us_per_sample": statistics.median(us_per_sample),
         "bytes_per_node_s": statistics.median(bytes_per_node_s),
         "sshd_cpu_pct": statistics.median(sshd_pcts),
+        "system_share": statistics.median(sys_shares),
         "delta_share": deltas / samples if samples else float("nan"),
         "compression": ",".join(sorted(compressions)),
         "rss_mib": rss / 1024,
@@ -387,6 +391,7 @@ def print_table(args: argparse.Namespace, result: dict[str, Any], decode_us: flo
     print(f"| monitor CPU per sample (median window) | {result['cpu_us_per_sample']:.0f} us | |")
     share = result["delta_share"]
     share_text = "n/a" if share != share else f"{100 * share:.0f}%"  # NaN: an older monitor
+    print(f"| of which in the kernel (system time) | {100 * result['system_share']:.0f}% | |")
     print(f"| samples that came as deltas | {share_text} | |")
     print(f"| bytes received per node-second (TCP payload) | "
           f"{result['bytes_per_node_s']:,.0f} | |")
