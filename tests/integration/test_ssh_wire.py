@@ -221,6 +221,16 @@ async def test_an_old_sampler_in_the_same_cluster_view_is_sent_nothing(
         assert watch.status("old") == watch.status("new") == NodeStatus.UP
         state = watch.state
         asked = [e for e in watch.events if isinstance(e, IntervalRequested)]
+        sources = {name: watch.runner.streams[name].source for name in ("old", "new")}
+        hellos = {name: sum(1 for e in watch.events
+                            if isinstance(e, HelloReceived) and e.node_id == name)
+                  for name in ("old", "new")}
+    # --ssh-compression auto: full lines (18 KB/s) travel compressed, compact ones do not. The
+    # old sampler's first connection was opened again, compressed, right after its hello.
+    assert sources["old"].compression == "zlib@openssh.com" and sources["old"].full_lines
+    assert sources["new"].compression == "none"
+    assert hellos == {"old": 2, "new": 1}
+    assert not [e for e in watch.events if isinstance(e, NodeUnreachable)]
     old_controls, old_samples = read_tap(old_tap)
     new_controls, _ = read_tap(new_tap)
     assert old_controls == []  # a 1.0 sampler never hears from the monitor
@@ -331,3 +341,35 @@ async def test_a_control_line_that_cannot_be_written_is_the_nodes_reason(
         assert await watch.until(
             lambda: watch.status("n1") == NodeStatus.UP
             and watch.state.nodes["n1"].interval_s == 2.0, 20), watch.describe()
+
+
+async def test_compression_on_off_and_ssh_config(servers: SshdSet, tmp_path: Path) -> None:
+    node = servers.start()
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "Host squeezed\n"
+        f"  HostName {node.host}\n"
+        f"  Port {node.port}\n"
+        "  Compression yes\n"
+    )
+    from autoglm_tui.cluster.hosts import HostSpec
+
+    plain = node.spec(name="plain")
+    squeezed = HostSpec("squeezed", "squeezed", None, plain.user)
+    got = {}
+    for mode in ("auto", "on", "off"):
+        options = servers.ssh_options(config=(str(config),), compression=mode)
+        async with FleetWatch(RunnerConfig(hosts=(plain, squeezed), ssh=options)) as watch:
+            assert await watch.until(
+                lambda: watch.samples("plain") >= 2 and watch.samples("squeezed") >= 2
+            ), watch.describe()
+            got[mode] = {n: watch.runner.streams[n].source.compression
+                         for n in ("plain", "squeezed")}
+            stream = watch.runner.streams["plain"].source.stream
+            assert stream is not None and stream.stats.deltas >= 1
+    zlib = "zlib@openssh.com"
+    assert got == {
+        "auto": {"plain": "none", "squeezed": zlib},  # compact lines; ssh_config says yes
+        "on": {"plain": zlib, "squeezed": zlib},
+        "off": {"plain": "none", "squeezed": "none"},
+    }

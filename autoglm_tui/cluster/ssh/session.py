@@ -25,6 +25,7 @@ class SamplerOutcome:
     reason: str = ""
     missing_package: bool = False
     lost: str | None = None  # the connection failed under the sampler
+    full_lines: bool = False  # stopped after a hello that offers no compact lines (watched)
 
 
 class SamplerSession(asyncssh.SSHClientSession[bytes]):
@@ -42,6 +43,7 @@ class SamplerSession(asyncssh.SSHClientSession[bytes]):
         *,
         want_delta: bool = True,
         interval_s: float | None = None,
+        watch_full_lines: bool = False,
     ) -> None:
         loop = asyncio.get_running_loop()
         self._time = loop.time
@@ -57,6 +59,10 @@ class SamplerSession(asyncssh.SSHClientSession[bytes]):
         self.lost: str | None = None  # why the channel failed under the sampler
         self.error: Exception | None = None  # raised by this process while handling a line
         self.control_bytes = 0  # written to the sampler's stdin
+        # Stop after the hello when the sampler offers no compact lines (full_lines is then
+        # set): the source connects again, compressed (--ssh-compression auto).
+        self._watch_full_lines = watch_full_lines
+        self.full_lines = False
 
     def connection_made(self, chan: Any) -> None:
         self._chan = chan
@@ -82,6 +88,12 @@ class SamplerSession(asyncssh.SSHClientSession[bytes]):
             if stream.invalid is not None:
                 self.finish()
                 return
+            if self._watch_full_lines and stream.hello is not None:
+                self._watch_full_lines = False
+                if "delta" not in stream.hello.features:
+                    self.full_lines = True
+                    self.finish()
+                    return
             self.send_controls()
         except Exception as exc:  # kept for _run_sampler: asyncssh would drop the connection
             self.error = exc

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -75,6 +76,7 @@ class SshSource:
         self.stderr: StderrTail = StderrTail()
         self.cipher: str | None = None  # the cipher negotiated on the current connection
         self.compression: str | None = None  # what the node compresses with ("none": nothing)
+        self.full_lines = False  # its sampler sends full lines only (no "delta" in its hello)
         self.interval_s: float | None = None  # asked of the sampler (None: its own --interval)
         self._session: SamplerSession | None = None
 
@@ -110,18 +112,31 @@ class SshSource:
     async def run(self, emit: Emit) -> None:
         while True:
             reason = await self._connection(emit)
+            if reason is None:
+                continue  # at once: compression on for a sampler that sends full lines
             delay = self.backoff.next()
             emit(NodeUnreachable(self.clock(), self.node_id, reason, retry_in_s=round(delay, 2)))
             await asyncio.sleep(delay)
 
-    async def _connection(self, emit: Emit) -> str:
-        """Connect, run samplers until the connection fails; return why it failed."""
+    async def _connection(self, emit: Emit) -> str | None:
+        """Connect, run samplers until the connection fails; return why it failed (None: to
+        connect again at once, with compression, see ``_run_sampler``)."""
+        target = self.target
+        if self.full_lines:
+            target = dataclasses.replace(target, full_lines=True)
         try:
-            async with connect(self.target) as connection:
+            async with connect(target) as connection:
                 self.cipher = connection.cipher
                 self.compression = connection.compression
+                # --ssh-compression auto: an uncompressed connection to a sampler that turns
+                # out to send full lines only is opened again, compressed (once per node).
+                watch = (connection.auto_compression and not self.full_lines
+                         and self.options.delta)
                 while True:
-                    outcome = await self._run_sampler(connection.conn, emit)
+                    outcome = await self._run_sampler(connection.conn, emit, watch)
+                    if outcome.full_lines:
+                        self.full_lines = True
+                        return None
                     lost = connection.lost_reason()
                     if lost is not None:
                         return lost
@@ -143,7 +158,9 @@ class SshSource:
 
     # ------------------------------------------------------------------ the sampler
 
-    async def _run_sampler(self, conn: Any, emit: Emit) -> SamplerOutcome:
+    async def _run_sampler(self, conn: Any, emit: Emit, watch: bool = False) -> SamplerOutcome:
+        """One run of the sampler on `conn`. With `watch`, a sampler whose hello does not offer
+        compact lines ends the run at once (``outcome.full_lines``)."""
         outcome = SamplerOutcome()
         push = self.push
         session = SamplerSession(
@@ -153,6 +170,7 @@ class SshSource:
             self.backoff,
             want_delta=self.options.delta,
             interval_s=self.interval_s,
+            watch_full_lines=watch,
         )
         try:
             chan, _ = await conn.create_session(
@@ -192,6 +210,7 @@ class SshSource:
         stream = session.stream
         self.stderr.finish()
         outcome.lost = session.lost
+        outcome.full_lines = session.full_lines
         outcome.samples = stream.stats.samples
         outcome.invalid = stream.invalid is not None
         outcome.missing_package = (
