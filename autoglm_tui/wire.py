@@ -280,6 +280,10 @@ def _compile_dataclass(cls: Any) -> Converter:
         "def conv_obj(data, path):",
         "    if data.__class__ is not dict:",
         "        _bad_object(cls, data, path)",
+        # Fewer keys than fields (a writer older than this model): some are missing for sure,
+        # so the defaults path at once, without a KeyError to raise and catch.
+        f"    if len(data) < {len(keys)}:",
+        "        return conv_partial(data, path)",
         "    try:",
         f"        {', '.join(f'a{n}' for n in range(len(fields)))}, = _all(data)",
         "    except KeyError:",

@@ -78,6 +78,23 @@ def _rss_kib() -> tuple[int, int]:
     return rss, hwm
 
 
+def _time_decoding(spent: dict[str, float], clock: Any) -> None:
+    """Count the CPU time spent in SamplerStream.feed (a line in, its event out: decoding)
+    into spent["decode"]."""
+    from autoglm_tui.cluster import stream
+
+    feed = stream.SamplerStream.feed
+
+    def timed(self: Any, line: bytes, now: float) -> Any:
+        t0 = clock()
+        try:
+            return feed(self, line, now)
+        finally:
+            spent["decode"] += clock() - t0
+
+    stream.SamplerStream.feed = timed  # type: ignore[method-assign]
+
+
 def _ss_bytes_received(port: int) -> int:
     """Bytes received so far by this host's TCP sockets connected to `port` (the monitor's
     side of every session; counted by the kernel, SSH framing and MACs included)."""
@@ -109,9 +126,14 @@ async def measure(servers: Any, modules: Any, node_count: int, command: str, sec
     specs = tuple(node.spec(name=f"n{i:03d}") for i in range(node_count))
     state = state_mod.FleetState()
     counts = {"samples": 0, "unreachable": 0, "invalid": 0}
+    spent = {"decode": 0.0, "state": 0.0}  # CPU seconds (this thread), for the breakdown
+    clock = time.thread_time
+    _time_decoding(spent, clock)
 
     def emit(event: object) -> None:
+        t0 = clock()
         state.apply(event)
+        spent["state"] += clock() - t0
         if isinstance(event, events.SampleReceived):
             counts["samples"] += 1
         elif isinstance(event, events.NodeUnreachable):
@@ -148,9 +170,12 @@ async def measure(servers: Any, modules: Any, node_count: int, command: str, sec
     bytes_per_node_s: list[float] = []
     sshd_pcts: list[float] = []
     sys_shares: list[float] = []
+    decode_us: list[float] = []
+    state_us: list[float] = []
     for _ in range(windows):
         s0, c0, w0 = counts["samples"], time.process_time(), time.monotonic()
         sys0 = os.times().system
+        dec0, st0 = spent["decode"], spent["state"]
         b0, d0 = _ss_bytes_received(node.port), _cpu_of(sshd_pids)
         end = w0 + seconds
         while time.monotonic() < end:
@@ -162,6 +187,8 @@ async def measure(servers: Any, modules: Any, node_count: int, command: str, sec
         got = counts["samples"] - s0
         cpu_pcts.append(100.0 * cpu / wall)
         us_per_sample.append(1e6 * cpu / max(1, got))
+        decode_us.append(1e6 * (spent["decode"] - dec0) / max(1, got))
+        state_us.append(1e6 * (spent["state"] - st0) / max(1, got))
         rates.append(got / wall)
         bytes_per_node_s.append((_ss_bytes_received(node.port) - b0) / wall / node_count)
         sshd_pcts.append(100.0 * (_cpu_of(sshd_pids) - d0) / wall)
@@ -192,6 +219,8 @@ async def measure(servers: Any, modules: Any, node_count: int, command: str, sec
         "bytes_per_node_s": statistics.median(bytes_per_node_s),
         "sshd_cpu_pct": statistics.median(sshd_pcts),
         "system_share": statistics.median(sys_shares),
+        "decode_us": statistics.median(decode_us),
+        "state_us": statistics.median(state_us),
         "delta_share": deltas / samples if samples else float("nan"),
         "compression": ",".join(sorted(compressions)),
         "rss_mib": rss / 1024,
@@ -392,6 +421,8 @@ def print_table(args: argparse.Namespace, result: dict[str, Any], decode_us: flo
     share = result["delta_share"]
     share_text = "n/a" if share != share else f"{100 * share:.0f}%"  # NaN: an older monitor
     print(f"| of which in the kernel (system time) | {100 * result['system_share']:.0f}% | |")
+    print(f"| of which decoding lines (SamplerStream.feed) | {result['decode_us']:.0f} us | |")
+    print(f"| of which the fleet state (FleetState.apply) | {result['state_us']:.0f} us | |")
     print(f"| samples that came as deltas | {share_text} | |")
     print(f"| bytes received per node-second (TCP payload) | "
           f"{result['bytes_per_node_s']:,.0f} | |")

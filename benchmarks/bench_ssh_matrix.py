@@ -38,7 +38,7 @@ def configs(streams: Path, before_root: Path | None) -> list[tuple[str, list[str
         out.append(("before: 1.0 sampler, 1.0 monitor (911cc40)",
                     ["--serve", before, "--monitor-root", str(before_root)]))
     out += [
-        ("1.0 sampler, this monitor", ["--serve", before]),
+        ("1.0 sampler, this monitor (auto: zlib)", ["--serve", before]),
         ("1.1 full lines (--no-delta)", ["--serve", full, "--no-delta", "--ssh-compression",
                                          "off"]),
         ("1.1 full lines + SSH zlib", ["--serve", full, "--no-delta", "--ssh-compression",
@@ -84,7 +84,7 @@ def main() -> int:
             print(f"run {k + 1} {name}: {got}", file=sys.stderr, flush=True)
     print(f"## SSH data path, {args.nodes} nodes, medians of {args.runs} runs "
           f"({time.strftime('%Y-%m-%d')}; 1-min load average at the runs' starts: "
-          f"{min(loads)}-{max(loads)})\n")
+          f"{min(loads, key=float)}-{max(loads, key=float)})\n")
     print("| stream | monitor CPU | per sample | bytes/node-s | sshd CPU | deltas | runs (CPU %) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, runs in results.items():
