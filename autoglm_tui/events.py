@@ -88,6 +88,23 @@ class RegistryChanged:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ClockTick:
+    """Monitor control: the data's clock reached `t` (a replay ticks the monitor at the times
+    of the recording, so rules and diagnosis see time as it passed then)."""
+
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class StateReset:
+    """Monitor control: forget all state, as before the first event (a replay seek)."""
+
+    t: float
+
+
+Control = ClockTick | StateReset
+
 Event = (
     NodeJoined | NodeLeft | NodeInvalid | NodeUnreachable | HelloReceived | SampleReceived
     | RegistryChanged

@@ -109,6 +109,13 @@ class FleetState:
         self.version = 0  # bumped on every change, so a UI can skip repaints
         self._changes: list[StatusChange] = []
 
+    def empty_like(self) -> FleetState:
+        """A new, empty state with the same settings (a replay seek starts from one)."""
+        fresh = FleetState(self.history_s, self.stale_after_intervals, self.left_linger_s,
+                           self.proc_forget_s, self.fine_s, self.bucket_s, self.max_procs)
+        fresh.version = self.version + 1  # a screen comparing versions repaints
+        return fresh
+
     # ------------------------------------------------------------------ events
 
     def apply(self, event: Event) -> list[StatusChange]:
