@@ -87,3 +87,11 @@ def test_a_process_that_frees_memory_again_is_not_a_leak() -> None:
     sawtooth = {(M.PROC_GPU_MEM, 4242): lambda s: 10 * GIB + (s % 120) * 20 * MIB}
     assert run(leaky(sawtooth)) == []
     assert run(leaky({(M.PROC_GPU_MEM, 4242): const(30 * GIB)})) == []
+
+
+def test_memory_given_back_now_and_then_is_not_a_leak() -> None:
+    # climbs 10 GiB, frees 4 GiB, climbs again: a cache with evictions, not a leak
+    def cache(s: float) -> float:
+        return 10 * GIB + 2 * MIB * s - (4 * GIB if 250 <= s < 400 else 0)
+
+    assert run(leaky({(M.PROC_GPU_MEM, 4242): cache})) == []

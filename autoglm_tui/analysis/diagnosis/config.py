@@ -72,7 +72,8 @@ class LeakConfig:
     min_span_s: float = 300.0
     min_points: int = 20
     min_growth_bytes: float = 256 * (1 << 20)  # over the window
-    min_growth_share: float = 0.01  # ... and at least 1% of the memory it can grow into
+    min_growth_share: float = 0.002  # ... and at least 0.2% of the memory it can grow into
+    max_drawdown: float = 0.25  # a drop of more than this share of the growth: memory is freed
     persist_ratio: float = 0.3  # the second half's slope is at least 30% of the whole
     critical_eta_s: float = 3600.0
     orphan_min_bytes: float = 1 << 30

@@ -9,7 +9,9 @@ what it grows into (its GPUs' free memory, or the host's available memory) over 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from statistics import median
 
 from autoglm_tui.analysis.diagnosis import names as M
 from autoglm_tui.analysis.diagnosis.config import DiagnosisConfig
@@ -44,8 +46,19 @@ class Growth:
     points: int
 
 
-def steady_growth(ts: list[float], vs: list[float], min_growth: float, persist: float
-                  ) -> Growth | None:
+def drawdown(vs: list[float]) -> float:
+    """The largest drop below an earlier high (memory given back), on a running median of five
+    so one wild reading is not a drop."""
+    high, worst = -math.inf, 0.0
+    smooth = [median(vs[max(0, i - 2): i + 3]) for i in range(len(vs))]
+    for v in smooth:
+        high = max(high, v)
+        worst = max(worst, high - v)
+    return worst
+
+
+def steady_growth(ts: list[float], vs: list[float], min_growth: float, persist: float,
+                  max_drawdown: float = 0.25) -> Growth | None:
     """The growth of a series when it grows steadily enough to be a leak, else None."""
     if len(vs) < 6:
         return None
@@ -62,6 +75,8 @@ def steady_growth(ts: list[float], vs: list[float], min_growth: float, persist: 
     recent = theil_sen(*since_time(ts, vs, ts[0] + span / 2))
     if recent is None or recent < persist * slope:
         return None  # the growth stopped
+    if drawdown(vs) > max_drawdown * slope * span:
+        return None  # it gives memory back (a cache, a sawtooth): not a leak
     return Growth(slope, slope * span, vs[0], vs[-1], span, len(vs))
 
 
@@ -135,7 +150,7 @@ class Leaks(Analyzer):
                     continue
                 cap = capacity(node, pid, kind)
                 floor = max(cfg.min_growth_bytes, cfg.min_growth_share * cap if cap else 0.0)
-                g = steady_growth(ts, vs, floor, cfg.persist_ratio)
+                g = steady_growth(ts, vs, floor, cfg.persist_ratio, cfg.max_drawdown)
                 if g is None:
                     continue
                 out.append(self._finding(ctx, node, pid, kind, g, (ts[0], ts[-1])))
