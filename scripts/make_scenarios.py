@@ -358,8 +358,8 @@ def scenarios() -> list[Scenario]:
             gpu_util=[jitter(r, 32.0 if i == 5 else 91.0, 0.03) for i in range(8)]), gpus=8)],
         "straggler_gpu", top_subject={"node": "tp-0", "gpu": 5}))
     add(Scenario("straggler_node", "one of four replicas runs at half speed", [
-        NodeSpec(f"llm-b-{i}", (lambda i: lambda s, r: serving(
-            r, util=35.0 if i == 2 else 70.0, tokens=1500.0 if i == 2 else 3200.0))(i),
+        NodeSpec(f"llm-b-{i}", lambda s, r, i=i: serving(
+            r, util=35.0 if i == 2 else 70.0, tokens=1500.0 if i == 2 else 3200.0),
             labels={"service": "llm-b"}) for i in range(4)],
         "straggler_node", must_not=["scale_out"], top_subject={"node": "llm-b-2"}))
 
@@ -423,17 +423,17 @@ def scenarios() -> list[Scenario]:
         "gpu_memory_leak", must=["straggler_gpu"], top_subject={"node": "mix-0", "pid": 4600}))
     add(Scenario("mixed_saturation_and_scale", "a saturated link on one replica of a busy "
                  "group", [
-        NodeSpec(f"llm-m-{i}", (lambda i: lambda s, r: serving(
+        NodeSpec(f"llm-m-{i}", lambda s, r, i=i: serving(
             r, util=93.0, net_util=jitter(r, 94.0, 0.01) if i == 0 and late(s, 120) else 20.0,
-            disk_await_ms=3.0 + 0.25 * (s - 120) if i == 0 and late(s, 120) else 2.0))(i),
+            disk_await_ms=3.0 + 0.25 * (s - 120) if i == 0 and late(s, 120) else 2.0),
             labels={"service": "llm-m"}) for i in range(3)],
         "network_saturation", must=["scale_out"], top_subject={"node": "llm-m-0"}))
     add(Scenario("mixed_orphan_and_scale_in", "leftover memory on a node of a quiet group", [
-        NodeSpec(f"llm-o-{i}", (lambda i: lambda s, r: serving(
+        NodeSpec(f"llm-o-{i}", lambda s, r, i=i: serving(
             r, util=25.0, tokens=900.0,
             **({"gpu_mem": [40 * GIB, 35 * GIB],
                 "procs": [Proc(4700, "python3", 90.0, 6 * GIB, {0: 39.5 * GIB})]}
-               if i == 1 else {})))(i), labels={"service": "llm-o"}) for i in range(4)],
+               if i == 1 else {})), labels={"service": "llm-o"}) for i in range(4)],
         "orphan_gpu_memory", must=["scale_in"], top_subject={"node": "llm-o-1", "gpu": 1}))
     return out
 

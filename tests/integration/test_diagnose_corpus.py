@@ -79,3 +79,36 @@ def test_the_corpus_is_what_the_script_makes() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_scenarios.py"),
                            "--check"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
+
+
+def advise(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "autoglm_tui", "advise", *args],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
+
+
+def test_advise_prints_the_hpa_line_and_json_for_scripts() -> None:
+    path = str(CORPUS / "scale_out.jsonl.gz")
+    done = advise("--replay", path)
+    assert done.returncode == 0
+    assert done.stdout == "llm-70b: 4 -> 6 replicas (GPU util 92% vs target 70%)\n"
+    doc = json.loads(advise("--replay", path, "--json").stdout)
+    (group,) = doc["groups"]
+    assert (group["group"], group["current"], group["desired"]) == ("service=llm-70b", 4, 6)
+    assert {m["metric"] for m in group["metrics"]} >= {"gpu_util", "queue_per_replica"}
+    capped = json.loads(advise("--replay", path, "--json", "--max-replicas", "5").stdout)
+    assert capped["groups"][0]["desired"] == 5
+    steady = advise("--replay", str(CORPUS / "healthy_inference.jsonl.gz"))
+    assert steady.stdout == "llm-a: 3 -> 3 replicas (GPU util 68% vs target 70%)\n"
+    none = advise("--replay", str(CORPUS / "cpu_bound.jsonl.gz"))
+    assert none.returncode == 0 and "no replica groups" in none.stdout
+
+
+def test_live_diagnose_of_this_host_answers_after_collecting() -> None:
+    done = diagnose("--for", "3s", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["source"] == {"live": True, "collected_s": 3.0}
+    assert isinstance(doc["findings"], list)
+    bad = diagnose("--at", "+1m")
+    assert bad.returncode == 2 and "--at needs --replay" in bad.stderr

@@ -25,7 +25,7 @@ scope = "node"
 """
 
 
-def rig(tmp_path: Path, rules: str = RULES, **kw):  # noqa: ANN003, ANN201
+def rig(tmp_path: Path, rules: str = RULES, **kw):
     monitor = Monitor()
     log = AlertLog(tmp_path / "alerts.jsonl")
     pipeline = AlertPipeline(AlertEngine(parse_rules(rules)[0]), log=log)

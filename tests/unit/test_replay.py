@@ -18,7 +18,7 @@ from tests.unit.test_recording import T0, fleet_events, same, write
 class Driver:
     """Runs a ReplaySource against a fake wall clock and a real Monitor."""
 
-    def __init__(self, path: Path, **kw) -> None:  # noqa: ANN003
+    def __init__(self, path: Path, **kw) -> None:
         self.rec = Recording.open(path)
         self.c = ReplayController(self.rec, **kw)
         self.wall = 0.0
@@ -26,7 +26,7 @@ class Driver:
         self.monitor = Monitor()
         self.emitted: list = []
 
-    def emit(self, ev) -> None:  # noqa: ANN001
+    def emit(self, ev) -> None:
         self.emitted.append(ev)
         self.monitor.apply(ev)
 
@@ -50,7 +50,7 @@ def recording(tmp_path: Path) -> tuple[Path, list]:
     return path, events
 
 
-async def test_playing_emits_the_recorded_events_with_ticks_at_recording_time(recording) -> None:  # noqa: ANN001
+async def test_playing_emits_the_recorded_events_with_ticks_at_recording_time(recording) -> None:
     path, events = recording
     d = Driver(path, speed=4.0)
     task = asyncio.ensure_future(d.src.run(d.emit))
@@ -82,7 +82,7 @@ async def test_playing_emits_the_recorded_events_with_ticks_at_recording_time(re
         assert replayed.history.points(key) == node.history.points(key)
 
 
-async def test_pause_holds_the_position_and_speed_scales_it(recording) -> None:  # noqa: ANN001
+async def test_pause_holds_the_position_and_speed_scales_it(recording) -> None:
     path, _ = recording
     d = Driver(path, speed=2.0)
     task = asyncio.ensure_future(d.src.run(d.emit))
@@ -102,7 +102,7 @@ async def test_pause_holds_the_position_and_speed_scales_it(recording) -> None: 
         task.cancel()
 
 
-async def test_seeking_back_rebuilds_from_the_warm_up_window(recording) -> None:  # noqa: ANN001
+async def test_seeking_back_rebuilds_from_the_warm_up_window(recording) -> None:
     path, _ = recording
     d = Driver(path, speed=16.0, warmup_s=10.0)
     task = asyncio.ensure_future(d.src.run(d.emit))
@@ -135,7 +135,7 @@ async def test_seeking_back_rebuilds_from_the_warm_up_window(recording) -> None:
         task.cancel()
 
 
-async def test_starting_at_a_time_rebuilds_before_playing(recording) -> None:  # noqa: ANN001
+async def test_starting_at_a_time_rebuilds_before_playing(recording) -> None:
     path, _ = recording
     d = Driver(path, at=T0 + 45.0, paused=True, warmup_s=5.0)
     task = asyncio.ensure_future(d.src.run(d.emit))
