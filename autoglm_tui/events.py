@@ -103,7 +103,23 @@ class StateReset:
     t: float
 
 
-Control = ClockTick | StateReset
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Monitor control: keep a copy of everything as of `t` (in ``Monitor.checkpoints``)."""
+
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """Monitor control: go back to a checkpoint (taken at `t`; `snapshot` is what
+    ``Monitor.snapshot`` returned then)."""
+
+    t: float
+    snapshot: object
+
+
+Control = ClockTick | StateReset | Checkpoint | Restore
 
 Event = (
     NodeJoined | NodeLeft | NodeInvalid | NodeUnreachable | HelloReceived | SampleReceived

@@ -13,10 +13,10 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autoglm_tui.analysis.state import FleetState, StatusChange
-from autoglm_tui.events import ClockTick, Control, Event, StateReset
+from autoglm_tui.events import Checkpoint, ClockTick, Control, Event, Restore, StateReset
 
 if TYPE_CHECKING:
     from autoglm_tui.alerting.pipeline import AlertPipeline
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 TickHook = Callable[[FleetState, float, list[StatusChange]], None]
 Tap = Callable[[Event], None]
+# A hook's own state, for replay checkpoints: (take a copy, put a copy back).
+Stateful = tuple[Callable[[], Any], Callable[[Any], None]]
 
 
 class Monitor:
@@ -38,6 +40,8 @@ class Monitor:
         self.resetters: list[Callable[[], None]] = []  # run when a StateReset empties the state
         self.closers: list[Callable[[], object]] = []  # run by close() when the program ends
         self.clock_t: float | None = None  # the newest ClockTick's time (replay's clock)
+        self.stateful: list[Stateful] = []  # hooks whose state a checkpoint must copy
+        self.checkpoints: Any = None  # a replay's CheckpointStore (Checkpoint/Restore events)
 
     def apply(self, event: Event | Control) -> None:
         if isinstance(event, ClockTick):
@@ -46,6 +50,15 @@ class Monitor:
             return
         if isinstance(event, StateReset):
             self.reset(event.t)
+            return
+        if isinstance(event, Checkpoint):
+            if self.checkpoints is not None:
+                snap = self.snapshot()
+                size = sum(n.history.nbytes() for n in snap[0].nodes.values())
+                self.checkpoints.put(event.t, snap, 2 * size)
+            return
+        if isinstance(event, Restore):
+            self.restore(event.snapshot)  # type: ignore[arg-type]
             return
         for tap in self.taps:
             tap(event)
@@ -60,6 +73,21 @@ class Monitor:
         self.clock_t = t
         for reset in self.resetters:
             reset()
+
+    def snapshot(self) -> tuple[FleetState, list[Any], float | None]:
+        """A copy of the state and of every stateful hook's state (a replay checkpoint)."""
+        return self.state.clone(), [take() for take, _ in self.stateful], self.clock_t
+
+    def restore(self, snap: tuple[FleetState, list[Any], float | None]) -> None:
+        """Go back to a snapshot; the snapshot itself stays intact for later restores."""
+        state, parts, clock_t = snap
+        version = self.state.version
+        self.state = state.clone()
+        self.state.version = version + 1
+        self._pending = []
+        self.clock_t = clock_t
+        for (_, put), part in zip(self.stateful, parts, strict=True):
+            put(part)
 
     def close(self) -> None:
         """Run the closers (flush recordings); errors are swallowed: leaving must not fail."""

@@ -273,6 +273,16 @@ class NodeHistory:
             out.append(None if v != v else float(v))
         return out
 
+    def clone(self) -> NodeHistory:
+        """An independent copy (the arrays are copied; a replay checkpoint keeps one)."""
+        new = NodeHistory.__new__(NodeHistory)
+        for name in NodeHistory.__slots__:
+            setattr(new, name, getattr(self, name))
+        new._times = array("d", self._times)
+        new._c_times = array("d", self._c_times)
+        new._series = {k: array("f", a) for k, a in self._series.items()}
+        return new
+
     def nbytes(self) -> int:
         """Approximate memory held by the buffers."""
         times = self._times.itemsize * self.capacity + self._c_times.itemsize * self.buckets

@@ -8,7 +8,7 @@ here reads a clock or does I/O. The UI reads ``nodes`` and ``version`` and never
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from autoglm_tui.analysis.derive import derive
 from autoglm_tui.analysis.history import Key, NodeHistory
@@ -115,6 +115,19 @@ class FleetState:
                            self.proc_forget_s, self.fine_s, self.bucket_s, self.max_procs)
         fresh.version = self.version + 1  # a screen comparing versions repaints
         return fresh
+
+    def clone(self) -> FleetState:
+        """An independent copy of the whole state (histories copied, samples shared: they are
+        immutable). What a replay checkpoint keeps."""
+        new = self.empty_like()
+        new.version = self.version
+        new.registry_ok, new.registry_reason = self.registry_ok, self.registry_reason
+        for node_id, n in self.nodes.items():
+            c = replace(n, history=n.history.clone(), labels=dict(n.labels),
+                        metrics=dict(n.metrics), proc_seen=dict(n.proc_seen),
+                        proc_info=dict(n.proc_info))
+            new.nodes[node_id] = c
+        return new
 
     # ------------------------------------------------------------------ events
 

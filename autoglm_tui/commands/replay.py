@@ -58,9 +58,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="start at this time: 03:12:40 (local), 03:12:40Z (UTC), "
                    "2026-11-24T03:12:40, +5m from the start, -2m from the end, unix seconds")
     p.add_argument("--paused", action="store_true", help="open paused")
-    p.add_argument("--warmup", type=_seconds, default=300.0, metavar="S",
+    p.add_argument("--warmup", type=_seconds, default=60.0, metavar="S",
                    help="data replayed before a seek target so history, alerts and diagnosis "
-                   "have a past (default 5m)")
+                   "have a past when no checkpoint is near (default 1m)")
+    p.add_argument("--checkpoint-mb", type=float, default=256.0, metavar="MB",
+                   help="memory for checkpoints taken while playing (every 10 s of recording), "
+                   "so a seek back restores one instead of rebuilding (default 256; 0: none)")
     p.add_argument("--node", metavar="ID",
                    help="open this node's view (default: the only node, or the cluster view)")
     p.add_argument("--info", action="store_true",
@@ -101,6 +104,8 @@ def open_recording(path: str) -> Any:
 def build_monitor(args: argparse.Namespace) -> Any:
     """A monitor for replay: alert rules evaluated again (no log, no Alertmanager, no saved
     silences) and the diagnosis, both reset when a seek replaces the state."""
+    import copy
+
     from autoglm_tui.alerting.pipeline import AlertPipeline
     from autoglm_tui.alerting.silences import SilenceStore
     from autoglm_tui.analysis.alerts import AlertEngine
@@ -123,9 +128,16 @@ def build_monitor(args: argparse.Namespace) -> Any:
             pipeline.recent.clear()
             pipeline.version += 1
 
+        def restore_alerts(engine: Any) -> None:
+            pipeline.engine = copy.deepcopy(engine)
+            pipeline.recent.clear()
+            pipeline.version += 1
+
         monitor.resetters.append(reset_alerts)
+        monitor.stateful.append((lambda: copy.deepcopy(pipeline.engine), restore_alerts))
     runner = DiagnosisRunner().install(monitor)
     monitor.resetters.append(runner.reset)
+    monitor.stateful.append((runner.snapshot, runner.restore))
     return monitor
 
 
@@ -160,8 +172,14 @@ def run(args: argparse.Namespace) -> int:
     except RulesFileError as exc:
         print(f"autoglm-tui replay: the alert rules do not load:\n{exc}", file=sys.stderr)
         return 2
+    store = None
+    if args.checkpoint_mb > 0:
+        from autoglm_tui.recording.checkpoints import CheckpointStore
+
+        store = CheckpointStore(int(args.checkpoint_mb * (1 << 20)))
+        monitor.checkpoints = store
     controller = ReplayController(rec, speed=args.speed, at=at, paused=args.paused,
-                                  warmup_s=args.warmup)
+                                  warmup_s=args.warmup, checkpoints=store)
     app = build_app(args, monitor, controller, nodes)
     if app is None:
         return 2

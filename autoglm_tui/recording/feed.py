@@ -19,7 +19,7 @@ def timeline(rec: Recording, begin: float, until: float, tick_s: float = 1.0
     rec.reset_decoders()
     next_tick = math.floor(begin / tick_s) * tick_s + tick_s
     for ev in rec.events(since=begin, until=until):
-        while next_tick <= ev.t:
+        while next_tick < ev.t:  # a tick at t follows the events at t
             yield ClockTick(next_tick)
             next_tick += tick_s
         yield ev

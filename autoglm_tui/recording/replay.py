@@ -24,12 +24,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from autoglm_tui.cluster.sources import Emit
-from autoglm_tui.events import ClockTick, Event, StateReset
+from autoglm_tui.events import Checkpoint, ClockTick, Event, Restore, StateReset
+from autoglm_tui.recording.checkpoints import CheckpointStore
 from autoglm_tui.recording.reader import Mark, Recording
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 MIN_SPEED, MAX_SPEED = SPEEDS[0], SPEEDS[-1]
-WARMUP_S = 300.0
+WARMUP_S = 60.0
 MAX_SLEEP_S = 0.1  # the source wakes at least this often to follow pause, seek and speed
 
 
@@ -41,8 +42,10 @@ class ReplayController:
     ``start``/``end`` the extent; ``marks`` the alerts and notes to show on a timeline."""
 
     def __init__(self, recording: Recording, *, speed: float = 1.0, at: float | None = None,
-                 paused: bool = False, warmup_s: float = WARMUP_S, tick_s: float = 1.0) -> None:
+                 paused: bool = False, warmup_s: float = WARMUP_S, tick_s: float = 1.0,
+                 checkpoints: CheckpointStore | None = None) -> None:
         self.recording = recording
+        self.checkpoints = checkpoints  # shared with Monitor.checkpoints when set
         self.start = recording.start
         self.end = recording.end
         self.warmup_s = max(0.0, warmup_s)
@@ -167,6 +170,9 @@ class ReplaySource:
         self._events: Iterator[Event] | None = None
         self._next: Event | None = None
         self._next_tick = math.inf
+        self._last_checkpoint = -math.inf
+        self.restores = 0  # seeks served from a checkpoint
+        self.rebuilds = 0  # seeks that started over from the warm-up window
 
     async def run(self, emit: Emit) -> None:
         c = self.controller
@@ -199,18 +205,24 @@ class ReplaySource:
     # ------------------------------------------------------------------ playing
 
     def _play_until(self, emit: Emit, until: float) -> None:
-        """Emit the events up to `until`, with a ClockTick at every tick_s crossed."""
+        """Emit the events up to `until`, with a ClockTick at every tick_s crossed; a tick at
+        `t` follows every event at `t` (a tick at `t` means: everything up to `t` is in)."""
         tick = self.controller.tick_s
         while True:
             ev = self._peek()
-            t = ev.t if ev is not None else math.inf
-            while self._next_tick <= min(t, until):
+            if ev is not None and ev.t <= until:
+                while self._next_tick < ev.t:
+                    emit(ClockTick(self._next_tick))
+                    self._checkpoint(emit, self._next_tick)
+                    self._next_tick += tick
+                self._next = None
+                emit(ev)
+                continue
+            while self._next_tick <= until:
                 emit(ClockTick(self._next_tick))
+                self._checkpoint(emit, self._next_tick)
                 self._next_tick += tick
-            if ev is None or ev.t > until:
-                return
-            self._next = None
-            emit(ev)
+            return
 
     def _peek(self) -> Event | None:
         if self._next is None and self._events is not None:
@@ -219,19 +231,38 @@ class ReplaySource:
                 self._events = None
         return self._next
 
+    def _checkpoint(self, emit: Emit, t: float) -> None:
+        store = self.controller.checkpoints
+        if store is not None and t - self._last_checkpoint >= store.spacing_s and store.due(t):
+            self._last_checkpoint = t
+            emit(Checkpoint(t))
+
     def _open_at(self, t: float) -> None:
         self.recording.reset_decoders()
         self._events = self.recording.events(since=t)
         self._next = None
 
     async def _seek(self, emit: Emit, target: float) -> None:
+        """Forward a little: play the events in between. Back (or far): restore the latest
+        checkpoint within the warm-up window and play from it, else start over from the
+        warm-up window."""
         c = self.controller
+        store = c.checkpoints
+        cp = store.best(target, target - c.warmup_s) if store is not None else None
         c.rebuilding = True
         try:
-            if self._events is not None and 0 <= target - c.position <= c.warmup_s:
+            near = self._events is not None and 0 <= target - c.position <= c.warmup_s
+            if near and (cp is None or cp <= c.position):
                 events = await asyncio.to_thread(self._take_until, target)  # fast-forward
                 self._emit_with_ticks(emit, events, target)
+            elif cp is not None and store is not None:
+                self.restores += 1
+                events = await asyncio.to_thread(self._from, cp, target)
+                emit(Restore(cp, store.get(cp)))
+                self._next_tick = cp + c.tick_s
+                self._emit_with_ticks(emit, events, target)
             else:
+                self.rebuilds += 1
                 begin = max(c.start, target - c.warmup_s)
                 pre, events = await asyncio.to_thread(self._rebuild, begin, target)
                 emit(StateReset(begin))
@@ -241,9 +272,16 @@ class ReplaySource:
                 self._emit_with_ticks(emit, events, target)
             c.position = target
             emit(ClockTick(target))
+            self._last_checkpoint = -math.inf
+            self._checkpoint(emit, target)
             self._next_tick = math.floor(target / c.tick_s) * c.tick_s + c.tick_s
         finally:
             c.rebuilding = False
+
+    def _from(self, t: float, target: float) -> list[Event]:
+        """The events after a checkpoint at `t` (which holds every event up to `t`)."""
+        self._open_at(math.nextafter(t, math.inf))
+        return self._take_until(target)
 
     def _rebuild(self, begin: float, target: float) -> tuple[list[Event], list[Event]]:
         pre = self.recording.preamble(begin)
@@ -262,7 +300,7 @@ class ReplaySource:
     def _emit_with_ticks(self, emit: Emit, events: list[Event], target: float) -> None:
         tick = self.controller.tick_s
         for ev in events:
-            while self._next_tick <= ev.t:
+            while self._next_tick < ev.t:
                 emit(ClockTick(self._next_tick))
                 self._next_tick += tick
             emit(ev)

@@ -95,3 +95,9 @@ def test_memory_given_back_now_and_then_is_not_a_leak() -> None:
         return 10 * GIB + 2 * MIB * s - (4 * GIB if 250 <= s < 400 else 0)
 
     assert run(leaky({(M.PROC_GPU_MEM, 4242): cache})) == []
+
+
+def test_a_process_that_started_inside_the_window_is_still_looked_at() -> None:
+    late_start = {(M.PROC_GPU_MEM, 4242): lambda s: None if s < 200 else 10 * GIB + 3 * MIB * s}
+    (f,) = run(leaky(late_start))
+    assert f.name == "gpu_memory_leak" and f.window[0] == 10_200.0

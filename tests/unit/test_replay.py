@@ -24,7 +24,13 @@ class Driver:
         self.wall = 0.0
         self.src = ReplaySource(self.c, wall=lambda: self.wall, max_sleep_s=0.001)
         self.monitor = Monitor()
+        self.monitor.checkpoints = self.c.checkpoints
         self.emitted: list = []
+        self.task: asyncio.Future | None = None
+
+    def start(self) -> asyncio.Future:
+        self.task = asyncio.ensure_future(self.src.run(self.emit))
+        return self.task
 
     def emit(self, ev) -> None:
         self.emitted.append(ev)
@@ -38,6 +44,8 @@ class Driver:
     async def settle(self) -> None:
         for _ in range(50):
             await asyncio.sleep(0.002)
+            if self.task is not None and self.task.done():
+                self.task.result()  # a source that died says why
             if self.c.target is None and not self.c.rebuilding:
                 return
 
@@ -53,7 +61,7 @@ def recording(tmp_path: Path) -> tuple[Path, list]:
 async def test_playing_emits_the_recorded_events_with_ticks_at_recording_time(recording) -> None:
     path, events = recording
     d = Driver(path, speed=4.0)
-    task = asyncio.ensure_future(d.src.run(d.emit))
+    task = d.start()
     try:
         await d.settle()
         await d.advance(20, 0.5)
@@ -85,7 +93,7 @@ async def test_playing_emits_the_recorded_events_with_ticks_at_recording_time(re
 async def test_pause_holds_the_position_and_speed_scales_it(recording) -> None:
     path, _ = recording
     d = Driver(path, speed=2.0)
-    task = asyncio.ensure_future(d.src.run(d.emit))
+    task = d.start()
     try:
         await d.settle()
         await d.advance(5)
@@ -105,7 +113,7 @@ async def test_pause_holds_the_position_and_speed_scales_it(recording) -> None:
 async def test_seeking_back_rebuilds_from_the_warm_up_window(recording) -> None:
     path, _ = recording
     d = Driver(path, speed=16.0, warmup_s=10.0)
-    task = asyncio.ensure_future(d.src.run(d.emit))
+    task = d.start()
     try:
         await d.settle()
         await d.advance(10, 0.5)
@@ -138,7 +146,7 @@ async def test_seeking_back_rebuilds_from_the_warm_up_window(recording) -> None:
 async def test_starting_at_a_time_rebuilds_before_playing(recording) -> None:
     path, _ = recording
     d = Driver(path, at=T0 + 45.0, paused=True, warmup_s=5.0)
-    task = asyncio.ensure_future(d.src.run(d.emit))
+    task = d.start()
     try:
         await d.settle()
         assert d.c.position == T0 + 45.0
@@ -162,3 +170,35 @@ def test_speed_steps_and_limits(tmp_path: Path) -> None:
     assert c.target == c.start
     c.seek_by(1e9)
     assert c.target == c.end
+
+
+async def test_seeking_back_restores_a_checkpoint_and_matches_a_full_replay(recording) -> None:
+    from autoglm_tui.recording.checkpoints import CheckpointStore
+    from autoglm_tui.recording.feed import feed
+
+    path, _ = recording
+    d = Driver(path, speed=16.0, warmup_s=30.0, checkpoints=CheckpointStore(spacing_s=10.0))
+    task = d.start()
+    try:
+        await d.settle()
+        await d.advance(10, 0.5)
+        assert d.c.at_end and len(d.c.checkpoints) >= 4
+        target = d.c.end - 13.0
+        d.emitted.clear()
+        d.c.seek(target)
+        await d.settle()
+    finally:
+        task.cancel()
+    assert d.src.restores == 1 and d.src.rebuilds == 1  # the first start, then a restore
+    restored = [e for e in d.emitted if type(e).__name__ == "Restore"]
+    assert len(restored) == 1 and target - 10.0 <= restored[0].t <= target
+    samples = [e for e in d.emitted if isinstance(e, SampleReceived)]
+    assert all(restored[0].t < e.t <= target for e in samples)
+    full = Monitor()
+    feed(d.rec, full, d.rec.start, target)
+    assert d.monitor.clock_t == target == full.clock_t
+    for node_id, node in full.state.nodes.items():
+        mine = d.monitor.state.nodes[node_id]
+        assert mine.last_sample == node.last_sample and mine.metrics == node.metrics
+        for key in node.history.keys():  # noqa: SIM118  (NodeHistory is not a dict)
+            assert mine.history.points(key) == node.history.points(key)

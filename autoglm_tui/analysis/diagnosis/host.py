@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from autoglm_tui.analysis.diagnosis import names as M
+from autoglm_tui.analysis.diagnosis.config import BottleneckConfig
 from autoglm_tui.analysis.diagnosis.model import Evidence, Finding, Severity, Subject
 from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context, register
 from autoglm_tui.analysis.diagnosis.stats import mean, row_max, row_mean, row_sum, share
@@ -35,10 +36,28 @@ class HostBound(Analyzer):
     name = "host_bound"
     finds = ("cpu_bound", "transfer_bound")
 
+    @staticmethod
+    def _may_hold(node: NodeState, gpus: list[int], cfg: BottleneckConfig) -> bool:
+        """The newest values allow one of the findings (a cheap test before the window)."""
+        m = node.metrics
+        utils = [u for g in gpus if (u := m.get((M.GPU_UTIL, g))) is not None]
+        if not utils or min(utils) > cfg.gpu_low_pct:
+            return False
+        cpu = m.get((M.CPU, None))
+        if cpu is not None and cpu >= cfg.cpu_high_pct:
+            return True
+        for g in gpus:
+            limit, _ = pcie_limit_bps(node, g, cfg.pcie_default_limit_bps)
+            busiest = max((v for k in (M.PCIE_RX, M.PCIE_TX)
+                           if (v := m.get((k, g))) is not None), default=0.0)
+            if busiest >= cfg.pcie_near_limit * limit:
+                return True
+        return False
+
     def run_node(self, ctx: Context, node: NodeState) -> list[Finding]:
         cfg = ctx.config.bottleneck
         gpus = ctx.gpus(node)
-        if not gpus or not gpus_in_use(node):
+        if not gpus or not gpus_in_use(node) or not self._may_hold(node, gpus, cfg):
             return []
         keys = [(M.CPU, None)]
         keys += [(M.GPU_UTIL, g) for g in gpus]

@@ -30,6 +30,17 @@ class Io(Analyzer):
 
     def run_node(self, ctx: Context, node: NodeState) -> list[Finding]:
         cfg = ctx.config.bottleneck
+        th = self.thresholds
+        net = node.metrics.get((M.NET_UTIL, None))
+        wait = node.metrics.get((M.DISK_AWAIT, None))
+        iowait = node.metrics.get((M.IOWAIT, None))
+        saturated = net is not None and net >= th.net_saturated_pct
+        amplified = (net is not None and net < th.net_normal_pct and wait is not None
+                     and wait >= th.await_high_ms)
+        slow = (wait is not None and wait >= cfg.await_high_ms and iowait is not None
+                and iowait >= cfg.iowait_high_pct)
+        if not (saturated or amplified or slow):
+            return []  # none of them can hold now: the newest values rule them out
         keys = [(M.NET_UTIL, None), (M.DISK_IOPS, None), (M.DISK_AWAIT, None),
                 (M.IOWAIT, None), (M.DISK_READ, None), (M.DISK_WRITE, None)]
         w = ctx.window(node, keys, max(cfg.io_window_s, cfg.window_s))

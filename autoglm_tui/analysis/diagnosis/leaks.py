@@ -80,6 +80,22 @@ def steady_growth(ts: list[float], vs: list[float], min_growth: float, persist: 
     return Growth(slope, slope * span, vs[0], vs[-1], span, len(vs))
 
 
+def _above(head: list[float] | None, now: float | None, floor: float) -> bool:
+    """Whether a series may have grown by half of `floor` since the window began (a series
+    that started later in the window is looked at closer)."""
+    if now is None:
+        return False
+    first = next((v for v in head or () if v == v), None)
+    return first is None or now - first >= floor / 2
+
+
+def _grew(row: list[float], floor: float) -> bool:
+    """Whether the newest known value is at least half of `floor` above the oldest."""
+    first = next((v for v in row if v == v), None)
+    last = next((v for v in reversed(row) if v == v), None)
+    return first is not None and last is not None and last - first >= floor / 2
+
+
 def headroom(node: NodeState, pid: int, kind: Kind) -> tuple[float | None, str]:
     """Bytes the process can still grow into, and what that is."""
     s = node.last_sample
@@ -136,6 +152,13 @@ class Leaks(Analyzer):
         if not pids:
             return []
         keys = [(kind.metric, pid) for kind in KINDS for pid in pids]
+        # the cheap test first: only series that are higher now than at the window's start
+        start = ctx.now - cfg.window_s
+        head = ctx.span(node, keys, start, start + 60.0)
+        keys = [k for k in keys if _above(head.get(k), node.metrics.get(k),
+                                          cfg.min_growth_bytes)]
+        if not keys:
+            return []
         w = ctx.window(node, keys, cfg.window_s)
         if w.span < cfg.min_span_s or len(w.times) < cfg.min_points:
             return []
@@ -143,8 +166,8 @@ class Leaks(Analyzer):
         for kind in KINDS:
             for pid in pids:
                 row = w.get((kind.metric, pid))
-                if row is None:
-                    continue
+                if row is None or not _grew(row, cfg.min_growth_bytes):
+                    continue  # the cheap test first: most processes stop here
                 ts, vs = pairs(w.times, row)
                 if len(vs) < cfg.min_points or ts[-1] - ts[0] < cfg.min_span_s:
                     continue

@@ -70,6 +70,14 @@ class Context:
         return w
 
 
+    def span(self, node: NodeState, keys: Iterable[Key], since: float, until: float) -> Window:
+        """The node's series over [since, until] (not cached)."""
+        ks = tuple(keys)
+        times, rows = node.history.window(ks, since, until)
+        return Window(since, until, times, {k: r for k, r in zip(ks, rows, strict=True)
+                                            if r is not None})
+
+
 def is_up(node: NodeState) -> bool:
     return node.status is NodeStatus.UP and node.last_sample is not None
 

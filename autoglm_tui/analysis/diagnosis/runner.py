@@ -4,10 +4,11 @@ analyzers run once per period. Pure: the fleet state and `now` in, findings out.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autoglm_tui.analysis.diagnosis.config import DiagnosisConfig
 from autoglm_tui.analysis.diagnosis.model import Finding
@@ -44,6 +45,17 @@ class DiagnosisRunner:
     def reset(self) -> None:
         """Forget everything (the monitor's state was replaced, as by a replay seek)."""
         self.__init__(self.config, self.analyzers)  # type: ignore[misc]
+
+    _STATE = ("tracker", "findings", "version", "now", "evaluations", "_last_tick",
+              "_fleet_due", "_heaps", "_known")
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of everything that moves (for replay checkpoints)."""
+        return copy.deepcopy({k: getattr(self, k) for k in self._STATE})
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        for k, v in copy.deepcopy(snap).items():
+            setattr(self, k, v)
 
     # ------------------------------------------------------------------ the hook
 

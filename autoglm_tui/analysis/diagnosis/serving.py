@@ -73,9 +73,12 @@ class Serving(Analyzer):
     def run_node(self, ctx: Context, node: NodeState) -> list[Finding]:
         cfg = ctx.config.bottleneck
         gpus = ctx.gpus(node)
-        sids = service_ids(node, M.SVC_QUEUE)
-        if not gpus or not sids:
+        if not gpus:
             return []
+        sids = [sid for sid in service_ids(node, M.SVC_QUEUE)
+                if (node.metrics.get((M.SVC_QUEUE, sid)) or 0.0) >= cfg.queue_growth_min / 2]
+        if not sids:
+            return []  # no queue worth the name now
         keys = [(M.GPU_UTIL, g) for g in gpus] + [(M.GPU_MEM_PCT, g) for g in gpus]
         for sid in sids:
             keys += [(M.SVC_QUEUE, sid), (M.SVC_KV, sid), (M.SVC_TOKENS, sid)]

@@ -24,6 +24,9 @@ class GpuStragglers(Analyzer):
         gpus = ctx.gpus(node)
         if len(gpus) < 3:
             return []
+        now = [u for g in gpus if (u := node.metrics.get((M.GPU_UTIL, g))) is not None]
+        if not now or max(now) - min(now) < DEFAULT_GAPS[M.GPU_UTIL]:
+            return []  # the GPUs agree now: none can be far below the others on the window
         w = ctx.window(node, [(M.GPU_UTIL, g) for g in gpus], cfg.straggler_window_s)
         if len(w.times) < cfg.min_points:
             return []

@@ -49,7 +49,12 @@ class Throttle(Analyzer):
     def run_node(self, ctx: Context, node: NodeState) -> list[Finding]:
         cfg = ctx.config.bottleneck
         out: list[Finding] = []
+        metrics = node.metrics
+        flags = tuple(M.THROTTLE_FLAGS.values())
         for g in ctx.gpus(node):
+            if (M.THROTTLE_MASK, g) not in metrics and not any((m, g) in metrics
+                                                                 for m in flags):
+                continue  # the sampler does not report throttle reasons for this GPU
             keys: list[Key] = [(M.THROTTLE_MASK, g)] + [(m, g) for m in M.THROTTLE_FLAGS.values()]
             keys += [(M.GPU_UTIL, g), (M.GPU_SM_CLOCK, g), (M.GPU_POWER, g),
                      (M.GPU_POWER_LIMIT, g), (M.GPU_TEMP, g)]
