@@ -9,8 +9,12 @@ from typing import Any
 EPILOG = """\
 A recording of one node opens the local view; several open the cluster view. Alerts and the
 diagnosis are computed again from the recorded data, as of the replay's time (no alert log is
-written and nothing is sent to Alertmanager). A seek rebuilds the state from --warmup before
-the target.
+written and nothing is sent to Alertmanager). A seek back restores the nearest checkpoint
+(taken every 10 s of recording while playing) and plays the seconds after it; a seek with no
+checkpoint near rebuilds the state from --warmup before the target.
+
+keys: the timeline (pause, seek, speed) comes with the next UI update; until then replay plays
+from --at at --speed to the end and stays there.
 
 examples:
   autoglm-tui replay incident.jsonl.zst --at 03:12:40 --speed 4
