@@ -246,13 +246,16 @@ def size_section(nodes: int = 8, minutes: float = 10.0) -> None:
         f = fleet(nodes)
         flight = FlightRecorder(Path(tmp) / "flight", window_s=minutes * 60 + 60,
                                 clock=lambda: T0)
+        batches = list(f.history(T0 + 1, int(minutes * 60)))
+        c0 = time.process_time()
         for e in joins(f, T0):
             flight.tap(e)
-        for batch in f.history(T0 + 1, int(minutes * 60)):
+        for batch in batches:
             for e in batch:
                 flight.tap(e)
             flight.hook(None, batch[0].t, [])  # type: ignore[arg-type]
-        flight.worker.wait_idle(120)
+        flight.worker.wait_idle(300)
+        cpu_us = 1e6 * (time.process_time() - c0) / sum(len(b) for b in batches)
         per_nm = flight.bytes_per_node_minute()
         flight.close()
         print(f"\n### Recording size ({nodes} synthetic nodes x 8 GPUs, 25 processes, 1 Hz, "
@@ -263,8 +266,10 @@ def size_section(nodes: int = 8, minutes: float = 10.0) -> None:
             print(f"| {name.split('.', 1)[1]} | {size / node_hours / 1e6:.1f} | "
                   f"{sizes['r.jsonl'] / size:.1f}x |")
         print(f"\nflight recorder in memory ({flight.codec.name} blocks of 10 s): "
-              f"{(per_nm or 0) / 1e3:.0f} KB per node-minute, so the default 10 minutes of "
-              f"256 nodes take {(per_nm or 0) * 2560 / 1e6:.0f} MB")
+              f"{(per_nm or 0) / 1e3:.0f} KB per node-minute (10 minutes of 256 nodes would "
+              f"take {(per_nm or 0) * 2560 / 1e6:.0f} MB; the default cap is 128 MB); "
+              f"{cpu_us:.0f} us of CPU per sample (encoding and compressing, on its thread), "
+              f"so {cpu_us * 256 / 1e4:.1f}% of a core at 256 nodes x 1 Hz")
 
 
 def main() -> int:

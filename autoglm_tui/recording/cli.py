@@ -67,9 +67,9 @@ def add_record_args(parser: argparse.ArgumentParser, *, flight: bool = True,
                    help="minutes recorded after the alert fired (default 2)")
     f.add_argument("--flight-dir", metavar="DIR",
                    help="where flight recordings go (default ~/.local/state/autoglm-tui/flight)")
-    f.add_argument("--flight-max-mb", type=float, default=256.0, metavar="MB",
+    f.add_argument("--flight-max-mb", type=float, default=128.0, metavar="MB",
                    help="memory the flight recorder may use; beyond it the oldest minutes go "
-                   "(default 256)")
+                   "(default 128: 10 minutes of about 200 nodes)")
 
 
 def install_recording(args: argparse.Namespace, monitor: Monitor, *, source: str,
@@ -99,7 +99,7 @@ def install_recording(args: argparse.Namespace, monitor: Monitor, *, source: str
         directory = Path(flight_dir) if flight_dir else paths.flight_dir()
         FlightRecorder(directory, window_s=minutes * 60.0,
                        after_s=getattr(args, "flight_after", 2.0) * 60.0,
-                       max_memory_bytes=int(getattr(args, "flight_max_mb", 256.0) * (1 << 20)),
+                       max_memory_bytes=int(getattr(args, "flight_max_mb", 128.0) * (1 << 20)),
                        clock=clock).install(monitor)
         done.append(f"flight recorder: last {minutes:g} min, files in {directory}")
     return done

@@ -66,7 +66,7 @@ class FlightRecorder:
     """Keeps the last `window_s` of events; writes them out when an alert fires."""
 
     def __init__(self, directory: str | Path, *, window_s: float = 600.0,
-                 after_s: float = 120.0, max_memory_bytes: int = 256 << 20,
+                 after_s: float = 120.0, max_memory_bytes: int = 128 << 20,
                  block_s: float = 10.0, max_files: int = 50,
                  clock: Callable[[], float] = time.time, max_items: int = 65536) -> None:
         self.directory = Path(directory)

@@ -112,3 +112,23 @@ def test_live_diagnose_of_this_host_answers_after_collecting() -> None:
     assert isinstance(doc["findings"], list)
     bad = diagnose("--at", "+1m")
     assert bad.returncode == 2 and "--at needs --replay" in bad.stderr
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "autoglm_tui", *args], capture_output=True,
+                          text=True, env=env, timeout=120, cwd=ROOT)
+
+
+def test_snapshot_and_record_write_recordings_that_replay(tmp_path: Path) -> None:
+    snap = tmp_path / "snap.jsonl.gz"
+    assert cli("snapshot", "--record", str(snap), "--wait", "5").returncode == 0
+    info = json.loads(cli("replay", str(snap), "--info").stdout)
+    assert info["source"] == "snapshot" and len(info["nodes"]) == 1 and info["lines"] >= 3
+    rec = tmp_path / "rec.jsonl"
+    done = cli("record", str(rec), "--for", "3s", "--interval", "0.5", "--quiet")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(cli("replay", str(rec), "--info").stdout)
+    assert info["source"] == "local" and info["seconds"] >= 1.5 and info["index"] == "sidecar"
+    bad = cli("replay", str(tmp_path / "missing.jsonl"))
+    assert bad.returncode == 2 and "cannot read" in bad.stderr
