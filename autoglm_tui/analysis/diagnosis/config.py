@@ -68,7 +68,7 @@ class LeakConfig:
     """(d) Memory that keeps growing per process, and GPU memory that nobody holds."""
 
     window_s: float = 600.0
-    period_s: float = 30.0
+    period_s: float = 60.0
     min_span_s: float = 300.0
     min_points: int = 20
     min_growth_bytes: float = 256 * (1 << 20)  # over the window
@@ -76,6 +76,7 @@ class LeakConfig:
     max_drawdown: float = 0.25  # a drop of more than this share of the growth: memory is freed
     persist_ratio: float = 0.3  # the second half's slope is at least 30% of the whole
     critical_eta_s: float = 3600.0
+    orphan_period_s: float = 30.0
     orphan_min_bytes: float = 1 << 30
     orphan_min_share: float = 0.05
 

@@ -156,7 +156,7 @@ class Leaks(Analyzer):
         start = ctx.now - cfg.window_s
         head = ctx.span(node, keys, start, start + 60.0)
         keys = [k for k in keys if _above(head.get(k), node.metrics.get(k),
-                                          cfg.min_growth_bytes)]
+                                          1.5 * cfg.min_growth_bytes)]
         if not keys:
             return []
         w = ctx.window(node, keys, cfg.window_s)

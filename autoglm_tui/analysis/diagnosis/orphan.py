@@ -34,10 +34,10 @@ class Orphan(Analyzer):
     finds = ("orphan_gpu_memory",)
 
     def period(self, config: DiagnosisConfig) -> float:
-        return config.leak.period_s
+        return config.leak.orphan_period_s
 
     def appear_after(self, config: DiagnosisConfig) -> float:
-        return 2 * config.leak.period_s  # seen three times in a row: not a process starting
+        return 2 * config.leak.orphan_period_s  # seen three times in a row: not a process starting
 
     def run_node(self, ctx: Context, node: NodeState) -> list[Finding]:
         cfg = ctx.config.leak

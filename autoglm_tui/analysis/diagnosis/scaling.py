@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from autoglm_tui.analysis.diagnosis import names as M
@@ -21,7 +22,6 @@ from autoglm_tui.analysis.diagnosis.config import DiagnosisConfig, ScalingConfig
 from autoglm_tui.analysis.diagnosis.model import Evidence, Finding, Severity, Subject
 from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context, register
 from autoglm_tui.analysis.diagnosis.serving import service_ids
-from autoglm_tui.analysis.diagnosis.stats import row_mean
 from autoglm_tui.analysis.history import Key
 from autoglm_tui.analysis.state import NodeState
 
@@ -107,16 +107,19 @@ def groups(ctx: Context) -> dict[str, list[Member]]:
 
 
 class _Prefix:
-    """Means of one series over any [a, b] of its time axis, by prefix sums."""
+    """Means of one or more series (e.g. a node's GPUs) over any [a, b] of their time axis,
+    by prefix sums: the mean of every known value in the span."""
 
-    def __init__(self, times: list[float], values: list[float]) -> None:
+    def __init__(self, times: list[float], rows: list[list[float]]) -> None:
         self.times = times
-        self.sums = [0.0]
-        self.counts = [0]
-        for v in values:
-            ok = v == v
-            self.sums.append(self.sums[-1] + (v if ok else 0.0))
-            self.counts.append(self.counts[-1] + ok)
+        n = len(times)
+        sums = [0.0] * n
+        counts = [0] * n
+        for row in rows:
+            sums = [s + (v if v == v else 0.0) for s, v in zip(sums, row, strict=False)]
+            counts = [c + (v == v) for c, v in zip(counts, row, strict=False)]
+        self.sums = [0.0, *accumulate(sums)]
+        self.counts = [0, *accumulate(counts)]
 
     def mean(self, a: float, b: float) -> float | None:
         i, j = bisect_left(self.times, a), bisect_right(self.times, b)
@@ -132,13 +135,13 @@ def _series(ctx: Context, member: Member, seconds: float) -> dict[str, _Prefix]:
     out: dict[str, _Prefix] = {}
     rows = [r for g in gpus if (r := w.get((M.GPU_UTIL, g))) is not None]
     if rows:
-        out["gpu_util"] = _Prefix(w.times, row_mean(rows))
+        out["gpu_util"] = _Prefix(w.times, rows)
     q = w.get((M.SVC_QUEUE, sid))
     if q is not None:
-        out["queue_per_replica"] = _Prefix(w.times, q)
+        out["queue_per_replica"] = _Prefix(w.times, [q])
     kv = w.get((M.SVC_KV, sid))
     if kv is not None:
-        out["kv_cache"] = _Prefix(w.times, kv)
+        out["kv_cache"] = _Prefix(w.times, [kv])
     return out
 
 
@@ -171,8 +174,7 @@ def advise_group(ctx: Context, group: str, members: list[Member]) -> Advice | No
     cfg = ctx.config.scaling
     current = len(members)
     targets = _targets(cfg)
-    reach = cfg.window_s + cfg.downscale_stabilization_s
-    series = [_series(ctx, m, reach) for m in members]
+    series = [_series(ctx, m, cfg.window_s) for m in members]
 
     def recommend(t: float) -> tuple[int, list[MetricAdvice]]:
         advice: list[MetricAdvice] = []
@@ -195,7 +197,9 @@ def advise_group(ctx: Context, group: str, members: list[Member]) -> Advice | No
         return None
     desired = rec_now
     stabilized = False
-    if rec_now < current:
+    if rec_now < current:  # look back over the stabilisation window (a longer read)
+        series = [_series(ctx, m, cfg.window_s + cfg.downscale_stabilization_s)
+                  for m in members]
         recs = [rec_now]
         t = now - cfg.step_s
         while t >= now - cfg.downscale_stabilization_s:

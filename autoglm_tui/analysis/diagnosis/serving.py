@@ -56,6 +56,9 @@ def growth(times: Sequence[float], values: Sequence[float]) -> tuple[float, floa
 def queue_growing(times: Sequence[float], queue: Sequence[float], min_growth: float
                   ) -> tuple[float, float] | None:
     """(early, late) mean queue length when the queue grew by at least `min_growth`."""
+    e = ends(*pairs(times, queue), 1 / 3)
+    if e is None or e[1] - e[0] < min_growth / 2:
+        return None  # the cheap test first
     g = growth(times, queue)
     if g is None:
         return None
@@ -79,12 +82,16 @@ class Serving(Analyzer):
                 if (node.metrics.get((M.SVC_QUEUE, sid)) or 0.0) >= cfg.queue_growth_min / 2]
         if not sids:
             return []  # no queue worth the name now
+        # the queue first: nothing below matters unless it grows
+        qw = ctx.window(node, [(M.SVC_QUEUE, sid) for sid in sids], cfg.window_s)
+        sids = [sid for sid in sids if (q := qw.get((M.SVC_QUEUE, sid))) is not None
+                and queue_growing(qw.times, q, cfg.queue_growth_min) is not None]
+        if not sids or len(qw.times) < cfg.min_points:
+            return []
         keys = [(M.GPU_UTIL, g) for g in gpus] + [(M.GPU_MEM_PCT, g) for g in gpus]
         for sid in sids:
             keys += [(M.SVC_QUEUE, sid), (M.SVC_KV, sid), (M.SVC_TOKENS, sid)]
         w = ctx.window(node, keys, cfg.window_s)
-        if len(w.times) < cfg.min_points:
-            return []
         span = w.span
         util = row_mean([r for g in gpus if (r := w.get((M.GPU_UTIL, g))) is not None])
         gmem = row_max([r for g in gpus if (r := w.get((M.GPU_MEM_PCT, g))) is not None])

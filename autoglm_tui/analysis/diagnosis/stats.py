@@ -6,6 +6,7 @@ Series are lists of floats with NaN for a gap (what ``NodeHistory.window`` retur
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
@@ -38,11 +39,31 @@ def row_mean(rows: Sequence[Sequence[float]]) -> list[float]:
     """Point-wise mean across rows of one time axis, gaps left out (NaN where all are gaps)."""
     if not rows:
         return []
+    n = len(rows)
     out: list[float] = []
     for col in zip(*rows, strict=False):
+        total = sum(col)
+        if total == total:  # no gap at this point (NaN != NaN): the fast path
+            out.append(total / n)
+            continue
         k = [v for v in col if v == v]
-        out.append(math.fsum(k) / len(k) if k else math.nan)
+        out.append(sum(k) / len(k) if k else math.nan)
     return out
+
+
+def grand_mean(rows: Sequence[Sequence[float]]) -> float | None:
+    """Mean of every known value of every row."""
+    total, count = 0.0, 0
+    for r in rows:
+        s = sum(r)
+        if s == s:
+            total += s
+            count += len(r)
+        else:
+            k = [v for v in r if v == v]
+            total += sum(k)
+            count += len(k)
+    return total / count if count else None
 
 
 def row_max(rows: Sequence[Sequence[float]]) -> list[float]:
@@ -149,13 +170,17 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
     n = len(xs)
     if n < 2:
         return 0.0
-    mx, my = math.fsum(xs) / n, math.fsum(ys) / n
-    sxx = math.fsum((x - mx) ** 2 for x in xs)
-    syy = math.fsum((y - my) ** 2 for y in ys)
+    mx, my = sum(xs) / n, sum(ys) / n
+    dx = [x - mx for x in xs]
+    dy = [y - my for y in ys]
+    sxx, syy = _dot(dx, dx), _dot(dy, dy)
     if sxx <= 0 or syy <= 0:
         return 0.0
-    sxy = math.fsum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))
+    return max(-1.0, min(1.0, _dot(dx, dy) / math.sqrt(sxx * syy)))
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return sum(map(operator.mul, a, b))
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,14 +222,16 @@ def ridge(columns: Sequence[Sequence[float]], y: Sequence[float], alpha: float =
         zs.append([(v - m) / s for v in col])
     zy = [(v - my) / sy for v in y]
     lam = alpha * n
-    a = [[math.fsum(x * w for x, w in zip(zs[i], zs[j], strict=True)) + (lam if i == j else 0.0)
-          for j in range(p)] for i in range(p)]
-    b = [math.fsum(x * w for x, w in zip(zs[i], zy, strict=True)) for i in range(p)]
+    a = [[_dot(zs[i], zs[j]) + (lam if i == j else 0.0) for j in range(p)] for i in range(p)]
+    b = [_dot(zs[i], zy) for i in range(p)]
     beta = _solve(a, b)
     if beta is None:
         return None
-    fitted = [math.fsum(beta[j] * zs[j][k] for j in range(p)) for k in range(n)]
-    sse = math.fsum((f - v) ** 2 for f, v in zip(fitted, zy, strict=True))
+    resid = list(zy)
+    for j in range(p):
+        bj = beta[j]
+        resid = [r - bj * z for r, z in zip(resid, zs[j], strict=True)]
+    sse = _dot(resid, resid)
     r2 = max(0.0, 1.0 - sse / n)  # zy has variance 1, so SST = n
     slopes = tuple(beta[j] * sy / sds[j] for j in range(p))
     intercept = my - math.fsum(s * m for s, m in zip(slopes, means, strict=True))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from autoglm_tui.analysis.diagnosis import names as M
 from autoglm_tui.analysis.diagnosis.model import Evidence, Finding, Severity, Subject
 from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context, register
-from autoglm_tui.analysis.diagnosis.stats import mean, row_mean
+from autoglm_tui.analysis.diagnosis.stats import grand_mean, mean
 from autoglm_tui.analysis.diagnosis.words import window_words
 from autoglm_tui.analysis.peers import DEFAULT_GAPS, outliers
 from autoglm_tui.analysis.state import NodeState
@@ -84,7 +84,7 @@ class NodeStragglers(Analyzer):
                     continue
                 span = max(span, w.span)
                 rows = [r for g in gpus if (r := w.get((M.GPU_UTIL, g))) is not None]
-                util[node.node_id] = mean(row_mean(rows)) if rows else None
+                util[node.node_id] = grand_mean(rows)
                 tok = w.get((M.SVC_TOKENS, None))
                 tokens[node.node_id] = mean(tok) if tok is not None else None
             group = f"{label}={value}"
