@@ -254,7 +254,7 @@ def size_section(nodes: int = 8, minutes: float = 10.0) -> None:
             for e in batch:
                 flight.tap(e)
             flight.hook(None, batch[0].t, [])  # type: ignore[arg-type]
-        flight.worker.wait_idle(300)
+        flight.worker.flush(300)
         cpu_us = 1e6 * (time.process_time() - c0) / sum(len(b) for b in batches)
         per_nm = flight.bytes_per_node_minute()
         flight.close()

@@ -120,7 +120,7 @@ def build_monitor(args: argparse.Namespace) -> Any:
     monitor = Monitor(FleetState(history_s=900.0))
     if not args.no_alerts:
         from autoglm_tui import paths
-        from autoglm_tui.analysis.rules import load_rule_set
+        from autoglm_tui.alerting.rule_files import load_rule_set
 
         user = paths.user_rules_file()
         rules = load_rule_set([*([user] if user.is_file() else []), *args.rules]).enabled
@@ -148,7 +148,7 @@ def build_monitor(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from autoglm_tui.analysis.rules import RulesFileError
+    from autoglm_tui.analysis.alerts import RulesFileError
     from autoglm_tui.recording.replay import ReplayController, summary
     from autoglm_tui.recording.timeparse import parse_time
 

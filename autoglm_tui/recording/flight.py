@@ -20,13 +20,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autoglm_tui.alerting.write_queue import WriteQueue
 from autoglm_tui.analysis.state import FleetState, StatusChange
 from autoglm_tui.events import Event
 from autoglm_tui.recording import codec as codecs
 from autoglm_tui.recording.format import event_line, mark_line
 from autoglm_tui.recording.index import Block, index_path
 from autoglm_tui.recording.recorder import RECORDABLE
-from autoglm_tui.recording.worker import BackgroundWriter
 from autoglm_tui.recording.writer import BlockBuilder, Preamble, RecordingWriter
 
 if TYPE_CHECKING:
@@ -90,8 +90,8 @@ class FlightRecorder:
         self._open_path: Path | None = None
         self._close_at = 0.0  # thread side
         self._snapshot: list[str] = []  # the preamble before the block being built
-        self.worker = BackgroundWriter(self._handle, name="flight-recorder",
-                                       max_items=max_items, on_close=self._finish)
+        self.worker = WriteQueue(self._handle, name="flight-recorder", max_items=max_items)
+        self._closed = False
 
     def install(self, monitor: Monitor) -> FlightRecorder:
         """Tap the monitor's events and tick; name files in the alert log when alerts fire."""
@@ -105,11 +105,12 @@ class FlightRecorder:
     # ------------------------------------------------------------------ event loop side
 
     def tap(self, event: object) -> None:
-        if isinstance(event, RECORDABLE):
+        if isinstance(event, RECORDABLE) and not self._closed:
             self.worker.put(event)
 
     def hook(self, state: FleetState, now: float, changes: list[StatusChange]) -> None:
-        self.worker.put(_Tick(now))
+        if not self._closed:
+            self.worker.put(_Tick(now))
 
     def on_alert(self, event: AlertEvent) -> dict[str, Any]:
         """An alert fired: start (or extend) a flight recording; the log line's extra field."""
@@ -117,6 +118,8 @@ class FlightRecorder:
         info = {"rule": event.rule, "node": event.target.node, "gpu": event.target.gpu,
                 "pid": event.target.pid, "severity": event.severity,
                 "summary": event.summary, "t": t}
+        if self._closed:
+            return {}
         if self._open_path is not None and t < self._until:
             self._until = min(max(self._until, t + self.after_s), self._started + MAX_FILE_S)
             self.worker.put(_Mark(t, info))
@@ -128,7 +131,16 @@ class FlightRecorder:
         return {"flight_recording": str(path)}
 
     def close(self, timeout: float = 10.0) -> bool:
-        return self.worker.close(timeout)
+        """Finish the file being written (if any) and stop."""
+        if self._closed:
+            return True
+        self._closed = True
+        left = self.worker.close(timeout)
+        try:
+            self._close_file()
+        except OSError:
+            return False
+        return left == 0
 
     @property
     def covered_s(self) -> float:
@@ -147,7 +159,8 @@ class FlightRecorder:
     def status(self) -> str:
         return (f"flight recorder: {self.covered_s / 60:.1f} min in {self.memory_bytes / 1e6:.1f}"
                 f" MB, {len(self.files)} file(s)" + (
-                    f", {self.worker.dropped} events dropped" if self.worker.dropped else ""))
+                    f", {self.worker.dropped} events dropped" if self.worker.dropped else "")
+                + (f", ERROR {self.worker.error}" if self.worker.error else ""))
 
     # ------------------------------------------------------------------ writer thread
 
@@ -208,19 +221,26 @@ class FlightRecorder:
             self.trimmed_for_memory += 1
 
     def _dump(self, item: _Dump) -> None:
+        """Write what is held to a new file (all of it, or nothing: a disk that refuses makes
+        the writer thread try this again later)."""
         if self._writer is not None:
             self._close_file()
-        self._builder.add(item.t, self._mark(item.t, item.alert), True)
-        self._seal()
         self._trim(item.t)
         first = self._ring[0] if self._ring else None
         writer = RecordingWriter(
             item.path, source="flight", t=item.t, codec=self.codec, block_s=self.block_s,
             header_extra={"alert": item.alert, "window_s": self.window_s,
                           "after_s": self.after_s},
-            preamble=_Fixed(first.preamble if first is not None else []))
-        for held in self._ring:
-            writer.add_block(held.block, held.data)
+            preamble=_Fixed(first.preamble if first is not None else self._preamble.lines()))
+        try:
+            for held in self._ring:
+                writer.add_block(held.block, held.data)
+        except OSError:
+            writer.close()
+            raise
+        self._builder.add(item.t, self._mark(item.t, item.alert), True)
+        self._writer = writer
+        self._seal()
         writer.preamble = self._preamble
         self._writer = writer
         self._close_at = item.t + self.after_s
@@ -243,9 +263,6 @@ class FlightRecorder:
         for old in files[: max(0, len(files) - self.max_files)]:
             old.unlink(missing_ok=True)
             index_path(old).unlink(missing_ok=True)
-
-    def _finish(self) -> None:
-        self._close_file()
 
 
 class _Fixed(Preamble):

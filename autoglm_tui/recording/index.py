@@ -10,6 +10,7 @@ once (and saves it when it can).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -133,7 +134,8 @@ class SidecarWriter:
         self._f.flush()
 
     def close(self) -> None:
-        self._f.close()
+        with contextlib.suppress(OSError):
+            self._f.close()
 
 
 def write_sidecar(path: str | Path, recording_id: str, codec: str, blocks: list[Block]) -> bool:

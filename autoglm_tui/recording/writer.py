@@ -1,6 +1,9 @@
 """Writing recordings: blocks of lines, each compressed alone, with the index beside them,
 and size-capped rotation (``FILE`` -> ``FILE.1`` -> ... ``FILE.N``, each with its ``.idx``).
 
+A failed write (a full disk) leaves no partial block behind and raises ``OSError`` with the
+writer's state as before the call, so the writer thread can try the same item again.
+
 Every file starts with the header and a preamble: each node's newest join, hello and status,
 so a rotated file or a flight recording replays on its own. Used from one thread (the
 recorder's writer thread); nothing here touches the event loop.
@@ -8,6 +11,7 @@ recorder's writer thread); nothing here touches the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -142,7 +146,7 @@ class RecordingWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         head = header(self.source, t, **self.header_extra)
         self.recording_id = head["id"]
-        self._f = open(self.path, "wb")  # noqa: SIM115  (kept open)
+        self._f = open(self.path, "wb", buffering=0)  # noqa: SIM115  (kept open)
         self._size = 0
         self._idx = SidecarWriter(self.path, head["id"], self.codec.name)
         self._write_raw(self.codec.compress((dumps(head) + "\n").encode()), Block(
@@ -156,13 +160,27 @@ class RecordingWriter:
             self._write_raw(data, block)
 
     def _write_raw(self, data: bytes, block: Block) -> None:
+        """Append one block, all or nothing; then its index entry (an index that misses an
+        entry is extended by the reader, so a failure there loses nothing)."""
         block.offset, block.length = self._size, len(data)
-        self._f.write(data)
-        self._f.flush()
+        view = memoryview(data)
+        try:
+            while view:
+                n = self._f.write(view)
+                view = view[n:]
+        except OSError:
+            with contextlib.suppress(OSError):
+                self._f.truncate(self._size)
+                self._f.seek(self._size)
+            raise
         self._size += len(data)
         self.bytes_written += len(data)
-        assert self._idx is not None
-        self._idx.add(block)
+        if self._idx is not None:
+            try:
+                self._idx.add(block)
+            except OSError:  # the index stops here; a reader extends it from the file
+                self._idx.close()
+                self._idx = None
 
     def _rotate(self, t: float) -> None:
         self._close_files()
@@ -188,13 +206,13 @@ class RecordingWriter:
 
     def add_event(self, event: Event) -> None:
         line, control = event_line(event)
-        self.preamble.note(event, line)
         self.add_line(event.t, line, control)
+        self.preamble.note(event, line)
 
     def add_line(self, rt: float, line: str, control: bool) -> None:
         p = self._pending
         if p.lines and (rt - p.t0 >= self.block_s or p.size >= self.block_bytes):
-            self.flush()
+            self.flush()  # may raise OSError: the line is not added, the block stays pending
         self._pending.add(rt, line, control)
         self.lines_written += 1
 
@@ -216,9 +234,9 @@ class RecordingWriter:
         p = self._pending
         if not p.lines:
             return
-        self._pending = BlockBuilder()
         block, data = p.build(self.codec)
         self._write_raw(data, block)
+        self._pending = BlockBuilder()
         self._after_block(block.t1)
 
     def _after_block(self, t: float) -> None:

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from autoglm_tui.alerting.alert_log import AlertLog, read_log
 from autoglm_tui.alerting.pipeline import AlertPipeline
-from autoglm_tui.analysis.alerts import AlertEngine
-from autoglm_tui.analysis.rules import parse_rules
+from autoglm_tui.analysis.alerts import AlertEngine, parse_rules
 from autoglm_tui.cluster.sources import LocalSource, ScriptedSource
 from autoglm_tui.commands.replay import build_app, build_monitor
 from autoglm_tui.events import SampleReceived

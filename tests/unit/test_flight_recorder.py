@@ -7,8 +7,7 @@ from pathlib import Path
 
 from autoglm_tui.alerting.alert_log import AlertLog, read_log
 from autoglm_tui.alerting.pipeline import AlertPipeline
-from autoglm_tui.analysis.alerts import AlertEngine
-from autoglm_tui.analysis.rules import parse_rules
+from autoglm_tui.analysis.alerts import AlertEngine, parse_rules
 from autoglm_tui.cluster.synthetic import SyntheticFleet
 from autoglm_tui.events import HelloReceived, SampleReceived
 from autoglm_tui.monitor import Monitor
@@ -49,7 +48,7 @@ def run(monitor: Monitor, fleet: SyntheticFleet, start: int, stop: int) -> None:
 def test_nothing_is_written_until_an_alert_fires_and_memory_stays_bounded(tmp_path: Path) -> None:
     monitor, _, flight, fleet, log = rig(tmp_path, window_s=60.0)
     run(monitor, fleet, 1, 200)
-    assert flight.worker.wait_idle()
+    assert flight.worker.flush(30)
     assert not (tmp_path / "flight").exists()
     assert 55 <= flight.covered_s <= 70  # the window (plus the block being sealed)
     assert flight.bytes_per_node_minute() is not None
@@ -67,10 +66,11 @@ def test_an_alert_writes_the_window_and_the_minutes_after_and_the_log_names_it(
     pipeline.engine = AlertEngine(parse_rules(rules)[0])
     run(monitor, fleet, 100, 101)  # fires for all three nodes at once
     run(monitor, fleet, 101, 160)
-    assert flight.worker.wait_idle()
+    assert flight.worker.flush(30)
     files = sorted((tmp_path / "flight").glob("*.jsonl*"))
     data = [f for f in files if not f.name.endswith(".idx")]
     assert len(data) == 1  # three alerts at once: one file, all three named
+    assert log.flush(10)  # the log is written by its own thread
     fired = [r for r in read_log(tmp_path / "alerts.jsonl") if r.get("state") == "firing"]
     assert len(fired) == 3 and {r["flight_recording"] for r in fired} == {str(data[0])}
     rec = Recording.open(data[0])
@@ -92,7 +92,7 @@ def test_an_alert_writes_the_window_and_the_minutes_after_and_the_log_names_it(
 def test_memory_cap_drops_the_oldest_blocks(tmp_path: Path) -> None:
     monitor, _, flight, fleet, log = rig(tmp_path, window_s=600.0, max_memory_bytes=20_000)
     run(monitor, fleet, 1, 120)
-    assert flight.worker.wait_idle()
+    assert flight.worker.flush(30)
     assert flight.memory_bytes <= 20_000 + 10_000 and flight.trimmed_for_memory > 0
     monitor.close()
     log.close()

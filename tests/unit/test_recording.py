@@ -202,16 +202,62 @@ def test_recorder_taps_the_monitor_and_writes_off_the_loop(tmp_path: Path) -> No
     assert "lines" in rec.status() and rec.worker.dropped == 0
 
 
-def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:
+def test_a_full_queue_drops_the_oldest_and_marks_the_gap(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
     gate = threading.Event()
     rec = Recorder(tmp_path / "q.jsonl", clock=lambda: T0, max_items=4)
-    rec.worker.call(lambda: gate.wait(5))  # the writer thread is stuck on a slow disk
-    for e in fleet_events(nodes=1, seconds=20):
-        rec.tap(e)
+    real = rec._w.add_event
+
+    def slow(event) -> None:
+        gate.wait(5)
+        real(event)
+
+    monkeypatch.setattr(rec._w, "add_event", slow)
+    events = fleet_events(nodes=1, seconds=20)
+    for e in events:
+        rec.tap(e)  # never waits for the disk
     assert rec.worker.dropped > 0
     assert "dropped" in rec.status()
     gate.set()
-    rec.close()
+    assert rec.close()
+    back = Recording.open(tmp_path / "q.jsonl")
+    gaps = [m for m in back.marks if m.kind == "gap"]
+    assert gaps and sum(m.data["dropped"] for m in gaps) == rec.worker.dropped
+    assert len(list(back.events())) == len(events) - rec.worker.dropped
 
+
+def test_a_disk_that_refuses_a_block_loses_nothing_once_it_accepts(tmp_path: Path) -> None:
+    events = fleet_events(nodes=2, seconds=30)
+    path = tmp_path / "r.jsonl.zst"
+    w = RecordingWriter(path, source="test", t=T0, block_s=5.0)
+    real = w._f
+    failures = {"left": 3}
+
+    class Full:
+        """A file that takes half a block, then says the disk is full (three times)."""
+
+        def write(self, data) -> int:
+            if failures["left"] > 0:
+                failures["left"] -= 1
+                real.write(bytes(data[: len(data) // 2]))
+                raise OSError(28, "No space left on device")
+            return real.write(data)
+
+        def __getattr__(self, name: str):
+            return getattr(real, name)
+
+    w._f = Full()
+    for e in events:
+        while True:
+            try:
+                w.add_event(e)
+                break
+            except OSError:
+                continue  # what the writer thread does: the same item again, later
+    w._f = real
+    w.close()
+    back = list(Recording.open(path).events())
+    assert len(back) == len(events) and all(same(a, b) for a, b in zip(events, back,
+                                                                         strict=True))
