@@ -100,10 +100,13 @@ def run(args: argparse.Namespace) -> int:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
+    ok = False
     try:
         asyncio.run(go())
     finally:
+        ok = recorder.close()
         monitor.close()
-    if not args.quiet:
-        print(recorder.status(), file=sys.stderr)
-    return 0 if not recorder.worker.last_error else 1
+    if not args.quiet or not ok:
+        print(recorder.status() + ("" if ok else "; not everything could be written"),
+              file=sys.stderr)
+    return 0 if ok else 1
