@@ -162,3 +162,19 @@ def test_orphan_gpu_memory_is_what_no_live_process_holds() -> None:
     unknown = (*procs, proc(12, {2: None}))  # type: ignore[dict-item]
     node = make_node({}, 180, gpu_used=30 * GIB, procs=unknown)
     assert [f for f in run(node) if f.name == "orphan_gpu_memory"] == []
+
+
+def test_services_reported_apart_are_diagnosed_apart() -> None:
+    # two servers on one node (svc.* keyed by service id): only the busy one is compute bound
+    busy, idle = "vllm:8000", "tgi:8080"
+    series = {**gpu(M.GPU_UTIL, const(97.0)), **gpu(M.GPU_MEM_PCT, const(70.0)),
+              (M.SVC_QUEUE, busy): ramp(0, 24, 180), (M.SVC_TOKENS, busy): const(5000.0),
+              (M.SVC_QUEUE, idle): const(1.0), (M.SVC_TOKENS, idle): const(800.0)}
+    found = run(make_node(series, 180))
+    bound = [f for f in found if f.name.endswith("_bound")]
+    assert [(f.name, f.subject.kind, f.subject.service) for f in bound] == [
+        ("compute_bound", "service", busy)]
+    assert bound[0].verdict.startswith("vllm:8000: compute bound")
+    # with no replica label, each service id is a group: the queued one should grow
+    scale = {f.subject.group: f.name for f in found if f.name.startswith("scale")}
+    assert scale.get("service_id=vllm:8000") == "scale_out"

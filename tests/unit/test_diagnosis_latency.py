@@ -125,3 +125,13 @@ def test_window_and_thresholds_come_from_the_config() -> None:
     series = {(M.CPU, None): cpu, P95: noisy(lambda s: 0.2 + 0.0018 * cpu(s), 0.004, 8)}
     strict = DiagnosisConfig(latency=LatencyConfig(min_points=2000))
     assert run(make_node(series, 900), config=strict) == []
+
+
+def test_each_service_gets_its_own_regression() -> None:
+    cpu = wave(60.0, 25.0, 240.0)
+    series = {(M.CPU, None): cpu,
+              ("svc.latency_p95_s", "a"): noisy(lambda s: 0.2 + 0.0018 * cpu(s), 0.004, 9),
+              ("svc.latency_p95_s", "b"): noisy(const(0.5), 0.05, 10)}
+    found = run(make_node(series, 900))
+    assert [(f.subject.kind, f.subject.service) for f in found] == [("service", "a")]
+    assert found[0].verdict.startswith("a latency follows CPU")
