@@ -31,9 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from autoglm_tui.alerting.rule_files import default_rules
 from autoglm_tui.analysis.alerts import AlertEngine
 from autoglm_tui.analysis.diagnosis import DiagnosisRunner
-from autoglm_tui.analysis.rules import default_rules
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.cluster.synthetic import SyntheticFleet
 from autoglm_tui.events import ClockTick
