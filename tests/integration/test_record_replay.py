@@ -155,3 +155,27 @@ async def test_flight_recording_from_a_live_alert_opens_in_replay(tmp_path: Path
         app.repaint(force=True)
         await pilot.pause()
         assert rec.nodes[0][:20] in screen_text(pilot)
+
+
+async def test_a_fleet_recording_opens_the_cluster_view_with_alerts_and_diagnosis() -> None:
+    from autoglm_tui.tui.cluster_app import ClusterApp
+
+    rec = Recording.open(ROOT / "tests" / "scenarios" / "scale_out.jsonl.gz")
+    args = argparse.Namespace(theme="dark", node=None, no_alerts=False, rules=[])
+    monitor = build_monitor(args)
+    controller = ReplayController(rec, speed=16.0, at=rec.end - 4.0)
+    app = build_app(args, monitor, controller, rec.nodes)
+    assert isinstance(app, ClusterApp) and app.replay is controller
+    async with app.run_test(size=(160, 44)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if controller.at_end and monitor.clock_t == rec.end:
+                break
+        assert controller.at_end and monitor.clock_t == rec.end
+        app.repaint(force=True)
+        await pilot.pause()
+        text = screen_text(pilot)
+        assert all(node in text for node in rec.nodes)
+        assert "UP" in text and "STALE" not in text  # the screen's now is the recording's
+    assert monitor.diagnosis is not None
+    assert [f.name for f in monitor.diagnosis.findings] == ["scale_out"]
