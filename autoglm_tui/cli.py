@@ -14,8 +14,8 @@ from autoglm_tui import __version__
 
 # Subcommand name -> module under autoglm_tui.commands.
 COMMANDS = (
-    "local", "cluster", "sample", "agent", "snapshot", "rules", "record", "replay", "diagnose",
-    "advise",
+    "local", "cluster", "sample", "agent", "members", "snapshot", "rules", "record", "replay",
+    "diagnose", "advise",
 )
 
 
