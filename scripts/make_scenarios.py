@@ -101,6 +101,7 @@ class Figures:
     gpu_mem: list[float] = field(default_factory=list)  # bytes
     pcie_rx: list[float] = field(default_factory=list)
     pcie_tx: list[float] = field(default_factory=list)
+    clock_reasons: list[int] | None = None  # NVML clock-event reason bits per GPU
     disk_await_ms: float = 1.5
     disk_iops: float = 300.0
     disk_read_bps: float = 50e6
@@ -202,7 +203,8 @@ def sample(spec: NodeSpec, f: Figures, t: float, c: Counters, dt: float) -> Samp
             temp_c=round(35 + 0.4 * f.gpu_util[i]), power_w=round(80 + 6 * f.gpu_util[i], 1),
             power_limit_w=700.0, sm_clock_mhz=1980.0,
             pcie_rx_bps=f.pcie_rx[i] if f.pcie_rx else 2e8,
-            pcie_tx_bps=f.pcie_tx[i] if f.pcie_tx else 1e8, ecc_errors=0))
+            pcie_tx_bps=f.pcie_tx[i] if f.pcie_tx else 1e8, ecc_errors=0,
+            clock_reasons=f.clock_reasons[i] if f.clock_reasons else None))
     procs = tuple(
         ProcSample(pid=p.pid, ppid=1, user="svc", name=p.name, cmdline=f"{p.name} --serve",
                    cpu_pct=round(p.cpu, 1), rss_bytes=int(p.rss), create_time=T0 - 3600,
@@ -350,6 +352,12 @@ def scenarios() -> list[Scenario]:
             disk_await_ms=jitter(r, 45.0, 0.05) if late(s, 450) else 1.5,
             iowait=jitter(r, 4.0, 0.2)))],
         "write_amplification", must_not=["network_saturation"]))
+
+    add(Scenario("clock_throttled", "GPU 1 runs into its power cap most of the time while busy", [
+        NodeSpec("pwr-0", lambda s, r: busy(
+            2, 93.0, 50.0, r,
+            clock_reasons=[0, 0x4 if late(s) and r.random() < 0.8 else 0]))],
+        "clock_throttled", top_subject={"node": "pwr-0", "gpu": 1}))
 
     # ---- stragglers
     add(Scenario("straggler_gpu", "GPU 5 of eight lags its peers", [

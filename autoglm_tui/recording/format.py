@@ -5,7 +5,8 @@ Line 1 is a header; then, in the order the monitor applied them, one line per ev
 * ``{"rt": T, "node": ID, "type": "hello" | "sample", ...}``: a wire-v1 object (wire.py) as the
   monitor received it, plus ``rt`` (monitor receive time, unix seconds) and ``node`` (node id);
 * ``{"rt": T, "node": ID, "type": "status", "event": "joined" | "left" | "invalid" |
-  "unreachable", ...}``: membership and reachability, with the reason;
+  "unreachable" | "heartbeat_lost" | "forgotten" | "sampler_exited", ...}``: membership and
+  reachability, with the reason;
 * ``{"rt": T, "type": "registry", "ok": ..., "reason": ...}``: the discovery registry's health;
 * ``{"rt": T, "type": "mark", "kind": "alert", "text": ...}``: a moment worth finding again.
 
@@ -24,13 +25,16 @@ from typing import Any
 from autoglm_tui import __version__, wire
 from autoglm_tui.events import (
     Event,
+    HeartbeatLost,
     HelloReceived,
+    NodeForgotten,
     NodeInvalid,
     NodeJoined,
     NodeLeft,
     NodeUnreachable,
     RegistryChanged,
     SampleReceived,
+    SamplerExited,
 )
 from autoglm_tui.model import SCHEMA, Hello, Sample
 from autoglm_tui.text import clean
@@ -91,6 +95,13 @@ def record_line(rt: float, node: str | None, body: dict[str, Any]) -> str:
     return _prefix(rt, node) + dumps(body)[1:]
 
 
+# status events that carry a node and a reason only: (class, "event" value)
+_SIMPLE: tuple[tuple[type, str], ...] = (
+    (NodeLeft, "left"), (NodeInvalid, "invalid"), (HeartbeatLost, "heartbeat_lost"),
+    (NodeForgotten, "forgotten"), (SamplerExited, "sampler_exited"))
+_BY_NAME = {name: cls for cls, name in _SIMPLE}
+
+
 def event_line(event: Event) -> tuple[str, bool]:
     """(line, is_control) for an event; control lines are everything but samples."""
     if isinstance(event, SampleReceived):
@@ -104,16 +115,15 @@ def event_line(event: Event) -> tuple[str, bool]:
         if event.registration is not None:
             body["registration"] = event.registration
         return record_line(event.t, event.node_id, body), True
-    if isinstance(event, NodeLeft):
-        return record_line(event.t, event.node_id,
-                           {"type": "status", "event": "left", "reason": event.reason}), True
-    if isinstance(event, NodeInvalid):
-        return record_line(event.t, event.node_id,
-                           {"type": "status", "event": "invalid", "reason": event.reason}), True
     if isinstance(event, NodeUnreachable):
         return record_line(event.t, event.node_id,
                            {"type": "status", "event": "unreachable", "reason": event.reason,
                             "retry_in_s": event.retry_in_s}), True
+    for cls, name in _SIMPLE:
+        if isinstance(event, cls):
+            return record_line(event.t, event.node_id,  # type: ignore[attr-defined]
+                               {"type": "status", "event": name,
+                                "reason": event.reason}), True  # type: ignore[attr-defined]
     if isinstance(event, RegistryChanged):
         return record_line(event.t, None, {"type": "registry", "ok": event.ok,
                                            "reason": event.reason}), True
@@ -197,10 +207,8 @@ def control_event(obj: dict[str, Any], rt: float) -> Event | None:
                           user=_opt_str(obj, "user", 64), labels=_labels(obj.get("labels")),
                           source="replay", registration=reg if isinstance(reg, dict) else None)
     reason = _opt_str(obj, "reason") or "unknown"
-    if what == "left":
-        return NodeLeft(rt, node, reason)
-    if what == "invalid":
-        return NodeInvalid(rt, node, reason)
+    if isinstance(what, str) and what in _BY_NAME:
+        return _BY_NAME[what](rt, node, reason)  # type: ignore[no-any-return]
     if what == "unreachable":
         retry = obj.get("retry_in_s")
         return NodeUnreachable(rt, node, reason,

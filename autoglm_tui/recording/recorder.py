@@ -14,13 +14,16 @@ from typing import TYPE_CHECKING, Any
 from autoglm_tui.alerting.write_queue import WriteQueue
 from autoglm_tui.analysis.state import FleetState, StatusChange
 from autoglm_tui.events import (
+    HeartbeatLost,
     HelloReceived,
+    NodeForgotten,
     NodeInvalid,
     NodeJoined,
     NodeLeft,
     NodeUnreachable,
     RegistryChanged,
     SampleReceived,
+    SamplerExited,
 )
 from autoglm_tui.recording.format import mark_line
 from autoglm_tui.recording.writer import RecordingWriter
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from autoglm_tui.monitor import Monitor
 
 RECORDABLE = (SampleReceived, HelloReceived, NodeJoined, NodeLeft, NodeInvalid, NodeUnreachable,
-              RegistryChanged)
+              RegistryChanged, HeartbeatLost, NodeForgotten, SamplerExited)
 
 
 @dataclass(frozen=True, slots=True)

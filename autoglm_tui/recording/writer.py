@@ -19,7 +19,9 @@ from typing import Any
 
 from autoglm_tui.events import (
     Event,
+    HeartbeatLost,
     HelloReceived,
+    NodeForgotten,
     NodeInvalid,
     NodeJoined,
     NodeLeft,
@@ -48,6 +50,10 @@ class Preamble:
     def note(self, event: Event, line: str) -> None:
         if isinstance(event, SampleReceived):
             return
+        if isinstance(event, NodeForgotten):  # gone for good: nothing to start a file with
+            for held in (self.joined, self.hello, self.status):
+                held.pop(event.node_id, None)
+            return
         node = getattr(event, "node_id", None)
         if isinstance(event, NodeJoined):
             self.joined[event.node_id] = line
@@ -56,7 +62,8 @@ class Preamble:
             self.hello[event.node_id] = line
             if self.status.get(event.node_id, "").find('"event":"unreachable"') >= 0:
                 self.status.pop(event.node_id, None)
-        elif isinstance(event, (NodeLeft, NodeInvalid, NodeUnreachable)) and node is not None:
+        elif isinstance(event, (NodeLeft, NodeInvalid, NodeUnreachable, HeartbeatLost)) \
+                and node is not None:
             self.status[node] = line
         elif isinstance(event, RegistryChanged):
             self.registry = line

@@ -52,6 +52,7 @@ def make_node(
     labels: dict[str, str] | None = None,
     mem_available: int = 8 * GIB,
     status: NodeStatus = NodeStatus.UP,
+    gpu_fields: dict | None = None,
 ) -> NodeState:
     """A node whose history holds `series` sampled every `interval` over `seconds`, ending at
     T0 + seconds; its newest sample lists `gpus` GPUs and `procs` (by default one process per
@@ -69,7 +70,8 @@ def make_node(
     last = replace(
         last,
         gpus=tuple(GpuSample(i, f"GPU-{i}", "ok", util_pct=50.0, mem_used_bytes=gpu_used,
-                             mem_total_bytes=80 * GIB) for i in range(gpus)),
+                             mem_total_bytes=80 * GIB, **(gpu_fields or {}))
+                   for i in range(gpus)),
         mem=MemSample(16 * GIB, 16 * GIB - mem_available, mem_available,
                       100.0 * (16 * GIB - mem_available) / (16 * GIB), 0, 0, None),
     )

@@ -42,8 +42,10 @@ def test_transfer_bound_against_the_default_link_and_a_known_faster_link() -> No
     assert found[0].subject.kind == "gpu"
     assert "79% of default link PCIe 4.0 x16" in found[0].verdict
     # the same traffic on a PCIe 5.0 x16 link (63 GB/s) is far from its limit
-    fast = {**series, **gpu(M.PCIE_GEN, const(5.0)), **gpu(M.PCIE_WIDTH, const(16.0))}
-    assert run(make_node(fast, 180)) == []
+    link = {"pcie_gen": 1, "pcie_gen_max": 5, "pcie_width": 16}  # idle links drop their gen
+    assert run(make_node(series, 180, gpu_fields=link)) == []
+    gen3 = {"pcie_gen": 3, "pcie_gen_max": 3, "pcie_width": 16}  # 15.8 GB/s: at its limit
+    assert "of PCIe 3.0 x16" in run(make_node(series, 180, gpu_fields=gen3))[0].verdict
 
 
 def test_transfer_needs_the_gpu_under_used() -> None:
@@ -128,8 +130,8 @@ def test_clock_throttling_counts_only_busy_time_and_needs_reasons() -> None:
     assert run(make_node(idle, 180)) == []
     without = {k: v for k, v in series.items() if k[0] != M.THROTTLE_MASK}
     assert run(make_node(without, 180)) == []
-    flags = {**without, (M.THROTTLE_FLAGS["HW thermal slowdown"], 1): const(1.0)}
-    found = run(make_node(flags, 180))
+    thermal = {**without, (M.THROTTLE_MASK, 1): const(0x40 | 0x1)}  # HW thermal (+ idle bit)
+    found = run(make_node(thermal, 180))
     assert [(f.name, f.subject.gpu) for f in found] == [("clock_throttled", 1)]
     assert any("cooling" in s for s in found[0].next_steps)
 

@@ -23,11 +23,14 @@ def gpus_in_use(node: NodeState) -> bool:
 
 
 def pcie_limit_bps(node: NodeState, gpu: int, default: float) -> tuple[float, str]:
-    """Per-direction bandwidth of a GPU's PCIe link and how it was found."""
-    gen = node.metrics.get((M.PCIE_GEN, gpu))
-    width = node.metrics.get((M.PCIE_WIDTH, gpu))
-    if gen is not None and width and int(gen) in M.PCIE_LANE_BPS:
-        return M.PCIE_LANE_BPS[int(gen)] * width, f"PCIe {int(gen)}.0 x{int(width)}"
+    """Per-direction bandwidth of a GPU's PCIe link and how it was found: the link's maximum
+    generation and width as the sampler reports them (the current ones drop at idle)."""
+    s = node.last_sample
+    g = next((x for x in s.gpus if x.index == gpu), None) if s is not None else None
+    gen = (g.pcie_gen_max or g.pcie_gen) if g is not None else None
+    width = g.pcie_width if g is not None else None
+    if gen is not None and width and gen in M.PCIE_LANE_BPS:
+        return M.PCIE_LANE_BPS[gen] * width, f"PCIe {gen}.0 x{width}"
     return default, "default link PCIe 4.0 x16"
 
 

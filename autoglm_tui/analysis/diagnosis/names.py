@@ -2,11 +2,20 @@
 except the per-GPU split of process memory and host memory totals).
 
 Service figures are the derived ``svc.*`` values: keyed ``(metric, service_id)`` per service,
-``(metric, None)`` for the node as a whole. GPU health names (throttle reasons, PCIe link) are
-the sampler's once it reports them; until then the findings that need them stay silent.
+``(metric, None)`` for the node as a whole. GPU health (clock-event reasons, PCIe link) comes
+from the sampler where the driver reports it (wire schema 1.1); without it those findings stay
+silent.
 """
 
 from __future__ import annotations
+
+from autoglm_tui.gpu_codes import (
+    REASON_HW_POWER_BRAKE,
+    REASON_HW_SLOWDOWN,
+    REASON_HW_THERMAL,
+    REASON_SW_POWER_CAP,
+    REASON_SW_THERMAL,
+)
 
 # host
 CPU = "cpu.util_pct"
@@ -30,27 +39,18 @@ GPU_POWER_LIMIT = "gpu.power_limit_w"
 GPU_TEMP = "gpu.temp_c"
 PCIE_RX = "gpu.pcie_rx_bps"
 PCIE_TX = "gpu.pcie_tx_bps"
-# PCIe link in use (generation 1-6 and lane count); the limit falls back to a default without.
-PCIE_GEN = "gpu.pcie_link_gen"
-PCIE_WIDTH = "gpu.pcie_link_width"
-# GB/s per lane and direction after encoding, by PCIe generation
+# PCIe link in use: the GpuSample's pcie_gen and pcie_width (not metrics); the limit falls back
+# to a default without them. GB/s per lane and direction after encoding, by generation:
 PCIE_LANE_BPS = {1: 0.25e9, 2: 0.5e9, 3: 0.985e9, 4: 1.969e9, 5: 3.938e9, 6: 7.563e9}
 
-# Throttling. Either one bitmask of NVML clock-event reasons, or one 0/1 metric per reason.
-THROTTLE_MASK = "gpu.clock_event_reasons"
-THROTTLE_BITS = {  # nvmlClocksEventReason* bits that hold clocks down for power or heat
-    "SW power cap": 0x4,
-    "HW slowdown": 0x8,
-    "SW thermal slowdown": 0x20,
-    "HW thermal slowdown": 0x40,
-    "HW power brake": 0x80,
-}
-THROTTLE_FLAGS = {
-    "SW power cap": "gpu.throttle_sw_power_cap",
-    "HW slowdown": "gpu.throttle_hw_slowdown",
-    "SW thermal slowdown": "gpu.throttle_sw_thermal",
-    "HW thermal slowdown": "gpu.throttle_hw_thermal",
-    "HW power brake": "gpu.throttle_hw_power_brake",
+# Throttling: the NVML clock-event reason bits (gpu_codes), as a metric with history.
+THROTTLE_MASK = "gpu.clock_reasons"
+THROTTLE_BITS = {  # the reasons that hold clocks down for power or heat
+    "SW power cap": REASON_SW_POWER_CAP,
+    "HW slowdown": REASON_HW_SLOWDOWN,
+    "SW thermal slowdown": REASON_SW_THERMAL,
+    "HW thermal slowdown": REASON_HW_THERMAL,
+    "HW power brake": REASON_HW_POWER_BRAKE,
 }
 
 # processes

@@ -34,10 +34,6 @@ def reason_rows(w: Window, gpu: int) -> dict[str, list[bool | None]]:
     if mask is not None:
         for reason, bit in M.THROTTLE_BITS.items():
             out[reason] = [None if v != v else bool(int(v) & bit) for v in mask]
-    for reason, metric in M.THROTTLE_FLAGS.items():
-        row = w.get((metric, gpu))
-        if row is not None and reason not in out:
-            out[reason] = [None if v != v else v >= 0.5 for v in row]
     return out
 
 
@@ -50,12 +46,10 @@ class Throttle(Analyzer):
         cfg = ctx.config.bottleneck
         out: list[Finding] = []
         metrics = node.metrics
-        flags = tuple(M.THROTTLE_FLAGS.values())
         for g in ctx.gpus(node):
-            if (M.THROTTLE_MASK, g) not in metrics and not any((m, g) in metrics
-                                                                 for m in flags):
-                continue  # the sampler does not report throttle reasons for this GPU
-            keys: list[Key] = [(M.THROTTLE_MASK, g)] + [(m, g) for m in M.THROTTLE_FLAGS.values()]
+            if metrics.get((M.THROTTLE_MASK, g)) is None:
+                continue  # the sampler does not report clock-event reasons for this GPU
+            keys: list[Key] = [(M.THROTTLE_MASK, g)]
             keys += [(M.GPU_UTIL, g), (M.GPU_SM_CLOCK, g), (M.GPU_POWER, g),
                      (M.GPU_POWER_LIMIT, g), (M.GPU_TEMP, g)]
             w = ctx.window(node, keys, cfg.window_s)
