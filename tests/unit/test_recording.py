@@ -261,3 +261,22 @@ def test_a_disk_that_refuses_a_block_loses_nothing_once_it_accepts(tmp_path: Pat
     back = list(Recording.open(path).events())
     assert len(back) == len(events) and all(same(a, b) for a, b in zip(events, back,
                                                                          strict=True))
+
+
+def test_membership_events_round_trip_and_shape_the_preamble(tmp_path: Path) -> None:
+    from autoglm_tui.events import HeartbeatLost, NodeForgotten, SamplerExited
+
+    events = fleet_events(nodes=2, seconds=8)
+    extra = [HeartbeatLost(T0 + 8.2, "node-000", "lease lapsed"),
+             SamplerExited(T0 + 8.3, "node-001", "exit status 1"),
+             NodeForgotten(T0 + 8.4, "node-001", "forgotten by operator")]
+    path = tmp_path / "m.jsonl"
+    w = RecordingWriter(path, source="test", t=T0, max_bytes=64 << 10, backups=1)
+    for e in events + extra:
+        w.add_event(e)
+    pre = w.preamble.lines()
+    w.close()
+    back = list(Recording.open(path).events())
+    assert back[-3:] == extra
+    assert not any('"node":"node-001"' in line for line in pre)  # forgotten: no preamble
+    assert any('"event":"heartbeat_lost"' in line for line in pre)
