@@ -4,7 +4,8 @@
 every field. A decoder raises nothing but :class:`WireError`, whose message says what was wrong.
 Strings are sanitised on the way in (control characters removed, lengths capped). A float with
 an integral value travels as an integer (``35`` rather than ``35.0``); the decoder turns it
-back into a float. Schema 1.1's compact ``delta`` lines are in wire_delta.py (docs/wire.md).
+back into a float. Schema 1.1's compact ``delta`` lines: wire_delta.py writes them, wire_patch.py
+reads them (docs/wire.md).
 """
 
 from __future__ import annotations
@@ -400,7 +401,7 @@ def from_dict(data: Any) -> Hello | Sample:
     if kind == "sample":
         return _from_dict(Sample, data, "")
     if kind == "delta":
-        raise WireError("a delta line needs the sample before it (wire_delta.StreamDecoder)")
+        raise WireError("a delta line needs the sample before it (wire_patch.StreamDecoder)")
     raise WireError(f"unknown message type {clean(str(kind), 40)!r}")
 
 

@@ -266,14 +266,20 @@ def lines_decode_cost_us(lines: list[bytes]) -> tuple[float, float]:
 
     import autoglm_tui
 
-    if not (Path(autoglm_tui.__file__).parent / "wire_delta.py").exists():
+    package = Path(autoglm_tui.__file__).parent
+    decoder: Any = None
+    if (package / "wire_patch.py").exists():
+        from autoglm_tui.wire_patch import StreamDecoder as decoder
+    elif (package / "wire_delta.py").exists():  # schema 1.1 before wire_patch.py was split off
+        from autoglm_tui.wire_delta import StreamDecoder as decoder  # type: ignore[attr-defined]
+    if decoder is None:
         from autoglm_tui import wire  # a monitor older than schema 1.1: full lines only
 
         def decode_all() -> None:
             for line in lines:
                 wire.decode(line)
     else:
-        from autoglm_tui.wire_delta import StreamDecoder
+        StreamDecoder = decoder
 
         def decode_all() -> None:
             dec = StreamDecoder()

@@ -85,18 +85,32 @@ def main() -> int:
     print(f"## SSH data path, {args.nodes} nodes, medians of {args.runs} runs "
           f"({time.strftime('%Y-%m-%d')}; 1-min load average at the runs' starts: "
           f"{min(loads, key=float)}-{max(loads, key=float)})\n")
-    print("| stream | monitor CPU | per sample | bytes/node-s | sshd CPU | deltas | runs (CPU %) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| stream | monitor CPU | per sample | vs first row | bytes/node-s | sshd CPU | deltas "
+          "| runs (CPU %) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    first = next(iter(results.values()))
     for name, runs in results.items():
         def med(key: str, runs: list[dict[str, str]] = runs) -> float:
-            vals = [float(r[key].replace(",", "")) for r in runs if r[key] not in ("?", "n/a")]
+            vals = [_num(r[key]) for r in runs]
+            vals = [v for v in vals if v == v]
             return statistics.median(vals) if vals else float("nan")
 
+        # Per-sample CPU as a ratio to the first row's in the same round (the machine's load
+        # moves between rounds more than between neighbouring runs), median over rounds.
+        ratios = [_num(r["us"]) / _num(f["us"]) for r, f in zip(runs, first, strict=True)]
+        ratio = statistics.median(ratios)
         deltas = runs[0]["deltas"]
         each = ", ".join(r["cpu"] for r in runs)
-        print(f"| {name} | {med('cpu'):.1f}% | {med('us'):.0f} us | {med('bytes'):,.0f} | "
-              f"{med('sshd'):.1f}% | {deltas} | {each} |")
+        print(f"| {name} | {med('cpu'):.1f}% | {med('us'):.0f} us | {ratio:.2f}x | "
+              f"{med('bytes'):,.0f} | {med('sshd'):.1f}% | {deltas} | {each} |")
     return 0
+
+
+def _num(text: str) -> float:
+    try:
+        return float(text.replace(",", ""))
+    except ValueError:
+        return float("nan")
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 from autoglm_tui.analysis.state import FleetState  # noqa: E402
 from autoglm_tui.events import HelloReceived, SampleReceived  # noqa: E402
 from autoglm_tui.model import Hello, Sample  # noqa: E402
-from autoglm_tui.wire_delta import StreamDecoder  # noqa: E402
+from autoglm_tui.wire_patch import StreamDecoder  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 FAKE = ROOT / "tests" / "fakes" / "fake_nvml.py"

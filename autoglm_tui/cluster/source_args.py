@@ -139,9 +139,9 @@ def add_source_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--background-interval", metavar="S", type=_sampler_interval, default=None,
-        help="seconds between samples for nodes that are not on screen (e.g. 5 for a large "
-        "fleet); the node being looked at samples at --interval. Default: every node at "
-        "--interval. Samplers older than schema 1.1 keep --interval",
+        help="seconds between samples for nodes that are not in focus (e.g. 5 for a large "
+        "fleet); nodes in focus (the node on screen) sample at --interval. Default: every "
+        "node at --interval. Samplers older than schema 1.1 keep --interval",
     )
 
 

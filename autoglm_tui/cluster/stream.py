@@ -2,7 +2,7 @@
 
 ``LineSplitter`` cuts stdout chunks into lines with a hard cap on line length; ``StderrTail``
 keeps the last lines a remote process wrote on stderr, sanitised; ``SamplerStream`` decodes
-lines with one stateful wire_delta.StreamDecoder: the first must be a hello (else the node is
+lines with one stateful wire_patch.StreamDecoder: the first must be a hello (else the node is
 INVALID with the decoder's reason), later ones are full samples or compact deltas (schema 1.1)
 against the sample before; a single bad line is counted and skipped. After a bad line deltas
 cannot apply: they are counted as skipped until the next full sample.
@@ -24,7 +24,7 @@ from autoglm_tui.events import Event, HelloReceived, NodeInvalid, SampleReceived
 from autoglm_tui.model import Hello, Sample
 from autoglm_tui.sampler.control import MAX_INTERVAL_S, MIN_INTERVAL_S
 from autoglm_tui.text import clean
-from autoglm_tui.wire_delta import StreamDecoder
+from autoglm_tui.wire_patch import StreamDecoder
 
 STDERR_LINES = 20
 STDERR_LINE_CHARS = 300

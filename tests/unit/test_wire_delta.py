@@ -25,7 +25,8 @@ from autoglm_tui.model import (
     SelfSample,
     XidEvent,
 )
-from autoglm_tui.wire_delta import DeltaEncoder, StreamDecoder, _object_patcher, diff
+from autoglm_tui.wire_delta import DeltaEncoder, diff
+from autoglm_tui.wire_patch import StreamDecoder, _object_patcher
 from tests.compat.v1_0 import model as old_model
 from tests.compat.v1_0 import wire as old_wire
 

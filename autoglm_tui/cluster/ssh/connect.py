@@ -200,7 +200,7 @@ ZLIB = "zlib@openssh.com,zlib,none"
 
 def compression_algs(mode: str, full_lines: bool, by_config: bool) -> str | None:
     """The compression to offer: "on" and "off" say; "auto" compresses a node whose sampler
-    sends full lines only (about 18 KB a second become 0.5 KB for 6% more monitor CPU; compact
+    sends full lines only (about 18 KB a second become 0.5 KB for 6-8% more monitor CPU; compact
     lines shrink only from about 1 KB to 0.25 KB, README "SSH data path"), unless ssh_config has
     a Compression line for the host (None: asyncssh then follows it)."""
     if mode == "on":
