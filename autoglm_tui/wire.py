@@ -24,7 +24,7 @@ MAX_LIST = 65536
 _TO_WIRE = {"self_cost": "self"}
 _FROM_WIRE = {v: k for k, v in _TO_WIRE.items()}
 # Per-field caps on string length (default below).
-_STR_CAPS = {"cmdline": 4096, "error": 1024}
+_STR_CAPS = {"cmdline": 4096, "error": 1024, "url": 1024}
 _DEFAULT_STR_CAP = 256
 
 

@@ -1,4 +1,8 @@
-"""Derive the named metrics (metrics.py) of one sample, given the previous one (pure)."""
+"""Derive the named metrics (metrics.py) of one sample, given the previous one (pure).
+
+Inference services are not here: their figures need windows over several scrapes, which
+analysis/services.py keeps per node.
+"""
 
 from __future__ import annotations
 
@@ -64,19 +68,6 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
         out[("proc.gpu_mem_bytes", p.pid)] = p.gpu_mem_bytes
         out[("proc.sm_util_pct", p.pid)] = p.sm_pct
 
-    svc = sample.service
-    if svc is not None and svc.ok:
-        ps = prev.service if prev and prev.service and prev.service.ok else None
-        out[("svc.latency_p95_s", None)] = svc.latency_p95_s
-        out[("svc.tokens_per_s", None)] = counter_rate(
-            ps and ps.tokens_total, svc.tokens_total, dt
-        )
-        err = ratio_of_deltas(
-            ps and ps.errors_total, svc.errors_total, ps and ps.requests_total, svc.requests_total
-        )
-        out[("svc.error_rate", None)] = None if err is None else 100.0 * err
-        out[("svc.requests_running", None)] = svc.requests_running
-        out[("svc.queue_len", None)] = svc.queue_len
     return out
 
 

@@ -26,7 +26,7 @@ import math
 from array import array
 from collections.abc import Callable, Iterator
 
-Key = tuple[str, "int | None"]
+Key = tuple[str, "int | str | None"]
 NAN = float("nan")
 
 

@@ -12,6 +12,12 @@ from dataclasses import dataclass, field
 
 from autoglm_tui.analysis.derive import derive
 from autoglm_tui.analysis.history import Key, NodeHistory
+from autoglm_tui.analysis.services import (
+    DEFAULT_RATE_WINDOW_S,
+    DEFAULT_WINDOW_S,
+    ServiceTracker,
+    ServiceView,
+)
 from autoglm_tui.events import (
     Event,
     HelloReceived,
@@ -60,6 +66,13 @@ class NodeState:
     metrics: dict[Key, float | None] = field(default_factory=dict)  # newest derived values
     proc_seen: dict[int, float] = field(default_factory=dict)  # pid -> last time listed
     proc_info: dict[int, ProcSample] = field(default_factory=dict)  # pid -> newest listing
+    service_tracker: ServiceTracker = field(default_factory=ServiceTracker)
+
+    @property
+    def services(self) -> dict[str, ServiceView]:
+        """The node's inference services by id, with their derived figures (newest sample's
+        order). Their history is in ``history`` under ``(svc.*, service id)``."""
+        return self.service_tracker.views
 
     @property
     def interval_s(self) -> float:
@@ -69,11 +82,11 @@ class NodeState:
         """Seconds since the newest sample arrived (the sample lag shown in the UI)."""
         return None if self.last_sample_at is None else max(0.0, now - self.last_sample_at)
 
-    def metric(self, name: str, subject: int | None = None) -> float | None:
+    def metric(self, name: str, subject: int | str | None = None) -> float | None:
         return self.metrics.get((name, subject))
 
-    def subjects(self, name: str) -> list[int | None]:
-        """Which GPUs (or pids) have a value of `name` in the newest sample."""
+    def subjects(self, name: str) -> list[int | str | None]:
+        """Which GPUs (pids, service ids) have a value of `name` in the newest sample."""
         return [s for (n, s) in self.metrics if n == name]
 
 
@@ -95,6 +108,8 @@ class FleetState:
         fine_s: float = 300.0,
         bucket_s: float = 10.0,
         max_procs: int = 64,
+        service_window_s: float = DEFAULT_WINDOW_S,
+        service_rate_window_s: float = DEFAULT_RATE_WINDOW_S,
     ) -> None:
         self.history_s = history_s
         self.stale_after_intervals = stale_after_intervals
@@ -103,6 +118,8 @@ class FleetState:
         self.fine_s = fine_s  # newest history kept at full resolution, older in buckets
         self.bucket_s = bucket_s
         self.max_procs = max_procs  # processes per node whose history and listing are kept
+        self.service_window_s = service_window_s  # quantiles and error rate of services
+        self.service_rate_window_s = service_rate_window_s  # their tokens/s and requests/s
         self.nodes: dict[str, NodeState] = {}
         self.registry_ok: bool | None = None  # None: no registry in use
         self.registry_reason: str | None = None
@@ -162,6 +179,11 @@ class FleetState:
         if prev is not None and sample.t <= prev.t:
             prev = None  # the node's clock or stream restarted: no rates across the jump
         values = derive(sample, prev)
+        svc_values, gone = node.service_tracker.update(sample, event.t)
+        if svc_values:
+            values.update(svc_values)
+        if gone:
+            node.history.forget(lambda k: k[0].startswith("svc.") and k[1] in gone)
         node.metrics = values
         node.history.append(event.t, values)
         node.last_sample = sample
@@ -206,7 +228,13 @@ class FleetState:
     def _node(self, node_id: str, t: float) -> NodeState:
         node = self.nodes.get(node_id)
         if node is None:
-            node = NodeState(node_id=node_id, history=self._new_history(), first_seen=t)
+            node = NodeState(
+                node_id=node_id,
+                history=self._new_history(),
+                first_seen=t,
+                service_tracker=ServiceTracker(self.service_window_s,
+                                               self.service_rate_window_s),
+            )
             node.status_since = t
             self.nodes[node_id] = node
             self._changes.append(StatusChange(t, node_id, None, NodeStatus.CONNECTING))

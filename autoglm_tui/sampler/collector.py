@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from autoglm_tui import __version__
 from autoglm_tui.model import (
@@ -30,6 +31,9 @@ from autoglm_tui.sampler.nvml import NvmlGateway
 from autoglm_tui.sampler.procs import ProcTracker
 from autoglm_tui.sampler.records import HostBackend, ProcBackend
 from autoglm_tui.text import clean
+
+if TYPE_CHECKING:
+    from autoglm_tui.sampler.services import ServiceMonitor
 
 COLLECTOR_ENV = "AUTOGLM_COLLECTOR"  # "psutil" or "procfs" forces one (tests, benchmarks)
 MIN_WINDOW_S = 0.1  # the shortest span a CPU percentage is computed over
@@ -78,6 +82,7 @@ class Collector:
         collector: str | None = None,
         nvml_timeout_s: float = 2.0,
         read_pcie: bool = True,
+        services: ServiceMonitor | None = None,
     ) -> None:
         self.interval_s = interval_s
         self.proc_interval_s = proc_interval_s
@@ -85,6 +90,8 @@ class Collector:
         self.gateway = NvmlGateway(timeout_s=nvml_timeout_s)
         self.gpus = GpuReader(self.gateway, read_pcie=read_pcie)
         self.procs = ProcTracker(procs, top_n=top_n)
+        # Inference servers, scraped by their own thread (started with the hello).
+        self.services = services
         self._seq = 0
         self._last_full = -1e18
         mono = time.monotonic()
@@ -110,6 +117,7 @@ class Collector:
             nvml, gpus = self.gpus.static()
         except Exception as exc:  # a bug or a binding that misbehaves: no GPUs, and why
             nvml, gpus = NvmlInfo(available=False, reason=_reason("NVML", exc)), ()
+        self._start_services()
         host = sysinfo.hostname()
         static = HostStatic(
             hostname=host,
@@ -156,8 +164,13 @@ class Collector:
             gpu = GpuReadout()
         mono = time.monotonic()  # the GPU reads may have taken a while
         full = mono - self._last_full + self.interval_s / 2 >= self.proc_interval_s
+        services = self.services
+        if services is not None:
+            self._start_services()
+            services.note_gpu_pids(gpu.procs)
         try:
-            procs = self.procs.collect(mono, now, gpu.procs, full)
+            pinned = services.pids() if services is not None else ()
+            procs = self.procs.collect(mono, now, gpu.procs, full, pinned)
             if full:
                 self._last_full = mono
         except Exception as exc:
@@ -176,8 +189,14 @@ class Collector:
             procs=procs,
             procs_fresh=full,
             self_cost=SelfSample(cpu_time_s=cpu_s, rss_bytes=rss),
+            services=services.services() if services is not None else (),
             errors=tuple(errors),
         )
+
+    def _start_services(self) -> None:
+        """Start the service monitor's thread (once)."""
+        if self.services is not None:
+            self.services.start()
 
     def _cpu(self, errors: list[str]) -> CpuSample:
         try:
@@ -210,7 +229,9 @@ class Collector:
         )
 
     def close(self) -> None:
-        """Release NVML (best effort)."""
+        """Stop the service monitor and release NVML (best effort)."""
+        if self.services is not None:
+            self.services.close()
         self.gateway.shutdown()
 
 

@@ -19,12 +19,17 @@ import stat
 import sys
 import textwrap
 import time
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from autoglm_tui.sampler.services import ServiceMonitor
 
 DESCRIPTION = textwrap.fill(
     "Print this machine's metrics as JSON lines on stdout: one 'hello' line (host, CPUs, "
     "memory, GPUs, NVML status), then one 'sample' line per interval (CPU, memory, disk and "
-    "network counters, GPUs, the top processes and every GPU process, the sampler's own cost). "
+    "network counters, GPUs, the top processes and every GPU process, the inference servers "
+    "found on the node (vLLM, SGLang, TGI, Triton, TensorRT-LLM, NIM, llama.cpp: scraped "
+    "every 5 s in the background), the sampler's own cost). "
     "Each sample covers the interval before it; the first comes one interval after the hello. "
     "Stops on SIGTERM/SIGINT, when the reader closes the pipe, or on end of input when stdin "
     "is a pipe or socket (as under SSH).",
@@ -102,6 +107,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how host figures are read: psutil, /proc directly (Linux, standard library "
         "only), or auto: psutil when it is installed (default: auto)",
     )
+    from autoglm_tui.sampler.services import add_arguments as add_service_arguments
+
+    add_service_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,6 +213,7 @@ def run(
     collector: str | None = None,
     out: BinaryIO | None = None,
     stopper: Stopper | None = None,
+    services: ServiceMonitor | None = None,
 ) -> int:
     """Run the loop until `count` samples are written or it is told to stop; the exit status."""
     from autoglm_tui.sampler.collector import Collector
@@ -223,6 +232,7 @@ def run(
             proc_interval_s=proc_interval_s,
             top_n=top_n,
             collector=None if collector in (None, "auto") else collector,
+            services=services,
         )
         _write(out, encode(coll.hello(time.time())))
         # Everything made so far lives as long as the process: keep it out of GC passes.
@@ -264,12 +274,15 @@ def _silence_stdout() -> None:
 
 def run_args(args: argparse.Namespace) -> int:
     """Run with parsed options (from :func:`add_arguments`)."""
+    from autoglm_tui.sampler.services import monitor_options
+
     return run(
         interval_s=args.interval,
         count=1 if args.once else args.count,
         proc_interval_s=args.proc_interval,
         top_n=args.top,
         collector=args.collector,
+        **monitor_options(args),
     )
 
 

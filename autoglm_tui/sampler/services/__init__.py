@@ -1,0 +1,77 @@
+"""Inference servers on this node: find them, scrape their /metrics, read the figures we need.
+
+Standard library only (push mode ships the sampler to nodes with a bare python3). One module
+per concern: ``sockets`` (listening sockets and their processes), ``discovery`` (which ports to
+probe), ``targets`` (URLs and the --service syntax), ``scrape`` (one bounded HTTP GET and its
+reading), ``promtext`` (a fast reader of the Prometheus text format), ``kinds`` (one name table
+per server kind), ``extract`` (page -> figures) and ``monitor`` (the background thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from autoglm_tui.sampler.services.monitor import DEFAULT_INTERVAL_S, ServiceMonitor
+from autoglm_tui.sampler.services.scrape import DEFAULT_TIMEOUT_S
+from autoglm_tui.sampler.services.targets import Target, TargetError, parse_spec
+
+
+def _spec(text: str) -> Target:
+    try:
+        return parse_spec(text)
+    except TargetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.05 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be between 0.05 and 3600 seconds")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The service options shared by `autoglm-tui sample` and the local view."""
+    group = parser.add_argument_group("inference services")
+    group.add_argument(
+        "--service", action="append", type=_spec, default=[], metavar="URL[,name=N][,kind=K]",
+        help="scrape this metrics endpoint as an inference server (repeatable): a URL, "
+        "host:port or a local port; name= names it, kind= skips recognition "
+        "(vllm sglang tgi triton trtllm trtllm-serve nim llamacpp)",
+    )
+    group.add_argument(
+        "--no-service-discovery", dest="service_discovery", action="store_false",
+        help="do not look for inference servers among the node's listening ports "
+        "(only --service endpoints are scraped)",
+    )
+    group.add_argument(
+        "--service-interval", type=_seconds, default=DEFAULT_INTERVAL_S, metavar="S",
+        help=f"seconds between scrapes of each server (default {DEFAULT_INTERVAL_S:g}; "
+        "quantiles cover 60 s, so faster rarely helps)",
+    )
+    group.add_argument(
+        "--service-timeout", type=_seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
+        help=f"longest wait for one scrape (default {DEFAULT_TIMEOUT_S:g})",
+    )
+
+
+def monitor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Collector keyword arguments for the service options in `args` (none when absent)."""
+    if not hasattr(args, "service_discovery"):
+        return {}
+    return {
+        "services": ServiceMonitor(
+            args.service,
+            discover=args.service_discovery,
+            interval_s=args.service_interval,
+            timeout_s=args.service_timeout,
+        )
+    }
+
+
+__all__ = ["ServiceMonitor", "Target", "TargetError", "add_arguments", "monitor_options",
+           "parse_spec"]
