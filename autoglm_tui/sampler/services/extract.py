@@ -83,10 +83,18 @@ def _term(page: _Page, term: Sel | Ratio) -> float | None:
     return _select(page, term)
 
 
+def _has(page: _Page, sel: Sel) -> bool:
+    rows = page.get(sel.name)
+    if not rows:
+        return False
+    return not sel.where or any(_matches(lb, sel.where) for lb, _ in rows)
+
+
 def _present(page: _Page, alt: Alternative) -> bool:
+    """Whether any term of `alt` has a sample on the page (matching its label filter)."""
     for term in alt:
         sels = (term.num, term.den) if isinstance(term, Ratio) else (term,)
-        if any(s.name in page.samples for s in sels):
+        if any(_has(page, s) for s in sels):
             return True
     return False
 
@@ -106,6 +114,16 @@ def value(page: _Page, alts: tuple[Alternative, ...]) -> float | None:
         result = total if seen else None
         return result if result is None or math.isfinite(result) else None
     return None
+
+
+def _outcome(page: _Page, alts: tuple[Alternative, ...], finished: float | None) -> float | None:
+    """An outcome counter (errors, aborts): 0 when the server has such a counter but has not
+    written it yet (TGI and Triton create a label set at its first increment) while it does
+    count finished requests; None when the kind has no such counter at all."""
+    v = value(page, alts)
+    if v is None and alts and finished is not None:
+        return 0.0
+    return v
 
 
 def _histogram(page: _Page, spec: Hist) -> Histogram | None:
@@ -192,17 +210,17 @@ def model_name(page: _Page, table: KindTable) -> str | None:
 def figures(table: KindTable, samples: Samples) -> dict[str, Any]:
     """The ServiceSample fields a page gives for `table` (keyword arguments)."""
     page = _Page(table, samples)
-    kv = value(page, table.kv_cache)
+    finished = value(page, table.finished)
     return {
         "model": model_name(page, table),
         "running": value(page, table.running),
         "waiting": value(page, table.waiting),
-        "kv_cache_usage": kv,
+        "kv_cache_usage": value(page, table.kv_cache),
         "prompt_tokens": value(page, table.prompt_tokens),
         "generation_tokens": value(page, table.generation_tokens),
-        "requests_finished": value(page, table.finished),
-        "requests_error": value(page, table.errors),
-        "requests_aborted": value(page, table.aborted),
+        "requests_finished": finished,
+        "requests_error": _outcome(page, table.errors, finished),
+        "requests_aborted": _outcome(page, table.aborted, finished),
         "e2e": latency(page, table.e2e),
         "ttft": latency(page, table.ttft),
         "itl": latency(page, table.itl),

@@ -125,11 +125,13 @@ class ServiceMonitor:
         return self._pids
 
     def close(self) -> None:
-        """Stop the thread (it ends after the scrape in progress, if any)."""
+        """Stop the thread: it ends after the scrape in progress, which is not waited for
+        longer than a second (the thread is a daemon: a hanging endpoint never holds up the
+        sampler's exit)."""
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=self.timeout_s + 1.0)
+            thread.join(timeout=min(1.0, self.timeout_s + 0.2))
 
     def _run(self) -> None:
         next_at = time.monotonic()

@@ -35,6 +35,10 @@ _ANY_SAMPLE = re.compile(
     re.M,
 )
 _CACHE: dict[tuple[frozenset[str], bool], re.Pattern[str]] = {}
+# Label blocks repeat from one scrape to the next: keep what they parsed to. The dicts are
+# shared, so callers must not change them.
+_LABEL_CACHE: dict[str, Labels | None] = {}
+_LABEL_CACHE_MAX = 8192
 
 
 def _trie(words: Iterable[str]) -> str:
@@ -84,6 +88,9 @@ def _pattern(names: frozenset[str], indented: bool) -> re.Pattern[str]:
     return pat
 
 
+_MISS: Labels = {}
+
+
 def _unescape(value: str) -> str:
     return _ESCAPE.sub(lambda m: _ESCAPES[m.group(0)], value) if "\\" in value else value
 
@@ -103,7 +110,8 @@ def parse_labels(text: str) -> Labels | None:
 
 def parse(text: str, names: Iterable[str]) -> Samples:
     """The samples of `text` whose name is one of `names`: name -> [(labels, value), ...]
-    in page order. Names not on the page are absent from the result."""
+    in page order. Names not on the page are absent from the result. The label dicts may be
+    shared with earlier results: read them, do not change them."""
     wanted = names if isinstance(names, frozenset) else frozenset(names)
     out: Samples = {}
     if not wanted:
@@ -117,7 +125,12 @@ def parse(text: str, names: Iterable[str]) -> Samples:
         except ValueError:
             continue
         if labels_text:
-            labels = parse_labels(labels_text)
+            labels = _LABEL_CACHE.get(labels_text, _MISS)  # type: ignore[arg-type]
+            if labels is _MISS:
+                labels = parse_labels(labels_text)
+                if len(_LABEL_CACHE) >= _LABEL_CACHE_MAX:
+                    _LABEL_CACHE.clear()
+                _LABEL_CACHE[labels_text] = labels
             if labels is None:
                 continue
         else:

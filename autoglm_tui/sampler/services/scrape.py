@@ -70,10 +70,11 @@ def fetch(target: Target, timeout_s: float = DEFAULT_TIMEOUT_S,
         conn = http.client.HTTPConnection(target.host, target.port, timeout=timeout_s)
     try:
         conn.connect()
-        assert conn.sock is not None
-        conn.sock.settimeout(left())
+        sock = conn.sock  # kept: http.client lets go of it once a closing response begins
+        assert sock is not None
+        sock.settimeout(left())
         conn.request("GET", target.path, headers=_HEADERS)
-        conn.sock.settimeout(left())
+        sock.settimeout(left())
         resp = conn.getresponse()
         if resp.status != 200:
             raise ScrapeError(f"HTTP {resp.status} {clean(resp.reason or '', 60)}".rstrip())
@@ -83,9 +84,8 @@ def fetch(target: Target, timeout_s: float = DEFAULT_TIMEOUT_S,
         chunks: list[bytes] = []
         size = 0
         while True:
-            if conn.sock is not None:
-                conn.sock.settimeout(left())
-            chunk = resp.read(_CHUNK)
+            sock.settimeout(left())
+            chunk = resp.read1(_CHUNK)  # returns after one receive: the deadline holds
             if not chunk:
                 break
             size += len(chunk)
