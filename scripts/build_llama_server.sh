@@ -32,7 +32,7 @@ report() {
 }
 
 work=""
-cleanup() { [ -n "$work" ] && rm -rf "$work"; }
+cleanup() { if [ -n "$work" ]; then rm -rf "$work"; fi; }
 trap cleanup EXIT
 
 if [ ! -s "$MODEL" ]; then

@@ -33,7 +33,7 @@ from autoglm_tui.sampler.records import HostBackend, ProcBackend
 from autoglm_tui.text import clean
 
 if TYPE_CHECKING:
-    from autoglm_tui.sampler.services import ServiceMonitor
+    from autoglm_tui.sampler.services.monitor import ServiceMonitor
 
 COLLECTOR_ENV = "AUTOGLM_COLLECTOR"  # "psutil" or "procfs" forces one (tests, benchmarks)
 MIN_WINDOW_S = 0.1  # the shortest span a CPU percentage is computed over

@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
-    from autoglm_tui.sampler.services import ServiceMonitor
+    from autoglm_tui.sampler.services.monitor import ServiceMonitor
 
 DESCRIPTION = textwrap.fill(
     "Print this machine's metrics as JSON lines on stdout: one 'hello' line (host, CPUs, "
@@ -107,7 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how host figures are read: psutil, /proc directly (Linux, standard library "
         "only), or auto: psutil when it is installed (default: auto)",
     )
-    from autoglm_tui.sampler.services import add_arguments as add_service_arguments
+    from autoglm_tui.sampler.services.options import add_arguments as add_service_arguments
 
     add_service_arguments(parser)
 
@@ -274,7 +274,7 @@ def _silence_stdout() -> None:
 
 def run_args(args: argparse.Namespace) -> int:
     """Run with parsed options (from :func:`add_arguments`)."""
-    from autoglm_tui.sampler.services import monitor_options
+    from autoglm_tui.sampler.services.options import monitor_options
 
     return run(
         interval_s=args.interval,

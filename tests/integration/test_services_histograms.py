@@ -21,7 +21,8 @@ import pytest
 from autoglm_tui import wire
 from autoglm_tui.analysis.services import ServiceTracker, ServiceView
 from autoglm_tui.model import Sample
-from autoglm_tui.sampler.services import ServiceMonitor, parse_spec
+from autoglm_tui.sampler.services.monitor import ServiceMonitor
+from autoglm_tui.sampler.services.targets import parse_spec
 from tests.fakes import metrics_http as mh
 from tests.fakes.service_pages import KINDS, RECOGNISED, FakeServer
 from tests.integration.test_sampler_cli import CLI, env

@@ -342,12 +342,34 @@ def recognise(present: set[str] | frozenset[str]) -> KindTable | None:
     return None
 
 
+def _program_names(cmdline: str) -> list[str]:
+    """What a command line runs: the executable's name and, for an interpreter, the module
+    (``-m``) or script it runs. Arguments and paths elsewhere on the line do not count."""
+    args = cmdline.split()
+    if not args:
+        return []
+    exe = args[0].rsplit("/", 1)[-1].lower()
+    out = [exe]
+    if exe.startswith(("python", "pypy")) or exe in ("uv", "uvx", "torchrun"):
+        rest = args[1:]
+        for i, arg in enumerate(rest):
+            if arg == "-m" and i + 1 < len(rest):
+                out.append(rest[i + 1].lower())
+                break
+            if not arg.startswith("-"):
+                out.append(arg.rsplit("/", 1)[-1].lower())
+                break
+    return out
+
+
 def hinted_kind(cmdline: str) -> str | None:
-    """The kind a command line suggests (a word from a table's hints), if any."""
-    low = cmdline.lower()
+    """The kind a command line suggests (a table's hint word in the program it runs)."""
+    names = _program_names(cmdline)
     for table in KINDS:
-        if any(re.search(rf"(?<![a-z0-9]){re.escape(h)}(?![a-z0-9])", low) for h in table.hints):
-            return table.kind
+        for h in table.hints:
+            pattern = rf"(?<![a-z0-9]){re.escape(h)}(?![a-z0-9])"
+            if any(re.search(pattern, n) for n in names):
+                return table.kind
     return None
 
 

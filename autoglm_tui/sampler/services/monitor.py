@@ -15,6 +15,7 @@ services given with ``--service`` stay for good.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -23,15 +24,15 @@ from dataclasses import dataclass
 
 from autoglm_tui.model import ServiceSample
 from autoglm_tui.sampler.services import discovery, sockets
-from autoglm_tui.sampler.services.scrape import (
+from autoglm_tui.sampler.services.options import (
+    DEFAULT_INTERVAL_S,
     DEFAULT_MAX_BYTES,
     DEFAULT_TIMEOUT_S,
-    scrape,
 )
+from autoglm_tui.sampler.services.scrape import MODEL_ENDPOINTS, model_id, scrape
 from autoglm_tui.sampler.services.targets import Target
 from autoglm_tui.text import clean
 
-DEFAULT_INTERVAL_S = 5.0
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 # Reasons after which a port is not probed again until its socket changes.
 _NOT_METRICS = ("HTTP 4", "not a Prometheus", "binary data", "page too large")
@@ -46,6 +47,8 @@ class _Entry:
     kind: str | None = None  # what the last good scrape recognised
     sample: ServiceSample | None = None
     down_since: float | None = None
+    model: str | None = None  # from the server's API, for kinds whose pages name none
+    asked_model: bool = False
 
 
 class ServiceMonitor:
@@ -190,13 +193,26 @@ class ServiceMonitor:
         now = self.clock()
         sample, _ = scrape(entry.target, now, kind=entry.kind, pid=entry.pid,
                            timeout_s=self.timeout_s, max_bytes=self.max_bytes)
-        entry.sample = sample
         if sample.ok:
+            if entry.down_since is not None:
+                entry.asked_model = False  # back up, maybe restarted with another model
             entry.down_since = None
             if sample.kind != "unknown":
                 entry.kind = sample.kind
+            sample = self._with_model(entry, sample)
         elif entry.down_since is None:
             entry.down_since = now
+        entry.sample = sample
+
+    def _with_model(self, entry: _Entry, sample: ServiceSample) -> ServiceSample:
+        """`sample` with the model name its API gives, when its page names none (asked once
+        after the service comes up)."""
+        if sample.model is not None or sample.kind not in MODEL_ENDPOINTS:
+            return sample
+        if not entry.asked_model:
+            entry.asked_model = True
+            entry.model = model_id(entry.target, sample.kind, self.timeout_s)
+        return dataclasses.replace(sample, model=entry.model) if entry.model else sample
 
     def _forget(self) -> None:
         now = self.clock()
@@ -240,7 +256,8 @@ class ServiceMonitor:
             if sample.ok:
                 taken.add(lst.port)
                 entry = _Entry(target, cand.pid,
-                               None if sample.kind == "unknown" else sample.kind, sample)
+                               None if sample.kind == "unknown" else sample.kind)
+                entry.sample = self._with_model(entry, sample)
                 self._entries.append(entry)
                 new.append(entry)
             elif sample.error and sample.error.startswith(_NOT_METRICS):

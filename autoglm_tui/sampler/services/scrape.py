@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from autoglm_tui import __version__
 from autoglm_tui.model import ServiceSample
 from autoglm_tui.sampler.services import extract, kinds, promtext
+from autoglm_tui.sampler.services.options import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_S
 from autoglm_tui.sampler.services.targets import Target
 from autoglm_tui.text import clean
 
-DEFAULT_TIMEOUT_S = 0.5
-DEFAULT_MAX_BYTES = 4 << 20
 _CHUNK = 1 << 16
 _HEADERS = {
     # The classic text format first: smaller than OpenMetrics and read the same way.
@@ -107,6 +106,33 @@ def fetch(target: Target, timeout_s: float = DEFAULT_TIMEOUT_S,
     if b"\x00" in data:
         raise ScrapeError("binary data, not a metrics page")
     return Page(data.decode("utf-8", "replace"), len(data), time.monotonic() - start)
+
+
+# Kinds whose pages name no model: where their HTTP API says which model is loaded.
+MODEL_ENDPOINTS = {"llamacpp": ("/v1/models", "data", "id"), "tgi": ("/info", None, "model_id")}
+
+
+def model_id(target: Target, kind: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str | None:
+    """The served model's name from the server's own API (kinds whose metrics do not name
+    it), or None. A file path is shortened to its file name."""
+    import json
+
+    where = MODEL_ENDPOINTS.get(kind)
+    if where is None:
+        return None
+    path, listing, key = where
+    api = Target(target.scheme, target.host, target.port, path)
+    try:
+        doc = json.loads(fetch(api, timeout_s, 1 << 20).text)
+        if listing is not None:
+            doc = doc[listing][0]
+        name = doc[key]
+    except (ScrapeError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    if not isinstance(name, str) or not name:
+        return None
+    return clean(name.replace("\\", "/").rsplit("/", 1)[-1] if name.startswith("/") else name,
+                 extract.MODEL_CAP) or None
 
 
 def read_page(text: str, forced: str | None = None, hint: str | None = None,
