@@ -23,7 +23,7 @@ Behaviour = Callable[[], str] | str
 
 
 class MetricsHttp:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.routes: dict[str, Behaviour] = {}
         self.requests: list[str] = []
         self.release = threading.Event()
@@ -71,7 +71,7 @@ class MetricsHttp:
                 except OSError:
                     pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

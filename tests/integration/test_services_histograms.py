@@ -13,6 +13,7 @@ import math
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ import pytest
 from autoglm_tui import wire
 from autoglm_tui.analysis.services import ServiceTracker, ServiceView
 from autoglm_tui.model import Sample
+from autoglm_tui.sampler.services import sockets
 from autoglm_tui.sampler.services.monitor import ServiceMonitor
 from autoglm_tui.sampler.services.targets import parse_spec
 from tests.fakes import metrics_http as mh
@@ -257,3 +259,88 @@ def test_a_hanging_endpoint_never_delays_a_sample(http: mh.MetricsHttp) -> None:
     assert [s.seq for s in samples] == list(range(1, 9))
     assert all(s.services == () for s in samples)  # the scrape never finished: nothing yet
     assert sys.executable
+
+
+def test_the_default_rules_fire_on_served_figures(http: mh.MetricsHttp) -> None:
+    """P95 > 2 s for 10 s, error rate > 1% and KV cache > 95% for 1 min, from a vLLM page
+    scraped every 5 s and samples every second, through FleetState and the alert engine."""
+    from autoglm_tui.analysis.alerts import AlertEngine
+    from autoglm_tui.analysis.rules import default_rules
+    from autoglm_tui.analysis.state import FleetState
+    from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
+    from tests.unit.samples import hello
+
+    server = FakeServer("vllm")
+    url = http.route("/alerting/metrics", server.page)
+    clock = [0.0]
+    monitor = ServiceMonitor([parse_spec(url)], discover=False, clock=lambda: clock[0])
+    state = FleetState()
+    engine = AlertEngine(default_rules())
+    state.apply(NodeJoined(0.0, "n1"))
+    state.apply(HelloReceived(0.0, "n1", hello("n1")))
+    rng = random.Random(5)
+    fired: dict[str, float] = {}
+    for second in range(1, 121):
+        t = float(second)
+        if second % 5 == 0:  # a scrape: the server did some work since the last one
+            slow = second > 30
+            for i in range(25):
+                server.request(t, rng.uniform(2.6, 4.0) if slow else rng.uniform(0.2, 0.6),
+                               outcome="error" if slow and i % 10 == 0 else "ok")
+            server.load(8, 3, 0.97 if second > 40 else 0.5)
+            clock[0] = t
+            monitor.run_round()
+        sample_ = dataclasses.replace(sample(t, second), services=monitor.services())
+        changes = state.apply(SampleReceived(t, "n1", sample_))
+        for event in engine.evaluate(state, t, changes):
+            if event.state.value == "firing":
+                fired.setdefault(event.rule, t)
+    monitor.close()
+    # Slow requests and errors start after 30 s: P95 (over 60 s) passes 2 s once they are
+    # more than 5% of the window, then holds for 10 s; errors are 10% of them.
+    assert 35 <= fired["latency_p95_high"] <= 60
+    assert 35 <= fired["error_rate_high"] <= 40
+    assert 100 <= fired["kv_cache_full"] <= 110  # over 95% from 45 s, for a minute
+    assert "gpu_util_high" not in fired
+
+
+def test_discovery_finds_servers_and_leaves_other_processes_alone() -> None:
+    """Real processes listening on loopback: two fake servers whose command lines name a
+    server (one a NIM at /v1/metrics), and an unrelated web server that must get no request."""
+    from tests.integration.etcd_fixture import free_port
+
+    procs = []
+    try:
+        ports = {"vllm": free_port(), "nim": free_port()}
+        for kind, port in ports.items():
+            args = [sys.executable, "-m", "tests.fakes.vllm_page_server", kind, str(port)]
+            if kind == "nim":
+                args.append("/v1/metrics")
+            p = subprocess.Popen(args, stdout=subprocess.PIPE, env=env())
+            procs.append(p)
+            assert p.stdout is not None and p.stdout.readline().strip() == b"ready"
+        other_port = free_port()
+        other = subprocess.Popen(
+            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(other_port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
+        procs.append(other)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+                lst.port == other_port for lst in sockets.listeners()):
+            time.sleep(0.1)
+        monitor = ServiceMonitor(discover=True)
+        monitor.run_round()
+        found = {s.port: s for s in monitor.services()}
+        monitor.close()
+        v, n = found[ports["vllm"]], found[ports["nim"]]
+        assert (v.kind, v.pid, v.source, v.ok) == ("vllm", procs[0].pid, "discovered", True)
+        assert (n.kind, n.pid, n.ok) == ("nim", procs[1].pid, True)
+        assert n.url.endswith(f":{ports['nim']}/v1/metrics")
+        assert other_port not in found
+        other.terminate()
+        assert b"GET" not in other.communicate(timeout=10)[1]  # never asked anything
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()

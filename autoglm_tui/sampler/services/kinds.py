@@ -271,11 +271,12 @@ TRTLLM_SERVE = KindTable(
     queue=(Hist("trtllm_request_queue_time_seconds"),),
 )
 
-# NVIDIA NIM for LLMs: the vLLM names without the "vllm:" prefix (NIM's observability docs).
+# NVIDIA NIM for LLMs: the vLLM names without the "vllm:" prefix, served at /v1/metrics
+# (docs.nvidia.com/nim/large-language-models/latest/observability.html).
 NIM = KindTable(
     kind="nim",
     title="NIM",
-    source="NIM for LLMs observability docs (vLLM names, unprefixed)",
+    source="docs.nvidia.com/nim/large-language-models/latest/observability.html",
     markers=("num_requests_running", "num_requests_waiting", "generation_tokens_total"),
     all_markers=True,
     hints=("nim", "nvidia-nim"),

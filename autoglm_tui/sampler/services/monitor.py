@@ -34,6 +34,7 @@ from autoglm_tui.sampler.services.targets import Target
 from autoglm_tui.text import clean
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+PROBE_PATHS = ("/metrics", "/v1/metrics")
 # Reasons after which a port is not probed again until its socket changes.
 _NOT_METRICS = ("HTTP 4", "not a Prometheus", "binary data", "page too large")
 
@@ -250,9 +251,12 @@ class ServiceMonitor:
                 continue
             if self._stop.is_set():
                 break
-            target = Target("http", lst.probe_host, lst.port, "/metrics", source="discovered")
-            sample, _ = scrape(target, self.clock(), kind=cand.hint, pid=cand.pid,
-                               timeout_s=self.timeout_s, max_bytes=self.max_bytes)
+            for path in PROBE_PATHS:  # NIM serves its metrics at /v1/metrics
+                target = Target("http", lst.probe_host, lst.port, path, source="discovered")
+                sample, _ = scrape(target, self.clock(), kind=cand.hint, pid=cand.pid,
+                                   timeout_s=self.timeout_s, max_bytes=self.max_bytes)
+                if not (sample.error or "").startswith("HTTP 404"):
+                    break
             if sample.ok:
                 taken.add(lst.port)
                 entry = _Entry(target, cand.pid,

@@ -15,7 +15,8 @@ DEFAULT_TIMEOUT_S = 0.5  # for one whole scrape
 DEFAULT_MAX_BYTES = 4 << 20  # largest page read
 
 
-def _spec(text: str) -> Target:
+def service_spec(text: str) -> Target:
+    """argparse type for ``URL[,name=N][,kind=K]``."""
     try:
         return parse_spec(text)
     except TargetError as exc:
@@ -36,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The service options shared by `autoglm-tui sample` and the local view."""
     group = parser.add_argument_group("inference services")
     group.add_argument(
-        "--service", action="append", type=_spec, default=[], metavar="URL[,name=N][,kind=K]",
+        "--service", action="append", type=service_spec, default=[],
+        metavar="URL[,name=N][,kind=K]",
         help="scrape this metrics endpoint as an inference server (repeatable): a URL, "
         "host:port or a local port; name= names it, kind= skips recognition "
         "(vllm sglang tgi triton trtllm trtllm-serve nim llamacpp)",
@@ -73,5 +75,14 @@ def monitor_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-__all__ = ["DEFAULT_INTERVAL_S", "DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT_S", "Target",
-           "TargetError", "add_arguments", "monitor_options", "parse_spec"]
+__all__ = [
+    "DEFAULT_INTERVAL_S",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_TIMEOUT_S",
+    "Target",
+    "TargetError",
+    "add_arguments",
+    "monitor_options",
+    "parse_spec",
+    "service_spec",
+]

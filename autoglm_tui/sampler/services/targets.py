@@ -40,6 +40,13 @@ class Target:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}{self.path}"
 
+    @property
+    def spec(self) -> str:
+        """The ``URL[,name=N][,kind=K]`` text that gives this target back."""
+        extra = (f",name={self.name}" if self.name else "") + (
+            f",kind={self.kind}" if self.kind else "")
+        return self.url + extra
+
 
 def parse_url(text: str) -> tuple[str, str, int, str]:
     """(scheme, host, port, path) of a metrics URL; TargetError when it is not one."""
