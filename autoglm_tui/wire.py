@@ -54,6 +54,10 @@ def _plain(value: Any) -> Any:
             )
             _ENCODE_FIELDS[cls] = names
         elif isinstance(value, (list, tuple)):
+            # Runs of finite floats (histogram buckets, per-core figures) go through as they
+            # are; anything else item by item.
+            if _finite_floats(value):
+                return list(value)
             return [_plain(v) for v in value]
         elif isinstance(value, dict):
             return {str(k): _plain(v) for k, v in value.items()}
@@ -62,6 +66,17 @@ def _plain(value: Any) -> Any:
         else:
             return value
     return {key: _plain(getattr(value, attr)) for key, attr in names}
+
+
+_FLOAT_ONLY = frozenset((float,))
+
+
+def _finite_floats(value: list[Any] | tuple[Any, ...]) -> bool:
+    """True when every item is a float and none is NaN or infinite (checked in C)."""
+    if set(map(type, value)) <= _FLOAT_ONLY:
+        total = sum(value)
+        return total - total == 0.0  # NaN or an infinity anywhere makes the sum non-finite
+    return False
 
 
 def to_dict(msg: Hello | Sample) -> dict[str, Any]:
@@ -172,12 +187,16 @@ def _compile_tuple(tp: Any, name: str) -> Converter:
     args = typing.get_args(tp)
     if len(args) == 2 and args[1] is Ellipsis:
         item = _compile(args[0], name)
+        floats = args[0] is float
 
         def conv_seq(value: Any, path: str) -> tuple[Any, ...]:
             if value.__class__ is not list:
                 raise WireError(f"{path}: expected a list, got {_type_name(value)}")
             if len(value) > MAX_LIST:
                 raise WireError(f"{path}: list too long ({len(value)})")
+            # A list of finite floats needs no conversion (bucket counts, per-core figures).
+            if floats and _finite_floats(value):
+                return tuple(value)
             return tuple([item(v, path) for v in value])
 
         return conv_seq
