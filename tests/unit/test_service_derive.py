@@ -228,3 +228,18 @@ def test_metric_names_are_declared_for_every_value() -> None:
         assert METRICS[name].scope is Scope.SERVICE
         assert scope_of(name) is Scope.NODE  # rules read the node-level value for now
     assert not math.isnan(values[("svc.kv_cache_pct", None)])
+
+
+def test_queries_read_service_figures() -> None:
+    from autoglm_tui.analysis.query import NodeSubject, parse
+
+    st = FleetState()
+    st.apply(NodeJoined(0.0, "n1"))
+    for i in range(3):
+        s = svc(5.0 * i, 20.0 * i)
+        st.apply(SampleReceived(5.0 * i, "n1", dataclasses.replace(sample(5.0 * i, i + 1),
+                                                                   services=(s,))))
+    node = NodeSubject(st.nodes["n1"])
+    assert parse("kv>20 & queue>=1 & svc.tokens_per_s>100").matches(node)
+    assert not parse("svc.kv_cache_pct>90").matches(node)
+    assert parse("svc.up=1 & latency<0.5").matches(node)
