@@ -19,7 +19,7 @@ class Scope(str, Enum):
 class Metric:
     name: str
     scope: Scope
-    unit: str  # "pct", "bytes", "bytes/s", "c", "w", "mhz", "count", "ms", "s", "1/s", ""
+    unit: str  # "pct", "bytes", "bytes/s", "c", "w", "mhz", "count", "ms", "s", "1/s", "1/min", ""
     label: str
 
 
@@ -78,6 +78,7 @@ _ALL = [
     Metric("svc.error_rate", Scope.SERVICE, "pct", "error rate"),
     Metric("svc.requests_running", Scope.SERVICE, "count", "requests running"),
     Metric("svc.queue_len", Scope.SERVICE, "count", "queue length"),
+    Metric("svc.queue_growth_per_min", Scope.SERVICE, "1/min", "queue growth per minute"),
     Metric("svc.kv_cache_pct", Scope.SERVICE, "pct", "KV cache used"),
     # the node itself
     Metric("node.up", Scope.NODE, "", "node up (1) or not (0)"),

@@ -11,6 +11,8 @@ step is the new value itself (it counted from 0 since), as Prometheus' ``increas
 never a negative step. Histograms whose bounds changed start their window afresh.
 
 - Rates (tokens/s, prompt tokens/s, requests/s) cover the steps of the last ``rate_window_s``.
+- The queue's trend (least-squares slope of the waiting requests, per minute) covers the
+  scrapes of the last ``window_s``.
 - Error rate (errors over finished requests, in percent) and the latency quantiles (P50, P95,
   P99 by ``histogram_quantile`` over the summed bucket steps) cover the last ``window_s``. Each
   quantile carries the number of observations behind it; under ``min_requests`` it is marked
@@ -37,6 +39,7 @@ Key = tuple[str, "int | str | None"]
 DEFAULT_WINDOW_S = 60.0
 DEFAULT_RATE_WINDOW_S = 15.0
 MIN_REQUESTS = 20
+MIN_TREND_S = 30.0  # the queue's trend needs scrapes spanning this long
 _COUNTERS = ("generation_tokens", "prompt_tokens", "requests_finished", "requests_error",
              "requests_aborted")
 _HISTS = ("e2e", "ttft", "itl", "queue")
@@ -45,7 +48,8 @@ _SUM = ("svc.tokens_per_s", "svc.prompt_tokens_per_s", "svc.requests_per_s",
         "svc.requests_running", "svc.queue_len")
 _MAX = ("svc.latency_p50_s", "svc.latency_p95_s", "svc.latency_p99_s", "svc.latency_avg_s",
         "svc.ttft_p95_s", "svc.ttft_avg_s", "svc.itl_p95_s", "svc.itl_avg_s",
-        "svc.queue_time_p95_s", "svc.queue_time_avg_s", "svc.error_rate", "svc.kv_cache_pct")
+        "svc.queue_time_p95_s", "svc.queue_time_avg_s", "svc.error_rate", "svc.kv_cache_pct",
+        "svc.queue_growth_per_min")
 SERVICE_METRICS = ("svc.up", *_SUM, *_MAX)
 
 
@@ -86,6 +90,7 @@ class ServiceView:
     requests_per_s: float | None = None
     error_rate_pct: float | None = None
     aborts_per_s: float | None = None
+    queue_growth_per_min: float | None = None  # trend of the queue over the window
     e2e: Latency | None = None
     ttft: Latency | None = None
     itl: Latency | None = None
@@ -101,11 +106,16 @@ class _Step:
     dt: float
     counters: tuple[float | None, ...]
     hists: tuple[Histogram | None, ...]  # bucket increases (same bounds as the later scrape)
+    waiting: float | None  # the queue at the later scrape (for its trend)
 
 
 def _counter_step(prev: float | None, cur: float | None) -> float | None:
-    if prev is None or cur is None:
+    """The increase between two good scrapes. A counter absent from the earlier page was
+    created since (servers such as TGI create one at its first increment): all of it is new."""
+    if cur is None:
         return None
+    if prev is None:
+        return cur
     d = cur - prev
     return cur if d < 0 else d  # went backwards: restarted, counted `cur` since
 
@@ -114,9 +124,7 @@ def _hist_step(prev: Histogram | None, cur: Histogram | None) -> Histogram | Non
     if cur is None or not cur.valid:
         return None
     if prev is None or not prev.valid or prev.bounds != cur.bounds or cur.count < prev.count:
-        if prev is None:
-            return None
-        return cur  # restarted (or re-bucketed): everything it holds is new
+        return cur  # new, restarted or re-bucketed: everything it holds is new
     counts = tuple(c - p for c, p in zip(cur.counts, prev.counts, strict=True))
     if any(d < 0 for d in counts):
         return cur
@@ -193,6 +201,7 @@ class ServiceTracker:
                     svc.t, svc.t - prev.t,
                     tuple(_counter_step(getattr(prev, c), getattr(svc, c)) for c in _COUNTERS),
                     tuple(_hist_step(getattr(prev, h), getattr(svc, h)) for h in _HISTS),
+                    svc.waiting,
                 ))
             elif prev is not None and prev.t is not None and svc.t < prev.t:
                 track.steps.clear()  # the sampler's clock went back: start again
@@ -235,6 +244,7 @@ class ServiceTracker:
             requests_per_s=fin,
             error_rate_pct=error_pct,
             aborts_per_s=abort,
+            queue_growth_per_min=_trend(window),
             e2e=self._latency(window, 0, svc.e2e),
             ttft=self._latency(window, 1, svc.ttft),
             itl=self._latency(window, 2, svc.itl),
@@ -312,6 +322,22 @@ def _rate(steps: list[_Step], i: int) -> float | None:
     return None if total is None or span <= 0 else total / span
 
 
+def _trend(steps: list[_Step]) -> float | None:
+    """Least-squares slope of the queue over the window's scrapes, in requests per minute;
+    None with fewer than 3 scrapes or less than half a minute of them."""
+    pts = [(s.t, s.waiting) for s in steps if s.waiting is not None]
+    if len(pts) < 3 or pts[-1][0] - pts[0][0] < MIN_TREND_S:
+        return None
+    n = len(pts)
+    mt = math.fsum(t for t, _ in pts) / n
+    mq = math.fsum(q for _, q in pts) / n  # type: ignore[misc]
+    var = math.fsum((t - mt) ** 2 for t, _ in pts)
+    if var <= 0:
+        return None
+    cov = math.fsum((t - mt) * (q - mq) for t, q in pts)  # type: ignore[operator]
+    return 60.0 * cov / var
+
+
 def _q(lat: Latency | None, which: str) -> float | None:
     if lat is None:
         return None
@@ -339,6 +365,7 @@ def _values_of(sid: str, v: ServiceView) -> dict[Key, float | None]:
         "svc.error_rate": v.error_rate_pct,
         "svc.requests_running": v.running,
         "svc.queue_len": v.waiting,
+        "svc.queue_growth_per_min": v.queue_growth_per_min,
         "svc.kv_cache_pct": v.kv_cache_pct,
     }
     for name, value in figures.items():

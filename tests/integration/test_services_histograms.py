@@ -262,7 +262,8 @@ def test_a_hanging_endpoint_never_delays_a_sample(http: mh.MetricsHttp) -> None:
 
 
 def test_the_default_rules_fire_on_served_figures(http: mh.MetricsHttp) -> None:
-    """P95 > 2 s for 10 s, error rate > 1% and KV cache > 95% for 1 min, from a vLLM page
+    """P95 > 2 s for 10 s, error rate > 1%, KV cache > 95% for 1 min and a queue growing over
+    the last minute, from a vLLM page
     scraped every 5 s and samples every second, through FleetState and the alert engine."""
     from autoglm_tui.analysis.alerts import AlertEngine
     from autoglm_tui.analysis.rules import default_rules
@@ -287,7 +288,8 @@ def test_the_default_rules_fire_on_served_figures(http: mh.MetricsHttp) -> None:
             for i in range(25):
                 server.request(t, rng.uniform(2.6, 4.0) if slow else rng.uniform(0.2, 0.6),
                                outcome="error" if slow and i % 10 == 0 else "ok")
-            server.load(8, 3, 0.97 if second > 40 else 0.5)
+            # The queue grows by one request every 5 s (12 a minute) from 60 s on.
+            server.load(8, 3 + max(0, second - 60) // 5, 0.97 if second > 40 else 0.5)
             clock[0] = t
             monitor.run_round()
         sample_ = dataclasses.replace(sample(t, second), services=monitor.services())
@@ -301,6 +303,8 @@ def test_the_default_rules_fire_on_served_figures(http: mh.MetricsHttp) -> None:
     assert 35 <= fired["latency_p95_high"] <= 60
     assert 35 <= fired["error_rate_high"] <= 40
     assert 100 <= fired["kv_cache_full"] <= 110  # over 95% from 45 s, for a minute
+    # The trend needs 30 s of scrapes (so from 90 s), then holds for 30 s.
+    assert 95 <= fired["queue_growing"] <= 125
     assert "gpu_util_high" not in fired
 
 
@@ -328,15 +332,27 @@ def test_discovery_finds_servers_and_leaves_other_processes_alone() -> None:
         while time.monotonic() < deadline and not any(
                 lst.port == other_port for lst in sockets.listeners()):
             time.sleep(0.1)
-        monitor = ServiceMonitor(discover=True)
+        monitor = ServiceMonitor(discover=True, forget_after_s=0.5)
         monitor.run_round()
         found = {s.port: s for s in monitor.services()}
-        monitor.close()
         v, n = found[ports["vllm"]], found[ports["nim"]]
         assert (v.kind, v.pid, v.source, v.ok) == ("vllm", procs[0].pid, "discovered", True)
         assert (n.kind, n.pid, n.ok) == ("nim", procs[1].pid, True)
         assert n.url.endswith(f":{ports['nim']}/v1/metrics")
         assert other_port not in found
+        assert monitor.pids() >= {procs[0].pid, procs[1].pid}  # the sampler lists them
+        # A discovered server that goes away is down with its reason, then forgotten.
+        procs[0].kill()
+        procs[0].wait()
+        monitor.run_round()
+        gone = {s.port: s for s in monitor.services()}[ports["vllm"]]
+        assert not gone.ok and gone.error == "connection refused (nothing listening)"
+        assert gone.pid is None and gone.kind == "vllm"
+        time.sleep(0.6)
+        monitor.run_round()
+        assert ports["vllm"] not in {s.port for s in monitor.services()}
+        assert ports["nim"] in {s.port for s in monitor.services()}
+        monitor.close()
         other.terminate()
         assert b"GET" not in other.communicate(timeout=10)[1]  # never asked anything
     finally:

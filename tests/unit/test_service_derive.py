@@ -40,9 +40,10 @@ def svc(t: float, n: float, *, ok: bool = True, gen: float | None = None,
                              error="connection refused (nothing listening)", port=8000, t=t)
     if counts is None:
         counts = (0.0, n, n, n)
+    kw.setdefault("waiting", 1.0)
     return ServiceSample(
         "http://127.0.0.1:8000/metrics", "vllm", True, model="m", port=8000, pid=10, t=t,
-        running=2.0, waiting=1.0, kv_cache_usage=0.25,
+        running=2.0, kv_cache_usage=0.25,
         generation_tokens=100.0 * n if gen is None else gen, prompt_tokens=10.0 * n,
         requests_finished=n, requests_error=err, requests_aborted=0.0,
         e2e=Histogram(bounds, counts, 0.3 * n), **kw,  # type: ignore[arg-type]
@@ -243,3 +244,22 @@ def test_queries_read_service_figures() -> None:
     assert parse("kv>20 & queue>=1 & svc.tokens_per_s>100").matches(node)
     assert not parse("svc.kv_cache_pct>90").matches(node)
     assert parse("svc.up=1 & latency<0.5").matches(node)
+
+
+def test_figures_that_appear_later_count_from_zero() -> None:
+    """TGI's Rust exporter writes a counter or histogram only after its first event."""
+    tr = ServiceTracker()
+    first = dataclasses.replace(svc(0.0, 0.0), e2e=None, generation_tokens=None)
+    feed(tr, [first, svc(5.0, 10.0), svc(10.0, 20.0)])
+    v = tr.views["vllm:8000"]
+    assert v.e2e.count == 20 and v.tokens_per_s == pytest.approx(200.0)
+
+
+def test_queue_trend_over_the_window() -> None:
+    tr = ServiceTracker(window_s=60)
+    feed(tr, [svc(5.0 * i, 20.0 * i, waiting=float(i)) for i in range(5)])
+    assert tr.views["vllm:8000"].queue_growth_per_min is None  # 15 s of scrapes: too short
+    feed(tr, [svc(5.0 * i, 20.0 * i, waiting=float(i)) for i in range(20)])
+    assert tr.views["vllm:8000"].queue_growth_per_min == pytest.approx(12.0)  # 1 per 5 s
+    feed(tr, [svc(5.0 * i, 20.0 * i, waiting=3.0) for i in range(20)])
+    assert tr.views["vllm:8000"].queue_growth_per_min == pytest.approx(0.0)

@@ -98,9 +98,10 @@ class ServiceMonitor:
 
     # ------------------------------------------------------------------ the sampler's side
 
-    def start(self, gpu_pids: Iterable[int] = ()) -> None:
+    def start(self, gpu_pids: Iterable[int] | None = None) -> None:
         """Start the background thread (once); its first round runs at once."""
-        self.note_gpu_pids(gpu_pids)
+        if gpu_pids is not None:
+            self.note_gpu_pids(gpu_pids)
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="autoglm-services",
                                             daemon=True)
@@ -114,7 +115,8 @@ class ServiceMonitor:
         if new == self._gpu_pids:
             return
         if new - self._gpu_seen:
-            self._gpu_seen |= new
+            self._gpu_seen = (self._gpu_seen if len(self._gpu_seen) < 65536 else frozenset()
+                              ) | new
             self._dirty = True
             if self._blind:
                 self._probed_at = None
@@ -184,9 +186,14 @@ class ServiceMonitor:
         return self.discover or any(e.target.host in LOOPBACK for e in self._entries)
 
     def _pid_of(self, entry: _Entry) -> int | None:
+        """The process listening on the entry's port, as of the last discovery, while it
+        still listens and still exists (a restarted server is found again within a minute)."""
         if entry.target.source == "discovered" or entry.target.host in LOOPBACK:
             port = entry.target.port
-            return self._port_pid.get(port) if port in self._listening else None
+            pid = self._port_pid.get(port) if port in self._listening else None
+            if pid is not None and sockets.procfs_available() and not sockets.alive(pid):
+                return None
+            return pid
         return None
 
     def _scrape(self, entry: _Entry) -> None:

@@ -142,6 +142,11 @@ def read_text(pid: int, name: str) -> str:
     return data.replace(b"\0", b" ").decode("utf-8", "replace").strip()
 
 
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists (Linux /proc)."""
+    return os.path.exists(f"{PROC}/{pid}")
+
+
 def parent(pid: int) -> int | None:
     """The parent pid of `pid` (None when unknown)."""
     stat = read_text(pid, "stat")
