@@ -13,6 +13,7 @@ with 0, 1 and 8 servers against glances, in one run.
    bench_sampler.py (same plugins, same idle processes), R runs of D seconds, medians.
 
 Usage: python benchmarks/bench_services.py [--duration 30] [--repeat 3] [--procs 300]
+       [--baseline DIR]   (also the sampler of another checkout, e.g. before this feature)
 Needs the bench extra (glances, prometheus_client). Everything started is stopped by PID.
 """
 
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--procs", type=int, default=300, help="idle processes to start (300)")
     parser.add_argument("--scrapes", type=int, default=40, help="scrapes per round (40)")
     parser.add_argument("--no-glances", action="store_true", help="skip glances")
+    parser.add_argument("--baseline", metavar="DIR", help="also run the sampler of another "
+                        "checkout (e.g. one without service support), for comparison")
     args = parser.parse_args(argv)
     bs = _bench_sampler()
 
@@ -141,9 +144,15 @@ def main(argv: list[str] | None = None) -> int:
         base = [sys.executable, "-m", "autoglm_tui", "sample", "--interval", "1"]
         setups: list[tuple[str, list[str]]] = [
             ("sampler, no server", base),
+            ("sampler, no server, discovery off", [*base, "--no-service-discovery"]),
             ("sampler, 1 vLLM server (40 KB)", [*base, "--service", one]),
             ("sampler, 8 vLLM servers", [*base, *(x for u in eight for x in ("--service", u))]),
         ]
+        if args.baseline:
+            setups.append(("sampler of --baseline", [
+                sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+                "from autoglm_tui.cli import main; sys.exit(main(sys.argv[1:]))",
+                str(Path(args.baseline).resolve()), "sample", "--interval", "1"]))
         glances = shutil.which("glances", path=str(Path(sys.executable).parent)) or \
             shutil.which("glances")
         if not args.no_glances:

@@ -40,8 +40,9 @@ EPILOG = """environment:
   AUTOGLM_NVML_MODULE  import this module (or .py file) instead of pynvml, e.g. a fake NVML
   AUTOGLM_COLLECTOR    psutil or procfs, as --collector
 
-example:
+examples:
   autoglm-tui sample --once | head -2
+  autoglm-tui sample --once --service 8000,name=chat | tail -1   # one inference server
 """
 
 

@@ -332,7 +332,7 @@ def test_discovery_finds_servers_and_leaves_other_processes_alone() -> None:
         while time.monotonic() < deadline and not any(
                 lst.port == other_port for lst in sockets.listeners()):
             time.sleep(0.1)
-        monitor = ServiceMonitor(discover=True, forget_after_s=0.5)
+        monitor = ServiceMonitor(discover=True, forget_after_s=0.5, listen_check_s=0.0)
         monitor.run_round()
         found = {s.port: s for s in monitor.services()}
         v, n = found[ports["vllm"]], found[ports["nim"]]

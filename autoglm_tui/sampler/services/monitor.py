@@ -2,11 +2,12 @@
 
 It runs beside the sampler's tick loop and never inside it: each tick only reads the newest
 results (``services()``), so a hanging endpoint never delays a sample. Every ``interval_s``
-(default 5 s) it reads the listening sockets (two small files), scrapes every known service
-once (each scrape bounded by ``timeout_s`` and ``max_bytes``) and publishes the results.
+(default 5 s) it scrapes every known service once (each scrape bounded by ``timeout_s`` and
+``max_bytes``) and publishes the results.
 
 Discovery probes candidate ports (discovery.py) at start, and again when the set of listening
-sockets changed, at most once every ``probe_every_s`` (default 60 s); ports that answered with
+sockets changed (read every ``listen_check_s``, 15 s), at most once every ``probe_every_s``
+(default 60 s); ports that answered with
 something other than a metrics page are not probed again until their socket changes, ports
 that failed in passing (timed out, HTTP 5xx) are retried every ``retry_s``. A discovered
 service whose server is gone stays listed as down, with the reason, for ``forget_after_s``;
@@ -66,6 +67,7 @@ class ServiceMonitor:
         probe_every_s: float = 60.0,
         retry_s: float = 600.0,
         forget_after_s: float = 600.0,
+        listen_check_s: float = 15.0,
         clock: Callable[[], float] = time.time,
         own_pid: int | None = None,
     ) -> None:
@@ -76,6 +78,8 @@ class ServiceMonitor:
         self.probe_every_s = probe_every_s
         self.retry_s = retry_s
         self.forget_after_s = forget_after_s
+        self.listen_check_s = listen_check_s  # how often the listening sockets are read
+        self._listen_at: float | None = None
         self.clock = clock
         self.own_pid = os.getpid() if own_pid is None else own_pid
         self._entries: list[_Entry] = [_Entry(t) for t in _unique(targets)]
@@ -89,6 +93,7 @@ class ServiceMonitor:
         self._rejected: set[tuple[int, int, int]] = set()  # (pid, port, inode)
         self._port_pid: dict[int, int] = {}
         self._listening: set[int] = set()
+        self._found: list[sockets.Listener] = []
         self._snapshot: tuple[ServiceSample, ...] = ()
         self._pids: frozenset[int] = frozenset()
         self._stop = threading.Event()
@@ -155,14 +160,19 @@ class ServiceMonitor:
     # ------------------------------------------------------------------ one round
 
     def run_round(self) -> None:
-        """Check the listening sockets, discover if due, scrape every service once."""
-        found = sockets.listeners() if self._wants_sockets() else []
-        key = frozenset((lst.port, lst.inode) for lst in found)
-        if key != self._listen_key:
-            self._listen_key = key
-            self._dirty = True
-        self._listening = {lst.port for lst in found}
+        """Check the listening sockets (every `listen_check_s`), discover if due, scrape every
+        service once."""
         mono = time.monotonic()
+        found = self._found
+        if self._listen_at is None or mono - self._listen_at >= self.listen_check_s - 0.01:
+            # Reading /proc/net/tcp costs the kernel a walk over every socket: not each round.
+            self._listen_at = mono
+            found = self._found = sockets.listeners() if self._wants_sockets() else []
+            key = frozenset((lst.port, lst.inode) for lst in found)
+            if key != self._listen_key:
+                self._listen_key = key
+                self._dirty = True
+            self._listening = {lst.port for lst in found}
         since = None if self._probed_at is None else mono - self._probed_at
         if (self._dirty and (since is None or since >= self.probe_every_s)) or (
             self._retry and since is not None and since >= self.retry_s

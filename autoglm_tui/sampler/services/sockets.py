@@ -1,7 +1,7 @@
 """Listening TCP sockets of this node's processes, and which process owns each.
 
 On Linux, /proc/net/tcp and /proc/net/tcp6 list the sockets (cheap: one small file each, read
-every scrape round to notice a change), and /proc/PID/fd links name the socket inodes a process
+every 15 s to notice a change), and /proc/PID/fd links name the socket inodes a process
 holds (a walk over every process's descriptors, done only when something changed, at most once
 a minute). Elsewhere psutil does both, when it is installed. Only what this sampler may see is
 seen: as an unprivileged user, other users' processes keep their sockets to themselves, and a
