@@ -265,8 +265,8 @@ def test_the_default_rules_fire_on_served_figures(http: mh.MetricsHttp) -> None:
     """P95 > 2 s for 10 s, error rate > 1%, KV cache > 95% for 1 min and a queue growing over
     the last minute, from a vLLM page
     scraped every 5 s and samples every second, through FleetState and the alert engine."""
+    from autoglm_tui.alerting.rule_files import default_rules
     from autoglm_tui.analysis.alerts import AlertEngine
-    from autoglm_tui.analysis.rules import default_rules
     from autoglm_tui.analysis.state import FleetState
     from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
     from tests.unit.samples import hello

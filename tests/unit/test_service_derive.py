@@ -263,3 +263,32 @@ def test_queue_trend_over_the_window() -> None:
     assert tr.views["vllm:8000"].queue_growth_per_min == pytest.approx(12.0)  # 1 per 5 s
     feed(tr, [svc(5.0 * i, 20.0 * i, waiting=3.0) for i in range(20)])
     assert tr.views["vllm:8000"].queue_growth_per_min == pytest.approx(0.0)
+
+
+def test_rules_on_service_figures_read_the_node_value() -> None:
+    """A threshold and a joint rule on svc.* metrics, through the real engine."""
+    from .alertseries import play
+
+    rules = """
+[[rule]]
+name = "slow"
+metric = "svc.latency_p95_s"
+op = ">"
+threshold = 2
+for = "3s"
+
+[[rule]]
+name = "slow_and_busy"
+kind = "joint"
+when = ["svc.latency_p95_s > 2", "gpu.util_pct > 90"]
+"""
+    p = play(rules, {("n1", "svc.latency_p95_s", None): "0.5 3x8",
+                     ("n1", "gpu.util_pct", 0): "50x5 95x4"})
+    firing = {name: t for t, active in p.active.items() for name, _, state in active
+              if state == "firing"}
+    assert {n for n, _, _ in set().union(*p.active.values())} == {"slow", "slow_and_busy"}
+    first = {name: min(t for t, active in p.active.items()
+                       if any(a[0] == name and a[2] == "firing" for a in active))
+             for name in firing}
+    assert first["slow"] == 1004.0  # above from step 1, held for 3 s
+    assert first["slow_and_busy"] == 1005.0  # both hold from step 5 (the GPU at 95%)
