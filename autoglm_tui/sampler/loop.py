@@ -275,7 +275,7 @@ def _silence_stdout() -> None:
 
 def run_args(args: argparse.Namespace) -> int:
     """Run with parsed options (from :func:`add_arguments`)."""
-    from autoglm_tui.sampler.services.options import monitor_options
+    from autoglm_tui.sampler.services.monitor import monitor_options
 
     return run(
         interval_s=args.interval,

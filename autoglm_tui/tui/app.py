@@ -203,7 +203,7 @@ def run_local(args: argparse.Namespace) -> int:
     if pipeline is not None:
         pipeline.install(monitor)
     # The sampler lists every GPU process plus the top N by CPU; --top 0 asks for all.
-    from autoglm_tui.sampler.services.options import monitor_options
+    from autoglm_tui.sampler.services.monitor import monitor_options
 
     source = LocalSource(interval_s=args.interval, top_n=args.top or ALL_PROCESSES,
                          **monitor_options(args))

@@ -16,12 +16,14 @@ services given with ``--service`` stay for good.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from autoglm_tui.model import ServiceSample
 from autoglm_tui.sampler.services import discovery, sockets
@@ -288,6 +290,21 @@ class ServiceMonitor:
         return new
 
 
+def monitor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Collector keyword arguments for the service options in `args` (options.py's
+    add_arguments); none when the parser had no such options."""
+    if not hasattr(args, "service_discovery"):
+        return {}
+    return {
+        "services": ServiceMonitor(
+            args.service,
+            discover=args.service_discovery,
+            interval_s=args.service_interval,
+            timeout_s=args.service_timeout,
+        )
+    }
+
+
 def _unique(targets: Iterable[Target]) -> list[Target]:
     seen: set[str] = set()
     out = []
@@ -298,4 +315,4 @@ def _unique(targets: Iterable[Target]) -> list[Target]:
     return out
 
 
-__all__ = ["DEFAULT_INTERVAL_S", "ServiceMonitor"]
+__all__ = ["DEFAULT_INTERVAL_S", "ServiceMonitor", "monitor_options"]

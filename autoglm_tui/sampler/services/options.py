@@ -6,7 +6,6 @@ Light on purpose (argparse and the URL parser only): every command's parser is b
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from autoglm_tui.sampler.services.targets import Target, TargetError, parse_spec
 
@@ -59,22 +58,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def monitor_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Collector keyword arguments for the service options in `args` (none when absent)."""
-    if not hasattr(args, "service_discovery"):
-        return {}
-    from autoglm_tui.sampler.services.monitor import ServiceMonitor
-
-    return {
-        "services": ServiceMonitor(
-            args.service,
-            discover=args.service_discovery,
-            interval_s=args.service_interval,
-            timeout_s=args.service_timeout,
-        )
-    }
-
-
 __all__ = [
     "DEFAULT_INTERVAL_S",
     "DEFAULT_MAX_BYTES",
@@ -82,7 +65,6 @@ __all__ = [
     "Target",
     "TargetError",
     "add_arguments",
-    "monitor_options",
     "parse_spec",
     "service_spec",
 ]
