@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 COLLECTOR_ENV = "AUTOGLM_COLLECTOR"  # "psutil" or "procfs" forces one (tests, benchmarks)
 MIN_WINDOW_S = 0.1  # the shortest span a CPU percentage is computed over
+FIRST_SCRAPES_WAIT_S = 1.5  # how long the first sample may wait for the services' first round
 
 
 def make_backends(prefer: str | None = None) -> tuple[HostBackend, ProcBackend]:
@@ -164,6 +165,8 @@ class Collector:
         if services is not None:
             self._start_services()
             services.note_gpu_pids(gpu.procs)
+            if self._seq == 0:  # the first sample waits a little for the first scrapes
+                services.wait_ready(FIRST_SCRAPES_WAIT_S)
         try:
             pinned = services.pids() if services is not None else ()
             procs = self.procs.collect(mono, now, gpu.procs, full, pinned)

@@ -182,8 +182,8 @@ def test_runs_from_a_zip_with_the_standard_library_alone(tmp_path: Path) -> None
     with zipfile.ZipFile(bundle, "w") as zf:
         for name in ("__init__.py", "model.py", "wire.py", "text.py"):
             zf.write(package / name, f"autoglm_tui/{name}")
-        for path in sorted((package / "sampler").glob("*.py")):
-            zf.write(path, f"autoglm_tui/sampler/{path.name}")
+        for path in sorted((package / "sampler").rglob("*.py")):  # as push mode packs it
+            zf.write(path, f"autoglm_tui/{path.relative_to(package).as_posix()}")
     # -S: no site-packages, so neither psutil, pynvml nor the installed package is there.
     cmd = [sys.executable, "-S", "-m", "autoglm_tui.sampler.loop", "--count", "2"]
     done = subprocess.run(

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ from autoglm_tui.text import clean
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 PROBE_PATHS = ("/metrics", "/v1/metrics")
+PROBE_THREADS = 8
 # Reasons after which a port is not probed again until its socket changes.
 _NOT_METRICS = ("HTTP 4", "not a Prometheus", "binary data", "page too large")
 
@@ -99,6 +101,7 @@ class ServiceMonitor:
         self._snapshot: tuple[ServiceSample, ...] = ()
         self._pids: frozenset[int] = frozenset()
         self._stop = threading.Event()
+        self._ready = threading.Event()  # set when the first round is done
         self._thread: threading.Thread | None = None
         self.rounds = 0
         self.last_error: str | None = None  # an unexpected failure of a round, if any
@@ -129,6 +132,10 @@ class ServiceMonitor:
                 self._probed_at = None
         self._gpu_pids = new
 
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Wait (at most `timeout_s`) for the first round to finish; whether it has."""
+        return self._ready.wait(timeout_s)
+
     def services(self) -> tuple[ServiceSample, ...]:
         """The newest result for every service (never blocks)."""
         return self._snapshot
@@ -137,14 +144,13 @@ class ServiceMonitor:
         """The processes serving the known services (the sampler always lists them)."""
         return self._pids
 
-    def close(self) -> None:
-        """Stop the thread: it ends after the scrape in progress, which is not waited for
-        longer than a second (the thread is a daemon: a hanging endpoint never holds up the
-        sampler's exit)."""
+    def close(self, wait_s: float = 0.1) -> None:
+        """Stop the thread: it ends after the scrape in progress, which is waited for at most
+        `wait_s` (the thread is a daemon: a hanging endpoint never holds up an exit)."""
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=min(1.0, self.timeout_s + 0.2))
+            thread.join(timeout=wait_s)
 
     def _run(self) -> None:
         next_at = time.monotonic()
@@ -153,6 +159,7 @@ class ServiceMonitor:
                 self.run_round()
             except Exception as exc:  # a bug must not end the thread: say so and go on
                 self.last_error = clean(f"{type(exc).__name__}: {exc}", 300)
+            self._ready.set()
             next_at += self.interval_s
             now = time.monotonic()
             if next_at < now:  # fell behind (slow endpoints): skip, do not bunch up
@@ -193,6 +200,7 @@ class ServiceMonitor:
         self._forget()
         self._publish()
         self.rounds += 1
+        self._ready.set()
 
     def _wants_sockets(self) -> bool:
         return self.discover or any(e.target.host in LOOPBACK for e in self._entries)
@@ -263,31 +271,44 @@ class ServiceMonitor:
             return new
         taken = {e.target.port for e in self._entries
                  if e.target.source == "discovered" or e.target.host in LOOPBACK}
+        todo: list[discovery.Candidate] = []
         for cand in discovery.candidates(found, owner, self._gpu_pids, self.own_pid):
             lst = cand.listener
-            tag = (cand.pid, lst.port, lst.inode)
-            if lst.port in taken or tag in self._rejected:
+            if lst.port in taken or (cand.pid, lst.port, lst.inode) in self._rejected:
                 continue
-            if self._stop.is_set():
-                break
-            for path in PROBE_PATHS:  # NIM serves its metrics at /v1/metrics
-                target = Target("http", lst.probe_host, lst.port, path, source="discovered")
-                sample, _ = scrape(target, self.clock(), kind=cand.hint, pid=cand.pid,
-                                   timeout_s=self.timeout_s, max_bytes=self.max_bytes)
-                if not (sample.error or "").startswith("HTTP 404"):
-                    break
+            taken.add(lst.port)  # one probe per port (a server listening on v4 and v6)
+            todo.append(cand)
+        if not todo or self._stop.is_set():
+            return new
+        # Probes run side by side, so ports that never answer cost one timeout in all.
+        with ThreadPoolExecutor(max_workers=min(PROBE_THREADS, len(todo)),
+                                thread_name_prefix="autoglm-probe") as pool:
+            results = list(pool.map(self._probe, todo))
+        for cand, (target, sample) in zip(todo, results, strict=True):
+            lst = cand.listener
             if sample.ok:
-                taken.add(lst.port)
                 entry = _Entry(target, cand.pid,
                                None if sample.kind == "unknown" else sample.kind)
                 entry.sample = self._with_model(entry, sample)
                 self._entries.append(entry)
                 new.append(entry)
             elif sample.error and sample.error.startswith(_NOT_METRICS):
-                self._rejected.add(tag)
+                self._rejected.add((cand.pid, lst.port, lst.inode))
             elif not (sample.error or "").startswith("connection refused"):
                 self._retry = True
         return new
+
+
+    def _probe(self, cand: discovery.Candidate) -> tuple[Target, ServiceSample]:
+        """One candidate port: GET /metrics, then /v1/metrics (where NIM keeps them)."""
+        lst = cand.listener
+        for path in PROBE_PATHS:
+            target = Target("http", lst.probe_host, lst.port, path, source="discovered")
+            sample, _ = scrape(target, self.clock(), kind=cand.hint, pid=cand.pid,
+                               timeout_s=self.timeout_s, max_bytes=self.max_bytes)
+            if not (sample.error or "").startswith("HTTP 404"):
+                break
+        return target, sample
 
 
 def monitor_options(args: argparse.Namespace) -> dict[str, Any]:
