@@ -23,9 +23,6 @@ ROOT = Path(__file__).resolve().parents[2] / "autoglm_tui"
 # Cycles known today, each to be fixed by its owner; the entry goes when the fix lands (an
 # entry that no longer matches a cycle fails the test, so it cannot linger).
 ALLOWED: dict[frozenset[str], str] = {
-    # issue 9 item 3 / issue 12: h12-members breaks it (config dataclasses in their own module)
-    frozenset({"autoglm_tui.cluster.etcd_args", "autoglm_tui.cluster.etcd_client"}):
-        "etcd_args <-> etcd_client (h12-members)",
     # issue 9 item 1 (one navigator): h9-tui removes the screens' imports of each other
     frozenset({
         "autoglm_tui.tui.screens.alerts",

@@ -46,7 +46,7 @@ def test_default_rules_are_the_seed_table() -> None:
     node = rules["node_not_up"]
     assert node.kind == "node" and node.for_s == 30
     assert set(node.statuses) == {NodeStatus.STALE, NodeStatus.UNREACHABLE, NodeStatus.LEFT,
-                                  NodeStatus.INVALID}
+                                  NodeStatus.INVALID, NodeStatus.FAILED}
     assert not rules["gpu_util_anomaly"].enabled
 
 

@@ -31,7 +31,7 @@ DIRECTIONS = ("both", "above", "below")
 NOT_UP = tuple(s for s in NodeStatus if s != NodeStatus.UP)
 # What a node rule watches unless it lists statuses: a node that is just CONNECTING is not one.
 NODE_RULE_DEFAULT = (NodeStatus.STALE, NodeStatus.UNREACHABLE, NodeStatus.LEFT,
-                     NodeStatus.INVALID)
+                     NodeStatus.INVALID, NodeStatus.FAILED)
 RESERVED_LABELS = frozenset({"alertname", "severity", "node", "gpu", "pid"})
 
 
