@@ -58,10 +58,10 @@ def _plain(value: Any) -> Any:
             )
             _ENCODE_FIELDS[cls] = names
         elif isinstance(value, (list, tuple)):
-            # Runs of finite floats (histogram buckets, per-core figures) go through as they
-            # are; anything else item by item.
+            # Runs of finite floats (histogram buckets, per-core figures) take one pass, with
+            # integral values as integers like any float; anything else item by item.
             if _finite_floats(value):
-                return list(value)
+                return [int(v) if v.is_integer() and -1e15 < v < 1e15 else v for v in value]
             return [_plain(v) for v in value]
         elif isinstance(value, dict):
             return {str(k): _plain(v) for k, v in value.items()}
@@ -75,6 +75,7 @@ def _plain(value: Any) -> Any:
 
 
 _FLOAT_ONLY = frozenset((float,))
+_NUMBERS = frozenset((float, int))
 
 
 def _finite_floats(value: list[Any] | tuple[Any, ...]) -> bool:
@@ -83,6 +84,19 @@ def _finite_floats(value: list[Any] | tuple[Any, ...]) -> bool:
         total = sum(value)
         return total - total == 0.0  # NaN or an infinity anywhere makes the sum non-finite
     return False
+
+
+def _as_floats(value: list[Any]) -> tuple[float, ...] | None:
+    """A JSON list of numbers (floats, and integral ones sent as integers) as finite floats,
+    in one pass in C; None when anything else is in it (then each item is checked)."""
+    if not set(map(type, value)) <= _NUMBERS:  # bools are their own type: not let through
+        return None
+    try:
+        out = tuple(map(float, value))
+    except OverflowError:
+        return None
+    total = sum(out)
+    return out if total - total == 0.0 else None
 
 
 def to_dict(msg: Hello | Sample) -> dict[str, Any]:
@@ -200,9 +214,11 @@ def _compile_tuple(tp: Any, name: str) -> Converter:
                 raise WireError(f"{path}: expected a list, got {_type_name(value)}")
             if len(value) > MAX_LIST:
                 raise WireError(f"{path}: list too long ({len(value)})")
-            # A list of finite floats needs no conversion (bucket counts, per-core figures).
-            if floats and _finite_floats(value):
-                return tuple(value)
+            # A list of finite numbers takes one pass (bucket counts, per-core figures).
+            if floats:
+                fast = _as_floats(value)
+                if fast is not None:
+                    return fast
             return tuple([item(v, path) for v in value])
 
         return conv_seq

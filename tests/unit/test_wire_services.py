@@ -74,3 +74,29 @@ def test_histogram_validity() -> None:
     assert not Histogram((1.0, 2.0), (1.0, 3.0)).valid  # one count short
     assert not Histogram((2.0, 1.0), (1.0, 2.0, 3.0)).valid  # bounds out of order
     assert not Histogram((1.0, 2.0), (3.0, 2.0, 4.0)).valid  # cumulative counts dropped
+
+
+def test_services_in_compact_samples() -> None:
+    """Deltas (schema 1.1) carry a service only when its scrape changed, and the monitor
+    rebuilds the very samples that were sent."""
+    from autoglm_tui.wire_delta import DeltaEncoder, StreamDecoder
+
+    enc, dec = DeltaEncoder(full_every_s=1000.0), StreamDecoder()
+    base = sample(0.0, 1)
+    lines = []
+    sent = []
+    for i in range(1, 12):
+        scrape = (i // 5) * 5.0  # a new scrape every 5 samples
+        svcs = (_svc(t=scrape, requests_finished=10.0 * (i // 5),
+                     e2e=Histogram((0.5, 1.0), (1.0 * (i // 5), 2.0 * (i // 5), 3.0 * (i // 5)),
+                                   0.7 * (i // 5))),
+                _svc(url="http://127.0.0.1:9/metrics", ok=False, kind="unknown",
+                     error="connection refused", t=float(i), port=9))
+        s = Sample(**{**{f: getattr(base, f) for f in Sample.__dataclass_fields__},
+                      "t": float(i), "seq": i, "services": svcs})
+        sent.append(s)
+        lines.append(enc.encode(s))
+    got = [dec.decode(line) for line in lines]
+    assert got == sent
+    assert '"type":"delta"' in lines[2] and "requests_finished" not in lines[2]  # same scrape
+    assert "requests_finished" in lines[4]  # i = 5: a new scrape travels
