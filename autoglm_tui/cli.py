@@ -13,7 +13,7 @@ import sys
 from autoglm_tui import __version__
 
 # Subcommand name -> module under autoglm_tui.commands.
-COMMANDS = ("local", "cluster", "sample", "agent", "snapshot", "rules")
+COMMANDS = ("local", "cluster", "sample", "agent", "exporter", "snapshot", "rules")
 
 
 def build_parser() -> argparse.ArgumentParser:

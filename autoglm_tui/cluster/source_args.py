@@ -51,8 +51,11 @@ def _add_etcd(parser: argparse.ArgumentParser) -> None:
 
 
 def add_source_args(parser: argparse.ArgumentParser) -> None:
-    """--etcd / --hosts / --hosts-file and the SSH options."""
+    """--etcd / --hosts / --hosts-file / --prometheus and the SSH options."""
+    from autoglm_tui.cluster.prometheus.args import add_prometheus_args
+
     _add_etcd(parser)
+    add_prometheus_args(parser)
     nodes = parser.add_argument_group("static node lists")
     nodes.add_argument(
         "--hosts",

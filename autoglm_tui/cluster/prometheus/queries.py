@@ -1,0 +1,243 @@
+"""PromQL for a refresh, and its results sorted by node (pure: strings in, dicts out).
+
+``plan(tier, sel, by, window)`` turns the mapping tables into a few queries: per kind and
+scope, one ``max by (...) ({__name__=~"a|b|c"})`` for the gauges and one ``or`` of
+``label_replace``-tagged expressions for the rest, plus one query per info row and one for
+the targets' ``up`` and scrape time. ``Query.parse(result, into)`` files each returned series
+under its node (``NodeKey``), kind, scope and subject. Every label value is untrusted: node ids,
+model names and process names are cleaned here, and anything that does not parse (a pid that
+is not a number) is skipped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from autoglm_tui.cluster.prometheus.mapping import KINDS, PROBES, SCOPES, Entry, Info, Kind
+from autoglm_tui.text import clean
+
+TAG = "autoglm_k"  # label that tells the branches of an `or` query apart
+NODE_ID_MAX = 128
+Subject = "int | tuple[int, int] | None"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    instance: str
+    job: str
+    up: float | None = None
+    scrape_t: float | None = None  # when Prometheus last scraped it (its clock)
+    labels: tuple[tuple[str, str], ...] = ()  # the target's other labels (cleaned)
+
+
+@dataclass
+class Results:
+    """What one refresh (or one range step) returned, by node."""
+
+    values: dict[str, dict[tuple[str, str, object], dict[str, float]]] = field(
+        default_factory=dict)  # node -> (kind, scope, subject) -> key -> value
+    infos: dict[str, dict[tuple[str, str, object], dict[str, str]]] = field(
+        default_factory=dict)  # node -> (kind, info key, subject) -> labels
+    targets: dict[str, dict[str, Target]] = field(default_factory=dict)  # node -> inst -> T
+
+    def put(self, node: str, where: tuple[str, str, object], key: str, value: float) -> None:
+        self.values.setdefault(node, {}).setdefault(where, {})[key] = value
+
+
+class NodeKey:
+    """Which node a series belongs to: the host part of `instance`, or a chosen label."""
+
+    def __init__(self, label: str = "instance") -> None:
+        self.label = label
+
+    @property
+    def by(self) -> str:
+        return self.label
+
+    def __call__(self, labels: dict[str, str]) -> str | None:
+        raw = labels.get(self.label)
+        if not raw:
+            return None
+        if self.label == "instance":
+            raw = host_of(raw)
+        node = clean(raw, NODE_ID_MAX).strip()
+        return node or None
+
+
+def host_of(instance: str) -> str:
+    """'10.0.0.5:9100' -> '10.0.0.5'; '[fe80::1]:9100' -> 'fe80::1'; 'gpu7' -> 'gpu7'."""
+    if instance.startswith("["):
+        end = instance.find("]")
+        return instance[1:end] if end > 0 else instance
+    host, sep, port = instance.rpartition(":")
+    if sep and port.isdigit() and ":" not in host:
+        return host
+    return instance
+
+
+def promql_string(text: str) -> str:
+    """`text` as a double-quoted PromQL string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def regex_alternatives(values: Iterable[str]) -> str:
+    """An RE2 alternation matching exactly these values, as a PromQL string literal."""
+    return promql_string("|".join(re.escape(v) for v in sorted(set(values))))
+
+
+def number(text: object) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _index(text: str | None) -> int | None:
+    if text is None or not text.isdigit() or len(text) > 9:
+        return None
+    return int(text)
+
+
+def _subject(scope: str, labels: dict[str, str]) -> object:
+    """The GPU index, core, pid or (pid, GPU) of a series; a bad one gives False (skip it)."""
+    names = SCOPES[scope]
+    if not names:
+        return None
+    parts = [_index(labels.get(name)) for name in names]
+    if any(p is None for p in parts):
+        return False
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+Parser = Callable[[list[dict], Results, NodeKey], None]
+
+
+@dataclass(frozen=True)
+class Query:
+    """One PromQL expression and how to file its result."""
+
+    expr: str
+    parse: Parser
+    what: str  # for error messages and the benchmark ("autoglm gpu gauges", "targets")
+
+
+def _gauge_query(kind: Kind, scope: str, entries: list[Entry], sel: str, by: str) -> Query:
+    by_all = ", ".join([by, *SCOPES[scope], "__name__"])
+    names = "|".join(e.metric for e in entries if e.metric)
+    expr = f'max by ({by_all}) ({{__name__=~"{names}",{sel}}})'
+    table = {e.metric: e for e in entries}
+
+    def parse(result: list[dict], into: Results, key: NodeKey) -> None:
+        for series in result:
+            labels = series.get("metric") or {}
+            entry = table.get(labels.get("__name__"))
+            node = key(labels)
+            subject = _subject(scope, labels)
+            value = number((series.get("value") or [None, None])[1])
+            if entry is None or node is None or subject is False or value is None:
+                continue
+            into.put(node, (kind.name, scope, subject), entry.key, value * entry.scale)
+
+    return Query(expr, parse, f"{kind.name} {scope} gauges")
+
+
+def _expr_query(kind: Kind, scope: str, entries: list[Entry], sel: str, by: str, window: str
+                ) -> Query:
+    parts = []
+    for i, e in enumerate(entries):
+        inner = e.expr.format(S=sel, N=by, W=window)  # type: ignore[union-attr]
+        parts.append(f'label_replace({inner}, "{TAG}", "{i}", "", "")')
+    expr = " or ".join(parts)
+
+    def parse(result: list[dict], into: Results, key: NodeKey) -> None:
+        for series in result:
+            labels = series.get("metric") or {}
+            i = _index(labels.get(TAG))
+            node = key(labels)
+            subject = _subject(scope, labels)
+            value = number((series.get("value") or [None, None])[1])
+            if i is None or i >= len(entries) or node is None or subject is False:
+                continue
+            if value is None:
+                continue
+            entry = entries[i]
+            into.put(node, (kind.name, scope, subject), entry.key, value * entry.scale)
+
+    return Query(expr, parse, f"{kind.name} {scope} expressions")
+
+
+def _info_query(kind: Kind, info: Info, sel: str, by: str) -> Query:
+    expr = info.expr.format(S=sel, N=by)
+
+    def parse(result: list[dict], into: Results, key: NodeKey) -> None:
+        for series in result:
+            labels = series.get("metric") or {}
+            node = key(labels)
+            subject = _subject(info.scope, labels)
+            if node is None or subject is False:
+                continue
+            kept = {clean(k, 64): clean(v, 256) for k, v in labels.items()
+                    if k not in ("__name__", "job")}
+            value = (series.get("value") or [None, None])[1]
+            if value is not None:
+                kept["__value__"] = str(value)
+            into.infos.setdefault(node, {})[(kind.name, info.key, subject)] = kept
+
+    return Query(expr, parse, f"{kind.name} {info.key} info")
+
+
+def targets_query(sel: str) -> Query:
+    """`up` and the scrape time of every target the selector picks."""
+    expr = (f'label_replace(up{{{sel}}}, "{TAG}", "up", "", "") or '
+            f'label_replace(timestamp(up{{{sel}}}), "{TAG}", "t", "", "")')
+
+    def parse(result: list[dict], into: Results, key: NodeKey) -> None:
+        found: dict[tuple[str, str], dict[str, object]] = {}
+        for series in result:
+            labels = series.get("metric") or {}
+            node = key(labels)
+            instance = labels.get("instance")
+            if node is None or not instance:
+                continue
+            value = number((series.get("value") or [None, None])[1])
+            slot = found.setdefault((node, instance), {"labels": labels})
+            slot[labels.get(TAG, "")] = value
+        for (node, instance), slot in found.items():
+            labels = slot["labels"]
+            assert isinstance(labels, dict)
+            extra = tuple(sorted(
+                (clean(k, 64), clean(v, 128)) for k, v in labels.items()
+                if k not in ("__name__", "instance", "job", TAG)
+            ))
+            target = Target(clean(instance, 256), clean(labels.get("job", ""), 128),
+                            slot.get("up"), slot.get("t"), extra)  # type: ignore[arg-type]
+            into.targets.setdefault(node, {})[target.instance] = target
+
+    return Query(expr, parse, "targets")
+
+
+def plan(tier: str, sel: str, by: str, window: str, kinds: Iterable[Kind] = KINDS,
+         infos: bool = True) -> list[Query]:
+    """The queries of one tier ("fleet" or "detail") for every kind."""
+    out: list[Query] = []
+    for kind in kinds:
+        for scope in SCOPES:
+            rows = [e for e in kind.entries if e.tier == tier and e.scope == scope]
+            gauges = [e for e in rows if e.metric]
+            exprs = [e for e in rows if e.expr]
+            if gauges:
+                out.append(_gauge_query(kind, scope, gauges, sel, by))
+            if exprs:
+                out.append(_expr_query(kind, scope, exprs, sel, by, window))
+        if infos:
+            out.extend(_info_query(kind, i, sel, by) for i in kind.infos if i.tier == tier)
+    return out
+
+
+def probe_query(sel: str) -> str:
+    """Which targets export which kind: one series per target and probe metric."""
+    return f'group by (job, instance, __name__) ({{__name__=~"{PROBES}",{sel}}})'
