@@ -1,0 +1,102 @@
+"""The real `autoglm-tui cluster --prometheus` in tmux, over Debian's real Prometheus scraping two
+real exporters (fake NVML: no GPU here) and a real node_exporter.
+
+Both nodes show UP; Enter drills to a node, a GPU (its process listed) and the process; Esc
+comes back; stopping one exporter turns its node UNREACHABLE (scrape failed, up=0) while the
+other stays UP.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_local_tmux import CLI, Tmux, tmux
+from tests.integration.exporter_fleet import ExporterFleet
+from tests.integration.prometheus_fixture import (
+    NODE_EXPORTER,
+    PROMETHEUS,
+    Job,
+    NodeExporter,
+    PrometheusServer,
+    missing,
+)
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.integration,
+    pytest.mark.skipif(missing(PROMETHEUS, NODE_EXPORTER) is not None,
+                       reason=str(missing(PROMETHEUS, NODE_EXPORTER))),
+]
+
+__all__ = ["tmux"]
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[ExporterFleet]:
+    pool = ExporterFleet(tmp_path / "exporters")
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def row(screen: str, node_id: str) -> list[str]:
+    line = next((ln for ln in screen.splitlines() if f" {node_id} " in ln), "")
+    return line.split()
+
+
+def test_cluster_view_from_prometheus(tmux: Tmux, fleet: ExporterFleet, tmp_path: Path) -> None:
+    me = os.getpid()
+    a = fleet.start("127.0.0.2", gpus=[{"name": "NVIDIA H100", "util": 91,
+                                        "processes": [{"pid": me, "mem": 3 << 30}]}, {}])
+    b = fleet.start("127.0.0.3", gpus=[{"util": 7}])
+    node = NodeExporter(tmp_path / "ne", host="127.0.0.2").start()
+    prom = PrometheusServer(tmp_path / "prom", [
+        Job("gpu", [a.address, b.address], labels={"zone": "z1"}),
+        Job("node", [node.address]),
+    ])
+    try:
+        prom.start()
+        prom.wait_up("gpu", 2)
+        tmux.start(160, 45, [
+            str(CLI), "cluster", "--prometheus", prom.url, "--alert-log",
+            str(tmp_path / "alerts.jsonl"), "--prometheus-refresh", "1",
+        ])
+        screen = tmux.wait_for(
+            lambda s: row(s, "127.0.0.2")[:1] == ["UP"] and row(s, "127.0.0.3")[:1] == ["UP"],
+            "both nodes UP", timeout=40,
+        )
+        assert "nodes 2/2 up" in screen and "registry ok" in screen
+        assert "zone=z1" in screen
+        tmux.keys("Enter")  # 127.0.0.2 sorts first
+        screen = tmux.wait_for(
+            lambda s: "cluster › 127.0.0.2" in s and "driver 550.54.15" in s and "91%" in s,
+            "the node screen with its GPUs")
+        assert "H100 80GB HBM3" in screen  # GPU 1: the fake's default model name
+        tmux.keys("0")
+        screen = tmux.wait_for(
+            lambda s: "cluster › 127.0.0.2 › GPU 0" in s and str(me) in s,
+            "GPU 0 with its process", timeout=30,
+        )
+        assert "GPU util %" in screen
+        tmux.keys("Enter")
+        tmux.wait_for(lambda s: f"› pid {me}" in s, "the process screen")
+        for _ in range(3):
+            tmux.keys("Escape")
+        tmux.wait_for(lambda s: row(s, "127.0.0.3")[:1] == ["UP"], "back on the cluster table")
+
+        b.stop()  # its scrapes fail: up == 0
+        screen = tmux.wait_for(
+            lambda s: row(s, "127.0.0.3")[:1] == ["UNREACHABLE"], "the stopped node fails",
+            timeout=30,
+        )
+        assert row(screen, "127.0.0.2")[:1] == ["UP"]
+        tmux.keys("q")
+        tmux.wait_for(lambda s: "autoglm-exit=0" in s, "a clean exit")
+    finally:
+        prom.stop()
+        node.stop()
