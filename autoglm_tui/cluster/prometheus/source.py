@@ -211,7 +211,8 @@ class PrometheusSource:
             return
         now = self.clock()
         infos_due = time.monotonic() - self._info_at >= self.config.info_every_s
-        if infos_due:
+        unmeasured = any(i not in self.intervals for t in self._targets.values() for i in t)
+        if infos_due or unmeasured:
             await self._measure_intervals()
         sel = self.selector()
         results = q.Results()
