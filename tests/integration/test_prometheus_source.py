@@ -129,7 +129,7 @@ def source_for(prom: PrometheusServer, **kw: object) -> PrometheusSource:
 
 
 def test_source_builds_the_fleet(stack: tuple[PrometheusServer, list]) -> None:
-    prom, (a, b, node) = stack
+    prom, (a, b, _node) = stack
     source = source_for(prom)
     events, state = collect(source)
     assert source.jobs == {"gpu", "node"}  # found by their exporters' metrics

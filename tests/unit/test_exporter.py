@@ -8,7 +8,6 @@ from dataclasses import replace
 from prometheus_client.parser import text_string_to_metric_families
 
 from autoglm_tui.exporter import names as n
-from autoglm_tui.exporter.families import sample_families
 from autoglm_tui.exporter.influx import line, sample_lines
 from autoglm_tui.exporter.server import Exposition, Latest, SampleCollector
 from autoglm_tui.model import ProcGpuUse, ProcSample
@@ -46,7 +45,7 @@ def test_names_units_and_labels() -> None:
     assert value(got, "autoglm_process_cpu_utilization_ratio", pid="4242", name="python") == 1.5
     assert value(got, "autoglm_process_gpu_memory_bytes", pid="4242", name="python",
                  gpu="0") == 3 << 30
-    info = [k for k in got if k[0] == n.NODE_INFO][0]
+    info = next(k for k in got if k[0] == n.NODE_INFO)
     assert dict(info[1])["hostname"] == "node-1" and got[info] == 1
     assert value(got, n.SAMPLE_TIME) == 10.0
     assert value(got, "autoglm_sampler_cpu_seconds_total") == 0.5
@@ -70,7 +69,7 @@ def test_hostile_label_values_are_cleaned() -> None:
     evil = 'x\x1b[31m"red"\\\n[bold]y[/]\u202e'
     proc = ProcSample(7, 1, evil, evil, evil * 40, 1.0, 1, 1.0)
     got = page(s=sample(10.0, 1, procs=(proc,)), node="n\x07ode")
-    info = [dict(k[1]) for k in got if k[0] == n.PROC_INFO][0]
+    info = next(dict(k[1]) for k in got if k[0] == n.PROC_INFO)
     assert info["node"] == "n ode"
     assert "\x1b" not in info["user"] and "\n" not in info["user"] and "\u202e" not in info["user"]
     assert '"red"\\' in info["user"] and "[bold]y[/]" in info["user"]  # quotes survive escaping
