@@ -100,3 +100,35 @@ def test_cluster_view_from_prometheus(tmux: Tmux, fleet: ExporterFleet, tmp_path
     finally:
         prom.stop()
         node.stop()
+
+
+def test_hostile_label_values_render_literally(tmux: Tmux, tmp_path: Path) -> None:
+    """Markup and escape sequences in label values (a model name, a target label) come back
+    from Prometheus and show as the literal text, control characters removed."""
+    from tests.fakes.dcgm_exporter import DcgmExporter, DcgmGpu
+
+    dcgm = DcgmExporter("127.0.0.6", [DcgmGpu(0, util=64, model="[b]X[/b]\x1b[2J\x07")],
+                        hostname="h")
+    prom = PrometheusServer(tmp_path / "prom", [
+        Job("dcgm", [dcgm.address], labels={"zone": "\x1b]0;pwn\x07[red]z"})])
+    try:
+        prom.start()
+        prom.wait_scrapes(2)
+        tmux.start(160, 40, [str(CLI), "cluster", "--prometheus", prom.url, "--no-alerts",
+                             "--prometheus-refresh", "1"])
+        screen = tmux.wait_for(lambda s: row(s, "127.0.0.6")[:1] == ["UP"], "the node UP",
+                               timeout=40)
+        tmux.keys("g")  # group by the first label (job), then the next (zone)
+        tmux.wait_for(lambda s: "dcgm" in s and "group" in s.lower(), "grouped by job")
+        tmux.keys("g")
+        screen = tmux.wait_for(lambda s: "pwn" in s, "grouped by zone")
+        assert "]0;pwn [red]z" in screen  # ESC and BEL gone, the markup as text
+        tmux.keys("g")
+        tmux.keys("Enter")
+        screen = tmux.wait_for(lambda s: "cluster › 127.0.0.6" in s and "64%" in s,
+                               "the node screen")
+        assert "[b]X[/b] [2J" in screen
+        assert tmux.pane("#{pane_title}") != "pwn"  # no OSC sequence reached the terminal
+    finally:
+        prom.stop()
+        dcgm.close()

@@ -55,14 +55,16 @@ class ExporterFleet:
 
     def start(self, host: str, gpus: list[dict] | None = None, interval: float = 1.0,
               node_name: str | None = None, extra: list[str] | None = None,
-              env: dict[str, str] | None = None) -> Exporter:
+              env: dict[str, str] | None = None, listen: bool = True) -> Exporter:
+        """Start one exporter; with listen=False it only writes to InfluxDB (--listen none)."""
         scenario = self.workdir / f"nvml-{host}.json"
         scenario.write_text(json.dumps({"gpu_count": len(gpus or []), "gpus": gpus or [],
                                         "driver_version": "550.54.15"}))
         port = free_port(host)
         log = self.workdir / f"exporter-{host}.log"
-        argv = [sys.executable, "-m", "autoglm_tui", "exporter", "--listen", f"{host}:{port}",
-                "--interval", str(interval), *(extra or [])]
+        argv = [sys.executable, "-m", "autoglm_tui", "exporter", "--listen",
+                f"{host}:{port}" if listen else "none", "--interval", str(interval),
+                *(extra or [])]
         if node_name:
             argv += ["--node-name", node_name]
         child_env = {**os.environ, "AUTOGLM_NVML_MODULE": str(FAKE_NVML),
@@ -72,8 +74,12 @@ class ExporterFleet:
                                     cwd=REPO, env=child_env, start_new_session=True)
         exp = Exporter(host, port, proc, log)
         self.exporters.append(exp)
-        wait_until(lambda: "autoglm_sample_timestamp_seconds" in exp.metrics(),
-                   f"exporter on {exp.address}", timeout=30)
+        if listen:
+            wait_until(lambda: "autoglm_sample_timestamp_seconds" in exp.metrics(),
+                       f"exporter on {exp.address}", timeout=30)
+        else:
+            wait_until(lambda: "writing to InfluxDB" in log.read_text(), "exporter started",
+                       timeout=30)
         return exp
 
     def close(self) -> None:

@@ -192,6 +192,12 @@ class PrometheusServer(_Process):
         return {t["labels"].get("instance", ""): t["health"] for t in active
                 if job is None or t["labels"].get("job") == job}
 
+    def wait_scrapes(self, count: int = 3, timeout: float = 30.0) -> None:
+        """Until every target has `count` scrapes in the last 30 s (rates need two)."""
+        wait_until(lambda: all(float(r["value"][1]) >= count for r in
+                               self.query("count_over_time(up[30s])")),
+                   f"{count} scrapes of every target", timeout)
+
     def wait_up(self, job: str, count: int, timeout: float = 30.0) -> None:
         wait_until(lambda: sum(h == "up" for h in self.targets_up(job).values()) >= count,
                    f"{count} targets of {job} up", timeout)
@@ -264,17 +270,19 @@ bind-address = "127.0.0.1:{self.bind_port}"
         return self
 
     def query(self, q: str, db: str | None = None, auth: tuple[str, str] | None = None,
-              method: str = "GET") -> Any:
-        params = {"q": q}
+              method: str = "GET", epoch: str | None = None) -> Any:
+        """InfluxQL over /query; the statement in the body for POST, auth in the URL."""
+        params: dict[str, str] = {"epoch": epoch} if epoch else {}
         if db:
             params["db"] = db
         if auth:
             params["u"], params["p"] = auth
-        data = urllib.parse.urlencode(params)
         if method == "POST":
-            req = urllib.request.Request(self.url + "/query", data=data.encode(),
+            url = self.url + "/query?" + urllib.parse.urlencode(params)
+            req = urllib.request.Request(url, data=urllib.parse.urlencode({"q": q}).encode(),
                                          method="POST")
         else:
-            req = urllib.request.Request(self.url + "/query?" + data)
+            req = urllib.request.Request(
+                self.url + "/query?" + urllib.parse.urlencode({**params, "q": q}))
         with _NO_PROXY.open(req, timeout=10) as resp:
             return json.loads(resp.read())

@@ -72,8 +72,7 @@ def stack(tmp_path: Path, fleet: ExporterFleet) -> Iterator[tuple[PrometheusServ
         prom.start()
         prom.wait_up("gpu", 2)
         prom.wait_up("node", 1)
-        wait_until(lambda: all(float(r["value"][1]) >= 3 for r in
-                               prom.query("count_over_time(up[30s])")), "3 scrapes each")
+        prom.wait_scrapes(3)
         yield prom, [a, b, node]
     finally:
         prom.stop()
