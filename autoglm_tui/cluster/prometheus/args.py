@@ -64,6 +64,9 @@ def add_prometheus_args(parser: argparse.ArgumentParser) -> None:
                    "1..60)")
     g.add_argument("--scrape-interval", type=_seconds(0.1, 3600), metavar="S",
                    help="the targets' scrape interval (default: measured from up)")
+    g.add_argument("--service-window", type=_seconds(1, 3600), default=60.0, metavar="S",
+                   help="window of the inference servers' rates and quantiles (tokens/s, P95; "
+                   "default 60)")
     g.add_argument("--detail-nodes", type=_count, default=32, metavar="N",
                    help="while the fleet has at most N nodes every node's details (all GPU "
                    "fields, processes, per-core CPU) are read each refresh; beyond, only the "
@@ -81,6 +84,6 @@ def prometheus_source_from_args(args: argparse.Namespace) -> Any:
     config = PromSourceConfig(
         client=client, jobs=tuple(args.job), node_label=args.node_label,
         refresh_s=args.prometheus_refresh, scrape_interval_s=args.scrape_interval,
-        detail_all_max=args.detail_nodes,
+        detail_all_max=args.detail_nodes, service_window_s=args.service_window,
     )
     return PrometheusSource(config)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from autoglm_tui.cluster.prometheus.mapping import KINDS
+from autoglm_tui.cluster.prometheus.mapping import KINDS, SERVICE_KINDS
 from autoglm_tui.cluster.prometheus.queries import Target
 from autoglm_tui.model import (
     SCHEMA,
@@ -34,6 +34,7 @@ Values = Mapping[tuple[str, str, object], Mapping[str, float]]
 Infos = Mapping[tuple[str, str, object], Mapping[str, str]]
 Derived = dict[tuple[str, "int | str | None"], "float | None"]
 ORDER = tuple(k.name for k in KINDS)
+SERVICE_KEYS = tuple(dict.fromkeys(e.key for k in SERVICE_KINDS for e in k.entries))
 NO_GPU_EXPORTER = ("no GPU exporter for this node in Prometheus (autoglm-tui exporter or "
                    "dcgm-exporter)")
 
@@ -137,6 +138,10 @@ def _derived(pick: _Pick, link_mbps: int | None) -> Derived:
     if link_mbps and rx is not None and tx is not None:
         util = min(100.0, 100.0 * max(rx, tx) * 8 / (link_mbps * 1e6))
     out[("net.util_pct", None)] = util
+    for key in SERVICE_KEYS:  # inference servers Prometheus scrapes (vLLM, SGLang, TGI...)
+        value = pick(key)
+        if value is not None:
+            out[(key, None)] = value
     return out
 
 

@@ -226,5 +226,75 @@ NODE_EXPORTER = Kind(
     ),
 )
 
-KINDS: tuple[Kind, ...] = (AUTOGLM, DCGM, NODE_EXPORTER)
-PROBES = "|".join(k.probe for k in KINDS)
+# ---------------------------------------------------------------- inference servers
+# Scraped by Prometheus itself (any job): per node, the sum over its servers of rates and
+# queues, the worst quantile. ``{L}`` is the longer window quantiles and request rates need.
+
+
+def _sel(metric: str, extra: str = "") -> str:
+    """A selector template for `metric`. A name with a colon also matches the name with an
+    underscore: prometheus_client 0.26 writes `vllm_x` for `vllm:x` when a scraper asks for
+    OpenMetrics, as Prometheus does."""
+    if ":" in metric:
+        name = metric.replace(":", "[:_]")
+        return f'{{{{__name__=~"{name}",{{S}}{extra}}}}}'
+    return f"{metric}{{{{{{S}}{extra}}}}}"
+
+
+def _q95(bucket: str) -> str:
+    return f"histogram_quantile(0.95, sum by ({{N}}, le) (rate({_sel(bucket)}[{{L}}])))"
+
+
+def _sum(metric: str, fn: str = "", extra: str = "") -> str:
+    inner = _sel(metric, extra)
+    if fn:
+        inner = f"{fn}({inner}[{{L}}])"
+    return f"sum by ({{N}}) ({inner})"
+
+
+
+
+VLLM = Kind(
+    name="vllm", title="vLLM", probe="vllm:num_requests_running", entries=(
+        Entry("svc.tokens_per_s", expr=_sum("vllm:generation_tokens_total", "rate")),
+        Entry("svc.requests_per_s", expr=_sum("vllm:request_success_total", "rate")),
+        Entry("svc.latency_p95_s", expr=_q95("vllm:e2e_request_latency_seconds_bucket")),
+        Entry("svc.ttft_p95_s", expr=_q95("vllm:time_to_first_token_seconds_bucket")),
+        Entry("svc.requests_running", expr=_sum("vllm:num_requests_running")),
+        Entry("svc.queue_len", expr=_sum("vllm:num_requests_waiting")),
+        Entry("svc.kv_cache_pct", expr='100 * max by ({N}) ({{__name__=~"vllm[:_]kv_cache_usage_'
+              'perc|vllm[:_]gpu_cache_usage_perc",{S}}})'),
+        Entry("svc.error_rate", expr="100 * " + _sum("vllm:request_success_total", "rate",
+                                                    ',finished_reason="abort"')
+              + " / " + _sum("vllm:request_success_total", "rate")),
+    ))
+SGLANG = Kind(
+    name="sglang", title="SGLang", probe="sglang:num_running_reqs", entries=(
+        Entry("svc.tokens_per_s", expr=_sum("sglang:generation_tokens_total", "rate")),
+        Entry("svc.latency_p95_s", expr=_q95("sglang:e2e_request_latency_seconds_bucket")),
+        Entry("svc.ttft_p95_s", expr=_q95("sglang:time_to_first_token_seconds_bucket")),
+        Entry("svc.requests_running", expr=_sum("sglang:num_running_reqs")),
+        Entry("svc.queue_len", expr=_sum("sglang:num_queue_reqs")),
+        Entry("svc.kv_cache_pct", expr=f"100 * max by ({{N}}) ({_sel('sglang:token_usage')})"),
+    ))
+TGI = Kind(
+    name="tgi", title="TGI", probe="tgi_queue_size", entries=(
+        Entry("svc.tokens_per_s", expr=_sum("tgi_request_generated_tokens_sum", "rate")),
+        Entry("svc.requests_per_s", expr=_sum("tgi_request_success", "rate")),
+        Entry("svc.latency_p95_s", expr=_q95("tgi_request_duration_bucket")),
+        Entry("svc.requests_running", expr=_sum("tgi_batch_current_size")),
+        Entry("svc.queue_len", expr=_sum("tgi_queue_size")),
+        Entry("svc.error_rate", expr=f"100 * {_sum('tgi_request_failure', 'rate')} / "
+              f"({_sum('tgi_request_success', 'rate')} + {_sum('tgi_request_failure', 'rate')})"),
+    ))
+LLAMACPP = Kind(
+    name="llamacpp", title="llama.cpp", probe="llamacpp:requests_processing", entries=(
+        Entry("svc.tokens_per_s", expr=_sum("llamacpp:tokens_predicted_total", "rate")),
+        Entry("svc.requests_running", expr=_sum("llamacpp:requests_processing")),
+        Entry("svc.queue_len", expr=_sum("llamacpp:requests_deferred")),
+    ))
+
+NODE_KINDS: tuple[Kind, ...] = (AUTOGLM, DCGM, NODE_EXPORTER)
+SERVICE_KINDS: tuple[Kind, ...] = (VLLM, SGLANG, TGI, LLAMACPP)
+KINDS: tuple[Kind, ...] = NODE_KINDS + SERVICE_KINDS
+PROBES = "|".join(k.probe for k in NODE_KINDS)  # a target exporting one is a node target

@@ -16,7 +16,15 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from autoglm_tui.cluster.prometheus.mapping import KINDS, PROBES, SCOPES, Entry, Info, Kind
+from autoglm_tui.cluster.prometheus.mapping import (
+    KINDS,
+    PROBES,
+    SCOPES,
+    SERVICE_KINDS,
+    Entry,
+    Info,
+    Kind,
+)
 from autoglm_tui.text import clean
 
 TAG = "autoglm_k"  # label that tells the branches of an `or` query apart
@@ -145,11 +153,11 @@ def _gauge_query(kind: Kind, scope: str, entries: list[Entry], sel: str, by: str
     return Query(expr, parse, f"{kind.name} {scope} gauges")
 
 
-def _expr_query(kind: Kind, scope: str, entries: list[Entry], sel: str, by: str, window: str
-                ) -> Query:
+def _expr_query(kind: Kind, scope: str, entries: list[Entry], sel: str, by: str, window: str,
+                long_window: str) -> Query:
     parts = []
     for i, e in enumerate(entries):
-        inner = e.expr.format(S=sel, N=by, W=window)  # type: ignore[union-attr]
+        inner = e.expr.format(S=sel, N=by, W=window, L=long_window)  # type: ignore[union-attr]
         parts.append(f'label_replace({inner}, "{TAG}", "{i}", "", "")')
     expr = " or ".join(parts)
 
@@ -221,20 +229,23 @@ def targets_query(sel: str) -> Query:
 
 
 def plan(tier: str, sel: str, by: str, window: str, kinds: Iterable[Kind] = KINDS,
-         infos: bool = True) -> list[Query]:
-    """The queries of one tier ("fleet" or "detail") for every kind."""
+         infos: bool = True, service_sel: str | None = None, long_window: str = "60s"
+         ) -> list[Query]:
+    """The queries of one tier ("fleet" or "detail") for every kind. Inference servers are
+    looked for in every job (`service_sel`, default `sel`): they are not node exporters."""
     out: list[Query] = []
     for kind in kinds:
+        kind_sel = (service_sel or sel) if kind in SERVICE_KINDS else sel
         for scope in SCOPES:
             rows = [e for e in kind.entries if e.tier == tier and e.scope == scope]
             gauges = [e for e in rows if e.metric]
             exprs = [e for e in rows if e.expr]
             if gauges:
-                out.append(_gauge_query(kind, scope, gauges, sel, by))
+                out.append(_gauge_query(kind, scope, gauges, kind_sel, by))
             if exprs:
-                out.append(_expr_query(kind, scope, exprs, sel, by, window))
+                out.append(_expr_query(kind, scope, exprs, kind_sel, by, window, long_window))
         if infos:
-            out.extend(_info_query(kind, i, sel, by) for i in kind.infos if i.tier == tier)
+            out.extend(_info_query(kind, i, kind_sel, by) for i in kind.infos if i.tier == tier)
     return out
 
 

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import itertools
 import math
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -61,6 +62,7 @@ class PromSourceConfig:
     scrape_interval_s: float | None = None  # None: measured from `up`
     detail_all_max: int = 32  # details for every node while the fleet is this small
     info_every_s: float = 30.0
+    service_window_s: float = 60.0  # window of inference servers' quantiles and rates
     retry_max_s: float = 30.0
 
 
@@ -185,12 +187,35 @@ class PrometheusSource:
                 parts.append(f"{self.key.label}=~{q.regex_alternatives(nodes)}")
         return ",".join(parts)
 
+    def host_selector(self, node_id: str) -> str:
+        """Every target of one node, in any job (its inference servers too)."""
+        if self.key.label == "instance":
+            return f"instance=~{q.promql_string(re.escape(node_id) + '(:[0-9]+)?')}"
+        return f"{self.key.label}={q.promql_string(node_id)}"
+
     def _instances(self, node_id: str) -> list[str]:
         return list(self._targets.get(node_id, {}))
 
     def window(self) -> str:
-        longest = max([n.interval_s for n in self.nodes.values()] or [15.0])
+        """The irate window: four scrape intervals of the slowest node."""
+        longest = self._longest_interval()
         return f"{max(4, math.ceil(4 * longest))}s"
+
+    def long_window(self) -> str:
+        """The window for inference servers' quantiles and request rates (default 1 m, and at
+        least four scrape intervals)."""
+        longest = self._longest_interval()
+        return f"{max(math.ceil(self.config.service_window_s), math.ceil(4 * longest))}s"
+
+    def _longest_interval(self) -> float:
+        known = [n.interval_s for n in self.nodes.values()] or list(self.intervals.values())
+        if self.config.scrape_interval_s:
+            known = [self.config.scrape_interval_s]
+        return max(known or [15.0])
+
+    def _plan(self, tier: str, sel: str, infos: bool = True) -> list[q.Query]:
+        return q.plan(tier, sel, self.key.by, self.window(), infos=infos,
+                      service_sel='job!=""', long_window=self.long_window())
 
     async def _run_queries(self, plan: list[q.Query], into: q.Results) -> None:
         answers = await asyncio.gather(*(asyncio.to_thread(self.client.query, x.expr)
@@ -216,7 +241,7 @@ class PrometheusSource:
             await self._measure_intervals()
         sel = self.selector()
         results = q.Results()
-        plan = [*q.plan("fleet", sel, self.key.by, self.window(), infos=infos_due)]
+        plan = self._plan("fleet", sel, infos=infos_due)
         if self.nodes:
             plan.append(q.targets_query(sel))
         else:  # the first round: learn the nodes first, so that details can be chosen
@@ -224,7 +249,7 @@ class PrometheusSource:
             self._targets = results.targets
         detail = self._detail_nodes(set(results.targets) or set(self.nodes))
         if detail:
-            plan += q.plan("detail", self.selector(detail), self.key.by, self.window())
+            plan += self._plan("detail", self.selector(detail))
         await self._run_queries(plan, results)
         if infos_due:
             self._info_at = time.monotonic()
@@ -347,8 +372,10 @@ class PrometheusSource:
         step = max(node.interval_s, req.seconds / MAX_RANGE_POINTS, 1.0)
         start = end - req.seconds
         sel = self.selector({req.node_id})
-        plan = [*q.plan("fleet", sel, self.key.by, self.window(), infos=False),
-                *q.plan("detail", sel, self.key.by, self.window(), infos=False)]
+        services = self.host_selector(req.node_id)
+        plan = [*q.plan("fleet", sel, self.key.by, self.window(), infos=False,
+                        service_sel=services, long_window=self.long_window()),
+                *self._plan("detail", sel, infos=False)]
         answers = await asyncio.gather(*(
             asyncio.to_thread(self.client.query_range, x.expr, start, end, step) for x in plan))
         steps: dict[float, q.Results] = {}
