@@ -40,27 +40,34 @@ NO_GPU_EXPORTER = ("no GPU exporter for this node in Prometheus (autoglm-tui exp
 
 
 class _Pick:
-    """Reads one node's values, first kind first."""
+    """Reads one node's values, first kind first (merged once per subject)."""
 
     def __init__(self, values: Values) -> None:
         self.values = values
+        merged: dict[tuple[str, object], dict[str, float]] = {}
+        rank = {k: i for i, k in enumerate(ORDER)}
+        # lowest priority first, so that the first kind's values win the update
+        for (kind, scope, subject) in sorted(values, key=lambda w: -rank.get(w[0], 99)):
+            merged.setdefault((scope, subject), {}).update(values[(kind, scope, subject)])
+        self.merged = merged
+        self._subjects: dict[str, list[object]] = {}
 
     def __call__(self, key: str, scope: str = "node", subject: object = None) -> float | None:
-        for kind in ORDER:
-            part = self.values.get((kind, scope, subject))
-            if part is not None:
-                value = part.get(key)
-                if value is not None:
-                    return value
-        return None
+        part = self.merged.get((scope, subject))
+        return None if part is None else part.get(key)
 
     def subjects(self, scope: str) -> list[object]:
         """Subjects of `scope` (GPU indices, cores, pids) from the first kind that has any."""
-        for kind in ORDER:
-            found = {s for (k, sc, s) in self.values if k == kind and sc == scope}
-            if found:
-                return sorted(found)  # type: ignore[type-var]
-        return []
+        found = self._subjects.get(scope)
+        if found is None:
+            found = []
+            for kind in ORDER:
+                mine = {s for (k, sc, s) in self.values if k == kind and sc == scope}
+                if mine:
+                    found = sorted(mine)  # type: ignore[type-var]
+                    break
+            self._subjects[scope] = found
+        return found
 
 
 def _int(value: float | None) -> int | None:

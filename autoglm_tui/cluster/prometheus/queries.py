@@ -56,10 +56,16 @@ class Results:
 
 
 class NodeKey:
-    """Which node a series belongs to: the host part of `instance`, or a chosen label."""
+    """Which node a series belongs to: the host part of `instance`, or a chosen label.
+
+    The same label values come back every refresh, so each is cleaned once and remembered
+    (up to CACHE_MAX distinct values)."""
+
+    CACHE_MAX = 200_000
 
     def __init__(self, label: str = "instance") -> None:
         self.label = label
+        self._cache: dict[str, str | None] = {}
 
     @property
     def by(self) -> str:
@@ -69,10 +75,14 @@ class NodeKey:
         raw = labels.get(self.label)
         if not raw:
             return None
-        if self.label == "instance":
-            raw = host_of(raw)
-        node = clean(raw, NODE_ID_MAX).strip()
-        return node or None
+        node = self._cache.get(raw, False)
+        if node is False:
+            text = host_of(raw) if self.label == "instance" else raw
+            node = clean(text, NODE_ID_MAX).strip() or None
+            if len(self._cache) >= self.CACHE_MAX:
+                self._cache.clear()
+            self._cache[raw] = node
+        return node  # type: ignore[return-value]
 
 
 def host_of(instance: str) -> str:
@@ -104,8 +114,16 @@ def number(text: object) -> float | None:
     return value if math.isfinite(value) else None
 
 
+_SMALL = {str(i): i for i in range(1024)}  # GPU indices, cores: parsed once
+
+
 def _index(text: str | None) -> int | None:
-    if text is None or not text.isdigit() or len(text) > 9:
+    if text is None:
+        return None
+    small = _SMALL.get(text)
+    if small is not None:
+        return small
+    if not text.isdigit() or len(text) > 9:
         return None
     return int(text)
 

@@ -26,8 +26,10 @@ import itertools
 import math
 import re
 import statistics
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +79,7 @@ class _Node:
     absent: int = 0
     interval_s: float = 15.0
     joined: bool = False
+    gpu_rows: int = -1  # (kind, GPU) value groups seen, to notice a GPU set that changed
 
 
 @dataclass
@@ -108,6 +111,8 @@ class PrometheusSource:
         self._healthy: bool | None = None
         self._reason: str | None = None
         self._targets: dict[str, dict[str, q.Target]] = {}
+        self._lock = threading.Lock()  # the refresh thread and the history thread
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="autoglm-prom")
         self._info_at = -math.inf
         self._pending_history: list[HistoryWanted] = []
 
@@ -159,7 +164,7 @@ class PrometheusSource:
         finally:
             history.cancel()
             await asyncio.gather(history, return_exceptions=True)
-            await asyncio.to_thread(self.client.close)
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def refresh_s(self) -> float:
         if self.config.refresh_s:
@@ -217,18 +222,27 @@ class PrometheusSource:
         return q.plan(tier, sel, self.key.by, self.window(), infos=infos,
                       service_sel='job!=""', long_window=self.long_window())
 
-    async def _run_queries(self, plan: list[q.Query], into: q.Results) -> None:
-        answers = await asyncio.gather(*(asyncio.to_thread(self.client.query, x.expr)
-                                         for x in plan))
+    def _run_queries(self, plan: list[q.Query], into: q.Results) -> None:
+        """Run the queries in parallel (worker threads), then file their results."""
+        answers = list(self._pool.map(lambda x: self.client.query(x.expr), plan))
         for query, result in zip(plan, answers, strict=True):
             query.parse(result, into, self.key)
             self.stats.series += len(result)
 
     async def refresh(self, emit: Emit) -> None:
-        """One round of instant queries, then the events it implies."""
+        """One round of instant queries, then the events it implies. The queries, the parsing
+        and the assembly run in a worker thread; only the emitting happens on the loop."""
+        events: list[Event] = []
+        try:
+            await asyncio.to_thread(self.refresh_blocking, events.append)
+        finally:
+            for event in events:
+                emit(event)
+
+    def refresh_blocking(self, emit: Emit) -> None:
         started = time.monotonic()
         if not self.config.jobs:
-            await self._discover_jobs()
+            self._discover_jobs()
         if not self.jobs:
             self._health(emit, False, "no node exporter found (no autoglm_node_info, "
                          "node_uname_info or DCGM_FI_DEV_GPU_UTIL series); name the job "
@@ -238,24 +252,25 @@ class PrometheusSource:
         infos_due = time.monotonic() - self._info_at >= self.config.info_every_s
         unmeasured = any(i not in self.intervals for t in self._targets.values() for i in t)
         if infos_due or unmeasured:
-            await self._measure_intervals()
+            self._measure_intervals()
         sel = self.selector()
         results = q.Results()
         plan = self._plan("fleet", sel, infos=infos_due)
         if self.nodes:
             plan.append(q.targets_query(sel))
         else:  # the first round: learn the nodes first, so that details can be chosen
-            await self._run_queries([q.targets_query(sel)], results)
+            self._run_queries([q.targets_query(sel)], results)
             self._targets = results.targets
         detail = self._detail_nodes(set(results.targets) or set(self.nodes))
         if detail:
             plan += self._plan("detail", self.selector(detail))
-        await self._run_queries(plan, results)
+        self._run_queries(plan, results)
         if infos_due:
             self._info_at = time.monotonic()
-        self._targets = results.targets
-        self._health(emit, True)
-        self._apply(emit, results, detail, infos_due, now)
+        with self._lock:
+            self._targets = results.targets
+            self._health(emit, True)
+            self._apply(emit, results, detail, infos_due, now)
         self.stats.rounds += 1
         self.stats.last_s = time.monotonic() - started
 
@@ -264,22 +279,21 @@ class PrometheusSource:
             return known
         return known & set(self.in_view)
 
-    async def _discover_jobs(self) -> None:
-        result = await asyncio.to_thread(self.client.query, q.probe_query('job!=""'))
+    def _discover_jobs(self) -> None:
+        result = self.client.query(q.probe_query('job!=""'))
         for series in result:
             job = (series.get("metric") or {}).get("job")
             if job:
                 self.jobs.add(job)
 
-    async def _measure_intervals(self) -> None:
+    def _measure_intervals(self) -> None:
         """Scrape interval per target: the median gap between its last `up` samples (30 s),
         or, for slow scrapes, 5 minutes divided by how many samples they hold."""
         if self.config.scrape_interval_s:
             return
         sel = self.selector()
-        raw, five = await asyncio.gather(
-            asyncio.to_thread(self.client.query, f"up{{{sel}}}[30s]"),
-            asyncio.to_thread(self.client.query, f"count_over_time(up{{{sel}}}[5m])"))
+        raw, five = self._pool.map(self.client.query, [f"up{{{sel}}}[30s]",
+                                                       f"count_over_time(up{{{sel}}}[5m])"])
         for series in five:
             instance = (series.get("metric") or {}).get("instance")
             count = q.number((series.get("value") or [None, None])[1]) or 0
@@ -331,11 +345,15 @@ class PrometheusSource:
                 continue  # nothing newer than what the state has
             node.down = False
             infos = self.infos.get(node_id, {})
-            refresh = self.refresh_s()
-            hello = node_hello(node_id, values, infos, now, max(node.interval_s, refresh))
-            if hello.static != node.static:
-                node.static = hello.static
-                emit(HelloReceived(now, node_id, hello))
+            interval = max(node.interval_s, self.refresh_s())
+            gpus = sum(1 for (_k, scope, _s) in values if scope == "gpu")
+            if (infos_due or node.static is None or gpus != node.gpu_rows
+                    or interval != node.static.interval_s):
+                node.gpu_rows = gpus  # facts are only looked at again when they may change
+                hello = node_hello(node_id, values, infos, now, interval)
+                if hello.static != node.static:
+                    node.static = hello.static
+                    emit(HelloReceived(now, node_id, hello))
             node.seq += 1
             sample, derived = node_sample(node_id, values, infos, data_t, node.seq, targets,
                                           details=node_id in detail)
@@ -365,19 +383,24 @@ class PrometheusSource:
 
     async def history(self, req: HistoryWanted) -> HistoryBackfill | None:
         """Range queries for one node: its fleet and detail figures over `seconds`."""
-        node = self.nodes.get(req.node_id)
-        if node is None or not self.jobs:
-            return None
+        return await asyncio.to_thread(self.history_blocking, req)
+
+    def history_blocking(self, req: HistoryWanted) -> HistoryBackfill | None:
+        with self._lock:
+            node = self.nodes.get(req.node_id)
+            if node is None or not self.jobs:
+                return None
+            step = max(node.interval_s, req.seconds / MAX_RANGE_POINTS, 1.0)
+            sel = self.selector({req.node_id})
+            plan = [*q.plan("fleet", sel, self.key.by, self.window(), infos=False,
+                            service_sel=self.host_selector(req.node_id),
+                            long_window=self.long_window()),
+                    *self._plan("detail", sel, infos=False)]
+            infos = dict(self.infos.get(req.node_id, {}))
         end = self.clock()
-        step = max(node.interval_s, req.seconds / MAX_RANGE_POINTS, 1.0)
         start = end - req.seconds
-        sel = self.selector({req.node_id})
-        services = self.host_selector(req.node_id)
-        plan = [*q.plan("fleet", sel, self.key.by, self.window(), infos=False,
-                        service_sel=services, long_window=self.long_window()),
-                *self._plan("detail", sel, infos=False)]
-        answers = await asyncio.gather(*(
-            asyncio.to_thread(self.client.query_range, x.expr, start, end, step) for x in plan))
+        answers = list(self._pool.map(
+            lambda x: self.client.query_range(x.expr, start, end, step), plan))
         steps: dict[float, q.Results] = {}
         for query, result in zip(plan, answers, strict=True):
             by_time: dict[float, list[dict]] = {}
@@ -387,7 +410,6 @@ class PrometheusSource:
                         {"metric": series.get("metric") or {}, "value": [t, v]})
             for t, items in by_time.items():
                 query.parse(items, steps.setdefault(t, q.Results()), self.key)
-        infos = self.infos.get(req.node_id, {})
         points = []
         for seq, t in enumerate(sorted(steps), start=1):
             values = steps[t].values.get(req.node_id)
