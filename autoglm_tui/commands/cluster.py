@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         from autoglm_tui.cluster.prometheus.client import PromError
 
         try:
-            sources.append(prometheus_source_from_args(args))
+            sources.append(prometheus_source_from_args(args, interactive=True))
         except PromError as exc:
             print(f"autoglm-tui cluster: --prometheus: {exc}", file=sys.stderr)
             return 2

@@ -73,8 +73,11 @@ def add_prometheus_args(parser: argparse.ArgumentParser) -> None:
                    "nodes whose screens are open (default 32)")
 
 
-def prometheus_source_from_args(args: argparse.Namespace) -> Any:
-    """A PrometheusSource from parsed options; raises PromError with a clear message."""
+def prometheus_source_from_args(args: argparse.Namespace, interactive: bool = False) -> Any:
+    """A PrometheusSource from parsed options; raises PromError with a clear message.
+
+    `interactive` (the cluster view): the first refresh skips host facts, so a large fleet's
+    first frame comes sooner (`snapshot` wants them in its one round)."""
     from autoglm_tui.cluster.prometheus.client import ClientConfig, read_token
     from autoglm_tui.cluster.prometheus.source import PrometheusSource, PromSourceConfig
 
@@ -85,5 +88,6 @@ def prometheus_source_from_args(args: argparse.Namespace) -> Any:
         client=client, jobs=tuple(args.job), node_label=args.node_label,
         refresh_s=args.prometheus_refresh, scrape_interval_s=args.scrape_interval,
         detail_all_max=args.detail_nodes, service_window_s=args.service_window,
+        defer_infos=interactive,
     )
     return PrometheusSource(config)

@@ -11,8 +11,10 @@ by (``instance`` by default), ``{W}`` the rate window. Rates are computed by Pro
 process comes back.
 
 ``tier`` says when a row is queried: "fleet" rows every refresh for every node (what the
-cluster and all-GPUs tables show), "detail" rows only for the nodes whose screens are open
-(or every node while the fleet is small). A figure no row gives stays None (N/A).
+cluster and all-GPUs tables show and the alert rules read), "static" rows (totals, link
+speeds, boot time) with the infos every 30 s, "detail" rows each refresh but only for the nodes
+whose screens are open (or every node while the fleet is small). A figure no row gives stays
+None (N/A).
 
 Kinds are tried in order (ours, then dcgm-exporter, then node_exporter): for one node and key
 the first kind with a value wins. README.md ("The cluster view from Prometheus") prints these
@@ -82,18 +84,18 @@ AUTOGLM = Kind(
         Entry("cpu.util_pct", metric="autoglm_cpu_utilization_ratio", scale=100),
         Entry("cpu.iowait_pct", metric="autoglm_cpu_iowait_ratio", scale=100),
         Entry("load.1", metric="autoglm_load1"),
-        Entry("load.5", metric="autoglm_load5"),
-        Entry("load.15", metric="autoglm_load15"),
-        Entry("mem.total", metric="autoglm_memory_total_bytes"),
+        Entry("load.5", metric="autoglm_load5", tier="detail"),
+        Entry("load.15", metric="autoglm_load15", tier="detail"),
+        Entry("mem.total", metric="autoglm_memory_total_bytes", tier="static"),
         Entry("mem.used", metric="autoglm_memory_used_bytes"),
         Entry("mem.available", metric="autoglm_memory_available_bytes"),
-        Entry("swap.total", metric="autoglm_swap_total_bytes"),
+        Entry("swap.total", metric="autoglm_swap_total_bytes", tier="static"),
         Entry("swap.used", metric="autoglm_swap_used_bytes"),
-        Entry("net.speed_bytes", metric="autoglm_network_speed_bytes"),
+        Entry("net.speed_bytes", metric="autoglm_network_speed_bytes", tier="static"),
         Entry("sample.time", metric="autoglm_sample_timestamp_seconds"),
-        Entry("sample.interval", metric="autoglm_sample_interval_seconds"),
-        Entry("cpu.cores", metric="autoglm_cpu_cores"),
-        Entry("boot.time", metric="autoglm_boot_time_seconds"),
+        Entry("sample.interval", metric="autoglm_sample_interval_seconds", tier="static"),
+        Entry("cpu.cores", metric="autoglm_cpu_cores", tier="static"),
+        Entry("boot.time", metric="autoglm_boot_time_seconds", tier="static"),
         Entry("self.cpu_s", metric="autoglm_sampler_cpu_seconds_total"),
         Entry("self.rss", metric="autoglm_sampler_resident_memory_bytes"),
         Entry("rate.disk_read_bytes", expr=_rate("autoglm_disk_read_bytes_total")),
@@ -106,7 +108,8 @@ AUTOGLM = Kind(
         Entry("rate.net_tx_bytes", expr=_rate("autoglm_network_transmit_bytes_total")),
         Entry("gpu.util_pct", "gpu", metric="autoglm_gpu_utilization_ratio", scale=100),
         Entry("gpu.mem_used", "gpu", metric="autoglm_gpu_memory_used_bytes"),
-        Entry("gpu.mem_total", "gpu", metric="autoglm_gpu_memory_total_bytes"),
+        Entry("gpu.mem_total", "gpu", metric="autoglm_gpu_memory_total_bytes",
+              tier="static"),
         Entry("gpu.temp_c", "gpu", metric="autoglm_gpu_temperature_celsius"),
         Entry("gpu.power_w", "gpu", metric="autoglm_gpu_power_watts"),
         Entry("gpu.mem_util_pct", "gpu", metric="autoglm_gpu_memory_utilization_ratio",
@@ -157,8 +160,10 @@ DCGM = Kind(
         Entry("gpu.util_pct", "gpu", metric="DCGM_FI_DEV_GPU_UTIL"),
         Entry("gpu.mem_used", "gpu", metric="DCGM_FI_DEV_FB_USED", scale=_MIB),
         Entry("gpu.mem_free", "gpu", metric="DCGM_FI_DEV_FB_FREE", scale=_MIB),
-        Entry("gpu.mem_reserved", "gpu", metric="DCGM_FI_DEV_FB_RESERVED", scale=_MIB),
-        Entry("gpu.mem_total", "gpu", metric="DCGM_FI_DEV_FB_TOTAL", scale=_MIB),
+        Entry("gpu.mem_reserved", "gpu", metric="DCGM_FI_DEV_FB_RESERVED", scale=_MIB,
+              tier="static"),
+        Entry("gpu.mem_total", "gpu", metric="DCGM_FI_DEV_FB_TOTAL", scale=_MIB,
+              tier="static"),
         Entry("gpu.temp_c", "gpu", metric="DCGM_FI_DEV_GPU_TEMP"),
         Entry("gpu.power_w", "gpu", metric="DCGM_FI_DEV_POWER_USAGE"),
         Entry("gpu.mem_util_pct", "gpu", metric="DCGM_FI_DEV_MEM_COPY_UTIL", tier="detail"),
@@ -197,15 +202,15 @@ NODE_EXPORTER = Kind(
         Entry("cpu.iowait_pct", expr=f"100 * sum by ({{N}}) ({_IOWAIT}) / "
               f"sum by ({{N}}) ({_ALL})"),
         Entry("load.1", metric="node_load1"),
-        Entry("load.5", metric="node_load5"),
-        Entry("load.15", metric="node_load15"),
-        Entry("mem.total", metric="node_memory_MemTotal_bytes"),
+        Entry("load.5", metric="node_load5", tier="detail"),
+        Entry("load.15", metric="node_load15", tier="detail"),
+        Entry("mem.total", metric="node_memory_MemTotal_bytes", tier="static"),
         Entry("mem.available", metric="node_memory_MemAvailable_bytes"),
-        Entry("swap.total", metric="node_memory_SwapTotal_bytes"),
+        Entry("swap.total", metric="node_memory_SwapTotal_bytes", tier="static"),
         Entry("swap.free", metric="node_memory_SwapFree_bytes"),
-        Entry("boot.time", metric="node_boot_time_seconds"),
-        Entry("net.speed_bytes", expr=f"sum by ({{N}}) (node_network_speed_bytes{{{{{{S}},"
-              f"{NICS}}}}} > 0)"),
+        Entry("boot.time", metric="node_boot_time_seconds", tier="static"),
+        Entry("net.speed_bytes", tier="static", expr=f"sum by ({{N}}) (node_network_speed_"
+              f"bytes{{{{{{S}},{NICS}}}}} > 0)"),
         Entry("rate.disk_read_bytes", expr=_rate("node_disk_read_bytes_total", DISKS)),
         Entry("rate.disk_write_bytes", expr=_rate("node_disk_written_bytes_total", DISKS)),
         Entry("rate.disk_reads", expr=_rate("node_disk_reads_completed_total", DISKS)),

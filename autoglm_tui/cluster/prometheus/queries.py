@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from autoglm_tui.cluster.prometheus.mapping import (
     KINDS,
-    PROBES,
     SCOPES,
     SERVICE_KINDS,
     Entry,
@@ -53,6 +52,31 @@ class Results:
 
     def put(self, node: str, where: tuple[str, str, object], key: str, value: float) -> None:
         self.values.setdefault(node, {}).setdefault(where, {})[key] = value
+
+    def static_part(self, static_keys: set[tuple[str, str]]) -> dict[str, dict]:
+        """The values of static rows ((kind, key) in `static_keys`), to keep between rounds."""
+        out: dict[str, dict] = {}
+        for node, parts in self.values.items():
+            kept = {}
+            for where, values in parts.items():
+                mine = {k: v for k, v in values.items() if (where[0], k) in static_keys}
+                if mine:
+                    kept[where] = mine
+            out[node] = kept
+        return out
+
+    def add_static(self, static: dict[str, dict]) -> None:
+        """Put kept static values back beside this round's figures (nodes it has)."""
+        for node, kept in static.items():
+            parts = self.values.get(node)
+            if parts is None:
+                continue
+            for where, values in kept.items():
+                slot = parts.get(where)
+                if slot is None:
+                    parts[where] = dict(values)
+                else:
+                    slot.update(values)
 
 
 class NodeKey:
@@ -151,24 +175,31 @@ class Query:
     what: str  # for error messages and the benchmark ("autoglm gpu gauges", "targets")
 
 
-def _gauge_query(kind: Kind, scope: str, entries: list[Entry], sel: str, by: str) -> Query:
-    by_all = ", ".join([by, *SCOPES[scope], "__name__"])
-    names = "|".join(e.metric for e in entries if e.metric)
-    expr = f'max by ({by_all}) ({{__name__=~"{names}",{sel}}})'
-    table = {e.metric: e for e in entries}
+def _gauge_query(kind: Kind, scope: str, entry: Entry, sel: str, by: str) -> Query:
+    """One gauge, one query: no metric name in the answer (a third of its bytes)."""
+    by_all = ", ".join([by, *SCOPES[scope]])
+    expr = f"max by ({by_all}) ({entry.metric}{{{sel}}})"
+    where_kind, key, scale = kind.name, entry.key, entry.scale
+    value_of = number
 
-    def parse(result: list[dict], into: Results, key: NodeKey) -> None:
+    def parse(result: list[dict], into: Results, node_key: NodeKey) -> None:
+        values = into.values
         for series in result:
             labels = series.get("metric") or {}
-            entry = table.get(labels.get("__name__"))
-            node = key(labels)
+            node = node_key(labels)
             subject = _subject(scope, labels)
-            value = number((series.get("value") or [None, None])[1])
-            if entry is None or node is None or subject is False or value is None:
+            value = value_of((series.get("value") or (None, None))[1])
+            if node is None or subject is False or value is None:
                 continue
-            into.put(node, (kind.name, scope, subject), entry.key, value * entry.scale)
+            part = values.get(node)
+            if part is None:
+                part = values[node] = {}
+            slot = part.get((where_kind, scope, subject))
+            if slot is None:
+                slot = part[(where_kind, scope, subject)] = {}
+            slot[key] = value * scale
 
-    return Query(expr, parse, f"{kind.name} {scope} gauges")
+    return Query(expr, parse, f"{kind.name} {entry.metric}")
 
 
 def _expr_query(kind: Kind, scope: str, entries: list[Entry], sel: str, by: str, window: str,
@@ -246,27 +277,23 @@ def targets_query(sel: str) -> Query:
     return Query(expr, parse, "targets")
 
 
-def plan(tier: str, sel: str, by: str, window: str, kinds: Iterable[Kind] = KINDS,
-         infos: bool = True, service_sel: str | None = None, long_window: str = "60s"
-         ) -> list[Query]:
-    """The queries of one tier ("fleet" or "detail") for every kind. Inference servers are
-    looked for in every job (`service_sel`, default `sel`): they are not node exporters."""
+def plan(tier: str | tuple[str, ...], sel: str, by: str, window: str,
+         kinds: Iterable[Kind] = KINDS, infos: bool = True, service_sel: str | None = None,
+         long_window: str = "60s") -> list[Query]:
+    """The queries of some tiers ("fleet", "static", "detail") for every kind; infos go with
+    the "fleet" or "detail" tier they name. Inference servers are looked for in every job
+    (`service_sel`, default `sel`): they are not node exporters."""
+    tiers = (tier,) if isinstance(tier, str) else tier
     out: list[Query] = []
     for kind in kinds:
         kind_sel = (service_sel or sel) if kind in SERVICE_KINDS else sel
         for scope in SCOPES:
-            rows = [e for e in kind.entries if e.tier == tier and e.scope == scope]
-            gauges = [e for e in rows if e.metric]
+            rows = [e for e in kind.entries if e.tier in tiers and e.scope == scope]
             exprs = [e for e in rows if e.expr]
-            if gauges:
-                out.append(_gauge_query(kind, scope, gauges, kind_sel, by))
+            out.extend(_gauge_query(kind, scope, e, kind_sel, by) for e in rows if e.metric)
             if exprs:
                 out.append(_expr_query(kind, scope, exprs, kind_sel, by, window, long_window))
         if infos:
-            out.extend(_info_query(kind, i, kind_sel, by) for i in kind.infos if i.tier == tier)
+            out.extend(_info_query(kind, i, kind_sel, by) for i in kind.infos
+                       if i.tier in tiers)
     return out
-
-
-def probe_query(sel: str) -> str:
-    """Which targets export which kind: one series per target and probe metric."""
-    return f'group by (job, instance, __name__) ({{__name__=~"{PROBES}",{sel}}})'

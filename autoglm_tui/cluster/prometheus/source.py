@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import math
 import re
 import statistics
@@ -33,9 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from autoglm_tui.cluster.prometheus import probes
 from autoglm_tui.cluster.prometheus import queries as q
 from autoglm_tui.cluster.prometheus.assemble import node_hello, node_sample
 from autoglm_tui.cluster.prometheus.client import ClientConfig, PromClient, PromError
+from autoglm_tui.cluster.prometheus.mapping import KINDS
 from autoglm_tui.events import (
     Event,
     HelloReceived,
@@ -51,6 +52,7 @@ from autoglm_tui.requests import HistoryWanted, NodesInView, Request
 from autoglm_tui.text import clean
 
 Emit = Callable[[Event], None]
+STATIC_KEYS = {(k.name, e.key) for k in KINDS for e in k.entries if e.tier == "static"}
 MAX_RANGE_POINTS = 11_000  # Prometheus refuses more points per series in one range query
 LEAVE_AFTER_ROUNDS = 3
 
@@ -65,6 +67,7 @@ class PromSourceConfig:
     detail_all_max: int = 32  # details for every node while the fleet is this small
     info_every_s: float = 30.0
     service_window_s: float = 60.0  # window of inference servers' quantiles and rates
+    defer_infos: bool = False  # first round without host facts: a large fleet's first frame
     retry_max_s: float = 30.0
 
 
@@ -112,6 +115,9 @@ class PrometheusSource:
         self._reason: str | None = None
         self._targets: dict[str, dict[str, q.Target]] = {}
         self._lock = threading.Lock()  # the refresh thread and the history thread
+        self._period = config.refresh_s or 5.0
+        self.present: set[str] = {k.name for k in KINDS}  # narrowed by _find_kinds
+        self.static_values: dict[str, dict] = {}
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="autoglm-prom")
         self._info_at = -math.inf
         self._pending_history: list[HistoryWanted] = []
@@ -167,10 +173,19 @@ class PrometheusSource:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     def refresh_s(self) -> float:
+        """Seconds between refreshes (worked out once a round, see `_plan_period`)."""
+        return self._period
+
+    def _plan_period(self, targets: dict[str, dict[str, q.Target]]) -> None:
+        """The shortest scrape interval (1..60 s; or --prometheus-refresh), stretched to a whole
+        multiple of it while a refresh takes longer than 80% of it: a Prometheus that cannot
+        keep up is asked less often, and nodes are not called STALE for it."""
         if self.config.refresh_s:
-            return self.config.refresh_s
-        known = [n.interval_s for n in self.nodes.values()]
-        return max(1.0, min(60.0, min(known) if known else 5.0))
+            base = self.config.refresh_s
+        else:
+            known = [self._interval(t) for t in targets.values()]
+            base = max(1.0, min(60.0, min(known) if known else 5.0))
+        self._period = base * max(1, math.ceil(self.stats.last_s / (0.8 * base)))
 
     def _health(self, emit: Emit, ok: bool, reason: str | None = None) -> None:
         """Tell the state when Prometheus becomes usable or not (the banner), once a change."""
@@ -218,9 +233,14 @@ class PrometheusSource:
             known = [self.config.scrape_interval_s]
         return max(known or [15.0])
 
-    def _plan(self, tier: str, sel: str, infos: bool = True) -> list[q.Query]:
-        return q.plan(tier, sel, self.key.by, self.window(), infos=infos,
+    def _plan(self, tier: str | tuple[str, ...], sel: str, infos: bool = True
+              ) -> list[q.Query]:
+        kinds = [k for k in KINDS if k.name in self.present]
+        return q.plan(tier, sel, self.key.by, self.window(), kinds=kinds, infos=infos,
                       service_sel='job!=""', long_window=self.long_window())
+
+    def _find_kinds(self) -> None:
+        self.present = probes.kinds_present(self.client.query, self._pool.map, self.selector())
 
     def _run_queries(self, plan: list[q.Query], into: q.Results) -> None:
         """Run the queries in parallel (worker threads), then file their results."""
@@ -250,12 +270,16 @@ class PrometheusSource:
             return
         now = self.clock()
         infos_due = time.monotonic() - self._info_at >= self.config.info_every_s
+        if infos_due and self.config.defer_infos and self.stats.rounds == 0:
+            infos_due = False  # a large fleet's first frame first; facts a round later
         unmeasured = any(i not in self.intervals for t in self._targets.values() for i in t)
         if infos_due or unmeasured:
             self._measure_intervals()
+        if infos_due or self.stats.rounds == 0:
+            self._find_kinds()
         sel = self.selector()
         results = q.Results()
-        plan = self._plan("fleet", sel, infos=infos_due)
+        plan = self._plan(("fleet", "static") if infos_due else "fleet", sel, infos=infos_due)
         if self.nodes:
             plan.append(q.targets_query(sel))
         else:  # the first round: learn the nodes first, so that details can be chosen
@@ -267,7 +291,11 @@ class PrometheusSource:
         self._run_queries(plan, results)
         if infos_due:
             self._info_at = time.monotonic()
+            self.static_values = results.static_part(STATIC_KEYS)
+        else:
+            results.add_static(self.static_values)
         with self._lock:
+            self._plan_period(results.targets)
             self._targets = results.targets
             self._health(emit, True)
             self._apply(emit, results, detail, infos_due, now)
@@ -280,31 +308,12 @@ class PrometheusSource:
         return known & set(self.in_view)
 
     def _discover_jobs(self) -> None:
-        result = self.client.query(q.probe_query('job!=""'))
-        for series in result:
-            job = (series.get("metric") or {}).get("job")
-            if job:
-                self.jobs.add(job)
+        self.jobs |= probes.node_jobs(self.client.query)
 
     def _measure_intervals(self) -> None:
-        """Scrape interval per target: the median gap between its last `up` samples (30 s),
-        or, for slow scrapes, 5 minutes divided by how many samples they hold."""
-        if self.config.scrape_interval_s:
-            return
-        sel = self.selector()
-        raw, five = self._pool.map(self.client.query, [f"up{{{sel}}}[30s]",
-                                                       f"count_over_time(up{{{sel}}}[5m])"])
-        for series in five:
-            instance = (series.get("metric") or {}).get("instance")
-            count = q.number((series.get("value") or [None, None])[1]) or 0
-            if instance and count >= 2:
-                self.intervals[instance] = 300.0 / count
-        for series in raw:
-            instance = (series.get("metric") or {}).get("instance")
-            times = sorted(q.number(t) or 0.0 for t, _v in series.get("values") or ())
-            gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
-            if instance and gaps:
-                self.intervals[instance] = statistics.median(gaps)
+        if not self.config.scrape_interval_s:
+            self.intervals.update(probes.scrape_intervals(self.client.query, self._pool.map,
+                                                          self.selector()))
 
     def _interval(self, targets: dict[str, q.Target]) -> float:
         if self.config.scrape_interval_s:
@@ -345,7 +354,7 @@ class PrometheusSource:
                 continue  # nothing newer than what the state has
             node.down = False
             infos = self.infos.get(node_id, {})
-            interval = max(node.interval_s, self.refresh_s())
+            interval = max(node.interval_s, self._period)
             gpus = sum(1 for (_k, scope, _s) in values if scope == "gpu")
             if (infos_due or node.static is None or gpus != node.gpu_rows
                     or interval != node.static.interval_s):
