@@ -185,7 +185,7 @@ def test_job_filter_and_node_label(tmp_path: Path, fleet: ExporterFleet) -> None
     ])
     try:
         prom.start()
-        prom.wait_up("gpu-b", 1)
+        prom.wait_scrapes(2)
         events, state = collect(source_for(prom, jobs=("gpu-a", "gpu-b"), node_label="rack"))
         assert set(state.nodes) == {"r1", "r2"}
         assert state.nodes["r1"].last_sample.gpus[0].util_pct == 40.0

@@ -40,10 +40,14 @@ def kinds_present(query: Query, run: Runner, sel: str) -> set[str]:
     return {k.name for k in KINDS if k.probe in found}
 
 
-def scrape_intervals(query: Query, run: Runner, sel: str) -> dict[str, float]:
+def interval_queries(sel: str) -> list[str]:
+    """The two queries `intervals_from` reads."""
+    return [f"up{{{sel}}}[30s]", f"count_over_time(up{{{sel}}}[5m])"]
+
+
+def intervals_from(raw: list[dict[str, Any]], five: list[dict[str, Any]]) -> dict[str, float]:
     """instance -> scrape interval: the median gap between its `up` samples of the last 30 s,
     or, for slow scrapes, 5 minutes divided by how many samples they hold."""
-    raw, five = run(query, [f"up{{{sel}}}[30s]", f"count_over_time(up{{{sel}}}[5m])"])
     out: dict[str, float] = {}
     for series in five:
         instance = (series.get("metric") or {}).get("instance")
@@ -57,3 +61,8 @@ def scrape_intervals(query: Query, run: Runner, sel: str) -> dict[str, float]:
         if instance and gaps:
             out[instance] = statistics.median(gaps)
     return out
+
+
+def scrape_intervals(query: Query, run: Runner, sel: str) -> dict[str, float]:
+    raw, five = run(query, interval_queries(sel))
+    return intervals_from(raw, five)

@@ -269,31 +269,43 @@ class PrometheusSource:
                          "with --job")
             return
         now = self.clock()
-        infos_due = time.monotonic() - self._info_at >= self.config.info_every_s
-        if infos_due and self.config.defer_infos and self.stats.rounds == 0:
-            infos_due = False  # a large fleet's first frame first; facts a round later
-        unmeasured = any(i not in self.intervals for t in self._targets.values() for i in t)
-        if infos_due or unmeasured:
-            self._measure_intervals()
-        if infos_due or self.stats.rounds == 0:
-            self._find_kinds()
         sel = self.selector()
         results = q.Results()
-        plan = self._plan(("fleet", "static") if infos_due else "fleet", sel, infos=infos_due)
-        if self.nodes:
-            plan.append(q.targets_query(sel))
-        else:  # the first round: learn the nodes first, so that details can be chosen
-            self._run_queries([q.targets_query(sel)], results)
-            self._targets = results.targets
-        detail = self._detail_nodes(set(results.targets) or set(self.nodes))
-        if detail:
-            plan += self._plan("detail", self.selector(detail))
-        self._run_queries(plan, results)
-        if infos_due:
-            self._info_at = time.monotonic()
+        if self.config.defer_infos and self.stats.rounds == 0:
+            # The cluster view's first round: everything in one parallel batch (every kind
+            # asked, intervals measured alongside), no host facts and no details yet.
+            infos_due, detail = False, set()
+            plan = [*self._plan(("fleet", "static"), sel, infos=False), q.targets_query(sel)]
+            probe = [] if self.config.scrape_interval_s else probes.interval_queries(sel)
+            answers = list(self._pool.map(self.client.query, [*(x.expr for x in plan), *probe]))
+            for query, result in zip(plan, answers, strict=False):
+                query.parse(result, results, self.key)
+            if probe:
+                self.intervals.update(probes.intervals_from(*answers[len(plan):]))
             self.static_values = results.static_part(STATIC_KEYS)
         else:
-            results.add_static(self.static_values)
+            infos_due = time.monotonic() - self._info_at >= self.config.info_every_s
+            unmeasured = any(i not in self.intervals for t in self._targets.values() for i in t)
+            if infos_due or unmeasured:
+                self._measure_intervals()
+            if infos_due:
+                self._find_kinds()
+            plan = self._plan(("fleet", "static") if infos_due else "fleet", sel,
+                              infos=infos_due)
+            if self.nodes:
+                plan.append(q.targets_query(sel))
+            else:  # the first round: learn the nodes first, so that details can be chosen
+                self._run_queries([q.targets_query(sel)], results)
+                self._targets = results.targets
+            detail = self._detail_nodes(set(results.targets) or set(self.nodes))
+            if detail:
+                plan += self._plan("detail", self.selector(detail))
+            self._run_queries(plan, results)
+            if infos_due:
+                self._info_at = time.monotonic()
+                self.static_values = results.static_part(STATIC_KEYS)
+            else:
+                results.add_static(self.static_values)
         with self._lock:
             self._plan_period(results.targets)
             self._targets = results.targets
