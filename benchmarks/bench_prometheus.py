@@ -155,6 +155,8 @@ def run_size(nodes: int, seconds: float, scrape_s: float, history_repeat: int,
                 result["prom_rss_mb"] = proc_rss_mb(prom.pid)
                 rounds = max(1, source.stats.rounds - rounds0)
                 result["refresh_s"] = source.stats.last_s
+                result["first_refresh_s"] = source.stats.first_s
+                result["period_s"] = source.refresh_s()
                 result["mb_per_refresh"] = (source.client.bytes_in - bytes0) / rounds / 2**20
                 result["up"] = sum(n.status == NodeStatus.UP for n in state.nodes.values())
                 node0 = address(0)
@@ -217,7 +219,6 @@ def scrape_cost(scrapes: int, workdir: Path) -> list[dict[str, Any]]:
                          "series": series})
         # the cost of the first scrape after a new sample: encoding it, measured in-process
         from autoglm_tui.exporter.server import Exposition, Latest, SampleCollector
-        from synth_exporter import page_template  # noqa: F401 - same synthetic node
         from tests.unit.samples import hello, sample
 
         class Src:
@@ -256,13 +257,14 @@ def main() -> None:
     print(f"\ncluster --prometheus, synthetic exporters x 8 GPUs at a {args.scrape:g} s scrape "
           f"interval, 160x50, default alert rules; CPU over {args.seconds:g} s; "
           f"{os.cpu_count()} CPUs\n")
-    print("| nodes | first full frame s (<= 3) | TUI CPU % (<= 15) | node with 15 min "
-          "history s (<= 1) | points | refresh s | MB per refresh | Prometheus CPU % | "
-          "Prometheus RSS MB | synthetic exporters CPU % | nodes UP |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| nodes | first full frame s (<= 3) | of which first refresh s | TUI CPU % (<= 15) "
+          "| node with 15 min history s (<= 1) | points | refresh s / period s | MB per refresh "
+          "| Prometheus CPU % | Prometheus RSS MB | synthetic exporters CPU % | nodes UP |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
-        print(f"| {r['nodes']} | {r['first_full_frame_s']:.2f} | {r['tui_cpu_pct']:.1f} | "
-              f"{r['history_s']:.2f} | {r.get('history_points', 0)} | {r['refresh_s']:.2f} | "
+        print(f"| {r['nodes']} | {r['first_full_frame_s']:.2f} | {r['first_refresh_s']:.2f} | "
+              f"{r['tui_cpu_pct']:.1f} | {r['history_s']:.2f} | {r.get('history_points', 0)} | "
+              f"{r['refresh_s']:.2f} / {r['period_s']:g} | "
               f"{r['mb_per_refresh']:.1f} | {r['prom_cpu_pct']:.1f} | {r['prom_rss_mb']:.0f} | "
               f"{r['synth_cpu_pct']:.1f} | {r['up']} |")
     with tempfile.TemporaryDirectory(prefix="bench-scrape-") as tmp:

@@ -194,9 +194,12 @@ class PrometheusServer(_Process):
 
     def wait_scrapes(self, count: int = 3, timeout: float = 30.0) -> None:
         """Until every target has `count` scrapes in the last 30 s (rates need two)."""
-        wait_until(lambda: all(float(r["value"][1]) >= count for r in
-                               self.query("count_over_time(up[30s])")),
-                   f"{count} scrapes of every target", timeout)
+        def enough() -> bool:
+            got = self.query("count_over_time(up[30s])")
+            return len(got) >= sum(len(j.targets) for j in self.jobs) and all(
+                float(r["value"][1]) >= count for r in got)
+
+        wait_until(enough, f"{count} scrapes of every target", timeout)
 
     def wait_up(self, job: str, count: int, timeout: float = 30.0) -> None:
         wait_until(lambda: sum(h == "up" for h in self.targets_up(job).values()) >= count,

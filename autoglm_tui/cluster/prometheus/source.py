@@ -90,6 +90,7 @@ class RefreshStats:
     """What the last refreshes cost (the benchmark and the banner read it)."""
 
     rounds: int = 0
+    first_s: float = 0.0  # how long the first refresh took (queries to events)
     last_s: float = 0.0
     series: int = 0
     errors: int = 0
@@ -313,6 +314,8 @@ class PrometheusSource:
             self._apply(emit, results, detail, infos_due, now)
         self.stats.rounds += 1
         self.stats.last_s = time.monotonic() - started
+        if self.stats.rounds == 1:
+            self.stats.first_s = self.stats.last_s
 
     def _detail_nodes(self, known: set[str]) -> set[str]:
         if len(known) <= self.config.detail_all_max:
