@@ -9,13 +9,12 @@ other stays UP.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.test_local_tmux import CLI, Tmux, tmux
-from tests.integration.exporter_fleet import ExporterFleet
+from tests.integration.exporter_fleet import ExporterFleet, fleet
 from tests.integration.prometheus_fixture import (
     NODE_EXPORTER,
     PROMETHEUS,
@@ -32,16 +31,7 @@ pytestmark = [
                        reason=str(missing(PROMETHEUS, NODE_EXPORTER))),
 ]
 
-__all__ = ["tmux"]
-
-
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[ExporterFleet]:
-    pool = ExporterFleet(tmp_path / "exporters")
-    try:
-        yield pool
-    finally:
-        pool.close()
+__all__ = ["fleet", "tmux"]
 
 
 def row(screen: str, node_id: str) -> list[str]:

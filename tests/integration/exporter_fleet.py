@@ -12,8 +12,11 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from tests.integration.prometheus_fixture import free_port, http_get, wait_until
 
@@ -85,3 +88,13 @@ class ExporterFleet:
     def close(self) -> None:
         for exp in self.exporters:
             exp.stop()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[ExporterFleet]:
+    """Exporters for one test; every one still running is stopped after it."""
+    pool = ExporterFleet(tmp_path / "exporters")
+    try:
+        yield pool
+    finally:
+        pool.close()

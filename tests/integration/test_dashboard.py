@@ -12,14 +12,13 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fakes.vllm_page import VllmPage
-from tests.integration.exporter_fleet import ExporterFleet
+from tests.integration.exporter_fleet import ExporterFleet, fleet
 from tests.integration.prometheus_fixture import (
     PROMETHEUS,
     Job,
@@ -62,14 +61,7 @@ def test_dashboard_is_provisionable() -> None:
 pytestmark_prom = pytest.mark.skipif(missing(PROMETHEUS) is not None,
                                      reason=str(missing(PROMETHEUS)))
 
-
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[ExporterFleet]:
-    pool = ExporterFleet(tmp_path / "exporters")
-    try:
-        yield pool
-    finally:
-        pool.close()
+__all__ = ["fleet"]  # a fixture used here, defined in exporter_fleet
 
 
 def _label_values(prom: PrometheusServer, definition: str, resolved: dict[str, str]) -> list[str]:

@@ -6,13 +6,12 @@ the password from the environment."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.exporter_fleet import ExporterFleet
+from tests.integration.exporter_fleet import ExporterFleet, fleet
 from tests.integration.prometheus_fixture import INFLUXD, InfluxServer, missing, wait_until
 
 pytestmark = [
@@ -28,14 +27,7 @@ RETENTION = [  # the seed article's table: GPU figures 7 days, latency 14 days
     'CREATE RETENTION POLICY "latency_14d" ON "autoglm" DURATION 14d REPLICATION 1',
 ]
 
-
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[ExporterFleet]:
-    pool = ExporterFleet(tmp_path / "exporters")
-    try:
-        yield pool
-    finally:
-        pool.close()
+__all__ = ["fleet"]  # a fixture used here, defined in exporter_fleet
 
 
 def rows(doc: dict[str, Any]) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from autoglm_tui.events import (
     SampleReceived,
 )
 from autoglm_tui.requests import HistoryWanted
-from tests.integration.exporter_fleet import ExporterFleet
+from tests.integration.exporter_fleet import ExporterFleet, fleet
 from tests.integration.prometheus_fixture import (
     NODE_EXPORTER,
     PROMETHEUS,
@@ -51,14 +51,7 @@ GPUS = [{"name": "NVIDIA H100", "util": 91, "mem_used": 7 << 30, "temp": 66, "po
          "processes": [{"pid": 1, "mem": 1 << 30}]},
         {"util": 12, "mem_used": 1 << 30}]
 
-
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[ExporterFleet]:
-    pool = ExporterFleet(tmp_path / "exporters")
-    try:
-        yield pool
-    finally:
-        pool.close()
+__all__ = ["fleet"]  # a fixture used here, defined in exporter_fleet
 
 
 @pytest.fixture

@@ -30,19 +30,27 @@ def by_what(queries: list[q.Query], what: str) -> q.Query:
     return next(x for x in queries if x.what == what)
 
 
+def gauges(plan: list[q.Query], kind: str, values: dict[str, list[tuple[dict, object]]],
+           into: q.Results | None = None) -> q.Results:
+    """Feed each gauge's query its own result (one query per gauge, no metric names)."""
+    into = into or q.Results()
+    for metric, series in values.items():
+        parse(by_what(plan, f"{kind} {metric}"), vec(*series), into)
+    return into
+
+
 def test_dcgm_gpu_gauges_in_sampler_units() -> None:
-    plan = q.plan("fleet", 'job="dcgm"', "instance", "20s", kinds=[mapping.DCGM])
-    gauges = by_what(plan, "dcgm gpu gauges")
-    assert gauges.expr.startswith('max by (instance, gpu, __name__) ({__name__=~"DCGM_FI_DEV_')
-    labels = {"instance": "10.0.0.7:9400", "gpu": "0"}
-    res = parse(gauges, vec(
-        ({**labels, "__name__": "DCGM_FI_DEV_GPU_UTIL"}, 73),
-        ({**labels, "__name__": "DCGM_FI_DEV_FB_USED"}, 1024),
-        ({**labels, "__name__": "DCGM_FI_DEV_FB_FREE"}, 80000),
-        ({**labels, "__name__": "DCGM_FI_DEV_POWER_USAGE"}, 310.6),
-        ({**labels, "__name__": "DCGM_FI_DEV_GPU_TEMP"}, "NaN"),  # no reading: skipped
-        ({"instance": "10.0.0.7:9400", "gpu": "x", "__name__": "DCGM_FI_DEV_GPU_UTIL"}, 5),
-    ))
+    plan = q.plan(("fleet", "static", "detail"), 'job="dcgm"', "instance", "20s",
+                  kinds=[mapping.DCGM])
+    util = by_what(plan, "dcgm DCGM_FI_DEV_GPU_UTIL")
+    assert util.expr == 'max by (instance, gpu) (DCGM_FI_DEV_GPU_UTIL{job="dcgm"})'
+    g0 = {"instance": "10.0.0.7:9400", "gpu": "0"}
+    res = gauges(plan, "dcgm", {
+        "DCGM_FI_DEV_GPU_UTIL": [(g0, 73), ({"instance": "10.0.0.7:9400", "gpu": "x"}, 5)],
+        "DCGM_FI_DEV_FB_USED": [(g0, 1024)], "DCGM_FI_DEV_FB_FREE": [(g0, 80000)],
+        "DCGM_FI_DEV_POWER_USAGE": [(g0, 310.6)],
+        "DCGM_FI_DEV_GPU_TEMP": [(g0, "NaN")],  # no reading: skipped
+    })
     parse(by_what(plan, "dcgm gpu info"), vec(
         ({"instance": "10.0.0.7:9400", "gpu": "0", "UUID": "GPU-aaa",
           "modelName": "NVIDIA H100 80GB HBM3", "DCGM_FI_DRIVER_VERSION": "550.54"}, 73)), res)
@@ -61,27 +69,26 @@ def test_dcgm_gpu_gauges_in_sampler_units() -> None:
 
 
 def test_node_exporter_host_figures_and_derived_rates() -> None:
-    plan = q.plan("fleet", 'job="node"', "instance", "20s", kinds=[mapping.NODE_EXPORTER])
+    plan = q.plan(("fleet", "static", "detail"), 'job="node"', "instance", "20s",
+                  kinds=[mapping.NODE_EXPORTER])
     inst = {"instance": "10.0.0.7:9100"}
-    res = parse(by_what(plan, "node node gauges"), vec(
-        ({**inst, "__name__": "node_memory_MemTotal_bytes"}, 1000),
-        ({**inst, "__name__": "node_memory_MemAvailable_bytes"}, 250),
-        ({**inst, "__name__": "node_memory_SwapTotal_bytes"}, 0),
-        ({**inst, "__name__": "node_memory_SwapFree_bytes"}, 0),
-        ({**inst, "__name__": "node_load1"}, 1.5), ({**inst, "__name__": "node_load5"}, 1),
-        ({**inst, "__name__": "node_load15"}, 0.5)))
-    exprs = by_what(plan, "node node expressions")
-    keys = [e.key for e in mapping.NODE_EXPORTER.entries
-            if e.expr and e.scope == "node" and e.tier == "fleet"]
-    tag = {k: str(i) for i, k in enumerate(keys)}
-    parse(exprs, vec(
-        ({**inst, q.TAG: tag["cpu.util_pct"]}, 42.0),
-        ({**inst, q.TAG: tag["rate.disk_reads"]}, 0), ({**inst, q.TAG: tag["rate.disk_writes"]}, 0),
-        ({**inst, q.TAG: tag["rate.disk_read_time_s"]}, 0),
-        ({**inst, q.TAG: tag["rate.disk_write_time_s"]}, 0),
-        ({**inst, q.TAG: tag["rate.net_rx_bytes"]}, 125_000),
-        ({**inst, q.TAG: tag["rate.net_tx_bytes"]}, 0),
-        ({**inst, q.TAG: tag["net.speed_bytes"]}, 125_000_000)), res)
+    res = gauges(plan, "node", {
+        "node_memory_MemTotal_bytes": [(inst, 1000)],
+        "node_memory_MemAvailable_bytes": [(inst, 250)],
+        "node_memory_SwapTotal_bytes": [(inst, 0)], "node_memory_SwapFree_bytes": [(inst, 0)],
+        "node_load1": [(inst, 1.5)], "node_load5": [(inst, 1)], "node_load15": [(inst, 0.5)],
+    })
+    for tier in ("fleet", "static"):
+        keys = [e.key for e in mapping.NODE_EXPORTER.entries
+                if e.expr and e.scope == "node" and e.tier == tier]
+        exprs = q.plan(tier, 'job="node"', "instance", "20s", kinds=[mapping.NODE_EXPORTER])
+        query = by_what(exprs, "node node expressions")
+        given = {"cpu.util_pct": 42.0, "rate.disk_reads": 0, "rate.disk_writes": 0,
+                 "rate.disk_read_time_s": 0, "rate.disk_write_time_s": 0,
+                 "rate.net_rx_bytes": 125_000, "rate.net_tx_bytes": 0,
+                 "net.speed_bytes": 125_000_000}
+        parse(query, vec(*[({**inst, q.TAG: str(i)}, given[k]) for i, k in enumerate(keys)
+                           if k in given]), res)
     s, derived = node_sample("10.0.0.7", res.values["10.0.0.7"], {}, 100.0, 1)
     assert s.cpu.util_pct == 42.0 and s.cpu.load == (1.5, 1.0, 0.5)
     assert s.mem.used_bytes == 750 and s.mem.used_pct == 75.0 and s.mem.swap_used_pct is None
@@ -89,6 +96,21 @@ def test_node_exporter_host_figures_and_derived_rates() -> None:
     assert derived[("disk.iops", None)] == 0 and derived[("disk.await_ms", None)] == 0.0
     assert derived[("net.rx_bps", None)] == 125_000 and derived[("net.util_pct", None)] == 0.1
     assert derived[("disk.read_bps", None)] is None  # not returned: N/A
+
+
+def test_static_rows_are_kept_between_rounds() -> None:
+    from autoglm_tui.cluster.prometheus.source import STATIC_KEYS
+
+    first = q.Results()
+    first.put("h", ("autoglm", "gpu", 0), "gpu.mem_total", 80.0)
+    first.put("h", ("autoglm", "gpu", 0), "gpu.util_pct", 50.0)
+    kept = first.static_part(STATIC_KEYS)
+    assert kept == {"h": {("autoglm", "gpu", 0): {"gpu.mem_total": 80.0}}}
+    later = q.Results()
+    later.put("h", ("autoglm", "gpu", 0), "gpu.util_pct", 60.0)
+    later.add_static(kept)
+    assert later.values["h"][("autoglm", "gpu", 0)] == {"gpu.util_pct": 60.0,
+                                                        "gpu.mem_total": 80.0}
 
 
 def test_ours_wins_over_node_exporter_and_hostile_labels_are_cleaned() -> None:
@@ -137,9 +159,17 @@ def test_backfill_goes_before_live_points() -> None:
     assert len(hist) >= 180
 
 
-def test_readme_lists_every_mapping_row() -> None:
+def test_readme_prints_the_mapping_tables() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    for kind in mapping.KINDS:
-        for entry in kind.entries:
-            shown = entry.metric or entry.key
-            assert shown in readme, f"{kind.name}: {shown} is not in the README's tables"
+    assert mapping.markdown() in readme, "README's mapping tables are out of date: paste " \
+        "`python -m autoglm_tui.cluster.prometheus.mapping`"
+
+
+def test_readme_lists_every_exporter_metric() -> None:
+    from autoglm_tui.exporter import names
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    fields = (*names.CPU, *names.LOAD, *names.MEM, *names.DISK, *names.NET, *names.GPU,
+              *names.PROC, *names.PROC_GPU, *names.SELF)
+    for name in [f.name for f in fields] + [names.NODE_INFO, names.GPU_INFO, names.PROC_INFO]:
+        assert f"`{name}`" in readme, name

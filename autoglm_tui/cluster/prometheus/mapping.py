@@ -303,3 +303,53 @@ NODE_KINDS: tuple[Kind, ...] = (AUTOGLM, DCGM, NODE_EXPORTER)
 SERVICE_KINDS: tuple[Kind, ...] = (VLLM, SGLANG, TGI, LLAMACPP)
 KINDS: tuple[Kind, ...] = NODE_KINDS + SERVICE_KINDS
 PROBES = "|".join(k.probe for k in NODE_KINDS)  # a target exporting one is a node target
+
+# ---------------------------------------------------------------- documentation
+
+FIGURES = {  # canonical key -> what it becomes in the state (README tables)
+    "cpu.util_pct": "cpu.util_pct", "cpu.iowait_pct": "cpu.iowait_pct",
+    "load.1": "load.1m", "load.5": "load (5m)", "load.15": "load (15m)",
+    "mem.total": "memory total", "mem.used": "memory used (mem.used_pct)",
+    "mem.available": "memory available (mem.used_pct)", "swap.total": "swap total",
+    "swap.used": "swap used (swap.used_pct)", "swap.free": "swap free (swap.used_pct)",
+    "net.speed_bytes": "link speed (net.util_pct)", "sample.time": "sample time (staleness)",
+    "sample.interval": "sampling interval", "cpu.cores": "CPU cores",
+    "boot.time": "boot time", "self.cpu_s": "sampler CPU", "self.rss": "sampler RSS",
+    "rate.disk_read_bytes": "disk.read_bps", "rate.disk_write_bytes": "disk.write_bps",
+    "rate.disk_reads": "disk.iops (+ writes)", "rate.disk_writes": "disk.iops (+ reads)",
+    "rate.disk_read_time_s": "disk.await_ms", "rate.disk_write_time_s": "disk.await_ms",
+    "rate.net_rx_bytes": "net.rx_bps", "rate.net_tx_bytes": "net.tx_bps",
+    "gpu.mem_used": "gpu.mem_used_bytes", "gpu.mem_total": "gpu.mem_total_bytes",
+    "gpu.mem_free": "gpu.mem_total_bytes (used + free + reserved)",
+    "gpu.mem_reserved": "gpu.mem_total_bytes (used + free + reserved)",
+    "gpu.ecc": "gpu.ecc_errors", "core.util_pct": "CPU per core",
+    "proc.cpu_pct": "proc.cpu_pct", "proc.rss": "proc.rss_bytes",
+    "proc.start": "process start time", "proc.threads": "process threads",
+    "pgpu.mem": "proc.gpu_mem_bytes", "pgpu.sm_pct": "proc.sm_util_pct",
+}
+
+
+def markdown() -> str:
+    """One table per exporter kind, as README.md prints them (a test holds the two equal).
+    In the PromQL, $sel is the target selector, $node the node label (instance), $w the
+    irate window (4 scrape intervals), $window the servers' window (--service-window)."""
+    out = []
+    for kind in KINDS:
+        out.append(f"#### {kind.title} (found by `{kind.probe}`)\n")
+        out.append("| figure | scope | when | series or PromQL |")
+        out.append("| --- | --- | --- | --- |")
+        for e in kind.entries:
+            where = e.source() if e.metric else e.expr.format(  # type: ignore[union-attr]
+                S="$sel", N="$node", W="$w", L="$window")
+            where = where.replace("|", "\\|")
+            figure = FIGURES.get(e.key, e.key)
+            out.append(f"| {figure} | {e.scope.replace('_', ' ')} | {e.tier} | `{where}` |")
+        for i in kind.infos:
+            expr = i.expr.format(S="$sel", N="$node").replace("|", "\\|")
+            out.append(f"| facts: {i.key} (labels) | {i.scope} | {i.tier} | `{expr}` |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown())
