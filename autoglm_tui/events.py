@@ -19,7 +19,8 @@ class NodeStatus(str, Enum):
     CONNECTING = "CONNECTING"  # known, no sample yet
     STALE = "STALE"  # no sample for 3 intervals
     UNREACHABLE = "UNREACHABLE"  # SSH fails; retrying
-    LEFT = "LEFT"  # lease gone / removed from the list
+    FAILED = "FAILED"  # heartbeat lost without a graceful leave, and no fresh samples: kept
+    LEFT = "LEFT"  # graceful leave (agent said so, or removed from the host list)
     INVALID = "INVALID"  # registration or stream does not validate
 
 
@@ -41,9 +42,42 @@ class NodeJoined:
 
 @dataclass(frozen=True, slots=True)
 class NodeLeft:
+    """A graceful leave: the node is LEFT, greyed, and removed after the linger time."""
+
     t: float
     node_id: str
-    reason: str = "left"  # "lease revoked or expired", "removed from host list", ...
+    reason: str = "left"  # "left gracefully", "removed from the hosts file", ...
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatLost:
+    """The node's heartbeat (etcd lease) lapsed without a graceful leave; it is still a member.
+
+    FAILED while no fresh samples arrive; UP with the agent-lost flag while they do. Cleared by
+    a ``NodeJoined`` (the heartbeat is back)."""
+
+    t: float
+    node_id: str
+    reason: str = "lost heartbeat"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeForgotten:
+    """The node's membership was removed (``members forget``, ``agent --deregister``): the
+    node goes at once, with this reason."""
+
+    t: float
+    node_id: str
+    reason: str = "forgotten by operator"
+
+
+@dataclass(frozen=True, slots=True)
+class SamplerExited:
+    """The node's remote sampler ended and its source restarts it (counted on the node)."""
+
+    t: float
+    node_id: str
+    reason: str  # "exit status 1", "killed by SIGKILL", ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,5 +145,5 @@ class RegistryChanged:
 
 Event = (
     NodeJoined | NodeLeft | NodeInvalid | NodeUnreachable | HelloReceived | SampleReceived
-    | RegistryChanged | HistoryBackfill
+    | RegistryChanged | HeartbeatLost | NodeForgotten | SamplerExited | HistoryBackfill
 )

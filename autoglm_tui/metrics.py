@@ -20,6 +20,7 @@ class Metric:
     scope: Scope
     unit: str  # "pct", "bytes", "bytes/s", "c", "w", "mhz", "count", "ms", "s", "1/s", ""
     label: str
+    history: bool = True  # False: only the newest value is kept (rules and views read it)
 
 
 _ALL = [
@@ -38,6 +39,32 @@ _ALL = [
     Metric("gpu.pcie_tx_bps", Scope.GPU, "bytes/s", "PCIe TX"),
     Metric("gpu.ecc_errors", Scope.GPU, "count", "ECC errors"),
     Metric("gpu.xid", Scope.GPU, "", "last Xid"),
+    # GPU health (schema 1.1; analysis/gpu_health.py sums them up). Flags are 1 or 0, and
+    # None where the GPU does not report the field. Only the clock-event reasons keep a
+    # history (the GPU screen plots them); the rest change rarely and keep their newest value.
+    # The raw link figures (PCIe generation and width, NVLink links up) are GpuSample fields
+    # the health summary shows; as metrics, the downtraining flag and error counters.
+    Metric("gpu.clock_reasons", Scope.GPU, "", "clock-event reason bits"),
+    Metric("gpu.hw_slowdown", Scope.GPU, "", "HW slowdown (1) or not (0)", False),
+    Metric("gpu.power_brake", Scope.GPU, "", "HW power brake (1) or not (0)", False),
+    Metric("gpu.thermal_slowdown", Scope.GPU, "", "thermal slowdown (1) or not (0)", False),
+    Metric("gpu.throttle_power_pct", Scope.GPU, "pct", "time at a power limit", False),
+    Metric("gpu.throttle_thermal_pct", Scope.GPU, "pct", "time at a thermal limit", False),
+    Metric("gpu.xid_recent", Scope.GPU, "count", "Xids in 10 min", False),
+    Metric("gpu.xid_critical", Scope.GPU, "count", "critical Xids in 10 min", False),
+    Metric("gpu.remap_uncorrectable", Scope.GPU, "count", "rows remapped (uncorrectable)",
+           False),
+    Metric("gpu.remap_pending", Scope.GPU, "", "row remap pending (1) or not (0)", False),
+    Metric("gpu.remap_failed", Scope.GPU, "", "row remap failed (1) or not (0)", False),
+    Metric("gpu.retired_pages", Scope.GPU, "count", "retired pages", False),
+    Metric("gpu.retired_pending", Scope.GPU, "", "page retirement pending (1) or not (0)",
+           False),
+    Metric("gpu.pcie_width_degraded", Scope.GPU, "", "PCIe link downtrained (1) or not (0)",
+           False),
+    Metric("gpu.pcie_replay", Scope.GPU, "count", "PCIe replays", False),
+    Metric("gpu.nvlink_crc_errors", Scope.GPU, "count", "NVLink CRC errors", False),
+    Metric("gpu.nvlink_replay_errors", Scope.GPU, "count", "NVLink replays", False),
+    Metric("gpu.nvlink_recovery_errors", Scope.GPU, "count", "NVLink recoveries", False),
     # GPU processes
     Metric("proc.gpu_mem_bytes", Scope.PROC, "bytes", "process GPU memory"),
     Metric("proc.sm_util_pct", Scope.PROC, "pct", "process SM util"),
@@ -68,6 +95,8 @@ _ALL = [
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
+# Metrics whose newest value is all that is kept (NodeHistory records no series for them).
+NO_HISTORY: frozenset[str] = frozenset(m.name for m in _ALL if not m.history)
 
 
 def get(name: str) -> Metric:

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from autoglm_tui.gpu_codes import (
+    HW_SLOWDOWN_MASK,
+    REASON_HW_POWER_BRAKE,
+    THERMAL_MASK,
+    is_critical_xid,
+)
+
 SCHEMA_MAJOR = 1
 SCHEMA = 1
+# Minor versions add optional fields and messages an older reader can ignore (docs/wire.md):
+# 1 = GPU health fields, Sample.sampling, Hello.features, "delta" lines on request.
+SCHEMA_MINOR = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,10 @@ class Hello:
     sampler_version: str
     t: float
     static: HostStatic
+    schema_minor: int = 0
+    # What this sampler understands beyond v1.0: "control" (JSON lines on its stdin), "delta"
+    # (compact samples on request). Empty from samplers older than schema 1.1.
+    features: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +130,25 @@ class NetCounters:
 
 
 @dataclass(frozen=True, slots=True)
+class XidEvent:
+    """One Xid error NVML reported for a GPU, stamped with the sampler's clock on arrival."""
+
+    t: float
+    xid: int
+
+
+@dataclass(frozen=True, slots=True)
+class NvLinkErrors:
+    """One NVLink link's error counters (cumulative; None where the link does not count one)."""
+
+    link: int
+    crc_flit: int | None = None
+    crc_data: int | None = None
+    replay: int | None = None
+    recovery: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GpuSample:
     index: int
     uuid: str
@@ -133,13 +166,91 @@ class GpuSample:
     pcie_rx_bps: float | None = None
     pcie_tx_bps: float | None = None
     ecc_errors: int | None = None
-    xid: int | None = None
+    xid: int | None = None  # the newest Xid seen since the sampler started
+    # Health (schema 1.1). None where the GPU or driver does not report it.
+    clock_reasons: int | None = None  # clock-event reason bits (gpu_codes.CLOCK_REASONS)
+    throttle_power_pct: float | None = None  # share of the last interval held at a power limit
+    throttle_thermal_pct: float | None = None  # ... held back by a thermal limit
+    xids: tuple[XidEvent, ...] = ()  # Xids of the last 10 minutes, oldest first (at most 16)
+    xid_total: int | None = None  # Xids seen since the sampler started; None: no Xid events
+    remap_correctable: int | None = None  # memory rows remapped after correctable errors
+    remap_uncorrectable: int | None = None  # ... after uncorrectable errors
+    remap_pending: int | None = None  # 1: a remap waits for a GPU reset
+    remap_failed: int | None = None  # 1: a remap has failed on this GPU
+    retired_pages: int | None = None  # pages retired (pre-Ampere GPUs)
+    retired_pending: int | None = None  # 1: a page retirement waits for a reset
+    pcie_gen: int | None = None  # PCIe link generation now (drops at idle to save power)
+    pcie_gen_max: int | None = None
+    pcie_width: int | None = None  # PCIe lanes now
+    pcie_width_max: int | None = None
+    pcie_replay: int | None = None  # PCIe replay counter (cumulative)
+    nvlink_links: int | None = None  # active NVLink links; None: no NVLink here
+    nvlink_errors: tuple[NvLinkErrors, ...] = ()  # links whose error counters are not all 0
 
     @property
     def mem_used_pct(self) -> float | None:
         if self.mem_used_bytes is None or not self.mem_total_bytes:
             return None
         return 100.0 * self.mem_used_bytes / self.mem_total_bytes
+
+    # The health metrics (metrics.py names them gpu.<property>), read off the raw fields.
+
+    @property
+    def hw_slowdown(self) -> int | None:
+        """1 while a hardware slowdown (HW slowdown, HW thermal, HW power brake) holds."""
+        r = self.clock_reasons
+        return None if r is None else int(bool(r & HW_SLOWDOWN_MASK))
+
+    @property
+    def power_brake(self) -> int | None:
+        r = self.clock_reasons
+        return None if r is None else int(bool(r & REASON_HW_POWER_BRAKE))
+
+    @property
+    def thermal_slowdown(self) -> int | None:
+        r = self.clock_reasons
+        return None if r is None else int(bool(r & THERMAL_MASK))
+
+    @property
+    def xid_recent(self) -> int | None:
+        """Xids in the last 10 minutes (None where this GPU's Xids cannot be watched)."""
+        return None if self.xid_total is None else len(self.xids)
+
+    @property
+    def xid_critical(self) -> int | None:
+        """Critical Xids (gpu_codes.CRITICAL_XIDS) in the last 10 minutes."""
+        if self.xid_total is None:
+            return None
+        if not self.xids:
+            return 0
+        return sum(1 for e in self.xids if is_critical_xid(e.xid))
+
+    @property
+    def pcie_width_degraded(self) -> int | None:
+        """1 while the PCIe link runs on fewer lanes than it can (a downtrained link)."""
+        now, best = self.pcie_width, self.pcie_width_max
+        if now is None or best is None or now <= 0 or best <= 0:
+            return None
+        return int(now < best)
+
+    @property
+    def nvlink_crc_errors(self) -> int | None:
+        return self._nvlink_sum("crc_flit", "crc_data")
+
+    @property
+    def nvlink_replay_errors(self) -> int | None:
+        return self._nvlink_sum("replay")
+
+    @property
+    def nvlink_recovery_errors(self) -> int | None:
+        return self._nvlink_sum("recovery")
+
+    def _nvlink_sum(self, *names: str) -> int | None:
+        if self.nvlink_links is None:
+            return None
+        if not self.nvlink_errors:
+            return 0
+        return sum(getattr(e, n) or 0 for e in self.nvlink_errors for n in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +312,17 @@ class ServiceSample:
 
 
 @dataclass(frozen=True, slots=True)
+class SamplingInfo:
+    """How the sampler is sampling now (schema 1.1): what it was asked for, and what it does."""
+
+    interval_s: float  # seconds between samples now
+    proc_interval_s: float  # seconds between full process scans now
+    health_interval_s: float  # seconds between reads of the slow GPU health fields now
+    requested_interval_s: float | None = None  # set by a control line, else None
+    slowed: str | None = None  # why the costly parts run slower than configured, if they do
+
+
+@dataclass(frozen=True, slots=True)
 class Sample:
     """One tick of a sampler."""
 
@@ -216,3 +338,4 @@ class Sample:
     self_cost: SelfSample | None = None
     service: ServiceSample | None = None
     errors: tuple[str, ...] = ()
+    sampling: SamplingInfo | None = None

@@ -2,7 +2,9 @@
 
 ``encode`` turns a Hello or Sample into one line; ``decode`` turns one line back, validating
 every field. A decoder raises nothing but :class:`WireError`, whose message says what was wrong.
-Strings are sanitised on the way in (control characters removed, lengths capped).
+Strings are sanitised on the way in (control characters removed, lengths capped). A float with
+an integral value travels as an integer (``35`` rather than ``35.0``); the decoder turns it
+back into a float. Schema 1.1's compact ``delta`` lines are in wire_delta.py (docs/wire.md).
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def _plain(value: Any) -> Any:
     if cls in _SCALARS:
         return value
     if cls is float:
-        return value if math.isfinite(value) else None
+        if value - value != 0.0:  # NaN or infinity
+            return None
+        return int(value) if value.is_integer() and -1e15 < value < 1e15 else value
     names = _ENCODE_FIELDS.get(cls)
     if names is None:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -59,6 +63,8 @@ def _plain(value: Any) -> Any:
             return {str(k): _plain(v) for k, v in value.items()}
         elif isinstance(value, float) and not math.isfinite(value):
             return None
+        elif isinstance(value, float):
+            return _plain(float(value))
         else:
             return value
     return {key: _plain(getattr(value, attr)) for key, attr in names}
@@ -229,6 +235,12 @@ def _fast_check(tp: Any, name: str) -> str | None:
     return None
 
 
+def _is_float(tp: Any) -> bool:
+    """Whether `tp` is float or float | None."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return tp is float or (len(args) == 1 and args[0] is float and len(typing.get_args(tp)) == 2)
+
+
 def _compile_dataclass(cls: Any) -> Converter:
     """Generate a straight-line validating constructor for `cls` (no loops over fields).
 
@@ -288,7 +300,12 @@ def _compile_dataclass(cls: Any) -> Converter:
         if fast is None:
             whole.append(f"    a{n} = {convert}")
         else:
-            whole.append(f"    if not ({fast}):")
+            if _is_float(hints[f.name]):  # an integral float travels as an int
+                whole.append("    if v.__class__ is int:")
+                whole.append(f"        a{n} = float(v)")
+                whole.append(f"    elif not ({fast}):")
+            else:
+                whole.append(f"    if not ({fast}):")
             whole.append(f"        a{n} = {convert}")
         partial.append(f"    v = get({key!r}, _MISSING)")
         partial.append("    if v is _MISSING:")
@@ -336,6 +353,31 @@ def _from_dict(cls: type, data: Any, path: str) -> Any:
     return _compile_dataclass(cls)(data, path)
 
 
+def converter(tp: Any, name: str) -> Converter:
+    """The validating converter for a value of type `tp` held in a field called `name`."""
+    return _compile(tp, name)
+
+
+def fast_check(tp: Any, name: str) -> str | None:
+    """A Python expression over ``v``, true when a value of type `tp` needs no conversion."""
+    return _fast_check(tp, name)
+
+
+def wire_name(attr: str) -> str:
+    """The wire key of a model attribute (``self_cost`` travels as ``self``)."""
+    return _TO_WIRE.get(attr, attr)
+
+
+def attr_name(key: str) -> str:
+    """The model attribute of a wire key."""
+    return _FROM_WIRE.get(key, key)
+
+
+def plain_slots(cls: Any) -> bool:
+    """Whether instances of `cls` may be built by filling their slots directly."""
+    return _plain_slots(cls)
+
+
 def from_dict(data: Any) -> Hello | Sample:
     """Validate a parsed JSON object and build the message it describes."""
     if not isinstance(data, dict):
@@ -353,11 +395,13 @@ def from_dict(data: Any) -> Hello | Sample:
         return _from_dict(Hello, data, "")
     if kind == "sample":
         return _from_dict(Sample, data, "")
+    if kind == "delta":
+        raise WireError("a delta line needs the sample before it (wire_delta.StreamDecoder)")
     raise WireError(f"unknown message type {clean(str(kind), 40)!r}")
 
 
-def decode(line: str | bytes) -> Hello | Sample:
-    """Decode one line; raises :class:`WireError` with a reason for anything unacceptable."""
+def parse(line: str | bytes) -> Any:
+    """The JSON value of one line (size, UTF-8 and JSON checked); WireError otherwise."""
     if len(line) > MAX_LINE_BYTES:
         raise WireError(f"line too long ({len(line)} bytes, limit {MAX_LINE_BYTES})")
     if isinstance(line, bytes):
@@ -369,9 +413,14 @@ def decode(line: str | bytes) -> Hello | Sample:
     if not line:
         raise WireError("empty line")
     try:
-        data = json.loads(line)
+        return json.loads(line)
     except (ValueError, RecursionError) as exc:
         raise WireError(f"not JSON: {clean(str(exc), 120)}") from None
+
+
+def decode(line: str | bytes) -> Hello | Sample:
+    """Decode one line; raises :class:`WireError` with a reason for anything unacceptable."""
+    data = parse(line)
     try:
         return from_dict(data)
     except WireError:
@@ -380,4 +429,7 @@ def decode(line: str | bytes) -> Hello | Sample:
         raise WireError(f"invalid message: {clean(str(exc), 200)}") from None
 
 
-__all__ = ["MAX_LINE_BYTES", "SCHEMA", "WireError", "decode", "encode", "from_dict", "to_dict"]
+__all__ = [
+    "MAX_LINE_BYTES", "SCHEMA", "WireError", "attr_name", "converter", "decode", "encode",
+    "fast_check", "from_dict", "parse", "plain_slots", "to_dict", "wire_name",
+]

@@ -10,8 +10,8 @@ Rows:
   (includes Python start-up and reading the host's resources).
 - leave (SIGTERM -> event): SIGTERM to a running agent until NodeLeft (the agent revokes).
 - leave (revoke -> event): a lease revoked until NodeLeft.
-- leave (last heartbeat -> event, TTL 2 s): a lease never refreshed again (a crashed agent)
-  until NodeLeft; bounded below by the TTL.
+- fail (last heartbeat -> event, TTL 2 s): a heartbeat and member record whose lease is never
+  refreshed again (a crashed agent) until HeartbeatLost; bounded below by the TTL.
 - re-list N after compaction: from the compaction until all N registrations are known again.
 """
 
@@ -32,7 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from autoglm_tui.cluster.backoff import Backoff
 from autoglm_tui.cluster.discovery import RegistryWatcher
 from autoglm_tui.cluster.etcd_client import EtcdClient, EtcdConfig
-from autoglm_tui.events import Event, NodeJoined, NodeLeft
+from autoglm_tui.cluster.members import MemberState, member_value
+from autoglm_tui.cluster.registration import parse_registration
+from autoglm_tui.events import Event, HeartbeatLost, NodeJoined, NodeLeft
 from tests.integration.discovery_helpers import AgentPool, registration
 from tests.integration.etcd_fixture import EtcdServer, etcd_missing
 
@@ -73,7 +75,7 @@ async def stop_watcher(watcher: RegistryWatcher, task: asyncio.Task[None]) -> No
 
 
 async def bench_registry(server: EtcdServer, tries: int) -> dict[str, list[float]]:
-    config = server.config(prefix="/bench/latency/")
+    config = server.config(prefix="/bench/latency/nodes/")
     waiter = Waiter()
     watcher, task = await run_watcher(config, waiter.emit)
     out: dict[str, list[float]] = {"put": [], "revoke": [], "expiry": []}
@@ -85,20 +87,25 @@ async def bench_registry(server: EtcdServer, tries: int) -> dict[str, list[float
             node = f"put{n}"
             t0 = time.perf_counter()
             lease = await client.grant(10)
-            await client.put(f"/bench/latency/{node}".encode(), registration(node), lease=lease)
+            await client.put(f"{config.prefix}{node}".encode(), registration(node), lease=lease)
             out["put"].append(await waiter.wait(NodeJoined, node) - t0)
             t0 = time.perf_counter()
             await client.revoke(lease)
             out["revoke"].append(await waiter.wait(NodeLeft, node) - t0)
-        # Crashed agents: leases of 2 s that nobody refreshes, all at once.
+        # Crashed agents: heartbeats (with member records) on leases of 2 s that nobody
+        # refreshes, all at once.
         starts: dict[str, float] = {}
         for n in range(tries):
             node = f"crash{n}"
+            key = f"{config.prefix}{node}"
+            reg = parse_registration(key, registration(node), config.prefix)
+            record = member_value(node, MemberState.ALIVE, time.time(), reg)
             lease = await client.grant(2)
-            await client.put(f"/bench/latency/{node}".encode(), registration(node), lease=lease)
+            await client.txn(puts=[(key.encode(), registration(node), lease),
+                                   (f"{config.member_prefix}{node}".encode(), record, 0)])
             starts[node] = time.perf_counter()
         for node, t0 in starts.items():
-            out["expiry"].append(await waiter.wait(NodeLeft, node) - t0)
+            out["expiry"].append(await waiter.wait(HeartbeatLost, node) - t0)
     finally:
         await client.close()
         await stop_watcher(watcher, task)
@@ -166,7 +173,9 @@ async def relist_once(server: EtcdServer, prefix: str, nodes: int) -> float:
 
 
 async def bench_relist(server: EtcdServer, nodes: int, runs: int) -> list[float]:
-    return [await relist_once(server, f"/bench/relist{run}/", nodes) for run in range(runs)]
+    return [
+        await relist_once(server, f"/bench/relist{run}/nodes/", nodes) for run in range(runs)
+    ]
 
 
 def row(name: str, values: list[float], target: str = "") -> str:
@@ -199,7 +208,7 @@ async def main() -> int:
     print(row("leave: lease revoke -> NodeLeft", registry["revoke"]))
     print(
         row(
-            "leave: last heartbeat -> NodeLeft (kill -9, TTL 2 s)",
+            "fail: last heartbeat -> HeartbeatLost (kill -9, TTL 2 s)",
             registry["expiry"],
             "< TTL + 1 s",
         )

@@ -1,7 +1,9 @@
 """Benchmark: N SSH sessions on loopback, each streaming one sample a second, into the monitor.
 
 Starts one real sshd on 127.0.0.1 (MaxStartups/MaxSessions raised for the test), records a real
-hello and sample once with the real sampler, and runs the monitor's Runner + FleetState (what
+hello and sample once with the real sampler (or takes a recorded stream: ``--replay FILE``, e.g.
+the compact delta stream benchmarks/bench_wire.py --save writes), and runs the monitor's Runner +
+FleetState (what
 `snapshot` and the cluster view run) against N node entries. The remote command is a light
 stand-in (a bash loop replaying the recorded lines with fresh t/seq) because N real samplers
 would swamp a small machine; the monitor's work per line is the same. Like the real sampler,
@@ -12,6 +14,10 @@ process only: time until every node is UP, its CPU (user+system time) while stre
 several back-to-back windows whose median is the figure, its RSS. Prints a markdown table.
 
     .venv/bin/python benchmarks/bench_ssh.py [--nodes 256] [--seconds 10] [--windows 5]
+        [--replay STREAM.jsonl]
+
+With ``--replay`` each session cycles through the recorded lines (a hello, then full samples
+and deltas), each sent with a fresh t and the next seq, so deltas apply as they did live.
 """
 
 from __future__ import annotations
@@ -55,6 +61,50 @@ while :; do
     printf '{"type":"sample","t":%s,"seq":%d%s\n' "$EPOCHREALTIME" "$n" "$rest"
 done
 """
+
+# The same, cycling through recorded lines: $2 holds each line's type, $3 what follows its seq.
+REPLAY_STREAM = r"""
+IFS= read -r hello < "$1"
+mapfile -t K < "$2"
+mapfile -t R < "$3"
+printf '%s\n' "$hello"
+n=0
+i=0
+N=${#R[@]}
+while :; do
+    read -r -t "$4" _
+    rc=$?
+    if [ "$rc" -eq 1 ]; then exit 0; fi   # EOF on stdin: the monitor has gone
+    n=$((n + 1))
+    printf '{"type":"%s","t":%s,"seq":%d%s\n' "${K[$i]}" "$EPOCHREALTIME" "$n" "${R[$i]}"
+    i=$(( (i + 1) % N ))
+done
+"""
+
+
+def split_stream(path: Path, workdir: Path) -> tuple[Path, Path, Path, int, int]:
+    """A recorded stream as the replay loop reads it: the hello, each line's type, and each
+    line's text after its seq. Also the mean line size and the number of lines."""
+    import json
+
+    lines = path.read_bytes().splitlines()
+    kinds, rests, sizes = [], [], []
+    for line in lines[1:]:
+        data = json.loads(line)
+        kind = data.pop("type")
+        data.pop("t")
+        data.pop("seq")
+        rest = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        kinds.append(kind)
+        rests.append("," + rest[1:] if rest != "{}" else "}")
+        sizes.append(len(line) + 1)
+    if not kinds or kinds[0] != "sample":
+        raise SystemExit(f"{path}: the first line after the hello must be a full sample")
+    hello_path, kinds_path, rests_path = (workdir / n for n in ("hello.json", "kinds", "rests"))
+    hello_path.write_bytes(lines[0] + b"\n")
+    kinds_path.write_text("\n".join(kinds) + "\n")
+    rests_path.write_text("\n".join(rests) + "\n")
+    return hello_path, kinds_path, rests_path, sum(sizes) // len(sizes), len(kinds)
 
 
 def _rss_kib() -> tuple[int, int]:
@@ -182,6 +232,34 @@ def decode_cost_us(hello_path: Path, rest_path: Path) -> tuple[float, float]:
     return _median_us(lambda: wire.decode(line)), _median_us(lambda: json.loads(text))
 
 
+def stream_decode_cost_us(path: Path) -> tuple[float, float]:
+    """Median CPU time per line of a recorded stream through one StreamDecoder, and of
+    json.loads alone."""
+    import json
+
+    lines = path.read_bytes().splitlines()
+    if not (ROOT / "autoglm_tui" / "wire_delta.py").exists():
+        from autoglm_tui import wire  # a monitor older than schema 1.1: full lines only
+
+        def decode_all() -> None:
+            for line in lines:
+                wire.decode(line)
+    else:
+        from autoglm_tui.wire_delta import StreamDecoder
+
+        def decode_all() -> None:
+            dec = StreamDecoder()
+            for line in lines:
+                dec.decode(line)
+
+    def parse_all() -> None:
+        for line in lines:
+            json.loads(line)
+
+    n = len(lines)
+    return _median_us(decode_all, 5) / n, _median_us(parse_all, 5) / n
+
+
 def leftover_samplers(node_pids: list[int]) -> int:
     alive = 0
     for pid in node_pids:
@@ -203,6 +281,8 @@ def main() -> int:
     parser.add_argument("--max-connects", type=int, default=16)
     parser.add_argument("--chunked-writes", action="store_true",
                         help="let bash write each line in 4 KiB pieces (the old stand-in)")
+    parser.add_argument("--replay", type=Path, default=None, metavar="STREAM",
+                        help="cycle through this recorded stream instead of one sample")
     args = parser.parse_args()
     missing = sshd_missing()
     if missing:
@@ -210,16 +290,22 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-ssh-") as tmp:
         work = Path(tmp)
-        hello, rest, sample_bytes = record(work, args.interval)
         script = work / "replay.sh"
-        script.write_text(REPLAY)
-        command = f"exec bash {script} {hello} {rest} {args.interval:g}"
+        if args.replay is not None:
+            hello, kinds, rest, sample_bytes, n_lines = split_stream(args.replay, work)
+            script.write_text(REPLAY_STREAM)
+            script_args = f"{hello} {kinds} {rest} {args.interval:g}"
+        else:
+            hello, rest, sample_bytes = record(work, args.interval)
+            script.write_text(REPLAY)
+            script_args = f"{hello} {rest} {args.interval:g}"
+        command = f"exec bash {script} {script_args}"
         stdbuf = shutil.which("stdbuf")
         if not args.chunked_writes:
             if stdbuf is None:
                 print("skipped: stdbuf (coreutils) not found; use --chunked-writes")
                 return 0
-            command = f"exec {stdbuf} -o 1M bash {script} {hello} {rest} {args.interval:g}"
+            command = f"exec {stdbuf} -o 1M bash {script} {script_args}"
         extra = (
             f"MaxStartups {args.nodes + 50}:30:{args.nodes + 100}\n"
             f"MaxSessions {args.nodes + 10}\n"
@@ -234,7 +320,10 @@ def main() -> int:
             time.sleep(1.0)
             remaining = [p for p in node.session_pids()]
             left = leftover_samplers(remaining)
-        decode_us, json_us = decode_cost_us(hello, rest)
+        if args.replay is not None:
+            decode_us, json_us = stream_decode_cost_us(args.replay)
+        else:
+            decode_us, json_us = decode_cost_us(hello, rest)
     cpu_model = "?"
     with open("/proc/cpuinfo") as fh:
         for line in fh:
@@ -251,7 +340,8 @@ def main() -> int:
     print(f"| the same, lowest - highest window | {low:.1f}% - {high:.1f}% | |")
     print(f"| samples received | {result['samples_per_s']:.0f} /s | {result['nodes']} /s |")
     print(f"| monitor CPU per sample (median window) | {result['cpu_us_per_sample']:.0f} us | |")
-    print(f"| wire.decode of the sample line, alone | {decode_us:.0f} us | |")
+    what = "a line of the stream (StreamDecoder)" if args.replay else "the sample line"
+    print(f"| wire.decode of {what}, alone | {decode_us:.0f} us | |")
     print(f"| of which json.loads | {json_us:.0f} us | |")
     print(f"| monitor CPU during connect phase | {result['connect_cpu_s']:.1f} s | |")
     print(f"| monitor RSS (peak) | {result['rss_mib']:.0f} MiB ({result['hwm_mib']:.0f} MiB) | |")
@@ -264,9 +354,12 @@ def main() -> int:
     print(f"Notes: {os.cpu_count()} CPUs ({cpu_model}), Python {platform.python_version()}, "
           f"{args.windows} steady-state windows of {args.seconds:g} s, "
           f"--max-connects {args.max_connects}. "
-          f"Remote command: a bash loop replaying a hello and a {sample_bytes}-byte sample "
-          "recorded once from the real sampler (fresh t/seq each second), not the real "
-          "sampler, "
+          + (f"Remote command: a bash loop replaying {args.replay.name} ({n_lines} recorded "
+             f"lines, {sample_bytes} bytes a line on average) with fresh t/seq each second, "
+             if args.replay is not None else
+             f"Remote command: a bash loop replaying a hello and a {sample_bytes}-byte sample "
+             "recorded once from the real sampler (fresh t/seq each second), ")
+          + "not the real sampler, "
           + ("each line in 4 KiB writes (--chunked-writes); " if args.chunked_writes
              else "each line in one write like the real sampler; ")
           + "one sshd serves every session, so sshd's forks and key exchanges compete "

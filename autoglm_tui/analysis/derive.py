@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import operator
+
 from autoglm_tui.analysis.history import Key
 from autoglm_tui.analysis.rates import counter_rate, ratio_of_deltas
-from autoglm_tui.model import Sample
+from autoglm_tui.model import GpuSample, Sample
+
+# GPU health metrics (schema 1.1): gpu.NAME is GpuSample.NAME, a field or a property.
+GPU_HEALTH = tuple(
+    (name, name.removeprefix("gpu."))
+    for name in (
+        "gpu.clock_reasons", "gpu.hw_slowdown", "gpu.power_brake", "gpu.thermal_slowdown",
+        "gpu.throttle_power_pct", "gpu.throttle_thermal_pct", "gpu.xid_recent",
+        "gpu.xid_critical", "gpu.remap_uncorrectable", "gpu.remap_pending",
+        "gpu.remap_failed", "gpu.retired_pages", "gpu.retired_pending",
+        "gpu.pcie_width_degraded", "gpu.pcie_replay", "gpu.nvlink_crc_errors",
+        "gpu.nvlink_replay_errors", "gpu.nvlink_recovery_errors",
+    )
+)
+_health_values = operator.attrgetter(*(attr for _, attr in GPU_HEALTH))
+_HEALTH_KEYS: dict[int, tuple[Key, ...]] = {}  # GPU index -> its health keys
+
+
+def _has_health(g: GpuSample) -> bool:
+    """False for a GPU from a sampler older than schema 1.1 (or one that reports no health)."""
+    return (g.clock_reasons is not None or g.xid_total is not None
+            or g.pcie_width is not None or g.remap_pending is not None
+            or g.nvlink_links is not None or g.retired_pages is not None)
 
 
 def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
@@ -57,6 +81,11 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
         out[("gpu.pcie_tx_bps", i)] = g.pcie_tx_bps
         out[("gpu.ecc_errors", i)] = g.ecc_errors
         out[("gpu.xid", i)] = g.xid
+        if _has_health(g):
+            keys = _HEALTH_KEYS.get(i)
+            if keys is None:
+                keys = _HEALTH_KEYS[i] = tuple((name, i) for name, _ in GPU_HEALTH)
+            out.update(zip(keys, _health_values(g), strict=True))
 
     for p in sample.procs:
         out[("proc.cpu_pct", p.pid)] = p.cpu_pct

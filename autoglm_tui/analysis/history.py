@@ -26,6 +26,8 @@ import math
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
+from autoglm_tui.metrics import NO_HISTORY
+
 Key = tuple[str, "int | None"]
 NAN = float("nan")
 
@@ -86,9 +88,11 @@ class NodeHistory:
         for key, series in self._series.items():
             v = values.get(key)
             series[i] = NAN if v is None else v
-        for key, v in values.items():
-            # A series is created at its first value: metrics a node never reports cost nothing.
-            if v is not None and key not in self._series:
+        # A series is created at its first value: metrics a node never reports cost nothing,
+        # and those that keep only their newest value (metrics.NO_HISTORY) none either.
+        for key in values.keys() - self._series.keys():  # a set difference, in C
+            v = values[key]
+            if v is not None and key[0] not in NO_HISTORY:
                 series = array("f", [NAN]) * self._width
                 series[i] = v
                 self._series[key] = series

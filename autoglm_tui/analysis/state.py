@@ -1,8 +1,18 @@
 """Fleet state: what every source has told us, folded into per-node status and history (pure).
 
 Sources emit events (events.py); ``FleetState.apply(event)`` folds one in and returns the status
-changes it caused; ``FleetState.tick(now)`` ages nodes (STALE, removal of LEFT nodes). Nothing
-here reads a clock or does I/O. The UI reads ``nodes`` and ``version`` and never writes.
+changes it caused; ``FleetState.tick(now)`` ages nodes (STALE, removal of LEFT nodes, reaping of
+long-FAILED ones). Nothing here reads a clock or does I/O. The UI reads ``nodes`` and
+``version`` and never writes.
+
+A node's status joins two signals. The data path (its sample stream) says CONNECTING, UP,
+STALE, UNREACHABLE or INVALID (``NodeState.data_status``); membership (discovery) says whether
+the node left gracefully (LEFT) or lost its heartbeat without a leave (``agent_lost_at``). The
+status shown is LEFT after a leave; else INVALID when the data path is; else FAILED when the
+heartbeat is lost and samples are not fresh; else the data path's status, so a node whose agent
+died while its sampler still streams stays UP, with ``agent_lost`` set. Only LEFT nodes go away
+by ageing (`left_linger_s`); FAILED nodes stay until their heartbeat returns, they are forgotten
+(``NodeForgotten``) or `reap_after_s` passes.
 """
 
 from __future__ import annotations
@@ -11,11 +21,14 @@ import math
 from dataclasses import dataclass, field
 
 from autoglm_tui.analysis.derive import derive
+from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
 from autoglm_tui.analysis.history import Key, NodeHistory
 from autoglm_tui.events import (
     Event,
+    HeartbeatLost,
     HelloReceived,
     HistoryBackfill,
+    NodeForgotten,
     NodeInvalid,
     NodeJoined,
     NodeLeft,
@@ -23,8 +36,11 @@ from autoglm_tui.events import (
     NodeUnreachable,
     RegistryChanged,
     SampleReceived,
+    SamplerExited,
 )
 from autoglm_tui.model import Hello, ProcSample, Sample
+
+DEFAULT_REAP_AFTER_S = 72 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +60,13 @@ class NodeState:
 
     node_id: str
     history: NodeHistory
-    status: NodeStatus = NodeStatus.CONNECTING
+    status: NodeStatus = NodeStatus.CONNECTING  # what is shown (see the module docstring)
     reason: str | None = None
     status_since: float = 0.0
+    data_status: NodeStatus = NodeStatus.CONNECTING  # what the data path alone says
+    data_reason: str | None = None
+    agent_lost_at: float | None = None  # heartbeat lost without a leave (None: alive or n/a)
+    member_reason: str | None = None  # why the heartbeat was lost, or why the node left
     labels: dict[str, str] = field(default_factory=dict)
     address: str | None = None
     ssh_port: int | None = None
@@ -58,12 +78,25 @@ class NodeState:
     first_seen: float = 0.0
     left_at: float | None = None
     bad_lines: int = 0
+    sampler_restarts: int = 0  # remote sampler exits its source restarted it after
+    sampler_exit: str | None = None  # the last one's reason
+    sampler_exit_at: float | None = None
     metrics: dict[Key, float | None] = field(default_factory=dict)  # newest derived values
     proc_seen: dict[int, float] = field(default_factory=dict)  # pid -> last time listed
     proc_info: dict[int, ProcSample] = field(default_factory=dict)  # pid -> newest listing
 
     @property
+    def agent_lost(self) -> bool:
+        """The heartbeat lapsed without a leave (the node is FAILED, or UP from samples alone)."""
+        return self.agent_lost_at is not None
+
+    @property
     def interval_s(self) -> float:
+        """The node's sample interval now: what its newest sample says is in force (schema
+        1.1; a monitor may have asked for another), else what its hello announced."""
+        sampling = self.last_sample.sampling if self.last_sample is not None else None
+        if sampling is not None:
+            return sampling.interval_s
         return self.hello.static.interval_s if self.hello else 1.0
 
     def age(self, now: float) -> float | None:
@@ -72,6 +105,15 @@ class NodeState:
 
     def metric(self, name: str, subject: int | None = None) -> float | None:
         return self.metrics.get((name, subject))
+
+    def gpu_health(self) -> tuple[GpuHealth, ...]:
+        """Each GPU's health from the newest sample, in its order (analysis/gpu_health.py)."""
+        sample = self.last_sample
+        return tuple(gpu_health(g) for g in sample.gpus) if sample is not None else ()
+
+    def worst_gpu_health(self) -> Health | None:
+        """The worst health among the node's GPUs (None: no sample yet, or no GPUs)."""
+        return node_health(self.last_sample)
 
     def subjects(self, name: str) -> list[int | None]:
         """Which GPUs (or pids) have a value of `name` in the newest sample."""
@@ -96,10 +138,12 @@ class FleetState:
         fine_s: float = 300.0,
         bucket_s: float = 10.0,
         max_procs: int = 64,
+        reap_after_s: float = DEFAULT_REAP_AFTER_S,
     ) -> None:
         self.history_s = history_s
         self.stale_after_intervals = stale_after_intervals
         self.left_linger_s = left_linger_s
+        self.reap_after_s = reap_after_s  # a FAILED node is removed after this long
         self.proc_forget_s = proc_forget_s
         self.fine_s = fine_s  # newest history kept at full resolution, older in buckets
         self.bucket_s = bucket_s
@@ -125,35 +169,62 @@ class FleetState:
         elif isinstance(event, HelloReceived):
             node = self._node(event.node_id, event.t)
             node.hello = event.hello
-            if node.status in (NodeStatus.UNREACHABLE, NodeStatus.INVALID):
-                self._set(node, NodeStatus.CONNECTING, None, event.t)
+            if node.data_status in (NodeStatus.UNREACHABLE, NodeStatus.INVALID):
+                self._data(node, NodeStatus.CONNECTING, None, event.t)
         elif isinstance(event, NodeJoined):
-            node = self._node(event.node_id, event.t)
-            node.labels = dict(event.labels)
-            node.address = event.address
-            node.ssh_port = event.ssh_port
-            node.source = event.source
-            node.registration = event.registration
-            if node.status in (NodeStatus.LEFT, NodeStatus.INVALID):
-                node.left_at = None
-                self._set(node, NodeStatus.CONNECTING, None, event.t)
+            self._on_joined(event)
+        elif isinstance(event, HeartbeatLost):
+            node = self.nodes.get(event.node_id)
+            if node is not None and node.left_at is None:
+                node.agent_lost_at = event.t
+                node.member_reason = event.reason
+                self._show(node, event.t)
         elif isinstance(event, NodeLeft):
             node = self.nodes.get(event.node_id)
             if node is not None:
                 node.left_at = event.t
-                self._set(node, NodeStatus.LEFT, event.reason, event.t)
+                node.member_reason = event.reason
+                self._show(node, event.t)
+        elif isinstance(event, NodeForgotten):
+            node = self.nodes.pop(event.node_id, None)
+            if node is not None:
+                self._changes.append(
+                    StatusChange(event.t, node.node_id, node.status, None, event.reason)
+                )
         elif isinstance(event, NodeInvalid):
             node = self._node(event.node_id, event.t)
-            self._set(node, NodeStatus.INVALID, event.reason, event.t)
+            node.left_at = None  # a registration that came back broken, or a broken stream
+            self._data(node, NodeStatus.INVALID, event.reason, event.t)
         elif isinstance(event, NodeUnreachable):
             node = self._node(event.node_id, event.t)
-            if node.status != NodeStatus.LEFT:
-                self._set(node, NodeStatus.UNREACHABLE, event.reason, event.t)
+            self._data(node, NodeStatus.UNREACHABLE, event.reason, event.t)
+        elif isinstance(event, SamplerExited):
+            node = self.nodes.get(event.node_id)
+            if node is not None:
+                node.sampler_restarts += 1
+                node.sampler_exit = event.reason
+                node.sampler_exit_at = event.t
         elif isinstance(event, RegistryChanged):
             self.registry_ok = event.ok
             self.registry_reason = event.reason
         elif isinstance(event, HistoryBackfill):
             self._on_backfill(event)
+
+    def _on_joined(self, event: NodeJoined) -> None:
+        """A node exists, or its heartbeat is back, or its registration changed."""
+        node = self._node(event.node_id, event.t)
+        node.labels = dict(event.labels)
+        node.address = event.address
+        node.ssh_port = event.ssh_port
+        node.source = event.source
+        node.registration = event.registration
+        node.agent_lost_at = None
+        node.member_reason = None
+        if node.left_at is not None or node.data_status is NodeStatus.INVALID:
+            # Back after a leave (its stream was stopped) or after a broken registration.
+            node.data_status, node.data_reason = NodeStatus.CONNECTING, None
+        node.left_at = None
+        self._show(node, event.t)
 
     def _on_sample(self, event: SampleReceived) -> None:
         node = self._node(event.node_id, event.t)
@@ -175,8 +246,7 @@ class FleetState:
             node.proc_seen[p.pid] = event.t
             node.proc_info[p.pid] = p
         self._forget_procs(node, event.t, len(sample.procs))
-        if node.status != NodeStatus.LEFT:
-            self._set(node, NodeStatus.UP, None, event.t)
+        self._data(node, NodeStatus.UP, None, event.t)
 
     def _on_backfill(self, event: HistoryBackfill) -> None:
         """Older points for a node's history, derived the way live samples are."""
@@ -207,27 +277,30 @@ class FleetState:
     # ------------------------------------------------------------------ time
 
     def tick(self, now: float) -> list[StatusChange]:
-        """Age the fleet: UP nodes without fresh samples become STALE; LEFT nodes go away."""
+        """Age the fleet: UP nodes without fresh samples become STALE (FAILED when their agent
+        is lost too); LEFT nodes go after `left_linger_s`, FAILED ones after `reap_after_s`."""
         self._changes = []
         for node in list(self.nodes.values()):
-            if node.status == NodeStatus.UP and node.last_sample_at is not None:
+            if node.data_status == NodeStatus.UP and node.last_sample_at is not None:
                 limit = self.stale_after_intervals * node.interval_s
                 if now - node.last_sample_at > limit:
-                    self._set(
+                    self._data(
                         node,
                         NodeStatus.STALE,
                         f"no sample for {now - node.last_sample_at:.0f}s",
                         now,
                     )
-            elif (
+            if (
                 node.status == NodeStatus.LEFT
                 and node.left_at is not None
                 and now - node.left_at > self.left_linger_s
             ):
-                del self.nodes[node.node_id]
-                self._changes.append(
-                    StatusChange(now, node.node_id, NodeStatus.LEFT, None, "removed")
-                )
+                self._remove(node, now, f"removed {self.left_linger_s:.0f}s after it left")
+            elif (
+                node.status == NodeStatus.FAILED
+                and now - node.status_since > self.reap_after_s
+            ):
+                self._remove(node, now, f"reaped: FAILED for {_hours(self.reap_after_s)}")
         if self._changes:
             self.version += 1
         return self._changes
@@ -243,6 +316,26 @@ class FleetState:
             self._changes.append(StatusChange(t, node_id, None, NodeStatus.CONNECTING))
         return node
 
+    def _data(self, node: NodeState, status: NodeStatus, reason: str | None, t: float) -> None:
+        """The data path says `status`; show what that means with the node's membership."""
+        node.data_status = status
+        node.data_reason = reason
+        self._show(node, t)
+
+    def _show(self, node: NodeState, t: float) -> None:
+        """Set the shown status from the data path and membership (module docstring)."""
+        if node.left_at is not None:
+            self._set(node, NodeStatus.LEFT, node.member_reason, t)
+        elif node.data_status is NodeStatus.INVALID:
+            self._set(node, NodeStatus.INVALID, node.data_reason, t)
+        elif node.agent_lost_at is not None and node.data_status is not NodeStatus.UP:
+            reason = node.member_reason or "lost heartbeat"
+            if node.data_reason:
+                reason = f"{reason}; {node.data_reason}"
+            self._set(node, NodeStatus.FAILED, reason, t)
+        else:
+            self._set(node, node.data_status, node.data_reason, t)
+
     def _set(self, node: NodeState, status: NodeStatus, reason: str | None, t: float) -> None:
         old = node.status
         node.status = status
@@ -250,6 +343,10 @@ class FleetState:
         if old != status:
             node.status_since = t
             self._changes.append(StatusChange(t, node.node_id, old, status, reason))
+
+    def _remove(self, node: NodeState, t: float, reason: str) -> None:
+        del self.nodes[node.node_id]
+        self._changes.append(StatusChange(t, node.node_id, node.status, None, reason))
 
     def _new_history(self) -> NodeHistory:
         """A history covering `history_s` at one point a second: `fine_s` of it at full
@@ -282,8 +379,16 @@ class FleetState:
 
     # ------------------------------------------------------------------ views
 
+    def agent_lost(self) -> list[NodeState]:
+        """Nodes whose heartbeat lapsed without a leave (FAILED, or UP from samples alone)."""
+        return [n for n in self.nodes.values() if n.agent_lost_at is not None]
+
     def counts(self) -> dict[NodeStatus, int]:
         out = dict.fromkeys(NodeStatus, 0)
         for node in self.nodes.values():
             out[node.status] += 1
         return out
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:g}h" if seconds >= 3600 else f"{seconds:.0f}s"

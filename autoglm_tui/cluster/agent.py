@@ -1,10 +1,13 @@
 """The node agent: registers this node in etcd under a lease and keeps the lease alive.
 
-``Agent(etcd, registration, interval_s, ttl_s).run(stop)`` grants a lease of `ttl_s` seconds,
-puts ``<prefix><node_id>`` on it and refreshes it every `interval_s`. A refresh that answers TTL 0
-(the lease expired, e.g. after a network cut) grants a new lease and puts again. While etcd is
-unreachable it retries with capped exponential backoff and jitter, logging each failure, and never
-gives up. When `stop` is set it revokes the lease, so the node leaves at once, and returns.
+``Agent(etcd, registration, interval_s, ttl_s).run(stop)`` grants a lease of `ttl_s` seconds and
+puts, in one transaction, the heartbeat ``<prefix><node_id>`` on it and the member record
+``<members_prefix><node_id>`` (state ``alive``, on no lease: it outlives the agent, so a crash
+reads as FAILED, not as a leave); then it refreshes the lease every `interval_s`. A refresh that
+answers TTL 0 (the lease expired, e.g. after a network cut) grants a new lease and puts both again.
+While etcd is unreachable it retries with capped exponential backoff and jitter, logging each
+failure, and never gives up. When `stop` is set it leaves gracefully: it marks its member record
+``leaving``, revokes the lease (the heartbeat goes at once) and deletes the record; then returns.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any
 from autoglm_tui import __version__
 from autoglm_tui.cluster.backoff import Backoff
 from autoglm_tui.cluster.etcd_client import EtcdClient, EtcdConfig, EtcdError
+from autoglm_tui.cluster.member_ops import leave
+from autoglm_tui.cluster.members import MemberState, member_value
 from autoglm_tui.cluster.registration import (
     GPU_UUID,
     HOSTNAME,
@@ -36,7 +41,7 @@ from autoglm_tui.text import clean
 
 MIB = 1024 * 1024
 MIN_TTL = 2  # etcd's minimum lease TTL
-REVOKE_TIMEOUT_S = 2.0
+LEAVE_TIMEOUT_S = 2.0  # the whole graceful leave (mark, revoke, delete) on SIGTERM
 
 log = logging.getLogger("autoglm_tui.agent")
 
@@ -195,6 +200,13 @@ class Agent:
         self.backoff = backoff or Backoff(base=min(0.5, cap), cap=cap)
         self.key = (etcd.prefix + registration.node_id).encode()
         self.value = registration.to_json()
+        self.member_key = (etcd.member_prefix + registration.node_id).encode()
+        self.member = member_value(
+            registration.node_id,
+            MemberState.ALIVE,
+            registration.started_at or time.time(),
+            registration,
+        )
         self.lease_id: int | None = None
         self.registrations = 0  # how many times the key was put (first time and re-grants)
         self._client: EtcdClient | None = None
@@ -231,7 +243,13 @@ class Agent:
                     registered = False
                     self.lease_id = await self._client.grant(self.ttl_s)
                 if not registered:
-                    await self._client.put(self.key, self.value, lease=self.lease_id)
+                    # One transaction: a monitor never sees a member without its heartbeat.
+                    await self._client.txn(
+                        puts=[
+                            (self.key, self.value, self.lease_id),
+                            (self.member_key, self.member, 0),
+                        ]
+                    )
                     registered = True
                     self.registrations += 1
                     log.info(
@@ -265,32 +283,55 @@ class Agent:
             await client.close()
 
     async def _leave(self) -> None:
-        """Revoke the lease so the node leaves at once (best effort, bounded in time)."""
+        """Leave gracefully: mark the member record leaving, revoke the lease, delete the
+        record (best effort, bounded in time; if etcd cannot be reached the heartbeat lapses
+        and monitors show the node FAILED, as for a crash)."""
         lease_id = self.lease_id
         try:
-            if lease_id is None:
-                return
+            if lease_id is None and self.registrations == 0 and self._client is None:
+                return  # never reached etcd: nothing to take back
             try:
-                await asyncio.wait_for(self._revoke(lease_id), REVOKE_TIMEOUT_S)
+                await asyncio.wait_for(self._leave_registry(lease_id), LEAVE_TIMEOUT_S)
             except (EtcdError, asyncio.TimeoutError) as exc:
                 log.warning(
-                    "could not revoke lease %x (%s); the node leaves when it expires (%d s)",
-                    lease_id,
+                    "could not leave the registry (%s); without a leave the node reads as "
+                    "FAILED once its lease expires (%d s)",
                     clean(str(exc) or "timed out", 200),
                     self.ttl_s,
                 )
                 return
             self.lease_id = None
-            log.info("lease %x revoked; %s left the registry", lease_id, self.registration.node_id)
+            log.info(
+                "left the registry: member %s marked leaving, lease %s revoked, record deleted",
+                self.registration.node_id,
+                "none" if lease_id is None else f"{lease_id:x}",
+            )
         finally:
             await self._drop_client()
 
-    async def _revoke(self, lease_id: int) -> None:
+    async def _leave_registry(self, lease_id: int | None) -> None:
         if self._client is None:
             client = EtcdClient(self.etcd)
             await client.connect()
             self._client = client
-        await self._client.revoke(lease_id)
+        await leave(
+            self._client,
+            self.etcd,
+            self.registration.node_id,
+            registration=self.registration,
+            lease_id=lease_id,
+        )
+
+
+async def leave_once(etcd: EtcdConfig, node_id: str, state: MemberState) -> bool:
+    """``agent --leave`` / ``agent --deregister``: take a node out of the registry without a
+    running agent; returns False when it was not there. Raises EtcdError."""
+    client = EtcdClient(etcd)
+    try:
+        await client.connect()
+        return await leave(client, etcd, node_id, state=state)
+    finally:
+        await client.close()
 
 
 # ---------------------------------------------------------------------- systemd
@@ -324,7 +365,8 @@ Type=simple
 ExecStart={exec_start}
 # The etcd password (with --etcd-user) goes here, mode 0600: AUTOGLM_ETCD_PASSWORD=...
 EnvironmentFile=-/etc/autoglm-tui/agent.env
-# SIGTERM makes the agent revoke its lease: the node leaves the registry at once.
+# SIGTERM makes the agent leave gracefully (member record marked leaving, lease revoked,
+# record deleted): monitors show the node LEFT at once. A crash shows it FAILED instead.
 KillSignal=SIGTERM
 TimeoutStopSec=15
 Restart=always
@@ -345,6 +387,7 @@ __all__ = [
     "default_route_address",
     "default_ttl",
     "host_static",
+    "leave_once",
     "resources_from_static",
     "systemd_quote",
     "systemd_unit",

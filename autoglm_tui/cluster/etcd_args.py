@@ -2,7 +2,7 @@
 
 The password is read from the environment (``AUTOGLM_ETCD_PASSWORD``), never from argv, so it
 does not show in ``ps`` or shell history. This module imports only the standard library (argparse
-help must stay cheap); the config type lives in etcd_client.py and is imported on use.
+help must stay cheap); the config type is ``etcd_config.EtcdConfig`` (no grpc either).
 """
 
 from __future__ import annotations
@@ -12,15 +12,21 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+
+from autoglm_tui.cluster.etcd_config import (
+    DEFAULT_PORT,
+    DEFAULT_PREFIX,
+    Endpoint,
+    EtcdConfig,
+    check_prefix,
+    check_prefixes,
+    default_members_prefix,
+)
 
 PASSWORD_ENV = "AUTOGLM_ETCD_PASSWORD"
-DEFAULT_PREFIX = "/autoglm/nodes/"
-DEFAULT_PORT = 2379
 
 _HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?")
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}")
-_PREFIX = re.compile(r"/[A-Za-z0-9_./-]{0,126}/")
 
 
 def add_etcd_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
@@ -40,7 +46,13 @@ def add_etcd_args(parser: argparse.ArgumentParser, required: bool = False) -> No
         "--prefix",
         default=DEFAULT_PREFIX,
         metavar="PREFIX",
-        help=f"key prefix of node registrations (default {DEFAULT_PREFIX})",
+        help=f"key prefix of node heartbeats (default {DEFAULT_PREFIX})",
+    )
+    group.add_argument(
+        "--members-prefix",
+        metavar="PREFIX",
+        help=f"key prefix of membership records, which outlive a heartbeat (default: beside "
+        f"the node prefix, {default_members_prefix(DEFAULT_PREFIX)})",
     )
     group.add_argument("--etcd-ca", metavar="FILE", help="CA certificate(s) to verify etcd with")
     group.add_argument("--etcd-cert", metavar="FILE", help="client certificate for etcd (PEM)")
@@ -95,10 +107,8 @@ def _file(value: str | None, option: str) -> str | None:
 
 def etcd_config_from_args(
     args: argparse.Namespace, environ: Mapping[str, str] | None = None
-) -> Any:
-    """An ``etcd_client.EtcdConfig`` from parsed options; raises ValueError with the reason."""
-    from autoglm_tui.cluster.etcd_client import Endpoint, EtcdConfig
-
+) -> EtcdConfig:
+    """An ``EtcdConfig`` from parsed options; raises ValueError with the reason."""
     env = os.environ if environ is None else environ
     text = getattr(args, "etcd", None) or ""
     endpoints: list[Endpoint] = []
@@ -111,12 +121,11 @@ def etcd_config_from_args(
         endpoints.append(Endpoint(host, port))
     if not endpoints:
         raise ValueError("--etcd: give at least one HOST:PORT")
-    prefix = getattr(args, "prefix", None) or DEFAULT_PREFIX
-    if not _PREFIX.fullmatch(prefix) or "//" in prefix:
-        raise ValueError(
-            f"--prefix: must start and end with '/' and hold only A-Z a-z 0-9 _ . - /, "
-            f"got {prefix!r}"
-        )
+    prefix = check_prefix(getattr(args, "prefix", None) or DEFAULT_PREFIX)
+    members = getattr(args, "members_prefix", None)
+    if members is not None:
+        check_prefix(members, "--members-prefix")
+    check_prefixes(prefix, members or default_members_prefix(prefix))
     ca = _file(getattr(args, "etcd_ca", None), "--etcd-ca")
     cert = _file(getattr(args, "etcd_cert", None), "--etcd-cert")
     key = _file(getattr(args, "etcd_key", None), "--etcd-key")
@@ -139,6 +148,7 @@ def etcd_config_from_args(
         key_file=key,
         user=user,
         password=password,
+        members_prefix=members,
     )
 
 

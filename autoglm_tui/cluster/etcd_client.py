@@ -1,8 +1,11 @@
 """The etcd adapter: the only module that imports the etcd client library (aetcd, asyncio).
 
-The rest of the code sees plain values (``KeyValue``, ``WatchEvent``, lease ids as ints) and
+The rest of the code sees plain values (``KeyValue``, ``WatchBatch``, lease ids as ints) and
 three errors: ``EtcdUnavailable`` (cannot reach etcd: retry later), ``EtcdCompacted`` (a watch
 asked for history that was compacted: list again) and ``EtcdError`` (anything else).
+
+The watch is this module's own (``EtcdClient.watch``): aetcd's drops etcd's progress replies,
+which are what tells a live but quiet etcd from a silent one.
 
 aetcd 1.0.0 opens only plaintext channels and talks to one endpoint; ``_Client`` replaces its
 ``connect()`` so the channel can be TLS (CA, client certificate) with password auth, and
@@ -14,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aetcd
@@ -24,17 +27,21 @@ import grpc
 from aetcd import rpc
 from aetcd import watcher as aetcd_watcher
 
-from autoglm_tui.cluster.etcd_args import DEFAULT_PORT, DEFAULT_PREFIX
+from autoglm_tui.cluster.etcd_config import DEFAULT_PORT, DEFAULT_PREFIX, Endpoint, EtcdConfig
 
 PAGE_SIZE = 200  # keys per Range page when listing a prefix
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
-# gRPC keepalive: a silently dead etcd (cut link, frozen host) is noticed in about 15 s.
-# etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
+# gRPC keepalive, the backstop under the watch's own progress probes (etcd_watch.py), which
+# notice a silently dead etcd within two probe periods. etcd 3.4 enforces a minimum ping interval
+# (--grpc-keepalive-min-time, default 5 s) and refuses pings on a connection with no open call
+# (its policy has PermitWithoutStream off): three offending pings and it closes the connection
+# with GOAWAY "too_many_pings" (seen here at 1 s; 5 s on an idle watch ran clean). So: ping every
+# 5 s, only while a call (the watch) is open, and allow pings without data (an idle watch).
 _CHANNEL_OPTIONS: dict[str, Any] = {
-    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_time_ms": 5_000,
     "grpc.keepalive_timeout_ms": 5_000,
-    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.keepalive_permit_without_calls": 0,
     "grpc.http2.max_pings_without_data": 0,
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
@@ -59,53 +66,11 @@ class EtcdCompacted(EtcdError):
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
-    host: str
-    port: int = DEFAULT_PORT
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True, slots=True)
-class EtcdConfig:
-    """How to reach the registry. Made by ``etcd_args.etcd_config_from_args``."""
-
-    endpoints: tuple[Endpoint, ...]
-    prefix: str = DEFAULT_PREFIX
-    tls: bool = False
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    timeout_s: float = 5.0
-
-    def describe(self) -> str:
-        """The endpoints (and TLS/user), for log lines; never the password."""
-        text = ",".join(str(e) for e in self.endpoints)
-        if self.tls:
-            text += " (TLS)"
-        if self.user:
-            text += f" as {self.user}"
-        return text
-
-
-@dataclass(frozen=True, slots=True)
 class KeyValue:
     key: bytes
     value: bytes
     mod_revision: int
     lease: int  # 0: no lease
-
-
-@dataclass(frozen=True, slots=True)
-class WatchEvent:
-    kind: str  # "put" or "delete"
-    key: bytes
-    value: bytes  # empty for "delete"
-    mod_revision: int
-    lease: int
 
 
 def _read(path: str | None) -> bytes | None:
@@ -232,6 +197,24 @@ class _Client(aetcd.Client):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    kind: str  # "put" or "delete"
+    key: bytes
+    value: bytes  # empty for "delete"
+    mod_revision: int  # for "delete": the revision of the deletion
+    lease: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchBatch:
+    """One watch response: the events of one or more whole revisions, or none (a progress
+    report, which says etcd is there and has reached `revision`)."""
+
+    revision: int
+    events: tuple[WatchEvent, ...]
+
+
 def prefix_end(prefix: bytes) -> bytes:
     """The range end that covers every key starting with `prefix`."""
     raw = bytearray(prefix)
@@ -301,12 +284,14 @@ class EtcdClient:
 
     # ------------------------------------------------------------------ keys
 
-    async def get_prefix(self, prefix: bytes) -> tuple[int, list[KeyValue]]:
-        """Every key under `prefix` at one revision (read in pages); returns (revision, kvs)."""
+    async def get_prefix(
+        self, prefix: bytes, revision: int | None = None
+    ) -> tuple[int, list[KeyValue]]:
+        """Every key under `prefix` at one revision (the newest, or `revision`), read in pages;
+        returns (revision, kvs). A compacted `revision` raises EtcdCompacted."""
         client = self._live()
         end = prefix_end(prefix)
         start = prefix
-        revision: int | None = None
         out: list[KeyValue] = []
         while True:
             reply = await self._call(client.range_page(start, end, PAGE_SIZE, revision))
@@ -330,6 +315,41 @@ class EtcdClient:
         reply = await self._call(self._live().delete(key))
         return reply is not None and bool(reply.deleted)
 
+    async def txn(
+        self,
+        *,
+        unchanged: Sequence[tuple[bytes, int]] = (),
+        puts: Sequence[tuple[bytes, bytes, int]] = (),
+        deletes: Sequence[bytes] = (),
+    ) -> tuple[bool, int]:
+        """Apply `puts` (key, value, lease or 0) and `deletes` at one revision, only if every key
+        in `unchanged` still has the given mod revision (0: the key does not exist). Returns
+        (applied, revision)."""
+        client = self._live()
+        request = rpc.TxnRequest(
+            compare=[
+                rpc.Compare(
+                    key=key,
+                    result=rpc.Compare.CompareResult.EQUAL,
+                    target=rpc.Compare.CompareTarget.MOD,
+                    mod_revision=mod_revision,
+                )
+                for key, mod_revision in unchanged
+            ],
+            success=[
+                rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value, lease=lease))
+                for key, value, lease in puts
+            ]
+            + [
+                rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=key))
+                for key in deletes
+            ],
+        )
+        reply = await self._call(
+            client.kvstub.Txn(request, timeout=self.config.timeout_s, metadata=client.metadata)
+        )
+        return bool(reply.succeeded), int(reply.header.revision)
+
     async def compact(self, revision: int) -> None:
         await self._call(self._live().compact(revision, physical=True))
 
@@ -351,30 +371,104 @@ class EtcdClient:
 
     # ------------------------------------------------------------------ watch
 
-    async def watch_prefix(self, prefix: bytes, start_revision: int) -> AsyncIterator[WatchEvent]:
-        """Events under `prefix` from `start_revision` on, until the connection fails (raises
-        EtcdUnavailable) or the history is compacted (raises EtcdCompacted)."""
+    async def watch(
+        self,
+        start: bytes,
+        end: bytes,
+        start_revision: int,
+        probe_s: Callable[[], float] | float = 5.0,
+    ) -> AsyncIterator[WatchBatch]:
+        """Changes to keys in [`start`, `end`) from `start_revision` on, one ``WatchBatch`` per
+        etcd response, in revision order; until etcd is lost (raises EtcdUnavailable) or the
+        history was compacted (raises EtcdCompacted).
+
+        Liveness: every `probe_s` seconds (a number, or a function read before each probe) a
+        progress request goes down the stream and etcd answers with an empty batch that carries
+        its current revision. When nothing at all arrives for `probe_s` + max(2, `probe_s`)
+        seconds, etcd is taken as silently gone (a cut link drops packets without a reset) and
+        EtcdUnavailable is raised: within two probe periods (three for periods under 2 s, so a
+        busy host's hiccup is not an outage), where gRPC keepalive alone needs 10 s or more
+        (etcd refuses pings more often than every 5 s).
+        """
         client = self._live()
-        watch = await self._call(
-            client.watch(prefix, range_end=prefix_end(prefix), start_revision=start_revision)
-        )
-        try:
-            iterator = watch.__aiter__()
+        period = probe_s if callable(probe_s) else (lambda: float(probe_s))  # type: ignore[misc]
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def requests() -> AsyncIterator[Any]:
             while True:
-                try:
-                    event = await iterator.__anext__()
-                except StopAsyncIteration:
-                    raise EtcdUnavailable("watch closed") from None
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    raise _translate(exc) from None
-                kv = event.kv
-                kind = "put" if event.kind == "PUT" else "delete"
-                yield WatchEvent(kind, kv.key, kv.value, kv.mod_revision, kv.lease)
+                item = await queue.get()
+                if item is None:
+                    return
+                yield item
+
+        create = rpc.WatchCreateRequest(
+            key=start, range_end=end, start_revision=start_revision, progress_notify=True
+        )
+        call = rpc.WatchStub(client.channel).Watch(requests(), metadata=client.metadata)
+        queue.put_nowait(rpc.WatchRequest(create_request=create))
+
+        async def probe() -> None:
+            # The period may shrink while we wait (nodes with short heartbeats appear), so
+            # wait in short steps and probe once a whole period has passed.
+            loop = asyncio.get_running_loop()
+            sent = loop.time()
+            while True:
+                await asyncio.sleep(min(0.25, max(0.05, period())))
+                if loop.time() - sent >= period():
+                    sent = loop.time()
+                    queue.put_nowait(
+                        rpc.WatchRequest(progress_request=rpc.WatchProgressRequest())
+                    )
+
+        prober: asyncio.Task[None] | None = None
+        try:
+            reply = await self._read(call, self.config.timeout_s, "creating the watch")
+            if reply.canceled:
+                raise EtcdError(f"watch refused by etcd: {reply.cancel_reason or '?'}")
+            if not reply.created:
+                raise EtcdError("watch not created")
+            prober = asyncio.ensure_future(probe())
+            while True:
+                if reply.compact_revision:
+                    raise EtcdCompacted(int(reply.compact_revision))
+                if reply.canceled:
+                    raise EtcdError(f"watch cancelled by etcd: {reply.cancel_reason or '?'}")
+                yield WatchBatch(
+                    int(reply.header.revision),
+                    tuple(
+                        WatchEvent(
+                            "put" if e.type == e.PUT else "delete",
+                            e.kv.key,
+                            e.kv.value,
+                            e.kv.mod_revision,
+                            e.kv.lease,
+                        )
+                        for e in reply.events
+                    ),
+                )
+                silence = period() + max(2.0, period())
+                reply = await self._read(call, silence, "a progress request")
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(watch.cancel(), 1.0)
+            if prober is not None:
+                prober.cancel()
+            queue.put_nowait(None)
+            call.cancel()
+
+    async def _read(self, call: Any, timeout: float, waiting_for: str) -> Any:
+        """The stream's next reply; EtcdUnavailable when it ends or stays silent `timeout` s."""
+        try:
+            reply = await asyncio.wait_for(call.read(), timeout)
+        except asyncio.TimeoutError:
+            raise EtcdUnavailable(
+                f"no answer from etcd for {timeout:.1f} s to {waiting_for} (link or host silent)"
+            ) from None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _translate(exc) from None
+        if reply is grpc.aio.EOF:
+            raise EtcdUnavailable("watch closed by etcd")
+        return reply
 
 
 __all__ = [
@@ -387,6 +481,7 @@ __all__ = [
     "EtcdError",
     "EtcdUnavailable",
     "KeyValue",
+    "WatchBatch",
     "WatchEvent",
     "prefix_end",
 ]

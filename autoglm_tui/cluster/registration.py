@@ -295,7 +295,16 @@ def parse_registration(key: bytes | str, value: bytes, prefix: str) -> Registrat
         raise RegistrationError(node_id, clean(f"invalid: {exc}", 300)) from None
 
 
-def _parse(node_id: str, value: bytes) -> Registration:
+def load_object(value: bytes) -> dict[str, Any]:
+    """An untrusted registry value as a JSON object: at most 64 KiB of UTF-8, no duplicate
+    fields, no NaN/Infinity; raises ValueError with a short reason."""
+    try:
+        return _load(value)
+    except _Invalid as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _load(value: bytes) -> dict[str, Any]:
     if not isinstance(value, (bytes, bytearray)):
         raise _Invalid("value is not bytes")
     if len(value) > MAX_VALUE_BYTES:
@@ -312,6 +321,27 @@ def _parse(node_id: str, value: bytes) -> Registration:
         raise _Invalid("not JSON: nested too deeply") from None
     if not isinstance(obj, dict):
         raise _Invalid(f"value is not a JSON object ({type(obj).__name__})")
+    return obj
+
+
+def registration_from_object(node_id: str, obj: object) -> Registration:
+    """Validate a registration already decoded from JSON (e.g. inside a member record);
+    raises RegistrationError (never anything else)."""
+    try:
+        if not isinstance(obj, dict):
+            raise _Invalid(f"registration is not a JSON object ({type(obj).__name__})")
+        return _parse_object(node_id, obj)
+    except _Invalid as exc:
+        raise RegistrationError(node_id, clean(str(exc), 300)) from None
+    except (ValueError, RecursionError, TypeError) as exc:
+        raise RegistrationError(node_id, clean(f"invalid: {exc}", 300)) from None
+
+
+def _parse(node_id: str, value: bytes) -> Registration:
+    return _parse_object(node_id, _load(value))
+
+
+def _parse_object(node_id: str, obj: dict[str, Any]) -> Registration:
     claimed = _str(obj, "node_id", NODE_ID, optional=False)
     if claimed != node_id:
         raise _Invalid(f"node_id {_show(claimed)} does not match its key")
@@ -350,6 +380,8 @@ __all__ = [
     "check_labels",
     "check_node_id",
     "check_service_url",
+    "load_object",
     "node_id_from_key",
     "parse_registration",
+    "registration_from_object",
 ]

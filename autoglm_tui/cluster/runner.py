@@ -5,6 +5,12 @@ registry, or this machine alone) into per-node SSH streams and forwards every ev
 ``await run()`` works until cancelled; ``await close()`` stops every stream and closes every
 connection, so each remote sampler sees EOF on its stdin and exits. Used by ``snapshot`` and by
 the cluster view.
+
+A node's stream runs while it is a member: it stops on a graceful leave (``NodeLeft``), a forget
+(``NodeForgotten``) or a registration that does not validate, and keeps running when only the
+heartbeat is lost (``HeartbeatLost``), so a node whose agent died but whose sampler streams stays
+UP. A hosts file (``--hosts-file``) is read again when it changes: a host added is a member, a
+host removed has left gracefully; a file that does not parse keeps the last good list.
 """
 
 from __future__ import annotations
@@ -12,17 +18,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoglm_tui.cluster.hosts import HostSpec, HostSpecError, validate_host
-from autoglm_tui.events import Event, NodeInvalid, NodeJoined, NodeLeft
+from autoglm_tui.cluster.etcd_config import EtcdConfig
+from autoglm_tui.cluster.hosts import HostSpec, HostSpecError, read_hosts_file, validate_host
+from autoglm_tui.events import (
+    Event,
+    NodeForgotten,
+    NodeInvalid,
+    NodeJoined,
+    NodeLeft,
+    RegistryChanged,
+)
 
 Emit = Callable[[Event], None]
 DEFAULT_MAX_CONNECTS = 16
+HOSTS_POLL_S = 2.0
+LEFT_HOSTS_FILE = "removed from the hosts file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +49,14 @@ class RunnerConfig:
     With neither `hosts` nor `etcd`, and `local` set, this machine is sampled in-process."""
 
     hosts: tuple[HostSpec, ...] = ()
-    etcd: Any = None  # the etcd settings from etcd_args (None: no registry)
+    etcd: EtcdConfig | None = None  # the registry (None: none)
     ssh: Any = None  # ssh.SshOptions (None: defaults)
     max_connects: int = DEFAULT_MAX_CONNECTS  # concurrent SSH handshakes
     local: bool = False
     interval_s: float = 1.0
+    hosts_file: str | None = None  # read again when it changes
+    hosts_from_file: frozenset[str] = frozenset()  # the ids in `hosts` that came from it
+    hosts_poll_s: float = HOSTS_POLL_S
 
     @property
     def uses_ssh(self) -> bool:
@@ -77,18 +97,10 @@ class Runner:
         """Start every configured source and keep them going until cancelled."""
         try:
             for spec in self.config.hosts:
-                self.emit(
-                    NodeJoined(
-                        self.clock(),
-                        spec.node_id,
-                        address=spec.host,
-                        ssh_port=spec.port,
-                        user=spec.user,
-                        labels=dict(spec.labels),
-                        source="hosts",
-                    )
-                )
+                self.emit(_joined(self.clock(), spec))
                 self._start(spec)
+            if self.config.hosts_file is not None:
+                self._tasks.append(asyncio.ensure_future(self._watch_hosts_file()))
             if self.config.etcd is not None:
                 self._tasks.append(asyncio.ensure_future(self._watch_registry()))
             if self.config.local:
@@ -173,9 +185,9 @@ class Runner:
             else:
                 current.spec = spec
             return
-        if isinstance(event, (NodeLeft, NodeInvalid)):
+        if isinstance(event, (NodeLeft, NodeInvalid, NodeForgotten)):
             self._stop(event.node_id)
-        self.emit(event)
+        self.emit(event)  # HeartbeatLost included: the stream goes on
 
     async def _watch_registry(self) -> None:
         from autoglm_tui.cluster.discovery import RegistryWatcher
@@ -187,6 +199,59 @@ class Runner:
             with contextlib.suppress(Exception):
                 await watcher.close()
 
+    # ------------------------------------------------------------------ hosts file
+
+    async def _watch_hosts_file(self) -> None:
+        """Read the hosts file again whenever it changes; apply the differences."""
+        path = self.config.hosts_file
+        assert path is not None
+        from_file = self.config.hosts_from_file
+        listed = {s.node_id: s for s in self.config.hosts if s.node_id in from_file}
+        others = {s.node_id for s in self.config.hosts} - set(listed)
+        seen = await asyncio.to_thread(_stat, path)
+        ok = True
+        while True:
+            await asyncio.sleep(self.config.hosts_poll_s)
+            stamp = await asyncio.to_thread(_stat, path)
+            if stamp == seen:
+                continue
+            seen = stamp
+            try:
+                specs = await asyncio.to_thread(read_hosts_file, path)
+                clash = sorted(others & {s.node_id for s in specs})
+                if clash:
+                    raise HostSpecError(f"node {clash[0]!r} is also given by --hosts")
+            except HostSpecError as exc:
+                ok = False
+                self.emit(RegistryChanged(
+                    self.clock(), False, f"{exc}; keeping the last good list of {len(listed)}"
+                ))
+                continue
+            if not ok:
+                ok = True
+                self.emit(RegistryChanged(self.clock(), True, None))
+            listed = self._apply_hosts(listed, {s.node_id: s for s in specs})
+
+    def _apply_hosts(
+        self, old: dict[str, HostSpec], new: dict[str, HostSpec]
+    ) -> dict[str, HostSpec]:
+        now = self.clock()
+        for node_id in sorted(set(old) - set(new)):
+            self._stop(node_id)
+            self.emit(NodeLeft(now, node_id, LEFT_HOSTS_FILE))
+        for node_id, spec in new.items():
+            before = old.get(node_id)
+            if before == spec:
+                continue
+            self.emit(_joined(now, spec))
+            stream = self.streams.get(node_id)
+            if stream is None or (before is not None and (before.host, before.port, before.user)
+                                  != (spec.host, spec.port, spec.user)):
+                self._start(spec)
+            else:
+                stream.spec = spec
+        return new
+
     # ------------------------------------------------------------------ local
 
     async def _run_local(self) -> None:
@@ -195,4 +260,25 @@ class Runner:
         await LocalSource(interval_s=self.config.interval_s, clock=self.clock).run(self.emit)
 
 
-__all__ = ["DEFAULT_MAX_CONNECTS", "Runner", "RunnerConfig"]
+def _joined(t: float, spec: HostSpec) -> NodeJoined:
+    return NodeJoined(
+        t,
+        spec.node_id,
+        address=spec.host,
+        ssh_port=spec.port,
+        user=spec.user,
+        labels=dict(spec.labels),
+        source="hosts",
+    )
+
+
+def _stat(path: str) -> tuple[int, int, int] | None:
+    """What tells a changed file: (mtime ns, size, inode); None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+__all__ = ["DEFAULT_MAX_CONNECTS", "LEFT_HOSTS_FILE", "Runner", "RunnerConfig"]

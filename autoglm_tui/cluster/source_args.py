@@ -10,6 +10,10 @@ import argparse
 import re
 from typing import Any
 
+from autoglm_tui.cluster.etcd_args import add_etcd_args, etcd_config_from_args
+from autoglm_tui.cluster.etcd_config import EtcdConfig
+from autoglm_tui.cluster.prometheus.args import add_prometheus_args
+
 _PYTHON = re.compile(r"[A-Za-z0-9_./+][A-Za-z0-9_./+-]{0,255}")
 
 
@@ -37,24 +41,9 @@ def _count(text: str) -> int:
     return value
 
 
-def _add_etcd(parser: argparse.ArgumentParser) -> None:
-    try:
-        from autoglm_tui.cluster.etcd_args import add_etcd_args
-    except ImportError:  # discovery not built into this tree yet
-        parser.add_argument(
-            "--etcd",
-            metavar="HOST:PORT",
-            help="discover nodes from an etcd registry (not available in this build)",
-        )
-        return
-    add_etcd_args(parser)
-
-
 def add_source_args(parser: argparse.ArgumentParser) -> None:
     """--etcd / --hosts / --hosts-file / --prometheus and the SSH options."""
-    from autoglm_tui.cluster.prometheus.args import add_prometheus_args
-
-    _add_etcd(parser)
+    add_etcd_args(parser)
     add_prometheus_args(parser)
     nodes = parser.add_argument_group("static node lists")
     nodes.add_argument(
@@ -66,7 +55,7 @@ def add_source_args(parser: argparse.ArgumentParser) -> None:
         "--hosts-file",
         metavar="FILE",
         help="one node per line: [user@]host[:port] [key=value ...] (name=ID sets its id); "
-        "'#' starts a comment",
+        "'#' starts a comment. Read again when it changes: a host removed from it has left",
     )
     ssh = parser.add_argument_group(
         "SSH", "Nodes are reached with your OpenSSH set-up: ~/.ssh/config (User, Port, "
@@ -133,7 +122,8 @@ def add_source_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _hosts(args: argparse.Namespace) -> tuple[Any, ...]:
+def _hosts(args: argparse.Namespace) -> tuple[tuple[Any, ...], frozenset[str]]:
+    """Every listed host, and the ids of those that came from the hosts file."""
     from autoglm_tui.cluster.hosts import (
         HostSpecError,
         parse_hosts_arg,
@@ -141,11 +131,13 @@ def _hosts(args: argparse.Namespace) -> tuple[Any, ...]:
     )
 
     specs = []
+    from_file: list[Any] = []
     try:
         if getattr(args, "hosts", None):
             specs.extend(parse_hosts_arg(args.hosts))
         if getattr(args, "hosts_file", None):
-            specs.extend(read_hosts_file(args.hosts_file))
+            from_file = read_hosts_file(args.hosts_file)
+            specs.extend(from_file)
     except HostSpecError as exc:
         raise SourceArgsError(str(exc)) from None
     seen: set[str] = set()
@@ -153,16 +145,12 @@ def _hosts(args: argparse.Namespace) -> tuple[Any, ...]:
         if spec.node_id in seen:
             raise SourceArgsError(f"node {spec.node_id!r} is listed twice (--hosts and file)")
         seen.add(spec.node_id)
-    return tuple(specs)
+    return tuple(specs), frozenset(s.node_id for s in from_file)
 
 
-def _etcd(args: argparse.Namespace) -> Any:
+def _etcd(args: argparse.Namespace) -> EtcdConfig | None:
     if not getattr(args, "etcd", None):
         return None
-    try:
-        from autoglm_tui.cluster.etcd_args import etcd_config_from_args
-    except ImportError:
-        raise SourceArgsError("--etcd: etcd discovery is not available in this build") from None
     try:
         return etcd_config_from_args(args)
     except ValueError as exc:
@@ -177,7 +165,7 @@ def runner_config_from_args(args: argparse.Namespace, local_default: bool = True
     from autoglm_tui.cluster.runner import RunnerConfig
     from autoglm_tui.cluster.ssh import SshOptions
 
-    hosts = _hosts(args)
+    hosts, from_file = _hosts(args)
     etcd = _etcd(args)
     if args.ssh_user is not None:
         try:
@@ -210,6 +198,8 @@ def runner_config_from_args(args: argparse.Namespace, local_default: bool = True
         max_connects=args.max_connects,
         local=local_default and not hosts and etcd is None,
         interval_s=args.interval,
+        hosts_file=getattr(args, "hosts_file", None) or None,
+        hosts_from_file=from_file,
     )
 
 

@@ -2,8 +2,11 @@
 
 ``LineSplitter`` cuts stdout chunks into lines with a hard cap on line length; ``StderrTail``
 keeps the last lines a remote process wrote on stderr, sanitised; ``SamplerStream`` decodes
-lines with the wire module: the first must be a hello (else the node is INVALID with the
-decoder's reason), later ones are samples; a single bad line is counted and skipped.
+lines with one stateful wire_delta.StreamDecoder: the first must be a hello (else the node is
+INVALID with the decoder's reason), later ones are full samples or compact deltas (schema 1.1)
+against the sample before; a single bad line is counted and skipped. After a bad line deltas
+cannot apply: they are counted as skipped until the next full sample, and ``control_lines()``
+offers the line that asks the sampler for one (the transport writes it to the sampler's stdin).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from autoglm_tui import wire
 from autoglm_tui.events import Event, HelloReceived, NodeInvalid, SampleReceived
 from autoglm_tui.model import Hello, Sample
 from autoglm_tui.text import clean
+from autoglm_tui.wire_delta import StreamDecoder
 
 STDERR_LINES = 20
 STDERR_LINE_CHARS = 300
@@ -103,41 +107,74 @@ class StreamStats:
     samples: int = 0
     bad_lines: int = 0
     last_bad: str | None = None
+    deltas: int = 0  # samples that arrived as deltas (schema 1.1)
+    skipped: int = 0  # deltas that could not apply (waiting for a full sample)
+
+
+CONTROL_FULL = b'{"type":"control","full":true}\n'
+CONTROL_DELTA = b'{"type":"control","delta":true}\n'
 
 
 class SamplerStream:
     """One sampler run's stdout, line by line, into events for `node_id`."""
 
-    def __init__(self, node_id: str) -> None:
+    def __init__(self, node_id: str, want_delta: bool = True) -> None:
         self.node_id = node_id
         self.hello: Hello | None = None
         self.invalid: str | None = None  # set when the stream cannot be used at all
         self.stats = StreamStats()
+        self.want_delta = want_delta
+        self._decoder = StreamDecoder()
+        self._asked: set[bytes] = set()  # control lines offered and not yet answered
 
     def feed(self, line: bytes, now: float) -> Event | None:
         """The event for one line, or None (bad line counted, or stream already invalid)."""
         if self.invalid is not None:
             return None
         self.stats.lines += 1
+        decoder = self._decoder
         try:
-            msg = wire.decode(line)
+            msg = decoder.decode(line)
         except wire.WireError as exc:
             reason = clean(str(exc), 300)
             if self.hello is None:
                 self.invalid = reason
                 return NodeInvalid(now, self.node_id, reason)
+            if decoder.needs_full and decoder.last is None and reason.startswith("a delta "):
+                self.stats.skipped += 1  # out of step: not the node's fault, nothing wrong
+                return None
             self.stats.bad_lines += 1
             self.stats.last_bad = reason
             return None
         if isinstance(msg, Hello):
             self.hello = msg
+            self._asked.clear()
             return HelloReceived(now, self.node_id, msg)
         if self.hello is None:
             self.invalid = "the sampler's stream did not start with a hello"
             return NodeInvalid(now, self.node_id, self.invalid)
         assert isinstance(msg, Sample)
         self.stats.samples += 1
+        if decoder.deltas > self.stats.deltas:
+            self.stats.deltas = decoder.deltas
+        else:
+            self._asked.discard(CONTROL_FULL)  # a full sample came
         return SampleReceived(now, self.node_id, msg)
+
+    def control_lines(self) -> list[bytes]:
+        """Lines the transport should write to the sampler's stdin now (each offered once):
+        ask a sampler that announces "delta" for compact samples, and for a full sample when
+        deltas cannot apply. An old sampler (no ``features``) is never asked anything."""
+        hello = self.hello
+        if hello is None or "control" not in hello.features:
+            return []
+        out = []
+        if self.want_delta and "delta" in hello.features and CONTROL_DELTA not in self._asked:
+            out.append(CONTROL_DELTA)
+        if self._decoder.needs_full and CONTROL_FULL not in self._asked:
+            out.append(CONTROL_FULL)
+        self._asked.update(out)
+        return out
 
 
 __all__ = ["LineSplitter", "SamplerStream", "StderrTail", "StreamStats"]

@@ -57,9 +57,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "Register this node in etcd under a lease and refresh it every --interval seconds, "
             "so that 'autoglm-tui cluster --etcd ...' finds it. The key is PREFIX+NODE_ID; the "
             "value is JSON with the node's address, SSH port, labels and resources (CPU cores, "
-            "memory, GPUs, link speed). On SIGTERM or SIGINT the lease is revoked and the node "
-            "leaves at once; if the agent dies, the node leaves when the lease expires (--ttl). "
-            "While etcd is unreachable the agent retries with backoff and never exits."
+            "memory, GPUs, link speed). Beside it the agent keeps a member record (MEMBERS_PREFIX"
+            "+NODE_ID, on no lease), so a node whose agent dies reads as FAILED, not as gone. On "
+            "SIGTERM or SIGINT the agent leaves gracefully (record marked leaving, lease revoked, "
+            "record deleted): monitors show it LEFT at once. If the agent dies, the heartbeat "
+            "lapses after --ttl and monitors show the node FAILED until it returns or an "
+            "operator forgets it ('autoglm-tui members forget NODE'). While etcd is unreachable "
+            "the agent retries with backoff and never exits."
         ),
     )
     add_etcd_args(parser, required=False)
@@ -102,7 +106,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="lease TTL in whole seconds (default 3 x interval, at least 2); a dead agent's "
         "node leaves after this long",
     )
-    parser.add_argument(
+    once = parser.add_mutually_exclusive_group()
+    once.add_argument(
+        "--leave",
+        action="store_true",
+        help="leave gracefully without running: mark this node leaving, drop its heartbeat, "
+        "delete its member record, and exit (for shutdown scripts; a running agent does this "
+        "itself on SIGTERM)",
+    )
+    once.add_argument(
+        "--deregister",
+        action="store_true",
+        help="remove this node from the registry for good (decommissioning), and exit: "
+        "monitors drop it at once with the reason 'deregistered'",
+    )
+    once.add_argument(
         "--print-systemd-unit",
         action="store_true",
         help="print a systemd unit file that runs this agent with these options, and exit",
@@ -118,6 +136,7 @@ def _unit_args(args: argparse.Namespace) -> list[str]:
     """The options to repeat in the unit file (defaults that depend on the host are left out)."""
     out = ["--etcd", args.etcd, "--prefix", args.prefix]
     for option, value in (
+        ("--members-prefix", args.members_prefix),
         ("--etcd-ca", args.etcd_ca),
         ("--etcd-cert", args.etcd_cert),
         ("--etcd-key", args.etcd_key),
@@ -162,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
         default_route_address,
         default_ttl,
         host_static,
+        leave_once,
         resources_from_static,
         systemd_unit,
     )
@@ -202,6 +222,22 @@ def run(args: argparse.Namespace) -> int:
         check_node_id(node_id)
     except ValueError as exc:
         return _fail(f"the host name is not a valid node id ({exc}); pass --node-id")
+    if args.leave or args.deregister:
+        from autoglm_tui.cluster.etcd_client import EtcdError
+        from autoglm_tui.cluster.members import MemberState
+
+        state = MemberState.DEREGISTERED if args.deregister else MemberState.LEAVING
+        try:
+            found = asyncio.run(leave_once(etcd, node_id, state))
+        except EtcdError as exc:
+            _fail(f"etcd {etcd.describe()}: {exc}")
+            return 1
+        if not found:
+            print(f"{node_id} is not in the registry; nothing to do", file=sys.stderr)
+            return 0
+        what = "deregistered" if args.deregister else "left the registry"
+        print(f"{node_id} {what}", file=sys.stderr)
+        return 0
     address = args.address or default_route_address()
     if not address:
         return _fail("cannot tell this node's address (no default route); pass --address")

@@ -52,8 +52,8 @@ def _seconds(text: str) -> float:
         value = parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    if not 0 <= value <= 7 * 86400:
-        raise argparse.ArgumentTypeError("must be between 0 and 7 days")
+    if not 0 <= value <= 30 * 86400:
+        raise argparse.ArgumentTypeError("must be between 0 and 30 days")
     return value
 
 
@@ -92,8 +92,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     ui.add_argument(
         "--left-linger", type=_seconds, default=120.0, metavar="S",
-        help="how long a node that left stays in the table, greyed, before it is removed "
-        "(default 120s; accepts 90, 90s, 5m)",
+        help="how long a node that left gracefully stays in the table, greyed, before it is "
+        "removed (default 120s; accepts 90, 90s, 5m); FAILED nodes are not removed by this",
+    )
+    ui.add_argument(
+        "--reap-after", type=_seconds, default=72 * 3600.0, metavar="S",
+        help="how long a FAILED node (heartbeat lost without a leave, no samples) stays in the "
+        "table before this monitor drops it (default 72h; 'autoglm-tui members forget NODE' "
+        "removes one at once, for every monitor)",
     )
     ui.add_argument(
         "--history", type=_seconds, default=900.0, metavar="S",
@@ -113,7 +119,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     demo = p.add_argument_group("demo")
     demo.add_argument(
         "--demo", type=_demo, metavar="NODES[xGPUS]",
-        help="show an invented fleet (no network, no SSH): for trying the UI and benchmarks",
+        help="show an invented fleet (no network, no SSH): for trying the UI and benchmarks; "
+        "writes no alert log (unless --alert-log PATH) and keeps silences in memory",
     )
 
 
@@ -186,11 +193,13 @@ def run(args: argparse.Namespace) -> int:
         sources.append(source)
         signaller = SshSignaller(source)
     try:
-        pipeline = pipeline_from_args(args)
+        # A demo writes no state it was not asked for: no default alert log, silences in memory.
+        pipeline = pipeline_from_args(args, ephemeral=args.demo is not None)
     except AlertSetupError as exc:
         print(f"autoglm-tui cluster: {exc}", file=sys.stderr)
         return 2
-    monitor = Monitor(FleetState(history_s=args.history, left_linger_s=args.left_linger))
+    monitor = Monitor(FleetState(history_s=args.history, left_linger_s=args.left_linger,
+                                 reap_after_s=args.reap_after))
     if pipeline is not None:
         pipeline.install(monitor)
     app = ClusterApp(

@@ -45,6 +45,7 @@ def node_document(node: Any, now: float) -> dict[str, Any]:
         "node_id": node.node_id,
         "status": node.status.value,
         "reason": node.reason,
+        "agent_lost": node.agent_lost,
         "labels": dict(node.labels),
         "last_sample": wire.to_dict(sample) if sample is not None else None,
         "last_sample_age_s": None if node.age(now) is None else round(node.age(now), 3),
@@ -57,7 +58,8 @@ def node_document(node: Any, now: float) -> dict[str, Any]:
 
 
 async def take_snapshot(config: Any, wait_s: float) -> dict[str, Any]:
-    """Run the sources until every node has a sample (or is INVALID/LEFT), or `wait_s` passes."""
+    """Run the sources until every node has a sample (or is INVALID/LEFT/FAILED), or `wait_s`
+    passes."""
     import asyncio
     import time
 
@@ -73,7 +75,8 @@ async def take_snapshot(config: Any, wait_s: float) -> dict[str, Any]:
         if not registry_seen or not state.nodes:
             return False
         return all(
-            n.last_sample is not None or n.status in (NodeStatus.INVALID, NodeStatus.LEFT)
+            n.last_sample is not None
+            or n.status in (NodeStatus.INVALID, NodeStatus.LEFT, NodeStatus.FAILED)
             for n in state.nodes.values()
         )
 

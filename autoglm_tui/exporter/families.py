@@ -124,15 +124,16 @@ def _gpu_families(hello: Hello | None, s: Sample, node: str) -> Iterator[Metric]
     info = _gauge(n.GPU_INFO, "Facts about a GPU; always 1.", (*n.GPU_LABELS, "pci_bus_id"))
     state = _gauge(n.GPU_STATE, "1 for the GPU's state (ok, lost or error), 0 for the others.",
                    (*n.GPU_LABELS, "state"))
-    fams = [_family(f, n.GPU_LABELS) for f in n.GPU]
+    fields = (*n.GPU, *n.GPU_HEALTH)
+    fams = [_family(f, n.GPU_LABELS) for f in fields]
     for g in s.gpus:
         known = static.get(g.index)
         labels = [node, str(g.index), label(g.uuid), label(known.name if known else "")]
         info.add_metric([*labels, label(known.pci_bus_id if known else "")], 1.0)
         for name in ("ok", "lost", "error"):
             state.add_metric([*labels, name], 1.0 if g.state == name else 0.0)
-        for field, fam in zip(n.GPU, fams, strict=True):
-            _add(fam, labels, getattr(g, field.attr), field.scale)
+        for field, fam in zip(fields, fams, strict=True):
+            _add(fam, labels, getattr(g, field.attr, None), field.scale)
     yield info
     yield state
     yield from fams

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from autoglm_tui.exporter.names import GPU_HEALTH
 from autoglm_tui.model import Hello, Sample
 from autoglm_tui.text import clean
 
@@ -99,10 +100,10 @@ def sample_lines(hello: Hello | None, s: Sample, node: str) -> Iterator[tuple[st
         "tx_packets": n.tx_packets, "errors": n.errors, "drops": n.drops,
         "link_speed_mbps": n.link_speed_mbps,
     }, t)
-    names = {g.index: g.name for g in hello.static.gpus} if hello is not None else {}
+    models = {g.index: g.name for g in hello.static.gpus} if hello is not None else {}
     for g in s.gpus:
         gtags = {**tags, "gpu": str(g.index), "uuid": tag_value(g.uuid),
-                 "model": tag_value(names.get(g.index, ""))}
+                 "model": tag_value(models.get(g.index, ""))}
         yield from _one("gpu", gtags, {
             "state": g.state, "util_pct": _f(g.util_pct), "mem_util_pct": _f(g.mem_util_pct),
             "mem_used_bytes": g.mem_used_bytes, "mem_total_bytes": g.mem_total_bytes,
@@ -110,6 +111,7 @@ def sample_lines(hello: Hello | None, s: Sample, node: str) -> Iterator[tuple[st
             "power_limit_w": _f(g.power_limit_w), "fan_pct": _f(g.fan_pct),
             "sm_clock_mhz": _f(g.sm_clock_mhz), "pcie_rx_bps": _f(g.pcie_rx_bps),
             "pcie_tx_bps": _f(g.pcie_tx_bps), "ecc_errors": g.ecc_errors, "xid": g.xid,
+            **{f.attr: getattr(g, f.attr, None) for f in GPU_HEALTH},
         }, t)
     for p in s.procs:
         ptags = {**tags, "pid": str(p.pid), "name": tag_value(p.name),

@@ -104,6 +104,30 @@ GPU = (
     _c("ecc_errors", "gpu_ecc_errors_total", "Volatile uncorrected ECC errors."),
     _g("xid", "gpu_last_xid", "The last Xid error code seen on this GPU."),
 )
+GPU_HEALTH = (  # schema 1.1 health fields (None where the GPU or driver does not report them)
+    _g("clock_reasons", "gpu_clock_event_reasons", "Clock-event reason bits (NVML "
+       "nvmlClocksEventReason*; autoglm_tui/gpu_codes.py names them)."),
+    _g("throttle_power_pct", "gpu_power_throttle_ratio",
+       "Share of the last interval held at a power limit.", 0.01),
+    _g("throttle_thermal_pct", "gpu_thermal_throttle_ratio",
+       "Share of the last interval held back by a thermal limit.", 0.01),
+    _c("xid_total", "gpu_xid_errors_total", "Xid errors seen since the sampler started."),
+    _g("remap_correctable", "gpu_remapped_rows_correctable",
+       "Memory rows remapped after correctable errors."),
+    _g("remap_uncorrectable", "gpu_remapped_rows_uncorrectable",
+       "Memory rows remapped after uncorrectable errors."),
+    _g("remap_pending", "gpu_remap_pending", "1 when a row remap waits for a GPU reset."),
+    _g("remap_failed", "gpu_remap_failed", "1 when a row remap has failed."),
+    _g("retired_pages", "gpu_retired_pages", "Pages retired (pre-Ampere GPUs)."),
+    _g("retired_pending", "gpu_retired_pages_pending",
+       "1 when a page retirement waits for a reset."),
+    _g("pcie_gen", "gpu_pcie_link_generation", "PCIe link generation now."),
+    _g("pcie_gen_max", "gpu_pcie_link_generation_max", "Highest PCIe link generation."),
+    _g("pcie_width", "gpu_pcie_link_width", "PCIe lanes now."),
+    _g("pcie_width_max", "gpu_pcie_link_width_max", "Most PCIe lanes."),
+    _c("pcie_replay", "gpu_pcie_replays_total", "PCIe replays."),
+    _g("nvlink_links", "gpu_nvlink_links_active", "NVLink links up."),
+)
 PROC = (
     _g("cpu_pct", "process_cpu_utilization_ratio", "CPU used, in cores (1 = one core).", 0.01),
     _g("rss_bytes", "process_resident_memory_bytes", "Resident memory."),

@@ -3,6 +3,11 @@
 The CLI (loop.py) and the local TUI (in-process, from a worker thread) both use it. Percentages
 (CPU, per-core, iowait, per-process CPU) cover the time since the previous ``sample()`` call
 (the first one: since the collector was made). Disk and network travel as raw counters.
+
+Figures are rounded to what the UI can show (docs/wire.md): CPU % to 0.1 (per core to 1),
+load to 0.01, memory levels to 1 MiB, the sampler's CPU time to 10 ms; counters are exact.
+With ``adaptive`` on, a saturated node makes the process scan and the slow GPU health reads
+run less often (sampler/adaptive.py); ``Sample.sampling`` says what is in force.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 from autoglm_tui import __version__
 from autoglm_tui.model import (
     SCHEMA,
+    SCHEMA_MINOR,
     CpuSample,
     DiskCounters,
     Hello,
@@ -21,11 +27,14 @@ from autoglm_tui.model import (
     NetCounters,
     NvmlInfo,
     Sample,
+    SamplingInfo,
     SelfSample,
 )
 from autoglm_tui.sampler import sysinfo
+from autoglm_tui.sampler.adaptive import LoadPolicy
 from autoglm_tui.sampler.cpu import iowait_pct, util_pct
 from autoglm_tui.sampler.gpu import GpuReader, GpuReadout
+from autoglm_tui.sampler.gpu_health import HEALTH_INTERVAL_S
 from autoglm_tui.sampler.nvml import NvmlGateway
 from autoglm_tui.sampler.procs import ProcTracker
 from autoglm_tui.sampler.records import HostBackend, ProcBackend
@@ -33,6 +42,8 @@ from autoglm_tui.text import clean
 
 COLLECTOR_ENV = "AUTOGLM_COLLECTOR"  # "psutil" or "procfs" forces one (tests, benchmarks)
 MIN_WINDOW_S = 0.1  # the shortest span a CPU percentage is computed over
+MIB = 1 << 20
+FEATURES = ("control", "delta")  # what Hello.features announces (schema 1.1)
 
 
 def make_backends(prefer: str | None = None) -> tuple[HostBackend, ProcBackend]:
@@ -78,12 +89,18 @@ class Collector:
         collector: str | None = None,
         nvml_timeout_s: float = 2.0,
         read_pcie: bool = True,
+        adaptive: bool = False,
+        health_interval_s: float = HEALTH_INTERVAL_S,
     ) -> None:
         self.interval_s = interval_s
         self.proc_interval_s = proc_interval_s
+        self.health_interval_s = health_interval_s
+        self.requested_interval_s: float | None = None
+        self.load = LoadPolicy(enabled=adaptive)
         self.host, procs = make_backends(collector)
         self.gateway = NvmlGateway(timeout_s=nvml_timeout_s)
-        self.gpus = GpuReader(self.gateway, read_pcie=read_pcie)
+        self.gpus = GpuReader(self.gateway, read_pcie=read_pcie,
+                              health_interval_s=health_interval_s)
         self.procs = ProcTracker(procs, top_n=top_n)
         self._seq = 0
         self._last_full = -1e18
@@ -98,10 +115,6 @@ class Collector:
         self._disk = DiskCounters(0, 0, 0, 0, None, None, None)
         self._net = NetCounters(0, 0, 0, 0, 0, 0, None)
         self.procs.prime(mono)
-
-    @property
-    def collector_name(self) -> str:
-        return self.host.name
 
     def hello(self, now: float) -> Hello:
         """The first message of a stream: static host facts, GPUs and NVML status."""
@@ -127,7 +140,24 @@ class Collector:
             collector=self.host.name,
             interval_s=self.interval_s,
         )
-        return Hello(schema=SCHEMA, host=host, sampler_version=__version__, t=now, static=static)
+        return Hello(schema=SCHEMA, host=host, sampler_version=__version__, t=now, static=static,
+                     schema_minor=SCHEMA_MINOR, features=FEATURES)
+
+    def set_interval(self, interval_s: float, requested: bool = True) -> None:
+        """Sample every `interval_s` from now on (a control line asked for it, or stopped)."""
+        self.interval_s = interval_s
+        self.requested_interval_s = interval_s if requested else None
+
+    def sampling(self) -> SamplingInfo:
+        """The intervals in force now, and why they differ from the configured ones."""
+        factor = self.load.factor
+        return SamplingInfo(
+            interval_s=self.interval_s,
+            proc_interval_s=round(self.proc_interval_s * factor, 3),
+            health_interval_s=round(self.health_interval_s * factor, 3),
+            requested_interval_s=self.requested_interval_s,
+            slowed=self.load.reason(),
+        )
 
     def sample(self, now: float) -> Sample:
         """One tick. Never raises for something the host or a GPU does: that becomes a field."""
@@ -137,8 +167,10 @@ class Collector:
             time.sleep(MIN_WINDOW_S - (mono - self._cpu_at))
             mono = time.monotonic()
         cpu = self._cpu(errors)
+        if self.load.update(cpu.util_pct):
+            self.gpus.health_interval_s = self.health_interval_s * self.load.factor
         try:
-            self._mem = self.host.mem()
+            self._mem = _rounded_mem(self.host.mem())
         except Exception as exc:
             errors.append(_reason("memory (figures repeated from the last reading)", exc))
         try:
@@ -155,7 +187,8 @@ class Collector:
             errors.append(_reason("GPU read", exc))
             gpu = GpuReadout()
         mono = time.monotonic()  # the GPU reads may have taken a while
-        full = mono - self._last_full + self.interval_s / 2 >= self.proc_interval_s
+        proc_interval = self.proc_interval_s * self.load.factor
+        full = mono - self._last_full + self.interval_s / 2 >= proc_interval
         try:
             procs = self.procs.collect(mono, now, gpu.procs, full)
             if full:
@@ -166,7 +199,7 @@ class Collector:
         cpu_s, rss = sysinfo.self_cost()
         self._seq += 1
         return Sample(
-            t=now,
+            t=round(now, 3),
             seq=self._seq,
             cpu=cpu,
             mem=self._mem,
@@ -175,8 +208,9 @@ class Collector:
             gpus=gpu.gpus,
             procs=procs,
             procs_fresh=full,
-            self_cost=SelfSample(cpu_time_s=cpu_s, rss_bytes=rss),
+            self_cost=SelfSample(cpu_time_s=round(cpu_s, 2), rss_bytes=rss),
             errors=tuple(errors),
+            sampling=self.sampling(),
         )
 
     def _cpu(self, errors: list[str]) -> CpuSample:
@@ -202,16 +236,31 @@ class Collector:
             self._cpu_at = time.monotonic()
             self._last_util, self._last_per_core = util, per_core
         return CpuSample(
-            util_pct=util,
-            per_core_pct=per_core,
-            iowait_pct=iowait,
-            load=load,
+            util_pct=round(util, 1),
+            per_core_pct=tuple([float(round(v)) for v in per_core]),
+            iowait_pct=None if iowait is None else round(iowait, 1),
+            load=None if load is None else (round(load[0], 2), round(load[1], 2),
+                                            round(load[2], 2)),
             ctx_switches=self.host.ctx_switches(),
         )
 
     def close(self) -> None:
-        """Release NVML (best effort)."""
+        """Stop the Xid watcher and release NVML (best effort)."""
+        self.gpus.close()
         self.gateway.shutdown()
+
+
+def _rounded_mem(m: MemSample) -> MemSample:
+    """Memory levels to 1 MiB and percentages to 0.01 (totals stay exact)."""
+    return MemSample(
+        total_bytes=m.total_bytes,
+        used_bytes=round(m.used_bytes / MIB) * MIB,
+        available_bytes=round(m.available_bytes / MIB) * MIB,
+        used_pct=round(m.used_pct, 2),
+        swap_total_bytes=m.swap_total_bytes,
+        swap_used_bytes=round(m.swap_used_bytes / MIB) * MIB,
+        swap_used_pct=None if m.swap_used_pct is None else round(m.swap_used_pct, 2),
+    )
 
 
 def _or(value: float | None, fallback: float) -> float:

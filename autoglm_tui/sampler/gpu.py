@@ -1,20 +1,28 @@
 """Per-GPU reads through the NVML gateway: static facts once, then one batched pass per device.
 
-Units: NVML gives power in mW (sent as W), PCIe throughput in KB/s (sent as bytes/s, KB taken
-as 1024 bytes) and memory in bytes. A field NVML does not support is None, never 0. A GPU that
-reports GPU_IS_LOST (or Xid 79) becomes ``state="lost"`` for good; one whose call hangs is
-``state="error"`` until the call returns. Other GPUs are unaffected either way.
+Units: NVML gives power in mW (sent as W, rounded to 1 W as the UI shows it), PCIe throughput
+in KB/s (sent as bytes/s, KB taken as 1024 bytes, to 3 significant digits) and memory in
+bytes. A field NVML does not support is None, never 0, and a call that answered NOT_SUPPORTED
+is not made again for that GPU. A GPU that reports GPU_IS_LOST (or Xid 79) becomes
+``state="lost"`` for good; one whose call hangs is ``state="error"`` until the call returns.
+Other GPUs are unaffected either way.
+
+Health (gpu_health.py): clock-event reasons and throttled time every tick; PCIe link, replay
+counter, row remapping, retired pages and NVLink errors every ``health_interval_s`` (10 s).
+Xids arrive on the :class:`~autoglm_tui.sampler.xid_watch.XidWatcher` thread; each read takes
+the new ones and keeps those of the last ``XID_KEEP_S`` (at most ``XID_KEEP``) on the sample.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoglm_tui.model import GpuInfo, GpuSample, NvmlInfo, ProcGpuUse
+from autoglm_tui.model import GpuInfo, GpuSample, NvmlInfo, ProcGpuUse, XidEvent
+from autoglm_tui.sampler.gpu_health import HEALTH_INTERVAL_S, HealthState, read_fast, read_slow
 from autoglm_tui.sampler.nvml import (
     ERROR_NOT_FOUND,
-    ERROR_TIMEOUT,
     XID_FALLEN_OFF_BUS,
     Batch,
     CallFailed,
@@ -22,9 +30,10 @@ from autoglm_tui.sampler.nvml import (
     as_text,
     code,
 )
+from autoglm_tui.sampler.xid_watch import XidWatcher
 
-XID_EVENT = 0x8  # nvmlEventTypeXidCriticalError
-MAX_XID_EVENTS_PER_TICK = 32
+XID_KEEP_S = 600.0  # Xids stay on the samples this long
+XID_KEEP = 16  # and at most this many per GPU (the newest)
 
 
 def _int(value: Any) -> int | None:
@@ -52,9 +61,32 @@ class _Device:
     pci_bus_id: str | None = None
     lost: str | None = None
     xid: int | None = None
-    event_set: Any = None
+    xid_watched: bool = False
+    xid_total: int = 0
+    xids: list[XidEvent] = field(default_factory=list)
+    health: HealthState = field(default_factory=HealthState)
     proc_util_ts: int = 0
     proc_util_supported: bool = True
+
+    def take_xids(self, watcher: XidWatcher | None, now: float) -> None:
+        """Fold the Xids that arrived since the last read in; forget those past XID_KEEP_S."""
+        new = watcher.drain(self.index) if watcher is not None else []
+        if new:
+            self.xid_total += len(new)
+            self.xid = new[-1].xid
+            self.xids.extend(new)
+            if self.lost is None and any(e.xid == XID_FALLEN_OFF_BUS for e in new):
+                self.lost = "Xid 79: GPU has fallen off the bus"
+        if self.xids:
+            keep = [e for e in self.xids if now - e.t < XID_KEEP_S]
+            self.xids = keep[-XID_KEEP:]
+
+    def xid_fields(self) -> dict[str, Any]:
+        return {
+            "xid": self.xid,
+            "xids": tuple(self.xids),
+            "xid_total": self.xid_total if self.xid_watched else None,
+        }
 
 
 @dataclass
@@ -68,9 +100,15 @@ class GpuReadout:
 class GpuReader:
     """Opens the GPUs on first use and reads them once per tick."""
 
-    def __init__(self, gateway: NvmlGateway, read_pcie: bool = True) -> None:
+    def __init__(
+        self, gateway: NvmlGateway, read_pcie: bool = True, watch_xids: bool = True,
+        health_interval_s: float = HEALTH_INTERVAL_S,
+    ) -> None:
         self.gateway = gateway
         self.read_pcie = read_pcie
+        self.watch_xids = watch_xids
+        self.health_interval_s = health_interval_s  # the Collector stretches it under load
+        self.xid_watcher: XidWatcher | None = None
         self._devices: list[_Device] | None = None
         self._info: NvmlInfo | None = None
 
@@ -101,8 +139,13 @@ class GpuReader:
             count = self.gateway.query("nvmlDeviceGetCount")
             if isinstance(count, int) and count >= 0:
                 devices = [_Device(index=i, lane=f"gpu{i}") for i in range(min(count, 64))]
+                watcher = XidWatcher(self.gateway) if self.watch_xids and devices else None
+                if watcher is not None and watcher.create():
+                    self.xid_watcher = watcher
                 # A device that fails to open (or hangs) is retried on each read.
-                self.gateway.batches([(d.lane, _opener(d)) for d in devices])
+                self.gateway.batches([(d.lane, _opener(d, self.xid_watcher)) for d in devices])
+                if self.xid_watcher is not None:
+                    self.xid_watcher.start()
             else:
                 reason = f"nvmlDeviceGetCount failed: {self.gateway.last_error}"
                 info = NvmlInfo(
@@ -123,8 +166,14 @@ class GpuReader:
         devices = self._open()
         if not devices:
             return GpuReadout()
+        now = time.time()
+        for dev in devices:
+            dev.take_xids(self.xid_watcher, now)
         live = [d for d in devices if d.lost is None]
-        jobs = [(d.lane, _reader(d, self.read_pcie)) for d in live]
+        jobs = [
+            (d.lane, _reader(d, self.read_pcie, self.xid_watcher, self.health_interval_s))
+            for d in live
+        ]
         results = dict(zip((d.index for d in live), self.gateway.batches(jobs), strict=True))
         gpus: list[GpuSample] = []
         procs: dict[int, list[ProcGpuUse]] = {}
@@ -140,7 +189,7 @@ class GpuReader:
                         state="error",
                         error=str(res) if res is not None else "no result",
                         mem_total_bytes=dev.mem_total,
-                        xid=dev.xid,
+                        **dev.xid_fields(),
                     )
                 )
             else:
@@ -150,6 +199,12 @@ class GpuReader:
                     procs.setdefault(pid, []).append(use)
         return GpuReadout(gpus=tuple(gpus), procs=procs)
 
+    def close(self) -> None:
+        """Stop the Xid watcher (before NVML shuts down)."""
+        if self.xid_watcher is not None:
+            self.xid_watcher.stop()
+            self.xid_watcher = None
+
     @staticmethod
     def _lost(dev: _Device) -> GpuSample:
         return GpuSample(
@@ -158,11 +213,11 @@ class GpuReader:
             state="lost",
             error=dev.lost,
             mem_total_bytes=dev.mem_total,
-            xid=dev.xid,
+            **dev.xid_fields(),
         )
 
 
-def _opener(dev: _Device) -> Any:
+def _opener(dev: _Device, watcher: XidWatcher | None) -> Any:
     def open_device(batch: Batch) -> None:
         handle = batch.query("nvmlDeviceGetHandleByIndex", dev.index)
         if handle is not None:
@@ -172,7 +227,8 @@ def _opener(dev: _Device) -> Any:
             dev.mem_total = _int(getattr(mem, "total", None))
             pci = batch.query("nvmlDeviceGetPciInfo", handle)
             dev.pci_bus_id = as_text(getattr(pci, "busId", None), 32) or None
-            dev.event_set = _xid_events(batch, handle)
+            if watcher is not None and not dev.xid_watched:
+                dev.xid_watched = watcher.register(batch, dev.index, handle)
             dev.handle = handle
         if batch.lost is not None:
             dev.lost = batch.lost
@@ -180,59 +236,51 @@ def _opener(dev: _Device) -> Any:
     return open_device
 
 
-def _xid_events(batch: Batch, handle: Any) -> Any:
-    """An event set that receives this GPU's Xid errors, or None where NVML refuses one."""
-    event_set = batch.query("nvmlEventSetCreate")
-    if event_set is None:
-        return None
-    failed = object()
-    kind = getattr(batch.module, "nvmlEventTypeXidCriticalError", XID_EVENT)
-    if batch.query("nvmlDeviceRegisterEvents", handle, kind, event_set, default=failed) is failed:
-        batch.query("nvmlEventSetFree", event_set)
-        return None
-    return event_set
-
-
-def _reader(dev: _Device, read_pcie: bool) -> Any:
+def _reader(
+    dev: _Device, read_pcie: bool, watcher: XidWatcher | None, health_interval_s: float
+) -> Any:
     def read_device(batch: Batch) -> tuple[GpuSample, dict[int, ProcGpuUse]]:
-        return _read_device(dev, batch, read_pcie)
+        return _read_device(dev, batch, read_pcie, watcher, health_interval_s)
 
     return read_device
 
 
 def _read_device(
-    dev: _Device, batch: Batch, read_pcie: bool
+    dev: _Device, batch: Batch, read_pcie: bool, watcher: XidWatcher | None,
+    health_interval_s: float,
 ) -> tuple[GpuSample, dict[int, ProcGpuUse]]:
     mod = batch.module
     if dev.handle is None:  # opening failed earlier (hung or errored): try again
-        _opener(dev)(batch)
+        _opener(dev, watcher)(batch)
         if dev.handle is None:
             raise CallFailed(batch.lost or batch.summary() or "cannot open the device")
     h = dev.handle
-    q = batch.query
-    _drain_xids(dev, batch)
-    util = q("nvmlDeviceGetUtilizationRates", h)
-    mem = q("nvmlDeviceGetMemoryInfo", h)
-    temp = q("nvmlDeviceGetTemperature", h, code(mod, "NVML_TEMPERATURE_GPU", 0))
-    power = q("nvmlDeviceGetPowerUsage", h)
-    limit = q("nvmlDeviceGetEnforcedPowerLimit", h)
-    fan = q("nvmlDeviceGetFanSpeed", h)
-    sm_clock = q("nvmlDeviceGetClockInfo", h, code(mod, "NVML_CLOCK_SM", 1))
+    skip = dev.health.skip
+
+    def q(fn: str, *args: Any) -> Any:
+        return batch.probe(fn, h, *args, skip=skip)
+
+    util = q("nvmlDeviceGetUtilizationRates")
+    mem = q("nvmlDeviceGetMemoryInfo")
+    temp = q("nvmlDeviceGetTemperature", code(mod, "NVML_TEMPERATURE_GPU", 0))
+    power = q("nvmlDeviceGetPowerUsage")
+    limit = q("nvmlDeviceGetEnforcedPowerLimit")
+    fan = q("nvmlDeviceGetFanSpeed")
+    sm_clock = q("nvmlDeviceGetClockInfo", code(mod, "NVML_CLOCK_SM", 1))
     rx = tx = None
     if read_pcie:
-        rx = q("nvmlDeviceGetPcieThroughput", h, code(mod, "NVML_PCIE_UTIL_RX_BYTES", 1))
-        tx = q("nvmlDeviceGetPcieThroughput", h, code(mod, "NVML_PCIE_UTIL_TX_BYTES", 0))
+        rx = q("nvmlDeviceGetPcieThroughput", code(mod, "NVML_PCIE_UTIL_RX_BYTES", 1))
+        tx = q("nvmlDeviceGetPcieThroughput", code(mod, "NVML_PCIE_UTIL_TX_BYTES", 0))
     ecc = q(
         "nvmlDeviceGetTotalEccErrors",
-        h,
         code(mod, "NVML_MEMORY_ERROR_TYPE_UNCORRECTED", 1),
         code(mod, "NVML_VOLATILE_ECC", 0),
     )
+    health = read_fast(dev.health, batch, h)
+    health.update(read_slow(dev.health, batch, h, time.monotonic(), health_interval_s))
     uses = _read_processes(dev, batch)
     if batch.lost is not None:
         dev.lost = batch.lost
-    if dev.xid == XID_FALLEN_OFF_BUS and dev.lost is None:
-        dev.lost = "Xid 79: GPU has fallen off the bus"
     if dev.lost is not None:
         return GpuReader._lost(dev), {}
     util_pct = _float(getattr(util, "gpu", None))
@@ -249,29 +297,28 @@ def _read_device(
         mem_used_bytes=mem_used,
         mem_total_bytes=_int(getattr(mem, "total", None)) or dev.mem_total,
         temp_c=_float(temp),
-        power_w=_float(power, 1e-3),
-        power_limit_w=_float(limit, 1e-3),
+        power_w=_round(_float(power, 1e-3), 0),
+        power_limit_w=_round(_float(limit, 1e-3), 1),
         fan_pct=_float(fan),
         sm_clock_mhz=_float(sm_clock),
-        pcie_rx_bps=_float(rx, 1024.0),
-        pcie_tx_bps=_float(tx, 1024.0),
+        pcie_rx_bps=_significant(_float(rx, 1024.0)),
+        pcie_tx_bps=_significant(_float(tx, 1024.0)),
         ecc_errors=_int(ecc),
-        xid=dev.xid,
+        **dev.xid_fields(),
+        **health,
     )
     return sample, uses
 
 
-def _drain_xids(dev: _Device, batch: Batch) -> None:
-    if dev.event_set is None:
-        return
-    quiet = (code(batch.module, "NVML_ERROR_TIMEOUT", ERROR_TIMEOUT),)
-    for _ in range(MAX_XID_EVENTS_PER_TICK):
-        data = batch.query("nvmlEventSetWait_v2", dev.event_set, 0, quiet=quiet)
-        if data is None:
-            return
-        xid = _int(getattr(data, "eventData", None))
-        if xid is not None and (_int(getattr(data, "eventType", 0)) or 0) & XID_EVENT:
-            dev.xid = xid
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _significant(value: float | None, digits: int = 3) -> float | None:
+    """`value` to `digits` significant digits (what the UI shows of a rate)."""
+    if value is None or value == 0:
+        return value
+    return float(f"{value:.{digits}g}")
 
 
 def _read_processes(dev: _Device, batch: Batch) -> dict[int, ProcGpuUse]:

@@ -5,12 +5,17 @@ pushed to a node that has nothing but python3. It stops, with exit status 0, on 
 SIGINT, when stdout's reader goes away (broken pipe), and on end-of-file on stdin when stdin
 is a pipe or socket: that is how an SSH session stops it, since a root-owned remote process
 ignores SSH signals. A tty or /dev/null on stdin is not watched.
+
+While it runs, stdin also carries control lines (sampler/control.py): a monitor may ask for
+another interval, a full sample, or compact delta samples (wire_delta.py). A new interval
+takes effect at once: the next sample comes one new interval after the previous one.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import os
 import select
@@ -19,7 +24,10 @@ import stat
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from typing import BinaryIO
+
+FULL_EVERY_S = 60.0  # wire_delta.FULL_EVERY_S (not imported here: --help stays cheap)
 
 DESCRIPTION = textwrap.fill(
     "Print this machine's metrics as JSON lines on stdout: one 'hello' line (host, CPUs, "
@@ -27,7 +35,10 @@ DESCRIPTION = textwrap.fill(
     "network counters, GPUs, the top processes and every GPU process, the sampler's own cost). "
     "Each sample covers the interval before it; the first comes one interval after the hello. "
     "Stops on SIGTERM/SIGINT, when the reader closes the pipe, or on end of input when stdin "
-    "is a pipe or socket (as under SSH).",
+    "is a pipe or socket (as under SSH). Control lines on stdin (JSON, one per line) change "
+    'the interval ({"type":"control","interval":5}), ask for a full sample '
+    '({"type":"control","full":true}) or switch compact samples on '
+    '({"type":"control","delta":true}); see docs/wire.md.',
     78,
 )
 
@@ -102,6 +113,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how host figures are read: psutil, /proc directly (Linux, standard library "
         "only), or auto: psutil when it is installed (default: auto)",
     )
+    parser.add_argument(
+        "--delta",
+        action="store_true",
+        help="compact samples: only what changed since the previous one, with a full sample "
+        "every --full-every seconds (default: full samples, unless a control line asks)",
+    )
+    parser.add_argument(
+        "--full-every",
+        type=_positive,
+        default=FULL_EVERY_S,
+        metavar="S",
+        help=f"with compact samples, a full one at least every S seconds so a reader can join "
+        f"(default: {FULL_EVERY_S:g})",
+    )
+    parser.add_argument(
+        "--health-interval",
+        type=_positive,
+        default=10.0,
+        metavar="S",
+        help="seconds between reads of the slow GPU health fields: PCIe link, replay counter, "
+        "row remapping, retired pages, NVLink errors (default: 10)",
+    )
+    parser.add_argument(
+        "--no-adaptive",
+        dest="adaptive",
+        action="store_false",
+        help="do not slow the process scan and GPU health reads when the node's CPU is "
+        "saturated (by default they run 4x less often while it is)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,11 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class Stopper:
-    """Cancellable sleep: wakes on SIGTERM/SIGINT and on end of input on a watched stdin."""
+    """Cancellable sleep: wakes on SIGTERM/SIGINT and on end of input on a watched stdin.
 
-    def __init__(self, stdin_fd: int | None = 0) -> None:
+    Input on stdin goes to `on_input` (the control lines); ``sleep`` returns early after it
+    when ``wake_on_input`` is set, so the loop can act on a new interval at once."""
+
+    def __init__(self, stdin_fd: int | None = 0,
+                 on_input: Callable[[bytes], None] | None = None) -> None:
         self.stopped = False
         self.reason = ""
+        self.on_input = on_input
+        self.wake_on_input = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -166,6 +212,9 @@ class Stopper:
                 continue
             if self._stdin is not None and self._stdin in ready:
                 self._read_stdin()
+                if self.wake_on_input and not self.stopped:
+                    self.wake_on_input = False
+                    return True
             if self._wake_r in ready:
                 with contextlib.suppress(OSError):
                     os.read(self._wake_r, 64)
@@ -182,6 +231,8 @@ class Stopper:
         if not data:  # end of input: whoever started us has gone
             self._stdin = None
             self.stop("end of input")
+        elif self.on_input is not None:
+            self.on_input(data)
 
 
 def _is_pipe(fd: int) -> bool:
@@ -205,15 +256,23 @@ def run(
     collector: str | None = None,
     out: BinaryIO | None = None,
     stopper: Stopper | None = None,
+    delta: bool = False,
+    full_every_s: float = FULL_EVERY_S,
+    health_interval_s: float = 10.0,
+    adaptive: bool = True,
 ) -> int:
     """Run the loop until `count` samples are written or it is told to stop; the exit status."""
     from autoglm_tui.sampler.collector import Collector
+    from autoglm_tui.sampler.control import Controls
     from autoglm_tui.wire import encode
+    from autoglm_tui.wire_delta import DeltaEncoder
 
     to_stdout = out is None
     out = out if out is not None else sys.stdout.buffer
     own_stopper = stopper is None
     stopper = stopper if stopper is not None else Stopper(0)
+    controls = Controls(interval_s, delta=delta)
+    stopper.on_input = controls.feed
     if own_stopper:
         stopper.install()
     coll = None
@@ -223,23 +282,43 @@ def run(
             proc_interval_s=proc_interval_s,
             top_n=top_n,
             collector=None if collector in (None, "auto") else collector,
+            adaptive=adaptive,
+            health_interval_s=health_interval_s,
         )
+        encoder = DeltaEncoder(full_every_s)
         _write(out, encode(coll.hello(time.time())))
         # Everything made so far lives as long as the process: keep it out of GC passes.
         gc.collect()
         gc.freeze()
-        start = time.monotonic()
+        step = interval_s
+        last = time.monotonic()  # when the previous sample (or the hello) was taken
+        due = last + step
         written = 0
-        tick = 1
         while count is None or written < count:
-            due = start + tick * interval_s
+            stopper.wake_on_input = True
             if not stopper.sleep(due - time.monotonic()):
                 break
-            _write(out, encode(coll.sample(time.time())))
+            if controls.changed:  # a new interval: one new interval after the last sample
+                controls.changed = False
+                step = controls.interval_s
+                coll.set_interval(step, requested=controls.requested_interval_s is not None)
+                due = last + step
+            now = time.monotonic()
+            if now < due:
+                continue  # woken by a control line before the sample is due
+            sample = coll.sample(time.time())
+            notes = controls.take_notes()
+            if notes:
+                sample = dataclasses.replace(sample, errors=(*sample.errors, *notes))
+            if controls.take_full():
+                encoder.reset()
+            _write(out, encoder.encode(sample, delta=controls.delta))
             written += 1
+            last = now
             # Next due time in the future; ticks that were missed are skipped, not bunched.
-            late = time.monotonic() - start
-            tick = max(tick + 1, int(late / interval_s) + 1)
+            due += step
+            if due <= time.monotonic():
+                due += step * (int((time.monotonic() - due) / step) + 1)
         return 0
     except BrokenPipeError:
         if to_stdout:
@@ -270,6 +349,10 @@ def run_args(args: argparse.Namespace) -> int:
         proc_interval_s=args.proc_interval,
         top_n=args.top,
         collector=args.collector,
+        delta=args.delta,
+        full_every_s=args.full_every,
+        health_interval_s=args.health_interval,
+        adaptive=args.adaptive,
     )
 
 

@@ -12,6 +12,7 @@ returns, while the other lanes go on.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import importlib.util
 import os
@@ -34,16 +35,19 @@ MODULE_ENV = "AUTOGLM_NVML_MODULE"
 DEFAULT_MODULE = "pynvml"
 
 # NVML return codes (nvml.h); the binding's own constants win when it has them.
+ERROR_INVALID_ARGUMENT = 2
 ERROR_NOT_SUPPORTED = 3
 ERROR_NO_PERMISSION = 4
 ERROR_NOT_FOUND = 6
 ERROR_DRIVER_NOT_LOADED = 9
 ERROR_TIMEOUT = 10
 ERROR_LIBRARY_NOT_FOUND = 12
+ERROR_FUNCTION_NOT_FOUND = 13  # the driver's libnvidia-ml is older than the call
 ERROR_GPU_IS_LOST = 15
 ERROR_LIB_RM_VERSION_MISMATCH = 18
 
 XID_FALLEN_OFF_BUS = 79  # Xid 79: "GPU has fallen off the bus"
+_FAILED = object()
 
 
 class CallFailed(Exception):
@@ -141,6 +145,21 @@ class Batch:
             self.unsupported.add(fn_name)
         else:
             self.errors[fn_name] = describe_error(exc)
+
+    def probe(self, fn_name: str, *args: Any, skip: set[str]) -> Any:
+        """``module.fn_name(*args)``, or None; a call the device or driver cannot make
+        (NOT_SUPPORTED, FUNCTION_NOT_FOUND, missing from the binding) goes into `skip` and
+        comes back None. Callers leave out calls in `skip`, so each costs one try."""
+        if fn_name in skip:
+            return None
+        missing = code(self.module, "NVML_ERROR_FUNCTION_NOT_FOUND", ERROR_FUNCTION_NOT_FOUND)
+        result = self.query(fn_name, *args, default=_FAILED, quiet=(missing,))
+        if result is not _FAILED:
+            return result
+        if self.lost is None and (fn_name in self.unsupported or fn_name not in self.errors):
+            skip.add(fn_name)
+            self.unsupported.discard(fn_name)
+        return None
 
     def summary(self, limit: int = 3) -> str | None:
         """The first few failures (not NOT_SUPPORTED ones) as one line, or None."""
@@ -357,6 +376,16 @@ class NvmlGateway:
         self._info = NvmlInfo(available=False, reason="NVML shut down")
 
 
+def same_handle(a: Any, b: Any) -> bool:
+    """Whether two device handles name one device (ctypes pointers: the same address)."""
+    if a is b:
+        return True
+    try:
+        return bool(ctypes.cast(a, ctypes.c_void_p).value == ctypes.cast(b, ctypes.c_void_p).value)
+    except (TypeError, ctypes.ArgumentError):
+        return bool(a == b)
+
+
 def as_text(value: Any, cap: int = 128) -> str | None:
     """A binding string (bytes or str) as clean text; None stays None."""
     if value is None:
@@ -385,8 +414,3 @@ def default_gateway() -> NvmlGateway:
     if _DEFAULT is None:
         _DEFAULT = NvmlGateway()
     return _DEFAULT
-
-
-def nvml_query(fn_name: str, *args: Any, default: Any = None) -> Any:
-    """``pynvml.fn_name(*args)`` through the default gateway; `default` on any failure."""
-    return default_gateway().query(fn_name, *args, default=default)

@@ -5,7 +5,7 @@ Between scans only the listed processes (the retained top N and the GPU users) a
 and the sample says so with ``procs_fresh=False``. Process CPU % is relative to one core (100 =
 one core busy) over the time since that process was last read. A process that vanished is
 dropped; a GPU process that cannot be seen here (exited, or in another PID namespace: NVML
-reports host PIDs) is kept with an ``error``.
+reports host PIDs) is kept with an ``error``. The list is in pid order; CPU % is rounded to 0.1.
 """
 
 from __future__ import annotations
@@ -100,6 +100,10 @@ class PsutilProcs:
         return info
 
 
+def _pid(p: ProcSample) -> int:
+    return p.pid
+
+
 class ProcTracker:
     """Keeps what is needed between ticks: last CPU times per pid and the retained top N."""
 
@@ -179,6 +183,7 @@ class ProcTracker:
                 pct = None
             out.append(self._sample(info, pct, uses))
         self._top = kept_top
+        out.sort(key=_pid)  # a stable order: the compact wire sends no reordering
         return tuple(out)
 
     def _sample(
@@ -190,7 +195,7 @@ class ProcTracker:
             user=self.users.name(info.uid),
             name=_text(info.name, NAME_CAP),
             cmdline=_text(info.cmdline, CMDLINE_CAP),
-            cpu_pct=pct,
+            cpu_pct=None if pct is None else round(pct, 1),
             rss_bytes=info.rss_bytes,
             create_time=info.create_time,
             status=info.status,

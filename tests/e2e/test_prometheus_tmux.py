@@ -2,7 +2,7 @@
 real exporters (fake NVML: no GPU here) and a real node_exporter.
 
 Both nodes show UP; Enter drills to a node, a GPU (its process listed) and the process; Esc
-comes back; stopping one exporter turns its node UNREACHABLE (scrape failed, up=0) while the
+comes back; stopping one exporter turns its node FAILED (scrape failed, up=0) while the
 other stays UP.
 """
 
@@ -81,7 +81,7 @@ def test_cluster_view_from_prometheus(tmux: Tmux, fleet: ExporterFleet, tmp_path
 
         b.stop()  # its scrapes fail: up == 0
         screen = tmux.wait_for(
-            lambda s: row(s, "127.0.0.3")[:1] == ["UNREACHABLE"], "the stopped node fails",
+            lambda s: row(s, "127.0.0.3")[:1] == ["FAILED"], "the stopped node fails",
             timeout=30,
         )
         assert row(screen, "127.0.0.2")[:1] == ["UP"]

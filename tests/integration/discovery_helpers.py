@@ -19,7 +19,15 @@ from typing import Any
 from autoglm_tui.cluster.backoff import Backoff
 from autoglm_tui.cluster.discovery import RegistryWatcher
 from autoglm_tui.cluster.etcd_client import EtcdClient, EtcdConfig
-from autoglm_tui.events import Event, NodeInvalid, NodeJoined, NodeLeft, RegistryChanged
+from autoglm_tui.events import (
+    Event,
+    HeartbeatLost,
+    NodeForgotten,
+    NodeInvalid,
+    NodeJoined,
+    NodeLeft,
+    RegistryChanged,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,7 +65,12 @@ class Recorder:
             await asyncio.sleep(0.02)
 
     def known_ids(self) -> set[str]:
+        """Nodes whose heartbeat is alive."""
         return set(self.watcher.known())
+
+    def failed_ids(self) -> set[str]:
+        """Members whose heartbeat lapsed without a leave."""
+        return set(self.watcher.failed())
 
     def of(self, kind: type, node_id: str | None = None) -> list[Any]:
         return [
@@ -74,6 +87,12 @@ class Recorder:
 
     def invalid(self, node_id: str | None = None) -> list[NodeInvalid]:
         return self.of(NodeInvalid, node_id)
+
+    def lost(self, node_id: str) -> list[HeartbeatLost]:
+        return self.of(HeartbeatLost, node_id)
+
+    def forgotten(self, node_id: str) -> list[NodeForgotten]:
+        return self.of(NodeForgotten, node_id)
 
     def health(self) -> list[bool]:
         return [e.ok for e in self.events if isinstance(e, RegistryChanged)]
@@ -112,7 +131,9 @@ class AgentProcess:
         env: dict[str, str] | None = None,
     ) -> None:
         self.node_id = node_id
-        self.log = Path(tempfile.mkstemp(prefix=f"agent-{node_id}-", suffix=".log")[1])
+        fd, name = tempfile.mkstemp(prefix=f"agent-{node_id}-", suffix=".log")
+        os.close(fd)  # reopened below for the child; keeping it would leak one fd an agent
+        self.log = Path(name)
         argv = [
             sys.executable,
             "-m",

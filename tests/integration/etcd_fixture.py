@@ -50,11 +50,21 @@ def free_port() -> int:
 class EtcdServer:
     """One single-member etcd on 127.0.0.1."""
 
-    def __init__(self, workdir: Path, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        extra_args: tuple[str, ...] = (),
+        host: str = "127.0.0.1",
+        netns: str | None = None,
+    ) -> None:
+        """`host`/`netns`: serve clients on `host` inside network namespace `netns` (made by
+        the test, tests/integration/netns.py); peers stay on the namespace's loopback."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / "etcd.log"
+        self.host = host
+        self.netns = netns
         self.port = free_port()
         self.peer_port = free_port()
         self.extra_args = extra_args
@@ -63,7 +73,7 @@ class EtcdServer:
 
     @property
     def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -74,9 +84,11 @@ class EtcdServer:
         return self.proc is not None and self.proc.poll() is None
 
     def command(self) -> list[str]:
-        client = f"{self.scheme}://127.0.0.1:{self.port}"
+        client = f"{self.scheme}://{self.host}:{self.port}"
         peer = f"http://127.0.0.1:{self.peer_port}"
+        wrap = ["ip", "netns", "exec", self.netns] if self.netns else []
         return [
+            *wrap,
             ETCD,
             "--name=test",
             f"--data-dir={self.data_dir}",
@@ -124,7 +136,7 @@ class EtcdServer:
         if self.scheme != "http":
             with (
                 contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
+                socket.create_connection((self.host, self.port), timeout=0.2),
             ):
                 return True
             return False
@@ -164,9 +176,9 @@ class EtcdServer:
 
     def config(self, prefix: str = "/autoglm/nodes/", **kwargs: Any) -> Any:
         """An etcd_client.EtcdConfig for this server."""
-        from autoglm_tui.cluster.etcd_client import Endpoint, EtcdConfig
+        from autoglm_tui.cluster.etcd_config import Endpoint, EtcdConfig
 
-        return EtcdConfig(endpoints=(Endpoint("127.0.0.1", self.port),), prefix=prefix, **kwargs)
+        return EtcdConfig(endpoints=(Endpoint(self.host, self.port),), prefix=prefix, **kwargs)
 
     def __enter__(self) -> EtcdServer:
         return self.start()

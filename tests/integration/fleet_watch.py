@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from autoglm_tui.analysis.state import FleetState
+from autoglm_tui.analysis.state import FleetState, StatusChange
 from autoglm_tui.cluster.runner import Runner, RunnerConfig
 from autoglm_tui.events import Event, NodeStatus, SampleReceived
 
@@ -18,12 +18,13 @@ class FleetWatch:
     def __init__(self, config: RunnerConfig) -> None:
         self.state = FleetState()
         self.events: list[Event] = []
+        self.changes: list[StatusChange] = []
         self.runner = Runner(config, self._emit)
         self._task: asyncio.Task[None] | None = None
 
     def _emit(self, event: Event) -> None:
         self.events.append(event)
-        self.state.apply(event)
+        self.changes.extend(self.state.apply(event))
 
     async def __aenter__(self) -> FleetWatch:
         self._task = asyncio.ensure_future(self.runner.run())
@@ -43,7 +44,7 @@ class FleetWatch:
         """Poll (ageing the fleet state as a UI would) until `predicate()` holds or time is up."""
         deadline = time.monotonic() + timeout
         while True:
-            self.state.tick(time.time())
+            self.changes.extend(self.state.tick(time.time()))
             if predicate():
                 return True
             if time.monotonic() >= deadline:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import signal
@@ -10,14 +11,14 @@ import urllib.request
 import psutil
 import pytest
 
-from autoglm_tui.cluster.discovery import LEFT_LEASE
 from autoglm_tui.cluster.etcd_args import PASSWORD_ENV
 from autoglm_tui.cluster.etcd_client import EtcdConfig, prefix_end
+from autoglm_tui.cluster.members import FAILED_LEASE, LEFT_GRACEFUL
+from autoglm_tui.events import RegistryChanged
 from tests.integration.discovery_helpers import AgentPool, Recorder, etcd
 from tests.integration.etcd_fixture import EtcdServer
 
 pytestmark = pytest.mark.integration
-PREFIX = "/autoglm/nodes/"
 
 
 async def test_two_agents_join_with_labels_and_resources_then_leave_on_sigterm(
@@ -58,14 +59,19 @@ async def test_two_agents_join_with_labels_and_resources_then_leave_on_sigterm(
         gpu.signal(signal.SIGTERM)
         assert gpu.wait(10) == 0
         assert await rec.until(lambda: rec.known_ids() == {"cpu-b"}, 10), rec.describe()
-        assert [e.reason for e in rec.left("gpu-a")] == [LEFT_LEASE]
+        assert [e.reason for e in rec.left("gpu-a")] == [LEFT_GRACEFUL]
         cpu.signal(signal.SIGINT)
         assert cpu.wait(10) == 0
         assert await rec.until(lambda: not rec.known_ids(), 10), rec.describe()
+        assert not rec.failed_ids() and not rec.lost("gpu-a") and not rec.lost("cpu-b")
+        # A graceful leave takes the member record along: nothing is left in the registry.
+        async with etcd(etcd_server.config()) as client:
+            _, left_over = await client.get_prefix(b"/autoglm/")
+            assert left_over == []
     assert "revoked" in gpu.stderr()
 
 
-async def test_killed_agent_leaves_when_its_lease_expires(
+async def test_killed_agent_is_a_failed_member_when_its_lease_expires(
     etcd_server: EtcdServer, agents: AgentPool
 ) -> None:
     doomed = agents.start(etcd_server.endpoint, "doomed", ttl=2)
@@ -76,10 +82,13 @@ async def test_killed_agent_leaves_when_its_lease_expires(
         )
         doomed.signal(signal.SIGKILL)
         doomed.wait(5)
-        assert await rec.until(lambda: rec.left("doomed"), 15), rec.describe()
-        assert rec.left("doomed")[0].reason == LEFT_LEASE
+        assert await rec.until(lambda: rec.lost("doomed"), 15), rec.describe()
+        assert rec.lost("doomed")[0].reason == FAILED_LEASE
+        assert not rec.left("doomed")
         assert rec.known_ids() == {"survivor"}
-        assert not rec.left("survivor")
+        assert rec.failed_ids() == {"doomed"}
+        assert rec.watcher.failed()["doomed"].address == "127.0.0.1"
+        assert not rec.left("survivor") and not rec.lost("survivor")
 
 
 async def test_agent_registers_again_when_its_lease_is_gone(
@@ -93,8 +102,9 @@ async def test_agent_registers_again_when_its_lease_is_gone(
             kv = await client.get(b"/autoglm/nodes/phoenix")
             assert kv is not None and kv.lease != 0
             await client.revoke(kv.lease)  # as if the lease had expired during a network cut
-            assert await rec.until(lambda: rec.left("phoenix"), 10), rec.describe()
+            assert await rec.until(lambda: rec.lost("phoenix"), 10), rec.describe()
             assert await rec.until(lambda: len(rec.joined("phoenix")) == 2, 10), rec.describe()
+            assert rec.known_ids() == {"phoenix"} and not rec.left("phoenix")
             again = await client.get(b"/autoglm/nodes/phoenix")
             assert again is not None and again.lease not in (0, kv.lease)
     assert "registering again" in agent.stderr()
@@ -113,25 +123,30 @@ def _gateway(server: EtcdServer, path: str, body: dict[str, object]) -> None:
         reply.read()
 
 
-def _enable_auth(server: EtcdServer, user: str, password: str) -> None:
-    """Root user, a user allowed to read and write the node prefix, then auth on."""
+def _enable_auth(
+    server: EtcdServer, user: str, password: str, prefixes: tuple[bytes, ...] = (b"/autoglm/",)
+) -> None:
+    """Root user, a user allowed to read and write `prefixes` (by default /autoglm/: the
+    heartbeats, the member records and the keys between them, which the monitor's one watch
+    spans), then auth on."""
     b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
     _gateway(server, "auth/role/add", {"name": "root"})
     _gateway(server, "auth/user/add", {"name": "root", "password": "root-secret"})
     _gateway(server, "auth/user/grant", {"user": "root", "role": "root"})
     _gateway(server, "auth/role/add", {"name": "nodes"})
-    _gateway(
-        server,
-        "auth/role/grant",
-        {
-            "name": "nodes",
-            "perm": {
-                "permType": "READWRITE",
-                "key": b64(PREFIX.encode()),
-                "range_end": b64(prefix_end(PREFIX.encode())),
+    for prefix in prefixes:
+        _gateway(
+            server,
+            "auth/role/grant",
+            {
+                "name": "nodes",
+                "perm": {
+                    "permType": "READWRITE",
+                    "key": b64(prefix),
+                    "range_end": b64(prefix_end(prefix)),
+                },
             },
-        },
-    )
+        )
     _gateway(server, "auth/user/add", {"name": user, "password": password})
     _gateway(server, "auth/user/grant", {"user": user, "role": "nodes"})
     _gateway(server, "auth/enable", {})
@@ -166,3 +181,21 @@ async def test_password_auth_and_no_secret_in_argv_or_logs(
         log = agent.stderr()
         assert secret not in log and "wrong-pw-x9" not in log
     assert "revoked" in good.stderr()
+
+
+async def test_a_monitor_allowed_only_the_two_prefixes_says_what_to_grant(
+    etcd_server: EtcdServer,
+) -> None:
+    """The watch spans both prefixes; an ACL that grants them one by one refuses it. The
+    registry stays degraded (no ok/degraded flapping) and the reason says what to grant."""
+    _enable_auth(etcd_server, "narrow", "pw-narrow",
+                 prefixes=(b"/autoglm/nodes/", b"/autoglm/members/"))
+    config = EtcdConfig(endpoints=etcd_server.config().endpoints, user="narrow",
+                        password="pw-narrow")
+    async with Recorder(config) as rec:
+        assert await rec.until(lambda: rec.watcher.degraded, 10), rec.describe()
+        await asyncio.sleep(2.0)  # several reconnect rounds (backoff 0.2-0.5 s)
+        assert rec.health() == [False], rec.describe()
+        assert rec.watcher.lists >= 2
+    reason = rec.of(RegistryChanged)[0].reason
+    assert "permission denied" in reason and "grant it read on a prefix holding both" in reason

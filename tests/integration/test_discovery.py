@@ -13,6 +13,7 @@ import pytest
 
 from autoglm_tui.cluster.discovery import LEFT_DELETED, LEFT_LEASE, list_registry
 from autoglm_tui.cluster.etcd_client import EtcdConfig
+from autoglm_tui.cluster.members import FAILED_LEASE
 from autoglm_tui.events import NodeJoined
 from tests.integration.discovery_helpers import AgentPool, Recorder, etcd, registration
 from tests.integration.etcd_fixture import EtcdServer
@@ -230,10 +231,16 @@ async def test_etcd_outage_keeps_nodes_and_misses_no_change(
         )
         assert rec.health() == [True, False, True]
         assert not rec.watcher.degraded
-        assert [e.reason for e in rec.left("leave")] == [LEFT_LEASE]
-        assert rec.left("static-gone")
-        assert not rec.left("stay"), "a live agent's node must survive the outage"
-    assert "could not revoke" in leave.stderr()
+        # Its SIGTERM came while etcd was down, so it could not leave: its lease lapsed and it
+        # is a failed member (kept), not a node that left.
+        assert await rec.until(lambda: rec.failed_ids() == {"leave"}, 20), rec.describe()
+        assert [e.reason for e in rec.lost("leave")] == [FAILED_LEASE]
+        assert not rec.left("leave")
+        assert [e.reason for e in rec.left("static-gone")] == [LEFT_DELETED]
+        assert not rec.left("stay") and not rec.lost("stay"), (
+            "a live agent's node must survive the outage"
+        )
+    assert "could not leave the registry" in leave.stderr()
     assert "retrying" in join.stderr()
     assert stay.proc.poll() is None and join.proc.poll() is None
 
@@ -331,3 +338,21 @@ async def test_tls_with_client_certificates(tmp_path: Path) -> None:
         async with Recorder(no_cert) as rec:
             assert await rec.until(lambda: rec.watcher.degraded), rec.describe()
             assert not rec.known_ids()
+
+
+async def test_a_healthy_quiet_etcd_is_never_called_degraded(etcd_server: EtcdServer) -> None:
+    """The watch's liveness probe follows the heartbeat intervals as nodes appear: a node with a
+    1 s heartbeat joining a watch that began with none (5 s probes) shortens both the probe
+    period and the allowed silence; the probes must keep up with that, and an idle but healthy
+    etcd answers each of them."""
+    config = etcd_server.config()
+    async with Recorder(config) as rec, etcd(config) as client:
+        assert await rec.until(lambda: rec.health() == [True]), rec.describe()
+        assert rec.watcher.probe_period() == 5.0
+        await client.put(key("quick"), registration("quick", heartbeat_interval=1.0))
+        assert await rec.until(lambda: rec.known_ids() == {"quick"}), rec.describe()
+        assert rec.watcher.probe_period() == 1.0
+        # Eight allowed silences (3 s each) pass with no change in the registry.
+        await asyncio.sleep(8.0)
+        assert rec.health() == [True], rec.describe()
+        assert rec.watcher.lists == 1

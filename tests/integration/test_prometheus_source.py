@@ -160,8 +160,10 @@ def test_source_builds_the_fleet(stack: tuple[PrometheusServer, list]) -> None:
     asyncio.run(source.refresh(lambda e: (more.append(e), state.apply(e))))
     down = [e for e in more if isinstance(e, NodeUnreachable)]
     assert [e.node_id for e in down] == ["127.0.0.3"]
-    assert "scrape failed (up=0)" in down[0].reason and b.address in down[0].reason
-    assert state.nodes["127.0.0.3"].status == NodeStatus.UNREACHABLE
+    gone = state.nodes["127.0.0.3"]
+    assert gone.status == NodeStatus.FAILED  # Prometheus' heartbeat of the node: up == 0
+    assert "scrape failed (up=0)" in gone.reason and b.address in gone.reason
+    assert gone.last_sample is not None  # kept, with its last figures
     assert state.nodes["127.0.0.2"].status == NodeStatus.UP
     assert any(isinstance(e, SampleReceived) and e.node_id == "127.0.0.2" for e in more)
 

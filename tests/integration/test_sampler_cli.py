@@ -177,13 +177,14 @@ def test_fake_gpus_appear(tmp_path: Path) -> None:
 
 def test_runs_from_a_zip_with_the_standard_library_alone(tmp_path: Path) -> None:
     """Push mode: only python3 on the node, the sampler's modules shipped as a zip."""
+    from autoglm_tui.cluster.push import bundle_files
+
     bundle = tmp_path / "sampler.zip"
-    package = ROOT / "autoglm_tui"
     with zipfile.ZipFile(bundle, "w") as zf:
-        for name in ("__init__.py", "model.py", "wire.py", "text.py"):
-            zf.write(package / name, f"autoglm_tui/{name}")
-        for path in sorted((package / "sampler").glob("*.py")):
-            zf.write(path, f"autoglm_tui/sampler/{path.name}")
+        # What push mode ships (the sampler and the modules it imports), minus the NVML binding.
+        for arcname, path in bundle_files().items():
+            if arcname != "pynvml.py":
+                zf.write(path, arcname)
     # -S: no site-packages, so neither psutil, pynvml nor the installed package is there.
     cmd = [sys.executable, "-S", "-m", "autoglm_tui.sampler.loop", "--count", "2"]
     done = subprocess.run(

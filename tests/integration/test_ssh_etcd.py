@@ -4,6 +4,7 @@ that leaves has its sampler stopped, a moved node is reconnected."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from autoglm_tui.cluster.runner import RunnerConfig
-from autoglm_tui.events import NodeStatus
-from tests.integration.discovery_helpers import etcd, registration
+from autoglm_tui.events import HeartbeatLost, NodeStatus
+from tests.integration.discovery_helpers import AgentPool, etcd, registration
 from tests.integration.etcd_fixture import EtcdServer
 from tests.integration.fleet_watch import FleetWatch
 from tests.integration.sshd_fixture import (
@@ -107,3 +108,33 @@ async def test_registry_changes_start_restart_and_stop_streams(
         assert await watch.until(lambda: watch.status("gpu1") == NodeStatus.LEFT)
         assert await async_wait_for(lambda: not any(pid_alive(p) for p in on_second), 10)
         assert "gpu1" not in watch.runner.streams
+
+
+async def test_agent_killed_while_its_sampler_streams_is_up_with_agent_lost_then_failed(
+    etcd_server: EtcdServer, servers: SshdSet, agents: AgentPool
+) -> None:
+    """Heartbeat and samples are two signals: losing the first alone is not a failure."""
+    node = servers.start()
+    agent = agents.start(etcd_server.endpoint, "gpu7", "--ssh-port", str(node.port), ttl=2)
+    config = RunnerConfig(etcd=etcd_server.config(), ssh=servers.ssh_options(), interval_s=0.5)
+    async with FleetWatch(config) as watch:
+        assert await watch.until(lambda: watch.status("gpu7") == NodeStatus.UP), watch.describe()
+        agent.signal(signal.SIGKILL)
+        agent.wait(5)
+        assert await watch.until(lambda: any(
+            isinstance(e, HeartbeatLost) and e.node_id == "gpu7" for e in watch.events
+        ), 15), watch.describe()
+        before = watch.samples("gpu7")
+        assert await watch.until(lambda: watch.samples("gpu7") >= before + 4), watch.describe()
+        gpu7 = watch.state.nodes["gpu7"]
+        assert gpu7.status == NodeStatus.UP and gpu7.agent_lost
+        assert "gpu7" in watch.runner.streams  # its stream was not stopped
+        assert not [c for c in watch.changes if c.node_id == "gpu7" and c.new in (
+            NodeStatus.LEFT, NodeStatus.FAILED
+        )]
+        # Now the samples stop too (sshd and its sessions gone): FAILED, not STALE.
+        node.kill_all()
+        assert await watch.until(lambda: watch.status("gpu7") == NodeStatus.FAILED, 20), (
+            watch.describe()
+        )
+        assert watch.state.nodes["gpu7"].last_sample is not None  # last figures kept

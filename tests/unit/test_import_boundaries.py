@@ -65,14 +65,17 @@ def test_sampler_imports_no_ui_ssh_or_etcd_client() -> None:
 
 def test_sampler_modules_import_with_the_standard_library_alone() -> None:
     """-S leaves out site-packages: psutil, pynvml and every third-party package are gone."""
-    extra = ["autoglm_tui.model", "autoglm_tui.wire", "autoglm_tui.text"]
+    extra = ["autoglm_tui.model", "autoglm_tui.wire", "autoglm_tui.wire_delta",
+             "autoglm_tui.text"]
     result = probe(["autoglm_tui.sampler"], extra, ["psutil", "pynvml"], "-S")
     assert "autoglm_tui.sampler.procfs" in result["imported"]
     assert result["subpackages"] == [
+        "autoglm_tui.gpu_codes",
         "autoglm_tui.model",
         "autoglm_tui.sampler",
         "autoglm_tui.text",
         "autoglm_tui.wire",
+        "autoglm_tui.wire_delta",
     ]
 
 

@@ -65,7 +65,7 @@ def test_static_facts_and_units(scenario) -> None:
                     "util": 87,
                     "mem_util": 40,
                     "temp": 71,
-                    "power_mw": 312500,
+                    "power_mw": 312600,
                     "power_limit_mw": 400000,
                     "fan": 55,
                     "sm_clock": 1410,
@@ -89,8 +89,10 @@ def test_static_facts_and_units(scenario) -> None:
     assert g.util_pct == 87 and g.mem_util_pct == 40
     assert g.mem_used_bytes == 1073741824 and g.mem_total_bytes == 85899345920
     assert g.temp_c == 71 and g.fan_pct == 55 and g.sm_clock_mhz == 1410
-    assert g.power_w == pytest.approx(312.5) and g.power_limit_w == pytest.approx(400.0)
-    assert g.pcie_rx_bps == 1000 * 1024 and g.pcie_tx_bps == 2000 * 1024
+    # Power travels in whole watts (what the UI shows): 312.6 W -> 313 W.
+    assert g.power_w == 313.0 and g.power_limit_w == pytest.approx(400.0)
+    # PCIe rates to 3 significant digits: 1000 KiB/s = 1,024,000 B/s -> 1.02e6.
+    assert g.pcie_rx_bps == 1.02e6 and g.pcie_tx_bps == 2.05e6
     assert g.ecc_errors == 3
     assert g.xid is None
 

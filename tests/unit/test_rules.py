@@ -8,13 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoglm_tui.analysis.rules import (
-    RulesFileError,
-    default_rules,
-    load_rule_set,
-    load_rules_file,
-    parse_rules,
-)
+from autoglm_tui.alerting.rule_files import default_rules, load_rule_set, load_rules_file
+from autoglm_tui.analysis.alerts import RulesFileError, parse_rules
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import Scope
 
@@ -51,7 +46,7 @@ def test_default_rules_are_the_seed_table() -> None:
     node = rules["node_not_up"]
     assert node.kind == "node" and node.for_s == 30
     assert set(node.statuses) == {NodeStatus.STALE, NodeStatus.UNREACHABLE, NodeStatus.LEFT,
-                                  NodeStatus.INVALID}
+                                  NodeStatus.INVALID, NodeStatus.FAILED}
     assert not rules["gpu_util_anomaly"].enabled
 
 

@@ -2,7 +2,9 @@ import itertools
 
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import (
+    HeartbeatLost,
     HelloReceived,
+    NodeForgotten,
     NodeInvalid,
     NodeJoined,
     NodeLeft,
@@ -10,6 +12,7 @@ from autoglm_tui.events import (
     NodeUnreachable,
     RegistryChanged,
     SampleReceived,
+    SamplerExited,
 )
 from autoglm_tui.monitor import Monitor
 
@@ -209,3 +212,128 @@ def test_a_sample_listing_more_processes_than_the_cap_keeps_them_all() -> None:
     node = st.nodes["n1"]
     assert sorted(node.proc_info) == [0, 1, 2, 3]  # the one not listed now went
     assert node.history.latest(("proc.cpu_pct", 3)) == 12.5
+
+
+# ---------------------------------------------------------------------- membership (FAILED)
+
+
+def test_lost_heartbeat_without_samples_is_failed_and_never_ages_out() -> None:
+    st = FleetState(left_linger_s=10, reap_after_s=3600)
+    _feed(st)
+    st.apply(SampleReceived(101.0, "n1", sample(1.0, 1)))
+    st.tick(110.0)  # STALE: no sample for 3 intervals, heartbeat still fine
+    assert st.nodes["n1"].status == NodeStatus.STALE
+    changes = st.apply(HeartbeatLost(111.0, "n1", "lost heartbeat: lease expired"))
+    assert [(c.old, c.new) for c in changes] == [(NodeStatus.STALE, NodeStatus.FAILED)]
+    node = st.nodes["n1"]
+    assert node.agent_lost and node.reason.startswith("lost heartbeat: lease expired")
+    assert "no sample" in node.reason  # the data path's reason rides along
+    assert node.last_sample is not None  # last figures kept
+    # Far past the linger time it is still there: only LEFT nodes linger out.
+    assert st.tick(111.0 + 600) == []
+    assert st.nodes["n1"].status == NodeStatus.FAILED
+    # An SSH failure does not hide that the heartbeat is gone.
+    st.apply(NodeUnreachable(800.0, "n1", "connection refused"))
+    assert st.nodes["n1"].status == NodeStatus.FAILED
+    assert "connection refused" in (st.nodes["n1"].reason or "")
+
+
+def test_heartbeat_lost_while_samples_flow_is_up_with_agent_lost() -> None:
+    st = FleetState()
+    _feed(st)
+    st.apply(SampleReceived(101.0, "n1", sample(1.0, 1)))
+    assert st.apply(HeartbeatLost(101.5, "n1")) == []  # still UP: samples are fresh
+    node = st.nodes["n1"]
+    assert node.status == NodeStatus.UP and node.agent_lost
+    assert [n.node_id for n in st.agent_lost()] == ["n1"]
+    st.apply(SampleReceived(102.0, "n1", sample(2.0, 2)))
+    assert node.status == NodeStatus.UP
+    # Samples stop too: FAILED, not STALE.
+    changes = st.tick(106.0)
+    assert [(c.old, c.new) for c in changes] == [(NodeStatus.UP, NodeStatus.FAILED)]
+    # Samples resume: UP again, agent still lost.
+    st.apply(SampleReceived(107.0, "n1", sample(7.0, 3)))
+    assert node.status == NodeStatus.UP and node.agent_lost
+    # The heartbeat is back: the flag clears.
+    st.apply(NodeJoined(108.0, "n1", labels={"zone": "a"}, source="etcd"))
+    assert node.status == NodeStatus.UP and not node.agent_lost
+
+
+def test_failed_node_returns_when_its_heartbeat_does() -> None:
+    st = FleetState()
+    _feed(st)
+    st.apply(NodeUnreachable(101.0, "n1", "no route to host"))
+    st.apply(HeartbeatLost(102.0, "n1"))
+    assert st.nodes["n1"].status == NodeStatus.FAILED
+    changes = st.apply(NodeJoined(103.0, "n1", source="etcd"))
+    # Back to what the data path says (still unreachable, with its reason), not CONNECTING.
+    assert [(c.old, c.new) for c in changes] == [(NodeStatus.FAILED, NodeStatus.UNREACHABLE)]
+    assert st.nodes["n1"].reason == "no route to host"
+
+
+def test_forget_removes_at_once_with_the_reason_and_reap_after_its_time() -> None:
+    st = FleetState(reap_after_s=100)
+    _feed(st)
+    _feed(st, "n2")
+    st.apply(HeartbeatLost(101.0, "n1"))
+    st.apply(HeartbeatLost(101.0, "n2"))
+    changes = st.apply(NodeForgotten(102.0, "n1", "forgotten by operator"))
+    assert [(c.node_id, c.old, c.new, c.reason) for c in changes] == [
+        ("n1", NodeStatus.FAILED, None, "forgotten by operator")
+    ]
+    assert "n1" not in st.nodes
+    assert st.tick(200.0) == []
+    changes = st.tick(202.0)
+    assert [(c.node_id, c.old, c.new) for c in changes] == [("n2", NodeStatus.FAILED, None)]
+    assert "reaped" in (changes[0].reason or "")
+
+
+def test_leave_after_heartbeat_loss_is_left_and_lingers_out() -> None:
+    st = FleetState(left_linger_s=10)
+    _feed(st)
+    st.apply(HeartbeatLost(101.0, "n1"))
+    changes = st.apply(NodeLeft(102.0, "n1", "member record deleted"))
+    assert [(c.old, c.new) for c in changes] == [(NodeStatus.FAILED, NodeStatus.LEFT)]
+    changes = st.tick(113.0)
+    assert [(c.old, c.new, c.reason) for c in changes] == [
+        (NodeStatus.LEFT, None, "removed 10s after it left")
+    ]
+    # A heartbeat loss reported for a node that left changes nothing.
+    _feed(st, "n2")
+    st.apply(NodeLeft(120.0, "n2", "left gracefully"))
+    assert st.apply(HeartbeatLost(121.0, "n2")) == []
+    assert st.nodes["n2"].status == NodeStatus.LEFT
+
+
+def test_sampler_exits_are_counted_on_the_node() -> None:
+    st = FleetState()
+    _feed(st)
+    st.apply(SamplerExited(101.0, "n1", "killed by SIGKILL"))
+    st.apply(SamplerExited(105.0, "n1", "exit status 1"))
+    node = st.nodes["n1"]
+    assert (node.sampler_restarts, node.sampler_exit, node.sampler_exit_at) == (
+        2, "exit status 1", 105.0
+    )
+
+
+def test_node_not_up_fires_for_failed_and_keeps_firing_past_the_linger() -> None:
+    from autoglm_tui.alerting.rule_files import default_rules
+    from autoglm_tui.analysis.alerts import AlertEngine, AlertState
+
+    st = FleetState(left_linger_s=5)
+    mon = Monitor(st)
+    engine = AlertEngine([r for r in default_rules() if r.name == "node_not_up"])
+    events = []
+    mon.hooks.append(lambda s, now, ch: events.extend(engine.evaluate(s, now, ch)))
+    mon.apply(NodeJoined(100.0, "n1", source="etcd"))
+    mon.apply(HelloReceived(100.0, "n1", hello("n1")))
+    mon.apply(SampleReceived(100.5, "n1", sample(0.5, 1)))
+    mon.tick(101.0)
+    mon.apply(HeartbeatLost(102.0, "n1"))
+    for t in range(103, 400, 7):
+        mon.tick(float(t))
+    assert [(e.state, e.target.node) for e in events] == [
+        (AlertState.PENDING, "n1"), (AlertState.FIRING, "n1")
+    ]
+    assert [a.state for a in engine.active()] == [AlertState.FIRING]
+    assert st.nodes["n1"].status == NodeStatus.FAILED

@@ -158,7 +158,9 @@ def test_oversized_line_rejected() -> None:
 
 def test_nan_and_infinity_rejected() -> None:
     data = wire.to_dict(sample(1.0, 1))
-    line = json.dumps(data).replace('"util_pct": 10.0', '"util_pct": NaN', 1)
+    assert data["cpu"]["util_pct"] == 10  # an integral float travels as an integer
+    line = json.dumps(data).replace('"util_pct": 10,', '"util_pct": NaN,', 1)
+    assert "NaN" in line
     with pytest.raises(WireError, match="finite"):
         decode(line)
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from autoglm_tui.cluster.prometheus.mapping import KINDS, SERVICE_KINDS
 from autoglm_tui.cluster.prometheus.queries import Target
+from autoglm_tui.exporter.names import GPU_HEALTH
 from autoglm_tui.model import (
     SCHEMA,
     CpuSample,
@@ -34,6 +35,7 @@ Values = Mapping[tuple[str, str, object], Mapping[str, float]]
 Infos = Mapping[tuple[str, str, object], Mapping[str, str]]
 Derived = dict[tuple[str, "int | str | None"], "float | None"]
 ORDER = tuple(k.name for k in KINDS)
+HEALTH_FIELDS = tuple((f.attr, f.attr.startswith("throttle")) for f in GPU_HEALTH)
 SERVICE_KEYS = tuple(dict.fromkeys(e.key for k in SERVICE_KINDS for e in k.entries))
 NO_GPU_EXPORTER = ("no GPU exporter for this node in Prometheus (autoglm-tui exporter or "
                    "dcgm-exporter)")
@@ -177,8 +179,18 @@ def _gpus(pick: _Pick, infos: Infos) -> tuple[GpuSample, ...]:
             pcie_tx_bps=pick("gpu.pcie_tx_bps", "gpu", index),
             ecc_errors=_int(pick("gpu.ecc", "gpu", index)),
             xid=_int(pick("gpu.xid", "gpu", index)),
+            **_health(pick, index),
         ))
     return tuple(out)
+
+
+def _health(pick: _Pick, index: int) -> dict[str, float | int | None]:
+    """The GPU health fields our exporter (or dcgm-exporter, for a few) passed on."""
+    out: dict[str, float | int | None] = {}
+    for attr, is_float in HEALTH_FIELDS:
+        value = pick(f"health.{attr}", "gpu", index)
+        out[attr] = value if is_float or value is None else round(value)
+    return out
 
 
 def _gpu_uuid(infos: Infos, index: int) -> str:

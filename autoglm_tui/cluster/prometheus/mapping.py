@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from autoglm_tui.exporter.names import GPU_HEALTH as GPU_HEALTH_NAMES
+
 SCOPES = {  # scope -> labels a value is keyed by, besides the node
     "node": (),
     "gpu": ("gpu",),
@@ -125,6 +127,8 @@ AUTOGLM = Kind(
               tier="detail"),
         Entry("gpu.ecc", "gpu", metric="autoglm_gpu_ecc_errors_total", tier="detail"),
         Entry("gpu.xid", "gpu", metric="autoglm_gpu_last_xid", tier="detail"),
+        *(Entry(f"health.{f.attr}", "gpu", metric=f.name, scale=1 / f.scale, tier="detail")
+          for f in GPU_HEALTH_NAMES),
         Entry("core.util_pct", "core", metric="autoglm_cpu_core_utilization_ratio", scale=100,
               tier="detail"),
         Entry("proc.cpu_pct", "proc", metric="autoglm_process_cpu_utilization_ratio",
@@ -175,6 +179,14 @@ DCGM = Kind(
         Entry("gpu.ecc", "gpu", metric="DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", tier="detail"),
         Entry("gpu.pcie_rx_bps", "gpu", metric="DCGM_FI_PROF_PCIE_RX_BYTES", tier="detail"),
         Entry("gpu.pcie_tx_bps", "gpu", metric="DCGM_FI_PROF_PCIE_TX_BYTES", tier="detail"),
+        Entry("health.pcie_replay", "gpu", metric="DCGM_FI_DEV_PCIE_REPLAY_COUNTER",
+              tier="detail"),
+        Entry("health.remap_correctable", "gpu", metric="DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS",
+              tier="detail"),
+        Entry("health.remap_uncorrectable", "gpu",
+              metric="DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", tier="detail"),
+        Entry("health.remap_failed", "gpu", metric="DCGM_FI_DEV_ROW_REMAP_FAILURE",
+              tier="detail"),
     ),
     infos=(
         Info("gpu", "max by ({N}, gpu, UUID, modelName, pci_bus_id, Hostname, "
@@ -326,6 +338,7 @@ FIGURES = {  # canonical key -> what it becomes in the state (README tables)
     "proc.cpu_pct": "proc.cpu_pct", "proc.rss": "proc.rss_bytes",
     "proc.start": "process start time", "proc.threads": "process threads",
     "pgpu.mem": "proc.gpu_mem_bytes", "pgpu.sm_pct": "proc.sm_util_pct",
+    **{f"health.{f.attr}": f"GPU health: {f.attr}" for f in GPU_HEALTH_NAMES},
 }
 
 

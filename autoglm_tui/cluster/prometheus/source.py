@@ -9,10 +9,13 @@ exports a known exporter's probe metric (or when ``--job`` names it).
 
 Status: a node gets a ``SampleReceived`` whenever its data is newer than the last one sent
 (our exporter's sample time, else the scrape time), so the state's own ageing turns it STALE
-when scrapes stop; when every target of the node fails its scrape (``up == 0``) it gets a
-``NodeUnreachable`` with the reason; a node whose targets are gone from Prometheus for three
-refreshes gets a ``NodeLeft``. A failing or slow Prometheus is a ``RegistryChanged(ok=False)``
-(the banner) and nothing else: every call has a timeout and runs off the event loop.
+when scrapes stop; when every target of the node fails its scrape (``up == 0``: Prometheus'
+heartbeat of the node) it gets a ``HeartbeatLost`` and a ``NodeUnreachable`` naming the
+targets, which the state shows as FAILED (kept, alerts firing) until a scrape succeeds again
+(then a ``NodeJoined`` clears it); a node whose targets are gone from Prometheus for three
+refreshes gets a ``NodeLeft`` (removed from service discovery: a graceful leave). A failing
+or slow Prometheus is a ``RegistryChanged(ok=False)`` (the banner) and nothing else: every
+call has a timeout and runs off the event loop.
 
 ``request(HistoryWanted(node))`` fetches the node's history with range queries and emits a
 ``HistoryBackfill``; ``request(NodesInView(...))`` says whose details to fetch.
@@ -39,6 +42,7 @@ from autoglm_tui.cluster.prometheus.client import ClientConfig, PromClient, Prom
 from autoglm_tui.cluster.prometheus.mapping import KINDS
 from autoglm_tui.events import (
     Event,
+    HeartbeatLost,
     HelloReceived,
     HistoryBackfill,
     NodeJoined,
@@ -348,8 +352,9 @@ class PrometheusSource:
                 node = self.nodes[node_id] = _Node(node_id)
             node.absent = 0
             node.interval_s = self._interval(targets)
-            if not node.joined or node.labels != labels:
-                node.joined, node.labels = True, labels
+            down = all(t.up == 0 for t in targets.values())
+            if not node.joined or node.labels != labels or (node.down and not down):
+                node.joined, node.labels = True, labels  # (again after a failure: clears it)
                 emit(NodeJoined(now, node_id, address=q.host_of(next(iter(targets))),
                                 labels=dict(labels), source="prometheus"))
             if infos_due and node_id in results.infos:
@@ -358,10 +363,11 @@ class PrometheusSource:
                 merged = dict(self.infos.get(node_id, {}))
                 merged.update(results.infos[node_id])
                 self.infos[node_id] = merged
-            if all(t.up == 0 for t in targets.values()):
+            if down:
                 if not node.down:
                     node.down = True
-                    emit(NodeUnreachable(now, node_id, _down_reason(targets)))
+                    emit(HeartbeatLost(now, node_id, "scrape failed (up=0)"))
+                    emit(NodeUnreachable(now, node_id, _down_targets(targets)))
                 continue
             values = results.values.get(node_id, {})
             data_t = _data_time(values, targets)
@@ -454,9 +460,9 @@ def _labels(targets: dict[str, q.Target]) -> dict[str, str]:
     return labels
 
 
-def _down_reason(targets: dict[str, q.Target]) -> str:
+def _down_targets(targets: dict[str, q.Target]) -> str:
     names = ", ".join(f"{t.job} {t.instance}" for t in targets.values())
-    return clean(f"scrape failed (up=0): {names}", 300)
+    return clean(f"targets {names}", 300)
 
 
 def _data_time(values: Any, targets: dict[str, q.Target]) -> float | None:

@@ -52,6 +52,7 @@ from autoglm_tui.tui.widgets.slot_table import Column, SlotTable, same
 
 STATUS_ORDER = {
     NodeStatus.INVALID: 0,
+    NodeStatus.FAILED: 0,
     NodeStatus.UNREACHABLE: 1,
     NodeStatus.STALE: 2,
     NodeStatus.CONNECTING: 3,
@@ -253,6 +254,7 @@ def status_style(status: NodeStatus, p: Palette) -> str:
         NodeStatus.STALE: f"bold {p.warning}",
         NodeStatus.UNREACHABLE: f"bold {p.error}",
         NodeStatus.INVALID: f"bold {p.error}",
+        NodeStatus.FAILED: f"bold {p.error}",
         NodeStatus.LEFT: p.muted,
         NodeStatus.CONNECTING: p.muted,
     }.get(status, "")
