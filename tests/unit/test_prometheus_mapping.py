@@ -174,3 +174,13 @@ def test_readme_lists_every_exporter_metric() -> None:
               *names.PROC, *names.PROC_GPU, *names.SELF)
     for name in [f.name for f in fields] + [names.NODE_INFO, names.GPU_INFO, names.PROC_INFO]:
         assert f"`{name}`" in readme, name
+
+
+def test_prometheus_with_another_node_source_is_refused() -> None:
+    from autoglm_tui import cli
+    from autoglm_tui.cluster.prometheus.args import conflicting_sources
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["cluster", "--prometheus", "http://p:9090", "--hosts", "a,b"])
+    assert "leave out --hosts" in (conflicting_sources(args) or "")
+    assert conflicting_sources(parser.parse_args(["cluster", "--prometheus", "http://p"])) is None

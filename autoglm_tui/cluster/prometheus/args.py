@@ -73,14 +73,28 @@ def add_prometheus_args(parser: argparse.ArgumentParser) -> None:
                    "nodes whose screens are open (default 32)")
 
 
+def conflicting_sources(args: argparse.Namespace) -> str | None:
+    """The message when --prometheus is given with another way to find nodes, else None."""
+    others = [opt for opt, dest in (("--etcd", "etcd"), ("--hosts", "hosts"),
+                                    ("--hosts-file", "hosts_file"))
+              if getattr(args, dest, None)]
+    if args.prometheus and others:
+        return (f"reads the nodes from Prometheus; leave out {', '.join(others)} "
+                "(or drop --prometheus to reach the nodes over SSH)")
+    return None
+
+
 def prometheus_source_from_args(args: argparse.Namespace, interactive: bool = False) -> Any:
     """A PrometheusSource from parsed options; raises PromError with a clear message.
 
     `interactive` (the cluster view): the first refresh skips host facts, so a large fleet's
     first frame comes sooner (`snapshot` wants them in its one round)."""
-    from autoglm_tui.cluster.prometheus.client import ClientConfig, read_token
+    from autoglm_tui.cluster.prometheus.client import ClientConfig, PromError, read_token
     from autoglm_tui.cluster.prometheus.source import PrometheusSource, PromSourceConfig
 
+    clash = conflicting_sources(args)
+    if clash:
+        raise PromError(clash)
     token = read_token(args.prometheus_token_file, args.prometheus_token_env)
     client = ClientConfig(url=args.prometheus, token=token, ca_file=args.prometheus_ca,
                           timeout_s=args.prometheus_timeout)
