@@ -184,3 +184,18 @@ def test_prometheus_with_another_node_source_is_refused() -> None:
     args = parser.parse_args(["cluster", "--prometheus", "http://p:9090", "--hosts", "a,b"])
     assert "leave out --hosts" in (conflicting_sources(args) or "")
     assert conflicting_sources(parser.parse_args(["cluster", "--prometheus", "http://p"])) is None
+
+
+def test_refresh_period_stretches_at_once_and_shrinks_slowly() -> None:
+    from autoglm_tui.cluster.prometheus.client import ClientConfig
+    from autoglm_tui.cluster.prometheus.source import PrometheusSource, PromSourceConfig
+
+    src = PrometheusSource(PromSourceConfig(ClientConfig("http://127.0.0.1:1"),
+                                            scrape_interval_s=5.0))
+    targets = {"n": {"n:1": q.Target("n:1", "j")}}
+    periods = []
+    for took in (1.0, 4.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 9.0):
+        src.stats.last_s = took
+        src._plan_period(targets)
+        periods.append(src.refresh_s())
+    assert periods == [5, 10, 10, 10, 10, 10, 5, 5, 15]

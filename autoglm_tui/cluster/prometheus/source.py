@@ -121,6 +121,7 @@ class PrometheusSource:
         self._targets: dict[str, dict[str, q.Target]] = {}
         self._lock = threading.Lock()  # the refresh thread and the history thread
         self._period = config.refresh_s or 5.0
+        self._fits = 0  # refreshes in a row that would have fitted a shorter period
         self.present: set[str] = {k.name for k in KINDS}  # narrowed by _find_kinds
         self.static_values: dict[str, dict] = {}
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="autoglm-prom")
@@ -183,14 +184,21 @@ class PrometheusSource:
 
     def _plan_period(self, targets: dict[str, dict[str, q.Target]]) -> None:
         """The shortest scrape interval (1..60 s; or --prometheus-refresh), stretched to a whole
-        multiple of it while a refresh takes longer than 80% of it: a Prometheus that cannot
-        keep up is asked less often, and nodes are not called STALE for it."""
+        multiple of it as soon as a refresh takes longer than 80% of it (a Prometheus that
+        cannot keep up is asked less often, and nodes are not called STALE for it), and brought
+        back down only after five refreshes in a row would have fit (no flapping)."""
         if self.config.refresh_s:
             base = self.config.refresh_s
         else:
             known = [self._interval(t) for t in targets.values()]
             base = max(1.0, min(60.0, min(known) if known else 5.0))
-        self._period = base * max(1, math.ceil(self.stats.last_s / (0.8 * base)))
+        wanted = base * max(1, math.ceil(self.stats.last_s / (0.8 * base)))
+        if wanted >= self._period or self._period % base:
+            self._period, self._fits = wanted, 0
+            return
+        self._fits += 1
+        if self._fits >= 5:
+            self._period, self._fits = wanted, 0
 
     def _health(self, emit: Emit, ok: bool, reason: str | None = None) -> None:
         """Tell the state when Prometheus becomes usable or not (the banner), once a change."""
