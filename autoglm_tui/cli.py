@@ -14,8 +14,10 @@ from autoglm_tui import __version__
 from autoglm_tui.profiles import apply_to_command_line
 
 # Subcommand name -> module under autoglm_tui.commands.
-COMMANDS = ("local", "cluster", "sample", "agent", "members", "exporter", "snapshot", "rules",
-            "config")
+COMMANDS = (
+    "local", "cluster", "sample", "agent", "members", "exporter", "snapshot", "rules", "record",
+    "replay", "diagnose", "advise", "config",
+)
 NO_PROFILES = ("sample", "config")  # the sampler runs on nodes: their config files stay out
 PROFILE_HELP = ("apply the options of profile NAME from ~/.config/autoglm-tui/config.toml "
                 "(options given here win; 'autoglm-tui config show' lists them)")

@@ -11,10 +11,12 @@ caller's thread: the log and the silences file have writer threads of their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autoglm_tui.alerting.alert_log import AlertLog, LogInUse
 from autoglm_tui.alerting.alertmanager import AlertmanagerClient
@@ -61,6 +63,9 @@ class AlertPipeline:
         self.now = 0.0  # time of the newest tick
         self._last_resend = float("-inf")
         self._withdrawn: set[str] = set()
+        # Called when an alert fires; returned fields join its log line (the flight
+        # recorder names its file so). A failing callback is skipped, never the tick.
+        self.on_fire: list[Callable[[AlertEvent], dict[str, Any] | None]] = []
 
     def install(self, monitor: Monitor) -> AlertPipeline:
         monitor.hooks.append(self.hook)
@@ -81,8 +86,12 @@ class AlertPipeline:
         to_am: list[AlertEvent] = []
         for e in events:
             silenced = silences.silenced(e.rule, e.target, now)
+            extra: dict[str, Any] = {"silenced": True} if silenced is not None else {}
+            if e.state == AlertState.FIRING:
+                for on_fire in self.on_fire:
+                    with contextlib.suppress(Exception):
+                        extra.update(on_fire(e) or {})
             if self.log is not None:
-                extra = {"silenced": True} if silenced is not None else {}
                 self.log.submit_event(e, **extra)
             if e.state in (AlertState.RESOLVED, AlertState.INACTIVE):
                 ended.append(e.fingerprint)

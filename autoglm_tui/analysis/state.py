@@ -18,7 +18,7 @@ by ageing (`left_linger_s`); FAILED nodes stay until their heartbeat returns, th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from autoglm_tui.analysis.derive import derive
 from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
@@ -153,6 +153,26 @@ class FleetState:
         self.registry_reason: str | None = None
         self.version = 0  # bumped on every change, so a UI can skip repaints
         self._changes: list[StatusChange] = []
+
+    def empty_like(self) -> FleetState:
+        """A new, empty state with the same settings (a replay seek starts from one)."""
+        fresh = FleetState(self.history_s, self.stale_after_intervals, self.left_linger_s,
+                           self.proc_forget_s, self.fine_s, self.bucket_s, self.max_procs)
+        fresh.version = self.version + 1  # a screen comparing versions repaints
+        return fresh
+
+    def clone(self) -> FleetState:
+        """An independent copy of the whole state (histories copied, samples shared: they are
+        immutable). What a replay checkpoint keeps."""
+        new = self.empty_like()
+        new.version = self.version
+        new.registry_ok, new.registry_reason = self.registry_ok, self.registry_reason
+        for node_id, n in self.nodes.items():
+            c = replace(n, history=n.history.clone(), labels=dict(n.labels),
+                        metrics=dict(n.metrics), proc_seen=dict(n.proc_seen),
+                        proc_info=dict(n.proc_info))
+            new.nodes[node_id] = c
+        return new
 
     # ------------------------------------------------------------------ events
 

@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"longest time to wait for first samples (default: {DEFAULT_WAIT_S:g})",
     )
     parser.add_argument("--compact", action="store_true", help="print the JSON on one line")
+    parser.add_argument("--record", metavar="FILE",
+                        help="also record what was received to FILE (.jsonl, .jsonl.gz, "
+                        ".jsonl.zst), for 'autoglm-tui replay' or 'diagnose --replay'")
 
 
 def node_document(node: Any, now: float) -> dict[str, Any]:
@@ -57,9 +60,9 @@ def node_document(node: Any, now: float) -> dict[str, Any]:
     }
 
 
-async def take_snapshot(config: Any, wait_s: float) -> dict[str, Any]:
+async def take_snapshot(config: Any, wait_s: float, tap: Any = None) -> dict[str, Any]:
     """Run the sources until every node has a sample (or is INVALID/LEFT/FAILED), or `wait_s`
-    passes."""
+    passes; `tap` sees every event (the recorder)."""
     import asyncio
     import time
 
@@ -82,6 +85,8 @@ async def take_snapshot(config: Any, wait_s: float) -> dict[str, Any]:
 
     def on_event(event: Any) -> None:
         nonlocal registry_seen
+        if tap is not None:
+            tap(event)
         state.apply(event)
         if isinstance(event, RegistryChanged):
             registry_seen = True
@@ -109,8 +114,10 @@ async def take_snapshot(config: Any, wait_s: float) -> dict[str, Any]:
     return doc
 
 
-async def take_source_snapshot(source: Any, wait_s: float) -> dict[str, Any]:
-    """The same document from any event source (``--prometheus``): one refresh, or `wait_s`."""
+async def take_source_snapshot(source: Any, wait_s: float, tap: Any = None
+                               ) -> dict[str, Any]:
+    """The same document from any event source (``--prometheus``): one refresh, or `wait_s`;
+    `tap` sees every event (the recorder)."""
     import asyncio
     import time
 
@@ -125,6 +132,8 @@ async def take_source_snapshot(source: Any, wait_s: float) -> dict[str, Any]:
     def on_event(event: Any) -> None:
         nonlocal registry_seen
         state.apply(event)
+        if tap is not None:
+            tap(event)
         if isinstance(event, RegistryChanged):
             registry_seen = True
         if registry_seen and state.nodes and all(
@@ -158,23 +167,38 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.wait <= 3600:
         print("autoglm-tui snapshot: --wait must be 0..3600 seconds", file=sys.stderr)
         return 2
-    if args.prometheus:
-        from autoglm_tui.cluster.prometheus.args import prometheus_source_from_args
-        from autoglm_tui.cluster.prometheus.client import PromError
+    recorder = None
+    if args.record:
+        from autoglm_tui.recording.format import RecordingError
+        from autoglm_tui.recording.recorder import Recorder
 
         try:
-            source = prometheus_source_from_args(args)
-        except PromError as exc:
-            print(f"autoglm-tui snapshot: --prometheus: {exc}", file=sys.stderr)
+            recorder = Recorder(args.record, source="snapshot")
+        except (OSError, RecordingError) as exc:
+            print(f"autoglm-tui snapshot: --record {args.record}: {exc}", file=sys.stderr)
             return 2
-        doc = asyncio.run(take_source_snapshot(source, args.wait))
-    else:
-        try:
-            config = runner_config_from_args(args)
-        except SourceArgsError as exc:
-            print(f"autoglm-tui snapshot: {exc}", file=sys.stderr)
-            return 2
-        doc = asyncio.run(take_snapshot(config, args.wait))
+    tap = recorder.tap if recorder is not None else None
+    try:
+        if args.prometheus:
+            from autoglm_tui.cluster.prometheus.args import prometheus_source_from_args
+            from autoglm_tui.cluster.prometheus.client import PromError
+
+            try:
+                source = prometheus_source_from_args(args)
+            except PromError as exc:
+                print(f"autoglm-tui snapshot: --prometheus: {exc}", file=sys.stderr)
+                return 2
+            doc = asyncio.run(take_source_snapshot(source, args.wait, tap))
+        else:
+            try:
+                config = runner_config_from_args(args)
+            except SourceArgsError as exc:
+                print(f"autoglm-tui snapshot: {exc}", file=sys.stderr)
+                return 2
+            doc = asyncio.run(take_snapshot(config, args.wait, tap))
+    finally:
+        if recorder is not None:
+            recorder.close()
     text = json.dumps(doc, indent=None if args.compact else 2, ensure_ascii=False)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
