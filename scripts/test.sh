@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 
 # cmake and g++ build llama-server for the inference-service tests (scripts/build_llama_server.sh);
 # prometheus brings promtool, the reference for quantiles.
-SYS_PKGS=(etcd-server openssh-server prometheus-alertmanager tmux iproute2 procps librsvg2-bin
-          e2fsprogs libfuse2 cmake g++ make prometheus)
+SYS_PKGS=(etcd-server openssh-server prometheus-alertmanager prometheus prometheus-node-exporter
+          influxdb tmux iproute2 procps librsvg2-bin e2fsprogs libfuse2 cmake g++ make)
 missing=()
 for p in "${SYS_PKGS[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
