@@ -166,10 +166,9 @@ class AlertPipeline:
         found = read_active(log.paths())
         ended = self.engine.restore(found.active, now)
         self._dispatch(ended, now)
-        if found.active:
-            self._restate(now, "restored at start", restored=len(found.active),
-                          ended=len(ended), gaps=found.gaps, skipped=found.skipped,
-                          files=found.files)
+        # Always (also with nothing active): the next start reads the log from here on.
+        self._restate(now, "restored at start", restored=len(found.active), ended=len(ended),
+                      gaps=found.gaps, skipped=found.skipped, files=found.files)
         self.restored = found
         return found
 

@@ -39,7 +39,6 @@ SNAPSHOT = "alert_snapshot"
 ACTIVE = "alert_active"
 _MARK = f'"kind":"{SNAPSHOT}"'.encode()
 _ALERT_KINDS = ("alert", ACTIVE)
-_LIVE = (AlertState.PENDING, AlertState.FIRING)
 
 
 @dataclass
@@ -82,25 +81,36 @@ def read_active(paths: Sequence[Path]) -> LogState:
         if complete:
             out.from_snapshot = True
             break
-    active: dict[str, AlertEvent] = {}
+    # The last line of each alert, by (rule, node, gpu, pid); only those still live become
+    # events (validated then), so a long log costs a JSON parse a line and little more.
+    last: dict[tuple[Any, ...], dict[str, Any]] = {}
+    live = ("pending", "firing")
     for records in reversed(chunks):
         for rec in records:
             kind = rec.get("kind")
             if kind in _ALERT_KINDS:
-                event = event_from_record(rec)
-                if event is None:
+                try:
+                    key = (rec["rule"], rec["node"], rec.get("gpu"), rec.get("pid"))
+                    hash(key)
+                except (KeyError, TypeError):
                     out.skipped += 1
-                elif event.state in _LIVE:
-                    active[event.fingerprint] = event
+                    continue
+                if rec.get("state") in live:
+                    last[key] = rec
                 else:
-                    active.pop(event.fingerprint, None)
+                    last.pop(key, None)
             elif kind == "node_status" and "new" in rec and rec["new"] is None:
                 node = rec.get("node")  # removed: every alert of the node ended with it
-                for fp in [fp for fp, e in active.items() if e.target.node == node]:
-                    del active[fp]
+                for key in [k for k in last if k[1] == node]:
+                    del last[key]
             elif kind == "log_gap":
                 out.gaps += 1
-    out.active = list(active.values())
+    for rec in last.values():
+        event = event_from_record(rec)
+        if event is None:
+            out.skipped += 1
+        else:
+            out.active.append(event)
     return out
 
 
