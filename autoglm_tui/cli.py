@@ -13,7 +13,10 @@ import sys
 from autoglm_tui import __version__
 
 # Subcommand name -> module under autoglm_tui.commands.
-COMMANDS = ("local", "cluster", "sample", "agent", "members", "snapshot", "rules")
+COMMANDS = (
+    "local", "cluster", "sample", "agent", "members", "snapshot", "rules", "record", "replay",
+    "diagnose", "advise",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

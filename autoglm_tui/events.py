@@ -122,6 +122,39 @@ class RegistryChanged:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ClockTick:
+    """Monitor control: the data's clock reached `t` (a replay ticks the monitor at the times
+    of the recording, so rules and diagnosis see time as it passed then)."""
+
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class StateReset:
+    """Monitor control: forget all state, as before the first event (a replay seek)."""
+
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Monitor control: keep a copy of everything as of `t` (in ``Monitor.checkpoints``)."""
+
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """Monitor control: go back to a checkpoint (taken at `t`; `snapshot` is what
+    ``Monitor.snapshot`` returned then)."""
+
+    t: float
+    snapshot: object
+
+
+Control = ClockTick | StateReset | Checkpoint | Restore
+
 Event = (
     NodeJoined | NodeLeft | NodeInvalid | NodeUnreachable | HelloReceived | SampleReceived
     | RegistryChanged | HeartbeatLost | NodeForgotten | SamplerExited

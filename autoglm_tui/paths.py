@@ -54,3 +54,8 @@ def default_alert_log(env: Mapping[str, str] | None = None) -> Path:
 def silences_file(env: Mapping[str, str] | None = None) -> Path:
     """Acknowledged and silenced alerts, persisted across restarts."""
     return state_dir(env) / "silences.json"
+
+
+def flight_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where the flight recorder writes what it kept when an alert fired."""
+    return state_dir(env) / "flight"

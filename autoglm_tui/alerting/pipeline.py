@@ -15,11 +15,13 @@ of the log, the active alerts are restated in the log so that its newest file te
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autoglm_tui.alerting.alert_log import AlertLog, LogInUse
 from autoglm_tui.alerting.alertmanager import AlertmanagerClient
@@ -75,6 +77,9 @@ class AlertPipeline:
         self._rotations_seen = 0 if log is None else log.rotations
         self._restated_at = float("-inf")
         self.restored: LogState | None = None  # what restore() took back from the log
+        # Called when an alert fires; returned fields join its log line (the flight
+        # recorder names its file so). A failing callback is skipped, never the tick.
+        self.on_fire: list[Callable[[AlertEvent], dict[str, Any] | None]] = []
 
     def install(self, monitor: Monitor) -> AlertPipeline:
         monitor.hooks.append(self.hook)
@@ -107,8 +112,12 @@ class AlertPipeline:
         to_am: list[AlertEvent] = []
         for e in events:
             silenced = silences.silenced(e.rule, e.target, now)
+            extra: dict[str, Any] = {"silenced": True} if silenced is not None else {}
+            if e.state == AlertState.FIRING:
+                for on_fire in self.on_fire:
+                    with contextlib.suppress(Exception):
+                        extra.update(on_fire(e) or {})
             if self.log is not None:
-                extra = {"silenced": True} if silenced is not None else {}
                 self.log.submit_event(e, **extra)
             if e.state in (AlertState.RESOLVED, AlertState.INACTIVE):
                 ended.append(e.fingerprint)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from autoglm_tui.metrics import NO_HISTORY
 
@@ -190,6 +190,62 @@ class NodeHistory:
                 out.append((t, None if v != v else float(v)))
         return out
 
+    def window(
+        self, keys: Sequence[Key], since: float, until: float | None = None
+    ) -> tuple[list[float], list[list[float] | None]]:
+        """Times in [since, until] and, per key, its values on those times (NaN for a gap;
+        None for an unknown key), oldest first: coarse means, then fine points.
+
+        The fast read for analyses that scan many series over one window: the time range is
+        found once by bisection and each series is copied with array slices."""
+        hi = math.inf if until is None else until
+        times: list[float] = []
+        rows: list[list[float] | None] = [None] * len(keys)
+        series = [self._series.get(k) for k in keys]
+        coarse: list[int] = []
+        if self._c_len and (self.fine_since is None or since < self.fine_since):
+            c_times = self._c_times
+            coarse = [j for j in self._coarse_indices() if since <= c_times[j] <= hi]
+            times.extend(c_times[j] for j in coarse)
+        a, b = self._fine_range(since, hi)
+        cap, start = self.capacity, (self._head - self._len) % self.capacity
+        lo_i, hi_i = start + a, start + b  # physical, possibly past the end of the ring
+        spans = [(lo_i, min(hi_i, cap))] if lo_i < cap else []
+        if hi_i > cap:
+            spans.append((max(lo_i, cap) - cap, hi_i - cap))
+        for x, y in spans:
+            times.extend(self._times[x:y])
+        base = self.capacity
+        for n, s in enumerate(series):
+            if s is None:
+                continue
+            row = [s[base + j] for j in coarse]
+            for x, y in spans:
+                row.extend(s[x:y])
+            rows[n] = row
+        return times, rows
+
+    def _fine_range(self, since: float, until: float) -> tuple[int, int]:
+        """Logical indices [a, b) of the fine points with since <= t <= until."""
+        n, cap, times = self._len, self.capacity, self._times
+        start = (self._head - n) % cap
+        lo, hi = 0, n
+        while lo < hi:  # first t >= since
+            mid = (lo + hi) // 2
+            if times[(start + mid) % cap] < since:
+                lo = mid + 1
+            else:
+                hi = mid
+        a, hi = lo, n
+        lo = a
+        while lo < hi:  # first t > until
+            mid = (lo + hi) // 2
+            if times[(start + mid) % cap] <= until:
+                lo = mid + 1
+            else:
+                hi = mid
+        return a, lo
+
     def values(
         self, key: Key, since: float | None = None, until: float | None = None
     ) -> list[float]:
@@ -220,6 +276,16 @@ class NodeHistory:
             v = series[k % cap]
             out.append(None if v != v else float(v))
         return out
+
+    def clone(self) -> NodeHistory:
+        """An independent copy (the arrays are copied; a replay checkpoint keeps one)."""
+        new = NodeHistory.__new__(NodeHistory)
+        for name in NodeHistory.__slots__:
+            setattr(new, name, getattr(self, name))
+        new._times = array("d", self._times)
+        new._c_times = array("d", self._c_times)
+        new._series = {k: array("f", a) for k, a in self._series.items()}
+        return new
 
     def nbytes(self) -> int:
         """Approximate memory held by the buffers."""

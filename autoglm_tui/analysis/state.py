@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from autoglm_tui.analysis.derive import derive
 from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
@@ -170,6 +170,29 @@ class FleetState:
         self._changes: list[StatusChange] = []
         self.notes: deque[NodeNote] = deque(maxlen=1000)  # newest node notes
         self.notes_total = 0  # notes ever made (readers keep their place with notes_after)
+
+    def empty_like(self) -> FleetState:
+        """A new, empty state with the same settings (a replay seek starts from one)."""
+        fresh = FleetState(self.history_s, self.stale_after_intervals, self.left_linger_s,
+                           self.proc_forget_s, self.fine_s, self.bucket_s, self.max_procs,
+                           self.reap_after_s)
+        fresh.version = self.version + 1  # a screen comparing versions repaints
+        return fresh
+
+    def clone(self) -> FleetState:
+        """An independent copy of the whole state (histories copied, samples shared: they are
+        immutable). What a replay checkpoint keeps."""
+        new = self.empty_like()
+        new.version = self.version
+        new.registry_ok, new.registry_reason = self.registry_ok, self.registry_reason
+        new.notes.extend(self.notes)
+        new.notes_total = self.notes_total
+        for node_id, n in self.nodes.items():
+            c = replace(n, history=n.history.clone(), labels=dict(n.labels),
+                        metrics=dict(n.metrics), proc_seen=dict(n.proc_seen),
+                        proc_info=dict(n.proc_info))
+            new.nodes[node_id] = c
+        return new
 
     # ------------------------------------------------------------------ events
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from autoglm_tui.alerting.cli import add_alert_args
 from autoglm_tui.cluster.source_args import add_source_args
+from autoglm_tui.recording.cli import add_record_args
 
 KEYS_HELP = """\
 keys (? lists every key of the current screen):
@@ -82,6 +83,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_source_args(p)
     add_alert_args(p)
+    add_record_args(p)
     ui = p.add_argument_group("display")
     ui.add_argument(
         "--refresh", type=_hz, default=2.0, metavar="HZ",
@@ -108,6 +110,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="colour theme: dark, light, a theme TOML file or a Textual theme (default dark)",
     )
     ui.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+    ui.add_argument("--no-diagnosis", action="store_true",
+                    help="do not run the diagnosis (bottlenecks, leaks, ...) on each tick")
     act = p.add_argument_group("actions")
     act.add_argument(
         "--allow-remote-actions", action="store_true",
@@ -191,6 +195,15 @@ def run(args: argparse.Namespace) -> int:
                                  reap_after_s=args.reap_after))
     if pipeline is not None:
         pipeline.install(monitor)
+    from autoglm_tui.recording.cli import RecordingSetupError, install_monitor_extras
+
+    try:
+        install_monitor_extras(args, monitor, source="synthetic" if args.demo else "cluster",
+                               demo=args.demo is not None)
+    except RecordingSetupError as exc:
+        print(f"autoglm-tui cluster: {exc}", file=sys.stderr)
+        close_pipeline(pipeline)
+        return 2
     app = ClusterApp(
         monitor,
         sources,
@@ -204,5 +217,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         app.run(mouse=not args.no_mouse)
     finally:
+        monitor.close()
         close_pipeline(pipeline)
     return app.return_code or 0

@@ -60,9 +60,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="show GPU processes plus the top N other processes (default 100; 0 shows all)",
     )
     p.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+    p.add_argument("--no-diagnosis", action="store_true",
+                   help="do not run the diagnosis (bottlenecks, leaks, ...) on each tick")
     from autoglm_tui.alerting.cli import add_alert_args
+    from autoglm_tui.recording.cli import add_record_args
 
     add_alert_args(p)
+    add_record_args(p)
 
 
 def run(args: argparse.Namespace) -> int:

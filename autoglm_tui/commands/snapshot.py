@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"longest time to wait for first samples (default: {DEFAULT_WAIT_S:g})",
     )
     parser.add_argument("--compact", action="store_true", help="print the JSON on one line")
+    parser.add_argument("--record", metavar="FILE",
+                        help="also record what was received to FILE (.jsonl, .jsonl.gz, "
+                        ".jsonl.zst), for 'autoglm-tui replay' or 'diagnose --replay'")
 
 
 def node_document(node: Any, now: float) -> dict[str, Any]:
@@ -57,9 +60,9 @@ def node_document(node: Any, now: float) -> dict[str, Any]:
     }
 
 
-async def take_snapshot(config: Any, wait_s: float) -> dict[str, Any]:
+async def take_snapshot(config: Any, wait_s: float, tap: Any = None) -> dict[str, Any]:
     """Run the sources until every node has a sample (or is INVALID/LEFT/FAILED), or `wait_s`
-    passes."""
+    passes; `tap` sees every event (the recorder)."""
     import asyncio
     import time
 
@@ -82,6 +85,8 @@ async def take_snapshot(config: Any, wait_s: float) -> dict[str, Any]:
 
     def on_event(event: Any) -> None:
         nonlocal registry_seen
+        if tap is not None:
+            tap(event)
         state.apply(event)
         if isinstance(event, RegistryChanged):
             registry_seen = True
@@ -123,7 +128,22 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.wait <= 3600:
         print("autoglm-tui snapshot: --wait must be 0..3600 seconds", file=sys.stderr)
         return 2
-    doc = asyncio.run(take_snapshot(config, args.wait))
+    recorder = None
+    if args.record:
+        from autoglm_tui.recording.format import RecordingError
+        from autoglm_tui.recording.recorder import Recorder
+
+        try:
+            recorder = Recorder(args.record, source="snapshot")
+        except (OSError, RecordingError) as exc:
+            print(f"autoglm-tui snapshot: --record {args.record}: {exc}", file=sys.stderr)
+            return 2
+    try:
+        doc = asyncio.run(take_snapshot(config, args.wait,
+                                        recorder.tap if recorder is not None else None))
+    finally:
+        if recorder is not None:
+            recorder.close()
     text = json.dumps(doc, indent=None if args.compact else 2, ensure_ascii=False)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()

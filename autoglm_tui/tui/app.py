@@ -202,6 +202,14 @@ def run_local(args: argparse.Namespace) -> int:
     monitor = Monitor()
     if pipeline is not None:
         pipeline.install(monitor)
+    from autoglm_tui.recording.cli import RecordingSetupError, install_monitor_extras
+
+    try:
+        install_monitor_extras(args, monitor, source="local")
+    except RecordingSetupError as exc:
+        print(f"autoglm-tui: {exc}", file=sys.stderr)
+        close_pipeline(pipeline)
+        return 2
     # The sampler lists every GPU process plus the top N by CPU; --top 0 asks for all.
     source = LocalSource(interval_s=args.interval, top_n=args.top or ALL_PROCESSES)
     node_id = source.node_id
@@ -216,5 +224,6 @@ def run_local(args: argparse.Namespace) -> int:
     try:
         app.run(mouse=not args.no_mouse)
     finally:
+        monitor.close()
         close_pipeline(pipeline)
     return app.return_code or 0

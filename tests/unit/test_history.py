@@ -198,3 +198,28 @@ def test_gpu_plot_runs_keep_an_old_spike_and_split_at_an_old_gap() -> None:
     runs = plot_runs(h.points(K, peak=True), now=40.0)
     assert runs == [([-40.0], [100.0]), ([-20.0, -10.0, 0.0], [40.0, 45.0, 47.0])]
     assert plot_runs(h.points(K), now=40.0)[0] == ([-40.0], [pytest.approx(200.0 / 3)])
+
+
+def test_window_reads_both_tiers_like_points_with_nan_gaps() -> None:
+    h = tiered(capacity=5, buckets=10)
+    gap = ("gpu.util_pct", 3)
+    for t in range(0, 60, 2):
+        h.append(float(t), {K: float(t), **({gap: 1.0} if t % 4 else {})})
+    for since, until in ((20.0, 54.0), (0.0, None), (51.0, 57.0), (45.0, 45.5), (-5.0, 100.0)):
+        times, (row, other, unknown) = h.window([K, gap, ("nope", None)], since, until)
+        pts = h.points(K, since, until)
+        assert times == [t for t, _ in pts]
+        assert row == [v for _, v in pts]
+        assert unknown is None
+        expect = [v for _, v in h.points(gap, since, until)]
+        assert [None if x != x else x for x in other] == expect
+
+
+def test_window_follows_the_fine_ring_across_its_wrap() -> None:
+    h = NodeHistory(4)
+    for t in range(7):
+        h.append(float(t), {K: 10.0 * t})
+    times, (row,) = h.window([K], 4.0)
+    assert times == [4.0, 5.0, 6.0] and row == [40.0, 50.0, 60.0]
+    times, (row,) = h.window([K], 0.0, 5.0)
+    assert times == [3.0, 4.0, 5.0] and row == [30.0, 40.0, 50.0]

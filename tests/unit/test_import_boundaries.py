@@ -84,6 +84,7 @@ def test_sampler_modules_import_with_the_standard_library_alone() -> None:
     [
         ("autoglm_tui.analysis", UI + NETWORK_CLIENTS),
         ("autoglm_tui.cluster", UI),
+        ("autoglm_tui.recording", UI + NETWORK_CLIENTS),
     ],
 )
 def test_monitor_layers_import_no_ui(package: str, forbidden: list[str]) -> None:

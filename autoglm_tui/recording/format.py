@@ -1,0 +1,216 @@
+"""The recording format (version 1): JSON lines, one per event the monitor received.
+
+Line 1 is a header; then, in the order the monitor applied them, one line per event:
+
+* ``{"rt": T, "node": ID, "type": "hello" | "sample", ...}``: a wire-v1 object (wire.py) as the
+  monitor received it, plus ``rt`` (monitor receive time, unix seconds) and ``node`` (node id);
+* ``{"rt": T, "node": ID, "type": "status", "event": "joined" | "left" | "invalid" |
+  "unreachable" | "heartbeat_lost" | "forgotten" | "sampler_exited", ...}``: membership and
+  reachability, with the reason;
+* ``{"rt": T, "type": "registry", "ok": ..., "reason": ...}``: the discovery registry's health;
+* ``{"rt": T, "type": "mark", "kind": "alert", "text": ...}``: a moment worth finding again.
+
+``rt`` and ``node`` come first on every line so an index can be built without parsing JSON.
+This module turns events into lines and lines back into events; it does no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from typing import Any
+
+from autoglm_tui import __version__, wire
+from autoglm_tui.events import (
+    Event,
+    HeartbeatLost,
+    HelloReceived,
+    NodeForgotten,
+    NodeInvalid,
+    NodeJoined,
+    NodeLeft,
+    NodeUnreachable,
+    RegistryChanged,
+    SampleReceived,
+    SamplerExited,
+)
+from autoglm_tui.model import SCHEMA, Hello, Sample
+from autoglm_tui.text import clean
+
+FORMAT = "autoglm-tui-recording"
+VERSION = 1
+MAX_NODE_ID = 200
+
+# {"rt":123.4,"node":"x","type":"sample"  -> rt and type without parsing the line
+FAST = re.compile(rb'^\{"rt":(-?[0-9][0-9.eE+-]*),"node":"(?:[^"\\]|\\.)*","type":"([a-z]+)"')
+FAST_NODELESS = re.compile(rb'^\{"rt":(-?[0-9][0-9.eE+-]*),"type":"([a-z]+)"')
+
+
+class RecordingError(Exception):
+    """A recording that cannot be read or written; the message says why and what to do."""
+
+
+def header(source: str, t: float, **extra: Any) -> dict[str, Any]:
+    """The first line of a recording."""
+    return {"type": "recording", "format": FORMAT, "version": VERSION,
+            "id": os.urandom(8).hex(), "created": t, "writer": f"autoglm-tui {__version__}",
+            "wire_schema": SCHEMA, "source": source, **extra}
+
+
+def check_header(obj: Any) -> dict[str, Any]:
+    """The header if `obj` is one this reader understands, else RecordingError."""
+    if not isinstance(obj, dict) or obj.get("type") != "recording" or obj.get("format") != FORMAT:
+        raise RecordingError("not an autoglm-tui recording (its first line is not a recording "
+                             "header)")
+    version = obj.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise RecordingError("recording header has no version")
+    if version != VERSION:
+        raise RecordingError(f"recording format version {version} is not supported (this "
+                             f"autoglm-tui reads version {VERSION}); use the same version that "
+                             "wrote it")
+    return obj
+
+
+def dumps(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                      default=str)
+
+
+def _prefix(rt: float, node: str | None) -> str:
+    head = '{"rt":' + repr(float(rt))
+    if node is not None:
+        head += ',"node":' + json.dumps(node, ensure_ascii=False)
+    return head + ","
+
+
+def message_line(rt: float, node: str, msg: Hello | Sample) -> str:
+    """A hello or sample line: the wire encoding with rt and node in front."""
+    return _prefix(rt, node) + wire.encode(msg)[1:]
+
+
+def record_line(rt: float, node: str | None, body: dict[str, Any]) -> str:
+    return _prefix(rt, node) + dumps(body)[1:]
+
+
+# status events that carry a node and a reason only: (class, "event" value)
+_SIMPLE: tuple[tuple[type, str], ...] = (
+    (NodeLeft, "left"), (NodeInvalid, "invalid"), (HeartbeatLost, "heartbeat_lost"),
+    (NodeForgotten, "forgotten"), (SamplerExited, "sampler_exited"))
+_BY_NAME = {name: cls for cls, name in _SIMPLE}
+
+
+def event_line(event: Event) -> tuple[str, bool]:
+    """(line, is_control) for an event; control lines are everything but samples."""
+    if isinstance(event, SampleReceived):
+        return message_line(event.t, event.node_id, event.sample), False
+    if isinstance(event, HelloReceived):
+        return message_line(event.t, event.node_id, event.hello), True
+    if isinstance(event, NodeJoined):
+        body: dict[str, Any] = {"type": "status", "event": "joined", "address": event.address,
+                                "ssh_port": event.ssh_port, "user": event.user,
+                                "labels": dict(event.labels), "source": event.source}
+        if event.registration is not None:
+            body["registration"] = event.registration
+        return record_line(event.t, event.node_id, body), True
+    if isinstance(event, NodeUnreachable):
+        return record_line(event.t, event.node_id,
+                           {"type": "status", "event": "unreachable", "reason": event.reason,
+                            "retry_in_s": event.retry_in_s}), True
+    for cls, name in _SIMPLE:
+        if isinstance(event, cls):
+            return record_line(event.t, event.node_id,  # type: ignore[attr-defined]
+                               {"type": "status", "event": name,
+                                "reason": event.reason}), True  # type: ignore[attr-defined]
+    if isinstance(event, RegistryChanged):
+        return record_line(event.t, None, {"type": "registry", "ok": event.ok,
+                                           "reason": event.reason}), True
+    raise TypeError(f"not a recordable event: {type(event).__name__}")
+
+
+def mark_line(rt: float, kind: str, text: str, **extra: Any) -> str:
+    return record_line(rt, None, {"type": "mark", "kind": kind, "text": text, **extra})
+
+
+# ---------------------------------------------------------------- reading
+
+
+def fast_fields(line: bytes) -> tuple[float, str] | None:
+    """(rt, type) read off the front of a line written by this module, else None."""
+    m = FAST.match(line) or FAST_NODELESS.match(line)
+    if m is None:
+        return None
+    try:
+        rt = float(m.group(1))
+    except ValueError:
+        return None
+    return (rt, m.group(2).decode()) if math.isfinite(rt) else None
+
+
+def line_fields(line: bytes) -> tuple[float, str, dict[str, Any] | None]:
+    """(rt, type, parsed object or None when it was not needed) of one line; RecordingError
+    when the line has no usable rt or type."""
+    fast = fast_fields(line)
+    if fast is not None and fast[1] == "sample":
+        return fast[0], "sample", None
+    if line.startswith(b'{"type":"recording"'):
+        return -math.inf, "recording", None
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise RecordingError(f"not JSON: {clean(str(exc), 100)}") from None
+    if not isinstance(obj, dict):
+        raise RecordingError("not a JSON object")
+    rt, kind = obj.get("rt"), obj.get("type")
+    if isinstance(rt, bool) or not isinstance(rt, (int, float)) or not math.isfinite(rt):
+        raise RecordingError("no receive time (rt)")
+    if not isinstance(kind, str):
+        raise RecordingError("no type")
+    return float(rt), kind, obj
+
+
+def node_of(obj: dict[str, Any]) -> str:
+    node = obj.get("node")
+    if not isinstance(node, str) or not node.strip():
+        raise RecordingError("no node id")
+    return clean(node, MAX_NODE_ID)
+
+
+def _opt_str(obj: dict[str, Any], key: str, cap: int = 400) -> str | None:
+    v = obj.get(key)
+    return clean(v, cap) if isinstance(v, str) else None
+
+
+def _labels(v: Any) -> dict[str, str]:
+    if not isinstance(v, dict):
+        return {}
+    return {clean(str(k), 64): clean(str(x), 256) for k, x in list(v.items())[:64]
+            if isinstance(x, (str, int, float))}
+
+
+def control_event(obj: dict[str, Any], rt: float) -> Event | None:
+    """The event of a status or registry line (None for marks and unknown kinds)."""
+    kind = obj.get("type")
+    if kind == "registry":
+        return RegistryChanged(rt, bool(obj.get("ok")), _opt_str(obj, "reason"))
+    if kind != "status":
+        return None
+    node = node_of(obj)
+    what = obj.get("event")
+    if what == "joined":
+        port = obj.get("ssh_port")
+        reg = obj.get("registration")
+        return NodeJoined(rt, node, address=_opt_str(obj, "address", 256),
+                          ssh_port=port if isinstance(port, int) and 0 < port < 65536 else None,
+                          user=_opt_str(obj, "user", 64), labels=_labels(obj.get("labels")),
+                          source="replay", registration=reg if isinstance(reg, dict) else None)
+    reason = _opt_str(obj, "reason") or "unknown"
+    if isinstance(what, str) and what in _BY_NAME:
+        return _BY_NAME[what](rt, node, reason)  # type: ignore[no-any-return]
+    if what == "unreachable":
+        retry = obj.get("retry_in_s")
+        return NodeUnreachable(rt, node, reason,
+                               float(retry) if isinstance(retry, (int, float)) else None)
+    return None

@@ -1,0 +1,299 @@
+"""Diagnosis and recordings, measured.
+
+1. Diagnosis per tick: 256 nodes x 8 GPUs, 25 processes a node, a quarter of the nodes serving
+   (tokens/s, P95, queue) in replica groups, 15 minutes of history pre-filled; the monitor
+   ticks twice a second and every node sends a sample a second. ``DiagnosisRunner.step`` is
+   timed per tick (wall and thread CPU), beside ``AlertEngine.evaluate`` with the default rules
+   on the same state in the same run.
+2. Replay of a 1-hour, 64-node recording (.jsonl.zst): start-up (open with its index, first
+   second applied), opening without the index (it is built), and seeks (+10 s, -10 s, +1 min,
+   to the middle) measured as the work the replay source does: decode and apply.
+3. Recording size per node-hour (plain, gzip, zstd) and the flight recorder's memory per
+   node-minute, from 10 minutes of 8 synthetic nodes.
+
+    .venv/bin/python benchmarks/bench_diagnosis.py [--nodes 256] [--ticks 240] [--runs 3]
+        [--replay-nodes 64] [--replay-minutes 60] [--skip-replay]
+
+Prints Markdown tables. Medians over --runs for the tick figures; the replay seeks are
+repeated 3 times each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from autoglm_tui.alerting.rule_files import default_rules
+from autoglm_tui.analysis.alerts import AlertEngine
+from autoglm_tui.analysis.diagnosis import DiagnosisRunner
+from autoglm_tui.analysis.state import FleetState
+from autoglm_tui.cluster.synthetic import SyntheticFleet
+from autoglm_tui.events import ClockTick
+from autoglm_tui.monitor import Monitor
+from autoglm_tui.recording import codec as codecs
+from autoglm_tui.recording.feed import feed
+from autoglm_tui.recording.flight import FlightRecorder
+from autoglm_tui.recording.index import index_path
+from autoglm_tui.recording.reader import Recording
+from autoglm_tui.recording.writer import RecordingWriter
+
+T0 = 1_767_225_600.0
+
+
+def fleet(nodes: int, gpus: int = 8, top: int = 25) -> SyntheticFleet:
+    f = SyntheticFleet(nodes=nodes, gpus=gpus, clock=lambda: T0, top=top, seed=1)
+    for n in f.nodes:  # serving nodes form replica groups of four
+        if n.role == "infer":
+            n.labels["service"] = f"llm-{n.index // 16}"
+    return f
+
+
+def joins(f: SyntheticFleet, t: float) -> list:
+    return f.join_events(t)
+
+
+# ---------------------------------------------------------------- 1. diagnosis per tick
+
+
+def tick_run(nodes: int, ticks: int, prefill_s: int) -> dict[str, list[float]]:
+    f = fleet(nodes)
+    state = FleetState(history_s=900.0)
+    for e in joins(f, T0):
+        state.apply(e)
+    t = T0
+    for batch in f.history(T0 + 1, prefill_s):
+        for e in batch:
+            state.apply(e)
+        t = batch[0].t
+    runner = DiagnosisRunner()
+    engine = AlertEngine(default_rules())
+    # settle: the first period staggers every node's first turn
+    now = t
+    for _ in range(4):
+        now += 0.5
+        runner.step(state.nodes, now)
+        engine.evaluate(state, now, [])
+    out: dict[str, list[float]] = {"diag_wall": [], "diag_cpu": [], "alert_wall": [],
+                                   "alert_cpu": []}
+    gc.collect()
+    for k in range(ticks):
+        now += 0.5
+        if k % 2 == 0:
+            for e in f.tick_events(now):
+                state.apply(e)
+        w0, c0 = time.perf_counter(), time.thread_time()
+        runner.step(state.nodes, now)
+        w1, c1 = time.perf_counter(), time.thread_time()
+        engine.evaluate(state, now, [])
+        w2, c2 = time.perf_counter(), time.thread_time()
+        out["diag_wall"].append(1e3 * (w1 - w0))
+        out["diag_cpu"].append(1e3 * (c1 - c0))
+        out["alert_wall"].append(1e3 * (w2 - w1))
+        out["alert_cpu"].append(1e3 * (c2 - c1))
+    out["evaluations"] = [float(runner.evaluations)]
+    out["findings"] = [float(len(runner.findings))]
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def table_ticks(runs: list[dict[str, list[float]]], nodes: int, ticks: int) -> None:
+    def med(key: str, fn) -> float:
+        return statistics.median(fn(r[key]) for r in runs)
+
+    print(f"\n### Diagnosis per tick ({nodes} nodes x 8 GPUs, 25 processes a node, "
+          f"{nodes // 4} serving; {ticks} ticks at 2 Hz; median of {len(runs)} runs)\n")
+    print("| per tick | mean ms (amortised) | median ms | p95 ms | max ms | target |")
+    print("| :--- | ---: | ---: | ---: | ---: | :--- |")
+    for key, label, target in (("diag_wall", "diagnosis, wall", "<= 10 ms amortised"),
+                               ("diag_cpu", "diagnosis, thread CPU", ""),
+                               ("alert_wall", "alert engine (6 default rules), wall", ""),
+                               ("alert_cpu", "alert engine, thread CPU", "")):
+        print(f"| {label} | {med(key, statistics.fmean):.2f} | {med(key, statistics.median):.2f}"
+              f" | {med(key, lambda v: pct(v, 0.95)):.2f} | {med(key, max):.2f} | {target} |")
+    ev = statistics.median(r["evaluations"][0] for r in runs)
+    fi = statistics.median(r["findings"][0] for r in runs)
+    print(f"\nanalyzer evaluations (a node or the fleet each) over the run: {ev:.0f}; "
+          f"findings shown at the end: {fi:.0f}")
+
+
+# ---------------------------------------------------------------- 2. replay
+
+
+def make_recording(path: Path, nodes: int, minutes: float) -> float:
+    f = fleet(nodes)
+    w = RecordingWriter(path, source="bench", t=T0, codec=codecs.for_path(str(path)))
+    for e in joins(f, T0):
+        w.add_event(e)
+    t0 = time.perf_counter()
+    for batch in f.history(T0 + 1, int(minutes * 60)):
+        for e in batch:
+            w.add_event(e)
+    w.close()
+    return time.perf_counter() - t0
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def replay_monitor() -> Monitor:
+    """The monitor `replay` builds: default alert rules and the diagnosis on every tick."""
+    import argparse
+
+    from autoglm_tui.commands.replay import build_monitor
+
+    return build_monitor(argparse.Namespace(no_alerts=False, rules=[]))
+
+
+def replay_run(path: Path, warmup_s: float, nodes: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    rec_box: list[Recording] = []
+    out["open (index present)"] = timed(lambda: rec_box.append(Recording.open(path)))
+    rec = rec_box[0]
+    monitor = replay_monitor()
+    out[f"first second applied ({nodes} nodes UP)"] = timed(
+        lambda: feed(rec, monitor, rec.start, rec.start + 1.0))
+    assert sum(1 for n in monitor.state.nodes.values() if n.status.value == "UP") == nodes
+    mid = rec.start + (rec.end - rec.start) / 2
+    m = replay_monitor()
+    feed(rec, m, mid - warmup_s, mid - 20.0)  # a replay that has played to mid - 20 s
+    snap_box: list = []
+    out["take a checkpoint (every 10 s while playing)"] = timed(
+        lambda: snap_box.append(m.snapshot()))
+
+    def back_from_checkpoint() -> None:
+        m.restore(snap_box[0])
+        for ev in rec.events(since=mid - 20.0 + 1e-6, until=mid - 10.0):
+            m.apply(ev)
+        m.apply(ClockTick(mid - 10.0))
+
+    out["seek back, checkpoint 10 s before the target: restore + 10 s of events"] = timed(
+        back_from_checkpoint)
+
+    def forward(dt: float) -> float:
+        f = replay_monitor()
+        feed(rec, f, mid - 1.0, mid)  # a state to move forward from (not timed)
+        t0 = time.perf_counter()
+        for ev in rec.events(since=mid + 1e-6, until=mid + dt):
+            f.apply(ev)
+        f.apply(ClockTick(mid + dt))
+        return time.perf_counter() - t0
+
+    out["seek +10 s (the events in between)"] = forward(10.0)
+    out["seek +60 s (the events in between)"] = forward(60.0)
+
+    def rebuild() -> None:
+        r = replay_monitor()
+        feed(rec, r, mid - warmup_s, mid)
+
+    out[f"seek far, no checkpoint near: rebuild {warmup_s:.0f} s"] = timed(rebuild)
+    out[f"  of which reading and decoding {warmup_s:.0f} s"] = timed(
+        lambda: sum(1 for _ in rec.events(since=mid - warmup_s, until=mid)))
+    return out
+
+
+def replay_section(nodes: int, minutes: float, runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fleet.jsonl.zst"
+        gen = make_recording(path, nodes, minutes)
+        size = path.stat().st_size
+        print(f"\n### Replay of a {minutes:.0f}-minute, {nodes}-node recording "
+              f"({size / 1e6:.0f} MB .jsonl.zst, written in {gen:.0f} s)\n")
+        results: dict[str, list[float]] = {}
+        for warm in (60.0, 300.0):
+            for _ in range(runs):
+                for k, v in replay_run(path, warm, nodes).items():
+                    results.setdefault(k, []).append(v)
+        idx = index_path(path)
+        idx.unlink()
+        build = timed(lambda: Recording.open(path, save_index=False))
+        print("| step | median s | max s | target |")
+        print("| :--- | ---: | ---: | :--- |")
+        for k, v in results.items():
+            target = ("< 2 s (with the first second)" if k.startswith("open") else
+                      "instant to the eye" if k.startswith("seek ") else "")
+            print(f"| {k} | {statistics.median(v):.3f} | {max(v):.3f} | {target} |")
+        print(f"| open without its index (built by reading the file) | {build:.2f} | "
+              f"{build:.2f} | |")
+
+
+# ---------------------------------------------------------------- 3. sizes
+
+
+def size_section(nodes: int = 8, minutes: float = 10.0) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        sizes = {}
+        for name in ("r.jsonl", "r.jsonl.gz", "r.jsonl.zst"):
+            path = Path(tmp) / name
+            make_recording(path, nodes, minutes)
+            sizes[name] = path.stat().st_size
+        node_hours = nodes * minutes / 60.0
+        # the flight recorder's memory for the same data
+        f = fleet(nodes)
+        flight = FlightRecorder(Path(tmp) / "flight", window_s=minutes * 60 + 60,
+                                clock=lambda: T0)
+        batches = list(f.history(T0 + 1, int(minutes * 60)))
+        c0 = time.process_time()
+        for e in joins(f, T0):
+            flight.tap(e)
+        for batch in batches:
+            for e in batch:
+                flight.tap(e)
+            flight.hook(None, batch[0].t, [])  # type: ignore[arg-type]
+        flight.worker.flush(300)
+        cpu_us = 1e6 * (time.process_time() - c0) / sum(len(b) for b in batches)
+        per_nm = flight.bytes_per_node_minute()
+        flight.close()
+        print(f"\n### Recording size ({nodes} synthetic nodes x 8 GPUs, 25 processes, 1 Hz, "
+              f"{minutes:.0f} min)\n")
+        print("| format | MB per node-hour | ratio |")
+        print("| :--- | ---: | ---: |")
+        for name, size in sizes.items():
+            print(f"| {name.split('.', 1)[1]} | {size / node_hours / 1e6:.1f} | "
+                  f"{sizes['r.jsonl'] / size:.1f}x |")
+        print(f"\nflight recorder in memory ({flight.codec.name} blocks of 10 s): "
+              f"{(per_nm or 0) / 1e3:.0f} KB per node-minute (10 minutes of 256 nodes would "
+              f"take {(per_nm or 0) * 2560 / 1e6:.0f} MB; the default cap is 128 MB); "
+              f"{cpu_us:.0f} us of CPU per sample (encoding and compressing, on its thread), "
+              f"so {cpu_us * 256 / 1e4:.1f}% of a core at 256 nodes x 1 Hz")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--nodes", type=int, default=256)
+    ap.add_argument("--ticks", type=int, default=240)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--prefill", type=int, default=900, help="seconds of history first")
+    ap.add_argument("--replay-nodes", type=int, default=64)
+    ap.add_argument("--replay-minutes", type=float, default=60.0)
+    ap.add_argument("--skip-replay", action="store_true")
+    ap.add_argument("--skip-ticks", action="store_true")
+    args = ap.parse_args()
+    print(f"{time.strftime('%Y-%m-%d')}, {platform.python_implementation()} "
+          f"{platform.python_version()}, {platform.machine()}, "
+          f"{len(__import__('os').sched_getaffinity(0))} CPUs")
+    if not args.skip_ticks:
+        runs = [tick_run(args.nodes, args.ticks, args.prefill) for _ in range(args.runs)]
+        table_ticks(runs, args.nodes, args.ticks)
+    size_section()
+    if not args.skip_replay:
+        replay_section(args.replay_nodes, args.replay_minutes, min(args.runs, 3))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""The scenario corpus through the real CLI: `autoglm-tui diagnose --replay FILE --json` names
+the right top finding (with evidence, a window and what to do) on every scenario, the findings
+each must name, none it must not, and nothing at all on the healthy ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "scenarios"
+MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
+SCENARIOS = {s["name"]: s for s in MANIFEST["scenarios"]}
+
+
+def diagnose(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "autoglm_tui", "diagnose", *args],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
+
+
+def test_the_corpus_is_big_and_varied_enough() -> None:
+    assert len(SCENARIOS) >= 20
+    healthy = [s for s in SCENARIOS.values() if s["top"] is None]
+    assert len(healthy) >= 4
+    tops = {s["top"] for s in SCENARIOS.values() if s["top"]}
+    assert len(tops) >= 14
+    assert sum(1 for s in SCENARIOS.values() if len(s["must"]) > 1) >= 3  # mixed cases
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenario(name: str) -> None:
+    sc = SCENARIOS[name]
+    done = diagnose("--replay", str(CORPUS / sc["file"]), "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    findings = doc["findings"]
+    names = [f["name"] for f in findings]
+    assert doc["source"]["bad_lines"] == 0
+    if sc["top"] is None:
+        assert findings == [], f"{name}: a healthy fleet got {names}"
+        return
+    top = findings[0]
+    assert top["name"] == sc["top"], f"{name}: top is {names}"
+    for key, value in sc["top_subject"].items():
+        assert top["subject"].get(key) == value, f"{name}: {top['subject']}"
+    assert top["verdict"] and top["evidence"] and top["next"]
+    assert top["window"]["seconds"] > 0
+    assert set(sc["must"]) <= set(names), f"{name}: {names}"
+    assert not set(sc["must_not"]) & set(names), f"{name}: {names}"
+
+
+def test_text_output_and_a_time_inside_the_recording() -> None:
+    path = str(CORPUS / "cpu_bound.jsonl.gz")
+    done = diagnose("--replay", path)
+    assert done.returncode == 0
+    assert "WARNING  cpu_bound  batch-0" in done.stdout and "next:" in done.stdout
+    # four minutes in, the CPU had not saturated yet (it does at five)
+    early = json.loads(diagnose("--replay", path, "--at", "+4m", "--json").stdout)
+    assert early["findings"] == [] and early["t"] == early["source"]["start"] + 240
+    bad = diagnose("--replay", path, "--at", "+1h")
+    assert bad.returncode == 2 and "outside the recording" in bad.stderr
+
+
+def test_unreadable_recordings_are_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "x.jsonl"
+    p.write_text("hello\n")
+    done = diagnose("--replay", str(p))
+    assert done.returncode == 2
+    assert "not an autoglm-tui recording" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_corpus_is_what_the_script_makes() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_scenarios.py"),
+                           "--check"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+
+
+def advise(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "autoglm_tui", "advise", *args],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
+
+
+def test_advise_prints_the_hpa_line_and_json_for_scripts() -> None:
+    path = str(CORPUS / "scale_out.jsonl.gz")
+    done = advise("--replay", path)
+    assert done.returncode == 0
+    assert done.stdout == "llm-70b: 4 -> 6 replicas (GPU util 92% vs target 70%)\n"
+    doc = json.loads(advise("--replay", path, "--json").stdout)
+    (group,) = doc["groups"]
+    assert (group["group"], group["current"], group["desired"]) == ("service=llm-70b", 4, 6)
+    assert {m["metric"] for m in group["metrics"]} >= {"gpu_util", "queue_per_replica"}
+    capped = json.loads(advise("--replay", path, "--json", "--max-replicas", "5").stdout)
+    assert capped["groups"][0]["desired"] == 5
+    steady = advise("--replay", str(CORPUS / "healthy_inference.jsonl.gz"))
+    assert steady.stdout == "llm-a: 3 -> 3 replicas (GPU util 68% vs target 70%)\n"
+    none = advise("--replay", str(CORPUS / "cpu_bound.jsonl.gz"))
+    assert none.returncode == 0 and "no replica groups" in none.stdout
+
+
+def test_live_diagnose_of_this_host_answers_after_collecting() -> None:
+    done = diagnose("--for", "3s", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["source"] == {"live": True, "collected_s": 3.0}
+    assert isinstance(doc["findings"], list)
+    bad = diagnose("--at", "+1m")
+    assert bad.returncode == 2 and "--at needs --replay" in bad.stderr
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "autoglm_tui", *args], capture_output=True,
+                          text=True, env=env, timeout=120, cwd=ROOT)
+
+
+def test_snapshot_and_record_write_recordings_that_replay(tmp_path: Path) -> None:
+    snap = tmp_path / "snap.jsonl.gz"
+    assert cli("snapshot", "--record", str(snap), "--wait", "5").returncode == 0
+    info = json.loads(cli("replay", str(snap), "--info").stdout)
+    assert info["source"] == "snapshot" and len(info["nodes"]) == 1 and info["lines"] >= 3
+    rec = tmp_path / "rec.jsonl"
+    done = cli("record", str(rec), "--for", "3s", "--interval", "0.5", "--quiet")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(cli("replay", str(rec), "--info").stdout)
+    assert info["source"] == "local" and info["seconds"] >= 1.5 and info["index"] == "sidecar"
+    bad = cli("replay", str(tmp_path / "missing.jsonl"))
+    assert bad.returncode == 2 and "cannot read" in bad.stderr
