@@ -30,6 +30,7 @@ from autoglm_tui.events import (
     Event,
     HeartbeatLost,
     HelloReceived,
+    HistoryBackfill,
     NodeForgotten,
     NodeInvalid,
     NodeJoined,
@@ -250,6 +251,8 @@ class FleetState:
         elif isinstance(event, RegistryChanged):
             self.registry_ok = event.ok
             self.registry_reason = event.reason
+        elif isinstance(event, HistoryBackfill):
+            self._on_backfill(event)
 
     def _on_joined(self, event: NodeJoined) -> None:
         """A node exists, or its heartbeat is back, or its registration changed."""
@@ -280,6 +283,8 @@ class FleetState:
         if prev is not None and sample.t <= prev.t:
             prev = None  # the node's clock or stream restarted: no rates across the jump
         values = derive(sample, prev)
+        if event.derived:
+            values.update(event.derived)
         node.metrics = values
         node.history.append(event.t, values)
         node.last_sample = sample
@@ -289,6 +294,32 @@ class FleetState:
             node.proc_info[p.pid] = p
         self._forget_procs(node, event.t, len(sample.procs))
         self._data(node, NodeStatus.UP, None, event.t)
+
+    def _on_backfill(self, event: HistoryBackfill) -> None:
+        """Older points for a node's history, derived the way live samples are."""
+        node = self.nodes.get(event.node_id)
+        if node is None or not event.points:
+            return
+        times: list[float] = []
+        series: dict[Key, list[float | None]] = {}
+        prev: Sample | None = None
+        for t, sample, derived in event.points:
+            if times and t <= times[-1]:
+                continue  # out of order: the time axis only moves forward
+            values = derive(sample, prev if prev is not None and prev.t < sample.t else None)
+            if derived:
+                values.update(derived)
+            for key, value in values.items():
+                column = series.get(key)
+                if column is None:
+                    column = series[key] = [None] * len(times)
+                column.append(value)
+            times.append(t)
+            for column in series.values():
+                if len(column) < len(times):
+                    column.append(None)
+            prev = sample
+        node.history = node.history.backfilled(times, series, self._new_history())
 
     # ------------------------------------------------------------------ time
 
