@@ -12,13 +12,14 @@ class Scope(str, Enum):
     NODE = "node"
     GPU = "gpu"
     PROC = "proc"
+    SERVICE = "service"  # an inference server on the node; subject = its service id
 
 
 @dataclass(frozen=True)
 class Metric:
     name: str
     scope: Scope
-    unit: str  # "pct", "bytes", "bytes/s", "c", "w", "mhz", "count", "ms", "s", "1/s", ""
+    unit: str  # "pct", "bytes", "bytes/s", "c", "w", "mhz", "count", "ms", "s", "1/s", "1/min", ""
     label: str
     history: bool = True  # False: only the newest value is kept (rules and views read it)
 
@@ -84,12 +85,28 @@ _ALL = [
     Metric("net.rx_bps", Scope.NODE, "bytes/s", "net RX"),
     Metric("net.tx_bps", Scope.NODE, "bytes/s", "net TX"),
     Metric("net.util_pct", Scope.NODE, "pct", "net util"),
-    # inference service
-    Metric("svc.latency_p95_s", Scope.NODE, "s", "P95 latency"),
-    Metric("svc.tokens_per_s", Scope.NODE, "1/s", "tokens/s"),
-    Metric("svc.error_rate", Scope.NODE, "pct", "error rate"),
-    Metric("svc.requests_running", Scope.NODE, "count", "requests running"),
-    Metric("svc.queue_len", Scope.NODE, "count", "queue length"),
+    # inference services: per service (subject = the service id, its name or KIND:PORT) and,
+    # under subject None, the node's value over its services (analysis/services.py says how:
+    # rates and counts summed, latencies, error rate and KV cache the worst, up the lowest).
+    Metric("svc.up", Scope.SERVICE, "", "service up (1) or not (0)"),
+    Metric("svc.latency_p50_s", Scope.SERVICE, "s", "P50 latency"),
+    Metric("svc.latency_p95_s", Scope.SERVICE, "s", "P95 latency"),
+    Metric("svc.latency_p99_s", Scope.SERVICE, "s", "P99 latency"),
+    Metric("svc.latency_avg_s", Scope.SERVICE, "s", "mean latency"),
+    Metric("svc.ttft_p95_s", Scope.SERVICE, "s", "P95 time to first token"),
+    Metric("svc.ttft_avg_s", Scope.SERVICE, "s", "mean time to first token"),
+    Metric("svc.itl_p95_s", Scope.SERVICE, "s", "P95 inter-token latency"),
+    Metric("svc.itl_avg_s", Scope.SERVICE, "s", "mean inter-token latency"),
+    Metric("svc.queue_time_p95_s", Scope.SERVICE, "s", "P95 time queued"),
+    Metric("svc.queue_time_avg_s", Scope.SERVICE, "s", "mean time queued"),
+    Metric("svc.tokens_per_s", Scope.SERVICE, "1/s", "tokens/s"),
+    Metric("svc.prompt_tokens_per_s", Scope.SERVICE, "1/s", "prompt tokens/s"),
+    Metric("svc.requests_per_s", Scope.SERVICE, "1/s", "requests/s"),
+    Metric("svc.error_rate", Scope.SERVICE, "pct", "error rate"),
+    Metric("svc.requests_running", Scope.SERVICE, "count", "requests running"),
+    Metric("svc.queue_len", Scope.SERVICE, "count", "queue length"),
+    Metric("svc.queue_growth_per_min", Scope.SERVICE, "1/min", "queue growth per minute"),
+    Metric("svc.kv_cache_pct", Scope.SERVICE, "pct", "KV cache used"),
     # the node itself
     Metric("node.up", Scope.NODE, "", "node up (1) or not (0)"),
 ]
@@ -108,4 +125,8 @@ def get(name: str) -> Metric:
 
 
 def scope_of(name: str) -> Scope:
-    return get(name).scope
+    """The scope alert rules evaluate `name` at. Service metrics are read at their node-level
+    value (subject None), which every svc.* metric has, until the rule engine evaluates
+    per-service subjects; ``get(name).scope`` is the metric's own scope."""
+    scope = get(name).scope
+    return Scope.NODE if scope is Scope.SERVICE else scope

@@ -32,6 +32,7 @@ from autoglm_tui.model import (
     GpuInfo,
     GpuSample,
     Hello,
+    Histogram,
     HostStatic,
     MemSample,
     NetCounters,
@@ -157,8 +158,12 @@ class Node:
                            4 << 30, 0.0)
                 for p in range(self.procs)
             ),
-            service=ServiceSample("http://127.0.0.1:8000/metrics", True, latency_p95_s=0.5,
-                                  requests_total=seq * 100.0, errors_total=0.0),
+            services=(ServiceSample(
+                "http://127.0.0.1:8000/metrics", "vllm", True, port=8000, t=float(seq // 5 * 5),
+                requests_finished=seq // 5 * 500.0, requests_error=0.0,
+                e2e=Histogram((0.3, 0.5, 0.8, 1.0), (seq // 5 * 100.0, seq // 5 * 400.0,
+                              seq // 5 * 480.0, seq // 5 * 495.0, seq // 5 * 500.0)),
+            ),),
         )
 
 

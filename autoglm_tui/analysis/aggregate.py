@@ -88,7 +88,8 @@ def aggregate(
     counts = dict.fromkeys(metrics, 0)
     n_nodes = n_live = n_gpus = 0
     gpu_metrics = [m for m in metrics if METRICS[m].scope is Scope.GPU]
-    node_metrics = [m for m in metrics if METRICS[m].scope is Scope.NODE]
+    # Service metrics count at their node-level value (subject None).
+    node_metrics = [m for m in metrics if METRICS[m].scope in (Scope.NODE, Scope.SERVICE)]
     for node in nodes:
         n_nodes += 1
         if node.status is not NodeStatus.UP:

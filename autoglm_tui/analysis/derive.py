@@ -1,4 +1,8 @@
-"""Derive the named metrics (metrics.py) of one sample, given the previous one (pure)."""
+"""Derive the named metrics (metrics.py) of one sample, given the previous one (pure).
+
+Inference services are not here: their figures need windows over several scrapes, which
+analysis/services.py keeps per node.
+"""
 
 from __future__ import annotations
 
@@ -71,8 +75,8 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
     pn = prev.net if prev else None
     out[("disk.read_bps", None)] = counter_rate(pd and pd.read_bytes, d.read_bytes, dt)
     out[("disk.write_bps", None)] = counter_rate(pd and pd.write_bytes, d.write_bytes, dt)
-    ops_prev = pd.read_count + pd.write_count if pd else None
-    ops_cur = d.read_count + d.write_count
+    ops_prev = _sum_opt(pd.read_count, pd.write_count) if pd else None
+    ops_cur = _sum_opt(d.read_count, d.write_count)
     out[("disk.iops", None)] = counter_rate(ops_prev, ops_cur, dt)
     time_prev = _sum_opt(pd.read_time_ms, pd.write_time_ms) if pd else None
     time_cur = _sum_opt(d.read_time_ms, d.write_time_ms)
@@ -114,21 +118,8 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
         out[("proc.gpu_mem_bytes", p.pid)] = p.gpu_mem_bytes
         out[("proc.sm_util_pct", p.pid)] = p.sm_pct
 
-    svc = sample.service
-    if svc is not None and svc.ok:
-        ps = prev.service if prev and prev.service and prev.service.ok else None
-        out[("svc.latency_p95_s", None)] = svc.latency_p95_s
-        out[("svc.tokens_per_s", None)] = counter_rate(
-            ps and ps.tokens_total, svc.tokens_total, dt
-        )
-        err = ratio_of_deltas(
-            ps and ps.errors_total, svc.errors_total, ps and ps.requests_total, svc.requests_total
-        )
-        out[("svc.error_rate", None)] = None if err is None else 100.0 * err
-        out[("svc.requests_running", None)] = svc.requests_running
-        out[("svc.queue_len", None)] = svc.queue_len
     return out
 
 
-def _sum_opt(a: int | None, b: int | None) -> int | None:
+def _sum_opt(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a + b

@@ -47,6 +47,9 @@ ALIASES: dict[str, str] = {
     "mem.used": "mem.used_pct",
     "latency": "svc.latency_p95_s",
     "tokens": "svc.tokens_per_s",
+    "kv": "svc.kv_cache_pct",
+    "queue": "svc.queue_len",
+    "ttft": "svc.ttft_p95_s",
 }
 TEXT_FIELDS = ("host", "node", "id", "status")
 INDEX_FIELDS = ("gpu", "index")

@@ -12,21 +12,31 @@ status shown is LEFT after a leave; else INVALID when the data path is; else FAI
 heartbeat is lost and samples are not fresh; else the data path's status, so a node whose agent
 died while its sampler still streams stays UP, with ``agent_lost`` set. Only LEFT nodes go away
 by ageing (`left_linger_s`); FAILED nodes stay until their heartbeat returns, they are forgotten
-(``NodeForgotten``) or `reap_after_s` passes.
+(``NodeForgotten``) or `reap_after_s` passes. What happens to a node without changing its
+status (its agent lost while samples flow, its sampler restarted) is a :class:`NodeNote`
+(``notes_after``), which the alert log records too.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 from autoglm_tui.analysis.derive import derive
 from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
 from autoglm_tui.analysis.history import Key, NodeHistory
+from autoglm_tui.analysis.services import (
+    DEFAULT_RATE_WINDOW_S,
+    DEFAULT_WINDOW_S,
+    ServiceTracker,
+    ServiceView,
+)
 from autoglm_tui.events import (
     Event,
     HeartbeatLost,
     HelloReceived,
+    HistoryBackfill,
     IntervalRequested,
     NodeForgotten,
     NodeInvalid,
@@ -51,6 +61,19 @@ class StatusChange:
     node_id: str
     old: NodeStatus | None  # None: the node is new
     new: NodeStatus | None  # None: the node was removed from the state
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeNote:
+    """Something that happened to a node without changing its status: an entry in the alert
+    log. `what` is "agent_lost" (the heartbeat lapsed while samples flow: still UP),
+    "agent_back" (the heartbeat returned while UP) or "sampler_exited" (its source restarted
+    the remote sampler)."""
+
+    t: float
+    node_id: str
+    what: str
     reason: str | None = None
 
 
@@ -84,6 +107,13 @@ class NodeState:
     metrics: dict[Key, float | None] = field(default_factory=dict)  # newest derived values
     proc_seen: dict[int, float] = field(default_factory=dict)  # pid -> last time listed
     proc_info: dict[int, ProcSample] = field(default_factory=dict)  # pid -> newest listing
+    service_tracker: ServiceTracker = field(default_factory=ServiceTracker)
+
+    @property
+    def services(self) -> dict[str, ServiceView]:
+        """The node's inference services by id, with their derived figures (newest sample's
+        order). Their history is in ``history`` under ``(svc.*, service id)``."""
+        return self.service_tracker.views
 
     # An interval the monitor asked for that no sample has confirmed yet (IntervalRequested),
     # and how many samples arrived since without confirming it.
@@ -112,7 +142,7 @@ class NodeState:
         """Seconds since the newest sample arrived (the sample lag shown in the UI)."""
         return None if self.last_sample_at is None else max(0.0, now - self.last_sample_at)
 
-    def metric(self, name: str, subject: int | None = None) -> float | None:
+    def metric(self, name: str, subject: int | str | None = None) -> float | None:
         return self.metrics.get((name, subject))
 
     def gpu_health(self) -> tuple[GpuHealth, ...]:
@@ -124,8 +154,8 @@ class NodeState:
         """The worst health among the node's GPUs (None: no sample yet, or no GPUs)."""
         return node_health(self.last_sample)
 
-    def subjects(self, name: str) -> list[int | None]:
-        """Which GPUs (or pids) have a value of `name` in the newest sample."""
+    def subjects(self, name: str) -> list[int | str | None]:
+        """Which GPUs (pids, service ids) have a value of `name` in the newest sample."""
         return [s for (n, s) in self.metrics if n == name]
 
 
@@ -148,6 +178,8 @@ class FleetState:
         bucket_s: float = 10.0,
         max_procs: int = 64,
         reap_after_s: float = DEFAULT_REAP_AFTER_S,
+        service_window_s: float = DEFAULT_WINDOW_S,
+        service_rate_window_s: float = DEFAULT_RATE_WINDOW_S,
     ) -> None:
         self.history_s = history_s
         self.stale_after_intervals = stale_after_intervals
@@ -157,16 +189,21 @@ class FleetState:
         self.fine_s = fine_s  # newest history kept at full resolution, older in buckets
         self.bucket_s = bucket_s
         self.max_procs = max_procs  # processes per node whose history and listing are kept
+        self.service_window_s = service_window_s  # quantiles and error rate of services
+        self.service_rate_window_s = service_rate_window_s  # their tokens/s and requests/s
         self.nodes: dict[str, NodeState] = {}
         self.registry_ok: bool | None = None  # None: no registry in use
         self.registry_reason: str | None = None
         self.version = 0  # bumped on every change, so a UI can skip repaints
         self._changes: list[StatusChange] = []
+        self.notes: deque[NodeNote] = deque(maxlen=1000)  # newest node notes
+        self.notes_total = 0  # notes ever made (readers keep their place with notes_after)
 
     def empty_like(self) -> FleetState:
         """A new, empty state with the same settings (a replay seek starts from one)."""
         fresh = FleetState(self.history_s, self.stale_after_intervals, self.left_linger_s,
-                           self.proc_forget_s, self.fine_s, self.bucket_s, self.max_procs)
+                           self.proc_forget_s, self.fine_s, self.bucket_s, self.max_procs,
+                           self.reap_after_s)
         fresh.version = self.version + 1  # a screen comparing versions repaints
         return fresh
 
@@ -176,6 +213,8 @@ class FleetState:
         new = self.empty_like()
         new.version = self.version
         new.registry_ok, new.registry_reason = self.registry_ok, self.registry_reason
+        new.notes.extend(self.notes)
+        new.notes_total = self.notes_total
         for node_id, n in self.nodes.items():
             c = replace(n, history=n.history.clone(), labels=dict(n.labels),
                         metrics=dict(n.metrics), proc_seen=dict(n.proc_seen),
@@ -209,6 +248,8 @@ class FleetState:
                 node.agent_lost_at = event.t
                 node.member_reason = event.reason
                 self._show(node, event.t)
+                if node.status is NodeStatus.UP:  # samples still flow: no status change
+                    self._note(event.t, node.node_id, "agent_lost", event.reason)
         elif isinstance(event, NodeLeft):
             node = self.nodes.get(event.node_id)
             if node is not None:
@@ -234,6 +275,7 @@ class FleetState:
                 node.sampler_restarts += 1
                 node.sampler_exit = event.reason
                 node.sampler_exit_at = event.t
+                self._note(event.t, node.node_id, "sampler_exited", event.reason)
         elif isinstance(event, RegistryChanged):
             self.registry_ok = event.ok
             self.registry_reason = event.reason
@@ -245,6 +287,8 @@ class FleetState:
                     wanted = node.hello.static.interval_s
                 node.requested_interval_s = wanted
                 node.request_unconfirmed = 0
+        elif isinstance(event, HistoryBackfill):
+            self._on_backfill(event)
 
     def _on_joined(self, event: NodeJoined) -> None:
         """A node exists, or its heartbeat is back, or its registration changed."""
@@ -254,6 +298,7 @@ class FleetState:
         node.ssh_port = event.ssh_port
         node.source = event.source
         node.registration = event.registration
+        was_lost = node.agent_lost_at is not None
         node.agent_lost_at = None
         node.member_reason = None
         if node.left_at is not None or node.data_status is NodeStatus.INVALID:
@@ -261,6 +306,8 @@ class FleetState:
             node.data_status, node.data_reason = NodeStatus.CONNECTING, None
         node.left_at = None
         self._show(node, event.t)
+        if was_lost and node.status is NodeStatus.UP:
+            self._note(event.t, node.node_id, "agent_back", "heartbeat back")
 
     def _on_sample(self, event: SampleReceived) -> None:
         node = self._node(event.node_id, event.t)
@@ -272,6 +319,13 @@ class FleetState:
         if prev is not None and sample.t <= prev.t:
             prev = None  # the node's clock or stream restarted: no rates across the jump
         values = derive(sample, prev)
+        svc_values, gone = node.service_tracker.update(sample, event.t)
+        if svc_values:
+            values.update(svc_values)
+        if gone:
+            node.history.forget(lambda k: k[0].startswith("svc.") and k[1] in gone)
+        if event.derived:
+            values.update(event.derived)
         node.metrics = values
         node.history.append(event.t, values)
         node.last_sample = sample
@@ -283,6 +337,32 @@ class FleetState:
             node.proc_info[p.pid] = p
         self._forget_procs(node, event.t, len(sample.procs))
         self._data(node, NodeStatus.UP, None, event.t)
+
+    def _on_backfill(self, event: HistoryBackfill) -> None:
+        """Older points for a node's history, derived the way live samples are."""
+        node = self.nodes.get(event.node_id)
+        if node is None or not event.points:
+            return
+        times: list[float] = []
+        series: dict[Key, list[float | None]] = {}
+        prev: Sample | None = None
+        for t, sample, derived in event.points:
+            if times and t <= times[-1]:
+                continue  # out of order: the time axis only moves forward
+            values = derive(sample, prev if prev is not None and prev.t < sample.t else None)
+            if derived:
+                values.update(derived)
+            for key, value in values.items():
+                column = series.get(key)
+                if column is None:
+                    column = series[key] = [None] * len(times)
+                column.append(value)
+            times.append(t)
+            for column in series.values():
+                if len(column) < len(times):
+                    column.append(None)
+            prev = sample
+        node.history = node.history.backfilled(times, series, self._new_history())
 
     # ------------------------------------------------------------------ time
 
@@ -333,7 +413,13 @@ class FleetState:
     def _node(self, node_id: str, t: float) -> NodeState:
         node = self.nodes.get(node_id)
         if node is None:
-            node = NodeState(node_id=node_id, history=self._new_history(), first_seen=t)
+            node = NodeState(
+                node_id=node_id,
+                history=self._new_history(),
+                first_seen=t,
+                service_tracker=ServiceTracker(self.service_window_s,
+                                               self.service_rate_window_s),
+            )
             node.status_since = t
             self.nodes[node_id] = node
             self._changes.append(StatusChange(t, node_id, None, NodeStatus.CONNECTING))
@@ -366,6 +452,10 @@ class FleetState:
         if old != status:
             node.status_since = t
             self._changes.append(StatusChange(t, node.node_id, old, status, reason))
+
+    def _note(self, t: float, node_id: str, what: str, reason: str | None) -> None:
+        self.notes.append(NodeNote(t, node_id, what, reason))
+        self.notes_total += 1
 
     def _remove(self, node: NodeState, t: float, reason: str) -> None:
         del self.nodes[node.node_id]
@@ -401,6 +491,13 @@ class FleetState:
         node.history.forget(lambda k: k[0].startswith("proc.") and k[1] in gone_set)
 
     # ------------------------------------------------------------------ views
+
+    def notes_after(self, seen: int) -> tuple[list[NodeNote], int]:
+        """The notes made since a reader had seen `seen` of them (at most the newest 1000),
+        and the count to pass next time."""
+        total = self.notes_total
+        new = min(total - seen, len(self.notes))
+        return (list(self.notes)[len(self.notes) - new:] if new > 0 else []), total
 
     def agent_lost(self) -> list[NodeState]:
         """Nodes whose heartbeat lapsed without a leave (FAILED, or UP from samples alone)."""

@@ -284,8 +284,11 @@ class Runner:
 
     async def _run_local(self) -> None:
         from autoglm_tui.cluster.sources import LocalSource
+        from autoglm_tui.sampler.services.monitor import ServiceMonitor
 
-        await LocalSource(interval_s=self.config.interval_s, clock=self.clock).run(self.emit)
+        source = LocalSource(interval_s=self.config.interval_s, clock=self.clock,
+                             services=ServiceMonitor())  # inference servers, found as usual
+        await source.run(self.emit)
 
 
 def _joined(t: float, spec: HostSpec) -> NodeJoined:

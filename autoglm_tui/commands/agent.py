@@ -91,6 +91,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="URL",
         help="this node's inference server metrics, e.g. http://127.0.0.1:8000/metrics",
     )
+    from autoglm_tui.sampler.services.options import service_spec
+
+    node.add_argument(
+        "--service", action="append", type=service_spec, default=[],
+        metavar="URL[,name=N][,kind=K]",
+        help="an inference server to name in the registration (repeatable; the syntax of "
+        "`autoglm-tui sample --service`)",
+    )
     beat = parser.add_argument_group("heartbeat")
     beat.add_argument(
         "--interval",
@@ -126,6 +134,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="print a systemd unit file that runs this agent with these options, and exit",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every heartbeat")
+    from autoglm_tui.exporter.options import add_output_args  # this node's metrics (issue 14)
+
+    add_output_args(parser, listen_option="--metrics-listen", listen_default=None,
+                    interval_option="--metrics-interval")
 
 
 def _unit_args(args: argparse.Namespace) -> list[str]:
@@ -143,12 +155,16 @@ def _unit_args(args: argparse.Namespace) -> list[str]:
     ):
         if value is not None:
             out += [option, value]
+    for target in getattr(args, "service", []):
+        out += ["--service", target.spec]
     out += ["--ssh-port", str(args.ssh_port), "--interval", f"{args.interval:g}"]
     if args.ttl is not None:
         out += ["--ttl", str(args.ttl)]
     for key, value in args.label:
         out += ["--label", f"{key}={value}"]
-    return out
+    from autoglm_tui.exporter.options import output_unit_args
+
+    return out + output_unit_args(args)
 
 
 def _fail(message: str) -> int:
@@ -253,10 +269,20 @@ def run(args: argparse.Namespace) -> int:
             interval_s=args.interval,
             started_at=started,
             service_url=args.service_url,
+            services=[{k: v for k, v in (("url", t.url), ("name", t.name), ("kind", t.kind))
+                       if v is not None} for t in args.service],
         )
     except RegistrationError as exc:
         return _fail(f"this node's registration would be rejected: {exc.reason}")
 
+    outputs = None
+    if args.metrics_listen or args.influx:  # /metrics and InfluxDB beside the heartbeat
+        from autoglm_tui.exporter.options import OutputArgsError, start_outputs
+
+        try:
+            outputs = start_outputs(args, args.metrics_node or node_id)
+        except OutputArgsError as exc:
+            return _fail(str(exc))
     agent = Agent(etcd, registration, args.interval, ttl)
     log.info(
         "agent %s for node %s: etcd %s, TTL %d s, heartbeat %g s",
@@ -274,5 +300,9 @@ def run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await agent.run(stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if outputs is not None:
+            outputs.stop()
     return 0

@@ -211,7 +211,10 @@ def run_local(args: argparse.Namespace) -> int:
         close_pipeline(pipeline)
         return 2
     # The sampler lists every GPU process plus the top N by CPU; --top 0 asks for all.
-    source = LocalSource(interval_s=args.interval, top_n=args.top or ALL_PROCESSES)
+    from autoglm_tui.sampler.services.monitor import monitor_options
+
+    source = LocalSource(interval_s=args.interval, top_n=args.top or ALL_PROCESSES,
+                         **monitor_options(args))
     node_id = source.node_id
     app = MonitorApp(
         monitor,

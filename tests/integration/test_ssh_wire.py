@@ -15,6 +15,7 @@ import math
 import os
 import shlex
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,12 @@ from autoglm_tui.events import (
     SampleReceived,
 )
 from tests.integration.fleet_watch import FleetWatch
-from tests.integration.sshd_fixture import SshdSet, processes_matching, sshd_missing
+from tests.integration.sshd_fixture import (
+    SshdSet,
+    async_wait_for,
+    processes_matching,
+    sshd_missing,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -300,26 +306,37 @@ async def test_a_slowed_node_never_looks_stale_and_a_stopped_one_still_does(
 
 
 async def test_background_interval_follows_the_focus(servers: SshdSet, tmp_path: Path) -> None:
+    """The UI's hook: requests.send(sources, NodesInView(...)) to the cluster view's SSH source."""
+    from autoglm_tui.commands.cluster import RunnerSource
+    from autoglm_tui.requests import HistoryWanted, NodesInView, send
+
     node = servers.start()
     specs = (node.spec(name="a"), node.spec(name="b"))
     options = servers.ssh_options(interval_s=0.25)
-    config = RunnerConfig(hosts=specs, ssh=options, background_interval_s=1.0)
-    async with FleetWatch(config) as watch:
-        watch.runner.focus({"a"})
+    source = RunnerSource(RunnerConfig(hosts=specs, ssh=options, background_interval_s=1.0))
+    state = FleetState()
+    assert send([source], NodesInView(frozenset({"a"}))) == 1  # before it runs: kept
+    task = asyncio.ensure_future(source.run(state.apply))
 
-        def interval(name: str) -> float | None:
-            sample = watch.state.nodes[name].last_sample if name in watch.state.nodes else None
-            return sample.sampling.interval_s if sample and sample.sampling else None
+    def interval(name: str) -> float | None:
+        sample = state.nodes[name].last_sample if name in state.nodes else None
+        return sample.sampling.interval_s if sample and sample.sampling else None
 
-        assert await watch.until(lambda: interval("a") == 0.25 and interval("b") == 1.0), (
-            watch.describe())
-        watch.runner.focus({"b"})
-        assert await watch.until(lambda: interval("a") == 1.0 and interval("b") == 0.25), (
-            watch.describe())
-        watch.runner.focus(())
-        assert await watch.until(lambda: interval("a") == 1.0 and interval("b") == 1.0), (
-            watch.describe())
-        assert {watch.status("a"), watch.status("b")} == {NodeStatus.UP}
+    async def until(a: float, b: float) -> bool:
+        return await async_wait_for(lambda: interval("a") == a and interval("b") == b, 20)
+
+    try:
+        assert await until(0.25, 1.0), {n: interval(n) for n in ("a", "b")}
+        send([source], NodesInView(frozenset({"b"})))
+        send([source], HistoryWanted("b"))  # nothing to do over SSH: ignored
+        assert await until(1.0, 0.25), {n: interval(n) for n in ("a", "b")}
+        send([source], NodesInView(frozenset()))
+        assert await until(1.0, 1.0), {n: interval(n) for n in ("a", "b")}
+        state.tick(time.time())
+        assert {state.nodes["a"].status, state.nodes["b"].status} == {NodeStatus.UP}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_control_line_that_cannot_be_written_is_the_nodes_reason(

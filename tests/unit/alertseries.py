@@ -20,6 +20,7 @@ from autoglm_tui.model import (
     CpuSample,
     DiskCounters,
     GpuSample,
+    Histogram,
     MemSample,
     NetCounters,
     ProcSample,
@@ -54,6 +55,8 @@ class _Counters:
     requests: float = 0.0
     errors: float = 0.0
     seq: int = 0
+    lat: float | None = None  # the latency bucket bound in use
+    lat_n: int = 0  # requests observed under it
 
 
 @dataclass
@@ -107,6 +110,14 @@ def build_sample(
     c.requests += 1000
     if err is not None:
         c.errors += err * 10
+    # One bucket bounded at the wanted P95 holding 95 of every 100 requests of the step: over
+    # a window of one interval (play's FleetState), histogram_quantile gives exactly `lat`.
+    e2e = None
+    if lat is not None:
+        if lat != c.lat:
+            c.lat, c.lat_n = lat, 0  # new bounds: the tracker starts the histogram afresh
+        c.lat_n += 1
+        e2e = Histogram((lat,), (95.0 * c.lat_n, 100.0 * c.lat_n), lat * 95.0 * c.lat_n)
     return Sample(
         t=t,
         seq=c.seq,
@@ -116,8 +127,9 @@ def build_sample(
         net=NetCounters(int(c.rx), 0, 0, 0, 0, 0, LINK_MBPS),
         gpus=tuple(gpus),
         procs=tuple(procs),
-        service=ServiceSample("http://svc/metrics", True, latency_p95_s=lat,
-                              requests_total=c.requests, errors_total=c.errors),
+        services=(ServiceSample("http://svc/metrics", "vllm", True, port=8000, t=t,
+                                requests_finished=c.requests, requests_error=c.errors,
+                                e2e=e2e),),
     )
 
 
@@ -135,7 +147,8 @@ def play(
     rules, errors, _ = parse_rules(rules_toml, "<test>")
     assert not errors, [str(e) for e in errors]
     engine = engine or AlertEngine(rules)
-    state = FleetState()
+    # Service windows of one interval, so each step's svc.* values are that step's own.
+    state = FleetState(service_window_s=interval, service_rate_window_s=interval)
     expanded = {k: expand(v) for k, v in series.items()}
     n = steps if steps is not None else max(len(v) for v in expanded.values())
     nodes = sorted({k[0] for k in series})

@@ -60,7 +60,7 @@ def _joint(engine: EngineCore, c: Compiled, f: Frame) -> None:
     if not len(f):
         return
     conds = c.rule.conditions
-    node_scoped = [metrics.METRICS[x.metric].scope == Scope.NODE for x in conds]
+    node_scoped = [metrics.scope_of(x.metric) == Scope.NODE for x in conds]  # svc.*: node value
     # Where the rule holds, each condition holds on some value of the node (an aggregate
     # that is an average or a sum excepted): the other nodes need no visit.
     found: set[int] | None = None
