@@ -79,7 +79,8 @@ def test_histogram_validity() -> None:
 def test_services_in_compact_samples() -> None:
     """Deltas (schema 1.1) carry a service only when its scrape changed, and the monitor
     rebuilds the very samples that were sent."""
-    from autoglm_tui.wire_delta import DeltaEncoder, StreamDecoder
+    from autoglm_tui.wire_delta import DeltaEncoder
+    from autoglm_tui.wire_patch import StreamDecoder
 
     enc, dec = DeltaEncoder(full_every_s=1000.0), StreamDecoder()
     base = sample(0.0, 1)
