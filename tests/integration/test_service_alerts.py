@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import subprocess
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -22,6 +21,7 @@ from autoglm_tui.model import Hello, Sample
 from tests.fakes import metrics_http as mh
 from tests.fakes.service_pages import FakeServer
 from tests.integration.test_sampler_cli import CLI, env
+from tests.integration.test_services_histograms import http
 
 pytestmark = pytest.mark.integration
 
@@ -32,15 +32,6 @@ metric = "svc.latency_p95_s"
 threshold = 0.05
 match = { model = "acme/llm-8b" }
 """
-
-
-@pytest.fixture
-def http() -> Iterator[mh.MetricsHttp]:
-    server = mh.MetricsHttp()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_a_slow_service_alerts_by_name_and_model(http: mh.MetricsHttp) -> None:
@@ -103,3 +94,6 @@ def test_a_slow_service_alerts_by_name_and_model(http: mh.MetricsHttp) -> None:
     assert dict(lat.annotations) == {"model": "acme/llm-70b", "service_kind": "vllm"}
     line = lat.to_dict()
     assert line["service"] == "slow" and line["annotations"]["model"] == "acme/llm-70b"
+
+
+__all__ = ["http"]

@@ -277,3 +277,28 @@ def test_a_service_alert_round_trips_through_the_log_and_silences() -> None:
     assert store.silenced("slow", Target("n1", service="chat"), 1.0) is s
     assert store.silenced("slow", Target("n1", service="code"), 1.0) is None
     assert s.describe() == "slow on n1 chat"
+
+
+def test_a_source_with_node_level_service_figures_only_is_watched_per_node() -> None:
+    """The Prometheus source lists no services, only the node's svc.* values: the service
+    rules still watch them, attached to the node."""
+    from autoglm_tui.analysis.state import FleetState
+    from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
+
+    from .samples import hello, sample
+
+    engine = AlertEngine([r for r in default_rules() if r.name == "latency_p95_high"])
+    state = FleetState()
+    state.apply(NodeJoined(0.0, "n1"))
+    state.apply(HelloReceived(0.0, "n1", hello("n1", gpus=0)))
+    out = []
+    for i in range(12):
+        t = 10.0 + i
+        changes = state.apply(SampleReceived(t, "n1", sample(t, i + 1, gpus=0),
+                                             derived={("svc.latency_p95_s", None): 2.5}))
+        out += engine.evaluate(state, t, changes)
+    assert state.nodes["n1"].services == {}
+    assert [(e.state.value, e.target) for e in out] == [("pending", Target("n1")),
+                                                        ("firing", Target("n1"))]
+    assert out[1].summary == ("P95 latency of inference service (all) (?) on n1 is 2.50s "
+                              "(> 2s)")

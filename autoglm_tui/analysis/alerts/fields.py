@@ -110,3 +110,13 @@ def comparison(raw: dict[str, object], checks: Checks, kw: dict[str, Any]) -> No
         if th is None:
             checks.bad("threshold", f"'threshold' must be a number, not {raw['threshold']!r}")
         kw["threshold"] = th
+
+
+def window(raw: dict[str, object], checks: Checks, kw: dict[str, Any]) -> None:
+    """`window`, a duration above 0, into ``kw["window_s"]`` when given."""
+    if "window" in raw:
+        w = duration(raw["window"])
+        if isinstance(w, str) or w <= 0:
+            checks.bad("window", f"'window': {w if isinstance(w, str) else 'must be above 0'}")
+        else:
+            kw["window_s"] = w

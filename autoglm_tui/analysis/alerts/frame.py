@@ -19,11 +19,12 @@ from __future__ import annotations
 import operator
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import accumulate, chain, compress, count, islice, repeat
 from typing import Any
 
 from autoglm_tui import metrics
-from autoglm_tui.analysis.services import COUNT_OF, ServiceView
+from autoglm_tui.analysis.services import COUNT_OF, SERVICE_METRICS, ServiceView
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.metrics import Scope
 
@@ -44,6 +45,8 @@ PROC_FIELDS: dict[str, Callable[[Any], Any]] = {
 NODE_SUBJECTS: tuple[None] = (None,)  # the one subject of a node metric
 # A service rule's `match` on the service itself (sorted (label, value) pairs), or None.
 ServiceMatch = tuple[tuple[str, str], ...] | None
+_NODE_SERVICE_KEYS = [(name, None) for name in SERVICE_METRICS]
+_KNOWN = partial(operator.is_not, None)
 
 
 def hits(col: Sequence[Value], cmp: Callable[[Any, Any], bool], threshold: float) -> list[int]:
@@ -182,21 +185,30 @@ class ServiceMembers(Members):
     """The inference services of a frame's nodes (those a rule's `match` picks), flat. Their
     values come from the node's derived metrics under ``(metric, service id)``. A latency
     figure resting on few requests (``Latency.few``, or fewer than `min_requests`) and, with
-    `min_requests`, an error rate over fewer finished requests, read as unknown: no data."""
+    `min_requests`, an error rate over fewer finished requests, read as unknown: no data.
+
+    A node whose source gives only node-level service figures (the Prometheus source: no
+    service of its own listed, values under ``(metric, None)``) counts as one service with no
+    id (subject None), so service rules still watch it; its alerts attach to the node."""
 
     __slots__ = ("_flat_views", "_metrics", "_min", "_views")
 
     def __init__(self, nodes: Sequence[NodeState], match: ServiceMatch,
                  min_requests: int | None, layouts: Layouts, tag: str) -> None:
         views = [n.services for n in nodes]
-        if match:
-            groups: list[Sequence[Any]] = [
-                [sid for sid, v in vs.items() if service_matches(sid, v, match)] for vs in views]
-        else:
-            groups = [list(vs) for vs in views]
+        node_metrics = [n.metrics for n in nodes]
+        groups: list[Sequence[Any]] = []
+        for vs, m in zip(views, node_metrics, strict=True):
+            if vs:
+                groups.append([sid for sid, v in vs.items() if service_matches(sid, v, match)]
+                              if match else list(vs))
+            elif not match and any(map(_KNOWN, map(m.get, _NODE_SERVICE_KEYS))):
+                groups.append(NODE_SUBJECTS)
+            else:
+                groups.append(())
         super().__init__(groups, str, {}, None, layouts, tag)
         self._views = views
-        self._metrics = [n.metrics for n in nodes]
+        self._metrics = node_metrics
         self._min = min_requests
         self._flat_views: list[ServiceView] | None = None
 
@@ -231,13 +243,15 @@ class ServiceMembers(Members):
         """Unknown where the figure rests on too few requests."""
         flat = self._flat_views
         if flat is None:
-            flat = self._flat_views = [vs[sid] for vs, sids in zip(
+            flat = self._flat_views = [vs.get(sid) for vs, sids in zip(
                 self._views, self.groups, strict=True) for sid in sids]
         least = self._min
         for j, v in enumerate(out):
             if v is None:
                 continue
             view = flat[j]
+            if view is None:
+                continue  # a node-level figure: nothing says what it rests on
             if figure == "finished":
                 n = view.finished
                 if n is None or n < least:  # type: ignore[operator]

@@ -66,7 +66,8 @@ class RuleKind:
                 Scope.SERVICE: target.service}[scope]
         others = (target.gpu, target.pid, target.service, target.group, target.finding)
         ok = bool(target.node) and sum(x is not None for x in others) == (want is not None)
-        return ok and (scope is Scope.NODE or want is not None), want
+        # (a service rule's node-level alert: a source that lists no services of its own)
+        return ok and (scope in (Scope.NODE, Scope.SERVICE) or want is not None), want
 
     def evaluate(self, engine: EngineCore, rules: list[Compiled], frames: Frames) -> None:
         """Run every enabled rule of this kind once; state changes go through `engine.step`."""

@@ -18,6 +18,7 @@ from autoglm_tui.analysis.alerts.fields import suggest
 from autoglm_tui.analysis.alerts.kind import kind_of
 from autoglm_tui.analysis.alerts.rule import format_duration
 from autoglm_tui.format import duration as fmt_duration
+from autoglm_tui.metrics import Scope
 from autoglm_tui.text import clean
 
 if TYPE_CHECKING:
@@ -118,6 +119,9 @@ def render_summary(alert: Alert) -> str:
         "finding": clean(t.finding or "-", 60),
         "group": clean(t.group or "-", 120),
     }
+    if t.service is None and rule.scope is Scope.SERVICE:
+        # a node whose source gives only node-level service figures (the Prometheus source)
+        fields["service"], fields["kind"] = "(all)", "inference"
     default = kind.default_summary(rule)
     try:
         return clean((rule.summary or default).format_map(fields), 400)

@@ -31,13 +31,7 @@ class TrendKind(RuleKind):
         kw["metric"] = fields.metric(raw, checks)
         fields.comparison(raw, checks, kw)
         kw["window_s"] = DEFAULT_WINDOW_S
-        if "window" in raw:
-            w = fields.duration(raw["window"])
-            if isinstance(w, str) or w <= 0:
-                checks.bad("window",
-                           f"'window': {w if isinstance(w, str) else 'must be above 0'}")
-            else:
-                kw["window_s"] = w
+        fields.window(raw, checks, kw)
 
     def describe(self, rule: Rule) -> str:
         if rule.metric is None:

@@ -48,13 +48,7 @@ class ZscoreKind(RuleKind):
     def parse(self, raw: dict[str, object], checks: Checks, kw: dict[str, Any]) -> None:
         kw["metric"] = fields.metric(raw, checks)
         fields.deviation(raw, checks, kw)
-        if "window" in raw:
-            w = fields.duration(raw["window"])
-            if isinstance(w, str) or w <= 0:
-                checks.bad("window",
-                           f"'window': {w if isinstance(w, str) else 'must be above 0'}")
-            else:
-                kw["window_s"] = w
+        fields.window(raw, checks, kw)
         ms = raw.get("min_samples", 10)
         if not fields.is_int(ms) or ms < 2:  # type: ignore[operator]
             checks.bad("min_samples", "'min_samples' must be a whole number, 2 or more")
