@@ -309,6 +309,9 @@ def _ids(services: tuple[ServiceSample, ...]) -> list[str]:
     return out
 
 
+service_ids = _ids  # the exporter and the InfluxDB writer label services the same way
+
+
 def _total(steps: Iterable[_Step], i: int) -> float | None:
     vals = [s.counters[i] for s in steps]
     if not vals or any(v is None for v in vals):
@@ -400,4 +403,4 @@ def gpus_of(pid: int | None, procs: tuple[ProcSample, ...]) -> tuple[int, ...]:
 
 
 __all__ = ["DEFAULT_RATE_WINDOW_S", "DEFAULT_WINDOW_S", "SERVICE_METRICS", "Latency",
-           "ServiceTracker", "ServiceView", "gpus_of"]
+           "ServiceTracker", "ServiceView", "gpus_of", "service_ids"]
