@@ -9,6 +9,8 @@ Prometheus source.
 - ``cluster --prometheus`` (the source and the state) shows the service: ``node.services``
   with its kind, model, gauges, tokens/s and quantiles, the per-service ``svc.*`` values, the
   node-level ``svc.*`` figures; the history of a service's P95 comes back from range queries.
+- The session recorded (``--record``) replays with the same figures, the ones Prometheus
+  computed included.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ import pytest
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.cluster.prometheus.client import ClientConfig
 from autoglm_tui.cluster.prometheus.source import PrometheusSource, PromSourceConfig
+from autoglm_tui.events import Event
+from autoglm_tui.recording.reader import Recording
+from autoglm_tui.recording.writer import RecordingWriter
 from autoglm_tui.requests import HistoryWanted
 from tests.fakes.metrics_http import MetricsHttp
 from tests.fakes.service_pages import FakeServer
@@ -77,9 +82,17 @@ def test_services_round_trip_through_prometheus(tmp_path: Path) -> None:
             source = PrometheusSource(PromSourceConfig(
                 ClientConfig(prom.url), jobs=("gpu",), service_window_s=10))
             state = FleetState(service_window_s=10)
+            recording = RecordingWriter(tmp_path / "session.jsonl.gz", source="cluster",
+                                        t=time.time())
+
+            def apply(event: Event) -> None:  # the view, recording (--record)
+                state.apply(event)
+                recording.add_event(event)
+
             for _ in range(5):
-                asyncio.run(source.refresh(state.apply))
+                asyncio.run(source.refresh(apply))
                 time.sleep(1.1)
+            recording.close()
             node = state.nodes["127.0.0.2"]
             view = node.services["chat"]
             assert (view.kind, view.model, view.up, view.port) == (
@@ -99,6 +112,16 @@ def test_services_round_trip_through_prometheus(tmp_path: Path) -> None:
             assert m("svc.kv_cache_pct") == pytest.approx(61)
             assert m("svc.up") == 1
             assert m("svc.ttft_p95_s") == pytest.approx(0.06, abs=0.021)  # in (0.04, 0.06]
+
+            # the recorded session replays with the same figures: the server's (derived) and
+            # the services' (derived again from the raw series on the samples)
+            replayed = FleetState(service_window_s=10)
+            for event in Recording.open(tmp_path / "session.jsonl.gz").events():
+                replayed.apply(event)
+            again = replayed.nodes["127.0.0.2"]
+            assert again.metrics == node.metrics
+            assert again.services == node.services
+            assert again.metric("svc.latency_p95_s") == m("svc.latency_p95_s")
 
             # 15 minutes of history asked for: the service's P95 computed over the points
             event = asyncio.run(source.history(HistoryWanted("127.0.0.2", 60)))
