@@ -316,6 +316,9 @@ def _ids(services: tuple[ServiceSample, ...]) -> list[str]:
     return out
 
 
+service_ids = _ids  # the exporter and the InfluxDB writer label services the same way
+
+
 def _total(steps: Iterable[_Step], i: int) -> float | None:
     vals = [s.counters[i] for s in steps]
     if not vals or any(v is None for v in vals):
@@ -390,4 +393,4 @@ def gpus_of(pid: int | None, procs: tuple[ProcSample, ...]) -> tuple[int, ...]:
 
 
 __all__ = ["COUNT_OF", "DEFAULT_RATE_WINDOW_S", "DEFAULT_WINDOW_S", "NODE_AGG", "SERVICE_METRICS",
-           "Latency", "ServiceTracker", "ServiceView", "gpus_of"]
+           "Latency", "ServiceTracker", "ServiceView", "gpus_of", "service_ids"]
