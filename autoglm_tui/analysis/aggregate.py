@@ -71,15 +71,6 @@ class Aggregate:
         return s.mean if s else None
 
 
-def node_gpu_count(node: NodeState) -> int:
-    """GPUs of a node: from its newest sample, else from its hello."""
-    if node.last_sample is not None:
-        return len(node.last_sample.gpus)
-    if node.hello is not None:
-        return len(node.hello.static.gpus)
-    return 0
-
-
 def aggregate(
     nodes: Iterable[NodeState], metrics: Sequence[str] = DEFAULT_METRICS
 ) -> Aggregate:
@@ -100,8 +91,7 @@ def aggregate(
             if v is not None:
                 totals[m] += v
                 counts[m] += 1
-        sample = node.last_sample
-        indices = [g.index for g in sample.gpus] if sample is not None else []
+        indices = node.gpu_indices()
         n_gpus += len(indices)
         for m in gpu_metrics:
             for i in indices:

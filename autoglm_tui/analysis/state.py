@@ -23,7 +23,7 @@ from autoglm_tui.events import (
     RegistryChanged,
     SampleReceived,
 )
-from autoglm_tui.model import Hello, ProcSample, Sample
+from autoglm_tui.model import GpuInfo, GpuSample, Hello, ProcSample, Sample
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,25 @@ class NodeState:
 
     def metric(self, name: str, subject: int | None = None) -> float | None:
         return self.metrics.get((name, subject))
+
+    def gpu_indices(self) -> list[int]:
+        """The node's GPU indices: from its newest sample, else from its hello (none yet: [])."""
+        if self.last_sample is not None:
+            return [g.index for g in self.last_sample.gpus]
+        return [g.index for g in self.hello.static.gpus] if self.hello is not None else []
+
+    def gpu(self, index: int) -> GpuSample | None:
+        """GPU `index` in the newest sample (None: no sample, or not in it)."""
+        sample = self.last_sample
+        if sample is None:
+            return None
+        return next((g for g in sample.gpus if g.index == index), None)
+
+    def gpu_info(self, index: int) -> GpuInfo | None:
+        """What the hello says about GPU `index` (model, UUID, bus), if anything."""
+        if self.hello is None:
+            return None
+        return next((g for g in self.hello.static.gpus if g.index == index), None)
 
     def subjects(self, name: str) -> list[int | None]:
         """Which GPUs (or pids) have a value of `name` in the newest sample."""

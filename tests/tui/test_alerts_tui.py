@@ -13,6 +13,7 @@ from autoglm_tui.events import SampleReceived
 from autoglm_tui.monitor import Monitor
 from autoglm_tui.tui.app import MonitorApp
 from autoglm_tui.tui.demo import EVIL_CMDLINE, demo_end, demo_events
+from autoglm_tui.tui.intents import OpenNode
 from autoglm_tui.tui.screens.alerts import AlertsScreen, SilenceDialog
 from autoglm_tui.tui.screens.node import NodeScreen
 from autoglm_tui.tui.screens.process import ProcessScreen
@@ -50,7 +51,7 @@ def _app(tmp_path: Path, rules: str = RULES) -> tuple[MonitorApp, AlertPipeline]
         if isinstance(event, SampleReceived):
             monitor.tick(event.t)
     end = demo_end()
-    app = MonitorApp(monitor, [ScriptedSource([])], lambda: NodeScreen(NODE),
+    app = MonitorApp(monitor, [ScriptedSource([])], OpenNode(NODE),
                      theme=resolve_theme("dark"), clock=lambda: end)
     return app, pipeline
 
@@ -94,13 +95,19 @@ async def test_alerts_screen_ack_silence_and_jump(tmp_path: Path) -> None:
         # both survive a restart (the file under the state dir)
         store = SilenceStore(tmp_path / "silences.json")
         assert store.acks and store.silences
-        # Enter opens the process that fired
-        row = app.screen._selected()  # type: ignore[attr-defined]
+        # Enter opens the process that fired; Esc comes back to the alert list
+        row = app.screen.selected  # type: ignore[attr-defined]
         assert row is not None
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, ProcessScreen)
         assert app.screen.pid == row.alert.target.pid
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, NodeScreen)
 
 
 async def test_io_correlation_pane_toggles_and_shows_r(tmp_path: Path) -> None:
@@ -140,7 +147,6 @@ async def test_cluster_screen_alerts_pane_io_column_and_jump(tmp_path: Path) -> 
     from autoglm_tui.cluster.synthetic import SyntheticFleet
     from autoglm_tui.tui.cluster_app import ClusterApp
     from autoglm_tui.tui.screens.cluster import ClusterScreen
-    from autoglm_tui.tui.screens.cluster_node import ClusterNodeScreen
 
     from .cluster_kit import T0, Clock
 
@@ -171,9 +177,16 @@ async def test_cluster_screen_alerts_pane_io_column_and_jump(tmp_path: Path) -> 
         await pilot.press("colon", *"alerts", "enter")
         await settle(pilot)
         assert isinstance(app.screen, AlertsScreen)
-        row = app.screen._selected()  # type: ignore[attr-defined]
+        row = app.screen.selected  # type: ignore[attr-defined]
         assert row is not None
         await pilot.press("enter")
         await settle(pilot)
-        assert isinstance(app.screen, ClusterNodeScreen)
-        assert app.screen.node_id == row.alert.target.node
+        assert isinstance(app.screen, NodeScreen)
+        target = row.alert.target.node
+        assert screen_text(pilot).splitlines()[0].strip() == f"cluster › alerts › {target}"
+        await pilot.press("escape")  # back where the user came from: the alert list
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ClusterScreen)

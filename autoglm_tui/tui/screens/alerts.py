@@ -9,19 +9,23 @@ says how the sinks are doing (log file, Alertmanager delivery).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, OptionList, Static
+from textual.widget import Widget
+from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.alerts import Alert, AlertState
+from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.text import clean
+from autoglm_tui.tui.intents import Intent, OpenGpu, OpenNode, OpenProcess
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.widgets.alerts_pane import SEVERITY_MARK, STATE_LABEL, state_style
@@ -83,6 +87,7 @@ class AlertsScreen(StateScreen):
     AlertsScreen #alerts-table { height: 1fr; }
     AlertsScreen #alerts-status { height: 1; padding: 0 1; color: $foreground-muted; }
     """
+    age_every_s = 1.0  # the Since column moves without new data
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("enter", "jump", "Go to target"),
@@ -94,32 +99,24 @@ class AlertsScreen(StateScreen):
     def __init__(self) -> None:
         super().__init__()
         self._rows: list[AlertRow] = []
-        self._painted: tuple[int, int, int] | None = None
 
     @property
     def pipeline(self) -> AlertPipeline | None:
-        return getattr(self.monitor_app.monitor, "alerts", None)
+        return self.monitor_app.monitor.alerts
 
-    def compose(self) -> ComposeResult:
+    def compose_body(self) -> Iterable[Widget]:
         yield Static(id="alerts-title")
         table: DataTable[Text] = DataTable(id="alerts-table", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static(id="alerts-status")
-        yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         for col in COLUMNS:
             table.add_column(col, key=col)
-        table.focus()
 
-    def repaint(self, now: float, force: bool = False) -> None:
-        pipeline = self.pipeline
-        stamp = (self.state.version, pipeline.version if pipeline else -1, int(now))
-        if not force and stamp == self._painted:
-            return
-        self._painted = stamp
-        self.paint(now)
+    def focus_main(self) -> None:
+        self.query_one(DataTable).focus()
 
     def paint(self, now: float) -> None:
         pipeline = self.pipeline
@@ -181,7 +178,8 @@ class AlertsScreen(StateScreen):
 
     # ------------------------------------------------------------------ actions
 
-    def _selected(self) -> AlertRow | None:
+    @property
+    def selected(self) -> AlertRow | None:
         table = self.query_one(DataTable)
         i = table.cursor_row
         return self._rows[i] if 0 <= i < len(self._rows) else None
@@ -191,20 +189,25 @@ class AlertsScreen(StateScreen):
         self.action_jump()
 
     def action_jump(self) -> None:
-        row = self._selected()
+        row = self.selected
         if row is None:
             return
-        jump_to(self.app, row.alert)
+        target = row.alert.target
+        node = self.state.nodes.get(target.node)
+        if node is None:
+            self.notify(f"{clean(target.node, 64)} is no longer in the fleet", severity="warning")
+            return
+        self.go(target_intent(node, target.gpu, target.pid))
 
     def action_ack(self) -> None:
-        row, pipeline = self._selected(), self.pipeline
+        row, pipeline = self.selected, self.pipeline
         if row is None or pipeline is None:
             return
         pipeline.ack(row.alert)
         self.repaint(self.monitor_app.clock(), force=True)
 
     def action_silence(self) -> None:
-        row, pipeline = self._selected(), self.pipeline
+        row, pipeline = self.selected, self.pipeline
         if row is None or pipeline is None:
             return
         alert = row.alert
@@ -221,56 +224,18 @@ class AlertsScreen(StateScreen):
         self.app.push_screen(SilenceDialog(alert), chosen)
 
     def action_unsilence(self) -> None:
-        row, pipeline = self._selected(), self.pipeline
+        row, pipeline = self.selected, self.pipeline
         if row is None or pipeline is None or row.silence is None:
             return
         pipeline.unsilence(row.silence)
         self.repaint(self.monitor_app.clock(), force=True)
 
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
 
-
-def jump_to(app: Any, alert: Alert) -> None:
-    """Open what fired: the process, else the GPU, else the node (cluster or local layout)."""
-    from autoglm_tui.tui.screens.gpu import GpuScreen
-
-    target = alert.target
-    state = app.monitor.state
-    if target.node not in state.nodes:
-        app.notify(f"{clean(target.node, 64)} is no longer in the fleet", severity="warning")
-        return
-    stack = app.screen_stack
-    try:
-        from autoglm_tui.tui.screens.cluster import ClusterScreen
-
-        cluster = any(isinstance(s, ClusterScreen) for s in stack)
-    except ImportError:  # pragma: no cover - cluster screens always ship
-        cluster = False
-    if cluster:
-        from autoglm_tui.tui.screens.cluster_node import ClusterProcessScreen
-        from autoglm_tui.tui.screens.nav import open_gpu, open_node
-
-        if target.gpu is not None:
-            open_gpu(app, target.node, target.gpu)
-            return
-        open_node(app, target.node)
-        if target.pid is not None:
-            app.push_screen(ClusterProcessScreen(target.node, target.pid))
-        return
-    from autoglm_tui.tui.screens.node import NodeScreen
-    from autoglm_tui.tui.screens.process import ProcessScreen
-
-    # local layout: back to the node screen at the bottom, then open the target on top
-    while len(app.screen_stack) > 2 and not isinstance(app.screen, NodeScreen):
-        app.pop_screen()
-    if not isinstance(app.screen, NodeScreen) or getattr(app.screen, "node_id", None) != \
-            target.node:
-        app.push_screen(NodeScreen(target.node))
-    if target.gpu is not None:
-        app.push_screen(GpuScreen(target.node, target.gpu))
-    elif target.pid is not None:
-        info = state.nodes[target.node].proc_info.get(target.pid)
-        app.push_screen(ProcessScreen(target.node, target.pid,
-                                      info.create_time if info else None))
+def target_intent(node: NodeState, gpu: int | None, pid: int | None) -> Intent:
+    """Where an alert's target lives: its GPU, else its process, else its node."""
+    if gpu is not None:
+        return OpenGpu(node.node_id, gpu)
+    if pid is not None:
+        info = node.proc_info.get(pid)
+        return OpenProcess(node.node_id, pid, info.create_time if info else None)
+    return OpenNode(node.node_id)

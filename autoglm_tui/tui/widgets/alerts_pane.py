@@ -21,6 +21,7 @@ from autoglm_tui.tui.render import Palette
 
 if TYPE_CHECKING:
     from autoglm_tui.alerting.pipeline import AlertPipeline, AlertRow
+    from autoglm_tui.monitor import Monitor
 
 STATE_LABEL = {
     AlertState.FIRING: "FIRING",
@@ -29,6 +30,18 @@ STATE_LABEL = {
     AlertState.INACTIVE: "inactive",
 }
 SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "i "}
+
+
+def firing_per_node(pipeline: AlertPipeline | None) -> tuple[int, dict[str, int]]:
+    """Firing alerts in all, and per node (no pipeline: alerting is off)."""
+    if pipeline is None:
+        return 0, {}
+    alerts = pipeline.firing()
+    per: dict[str, int] = {}
+    for a in alerts:
+        node = a.target.node
+        per[node] = per.get(node, 0) + 1
+    return len(alerts), per
 
 
 def state_style(row: AlertRow, p: Palette) -> str:
@@ -111,8 +124,8 @@ class AlertsPane(Widget):
 
     @property
     def pipeline(self) -> AlertPipeline | None:
-        monitor = getattr(self.app, "monitor", None)
-        return getattr(monitor, "alerts", None)
+        monitor: Monitor = self.app.monitor  # type: ignore[attr-defined]
+        return monitor.alerts
 
     def rows(self) -> list[AlertRow]:
         """What this pane lists: active alerts (and recently resolved) of its node, if any."""

@@ -184,6 +184,7 @@ class CommandLine(Vertical):
         self.values = values
         self._cycle: list[str] = []
         self._cycle_at = -1
+        self._listed: set[str] = set()  # values for which the hint lists the candidates
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="command-hint")
@@ -245,9 +246,11 @@ class CommandLine(Vertical):
         prefix = common_prefix(found)
         self._show_candidates(found)
         if len(prefix) > len(box.value.strip()):
+            self._listed = {prefix}
             self._set(prefix)
         else:
             self._cycle, self._cycle_at = found, 0
+            self._listed = set(found)
             self._set(found[0])
 
     def _takes_more(self, line: str) -> bool:
@@ -287,6 +290,9 @@ class CommandLine(Vertical):
         event.stop()
         if self._cycle and event.value not in self._cycle:
             self._cycle = []
+        if event.value in self._listed:
+            return  # Tab filled it in: the hint keeps listing the candidates
+        self._listed = set()
         try:
             words = split(event.value)
             cmd = resolve(words[0], self.commands) if words else None
