@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from autoglm_tui.analysis.state import FleetState, NodeState
+from autoglm_tui.analysis.state import FleetState, NodeState, gpu_keys
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import METRICS, Scope
 
@@ -94,11 +94,14 @@ def aggregate(
         indices = node.gpu_indices()
         n_gpus += len(indices)
         for m in gpu_metrics:
-            for i in indices:
-                v = values.get((m, i))
+            total, count = 0.0, 0
+            for key in gpu_keys(m, indices):
+                v = values.get(key)
                 if v is not None:
-                    totals[m] += v
-                    counts[m] += 1
+                    total += v
+                    count += 1
+            totals[m] += total
+            counts[m] += count
     stats = {m: Stat(totals[m], counts[m]) for m in metrics}
     return Aggregate(n_nodes, n_live, n_gpus, stats)
 

@@ -18,6 +18,10 @@ Two tiers keep 15 minutes of a 256-node fleet small:
 Readers see one series, oldest first: coarse points, then fine points. ``points(..., peak=True)``
 gives the coarse points' max instead of their mean (fine points are the same either way).
 Without a coarse tier (``buckets=0``) the oldest point is simply dropped when the ring is full.
+
+A ``NodeHistory`` may take only some keys (``accept``); :class:`SplitHistory` puts a node's keys
+in several of them, each with its own tiers (a node's processes keep a shorter fine tier than its
+GPUs), behind the same reading interface.
 """
 
 from __future__ import annotations
@@ -38,10 +42,12 @@ class NodeHistory:
     """
 
     __slots__ = (
+        "_accept",
         "_c_head",
         "_c_len",
         "_c_times",
         "_head",
+        "_ignored",
         "_len",
         "_series",
         "_times",
@@ -51,7 +57,13 @@ class NodeHistory:
         "capacity",
     )
 
-    def __init__(self, capacity: int, bucket_s: float = 0.0, buckets: int = 0) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        bucket_s: float = 0.0,
+        buckets: int = 0,
+        accept: Callable[[Key], bool] | None = None,
+    ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         if buckets < 0 or (buckets and not bucket_s > 0):
@@ -63,6 +75,8 @@ class NodeHistory:
         self._times = array("d", [NAN]) * capacity
         self._c_times = array("d", [NAN]) * buckets
         self._series: dict[Key, array] = {}
+        self._accept = accept  # which keys get a series here (None: every key)
+        self._ignored: set[Key] = set()  # keys seen and not accepted
         self._head = 0  # index of the next fine write
         self._len = 0  # fine points held
         self._c_head = 0  # index of the next coarse write
@@ -86,12 +100,17 @@ class NodeHistory:
         for key, series in self._series.items():
             v = values.get(key)
             series[i] = NAN if v is None else v
+        accept, ignored = self._accept, self._ignored
         for key, v in values.items():
             # A series is created at its first value: metrics a node never reports cost nothing.
-            if v is not None and key not in self._series:
-                series = array("f", [NAN]) * self._width
-                series[i] = v
-                self._series[key] = series
+            if v is None or key in self._series or key in ignored:
+                continue
+            if accept is not None and not accept(key):
+                ignored.add(key)
+                continue
+            series = array("f", [NAN]) * self._width
+            series[i] = v
+            self._series[key] = series
         self._head = (i + 1) % self.capacity
         self._len = min(self._len + 1, self.capacity)
 
@@ -99,6 +118,10 @@ class NodeHistory:
         """Drop series whose key matches `predicate` (e.g. pids that are gone)."""
         for key in [k for k in self._series if predicate(k)]:
             del self._series[key]
+        self._ignored = {k for k in self._ignored if not predicate(k)}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._series
 
     # ------------------------------------------------------------------ consolidation
 
@@ -221,3 +244,73 @@ class NodeHistory:
         """Approximate memory held by the buffers."""
         times = self._times.itemsize * self.capacity + self._c_times.itemsize * self.buckets
         return times + sum(s.itemsize * self._width for s in self._series.values())
+
+
+class SplitHistory:
+    """One node's history in parts, each a :class:`NodeHistory` with its own tiers; a key
+    lives in the first part that accepts it. Reads and writes look like one NodeHistory's."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[NodeHistory]) -> None:
+        if not parts:
+            raise ValueError("a split history needs at least one part")
+        self.parts = parts
+
+    def _part(self, key: Key) -> NodeHistory | None:
+        for part in self.parts:
+            if key in part:
+                return part
+        return None
+
+    def __len__(self) -> int:
+        return len(self.parts[0])
+
+    def keys(self) -> list[Key]:
+        out: list[Key] = []
+        for part in self.parts:
+            out.extend(part.keys())
+        return out
+
+    def append(self, t: float, values: dict[Key, float | None]) -> None:
+        for part in self.parts:
+            part.append(t, values)
+
+    def forget(self, predicate: Callable[[Key], bool]) -> None:
+        for part in self.parts:
+            part.forget(predicate)
+
+    @property
+    def fine_since(self) -> float | None:
+        return self.parts[0].fine_since
+
+    def points(
+        self,
+        key: Key,
+        since: float | None = None,
+        until: float | None = None,
+        *,
+        peak: bool = False,
+    ) -> list[tuple[float, float | None]]:
+        part = self._part(key)
+        return part.points(key, since, until, peak=peak) if part is not None else []
+
+    def values(
+        self, key: Key, since: float | None = None, until: float | None = None
+    ) -> list[float]:
+        part = self._part(key)
+        return part.values(key, since, until) if part is not None else []
+
+    def latest(self, key: Key) -> float | None:
+        part = self._part(key)
+        return part.latest(key) if part is not None else None
+
+    def tail(self, key: Key, n: int) -> list[float | None]:
+        part = self._part(key)
+        return part.tail(key, n) if part is not None else []
+
+    def nbytes(self) -> int:
+        return sum(part.nbytes() for part in self.parts)
+
+
+History = NodeHistory | SplitHistory  # what a node's `history` is

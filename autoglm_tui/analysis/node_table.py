@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from autoglm_tui.analysis.aggregate import Aggregate, SamplerCost, group_by_label
 from autoglm_tui.analysis.correlation import IoWindow, io_window
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.state import NodeState, gpu_keys
 from autoglm_tui.events import NodeStatus
 
 NodeItem = tuple[str, str]  # ("node", node_id) or ("group", value)
@@ -53,14 +53,14 @@ def sort_items(pairs: Iterable[tuple[object, Hashable]], reverse: bool) -> list[
 def gpu_sum(node: NodeState, metric: str) -> float | None:
     """The sum of a GPU metric over the node's GPUs (None: no GPU reports it)."""
     values = node.metrics
-    known = [v for i in node.gpu_indices() if (v := values.get((metric, i))) is not None]
+    known = [v for k in gpu_keys(metric, node.gpu_indices()) if (v := values.get(k)) is not None]
     return sum(known) if known else None
 
 
 def gpu_mean(node: NodeState, metric: str) -> float | None:
     """The mean of a GPU metric over the node's GPUs that report it."""
     values = node.metrics
-    known = [v for i in node.gpu_indices() if (v := values.get((metric, i))) is not None]
+    known = [v for k in gpu_keys(metric, node.gpu_indices()) if (v := values.get(k)) is not None]
     return sum(known) / len(known) if known else None
 
 

@@ -8,10 +8,12 @@ here reads a clock or does I/O. The UI reads ``nodes`` and ``version`` and never
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from autoglm_tui.analysis.derive import derive
-from autoglm_tui.analysis.history import Key, NodeHistory
+from autoglm_tui.analysis.history import History, Key, NodeHistory, SplitHistory
 from autoglm_tui.events import (
     Event,
     HelloReceived,
@@ -24,6 +26,26 @@ from autoglm_tui.events import (
     SampleReceived,
 )
 from autoglm_tui.model import GpuInfo, GpuSample, Hello, ProcSample, Sample
+
+# Metrics whose newest value is all anyone reads: constants of a device and a figure derived
+# from two others (used / total). They keep no history, which at 1,024 nodes x 8 GPUs saves
+# about 40 MB; their newest value stays in `NodeState.metrics`.
+NO_HISTORY = frozenset({"gpu.mem_total_bytes", "gpu.power_limit_w", "gpu.mem_used_pct"})
+
+
+@lru_cache(maxsize=4096)
+def gpu_keys(metric: str, indices: tuple[int, ...]) -> tuple[Key, ...]:
+    """The keys of `metric` for these GPUs (made once: lookups in hot loops allocate nothing)."""
+    return tuple((metric, i) for i in indices)
+
+
+def keeps_history(key: Key) -> bool:
+    """Node and GPU metrics with history (processes have their own part)."""
+    return key[0] not in NO_HISTORY and not key[0].startswith("proc.")
+
+
+def is_process_metric(key: Key) -> bool:
+    return key[0].startswith("proc.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +64,7 @@ class NodeState:
     """Everything known about one node. Read-only for everyone but FleetState."""
 
     node_id: str
-    history: NodeHistory
+    history: History
     status: NodeStatus = NodeStatus.CONNECTING
     reason: str | None = None
     status_since: float = 0.0
@@ -72,11 +94,11 @@ class NodeState:
     def metric(self, name: str, subject: int | None = None) -> float | None:
         return self.metrics.get((name, subject))
 
-    def gpu_indices(self) -> list[int]:
-        """The node's GPU indices: from its newest sample, else from its hello (none yet: [])."""
+    def gpu_indices(self) -> tuple[int, ...]:
+        """The node's GPU indices: from its newest sample, else from its hello (none yet: ())."""
         if self.last_sample is not None:
-            return [g.index for g in self.last_sample.gpus]
-        return [g.index for g in self.hello.static.gpus] if self.hello is not None else []
+            return tuple(g.index for g in self.last_sample.gpus)
+        return tuple(g.index for g in self.hello.static.gpus) if self.hello is not None else ()
 
     def gpu(self, index: int) -> GpuSample | None:
         """GPU `index` in the newest sample (None: no sample, or not in it)."""
@@ -100,9 +122,11 @@ class FleetState:
     """All nodes, their status and history. Feed it events; read ``nodes``.
 
     Each node's history covers `history_s`: the newest `fine_s` (plus one bucket) at full
-    resolution, older points as `bucket_s` buckets of mean and max (analysis/history.py). At
-    most `max_procs` processes a node keep their history and listing (more when one sample
-    lists more); processes not listed for `proc_forget_s` are forgotten.
+    resolution, older points as `bucket_s` buckets of mean and max (analysis/history.py);
+    process metrics keep only `proc_fine_s` at full resolution (what the process charts draw
+    at one column a second), then buckets as well. At most `max_procs` processes a node keep
+    their history and listing (more when one sample lists more); processes not listed for
+    `proc_forget_s` are forgotten. ``NO_HISTORY`` metrics keep only their newest value.
     """
 
     def __init__(
@@ -114,6 +138,7 @@ class FleetState:
         fine_s: float = 300.0,
         bucket_s: float = 10.0,
         max_procs: int = 64,
+        proc_fine_s: float = 60.0,
     ) -> None:
         self.history_s = history_s
         self.stale_after_intervals = stale_after_intervals
@@ -122,6 +147,7 @@ class FleetState:
         self.fine_s = fine_s  # newest history kept at full resolution, older in buckets
         self.bucket_s = bucket_s
         self.max_procs = max_procs  # processes per node whose history and listing are kept
+        self.proc_fine_s = min(proc_fine_s, fine_s)  # processes' full-resolution history
         self.nodes: dict[str, NodeState] = {}
         self.registry_ok: bool | None = None  # None: no registry in use
         self.registry_reason: str | None = None
@@ -239,15 +265,23 @@ class FleetState:
             node.status_since = t
             self._changes.append(StatusChange(t, node.node_id, old, status, reason))
 
-    def _new_history(self) -> NodeHistory:
+    def _new_history(self) -> History:
+        """Node and GPU metrics, then process metrics, each in a history covering
+        `history_s` at one point a second (processes with a shorter fine tier)."""
+        return SplitHistory([
+            self._tiers(self.fine_s, keeps_history),
+            self._tiers(self.proc_fine_s, is_process_metric),
+        ])
+
+    def _tiers(self, fine_s: float, accept: Callable[[Key], bool]) -> NodeHistory:
         """A history covering `history_s` at one point a second: `fine_s` of it at full
         resolution (plus one bucket, so a `fine_s` window always reads fine points), the rest
         in `bucket_s` buckets; one tier only when the history is that short."""
-        fine = int(self.fine_s + self.bucket_s)
+        fine = int(fine_s + self.bucket_s)
         if self.bucket_s <= 0 or self.history_s <= fine:
-            return NodeHistory(max(2, int(self.history_s)))  # one point a second at most
-        buckets = math.ceil((self.history_s - self.fine_s) / self.bucket_s)
-        return NodeHistory(max(2, fine), self.bucket_s, buckets)
+            return NodeHistory(max(2, int(self.history_s)), accept=accept)
+        buckets = math.ceil((self.history_s - fine_s) / self.bucket_s)
+        return NodeHistory(max(2, fine), self.bucket_s, buckets, accept=accept)
 
     def _forget_procs(self, node: NodeState, now: float, listed: int) -> None:
         """Forget processes not listed for `proc_forget_s`, and beyond `max_procs` the ones

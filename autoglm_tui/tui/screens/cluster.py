@@ -28,7 +28,7 @@ from autoglm_tui.text import clean
 from autoglm_tui.tui.intents import OpenGpus, OpenNode
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.table_screen import SORT_BINDINGS, TableScreen
-from autoglm_tui.tui.widgets.alerts_pane import AlertsPane, firing_per_node
+from autoglm_tui.tui.widgets.alerts_pane import AlertsPane, alert_view
 from autoglm_tui.tui.widgets.command_line import CommandError
 from autoglm_tui.tui.widgets.live_table import LiveTable, same
 from autoglm_tui.tui.widgets.node_row import (
@@ -90,18 +90,19 @@ class ClusterScreen(TableScreen):
         p = Palette.from_variables(self.app.theme_variables)
         state = self.state
         nodes = list(state.nodes.values())
-        total_alerts, per_node = firing_per_node(self.monitor_app.monitor.alerts)
+        alerts = alert_view(self.monitor_app.monitor.alerts)
         self._update_strip(nodes)
         if self.filter_query:
             nodes = [n for n in nodes if self.filter_query.matches(NodeSubject(n))]
-        facts = TableFacts(now, per_node, self.monitor_app.sampler_costs, self.io_windows)
+        facts = TableFacts(now, alerts.firing_per_node, self.monitor_app.sampler_costs,
+                           self.io_windows)
         items = order_rows(nodes, facts, self.sort_key, self.sort_reverse, self.group_key,
                            self.open_groups, title=lambda t: clean(t, 64))
         self._paint = RowPaint(facts, p, self.strip, {}, self.open_groups)
         table = self.table
         table.show(items, self._render_row)  # type: ignore[arg-type]
         self._paint.stragglers = self._stragglers(table)
-        self._paint_summary(p, total_alerts, len(nodes))
+        self._paint_summary(p, alerts.firing, len(nodes))
         self._paint_detail()
         self.query_one(AlertsPane).show(None, now)
         if len(self.io_windows) > len(state.nodes) + 64:

@@ -8,7 +8,9 @@ a process command) is cleaned and drawn as plain Text, never markup.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from rich.text import Text
 from textual.geometry import Size
@@ -32,16 +34,39 @@ STATE_LABEL = {
 SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "i "}
 
 
-def firing_per_node(pipeline: AlertPipeline | None) -> tuple[int, dict[str, int]]:
-    """Firing alerts in all, and per node (no pipeline: alerting is off)."""
+@dataclass
+class AlertView:
+    """The pipeline's rows and the firing count per node, read once per change of the alerts
+    (``version``) and of the pipeline's clock, and shared by everything drawn in a repaint: with
+    thousands of pending alerts on a large fleet, listing them is the costly part."""
+
+    stamp: tuple[int, float]
+    rows: list[AlertRow]
+    firing_per_node: dict[str, int]
+
+    @property
+    def firing(self) -> int:
+        return sum(self.firing_per_node.values())
+
+
+_VIEWS: WeakKeyDictionary[AlertPipeline, AlertView] = WeakKeyDictionary()
+
+
+def alert_view(pipeline: AlertPipeline | None) -> AlertView:
+    """The pipeline's alerts as of now (alerting off: an empty view)."""
     if pipeline is None:
-        return 0, {}
-    alerts = pipeline.firing()
-    per: dict[str, int] = {}
-    for a in alerts:
-        node = a.target.node
-        per[node] = per.get(node, 0) + 1
-    return len(alerts), per
+        return AlertView((0, 0.0), [], {})
+    stamp = (pipeline.version, pipeline.now)
+    view = _VIEWS.get(pipeline)
+    if view is None or view.stamp != stamp:
+        rows = pipeline.rows()
+        per: dict[str, int] = {}
+        for r in rows:
+            if r.alert.state == AlertState.FIRING:
+                node = r.alert.target.node
+                per[node] = per.get(node, 0) + 1
+        view = _VIEWS[pipeline] = AlertView(stamp, rows, per)
+    return view
 
 
 def state_style(row: AlertRow, p: Palette) -> str:
@@ -129,10 +154,7 @@ class AlertsPane(Widget):
 
     def rows(self) -> list[AlertRow]:
         """What this pane lists: active alerts (and recently resolved) of its node, if any."""
-        pipeline = self.pipeline
-        if pipeline is None:
-            return []
-        rows = pipeline.rows()
+        rows = alert_view(self.pipeline).rows
         if self.node_id is not None:
             rows = [r for r in rows if r.alert.target.node == self.node_id]
         return rows
@@ -163,9 +185,11 @@ class AlertsPane(Widget):
             sub.append(f" · {self.hint}")
         self.border_subtitle = sub
         self.set_class(not active, "-quiet")
-        self.display = bool(active or recent) or not self.hide_when_empty
+        shown_now = bool(active or recent) or not self.hide_when_empty
+        relayout = shown_now != self.display or len(lines) != len(self._lines)
+        self.display = shown_now
         self._lines = lines
-        self.refresh(layout=True)
+        self.refresh(layout=relayout)  # the screen's layout moves only when the height does
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return max(1, len(self._lines))

@@ -315,10 +315,27 @@ class LiveTable(ScrollView, can_focus=True):
         if strip is None:
             render = self._render
             cells = render(self.items[row]) if render is not None else ()
-            strip = self._to_strip(lay_out(cells, self.columns)).apply_style(self.rich_style)
+            strip = self._cells_strip(cells).apply_style(self.rich_style)
             self._rows[row] = strip
             self.rows_built += 1
         return strip
+
+    def _cells_strip(self, cells: Sequence[Text]) -> Strip:
+        """One row's cells laid out at their columns' widths, as segments (what `lay_out`
+        does, without building one Text of the whole row first)."""
+        console = self.app.console
+        segments: list[Segment] = []
+        for col, cell in zip(self.columns, cells, strict=False):
+            piece = cell
+            if piece.cell_len > col.width:
+                piece = cell.copy()
+                piece.truncate(col.width, overflow="ellipsis")
+            gap = col.width - piece.cell_len
+            right = col.right or cell.justify == "right"
+            segments.append(Segment(" " * (PAD + gap if right else PAD)))
+            segments.extend(piece.render(console, end=""))
+            segments.append(Segment(" " * (PAD if right else PAD + gap)))
+        return Strip(segments, self.row_width)
 
     def _to_strip(self, line: Text) -> Strip:
         segments = list(line.render(self.app.console, end=""))
