@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
-from autoglm_tui.analysis.aggregate import Aggregate, SamplerCost, group_by_label
+from autoglm_tui.analysis.aggregate import Aggregate, group_by_label
 from autoglm_tui.analysis.correlation import IoWindow, io_window
 from autoglm_tui.analysis.state import NodeState, gpu_keys
 from autoglm_tui.events import NodeStatus
@@ -120,7 +120,6 @@ class TableFacts:
 
     now: float
     alerts: dict[str, int]  # firing alerts per node
-    sampler: SamplerCost  # each node's sampler CPU %
     io: IoWindows | None = None
     groups: dict[str, GroupRow] = field(default_factory=dict)  # label value -> its group row
 
@@ -167,7 +166,7 @@ def node_sort_value(node: NodeState, key: str, facts: TableFacts) -> object:
     if key == "lag":
         return node.age(facts.now)
     if key == "smp":
-        return facts.sampler.get(node.node_id)
+        return node.sampler_cpu_pct
     if key == "io":
         w = facts.io.cached(node.node_id) if facts.io is not None else None
         return w.r_net_disk_bps if w is not None else None

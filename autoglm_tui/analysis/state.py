@@ -39,6 +39,16 @@ def gpu_keys(metric: str, indices: tuple[int, ...]) -> tuple[Key, ...]:
     return tuple((metric, i) for i in indices)
 
 
+def sampler_cpu_pct(prev: Sample | None, cur: Sample) -> float | None:
+    """The sampler's own CPU, in % of one core, from the growth of its CPU time between two
+    samples (None for the first, or when its clock or CPU time went back: it restarted)."""
+    if prev is None or prev.self_cost is None or cur.self_cost is None:
+        return None
+    dt = cur.t - prev.t
+    dcpu = cur.self_cost.cpu_time_s - prev.self_cost.cpu_time_s
+    return 100.0 * dcpu / dt if dt > 0 and dcpu >= 0 else None
+
+
 def keeps_history(key: Key) -> bool:
     """Node and GPU metrics with history (processes have their own part)."""
     return key[0] not in NO_HISTORY and not key[0].startswith("proc.")
@@ -82,6 +92,7 @@ class NodeState:
     metrics: dict[Key, float | None] = field(default_factory=dict)  # newest derived values
     proc_seen: dict[int, float] = field(default_factory=dict)  # pid -> last time listed
     proc_info: dict[int, ProcSample] = field(default_factory=dict)  # pid -> newest listing
+    sampler_cpu_pct: float | None = None  # the sampler's own CPU between its last two samples
 
     @property
     def interval_s(self) -> float:
@@ -204,6 +215,7 @@ class FleetState:
         if prev is not None and sample.seq <= prev.seq and sample.t <= prev.t:
             node.bad_lines += 1  # a replayed or duplicated sample: keep the newer one
             return
+        node.sampler_cpu_pct = sampler_cpu_pct(prev, sample)
         if prev is not None and sample.t <= prev.t:
             prev = None  # the node's clock or stream restarted: no rates across the jump
         values = derive(sample, prev)

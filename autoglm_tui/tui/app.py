@@ -27,7 +27,6 @@ from textual.message import Message
 from textual.theme import Theme
 
 from autoglm_tui.actions import SignalResult
-from autoglm_tui.analysis.aggregate import SamplerCost
 from autoglm_tui.events import Event, SampleReceived
 from autoglm_tui.model import ProcSample
 from autoglm_tui.monitor import Monitor
@@ -89,7 +88,6 @@ class MonitorApp(App[int]):
         self.clock = clock
         self.process_top = top  # GPU processes plus the top N others (process table)
         self.source_errors: list[str] = []
-        self.sampler_costs = SamplerCost()  # every node's sampler CPU, from its self samples
         self._queue: deque[Event] = deque()
         self._batch_posted = False
         self._painted_data = False
@@ -133,25 +131,18 @@ class MonitorApp(App[int]):
     def on_source_batch(self, message: SourceBatch) -> None:
         deadline = time.perf_counter() + APPLY_BUDGET_S
         queue = self._queue
-        nodes = self.monitor.state.nodes
         first_sample = False
         while queue:
             event = queue.popleft()
             self.monitor.apply(event)
-            if isinstance(event, SampleReceived):
-                node = nodes.get(event.node_id)
-                if node is not None:
-                    self.sampler_costs.update(node)
-                if not self._painted_data:
-                    self._painted_data = first_sample = True
+            if not self._painted_data and isinstance(event, SampleReceived):
+                self._painted_data = first_sample = True
             if time.perf_counter() >= deadline:
                 break
         if queue:
             self.post_message(SourceBatch())  # after whatever the user did meanwhile
         else:
             self._batch_posted = False
-        if len(self.sampler_costs) > len(nodes) + 64:
-            self.sampler_costs.forget(nodes)
         if first_sample:
             self.call_later(self.repaint)  # the first figures should not wait for the timer
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from autoglm_tui.analysis.aggregate import SamplerCost
 from autoglm_tui.analysis.node_table import (
     TableFacts,
     gpu_mean,
@@ -29,7 +28,7 @@ def _fleet() -> FleetState:
 
 
 def _facts(alerts: dict[str, int] | None = None) -> TableFacts:
-    return TableFacts(3.0, alerts or {}, SamplerCost())
+    return TableFacts(3.0, alerts or {})
 
 
 def test_natural_order_and_unknown_values_last() -> None:

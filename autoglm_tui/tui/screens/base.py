@@ -20,7 +20,6 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
 
-from autoglm_tui.analysis.aggregate import SamplerCost
 from autoglm_tui.analysis.state import FleetState, NodeState
 from autoglm_tui.monitor import Monitor
 from autoglm_tui.tui.intents import Back, Intent
@@ -38,7 +37,6 @@ class MonitorHost(Protocol):
     clock: Callable[[], float]
     cluster_mode: bool
     process_top: int
-    sampler_costs: SamplerCost
 
     def error_text(self) -> str | None: ...
 
@@ -146,8 +144,8 @@ class StateScreen(Screen):
     def paint_header(self, node_id: str, node: NodeState | None, now: float) -> None:
         """Draw the screen's NodeHeader (status, sampler cost, source errors) for `node`."""
         app = self.monitor_app
-        self.query_one(NodeHeader).show(node, now, app.error_text(),
-                                        app.sampler_costs.get(node_id))
+        cost = node.sampler_cpu_pct if node is not None else None
+        self.query_one(NodeHeader).show(node, now, app.error_text(), cost)
 
     # ------------------------------------------------------------------ command line
 

@@ -94,14 +94,14 @@ class ClusterScreen(TableScreen):
         self._update_strip(nodes)
         if self.filter_query:
             nodes = [n for n in nodes if self.filter_query.matches(NodeSubject(n))]
-        facts = TableFacts(now, alerts.firing_per_node, self.monitor_app.sampler_costs,
-                           self.io_windows)
+        facts = TableFacts(now, alerts.firing_per_node, self.io_windows)
         items = order_rows(nodes, facts, self.sort_key, self.sort_reverse, self.group_key,
                            self.open_groups, title=lambda t: clean(t, 64))
         self._paint = RowPaint(facts, p, self.strip, {}, self.open_groups)
         table = self.table
-        table.show(items, self._render_row)  # type: ignore[arg-type]
-        self._paint.stragglers = self._stragglers(table)
+        table.show(items, self._render_row, fill=False)  # type: ignore[arg-type]
+        self._paint.stragglers = self._stragglers(table)  # of the rows in view, then built
+        table.fill()
         self._paint_summary(p, alerts.firing, len(nodes))
         self._paint_detail()
         self.query_one(AlertsPane).show(None, now)

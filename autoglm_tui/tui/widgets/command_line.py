@@ -124,7 +124,7 @@ def common_prefix(items: Sequence[str]) -> str:
     return first[:n]
 
 
-class _Suggest(Suggester):
+class FirstCompletion(Suggester):
     """Grey inline suggestion: the first completion."""
 
     def __init__(self, owner: CommandLine) -> None:
@@ -144,16 +144,16 @@ class CommandInput(Input):
         Binding("escape", "close", "Close the command line", show=False),
     ]
 
-    def _bar(self) -> CommandLine | None:
+    def _command_line(self) -> CommandLine | None:
         return next((n for n in self.ancestors if isinstance(n, CommandLine)), None)
 
     def action_complete(self) -> None:
-        bar = self._bar()
+        bar = self._command_line()
         if bar is not None:
             bar.tab()
 
     def action_close(self) -> None:
-        bar = self._bar()
+        bar = self._command_line()
         if bar is not None:
             bar.close()
 
@@ -192,7 +192,7 @@ class CommandLine(Vertical):
             yield Static(":", classes="command-prompt")
             yield CommandInput(
                 placeholder="command (Tab completes, Enter runs, Esc closes)",
-                suggester=_Suggest(self),
+                suggester=FirstCompletion(self),
                 select_on_focus=False,
                 classes="command-input",
             )

@@ -206,10 +206,12 @@ class LiveTable(ScrollView, can_focus=True):
         row = self.cursor_row
         return self.items[row] if 0 <= row < len(self.items) else None
 
-    def show(self, items: list[Hashable], render: RowRenderer) -> None:
+    def show(self, items: list[Hashable], render: RowRenderer, *, fill: bool = True) -> None:
         """Display `items` in this order; `render(item)` builds a row's cells when it is in view.
 
-        The list is kept as given (the caller builds a new one per repaint)."""
+        The rows on screen are built now (`fill`), so they show the same moment as the rest of
+        the screen; rows scrolled into view later are built then. The list is kept as given
+        (the caller builds a new one per repaint). With `fill=False` call :meth:`fill`."""
         keep = self.selected
         old_row = self.cursor_row
         self.items = items
@@ -224,7 +226,14 @@ class LiveTable(ScrollView, can_focus=True):
         self._resize_virtual()
         if self.cursor_row != old_row:
             self._scroll_to_cursor()
+        if fill:
+            self.fill()
         self.refresh()
+
+    def fill(self) -> None:
+        """Build the rows on screen now."""
+        for row in self.visible_rows():
+            self._row_strip(row)
 
     def row_of(self, item: Hashable) -> int | None:
         """The row showing `item` (None: not shown)."""
@@ -324,6 +333,7 @@ class LiveTable(ScrollView, can_focus=True):
         """One row's cells laid out at their columns' widths, as segments (what `lay_out`
         does, without building one Text of the whole row first)."""
         console = self.app.console
+        null = Style.null()
         segments: list[Segment] = []
         for col, cell in zip(self.columns, cells, strict=False):
             piece = cell
@@ -333,7 +343,9 @@ class LiveTable(ScrollView, can_focus=True):
             gap = col.width - piece.cell_len
             right = col.right or cell.justify == "right"
             segments.append(Segment(" " * (PAD + gap if right else PAD)))
-            segments.extend(piece.render(console, end=""))
+            # Text.render leaves the Text's own style to its caller: put it under the spans'
+            base = console.get_style(piece.style, default=null) if piece.style else None
+            segments.extend(Segment.apply_style(piece.render(console, end=""), base))
             segments.append(Segment(" " * (PAD if right else PAD + gap)))
         return Strip(segments, self.row_width)
 

@@ -26,7 +26,7 @@ class NodeHeader(Widget):
         self, node: NodeState | None, now: float, error: str | None = None,
         cost_pct: float | None = None,
     ) -> None:
-        """Draw `node`; `cost_pct` is its sampler's CPU use (analysis/aggregate.py SamplerCost)."""
+        """Draw `node`; `cost_pct` is its sampler's CPU use (`NodeState.sampler_cpu_pct`)."""
         self.node = node
         self.error = error
         self.cost_pct = cost_pct

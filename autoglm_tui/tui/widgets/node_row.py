@@ -141,7 +141,7 @@ def node_cells(node: NodeState, paint: RowPaint) -> dict[str, Text]:
     p, facts = paint.palette, paint.facts
     m = node.metrics
     grey = node.status is not NodeStatus.UP
-    fig = p.muted if grey else ""
+    dim = p.muted if grey else ""  # the figures of a node that is not live are greyed
     gpus = len(node.gpu_indices())
     used = gpu_sum(node, "gpu.mem_used_bytes")
     total = gpu_sum(node, "gpu.mem_total_bytes")
@@ -149,31 +149,31 @@ def node_cells(node: NodeState, paint: RowPaint) -> dict[str, Text]:
     cpu = m.get(("cpu.util_pct", None))
     mem = m.get(("mem.used_pct", None))
     age = node.age(facts.now)
-    lag_style = fig
+    lag_style = dim
     if age is not None and age > 3 * node.interval_s:
         lag_style = f"bold {p.warning}"
-    smp = facts.sampler.get(node.node_id)
+    smp = node.sampler_cpu_pct
     io = facts.io.get(node, facts.now) if facts.io is not None else None
     return {
         "status": cell(node.status.value, status_style(node.status, p)),
         "node": cell(clean(node.node_id, 128), "bold" if not grey else p.muted),
         "labels": cell(labels_text(node.labels), p.muted),
-        "gpus": cell(str(gpus) if gpus else "-", fig, True),
+        "gpus": cell(str(gpus) if gpus else "-", dim, True),
         "strip": util_strip(node, paint.strip, p, grey, paint.stragglers.get(node.node_id, set())),
-        "gmem": cell(mem_pair(used, total), fig or (p.level(mem_pct, 70, 90) if mem_pct else ""),
+        "gmem": cell(mem_pair(used, total), dim or (p.level(mem_pct, 70, 90) if mem_pct else ""),
                      True),
-        "cpu": cell(fmt.pct(cpu), fig or p.level(cpu), True),
-        "mem": cell(fmt.pct(mem), fig or p.level(mem, 70, 90), True),
-        "net": cell(rate_pair(m.get(("net.rx_bps", None)), m.get(("net.tx_bps", None))), fig,
+        "cpu": cell(fmt.pct(cpu), dim or p.level(cpu), True),
+        "mem": cell(fmt.pct(mem), dim or p.level(mem, 70, 90), True),
+        "net": cell(rate_pair(m.get(("net.rx_bps", None)), m.get(("net.tx_bps", None))), dim,
                     True),
         "disk": cell(rate_pair(m.get(("disk.read_bps", None)), m.get(("disk.write_bps", None))),
-                     fig, True),
-        "tok": cell(tokens_text(m.get(("svc.tokens_per_s", None))), fig, True),
-        "p95": cell(latency_text(m.get(("svc.latency_p95_s", None))), fig, True),
+                     dim, True),
+        "tok": cell(tokens_text(m.get(("svc.tokens_per_s", None))), dim, True),
+        "p95": cell(latency_text(m.get(("svc.latency_p95_s", None))), dim, True),
         "io": io_cell(io, p),
         "alerts": alerts_cell(facts.alerts.get(node.node_id, 0), p),
         "lag": cell(fmt.duration(age) if age is not None else "-", lag_style, True),
-        "smp": cell(fmt.pct(smp, digits=1) if smp is not None else "-", fig or p.muted, True),
+        "smp": cell(fmt.pct(smp, digits=1) if smp is not None else "-", dim or p.muted, True),
     }
 
 
