@@ -68,6 +68,7 @@ def rss_mb() -> float:
 def one(
     nodes: int, gpus: int, seconds: float, history: float, presses: int, alerts: bool = True,
     prefill: float | None = None, memory: bool = False, trace: bool = False,
+    gc_tuning: bool = True,
 ) -> dict[str, Any]:
     """Run one fleet size in this process; return the measurements."""
     from autoglm_tui.analysis.state import FleetState
@@ -172,7 +173,7 @@ def one(
 
     ClusterScreen.paint = timed_paint  # type: ignore[method-assign]
 
-    app = BenchApp(monitor, [fleet])
+    app = BenchApp(monitor, [fleet], gc_tuning=gc_tuning)
     result: dict[str, Any] = {"nodes": nodes, "gpus": gpus, "prefill_s": prefill_s,
                               "rss_start_mb": rss_start, "rss_prefill_mb": rss_prefill}
 
@@ -321,7 +322,8 @@ def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def table(
-    rows: list[dict[str, Any]], seconds: float, history: float, alerts: bool, prefill: float
+    rows: list[dict[str, Any]], seconds: float, history: float, alerts: bool, prefill: float,
+    gc_tuning: bool = True,
 ) -> str:
     def mark(value: float, target: float) -> str:
         return "meets" if value <= target else f"misses by {value - target:.0f}"
@@ -331,7 +333,8 @@ def table(
            else "all of it live")
     out = [
         f"Cluster view, synthetic fleet at 1 Hz, repaint 2 Hz, 160x50, {history / 60:.0f} min of "
-        f"history ({how}), {'default alert rules on' if alerts else 'no alert rules'}; CPU "
+        f"history ({how}), {'default alert rules on' if alerts else 'no alert rules'}"
+        f"{'' if gc_tuning else ', no garbage-collector tuning'}; CPU "
         f"over {seconds:.0f} s; {'median of ' + str(runs) + ' runs; ' if runs > 1 else ''}"
         f"machine: {os.cpu_count()} CPUs",
         "",
@@ -391,6 +394,9 @@ def main() -> int:
                         help="report where the memory goes (collector census, history)")
     parser.add_argument("--trace", action="store_true",
                         help="--memory plus tracemalloc from the end of the pre-fill (slow)")
+    parser.add_argument("--no-gc-tuning", action="store_true",
+                        help="CPython's default garbage collection (no gc.freeze at start-up, "
+                             "no rarer full collections), to see what the tuning buys")
     parser.add_argument("--no-alerts", action="store_true",
                         help="leave the default alert rules out (they run in `cluster`)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
@@ -399,6 +405,7 @@ def main() -> int:
     if args.one is not None:
         print(json.dumps(one(args.one, args.gpus, args.seconds, args.history, args.presses,
                              alerts=not args.no_alerts, prefill=prefill, memory=args.memory,
+                             gc_tuning=not args.no_gc_tuning,
                              trace=args.trace)))
         return 0
     rows = []
@@ -410,6 +417,7 @@ def main() -> int:
                  "--seconds", str(args.seconds), "--history", str(args.history),
                  "--prefill", str(prefill), "--presses", str(args.presses),
                  *(["--no-alerts"] if args.no_alerts else []),
+                 *(["--no-gc-tuning"] if args.no_gc_tuning else []),
                  *(["--memory"] if args.memory else []),
                  *(["--trace"] if args.trace else [])],
                 capture_output=True, text=True, check=False,
@@ -421,7 +429,8 @@ def main() -> int:
             print(f"{n} nodes done (pre-fill {runs[-1]['prefill_s']:.0f} s, "
                   f"RSS {runs[-1]['rss_mb']:.0f} MB)", file=sys.stderr)
         rows.append(median_row(runs))
-    print(table(rows, args.seconds, args.history, not args.no_alerts, prefill))
+    print(table(rows, args.seconds, args.history, not args.no_alerts, prefill,
+                not args.no_gc_tuning))
     return 0
 
 

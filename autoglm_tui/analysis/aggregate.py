@@ -79,15 +79,15 @@ def aggregate(
     counts = dict.fromkeys(metrics, 0)
     n_nodes = n_live = n_gpus = 0
     gpu_metrics = [m for m in metrics if METRICS[m].scope is Scope.GPU]
-    node_metrics = [m for m in metrics if METRICS[m].scope is Scope.NODE]
+    node_keys = [(m, (m, None)) for m in metrics if METRICS[m].scope is Scope.NODE]
     for node in nodes:
         n_nodes += 1
         if node.status is not NodeStatus.UP:
             continue
         n_live += 1
         values = node.metrics
-        for m in node_metrics:
-            v = values.get((m, None))
+        for m, key in node_keys:
+            v = values.get(key)
             if v is not None:
                 totals[m] += v
                 counts[m] += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from autoglm_tui.analysis.aggregate import Aggregate, group_by_label
 from autoglm_tui.analysis.correlation import IoWindow, io_window
@@ -29,8 +30,9 @@ STATUS_ORDER = {
 }
 
 
+@lru_cache(maxsize=8192)
 def natural_key(text: str) -> tuple[object, ...]:
-    """'node-10' sorts after 'node-9'."""
+    """'node-10' sorts after 'node-9' (made once per name: the table sorts by it each repaint)."""
     return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", text))
 
 

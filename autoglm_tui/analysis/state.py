@@ -93,6 +93,7 @@ class NodeState:
     proc_seen: dict[int, float] = field(default_factory=dict)  # pid -> last time listed
     proc_info: dict[int, ProcSample] = field(default_factory=dict)  # pid -> newest listing
     sampler_cpu_pct: float | None = None  # the sampler's own CPU between its last two samples
+    _gpus: tuple[object, tuple[int, ...]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def interval_s(self) -> float:
@@ -107,9 +108,16 @@ class NodeState:
 
     def gpu_indices(self) -> tuple[int, ...]:
         """The node's GPU indices: from its newest sample, else from its hello (none yet: ())."""
+        source: object = self.last_sample if self.last_sample is not None else self.hello
+        cached = self._gpus
+        if cached is not None and cached[0] is source:
+            return cached[1]
         if self.last_sample is not None:
-            return tuple(g.index for g in self.last_sample.gpus)
-        return tuple(g.index for g in self.hello.static.gpus) if self.hello is not None else ()
+            out = tuple(g.index for g in self.last_sample.gpus)
+        else:
+            out = tuple(g.index for g in self.hello.static.gpus) if self.hello is not None else ()
+        self._gpus = (source, out)  # made once per sample: the tables read it for every row
+        return out
 
     def gpu(self, index: int) -> GpuSample | None:
         """GPU `index` in the newest sample (None: no sample, or not in it)."""
