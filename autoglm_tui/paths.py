@@ -41,11 +41,6 @@ def state_dir(env: Mapping[str, str] | None = None) -> Path:
     return _xdg(env, "XDG_STATE_HOME", ".local/state")
 
 
-def cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Disposable files (default ``~/.cache/autoglm-tui``)."""
-    return _xdg(env, "XDG_CACHE_HOME", ".cache")
-
-
 def user_rules_file(env: Mapping[str, str] | None = None) -> Path:
     """The user's own alert rules, loaded after the built-in defaults."""
     return config_dir(env) / "rules.toml"

@@ -21,8 +21,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from autoglm_tui.analysis.alerts import AlertEngine
-from autoglm_tui.analysis.rules import default_rules, parse_rules
+from autoglm_tui.alerting.rule_files import default_rules
+from autoglm_tui.analysis.alerts import AlertEngine, parse_rules
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
 from autoglm_tui.model import (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -38,18 +39,23 @@ def add_alert_args(parser: argparse.ArgumentParser) -> None:
                    help="do not evaluate alert rules (no log, no Alertmanager)")
 
 
-def pipeline_from_args(args: argparse.Namespace) -> AlertPipeline | None:
-    """The pipeline the options ask for (None with --no-alerts)."""
+def pipeline_from_args(
+    args: argparse.Namespace, ephemeral: bool = False
+) -> AlertPipeline | None:
+    """The pipeline the options ask for (None with --no-alerts). `ephemeral` (a demo) writes
+    no alert log unless --alert-log names one and keeps silences in memory."""
     if getattr(args, "no_alerts", False):
         return None
+    from autoglm_tui.alerting.alert_log import LogInUse
     from autoglm_tui.alerting.pipeline import build_pipeline
-    from autoglm_tui.analysis.rules import RulesFileError
+    from autoglm_tui.analysis.alerts import RulesFileError
 
     try:
         return build_pipeline(
             list(getattr(args, "rules", []) or []),
             alert_log=getattr(args, "alert_log", None),
             alertmanager_url=getattr(args, "alertmanager", None),
+            ephemeral=ephemeral,
         )
     except RulesFileError as exc:
         n = len(exc.errors)
@@ -58,6 +64,12 @@ def pipeline_from_args(args: argparse.Namespace) -> AlertPipeline | None:
             "Fix the file, check it with 'autoglm-tui rules check FILE', or start with "
             "--no-alerts."
         ) from None
+    except LogInUse as exc:
+        raise AlertSetupError(
+            f"the alert log {exc.path} is in use by "
+            f"{f'pid {exc.holder}' if exc.holder else 'another autoglm-tui'} (one writer per "
+            "log). Give this monitor its own --alert-log PATH, or start it with --no-alerts."
+        ) from None
     except ValueError as exc:
         raise AlertSetupError(f"--alertmanager: {exc}") from None
     except OSError as exc:
@@ -65,11 +77,17 @@ def pipeline_from_args(args: argparse.Namespace) -> AlertPipeline | None:
 
 
 def close_pipeline(pipeline: AlertPipeline | None, flush_s: float = 2.0) -> None:
-    """After the UI has exited: deliver queued alerts briefly, close the log."""
+    """After the UI has exited: deliver queued alerts briefly, write what the log holds (and
+    say on stderr what could not be written: a full disk at exit loses those lines)."""
     if pipeline is None:
         return
     try:
         asyncio.run(pipeline.aclose(flush_s))
     except Exception:  # leaving must not fail because a sink misbehaves
-        if pipeline.log is not None:
-            pipeline.log.close()
+        pipeline.close(flush_s)
+    log = pipeline.log
+    if log is not None:
+        health = log.health()
+        if health.queued:
+            print(f"autoglm-tui: {health.queued} alert log record(s) could not be written to "
+                  f"{log.path} ({health.error or 'still queued'})", file=sys.stderr)

@@ -4,7 +4,8 @@ On every tick it evaluates the rules, writes each node status change and each al
 to the alert log, hands firing and resolved alerts to Alertmanager (unless silenced), re-sends
 firing ones now and then, and keeps what the alerts pane shows: alerts with their ack and
 silence marks, and the newest events. A failing sink never breaks the tick: its error is kept
-for the status line.
+for the status line and :meth:`AlertPipeline.sink_health`. Nothing here writes to disk on the
+caller's thread: the log and the silences file have writer threads of their own.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autoglm_tui.alerting.alert_log import AlertLog
+from autoglm_tui.alerting.alert_log import AlertLog, LogInUse
 from autoglm_tui.alerting.alertmanager import AlertmanagerClient
+from autoglm_tui.alerting.health import SinkHealth, sink_health
 from autoglm_tui.alerting.silences import Silence, SilenceStore
 from autoglm_tui.analysis.alerts import Alert, AlertEngine, AlertEvent, AlertState
 from autoglm_tui.analysis.state import FleetState, StatusChange
@@ -45,9 +48,11 @@ class AlertPipeline:
         silences: SilenceStore | None = None,
         recent_max: int = 500,
         resend_check_s: float = 5.0,
+        log_notice: str | None = None,
     ) -> None:
         self.engine = engine
         self.log = log
+        self.log_notice = log_notice  # e.g. "the default log is taken: writing alerts-2.jsonl"
         self.alertmanager = alertmanager
         self.silences = silences or SilenceStore(None)
         self.recent: deque[AlertEvent] = deque(maxlen=recent_max)
@@ -70,7 +75,7 @@ class AlertPipeline:
         events = self.engine.evaluate(state, now, changes)
         if self.log is not None:
             for change in changes:
-                self.log.write_status(change)
+                self.log.submit_status(change)
         silences = self.silences
         ended: list[str] = []
         to_am: list[AlertEvent] = []
@@ -78,7 +83,7 @@ class AlertPipeline:
             silenced = silences.silenced(e.rule, e.target, now)
             if self.log is not None:
                 extra = {"silenced": True} if silenced is not None else {}
-                self.log.write_event(e, **extra)
+                self.log.submit_event(e, **extra)
             if e.state in (AlertState.RESOLVED, AlertState.INACTIVE):
                 ended.append(e.fingerprint)
                 self._withdrawn.discard(e.fingerprint)
@@ -124,12 +129,24 @@ class AlertPipeline:
         """Firing alerts (what the cluster table counts per node)."""
         return self.engine.firing()
 
+    def sink_health(self) -> SinkHealth:
+        """The alert log's and the silences file's writers, as plain data for a banner."""
+        log = self.log
+        return sink_health(None if log is None else str(log.path),
+                           None if log is None else log.health(),
+                           self.silences.save_error, self.log_notice)
+
     def status_line(self) -> str:
         """Sink health in a few words, for the pane's footer (plain text)."""
         parts = []
         if self.log is not None:
-            parts.append(f"log {self.log.path.name}" + (
-                f" ERROR {self.log.last_error}" if self.log.last_error else ""))
+            h = self.log.health()
+            part = f"log {self.log.path.name}"
+            if h.error:
+                part += f" ERROR {h.error}, {h.queued} queued"
+            if h.dropped:
+                part += f", {h.dropped} dropped"
+            parts.append(part)
         am = self.alertmanager
         if am is not None:
             if am.last_error:
@@ -139,6 +156,8 @@ class AlertPipeline:
                     f", {am.queued} queued" if am.queued else ""))
             if am.dropped:
                 parts.append(f"{am.dropped} dropped (queue full)")
+        if self.log_notice:
+            parts.append(self.log_notice)
         for err in (self.silences.load_error, self.silences.save_error):
             if err:
                 parts.append(err)
@@ -175,13 +194,21 @@ class AlertPipeline:
             await asyncio.Event().wait()
 
     async def aclose(self, flush_s: float = 2.0) -> None:
-        """Deliver what is queued (briefly) and close the log."""
+        """Deliver what is queued (briefly), then write what the log and silences hold."""
         try:
             if self.alertmanager is not None and self.alertmanager.queued:
                 await self.alertmanager.flush(flush_s)
         finally:
-            if self.log is not None:
-                self.log.close()
+            self.close(flush_s)
+
+    def close(self, timeout: float = 5.0) -> int:
+        """Write what is queued for the log and the silences file (for at most `timeout`
+        seconds each) and close them; returns how many log records could not be written."""
+        left = 0
+        if self.log is not None:
+            left = self.log.close(timeout)
+        self.silences.close(timeout)
+        return left
 
 
 def build_pipeline(
@@ -192,17 +219,21 @@ def build_pipeline(
     silences_path: str | None = None,
     include_user_rules: bool = True,
     no_log: bool = False,
+    ephemeral: bool = False,
 ) -> AlertPipeline:
     """Make a pipeline from command-line options: rules files (the user's config dir rules
     first when it exists, then `rules_paths`), the log path (default under the data dir),
     Alertmanager, silences (default under the state dir).
 
-    Raises RulesFileError for a bad rules file and ValueError for a bad URL; callers turn
-    them into a clear message."""
-    from pathlib import Path
+    `ephemeral` (demos, synthetic data) writes no state it was not asked for: no log unless
+    `alert_log` names one, silences kept in memory unless `silences_path` names a file.
 
+    When the default log is in use by another monitor, this one writes the first free
+    ``alerts-N.jsonl`` beside it and says so (:attr:`AlertPipeline.log_notice`); an explicit
+    `alert_log` in use raises LogInUse. Raises RulesFileError for a bad rules file and
+    ValueError for a bad URL; callers turn them into a clear message."""
     from autoglm_tui import paths
-    from autoglm_tui.analysis.rules import load_rule_set
+    from autoglm_tui.alerting.rule_files import load_rule_set
 
     files: list[str | Path] = []
     user = paths.user_rules_file()
@@ -212,6 +243,33 @@ def build_pipeline(
     rule_set = load_rule_set(files)
     engine = AlertEngine(rule_set.enabled)
     am = AlertmanagerClient(alertmanager_url) if alertmanager_url else None
-    log = None if no_log else AlertLog(alert_log or paths.default_alert_log())
-    store = SilenceStore(silences_path or paths.silences_file())
-    return AlertPipeline(engine, log=log, alertmanager=am, silences=store)
+    log, notice = None, None
+    if alert_log is not None and not no_log:
+        log = AlertLog(alert_log)
+    elif not no_log and not ephemeral:
+        log, notice = open_default_log(paths.default_alert_log())
+    if silences_path is not None:
+        store = SilenceStore(silences_path)
+    else:
+        store = SilenceStore(None if ephemeral else paths.silences_file())
+    return AlertPipeline(engine, log=log, alertmanager=am, silences=store, log_notice=notice)
+
+
+def open_default_log(
+    path: Path, tries: int = 16, **options: int
+) -> tuple[AlertLog, str | None]:
+    """The default log, or, when another monitor holds it, this instance's own
+    ``alerts-2.jsonl`` (the first free one) beside it, with a note saying so. `options` go to
+    :class:`AlertLog` (max_bytes, backups)."""
+    try:
+        return AlertLog(path, **options), None
+    except LogInUse as taken:
+        who = f"pid {taken.holder}" if taken.holder else "another autoglm-tui"
+        for n in range(2, tries + 1):
+            mine = path.with_name(f"{path.stem}-{n}{path.suffix}")
+            try:
+                log = AlertLog(mine, **options)
+            except LogInUse:
+                continue
+            return log, f"{path.name} is in use by {who}: this monitor logs to {mine.name}"
+        raise

@@ -4,7 +4,9 @@ Acknowledging marks an alert as seen by someone (it stays listed, marked, until 
 A silence hides matching alerts from the alerts pane's main list and stops pushing them to
 Alertmanager until it expires; the alert log still records every state change. Silences
 match a rule on one target (node, GPU or process) or on every target. The file is rewritten
-atomically (temporary file, fsync, rename) on every change.
+atomically (temporary file, fsync, rename) after every change, by a writer thread (the newest
+state wins; a failed write is retried), so a slow disk never holds up the monitor's loop. A
+store without a path (a demo) keeps everything in memory.
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ import contextlib
 import json
 import os
 import secrets
+import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from autoglm_tui.alerting.write_queue import WriteQueue
 from autoglm_tui.analysis.alerts import Target
 from autoglm_tui.text import clean
 
 SCHEMA = 1
+# The live writer of each silences file in this process, so that a store opened later (a
+# restart within one process, a test) first lets the earlier one finish saving.
+_WRITERS: dict[str, weakref.WeakSet[WriteQueue]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +66,24 @@ class SilenceStore:
         self.acks: dict[str, float] = {}  # alert fingerprint -> when acknowledged
         self.silences: list[Silence] = []
         self.load_error: str | None = None
-        self.save_error: str | None = None
         self.version = 0
+        self._writer: WriteQueue | None = None
         if self.path is not None:
+            writers = _WRITERS.setdefault(os.path.abspath(self.path), weakref.WeakSet())
+            for earlier in list(writers):  # this process saved to it: read what it saved
+                earlier.flush(5.0)
+            self._writer = WriteQueue(self._write_file, name=f"silences {self.path.name}",
+                                      coalesce=True)
+            writers.add(self._writer)
             self._load()
+
+    @property
+    def save_error(self) -> str | None:
+        """Why the newest state is not on disk yet (it is retried), None when it is."""
+        if self._writer is None:
+            return None
+        err = self._writer.health().error
+        return None if err is None else f"cannot save {self.path}: {err}"
 
     # ------------------------------------------------------------------ persistence
 
@@ -88,14 +109,28 @@ class SilenceStore:
                 os.replace(self.path, self.path.with_name(self.path.name + ".bad"))
 
     def save(self) -> None:
+        """Hand the current state to the writer thread (memory only without a path)."""
         self.version += 1
-        if self.path is None:
+        if self._writer is None:
             return
-        data = {
+        self._writer.put({
             "schema": SCHEMA,
-            "acks": self.acks,
+            "acks": dict(self.acks),
             "silences": [asdict(s) for s in self.silences],
-        }
+        })
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the newest state is on disk; False if `timeout` passed first."""
+        return True if self._writer is None else self._writer.flush(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Save what is pending (for at most `timeout` seconds) and stop the writer."""
+        if self._writer is not None:
+            self._writer.close(timeout)
+
+    def _write_file(self, data: dict[str, Any]) -> None:
+        """On the writer thread: write the state atomically (temporary file, fsync, rename)."""
+        assert self.path is not None
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,10 +139,10 @@ class SilenceStore:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
-            self.save_error = None
-        except OSError as exc:
-            self.save_error = f"cannot save {self.path}: {exc}"
-            tmp.unlink(missing_ok=True)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
 
     # ------------------------------------------------------------------ acks
 

@@ -244,30 +244,3 @@ def describe_r(r: float | None) -> str:
     if strength == "none":
         return strength
     return f"{strength} {'+' if r > 0 else '-'}"
-
-
-class CorrelationCache:
-    """IO windows per node, recomputed at most every `refresh_s` seconds of `now` (for tables
-    that show a correlation per row without rescanning every history on every repaint)."""
-
-    def __init__(self, window_s: float = 300.0, refresh_s: float = 10.0) -> None:
-        self.window_s = window_s
-        self.refresh_s = refresh_s
-        self._cache: dict[str, tuple[float, IoWindow]] = {}
-
-    def get(self, node_id: str, history: NodeHistory, now: float,
-            link_mbps: int | None = None) -> IoWindow:
-        hit = self._cache.get(node_id)
-        if hit is not None and 0 <= now - hit[0] < self.refresh_s:
-            return hit[1]
-        w = io_window(history, now - self.window_s, now, link_mbps)
-        self._cache[node_id] = (now, w)
-        return w
-
-    def __len__(self) -> int:
-        return len(self._cache)
-
-    def forget(self, keep: set[str] | dict[str, object]) -> None:
-        """Drop nodes that are gone."""
-        for node_id in [n for n in self._cache if n not in keep]:
-            del self._cache[node_id]

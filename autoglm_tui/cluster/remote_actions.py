@@ -2,7 +2,8 @@
 
 The UI builds a :class:`SignalIntent` (node, pid, the start time it saw, signal) after the user
 confirmed it; :class:`SshSignaller` carries it out on a fresh SSH connection to that node, made
-the same way (options, verified host keys, bounded handshakes) as the node's data stream. The
+by the same ``cluster.ssh.connect`` as the node's data stream (its ``SshTarget``: options,
+verified host keys, bounded handshakes). The
 command it runs is a constant script plus three validated arguments (an integer pid, a number,
 a signal name from a fixed list): nothing from the node, the registry or a host list is ever
 put into it. On the node, the script signals the pid only if that process still started at the
@@ -110,18 +111,21 @@ class SshSignaller:
     async def __call__(self, intent: SignalIntent) -> SignalResult:
         if intent.signal.strip().upper().removeprefix("SIG") not in SIGNALS:
             return SignalResult(False, f"unsupported signal {intent.signal!r}")
-        from autoglm_tui.cluster.ssh import SshSource  # asyncssh: only when a signal is sent
+        # asyncssh is imported only when a signal is sent
+        from autoglm_tui.cluster.ssh import SshTarget, connect
 
         stream = getattr(self.runner, "streams", {}).get(intent.node_id)
-        source = getattr(stream, "source", None)
-        if not isinstance(source, SshSource):
+        target = getattr(getattr(stream, "source", None), "target", None)
+        if not isinstance(target, SshTarget):
             return SignalResult(False, "this node is not reached over SSH: nothing sent")
         try:
-            command = remote_command(source.options.remote_python, intent)
+            command = remote_command(target.options.remote_python, intent)
         except ValueError as exc:
             return SignalResult(False, str(exc))
         try:
-            exit_status, stdout = await source.run_once(command, TIMEOUT_S)
+            # a fresh connection, made as the stream's (same options, keys and handshake slots)
+            async with connect(target, timeout=TIMEOUT_S) as connection:
+                exit_status, stdout = await connection.run(command, TIMEOUT_S)
         except asyncio.TimeoutError:
             return SignalResult(False, "the node did not answer in time: not known if sent")
         except ConnectionError as exc:

@@ -111,7 +111,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     demo = p.add_argument_group("demo")
     demo.add_argument(
         "--demo", type=_demo, metavar="NODES[xGPUS]",
-        help="show an invented fleet (no network, no SSH): for trying the UI and benchmarks",
+        help="show an invented fleet (no network, no SSH): for trying the UI and benchmarks; "
+        "writes no alert log (unless --alert-log PATH) and keeps silences in memory",
     )
 
 
@@ -174,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
         sources.append(source)
         signaller = SshSignaller(source)
     try:
-        pipeline = pipeline_from_args(args)
+        # A demo writes no state it was not asked for: no default alert log, silences in memory.
+        pipeline = pipeline_from_args(args, ephemeral=args.demo is not None)
     except AlertSetupError as exc:
         print(f"autoglm-tui cluster: {exc}", file=sys.stderr)
         return 2

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 def _check(files: list[str]) -> int:
     from pathlib import Path
 
-    from autoglm_tui.analysis.rules import parse_rules
+    from autoglm_tui.analysis.alerts import parse_rules
     from autoglm_tui.text import clean
 
     bad = 0
@@ -76,7 +76,8 @@ def _list(extra: list[str], user_rules: bool, show_all: bool) -> int:
     from pathlib import Path
 
     from autoglm_tui import paths
-    from autoglm_tui.analysis.rules import RulesFileError, load_rule_set
+    from autoglm_tui.alerting.rule_files import load_rule_set
+    from autoglm_tui.analysis.alerts import RulesFileError
     from autoglm_tui.format import duration
 
     files: list[str | Path] = []

@@ -99,10 +99,6 @@ class Collector:
         self._net = NetCounters(0, 0, 0, 0, 0, 0, None)
         self.procs.prime(mono)
 
-    @property
-    def collector_name(self) -> str:
-        return self.host.name
-
     def hello(self, now: float) -> Hello:
         """The first message of a stream: static host facts, GPUs and NVML status."""
         facts = self.host.facts()

@@ -385,8 +385,3 @@ def default_gateway() -> NvmlGateway:
     if _DEFAULT is None:
         _DEFAULT = NvmlGateway()
     return _DEFAULT
-
-
-def nvml_query(fn_name: str, *args: Any, default: Any = None) -> Any:
-    """``pynvml.fn_name(*args)`` through the default gateway; `default` on any failure."""
-    return default_gateway().query(fn_name, *args, default=default)

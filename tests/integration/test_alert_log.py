@@ -25,7 +25,7 @@ CHILD = textwrap.dedent(
     from autoglm_tui.alerting.alert_log import AlertLog
     from autoglm_tui.alerting.pipeline import AlertPipeline
     from autoglm_tui.analysis.alerts import AlertEngine
-    from autoglm_tui.analysis.rules import parse_rules
+    from autoglm_tui.analysis.alerts import parse_rules
     from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
     from autoglm_tui.monitor import Monitor
     from tests.unit.alertseries import _Counters, build_sample

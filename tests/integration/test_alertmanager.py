@@ -11,8 +11,7 @@ import pytest
 
 from autoglm_tui.alerting.alertmanager import AlertmanagerClient, alerts_endpoint
 from autoglm_tui.alerting.pipeline import AlertPipeline
-from autoglm_tui.analysis.alerts import AlertEngine
-from autoglm_tui.analysis.rules import parse_rules
+from autoglm_tui.analysis.alerts import AlertEngine, parse_rules
 from autoglm_tui.cluster.backoff import Backoff
 from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
 from autoglm_tui.monitor import Monitor

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from autoglm_tui.analysis.alerts import AlertEngine, AlertEvent
-from autoglm_tui.analysis.rules import parse_rules
+from autoglm_tui.analysis.alerts import AlertEngine, AlertEvent, parse_rules
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
 from autoglm_tui.model import (

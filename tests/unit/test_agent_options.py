@@ -153,12 +153,35 @@ def test_build_registration_refuses_what_the_watcher_would_reject() -> None:
         )
 
 
-def test_default_route_address_is_an_address_or_none() -> None:
-    import ipaddress
+def _kernel_default_address() -> str | None:
+    """What iproute2 says: the first address of the default route's device (IPv4, else
+    IPv6 without link-local), or None when there is no default route."""
+    import json
+    import subprocess
 
-    address = default_route_address()
-    if address is not None:
-        ipaddress.ip_address(address)
+    for family in ("-4", "-6"):
+        routes = json.loads(subprocess.run(["ip", "-j", family, "route", "show", "default"],
+                                           capture_output=True, text=True, check=True,
+                                           timeout=10).stdout or "[]")
+        devs = [r["dev"] for r in routes if r.get("dev") and r.get("dev") != "lo"]
+        if not devs:
+            continue
+        links = json.loads(subprocess.run(["ip", "-j", family, "addr", "show", "dev", devs[0]],
+                                          capture_output=True, text=True, check=True,
+                                          timeout=10).stdout or "[]")
+        for link in links:
+            for info in link.get("addr_info", []):
+                if not str(info.get("local", "")).lower().startswith("fe80"):
+                    return str(info["local"])
+    return None
+
+
+def test_default_route_address_is_the_kernels() -> None:
+    import shutil
+
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2 is not installed (scripts/test.sh installs it)")
+    assert default_route_address() == _kernel_default_address()
 
 
 def test_systemd_unit_quotes_and_has_no_password() -> None:

@@ -1,4 +1,4 @@
-"""The per-tick columns the alert engine reads (analysis/alert_frame.py), and its shortcuts:
+"""The per-tick columns the alert engine reads (analysis/alerts/frame.py), and its shortcuts:
 each must give what reading node by node gives."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoglm_tui.analysis.alert_frame import Frame, Layouts, hits
-from autoglm_tui.analysis.alerts import AlertEngine, _peer_screen
+from autoglm_tui.analysis.alerts import Rule
+from autoglm_tui.analysis.alerts.frame import Frame, Layouts, hits
+from autoglm_tui.analysis.alerts.kinds.peer import peer_may_fire, peer_screen
 from autoglm_tui.analysis.derive import derive
-from autoglm_tui.analysis.rules import Rule
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
 from autoglm_tui.model import GpuSample
@@ -137,14 +137,14 @@ def test_peer_screen_keeps_every_node_that_may_fire(
     for row in values:
         slices.append(slice(off, off + len(row)))
         off += len(row)
-    kept = set(_peer_screen(col, slices, z * min_std))
+    kept = set(peer_screen(col, slices, z * min_std))
     for i, row in enumerate(values):
-        if AlertEngine._peer_may_fire(rule, row):
+        if peer_may_fire(rule, row):
             assert i in kept, (row, z, min_std)
 
 
 def test_peer_screen_drops_tight_nodes() -> None:
     col = [50.0, 51.0, 52.0, 50.5, 10.0, 90.0, 50.0, 50.0]
-    assert _peer_screen(col, [slice(0, 4), slice(4, 8)], 3 * 5.0) == [1]
-    assert _peer_screen([50.0, None, 99.0], [slice(0, 3)], 15.0) == [0]
-    assert _peer_screen([50.0, None, 51.0], [slice(0, 3)], 15.0) == []
+    assert peer_screen(col, [slice(0, 4), slice(4, 8)], 3 * 5.0) == [1]
+    assert peer_screen([50.0, None, 99.0], [slice(0, 3)], 15.0) == [0]
+    assert peer_screen([50.0, None, 51.0], [slice(0, 3)], 15.0) == []

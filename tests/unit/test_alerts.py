@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from autoglm_tui.analysis.alerts import AlertEngine, AlertState
-from autoglm_tui.analysis.rules import default_rules, parse_rules
+from autoglm_tui.alerting.rule_files import default_rules
+from autoglm_tui.analysis.alerts import AlertEngine, AlertState, parse_rules
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import (
     HelloReceived,
@@ -361,7 +361,7 @@ def test_untrusted_strings_in_summaries_are_cleaned() -> None:
 
 def test_fast_sample_readers_agree_with_derive() -> None:
     """The engine reads GPU and process values off the sample; they must be derive()'s."""
-    from autoglm_tui.analysis.alert_frame import GPU_FIELDS, PROC_FIELDS
+    from autoglm_tui.analysis.alerts.frame import GPU_FIELDS, PROC_FIELDS
     from autoglm_tui.analysis.derive import derive
     from autoglm_tui.metrics import METRICS, Scope
     from autoglm_tui.tui.demo import demo_sample

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from autoglm_tui.alerting.rule_files import default_rules
 from autoglm_tui.analysis.alerts import AlertEngine
-from autoglm_tui.analysis.rules import default_rules
 
 from .alertseries import play
 
@@ -109,7 +109,7 @@ def test_random_series_never_raise_and_states_are_valid(
     series = dict(series)
     for pid, text in procs.items():
         series[("n1", "proc.cpu_pct", pid)] = text
-    from autoglm_tui.analysis.rules import parse_rules
+    from autoglm_tui.analysis.alerts import parse_rules
 
     rules = parse_rules(RULES)[0] + default_rules()
     p = play("", series, interval=interval, engine=AlertEngine(rules))
@@ -142,7 +142,7 @@ def test_window_matches_brute_force(
 ) -> None:
     import math
 
-    from autoglm_tui.analysis.alert_windows import Window
+    from autoglm_tui.analysis.alerts.windows import Window
 
     w = Window(window_s, nb=6, phase=phase)
     width = window_s / 6
@@ -186,8 +186,8 @@ def test_block_window_matches_brute_force(
     as a reference into a column shared with other nodes (at an offset in it)."""
     import math
 
-    from autoglm_tui.analysis.alert_windows import Block
-    from autoglm_tui.analysis.rules import Rule
+    from autoglm_tui.analysis.alerts import Rule
+    from autoglm_tui.analysis.alerts.windows import Block
 
     rule = Rule(name="z", kind="zscore", metric="gpu.util_pct", min_samples=min_samples,
                 min_std=min_std, z=2.5, direction=direction)

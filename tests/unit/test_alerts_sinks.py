@@ -8,8 +8,7 @@ from pathlib import Path
 from autoglm_tui.alerting.alertmanager import AlertmanagerClient
 from autoglm_tui.alerting.pipeline import AlertPipeline
 from autoglm_tui.alerting.silences import SilenceStore
-from autoglm_tui.analysis.alerts import AlertEngine, AlertState, Target
-from autoglm_tui.analysis.rules import parse_rules
+from autoglm_tui.analysis.alerts import AlertEngine, AlertState, Target, parse_rules
 from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
 from autoglm_tui.monitor import Monitor
 
@@ -65,8 +64,10 @@ def test_ack_lasts_one_episode_and_persists(tmp_path: Path) -> None:
     alert = rig.pipeline.rows()[0].alert
     rig.pipeline.ack(alert)
     assert rig.pipeline.rows()[0].acked
+    rig.pipeline.silences.flush()  # saved by the writer thread
     assert SilenceStore(path).is_acked(alert.fingerprint)  # survives a restart
     rig.step("10", "10")  # resolved: the ack is spent
+    rig.pipeline.silences.flush()
     assert not SilenceStore(path).is_acked(alert.fingerprint)
     rig.step("90", "10")
     assert not rig.pipeline.rows()[0].acked
@@ -90,6 +91,7 @@ def test_silence_hides_from_alertmanager_but_not_from_the_log(tmp_path: Path) ->
     assert [str(r.alert.target) for r in rows] == ["n1 gpu1"]
     assert rig.pipeline.rows()[0].silence == silence or rig.pipeline.rows()[1].silence
     # a restart keeps the silence
+    store.flush()
     again = SilenceStore(tmp_path / "silences.json")
     assert again.silenced("hot", Target("n1", gpu=0), rig.t) is not None
     assert again.silenced("hot", Target("n1", gpu=1), rig.t) is None
@@ -120,6 +122,7 @@ def test_damaged_silences_file_is_set_aside(tmp_path: Path) -> None:
     assert store.load_error and "damaged" in store.load_error
     assert (tmp_path / "silences.json.bad").exists()
     store.ack("x", 1.0)
+    store.flush()
     assert json.loads(path.read_text())["acks"] == {"x": 1.0}
 
 

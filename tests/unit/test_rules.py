@@ -8,13 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoglm_tui.analysis.rules import (
-    RulesFileError,
-    default_rules,
-    load_rule_set,
-    load_rules_file,
-    parse_rules,
-)
+from autoglm_tui.alerting.rule_files import default_rules, load_rule_set, load_rules_file
+from autoglm_tui.analysis.alerts import RulesFileError, parse_rules
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import Scope
 

@@ -24,7 +24,8 @@ from autoglm_tui.cluster.source_args import (
     add_source_args,
     runner_config_from_args,
 )
-from autoglm_tui.cluster.ssh import PREFERRED_CIPHERS, HostKeyStore, SshOptions, SshSource
+from autoglm_tui.cluster.ssh import PREFERRED_CIPHERS, HostKeyStore, SshOptions, SshTarget
+from autoglm_tui.cluster.ssh.connect import connect_kwargs, host_config
 from autoglm_tui.cluster.stream import LineSplitter, SamplerStream, StderrTail
 from autoglm_tui.events import HelloReceived, NodeInvalid, SampleReceived
 from autoglm_tui.model import (
@@ -206,13 +207,10 @@ def _ciphers_offered(tmp_path: Path, ssh_config: str, host: str) -> list[str]:
     """The ciphers a connection to `host` would offer, in order, with this ssh_config."""
     path = tmp_path / "ssh_config"
     path.write_text(ssh_config)
-    source = SshSource(
-        HostSpec(host, host),
-        SshOptions(config=(str(path),)),
-        keys=HostKeyStore((str(tmp_path / "known_hosts"),)),
-        slots=asyncio.Semaphore(1),
-    )
-    kwargs = source._connect_kwargs(None, source._host_config(host, None, None))  # type: ignore[arg-type]
+    options = SshOptions(config=(str(path),))
+    target = SshTarget(HostSpec(host, host), options,
+                       HostKeyStore((str(tmp_path / "known_hosts"),)), asyncio.Semaphore(1))
+    kwargs = connect_kwargs(target, None, host_config(options, host, None, None))
     options = asyncssh.SSHClientConnectionOptions(
         config=[str(path)], host=host, known_hosts=None, client_keys=None,
         encryption_algs=kwargs.get("encryption_algs", ()),

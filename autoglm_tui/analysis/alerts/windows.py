@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from itertools import repeat
 from operator import add, mul, sub, truediv
 
-from autoglm_tui.analysis.rules import Rule
+from autoglm_tui.analysis.alerts.rule import Rule
 
 WINDOW_BUCKETS = 60
 _NO_BUCKET = -(1 << 62)
@@ -291,6 +291,10 @@ class Block:
         for i, ni in enumerate(n):
             ki = k[i]
             if ni <= 0 or ki is None:
+                # Nothing of this subject left in the window: the next value becomes its shift
+                # (a shift far from the values it serves, e.g. after a spike of 1e6 then
+                # values near 0, would cost the deviation its precision).
+                k[i] = None
                 self.n[i], self.s[i], self.ss[i] = 0, 0.0, 0.0
                 self.mean[i] = self.std[i] = math.nan
                 self.hi[i], self.lo[i] = math.inf, -math.inf

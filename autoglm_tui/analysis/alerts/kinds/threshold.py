@@ -1,0 +1,135 @@
+"""Threshold rules: ``metric op threshold``, per node, GPU or process, or aggregated per node.
+
+``node.up`` (1 while the node is UP, else 0) is known at every evaluation, so a threshold on it
+watches every node with ``now``; other metrics move only on a node's new sample.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoglm_tui.analysis.alerts import fields
+from autoglm_tui.analysis.alerts.core import (
+    CHUNK_BITS,
+    SCREEN_AGGS,
+    Compiled,
+    EngineCore,
+    Frames,
+    aggregate,
+    labels_match,
+)
+from autoglm_tui.analysis.alerts.frame import Frame, hits
+from autoglm_tui.analysis.alerts.kind import Checks, RuleKind
+from autoglm_tui.analysis.alerts.rule import OPS, Rule, format_number
+from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.events import NodeStatus
+from autoglm_tui.metrics import Scope
+
+
+class ThresholdKind(RuleKind):
+    name = "threshold"
+    keys = frozenset({"metric", "op", "threshold", "scope", "agg"})
+
+    def parse(self, raw: dict[str, object], checks: Checks, kw: dict[str, Any]) -> None:
+        kw["metric"] = fields.metric(raw, checks)
+        op = raw.get("op", ">")
+        if op not in OPS:
+            checks.bad("op", f"bad op {op!r}; one of {' '.join(OPS)}")
+        kw["op"] = op
+        if "threshold" not in raw:
+            checks.missing("missing 'threshold' (a number)")
+        else:
+            th = fields.number(raw["threshold"])
+            if th is None:
+                checks.bad("threshold",
+                           f"'threshold' must be a number, not {raw['threshold']!r}")
+            kw["threshold"] = th
+
+    def describe(self, rule: Rule) -> str:
+        if rule.metric is None:
+            return "(no condition: switched off)"
+        what = f"{rule.metric} {rule.op} {format_number(rule.threshold)}"
+        if rule.aggregated:
+            what = f"{rule.agg}({rule.metric}) {rule.op} {format_number(rule.threshold)}"
+        return what
+
+    def default_summary(self, rule: Rule) -> str:
+        if rule.scope == Scope.PROC:
+            return "{metric} of pid {pid} ({command}) on {node} is {value} {op} {threshold}"
+        return "{metric} on {target} is {value} {op} {threshold}"
+
+    def evaluate(self, engine: EngineCore, rules: list[Compiled], frames: Frames) -> None:
+        for c in rules:
+            if c.metric == "node.up":
+                _node_up(engine, c, frames.everyone, frames.now)
+            else:
+                _threshold(engine, c, frames.live)
+
+
+def _threshold(engine: EngineCore, c: Compiled, f: Frame) -> None:
+    cmp, th = c.cmp, c.threshold
+    assert cmp is not None and th is not None
+    if not len(f):
+        return
+    active, step = c.active, engine.step
+    ids, nodes, ats, pos, idx = f.ids, f.nodes, f.ats, f.pos, c.idx
+    scope = c.metric_scope
+    if scope == Scope.NODE:
+        col = f.node_col(c.metric)
+        for i in engine.candidates(c, f, hits(col, cmp, th)):
+            v = col[i]
+            if v is None:
+                continue  # no data: nothing moves
+            hold = cmp(v, th)
+            if hold or ids[i] in active:
+                engine.key = (pos[i] >> CHUNK_BITS, idx, pos[i])
+                step(c, nodes[i], None, ats[i], (hold, v, None))
+        return
+    side = f.members(scope)
+    col = side.col(c.metric)
+    if c.aggregate:
+        # max and min are one of the values: where none holds, the aggregate does not
+        found = (side.owners(hits(col, cmp, th)) if c.agg in SCREEN_AGGS
+                 else range(len(f)))
+        off = side.off
+        for i in engine.candidates(c, f, found):
+            v = aggregate(col[off[i]:off[i + 1]], c.agg)
+            if v is None:
+                continue
+            hold = cmp(v, th)
+            if hold or ids[i] in active:
+                engine.key = (pos[i] >> CHUNK_BITS, idx, pos[i])
+                step(c, nodes[i], None, ats[i], (hold, v, None))
+        return
+    off = side.off
+    for i in engine.candidates(c, f, side.owners(hits(col, cmp, th))):
+        node, at, subs, vals = nodes[i], ats[i], side.subject(i), col[off[i]:off[i + 1]]
+        act = active.get(ids[i])
+        engine.key = (pos[i] >> CHUNK_BITS, idx, pos[i])
+        if act is None:
+            for s, v in zip(subs, vals, strict=True):
+                if v is not None and cmp(v, th):
+                    step(c, node, s, at, (True, v, None))
+            continue
+        for s, v in zip(subs, vals, strict=True):
+            if v is not None:
+                hold = cmp(v, th)
+                if hold or s in act:
+                    step(c, node, s, at, (hold, v, None))
+        if scope == Scope.PROC:
+            engine.gone(c, node, at, subs)
+
+
+def _node_up(engine: EngineCore, c: Compiled, everyone: list[NodeState], now: float) -> None:
+    """``node.up``: 1 while the node is UP, else 0; known at every evaluation."""
+    cmp, th = c.cmp, c.threshold
+    assert cmp is not None and th is not None
+    match = c.match
+    for pos, node in enumerate(everyone):
+        if match and not labels_match(node, match):
+            continue
+        v = 1.0 if node.status == NodeStatus.UP else 0.0
+        hold = cmp(v, th)
+        if hold or node.node_id in c.active:
+            engine.key = (pos >> CHUNK_BITS, c.idx, pos)
+            engine.step(c, node, None, now, (hold, v, None))

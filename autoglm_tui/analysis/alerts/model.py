@@ -1,0 +1,163 @@
+"""What an alert is: its states, its target, the events it makes and its live record (pure)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from autoglm_tui.analysis.alerts.rule import Rule
+from autoglm_tui.analysis.alerts.summary import render_summary
+
+
+class AlertState(str, Enum):
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What an alert is about: a node, one of its GPUs, or one of its processes."""
+
+    node: str
+    gpu: int | None = None
+    pid: int | None = None
+
+    @property
+    def subject(self) -> int | None:
+        return self.gpu if self.gpu is not None else self.pid
+
+    def __str__(self) -> str:
+        if self.gpu is not None:
+            return f"{self.node} gpu{self.gpu}"
+        if self.pid is not None:
+            return f"{self.node} pid {self.pid}"
+        return self.node
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One state change of one alert: a line in the alert log, a push to Alertmanager."""
+
+    t: float
+    state: AlertState
+    rule: str
+    severity: str
+    target: Target
+    value: float | None
+    summary: str
+    started_at: float
+    fired_at: float | None = None
+    ended_at: float | None = None
+    command: str | None = None
+    reason: str | None = None  # why it ended: "condition cleared", "process exited", ...
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.rule, self.target)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the alert log's line)."""
+        return {
+            "t": round(self.t, 3),
+            "kind": "alert",
+            "rule": self.rule,
+            "state": self.state.value,
+            "severity": self.severity,
+            "node": self.target.node,
+            "gpu": self.target.gpu,
+            "pid": self.target.pid,
+            "command": self.command,
+            "value": json_number(self.value),
+            "summary": self.summary,
+            "started_at": round(self.started_at, 3),
+            "fired_at": None if self.fired_at is None else round(self.fired_at, 3),
+            "ended_at": None if self.ended_at is None else round(self.ended_at, 3),
+            "reason": self.reason,
+            "labels": dict(self.labels),
+            "id": self.fingerprint,
+        }
+
+
+def fingerprint(rule: str, target: Target) -> str:
+    """A stable id for one rule on one target (used by silences and Alertmanager)."""
+    return f"{rule}|{target.node}|{'' if target.gpu is None else target.gpu}|" + (
+        "" if target.pid is None else str(target.pid)
+    )
+
+
+@dataclass(slots=True)
+class Alert:
+    """One rule on one target that is pending, firing, or recently resolved."""
+
+    rule: Rule
+    target: Target
+    state: AlertState
+    active_since: float
+    last_true: float
+    value: float | None = None  # the newest value seen
+    held_value: float | None = None  # the newest value while the condition held
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    reason: str | None = None
+    command: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    false_since: float | None = None  # first observation where the condition no longer held
+    rule_index: int = -1  # the engine's index of the rule (internal)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.rule.name, self.target)
+
+    @property
+    def severity(self) -> str:
+        return self.rule.severity
+
+    def labels(self) -> tuple[tuple[str, str], ...]:
+        """Alertmanager-style labels: alertname, severity, node, gpu/pid, plus the rule's own."""
+        out = {"alertname": self.rule.name, "severity": self.rule.severity,
+               "node": self.target.node}
+        if self.target.gpu is not None:
+            out["gpu"] = str(self.target.gpu)
+        if self.target.pid is not None:
+            out["pid"] = str(self.target.pid)
+        for k, v in self.rule.labels:
+            out.setdefault(k, v)
+        return tuple(sorted(out.items()))
+
+    def summary(self) -> str:
+        """The rule's summary template filled in with the newest value that held (plain text;
+        untrusted parts cleaned), so a resolved alert still says what it was about."""
+        return render_summary(self)
+
+    def event(self, t: float, state: AlertState) -> AlertEvent:
+        return AlertEvent(
+            t=t,
+            state=state,
+            rule=self.rule.name,
+            severity=self.rule.severity,
+            target=self.target,
+            value=self.value,
+            summary=self.summary(),
+            started_at=self.active_since,
+            fired_at=self.fired_at,
+            ended_at=self.resolved_at if state in (AlertState.RESOLVED, AlertState.INACTIVE)
+            else None,
+            command=self.command,
+            reason=self.reason if state in (AlertState.RESOLVED, AlertState.INACTIVE) else None,
+            labels=self.labels(),
+        )
+
+
+def json_number(v: float | None) -> float | None:
+    """A value fit for JSON: rounded, and None when unknown or not finite."""
+    if v is None or not math.isfinite(v):
+        return None
+    return round(v, 6)

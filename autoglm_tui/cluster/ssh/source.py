@@ -1,0 +1,194 @@
+"""The SSH data path of one node: a connection, the sampler run on it, its JSON lines into
+events.
+
+``SshSource`` connects to one node (:func:`~autoglm_tui.cluster.ssh.connect.connect`), starts
+the sampler there, decodes its stdout with the wire module and emits events (events.py). It
+owns its retries: a failed connect or a lost link is ``NodeUnreachable`` with the reason and
+the next retry (capped exponential backoff with jitter); a sampler that dies is restarted on
+the same connection. Closing the connection closes the sampler's stdin, which stops it: no
+sampler outlives the monitor. The remote command is fixed by the monitor; no data from etcd or
+a host list is ever put into it.
+
+Cost per node matters (256 nodes at 1 Hz must stay under 10% of a core): the sampler's stdout
+is handled in the channel's data callback as packets arrive, with no reader task to wake
+(:class:`~autoglm_tui.cluster.ssh.session.SamplerSession`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncssh
+
+from autoglm_tui.cluster.backoff import Backoff
+from autoglm_tui.cluster.hosts import HostSpec
+from autoglm_tui.cluster.push import build_bundle
+from autoglm_tui.cluster.ssh.connect import ConnectFailed, SshTarget, connect, describe_error
+from autoglm_tui.cluster.ssh.host_keys import HostKeyStore
+from autoglm_tui.cluster.ssh.options import PUSH_MODES, SshOptions
+from autoglm_tui.cluster.ssh.session import Emit, SamplerOutcome, SamplerSession
+from autoglm_tui.cluster.stream import LineSplitter, SamplerStream, StderrTail
+from autoglm_tui.events import NodeUnreachable
+from autoglm_tui.text import clean
+
+
+class SshSource:
+    """One node over SSH: ``await run(emit)`` until cancelled (retrying on its own)."""
+
+    def __init__(
+        self,
+        spec: HostSpec,
+        options: SshOptions,
+        *,
+        keys: HostKeyStore,
+        slots: asyncio.Semaphore,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        if options.push not in PUSH_MODES:
+            raise ValueError(f"push must be one of {PUSH_MODES}")
+        self.spec = spec
+        self.options = options
+        self.keys = keys
+        self.slots = slots
+        self.target = SshTarget(spec, options, keys, slots)  # how remote actions reach it too
+        self.clock = clock
+        self.node_id = spec.node_id
+        self.push = options.push == "always"
+        self.backoff = Backoff(
+            options.backoff_base_s,
+            options.backoff_cap_s,
+            options.backoff_jitter,
+            rng or random.Random(),
+        )
+        self._past_bad_lines = 0
+        self._stream: SamplerStream | None = None
+        self._splitter: LineSplitter | None = None
+        self.stderr: StderrTail = StderrTail()
+        self.cipher: str | None = None  # the cipher negotiated on the current connection
+
+    @property
+    def bad_lines(self) -> int:
+        """Lines from this node's samplers that did not decode (each skipped)."""
+        now = 0
+        if self._stream is not None and self._splitter is not None:
+            now = self._stream.stats.bad_lines + self._splitter.dropped
+        return self._past_bad_lines + now
+
+    # ------------------------------------------------------------------ main loop
+
+    async def run(self, emit: Emit) -> None:
+        while True:
+            reason = await self._connection(emit)
+            delay = self.backoff.next()
+            emit(NodeUnreachable(self.clock(), self.node_id, reason, retry_in_s=round(delay, 2)))
+            await asyncio.sleep(delay)
+
+    async def _connection(self, emit: Emit) -> str:
+        """Connect, run samplers until the connection fails; return why it failed."""
+        try:
+            async with connect(self.target) as connection:
+                self.cipher = connection.cipher
+                while True:
+                    outcome = await self._run_sampler(connection.conn, emit)
+                    lost = connection.lost_reason()
+                    if lost is not None:
+                        return lost
+                    if outcome.lost is not None:
+                        return outcome.lost
+                    if outcome.missing_package and self.options.push == "auto" and not self.push:
+                        self.push = True  # the node lacks autoglm_tui: send the sampler along
+                        continue
+                    delay = self.backoff.next()
+                    if outcome.samples == 0 and not outcome.invalid:
+                        emit(
+                            NodeUnreachable(
+                                self.clock(), self.node_id, outcome.reason, round(delay, 2)
+                            )
+                        )
+                    await asyncio.sleep(delay)
+        except ConnectFailed as exc:
+            return exc.reason
+
+    # ------------------------------------------------------------------ the sampler
+
+    async def _run_sampler(self, conn: Any, emit: Emit) -> SamplerOutcome:
+        outcome = SamplerOutcome()
+        push = self.push
+        session = SamplerSession(self.node_id, emit, self.clock, self.backoff)
+        try:
+            chan, _ = await conn.create_session(
+                lambda: session,
+                self.options.sampler_command(push),
+                encoding=None,
+                request_pty=False,
+                term_type=None,
+            )
+        except Exception as exc:  # channel refused, connection gone
+            outcome.reason = describe_error(exc)
+            if isinstance(exc, (asyncssh.DisconnectError, OSError)):
+                outcome.lost = outcome.reason
+            return outcome
+        self.stderr = session.stderr
+        self._stream, self._splitter = session.stream, session.splitter
+        stalled = [False]
+        watchdog = asyncio.ensure_future(self._watchdog(session, stalled))
+        try:
+            if push:  # once; stdin stays open: its EOF stops the sampler
+                try:
+                    chan.write(build_bundle())
+                except (asyncssh.Error, OSError) as exc:
+                    session.lose(exc)
+            await session.done
+        finally:
+            self._past_bad_lines += session.stream.stats.bad_lines + session.splitter.dropped
+            self._stream = self._splitter = None
+            watchdog.cancel()
+            chan.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(chan.wait_closed(), 2.0)
+        if session.error is not None:
+            raise session.error  # a bug in this process, not the node's fault: see Runner._guard
+        stream = session.stream
+        self.stderr.finish()
+        outcome.lost = session.lost
+        outcome.samples = stream.stats.samples
+        outcome.invalid = stream.invalid is not None
+        outcome.missing_package = (
+            stream.hello is None and not push and self.stderr.missing_package()
+        )
+        outcome.reason = self._exit_reason(chan, stalled[0], stream)
+        return outcome
+
+    async def _watchdog(self, session: SamplerSession, stalled: list[bool]) -> None:
+        limit = self.options.stall_limit()
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(0.05, session.last_line + limit - loop.time()))
+            if loop.time() - session.last_line >= limit:
+                stalled[0] = True
+                session.finish()
+                return
+
+    def _exit_reason(self, chan: Any, stalled: bool, stream: SamplerStream) -> str:
+        if stalled:
+            return f"sampler sent nothing for {self.options.stall_limit():g}s; restarting it"
+        status = chan.get_exit_status()
+        signal = chan.get_exit_signal()
+        if signal:
+            how = f"killed by signal {clean(signal[0], 20)}"
+        elif status is not None and status >= 0:
+            how = f"exit status {status}"
+        else:
+            how = "no exit status"
+        said = self.stderr.summary()
+        if stream.hello is None:
+            if said:
+                return f"sampler failed: {said} ({how})"
+            return f"sampler exited before sending anything ({how})"
+        return f"sampler stopped ({how})" + (f": {said}" if said else "")
