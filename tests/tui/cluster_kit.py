@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from textual.pilot import Pilot
@@ -89,8 +90,8 @@ def shown_nodes(app: ClusterApp) -> list[str]:
 
 
 def crumbs(app: ClusterApp) -> str:
-    """The breadcrumb line."""
-    return screen_text(app).splitlines()[0].strip()
+    """The breadcrumb line (without a scrollbar that may end it on a small terminal)."""
+    return re.split(r"\s{2,}", screen_text(app).splitlines()[0].strip())[0]
 
 
 def record_notifications(app: ClusterApp) -> list[str]:

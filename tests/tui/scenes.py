@@ -3,7 +3,7 @@
 Each scene builds an app over fixed data on a stopped clock, then presses the keys that lead to
 its screen: the local view over ``tui/demo.py``'s recording (4 GPUs, one lost, a hostile
 command line), the cluster view over ``cluster/synthetic.py``'s seeded fleet (12 nodes x 8
-GPUs, five minutes of history, alert rules that fire on it). Times are shown in UTC.
+GPUs, five minutes of history, alert rules that fire and pend on it). Times are shown in UTC.
 
     .venv/bin/python scripts/snapshots.py      # rewrite tests/tui/snapshots/ (then review the diff)
     .venv/bin/python scripts/screenshots.py    # rewrite screenshots/ (the README's SVGs)
@@ -53,6 +53,13 @@ for = "30s"
 summary = "GPU {gpu} on {node} busy: {value:.0f}%"
 """
 CLUSTER_RULES = """
+[[rule]]
+name = "gpu_mem_high"
+metric = "gpu.mem_used_pct"
+threshold = 80
+for = "1m"
+summary = "GPU {gpu} on {node} memory at {value:.0f}%"
+
 [[rule]]
 name = "gpu_util_high"
 metric = "gpu.util_pct"

@@ -25,6 +25,7 @@ from autoglm_tui import format as fmt
 from autoglm_tui.analysis.alerts import Alert, AlertState
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.text import clean
+from autoglm_tui.tui.focus import focus_now
 from autoglm_tui.tui.intents import Intent, OpenGpu, OpenNode, OpenProcess
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.base import StateScreen
@@ -116,7 +117,7 @@ class AlertsScreen(StateScreen):
             table.add_column(col, key=col)
 
     def focus_main(self) -> None:
-        self.query_one(DataTable).focus()
+        focus_now(self.query_one(DataTable))
 
     def paint(self, now: float) -> None:
         pipeline = self.pipeline

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 
 from autoglm_tui.analysis.state import FleetState, NodeState
 from autoglm_tui.monitor import Monitor
@@ -42,13 +42,18 @@ class MonitorHost(Protocol):
 
 
 CLUSTER_ONLY = frozenset({"command", "gpu_prompt"})  # actions that need the command line
+# Keys that open a text box are priority bindings, run as the key is read, so the letters typed
+# right after them land in the box (an ordinary binding runs later, after those letters were
+# handed to the table); while a text box has the focus, they are typed into it instead.
+TEXT_ENTRY = frozenset({"command", "gpu_prompt", "filter"})
 
 
 class StateScreen(Screen):
     """A screen drawn from the fleet state; the app's repaint timer calls `repaint(now)`."""
 
     BINDINGS = [
-        Binding("colon", "command", "Command line (:nodes :gpus :node NAME …)", key_display=":"),
+        Binding("colon", "command", "Command line (:nodes :gpus :node NAME …)", key_display=":",
+                priority=True),
     ]
 
     node_id: str | None = None  # set by the screens of one node (banner, `:gpu INDEX`)
@@ -117,6 +122,8 @@ class StateScreen(Screen):
         self.repaint(self.monitor_app.clock(), force=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in TEXT_ENTRY and isinstance(self.focused, Input):
+            return None  # typed into the box that has the focus (shown, but not run)
         # Without the command line its keys are hidden from the footer and help, and do nothing.
         return self.cluster_mode or action not in CLUSTER_ONLY
 

@@ -59,7 +59,8 @@ class ClusterScreen(TableScreen):
 
     BINDINGS = [
         Binding("enter", "open", "Open node / group", show=False),
-        Binding("slash", "filter", "Filter (gpu.util>80 & label.zone=a)", key_display="/"),
+        Binding("slash", "filter", "Filter (gpu.util>80 & label.zone=a)", key_display="/",
+                priority=True),
         Binding("g", "group", "Group by next label"),
         *SORT_BINDINGS,
         Binding("G", "gpus", "All GPUs (:gpus)", key_display="G"),

@@ -22,6 +22,7 @@ from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.model import ProcSample
 from autoglm_tui.text import clean
+from autoglm_tui.tui.focus import focus_now
 from autoglm_tui.tui.intents import OpenProcess
 from autoglm_tui.tui.messages import SignalRequest
 from autoglm_tui.tui.render import Palette, cell, plot_runs
@@ -120,7 +121,7 @@ class GpuScreen(StateScreen):
         yield table
 
     def focus_main(self) -> None:
-        self.table.focus()
+        focus_now(self.table)
 
     @property
     def table(self) -> LiveTable:

@@ -84,7 +84,8 @@ class GpusScreen(TableScreen):
 
     BINDINGS = [
         Binding("escape", "back", "Clear filter / back"),
-        Binding("slash", "filter", "Filter (gpu.util<10 & label.zone=a)", key_display="/"),
+        Binding("slash", "filter", "Filter (gpu.util<10 & label.zone=a)", key_display="/",
+                priority=True),
         Binding("g", "group", "Peers: next label (default: the node's GPUs)"),
         Binding("x", "only_marked", "Only stragglers"),
         *SORT_BINDINGS,

@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Input
 
+from autoglm_tui.tui.focus import focus_now
 from autoglm_tui.tui.intents import OpenAlerts, OpenGpu, OpenProcess
 from autoglm_tui.tui.messages import SignalRequest
 from autoglm_tui.tui.procview import SORT_KEYS, ViewOptions
@@ -38,7 +39,8 @@ class NodeScreen(StateScreen):
     """Everything about one node on one screen."""
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("slash", "filter", "Filter", key_display="/",
+                priority=True),
         Binding("escape", "back", "Clear filter / back", show=False),
         Binding("c", "sort('cpu')", "Sort by CPU%", show=False),
         Binding("m", "sort('mem')", "Sort by memory (RSS)", show=False),
@@ -56,7 +58,7 @@ class NodeScreen(StateScreen):
         Binding("k", "signal", "Signal"),
         Binding("A", "alerts", "Alerts", key_display="A"),
         Binding("i", "io_correlation", "IO correlation"),
-        Binding("G", "gpu_prompt", "Open a GPU by index", key_display="G"),
+        Binding("G", "gpu_prompt", "Open a GPU by index", key_display="G", priority=True),
         *(Binding(str(n), f"open_gpu({n})", "Open the GPU with that index", show=False)
           for n in range(10)),
     ]
@@ -84,7 +86,7 @@ class NodeScreen(StateScreen):
         self.opts = replace(self.opts, top=self.monitor_app.process_top)
 
     def focus_main(self) -> None:
-        self.table.focus()
+        focus_now(self.table)
 
     @property
     def table(self) -> ProcessTable:
@@ -150,7 +152,7 @@ class NodeScreen(StateScreen):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("-active")
-        box.focus()
+        focus_now(box)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
@@ -160,7 +162,7 @@ class NodeScreen(StateScreen):
         if event.input.id == "filter":
             if not event.value.strip():
                 event.input.remove_class("-active")
-            self.table.focus()
+            focus_now(self.table)
 
     def action_back(self) -> None:
         box = self.query_one("#filter", Input)
@@ -168,7 +170,7 @@ class NodeScreen(StateScreen):
             box.value = ""
             box.remove_class("-active")
             self._set_opts(filter="")
-            self.table.focus()
+            focus_now(self.table)
         else:
             super().action_back()
 

@@ -16,6 +16,7 @@ from textual.widgets import Input
 
 from autoglm_tui.analysis.query import ParseError, Query, parse
 from autoglm_tui.text import clean
+from autoglm_tui.tui.focus import focus_now
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.widgets.command_line import CommandError
 from autoglm_tui.tui.widgets.live_table import LiveTable
@@ -53,7 +54,7 @@ class TableScreen(StateScreen):
         return self.query_one(f"#{self.table_id}", LiveTable)
 
     def focus_main(self) -> None:
-        self.table.focus()
+        focus_now(self.table)
 
     def on_mount(self) -> None:
         self.table.mark_sort(self.sort_key, self.sort_reverse)
@@ -99,7 +100,7 @@ class TableScreen(StateScreen):
         box = self.query_one(f"#{self.filter_id}", Input)
         box.add_class("-active")
         box.value = self.filter_query.source
-        box.focus()
+        focus_now(box)
 
     def set_filter(self, query: str) -> None:
         """Apply `query` (from the `:` command line); a bad one raises CommandError."""
@@ -131,7 +132,7 @@ class TableScreen(StateScreen):
             return
         if not event.value.strip():
             event.input.remove_class("-active")
-        self.table.focus()
+        focus_now(self.table)
 
     def clear_filter(self) -> bool:
         """Esc: close and empty an open or set filter; False when there was none."""
@@ -142,6 +143,6 @@ class TableScreen(StateScreen):
         box.remove_class("-active")
         self.filter_query = parse("")
         self.query_error = None
-        self.table.focus()
+        focus_now(self.table)
         self.refresh_now()
         return True

@@ -21,6 +21,7 @@ from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
 from autoglm_tui.text import clean
+from autoglm_tui.tui.focus import focus_now
 
 MAX_SHOWN = 12  # candidates listed in the hint line
 
@@ -218,7 +219,7 @@ class CommandLine(Vertical):
         box.cursor_position = len(text)
         self._cycle = []
         self._hint(self._usage_hint())
-        box.focus()
+        focus_now(box)
 
     def close(self) -> None:
         if not self.is_open:
@@ -288,6 +289,8 @@ class CommandLine(Vertical):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.value != self.input.value:
+            return  # an older change, still queued when Tab filled the box in
         if self._cycle and event.value not in self._cycle:
             self._cycle = []
         if event.value in self._listed:
