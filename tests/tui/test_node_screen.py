@@ -120,7 +120,8 @@ async def test_filter_hides_rows_and_escape_restores_them() -> None:
         await pilot.press("slash")
         await pilot.press(*"prometheus")
         assert table_pids(pilot) == [8123]
-        assert screen.opts.sort == "cpu" and not screen.opts.tree and not screen.opts.reverse
+        subtitle = screen_text(pilot).splitlines()[-2]  # the process pane's bottom border
+        assert "sort CPU% ▼" in subtitle and "tree" not in subtitle
 
 
 async def test_tree_view_nests_children_under_parents() -> None:

@@ -40,7 +40,7 @@ PROC_COLUMNS = [
     Column("sm", "SM", 4, right=True),
     Column("cpu", "CPU", 5, right=True),
     Column("rss", "RSS", 6, right=True),
-    Column("cmd", "Command", 80),
+    Column("cmd", "Command", 20, fill=True),
 ]
 
 

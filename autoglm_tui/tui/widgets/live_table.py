@@ -7,7 +7,8 @@ once per ``show``, and caches them until the next one. So a repaint costs the ro
 key press costs the two rows whose highlight changes, and a fleet of 1,000 nodes costs what 40
 rows cost.
 
-- columns have fixed widths (never measured per tick); a title click posts ``HeaderClicked``;
+- columns have fixed widths (never measured per tick), one may fill what the others leave;
+  a title click posts ``HeaderClicked``;
 - the cursor follows its item when the order changes (so Enter acts on what the user
   highlighted); Up/Down, PageUp/PageDown, Home/End move it; Left/Right scroll a wide table;
 - Enter, or a click on the highlighted row, posts ``Activated``; a move posts ``Moved``;
@@ -42,6 +43,7 @@ class Column:
     width: int
     right: bool = False  # numbers are right-aligned
     help: str = ""
+    fill: bool = False  # takes the width the others leave (at least `width`)
 
 
 RowRenderer = Callable[[Hashable], Sequence[Text]]  # item -> one Text per column, in order
@@ -158,6 +160,7 @@ class LiveTable(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(id=id, classes=classes)
         self.columns = list(columns)
+        self._laid = list(columns)  # the columns at their widths now (a fill column resized)
         self.items: list[Hashable] = []
         self.cursor_row = 0
         self._index: dict[Hashable, int] | None = None  # item -> row, built when first needed
@@ -172,7 +175,18 @@ class LiveTable(ScrollView, can_focus=True):
 
     @property
     def row_width(self) -> int:
-        return sum(c.width + 2 * PAD for c in self.columns)
+        return sum(c.width + 2 * PAD for c in self._laid)
+
+    def _lay_columns(self) -> None:
+        """Give a fill column the width the others leave; rebuild rows if that changed."""
+        fixed = sum(c.width + 2 * PAD for c in self.columns if not c.fill)
+        room = self.scrollable_content_region.width - fixed - 2 * PAD
+        laid = [replace(c, width=max(c.width, room)) if c.fill else c for c in self.columns]
+        if laid != self._laid:
+            self._laid = laid
+            self._header = None
+            self._rows.clear()
+            self._resize_virtual()
 
     def mark_sort(self, key: str | None, reverse: bool) -> None:
         """Show the sort column and its direction in the header."""
@@ -184,6 +198,8 @@ class LiveTable(ScrollView, can_focus=True):
     def set_width(self, key: str, width: int) -> None:
         """Change one column's width (rare: every row is built again)."""
         self.columns = [replace(c, width=width) if c.key == key else c for c in self.columns]
+        self._laid = list(self.columns)
+        self._lay_columns()
         self._header = None
         self._rows.clear()
         self._resize_virtual()
@@ -192,7 +208,7 @@ class LiveTable(ScrollView, can_focus=True):
     def column_at(self, x: int) -> str | None:
         """The key of the column under content offset `x` (horizontal scrolling included)."""
         pos = x + int(self.scroll_x)
-        for col in self.columns:
+        for col in self._laid:
             pos -= col.width + 2 * PAD
             if pos < 0:
                 return col.key
@@ -309,13 +325,13 @@ class LiveTable(ScrollView, can_focus=True):
     def _header_strip(self) -> Strip:
         if self._header is None:
             titles = []
-            for col in self.columns:
+            for col in self._laid:
                 title = col.title
                 if col.key == self._sort_key:
                     title = f"{title}{'▼' if self._sort_reverse else '▲'}"
                 titles.append(Text(title, justify="right" if col.right else "left"))
             style = self.get_component_rich_style("live-table--header")
-            line = lay_out(titles, self.columns)
+            line = lay_out(titles, self._laid)
             self._header = self._to_strip(line).apply_style(style)
         return self._header
 
@@ -335,7 +351,7 @@ class LiveTable(ScrollView, can_focus=True):
         console = self.app.console
         null = Style.null()
         segments: list[Segment] = []
-        for col, cell in zip(self.columns, cells, strict=False):
+        for col, cell in zip(self._laid, cells, strict=False):
             piece = cell
             if piece.cell_len > col.width:
                 piece = cell.copy()
@@ -359,6 +375,7 @@ class LiveTable(ScrollView, can_focus=True):
         self._rows.clear()
 
     def on_resize(self, event: events.Resize) -> None:
+        self._lay_columns()
         self._scroll_to_cursor()
 
     # ------------------------------------------------------------------ keys and mouse
