@@ -80,6 +80,19 @@ def lay_out(cells: Sequence[Text], columns: Sequence[Column]) -> Text:
     return out
 
 
+class TableMessage(Message):
+    """A message from a LiveTable about one of its items (or, for a title, a column key)."""
+
+    def __init__(self, table: LiveTable, item: Hashable | None) -> None:
+        super().__init__()
+        self.table = table
+        self.item = item
+
+    @property
+    def control(self) -> LiveTable:
+        return self.table
+
+
 class LiveTable(ScrollView, can_focus=True):
     """Fixed columns over an ordered list of items; rows are built only when on screen."""
 
@@ -115,41 +128,18 @@ class LiveTable(ScrollView, can_focus=True):
         Binding("enter", "activate", "Open the highlighted row", show=False),
     ]
 
-    class Activated(Message):
-        """Enter, or a click on the highlighted row, on an item."""
+    class Activated(TableMessage):
+        """Enter, or a click on the highlighted row, on `item`."""
 
-        def __init__(self, table: LiveTable, item: Hashable) -> None:
-            super().__init__()
-            self.table = table
-            self.item = item
+    class Moved(TableMessage):
+        """The cursor moved to `item` (None: the table is empty)."""
 
-        @property
-        def control(self) -> LiveTable:
-            return self.table
-
-    class Moved(Message):
-        """The cursor moved to another item."""
-
-        def __init__(self, table: LiveTable, item: Hashable | None) -> None:
-            super().__init__()
-            self.table = table
-            self.item = item
+    class HeaderClicked(TableMessage):
+        """A click on the title of column `key`."""
 
         @property
-        def control(self) -> LiveTable:
-            return self.table
-
-    class HeaderClicked(Message):
-        """A click on a column's title."""
-
-        def __init__(self, table: LiveTable, key: str) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
-
-        @property
-        def control(self) -> LiveTable:
-            return self.table
+        def key(self) -> str:
+            return str(self.item)
 
     def __init__(
         self,
