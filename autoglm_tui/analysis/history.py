@@ -91,26 +91,46 @@ class NodeHistory:
 
     def append(self, t: float, values: dict[Key, float | None]) -> None:
         """Record one point in time; keys absent from `values` get a gap at `t`."""
-        if self._len and t < self._last_time():
-            return  # out of order: dropped (the time axis only moves forward)
-        if self._len == self.capacity and self.buckets:
-            self._consolidate()
-        i = self._head
-        self._times[i] = t
-        for key, series in self._series.items():
-            v = values.get(key)
-            series[i] = NAN if v is None else v
-        accept, ignored = self._accept, self._ignored
+        i = self._start(t)
+        if i is None:
+            return
+        self._write(i, values)
+        accept, ignored, known = self._accept, self._ignored, self._series
         for key, v in values.items():
             # A series is created at its first value: metrics a node never reports cost nothing.
-            if v is None or key in self._series or key in ignored:
+            if v is None or key in known or key in ignored:
                 continue
             if accept is not None and not accept(key):
                 ignored.add(key)
                 continue
-            series = array("f", [NAN]) * self._width
-            series[i] = v
-            self._series[key] = series
+            self._create(i, key, v)
+        self._finish(i)
+
+    def accepts(self, key: Key) -> bool:
+        return self._accept is None or self._accept(key)
+
+    def _start(self, t: float) -> int | None:
+        """Make room for a point at `t` and return its slot (None: out of order, dropped)."""
+        if self._len and t < self._last_time():
+            return None  # the time axis only moves forward
+        if self._len == self.capacity and self.buckets:
+            self._consolidate()
+        i = self._head
+        self._times[i] = t
+        return i
+
+    def _write(self, i: int, values: dict[Key, float | None]) -> None:
+        """Every existing series' value at slot `i` (a gap where `values` has none)."""
+        for key, series in self._series.items():
+            v = values.get(key)
+            series[i] = NAN if v is None else v
+
+    def _create(self, i: int, key: Key, v: float) -> None:
+        series = array("f", [NAN]) * self._width
+        series[i] = v
+        self._series[key] = series
+
+    def _finish(self, i: int) -> None:
         self._head = (i + 1) % self.capacity
         self._len = min(self._len + 1, self.capacity)
 
@@ -250,12 +270,14 @@ class SplitHistory:
     """One node's history in parts, each a :class:`NodeHistory` with its own tiers; a key
     lives in the first part that accepts it. Reads and writes look like one NodeHistory's."""
 
-    __slots__ = ("parts",)
+    __slots__ = ("_part_of", "_waiting", "parts")
 
     def __init__(self, parts: list[NodeHistory]) -> None:
         if not parts:
             raise ValueError("a split history needs at least one part")
         self.parts = parts
+        self._part_of: dict[Key, int] = {}  # key -> index of its part (-1: none takes it)
+        self._waiting: set[Key] = set()  # keys with a part but no series yet (no value yet)
 
     def _part(self, key: Key) -> NodeHistory | None:
         for part in self.parts:
@@ -273,12 +295,42 @@ class SplitHistory:
         return out
 
     def append(self, t: float, values: dict[Key, float | None]) -> None:
-        for part in self.parts:
-            part.append(t, values)
+        """One pass over `values` for all parts (new keys go to the first part that takes
+        them), then each part writes its own series."""
+        parts = self.parts
+        slots: list[int] = []
+        for part in parts:
+            i = part._start(t)
+            if i is None:
+                return  # out of order: every part shares the same sequence of times
+            part._write(i, values)
+            slots.append(i)
+        part_of, waiting = self._part_of, self._waiting
+        if values.keys() <= part_of.keys():  # no key it has not seen before (a test in C)
+            for key in [k for k in waiting if values.get(k) is not None]:
+                n = part_of[key]
+                parts[n]._create(slots[n], key, values[key])  # type: ignore[arg-type]
+                waiting.discard(key)
+        else:
+            known = [part._series for part in parts]
+            for key, v in values.items():
+                n = part_of.get(key)
+                if n is None:
+                    n = part_of[key] = next((k for k, p in enumerate(parts) if p.accepts(key)), -1)
+                    if n >= 0:
+                        waiting.add(key)
+                if n >= 0 and v is not None and key not in known[n]:
+                    parts[n]._create(slots[n], key, v)
+                    waiting.discard(key)
+        for part, i in zip(parts, slots, strict=True):
+            part._finish(i)
 
     def forget(self, predicate: Callable[[Key], bool]) -> None:
         for part in self.parts:
             part.forget(predicate)
+        for key in [k for k in self._part_of if predicate(k)]:
+            del self._part_of[key]
+            self._waiting.discard(key)
 
     @property
     def fine_since(self) -> float | None:

@@ -73,13 +73,14 @@ def add_known(a: float | None, b: float | None) -> float | None:
 
 class IoWindows:
     """The IO correlation of each node's last 5 minutes (analysis/correlation.py), refreshed
-    every 10 s, but at most a few per repaint: one window costs milliseconds, and every row in
-    view expiring together would freeze the UI for a quarter of a second. A row whose turn has
-    not come keeps its previous figure (or shows '-' until its first)."""
+    every 30 s, one per repaint at most: a window costs several milliseconds, and every row in
+    view expiring together would freeze the UI for a quarter of a second (a 5-minute figure
+    moves little in 30 s). A row whose turn has not come keeps its previous figure (or shows
+    '-' until its first)."""
 
     WINDOW_S = 300.0
-    REFRESH_S = 10.0
-    PER_PAINT = 2
+    REFRESH_S = 30.0
+    PER_PAINT = 1
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[float, IoWindow]] = {}

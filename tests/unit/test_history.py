@@ -198,3 +198,22 @@ def test_gpu_plot_runs_keep_an_old_spike_and_split_at_an_old_gap() -> None:
     runs = plot_runs(h.points(K, peak=True), now=40.0)
     assert runs == [([-40.0], [100.0]), ([-20.0, -10.0, 0.0], [40.0, 45.0, 47.0])]
     assert plot_runs(h.points(K), now=40.0)[0] == ([-40.0], [pytest.approx(200.0 / 3)])
+
+
+def test_split_history_routes_keys_and_creates_a_series_at_its_first_value() -> None:
+    from autoglm_tui.analysis.history import SplitHistory
+
+    gpus = NodeHistory(4, accept=lambda k: not k[0].startswith("proc."))
+    procs = NodeHistory(2, accept=lambda k: k[0].startswith("proc."))
+    h = SplitHistory([gpus, procs])
+    h.append(1.0, {("gpu.power_w", 0): None, ("proc.cpu_pct", 7): 5.0})  # power: unknown
+    h.append(2.0, {("gpu.power_w", 0): None, ("proc.cpu_pct", 7): 6.0})
+    assert h.points(("gpu.power_w", 0)) == []  # no value yet: no series
+    h.append(3.0, {("gpu.power_w", 0): 300.0, ("proc.cpu_pct", 7): 7.0})
+    assert h.points(("gpu.power_w", 0)) == [(1.0, None), (2.0, None), (3.0, 300.0)]  # gaps
+    assert h.points(("proc.cpu_pct", 7)) == [(2.0, 6.0), (3.0, 7.0)]  # its own, shorter ring
+    assert sorted(h.keys()) == [("gpu.power_w", 0), ("proc.cpu_pct", 7)]
+    h.forget(lambda k: k[1] == 7)
+    assert h.points(("proc.cpu_pct", 7)) == []
+    h.append(4.0, {("proc.cpu_pct", 7): 1.0})  # the same key again: a new series
+    assert h.points(("proc.cpu_pct", 7)) == [(3.0, None), (4.0, 1.0)]

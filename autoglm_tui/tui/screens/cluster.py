@@ -73,6 +73,7 @@ class ClusterScreen(TableScreen):
         self.open_groups: set[str] = set()
         self.io_windows = IoWindows()
         self.strip = STRIP_MIN
+        self._strip_stamp: tuple[int, int] | None = None
         self._paint: RowPaint | None = None
         self._summary_text = Text()
         self._detail_text = Text()
@@ -92,7 +93,7 @@ class ClusterScreen(TableScreen):
         state = self.state
         nodes = list(state.nodes.values())
         alerts = alert_view(self.monitor_app.monitor.alerts)
-        self._update_strip(nodes)
+        self._update_strip(nodes, now)
         if self.filter_query:
             nodes = [n for n in nodes if self.filter_query.matches(NodeSubject(n))]
         facts = TableFacts(now, alerts.firing_per_node, self.io_windows)
@@ -110,7 +111,13 @@ class ClusterScreen(TableScreen):
             self.io_windows.forget(state.nodes)
         self.io_windows.next_paint()
 
-    def _update_strip(self, nodes: list[NodeState]) -> None:
+    def _update_strip(self, nodes: list[NodeState], now: float) -> None:
+        """Widen the GPU strip once a node with more GPUs shows up (looked for when the node
+        count changes, and every 10 s: a node's GPU count changes rarely)."""
+        stamp = (len(nodes), int(now // 10))
+        if stamp == self._strip_stamp:
+            return
+        self._strip_stamp = stamp
         most = max((len(n.gpu_indices()) for n in nodes), default=0)
         want = min(STRIP_MAX, max(STRIP_MIN, most))
         if want != self.strip:  # a wider node joined: widen the strip once
