@@ -14,8 +14,11 @@ Two ways to go somewhere:
 
 A place already open in the stack is never opened twice: going there pops back to it.
 
-To add a place: subclass :class:`Intent` here (or in the new screen's module) with its fields,
-``place``, ``parent`` and ``crumb``, and register its screen in ``tui/navigator.py``.
+To add a place: subclass :class:`Intent` here (screens that open it import it from here, never
+from another screen's module) with its fields, ``place``, ``parent`` and ``crumb``, and register
+its screen in ``tui/navigator.py``. ``OpenService`` and ``OpenDiagnosis`` are declared already,
+for the Services and Diagnosis screens: until a screen is registered for them, the navigator
+says so instead of opening anything.
 """
 
 from __future__ import annotations
@@ -141,6 +144,46 @@ class OpenProcess(Intent):
 
     def crumb(self, below: Intent | None) -> str:
         return f"{self.node_prefix(below)}pid {self.pid}"
+
+
+class OpenService(Intent):
+    """An inference service of a node (`service_id`), or all of the node's (None). Declared for
+    the Services screen (issue 10): it registers its screen in the navigator for this intent."""
+
+    def __init__(self, node_id: str, service_id: str | None = None, *, reset: bool = False) -> None:
+        super().__init__(reset=reset)
+        self.node_id = node_id
+        self.service_id = service_id
+
+    @property
+    def place(self) -> Hashable:
+        return ("service", self.node_id, self.service_id)
+
+    def parent(self) -> Intent | None:
+        return OpenNode(self.node_id)
+
+    def crumb(self, below: Intent | None) -> str:
+        what = "services" if self.service_id is None else clean(self.service_id, 48)
+        return f"{self.node_prefix(below)}{what}"
+
+
+class OpenDiagnosis(Intent):
+    """What is wrong and why, for one node or (None) the fleet. Declared for the Diagnosis
+    screen (issue 11): it registers its screen in the navigator for this intent."""
+
+    def __init__(self, node_id: str | None = None, *, reset: bool = False) -> None:
+        super().__init__(reset=reset)
+        self.node_id = node_id
+
+    @property
+    def place(self) -> Hashable:
+        return ("diagnosis", self.node_id)
+
+    def parent(self) -> Intent | None:
+        return OpenNode(self.node_id) if self.node_id is not None else None
+
+    def crumb(self, below: Intent | None) -> str:
+        return f"{self.node_prefix(below)}diagnosis"
 
 
 def trail(places: list[Intent]) -> list[str]:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from autoglm_tui.tui.intents import OpenAlerts, OpenGpu, OpenNode, OpenNodes, OpenProcess, trail
+from autoglm_tui.tui.intents import (
+    OpenAlerts,
+    OpenDiagnosis,
+    OpenGpu,
+    OpenNode,
+    OpenNodes,
+    OpenProcess,
+    OpenService,
+    trail,
+)
 from autoglm_tui.tui.screens.commands import COMMANDS
 from autoglm_tui.tui.widgets.breadcrumb import render_trail
 from autoglm_tui.tui.widgets.command_line import (
@@ -72,3 +81,13 @@ def test_breadcrumb_drops_old_parts_when_narrow() -> None:
 def test_a_place_reached_by_a_jump_names_its_node() -> None:
     parts = trail([OpenNodes(), OpenAlerts(), OpenGpu("dgx-01", 3), OpenProcess("dgx-01", 7)])
     assert parts == ["cluster", "alerts", "dgx-01 GPU 3", "pid 7"]
+
+
+def test_the_places_declared_for_the_next_screens() -> None:
+    parts = trail([OpenNodes(), OpenNode("dgx-01"), OpenService("dgx-01", "vllm:8000"),
+                   OpenDiagnosis("dgx-01")])
+    assert parts == ["cluster", "dgx-01", "vllm:8000", "diagnosis"]
+    assert trail([OpenNodes(), OpenAlerts(), OpenService("dgx-01")]) == [
+        "cluster", "alerts", "dgx-01 services"]
+    assert OpenService("n", "s").parent().place == OpenNode("n").place  # type: ignore[union-attr]
+    assert OpenDiagnosis().parent() is None  # the fleet's diagnosis hangs off the root
