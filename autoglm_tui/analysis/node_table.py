@@ -93,6 +93,11 @@ class IoWindows:
         """A new repaint: a new budget of windows to compute."""
         self._budget = self.PER_PAINT
 
+    def computed_at(self, node_id: str) -> float | None:
+        """When the node's last window was computed (None: never)."""
+        hit = self._cache.get(node_id)
+        return hit[0] if hit is not None else None
+
     def cached(self, node_id: str) -> IoWindow | None:
         """The last window computed for the node, however old (never computes one)."""
         hit = self._cache.get(node_id)

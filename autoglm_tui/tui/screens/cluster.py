@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from autoglm_tui import format as fmt
-from autoglm_tui.analysis.aggregate import cluster_summary, label_keys
+from autoglm_tui.analysis.aggregate import ClusterSummary, cluster_summary, label_keys
 from autoglm_tui.analysis.node_table import IoWindows, TableFacts, order_rows
 from autoglm_tui.analysis.peers import gpu_stragglers
 from autoglm_tui.analysis.query import NodeSubject
@@ -42,6 +42,7 @@ from autoglm_tui.tui.widgets.node_row import (
     node_cells,
     node_columns,
     node_detail,
+    node_row_key,
 )
 
 BLANK_CELL = Text("")
@@ -74,6 +75,8 @@ class ClusterScreen(TableScreen):
         self.io_windows = IoWindows()
         self.strip = STRIP_MIN
         self._strip_stamp: tuple[int, int] | None = None
+        self._summary_at: object = None
+        self._summary_cache: ClusterSummary | None = None
         self._paint: RowPaint | None = None
         self._summary_text = Text()
         self._detail_text = Text()
@@ -101,7 +104,7 @@ class ClusterScreen(TableScreen):
                            self.open_groups, title=lambda t: clean(t, 64))
         self._paint = RowPaint(facts, p, self.strip, {}, self.open_groups)
         table = self.table
-        table.show(items, self._render_row, fill=False)  # type: ignore[arg-type]
+        table.show(items, self._render_row, key=self._row_key, fill=False)  # type: ignore[arg-type]
         self._paint.stragglers = self._stragglers(table)  # of the rows in view, then built
         table.fill()
         self._paint_summary(p, alerts.firing, len(nodes))
@@ -134,6 +137,15 @@ class ClusterScreen(TableScreen):
             out.setdefault(node_id, set()).add(index)
         return out
 
+    def _row_key(self, item: Hashable) -> Hashable:
+        """A node row is drawn again only when what it shows changed; group rows always."""
+        paint = self._paint
+        kind, key = item  # type: ignore[misc]
+        node = self.state.nodes.get(key) if kind == "node" else None
+        if node is None or paint is None:
+            return None
+        return node_row_key(node, paint)
+
     def _render_row(self, item: Hashable) -> list[Text]:
         paint = self._paint
         assert paint is not None
@@ -149,8 +161,18 @@ class ClusterScreen(TableScreen):
                 cells = node_cells(node, paint)
         return [cells.get(c.key, BLANK_CELL) for c in self.table.columns]
 
+    def _summary(self, now: float, alerts: int) -> ClusterSummary:
+        """The cluster's figures: read again each second, or at once when a node changes
+        status or the firing count moves (over 1,000 nodes they cost milliseconds)."""
+        stamp = (int(now), tuple(self.state.counts().values()), alerts,
+                 self.state.registry_ok, self.state.registry_reason)
+        if self._summary_at != stamp or self._summary_cache is None:
+            self._summary_at = stamp
+            self._summary_cache = cluster_summary(self.state, alerts)
+        return self._summary_cache
+
     def _paint_summary(self, p: Palette, alerts: int, shown: int) -> None:
-        s = cluster_summary(self.state, alerts)
+        s = self._summary(self._paint.facts.now if self._paint else 0.0, alerts)
         out = Text(no_wrap=True, overflow="ellipsis")
 
         def part(label: str, value: str, style: str = "") -> None:

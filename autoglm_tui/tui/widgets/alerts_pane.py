@@ -36,11 +36,14 @@ SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "i "}
 
 @dataclass
 class AlertView:
-    """The pipeline's rows and the firing count per node, read once per change of the alerts
-    (``version``) and of the pipeline's clock, and shared by everything drawn in a repaint: with
-    thousands of pending alerts on a large fleet, listing them is the costly part."""
+    """The pipeline's rows and the firing count per node, shared by everything drawn in a
+    repaint. Read again when the alerts change (``version``); with many alerts (a large fleet
+    with thousands pending, where listing them is the costly part of a repaint) at most once a
+    second unless the counts by state move."""
 
-    stamp: tuple[int, float]
+    version: int
+    second: int
+    counts: tuple[int, ...]
     rows: list[AlertRow]
     firing_per_node: dict[str, int]
 
@@ -49,23 +52,29 @@ class AlertView:
         return sum(self.firing_per_node.values())
 
 
+MANY_ALERTS = 200  # beyond this many, the list is read at most once a second
 _VIEWS: WeakKeyDictionary[AlertPipeline, AlertView] = WeakKeyDictionary()
 
 
 def alert_view(pipeline: AlertPipeline | None) -> AlertView:
     """The pipeline's alerts as of now (alerting off: an empty view)."""
     if pipeline is None:
-        return AlertView((0, 0.0), [], {})
-    stamp = (pipeline.version, pipeline.now)
+        return AlertView(0, 0, (), [], {})
     view = _VIEWS.get(pipeline)
-    if view is None or view.stamp != stamp:
-        rows = pipeline.rows()
-        per: dict[str, int] = {}
-        for r in rows:
-            if r.alert.state == AlertState.FIRING:
-                node = r.alert.target.node
-                per[node] = per.get(node, 0) + 1
-        view = _VIEWS[pipeline] = AlertView(stamp, rows, per)
+    if view is not None and view.version == pipeline.version:
+        return view
+    counts = tuple(pipeline.counts().values())
+    second = int(pipeline.now)
+    if (view is not None and sum(counts) > MANY_ALERTS and view.second == second
+            and view.counts == counts):
+        return view
+    rows = pipeline.rows()
+    per: dict[str, int] = {}
+    for r in rows:
+        if r.alert.state == AlertState.FIRING:
+            node = r.alert.target.node
+            per[node] = per.get(node, 0) + 1
+    view = _VIEWS[pipeline] = AlertView(pipeline.version, second, counts, rows, per)
     return view
 
 

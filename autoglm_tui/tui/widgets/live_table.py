@@ -47,6 +47,7 @@ class Column:
 
 
 RowRenderer = Callable[[Hashable], Sequence[Text]]  # item -> one Text per column, in order
+RowKey = Callable[[Hashable], Hashable]  # item -> what its row shows (equal: the row is reused)
 
 
 def same(a: Text, b: Text) -> bool:
@@ -156,6 +157,9 @@ class LiveTable(ScrollView, can_focus=True):
         self._index: dict[Hashable, int] | None = None  # item -> row, built when first needed
         self._render: RowRenderer | None = None
         self._rows: dict[int, Strip] = {}  # rows built since the last `show`, by index
+        self._row_key: RowKey | None = None
+        self._built: dict[Hashable, tuple[Hashable, Strip]] = {}  # item -> (its key, its row)
+        self._kept: dict[Hashable, tuple[Hashable, Strip]] = {}  # the last show's, reusable
         self._header: Strip | None = None
         self._sort_key: str | None = None
         self._sort_reverse = False
@@ -174,8 +178,7 @@ class LiveTable(ScrollView, can_focus=True):
         laid = [replace(c, width=max(c.width, room)) if c.fill else c for c in self.columns]
         if laid != self._laid:
             self._laid = laid
-            self._header = None
-            self._rows.clear()
+            self._forget_rows()
             self._resize_virtual()
 
     def mark_sort(self, key: str | None, reverse: bool) -> None:
@@ -190,10 +193,16 @@ class LiveTable(ScrollView, can_focus=True):
         self.columns = [replace(c, width=width) if c.key == key else c for c in self.columns]
         self._laid = list(self.columns)
         self._lay_columns()
-        self._header = None
-        self._rows.clear()
+        self._forget_rows()
         self._resize_virtual()
         self.refresh()
+
+    def _forget_rows(self) -> None:
+        """Build every row again (widths or styles changed)."""
+        self._header = None
+        self._rows.clear()
+        self._built.clear()
+        self._kept.clear()
 
     def column_at(self, x: int) -> str | None:
         """The key of the column under content offset `x` (horizontal scrolling included)."""
@@ -212,18 +221,28 @@ class LiveTable(ScrollView, can_focus=True):
         row = self.cursor_row
         return self.items[row] if 0 <= row < len(self.items) else None
 
-    def show(self, items: list[Hashable], render: RowRenderer, *, fill: bool = True) -> None:
+    def show(
+        self,
+        items: list[Hashable],
+        render: RowRenderer,
+        *,
+        key: RowKey | None = None,
+        fill: bool = True,
+    ) -> None:
         """Display `items` in this order; `render(item)` builds a row's cells when it is in view.
 
         The rows on screen are built now (`fill`), so they show the same moment as the rest of
         the screen; rows scrolled into view later are built then. The list is kept as given
-        (the caller builds a new one per repaint). With `fill=False` call :meth:`fill`."""
+        (the caller builds a new one per repaint). With `fill=False` call :meth:`fill`.
+        With `key`, a row whose key is what it was at the last `show` is not built again."""
         keep = self.selected
         old_row = self.cursor_row
         self.items = items
         self._index = None
         self._render = render
+        self._row_key = key
         self._rows.clear()
+        self._kept, self._built = self._built, {}
         if keep is not None and (old_row >= len(items) or items[old_row] != keep):
             row = self.row_of(keep)
             if row is not None:
@@ -327,12 +346,21 @@ class LiveTable(ScrollView, can_focus=True):
 
     def _row_strip(self, row: int) -> Strip:
         strip = self._rows.get(row)
-        if strip is None:
+        if strip is not None:
+            return strip
+        item = self.items[row]
+        key = self._row_key(item) if self._row_key is not None else None
+        kept = self._kept.get(item) if key is not None else None
+        if kept is not None and kept[0] == key:
+            strip = kept[1]
+        else:
             render = self._render
-            cells = render(self.items[row]) if render is not None else ()
+            cells = render(item) if render is not None else ()
             strip = self._cells_strip(cells).apply_style(self.rich_style)
-            self._rows[row] = strip
             self.rows_built += 1
+        if key is not None:
+            self._built[item] = (key, strip)
+        self._rows[row] = strip
         return strip
 
     def _cells_strip(self, cells: Sequence[Text]) -> Strip:
@@ -361,8 +389,7 @@ class LiveTable(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._header = None  # theme changed: build rows again with the new styles
-        self._rows.clear()
+        self._forget_rows()  # theme changed: build rows again with the new styles
 
     def on_resize(self, event: events.Resize) -> None:
         self._lay_columns()

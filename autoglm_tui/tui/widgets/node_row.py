@@ -6,13 +6,15 @@ business (analysis/node_table.py); these build only the rows on screen.
 
 To add a column to the node table: a ``Column`` in :func:`node_columns`, its cell in
 :func:`node_cells` (and :func:`group_cells` if a group has a figure for it), and its sort value
-in ``analysis/node_table.py:node_sort_value``.
+in ``analysis/node_table.py:node_sort_value``. A cell that reads anything beyond the node's
+newest sample, status, labels, alerts, stragglers, IO window and lag goes into
+:func:`node_row_key` too (an unchanged key reuses the row drawn at the last repaint).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -134,6 +136,24 @@ def latency_text(v: float | None) -> str:
 
 def alerts_cell(count: int, p: Palette) -> Text:
     return cell(str(count) if count else "-", f"bold {p.error}" if count else p.muted, True)
+
+
+def node_row_key(node: NodeState, paint: RowPaint) -> Hashable:
+    """Everything a node's row shows, in short: equal keys draw the same row."""
+    facts = paint.facts
+    age = node.age(facts.now)
+    marks = paint.stragglers.get(node.node_id)
+    return (
+        node.last_sample_at,  # moves with every sample: every figure of the row
+        node.status,
+        node.reason,
+        frozenset(node.labels.items()),
+        facts.alerts.get(node.node_id, 0),
+        frozenset(marks) if marks else None,
+        facts.io.computed_at(node.node_id) if facts.io is not None else None,
+        fmt.duration(age) if age is not None else None,
+        age is not None and age > 3 * node.interval_s,
+    )
 
 
 def node_cells(node: NodeState, paint: RowPaint) -> dict[str, Text]:
