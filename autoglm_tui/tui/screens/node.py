@@ -59,7 +59,8 @@ class NodeScreen(StateScreen):
         Binding("k", "signal", "Signal"),
         Binding("A", "alerts", "Alerts", key_display="A"),
         Binding("i", "io_correlation", "IO correlation"),
-        Binding("S", "services", "Services: to the pane and back", key_display="S"),
+        Binding("S", "services", "Services", key_display="S", show=False,
+                tooltip="to the Services pane and back"),
         Binding("z", "fold_services", "Fold / unfold the Services pane", show=False),
         Binding("G", "gpu_prompt", "Open a GPU by index", key_display="G", priority=True),
         *(Binding(str(n), f"open_gpu({n})", "Open the GPU with that index", show=False)

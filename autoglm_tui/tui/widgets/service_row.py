@@ -226,9 +226,19 @@ def service_cells(view: ServiceView, marks: ServiceMarks, p: Palette, *, grey: b
     }
     if trends is not None:
         p95s, toks = trends
-        out["spark_p95"] = cell(spark(p95s, 10), dim or p.spark)
-        out["spark_tok"] = cell(spark(toks, 12), dim or p.spark)
+        out["spark_p95"] = cell(trend(p95s, 10), dim or p.spark)
+        out["spark_tok"] = cell(trend(toks, 12), dim or p.spark)
     return out
+
+
+def trend(values: Sequence[float | None], width: int) -> str:
+    """A sparkline from the lowest to the highest value shown (a trend, not a level: the
+    figure beside it says the level)."""
+    known = [v for v in values if v is not None and math.isfinite(v)]
+    if not known:
+        return spark(values, width)
+    lo, hi = min(known), max(known)
+    return spark([None if v is None else v - lo for v in values], width, hi - lo or 1.0)
 
 
 def down_line(view: ServiceView, columns: Sequence[tuple[SvcColumn, int]], cells: dict[str, Text]

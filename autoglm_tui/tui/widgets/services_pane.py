@@ -24,6 +24,7 @@ from autoglm_tui.analysis.services import ServiceView
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.tui.render import Palette
+from autoglm_tui.tui.widgets.chart import time_columns
 from autoglm_tui.tui.widgets.pane import NodePane
 from autoglm_tui.tui.widgets.service_row import (
     PANE_COLUMNS,
@@ -39,6 +40,7 @@ from autoglm_tui.tui.widgets.service_row import (
 COMPACT_ROWS = 2  # services listed on a short terminal (the rest: "+N more")
 FULL_ROWS = 8
 QUEUE_WINDOW_S = 60.0
+TREND_S = 300.0  # the sparklines' span
 
 
 def service_marks(node: NodeState, view: ServiceView, now: float) -> ServiceMarks:
@@ -159,9 +161,12 @@ class ServicesPane(NodePane, can_focus=True):
         wide = any(c.key.startswith("spark") for c, _ in columns)
         for i, (sid, view) in enumerate(list(views.items())[:shown]):
             trends = None
-            if wide:
-                trends = (node.history.tail(("svc.latency_p95_s", sid), 10),
-                          node.history.tail(("svc.tokens_per_s", sid), 12))
+            if wide:  # the last TREND_S, in columns evenly spaced in time
+                since = self.now - TREND_S
+                trends = (
+                    time_columns(node.history.points(("svc.latency_p95_s", sid), since), 10)[0],
+                    time_columns(node.history.points(("svc.tokens_per_s", sid), since), 12)[0],
+                )
             cells = service_cells(view, all_marks[sid], p, grey=grey, trends=trends)
             line = lay_out(cells, columns) if view.up else down_line(view, columns, cells)
             if self.has_focus and i == self.cursor:
