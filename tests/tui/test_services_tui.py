@@ -15,6 +15,8 @@ from autoglm_tui.tui.screens.node import NodeScreen
 from autoglm_tui.tui.screens.process import ProcessScreen
 from autoglm_tui.tui.screens.service import ServiceScreen
 from autoglm_tui.tui.screens.services import ServicesScreen
+from autoglm_tui.tui.widgets.node_row import tokens_text
+from autoglm_tui.tui.widgets.process_table import ProcessTable
 from autoglm_tui.tui.widgets.service_row import quantile_text
 from autoglm_tui.tui.widgets.services_pane import ServicesPane
 
@@ -210,14 +212,21 @@ async def test_pane_fits_80x24_without_a_broken_line() -> None:
 
 
 async def test_services_command_lists_the_fleet_and_opens_a_service() -> None:
-    app, _, _ = cluster_kit.make_app(nodes=8)
+    app, fleet, clock = cluster_kit.make_app(nodes=8)
     async with app.run_test(size=cluster_kit.SIZE) as pilot:
         await cluster_kit.start(pilot, app)
+        for k in range(1, 13):  # two scrapes of each service (every 5 s): rates are known
+            clock.t = cluster_kit.T0 + k
+            await cluster_kit.feed(pilot, app, fleet.tick_events(clock.t))
         text = cluster_kit.screen_text(app)
         header = line_with(text, "Tok/s")
         assert "Queue" in header and "KV%" in header
-        kv = app.monitor.state.nodes["node-003"].metrics[("svc.kv_cache_pct", None)]
+        node = app.monitor.state.nodes["node-003"]
+        kv = node.metrics[("svc.kv_cache_pct", None)]
         assert f"{kv:.0f}%" in line_with(text, "node-003")
+        toks = sum(v.tokens_per_s or 0.0 for v in node.services.values())
+        assert toks > 0 and node.metrics[("svc.tokens_per_s", None)] == toks  # the views' sum
+        assert tokens_text(toks) in line_with(text, "node-003").split()
 
         await pilot.press("colon", *"services", "enter")
         await cluster_kit.settle(pilot, app)
@@ -258,3 +267,29 @@ async def test_service_command_on_a_node_screen() -> None:
         await cluster_kit.settle(pilot, app)
         assert isinstance(app.screen, ServiceScreen)
         assert (app.screen.node_id, app.screen.service_id) == ("node-003", "vllm:8000")
+
+
+async def test_short_terminal_lists_two_services_and_the_cursor_reaches_every_one() -> None:
+    def five(seq: int, t: float, sample: object) -> tuple[ServiceSample, ...]:
+        return tuple(ServiceSample(url=f"http://127.0.0.1:{8000 + k}/metrics", kind="vllm",
+                                   ok=True, name=f"svc{k}", model="m", port=8000 + k, t=t,
+                                   running=float(k), waiting=0.0) for k in range(1, 6))
+
+    app = make_app(with_services(demo_events(), five))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        text = screen_text(pilot)
+        assert "1-2 of 5" in line_with(text, "Services (5)")
+        assert "svc1 m" in text and "svc2 m" in text and "svc3 m" not in text
+        await pilot.press("S", "down", "down", "down", "down")
+        await settle(pilot)
+        text = screen_text(pilot)
+        assert "4-5 of 5" in text and "svc5 m" in text and "svc1 m" not in text
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ServiceScreen) and app.screen.service_id == "svc5"
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("S")  # the pane has the focus: S goes back to the processes
+        await settle(pilot)
+        assert isinstance(app.focused, ProcessTable)

@@ -7,7 +7,8 @@ analysis/service_marks.py: a growing queue, a KV cache near full, errors, a slow
 service that is down. Columns drop by priority as the pane narrows; a line never wraps.
 
 On a short terminal (the node screen's compact form) the pane has no border, its header line
-doubling as its title, and it lists at most ``COMPACT_ROWS`` services. Collapsed (`z`), it is
+doubling as its title, and it lists at most ``COMPACT_ROWS`` services (the window follows the
+cursor; the header says which, "1-2 of 5"). Collapsed (`z`), it is
 one summary line. With the focus (Tab, `S`, a click) it has a cursor: Up/Down move it, Enter
 (or a click) posts ``ServicesPane.Open`` for the highlighted service.
 """
@@ -37,7 +38,7 @@ from autoglm_tui.tui.widgets.service_row import (
     service_cells,
 )
 
-COMPACT_ROWS = 2  # services listed on a short terminal (the rest: "+N more")
+COMPACT_ROWS = 2  # services listed on a short terminal (the header says "1-2 of N")
 FULL_ROWS = 8
 QUEUE_WINDOW_S = 60.0
 TREND_S = 300.0  # the sparklines' span
@@ -69,6 +70,7 @@ class ServicesPane(NodePane, can_focus=True):
         super().__init__("Services", id=id)
         self.collapsed = False
         self.cursor = 0
+        self.top = 0  # the first service listed (the window follows the cursor)
         self._ids: list[str] = []  # the services listed, in order (what the cursor indexes)
 
     # ------------------------------------------------------------------ state
@@ -85,6 +87,18 @@ class ServicesPane(NodePane, can_focus=True):
         if self._ids:
             self.cursor = min(self.cursor, len(self._ids) - 1)
         super().show(node, now, compact)
+        self._follow_cursor()
+
+    def _follow_cursor(self) -> None:
+        """Keep the cursor's service among the lines listed."""
+        shown = self.rows_shown()
+        if shown <= 0:
+            return
+        self.top = max(0, min(self.top, len(self._ids) - shown))
+        if self.cursor < self.top:
+            self.top = self.cursor
+        elif self.cursor >= self.top + shown:
+            self.top = self.cursor - shown + 1
 
     @property
     def selected(self) -> str | None:
@@ -115,9 +129,7 @@ class ServicesPane(NodePane, can_focus=True):
         if not self._ids:
             return
         self.cursor = max(0, min(len(self._ids) - 1, self.cursor + step))
-        shown = self.rows_shown()
-        if self.cursor >= shown > 0:  # past the lines shown: the pane cannot scroll, open it
-            self.cursor = shown - 1
+        self._follow_cursor()
         self._redraw()
 
     def action_open(self) -> None:
@@ -132,7 +144,7 @@ class ServicesPane(NodePane, can_focus=True):
         row = offset.y - 1  # below the header line
         if 0 <= row < self.rows_shown():
             event.stop()
-            self.cursor = row
+            self.cursor = self.top + row
             self._redraw()
             self.action_open()
 
@@ -153,13 +165,14 @@ class ServicesPane(NodePane, can_focus=True):
             return [self._summary(views, all_marks, width, p)]
         head = header(columns, p, first)
         if shown < n:
-            more = Text(f" +{n - shown} more", style=p.muted)
+            more = Text(f" {self.top + 1}-{self.top + shown} of {n}", style=p.muted)
             head.truncate(max(1, width - more.cell_len))
             head.append_text(more)
         out = [head]
         grey = node.status is not NodeStatus.UP
         wide = any(c.key.startswith("spark") for c, _ in columns)
-        for i, (sid, view) in enumerate(list(views.items())[:shown]):
+        listed = list(views.items())[self.top:self.top + shown]
+        for i, (sid, view) in enumerate(listed, start=self.top):
             trends = None
             if wide:  # the last TREND_S, in columns evenly spaced in time
                 since = self.now - TREND_S
