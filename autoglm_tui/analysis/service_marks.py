@@ -101,4 +101,16 @@ def marks(view: ServiceView, queue_points: Sequence[tuple[float, float | None]],
     return ServiceMarks(row, p95, errors, kv, queue, per_min, tuple(r for _, r in reasons))
 
 
-__all__ = ["BAD", "OK", "WARN", "ServiceMarks", "confident", "marks", "slope_per_s"]
+def warned(m: ServiceMarks) -> tuple[str, ...]:
+    """The figures at WARN, in words, for a row that has no reason to page yet."""
+    out = []
+    if m.p95 == WARN:
+        out.append(f"P95 over {P95_WARN_S:g}s")
+    if m.kv == WARN:
+        out.append(f"KV cache {KV_WARN_PCT:g}%+")
+    if m.errors == WARN:
+        out.append("some errors")
+    return tuple(out)
+
+
+__all__ = ["BAD", "OK", "WARN", "ServiceMarks", "confident", "marks", "slope_per_s", "warned"]

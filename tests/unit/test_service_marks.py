@@ -7,7 +7,7 @@ from __future__ import annotations
 from autoglm_tui.analysis.history import NodeHistory
 from autoglm_tui.analysis.quantiles import Quantile
 from autoglm_tui.analysis.query import parse
-from autoglm_tui.analysis.service_marks import BAD, OK, WARN, marks, slope_per_s
+from autoglm_tui.analysis.service_marks import BAD, OK, WARN, marks, slope_per_s, warned
 from autoglm_tui.analysis.service_table import ServiceSubject, service_rows
 from autoglm_tui.analysis.services import Latency, ServiceView, family_of, gpus_of
 from autoglm_tui.analysis.state import NodeState
@@ -70,6 +70,7 @@ def test_thresholds_of_the_default_rules() -> None:
     m = marks(view(e2e=latency(1.5), kv_cache_pct=90.0, error_rate_pct=0.5), [], NOW)
     assert (m.row, m.p95, m.kv, m.errors) == (WARN, WARN, WARN, WARN)
     assert m.reasons == ()  # warnings colour, only what a default rule pages on is named
+    assert warned(m) == ("P95 over 1s", "KV cache 85%+", "some errors")
 
 
 def test_a_quantile_on_few_requests_is_never_flagged() -> None:

@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from autoglm_tui import format as fmt
-from autoglm_tui.analysis.service_marks import OK, ServiceMarks
+from autoglm_tui.analysis.service_marks import OK, ServiceMarks, warned
 from autoglm_tui.analysis.services import Latency, ServiceView, family_of
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
@@ -169,6 +169,8 @@ class ServiceScreen(StateScreen):
             grey = node is not None and node.status is not NodeStatus.UP
             out.append("  UP" if not grey else "  (node not live)",
                        style=f"bold {p.success}" if not grey else p.muted)
+            if m is not None and not grey and warned(m):
+                out.append("  " + "; ".join(warned(m)), style=p.warning)
         return out
 
     def _figures(self, view: ServiceView | None, m: ServiceMarks | None, p: Palette) -> Text:

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Static
 
-from autoglm_tui.analysis.service_marks import BAD, OK
+from autoglm_tui.analysis.service_marks import BAD, OK, warned
 from autoglm_tui.analysis.service_table import ASCENDING_FIRST, SORT_KEYS, service_rows
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
@@ -103,7 +103,7 @@ class ServicesScreen(TableScreen):
         cells["model"] = cell(short_model(view.model), p.muted if grey else "")
         if not view.up:
             cells["p95"] = cell("DOWN", f"bold {p.error}", True)
-        state = "; ".join(marks.reasons) or "ok"
+        state = "; ".join(marks.reasons or warned(marks)) or "ok"
         style = (f"bold {p.error}" if marks.row == BAD else p.warning if marks.row != OK
                  else p.muted)
         cells["state"] = cell(clean(state, 300), style)
