@@ -51,12 +51,13 @@ def node_columns(strip: int = STRIP_MIN) -> list[Column]:
         Column("disk", "Disk r w/s", 11, right=True),
         Column("tok", "Tok/s", 6, right=True),
         Column("p95", "P95", 6, right=True),
-        Column("queue", "Queue", 5, right=True, help="requests waiting, all services"),
-        Column("kv", "KV%", 4, right=True, help="KV cache in use, the fullest service"),
         Column("io", "IO r", 6, right=True,
                help="correlation of network and disk throughput; ! when a scenario matches"),
         Column("smp", "Smp", 5, right=True, help="the sampler's own CPU"),
         Column("labels", "Labels", 16),
+        # Last, so they are the first to go on a narrow terminal (Left/Right scroll to them).
+        Column("queue", "Queue", 5, right=True, help="requests waiting, all services"),
+        Column("kv", "KV%", 4, right=True, help="KV cache in use, the fullest service"),
     ]
 
 
