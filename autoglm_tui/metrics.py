@@ -105,7 +105,6 @@ _ALL = [
     Metric("svc.error_rate", Scope.SERVICE, "pct", "error rate"),
     Metric("svc.requests_running", Scope.SERVICE, "count", "requests running"),
     Metric("svc.queue_len", Scope.SERVICE, "count", "queue length"),
-    Metric("svc.queue_growth_per_min", Scope.SERVICE, "1/min", "queue growth per minute"),
     Metric("svc.kv_cache_pct", Scope.SERVICE, "pct", "KV cache used"),
     # the node itself
     Metric("node.up", Scope.NODE, "", "node up (1) or not (0)"),
@@ -125,8 +124,7 @@ def get(name: str) -> Metric:
 
 
 def scope_of(name: str) -> Scope:
-    """The scope alert rules evaluate `name` at. Service metrics are read at their node-level
-    value (subject None), which every svc.* metric has, until the rule engine evaluates
-    per-service subjects; ``get(name).scope`` is the metric's own scope."""
-    scope = get(name).scope
-    return Scope.NODE if scope is Scope.SERVICE else scope
+    """The scope `name` is measured on (``get(name).scope``): what alert rules evaluate it per.
+    Service metrics are per service; their node-level value (subject None) is what a rule with
+    ``scope = "node"`` reads."""
+    return get(name).scope

@@ -11,8 +11,6 @@ step is the new value itself (it counted from 0 since), as Prometheus' ``increas
 never a negative step. Histograms whose bounds changed start their window afresh.
 
 - Rates (tokens/s, prompt tokens/s, requests/s) cover the steps of the last ``rate_window_s``.
-- The queue's trend (least-squares slope of the waiting requests, per minute) covers the
-  scrapes of the last ``window_s``.
 - Error rate (errors over finished requests, in percent) and the latency quantiles (P50, P95,
   P99 by ``histogram_quantile`` over the summed bucket steps) cover the last ``window_s``. Each
   quantile carries the number of observations behind it; under ``min_requests`` it is marked
@@ -39,7 +37,6 @@ Key = tuple[str, "int | str | None"]
 DEFAULT_WINDOW_S = 60.0
 DEFAULT_RATE_WINDOW_S = 15.0
 MIN_REQUESTS = 20
-MIN_TREND_S = 30.0  # the queue's trend needs scrapes spanning this long
 _COUNTERS = ("generation_tokens", "prompt_tokens", "requests_finished", "requests_error",
              "requests_aborted")
 _HISTS = ("e2e", "ttft", "itl", "queue")
@@ -48,9 +45,21 @@ _SUM = ("svc.tokens_per_s", "svc.prompt_tokens_per_s", "svc.requests_per_s",
         "svc.requests_running", "svc.queue_len")
 _MAX = ("svc.latency_p50_s", "svc.latency_p95_s", "svc.latency_p99_s", "svc.latency_avg_s",
         "svc.ttft_p95_s", "svc.ttft_avg_s", "svc.itl_p95_s", "svc.itl_avg_s",
-        "svc.queue_time_p95_s", "svc.queue_time_avg_s", "svc.error_rate", "svc.kv_cache_pct",
-        "svc.queue_growth_per_min")
+        "svc.queue_time_p95_s", "svc.queue_time_avg_s", "svc.error_rate", "svc.kv_cache_pct")
 SERVICE_METRICS = ("svc.up", *_SUM, *_MAX)
+# How the node-level value (subject None) of each per-service metric is made from the
+# services' values (what an alert rule with scope = "node" and no `agg` aggregates with).
+NODE_AGG: dict[str, str] = {"svc.up": "min", **dict.fromkeys(_SUM, "sum"),
+                            **dict.fromkeys(_MAX, "max")}
+# What each figure rests on, for rules that ask for a minimum of requests: the ServiceView
+# attribute holding its Latency (whose `count` and `few` say), or "finished" (the requests
+# finished in the window, behind the error rate).
+COUNT_OF: dict[str, str] = {
+    "svc.latency_p50_s": "e2e", "svc.latency_p95_s": "e2e", "svc.latency_p99_s": "e2e",
+    "svc.latency_avg_s": "e2e", "svc.ttft_p95_s": "ttft", "svc.ttft_avg_s": "ttft",
+    "svc.itl_p95_s": "itl", "svc.itl_avg_s": "itl", "svc.queue_time_p95_s": "queue",
+    "svc.queue_time_avg_s": "queue", "svc.error_rate": "finished",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +99,7 @@ class ServiceView:
     requests_per_s: float | None = None
     error_rate_pct: float | None = None
     aborts_per_s: float | None = None
-    queue_growth_per_min: float | None = None  # trend of the queue over the window
+    finished: float | None = None  # requests finished in the window (behind the error rate)
     e2e: Latency | None = None
     ttft: Latency | None = None
     itl: Latency | None = None
@@ -106,7 +115,6 @@ class _Step:
     dt: float
     counters: tuple[float | None, ...]
     hists: tuple[Histogram | None, ...]  # bucket increases (same bounds as the later scrape)
-    waiting: float | None  # the queue at the later scrape (for its trend)
 
 
 def _counter_step(prev: float | None, cur: float | None) -> float | None:
@@ -201,7 +209,6 @@ class ServiceTracker:
                     svc.t, svc.t - prev.t,
                     tuple(_counter_step(getattr(prev, c), getattr(svc, c)) for c in _COUNTERS),
                     tuple(_hist_step(getattr(prev, h), getattr(svc, h)) for h in _HISTS),
-                    svc.waiting,
                 ))
             elif prev is not None and prev.t is not None and svc.t < prev.t:
                 track.steps.clear()  # the sampler's clock went back: start again
@@ -244,7 +251,7 @@ class ServiceTracker:
             requests_per_s=fin,
             error_rate_pct=error_pct,
             aborts_per_s=abort,
-            queue_growth_per_min=_trend(window),
+            finished=d_fin,
             e2e=self._latency(window, 0, svc.e2e),
             ttft=self._latency(window, 1, svc.ttft),
             itl=self._latency(window, 2, svc.itl),
@@ -309,6 +316,9 @@ def _ids(services: tuple[ServiceSample, ...]) -> list[str]:
     return out
 
 
+service_ids = _ids  # the exporter and the InfluxDB writer label services the same way
+
+
 def _total(steps: Iterable[_Step], i: int) -> float | None:
     vals = [s.counters[i] for s in steps]
     if not vals or any(v is None for v in vals):
@@ -320,22 +330,6 @@ def _rate(steps: list[_Step], i: int) -> float | None:
     total = _total(steps, i)
     span = sum(s.dt for s in steps)
     return None if total is None or span <= 0 else total / span
-
-
-def _trend(steps: list[_Step]) -> float | None:
-    """Least-squares slope of the queue over the window's scrapes, in requests per minute;
-    None with fewer than 3 scrapes or less than half a minute of them."""
-    pts = [(s.t, s.waiting) for s in steps if s.waiting is not None]
-    if len(pts) < 3 or pts[-1][0] - pts[0][0] < MIN_TREND_S:
-        return None
-    n = len(pts)
-    mt = math.fsum(t for t, _ in pts) / n
-    mq = math.fsum(q for _, q in pts) / n  # type: ignore[misc]
-    var = math.fsum((t - mt) ** 2 for t, _ in pts)
-    if var <= 0:
-        return None
-    cov = math.fsum((t - mt) * (q - mq) for t, q in pts)  # type: ignore[operator]
-    return 60.0 * cov / var
 
 
 def _q(lat: Latency | None, which: str) -> float | None:
@@ -365,7 +359,6 @@ def _values_of(sid: str, v: ServiceView) -> dict[Key, float | None]:
         "svc.error_rate": v.error_rate_pct,
         "svc.requests_running": v.running,
         "svc.queue_len": v.waiting,
-        "svc.queue_growth_per_min": v.queue_growth_per_min,
         "svc.kv_cache_pct": v.kv_cache_pct,
     }
     for name, value in figures.items():
@@ -399,5 +392,5 @@ def gpus_of(pid: int | None, procs: tuple[ProcSample, ...]) -> tuple[int, ...]:
     return tuple(sorted(found))
 
 
-__all__ = ["DEFAULT_RATE_WINDOW_S", "DEFAULT_WINDOW_S", "SERVICE_METRICS", "Latency",
-           "ServiceTracker", "ServiceView", "gpus_of"]
+__all__ = ["COUNT_OF", "DEFAULT_RATE_WINDOW_S", "DEFAULT_WINDOW_S", "NODE_AGG", "SERVICE_METRICS",
+           "Latency", "ServiceTracker", "ServiceView", "gpus_of", "service_ids"]

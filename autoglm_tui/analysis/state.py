@@ -346,10 +346,13 @@ class FleetState:
         times: list[float] = []
         series: dict[Key, list[float | None]] = {}
         prev: Sample | None = None
+        services = ServiceTracker(self.service_window_s, self.service_rate_window_s)
         for t, sample, derived in event.points:
             if times and t <= times[-1]:
                 continue  # out of order: the time axis only moves forward
             values = derive(sample, prev if prev is not None and prev.t < sample.t else None)
+            if sample.services:  # raw scrapes: windows over the points, as live samples get
+                values.update(services.update(sample, t)[0])
             if derived:
                 values.update(derived)
             for key, value in values.items():

@@ -57,9 +57,11 @@ class _Hist:
 class SyntheticService:
     """One vLLM-like server on an inference node."""
 
-    def __init__(self, rng: random.Random, index: int, scrape_s: float = 5.0) -> None:
+    def __init__(self, rng: random.Random, index: int, scrape_s: float = 5.0,
+                 port: int = 8000) -> None:
         self.rng = rng
         self.scrape_s = scrape_s
+        self.port = port
         self.model = MODELS[index % len(MODELS)]
         self.pid = 3999  # the parent of the node's GPU processes
         self.prompt = self.generation = 0.0
@@ -96,12 +98,12 @@ class SyntheticService:
         self.queue.add(requests, 0.02 + load / 400.0, 0.9)
         running = float(rng.randrange(4, 32))
         self._sample = ServiceSample(
-            url="http://127.0.0.1:8000/metrics",
+            url=f"http://127.0.0.1:{self.port}/metrics",
             kind="vllm",
             ok=True,
             model=self.model,
             pid=self.pid,
-            port=8000,
+            port=self.port,
             t=t,
             running=running,
             waiting=float(rng.randrange(0, 6)) if load > 40 else 0.0,

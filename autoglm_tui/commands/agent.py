@@ -137,7 +137,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from autoglm_tui.exporter.options import add_output_args  # this node's metrics (issue 14)
 
     add_output_args(parser, listen_option="--metrics-listen", listen_default=None,
-                    interval_option="--metrics-interval")
+                    interval_option="--metrics-interval", service_option=False)
 
 
 def _unit_args(args: argparse.Namespace) -> list[str]:

@@ -1,9 +1,12 @@
-"""The recording format (version 1): JSON lines, one per event the monitor received.
+"""The recording format (version 1.1): JSON lines, one per event the monitor received.
 
 Line 1 is a header; then, in the order the monitor applied them, one line per event:
 
 * ``{"rt": T, "node": ID, "type": "hello" | "sample", ...}``: a wire-v1 object (wire.py) as the
   monitor received it, plus ``rt`` (monitor receive time, unix seconds) and ``node`` (node id);
+  a sample whose source derived figures itself (``SampleReceived.derived``: a Prometheus
+  source's rates and quantiles) ends with ``"derived": [[METRIC, SUBJECT, VALUE], ...]``
+  (minor version 1; version 1.0 files have none, and 1.0 readers skip the field);
 * ``{"rt": T, "node": ID, "type": "status", "event": "joined" | "left" | "invalid" |
   "unreachable" | "heartbeat_lost" | "forgotten" | "sampler_exited", ...}``: membership and
   reachability, with the reason;
@@ -41,7 +44,10 @@ from autoglm_tui.text import clean
 
 FORMAT = "autoglm-tui-recording"
 VERSION = 1
+MINOR = 1  # 1.1: sample lines may carry "derived" (readers of 1.0 ignore it)
 MAX_NODE_ID = 200
+MAX_DERIVED = 4096  # entries of one sample's "derived"
+_METRIC = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+")
 
 # {"rt":123.4,"node":"x","type":"sample"  -> rt and type without parsing the line
 FAST = re.compile(rb'^\{"rt":(-?[0-9][0-9.eE+-]*),"node":"(?:[^"\\]|\\.)*","type":"([a-z]+)"')
@@ -54,7 +60,7 @@ class RecordingError(Exception):
 
 def header(source: str, t: float, **extra: Any) -> dict[str, Any]:
     """The first line of a recording."""
-    return {"type": "recording", "format": FORMAT, "version": VERSION,
+    return {"type": "recording", "format": FORMAT, "version": VERSION, "minor": MINOR,
             "id": os.urandom(8).hex(), "created": t, "writer": f"autoglm-tui {__version__}",
             "wire_schema": SCHEMA, "source": source, **extra}
 
@@ -91,6 +97,44 @@ def message_line(rt: float, node: str, msg: Hello | Sample) -> str:
     return _prefix(rt, node) + wire.encode(msg)[1:]
 
 
+def sample_line(rt: float, node: str, sample: Sample,
+                derived: dict[tuple[str, int | str | None], float | None] | None) -> str:
+    """A sample line, with the figures its source derived (if any) at the end."""
+    text = message_line(rt, node, sample)
+    if not derived:
+        return text
+    items = [[metric, subject, value if value is None or math.isfinite(value) else None]
+             for (metric, subject), value in derived.items()]
+    return text[:-1] + ',"derived":' + dumps(items) + "}"  # type: ignore[arg-type]
+
+
+def derived_of(obj: dict[str, Any]) -> dict[tuple[str, int | str | None], float | None] | None:
+    """The "derived" figures of a sample line (None when it has none); RecordingError when the
+    field is not a list of [metric, subject, value] with a metric name, a subject that is null,
+    a whole number or a string, and a value that is null or a finite number."""
+    raw = obj.get("derived")
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or len(raw) > MAX_DERIVED:
+        raise RecordingError("derived: not a list of figures (or too long)")
+    out: dict[tuple[str, int | str | None], float | None] = {}
+    for item in raw:
+        if not isinstance(item, list) or len(item) != 3:
+            raise RecordingError("derived: each figure is [metric, subject, value]")
+        metric, subject, value = item
+        if not isinstance(metric, str) or len(metric) > 64 or not _METRIC.fullmatch(metric):
+            raise RecordingError(f"derived: not a metric name: {clean(str(metric), 64)!r}")
+        if isinstance(subject, bool) or not (subject is None or isinstance(subject, (int, str))):
+            raise RecordingError("derived: a subject is null, a number or a string")
+        if isinstance(subject, str):
+            subject = clean(subject, 128)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            raise RecordingError(f"derived: {metric}: not a number")
+        out[(metric, subject)] = None if value is None else float(value)
+    return out
+
+
 def record_line(rt: float, node: str | None, body: dict[str, Any]) -> str:
     return _prefix(rt, node) + dumps(body)[1:]
 
@@ -105,7 +149,7 @@ _BY_NAME = {name: cls for cls, name in _SIMPLE}
 def event_line(event: Event) -> tuple[str, bool]:
     """(line, is_control) for an event; control lines are everything but samples."""
     if isinstance(event, SampleReceived):
-        return message_line(event.t, event.node_id, event.sample), False
+        return sample_line(event.t, event.node_id, event.sample, event.derived), False
     if isinstance(event, HelloReceived):
         return message_line(event.t, event.node_id, event.hello), True
     if isinstance(event, NodeJoined):

@@ -24,6 +24,7 @@ from autoglm_tui.recording.format import (
     RecordingError,
     check_header,
     control_event,
+    derived_of,
     line_fields,
     node_of,
 )
@@ -225,7 +226,12 @@ class Recording:
                     self._bad(node, str(exc))
                     return None
                 if isinstance(msg, Sample):
-                    return SampleReceived(rt, node, msg)
+                    try:
+                        derived = derived_of(obj)
+                    except RecordingError as exc:  # the sample stands; its figures do not
+                        self._bad(node, str(exc))
+                        derived = None
+                    return SampleReceived(rt, node, msg, derived)
                 return HelloReceived(rt, node, msg)
             return control_event(obj, rt)
         except (RecordingError, ValueError) as exc:

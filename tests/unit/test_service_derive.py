@@ -227,7 +227,7 @@ def test_metric_names_are_declared_for_every_value() -> None:
     values, _ = tr.update(dataclasses.replace(sample(0.0, 1), services=(svc(0.0, 1.0),)), 0.0)
     for name, _ in values:
         assert METRICS[name].scope is Scope.SERVICE
-        assert scope_of(name) is Scope.NODE  # rules read the node-level value for now
+        assert scope_of(name) is Scope.SERVICE  # rules evaluate them per service
     assert not math.isnan(values[("svc.kv_cache_pct", None)])
 
 
@@ -255,18 +255,19 @@ def test_figures_that_appear_later_count_from_zero() -> None:
     assert v.e2e.count == 20 and v.tokens_per_s == pytest.approx(200.0)
 
 
-def test_queue_trend_over_the_window() -> None:
+def test_finished_requests_behind_the_error_rate() -> None:
+    """The view says how many finished requests the error rate rests on (rules with
+    `min_requests` read it)."""
     tr = ServiceTracker(window_s=60)
-    feed(tr, [svc(5.0 * i, 20.0 * i, waiting=float(i)) for i in range(5)])
-    assert tr.views["vllm:8000"].queue_growth_per_min is None  # 15 s of scrapes: too short
-    feed(tr, [svc(5.0 * i, 20.0 * i, waiting=float(i)) for i in range(20)])
-    assert tr.views["vllm:8000"].queue_growth_per_min == pytest.approx(12.0)  # 1 per 5 s
-    feed(tr, [svc(5.0 * i, 20.0 * i, waiting=3.0) for i in range(20)])
-    assert tr.views["vllm:8000"].queue_growth_per_min == pytest.approx(0.0)
+    feed(tr, [svc(5.0 * i, 20.0 * i) for i in range(4)])
+    v = tr.views["vllm:8000"]
+    assert v.finished is not None and v.finished > 0
+    assert v.error_rate_pct is not None
 
 
-def test_rules_on_service_figures_read_the_node_value() -> None:
-    """A threshold and a joint rule on svc.* metrics, through the real engine."""
+def test_rules_on_service_figures_per_service_and_per_node() -> None:
+    """A threshold rule on a svc.* metric alerts per service; a joint rule mixing a service
+    and a GPU metric is checked per node, each over its members."""
     from .alertseries import play
 
     rules = """
@@ -292,3 +293,5 @@ when = ["svc.latency_p95_s > 2", "gpu.util_pct > 90"]
              for name in firing}
     assert first["slow"] == 1004.0  # above from step 1, held for 3 s
     assert first["slow_and_busy"] == 1005.0  # both hold from step 5 (the GPU at 95%)
+    targets = {(n, target) for active in p.active.values() for n, target, _ in active}
+    assert targets == {("slow", "n1 vllm:8000"), ("slow_and_busy", "n1")}

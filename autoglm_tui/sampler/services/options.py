@@ -32,16 +32,18 @@ def _seconds(text: str) -> float:
     return value
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The service options shared by `autoglm-tui sample` and the local view."""
+def add_arguments(parser: argparse.ArgumentParser, *, service_option: bool = True) -> None:
+    """The service options shared by `autoglm-tui sample`, the local view and the exporter
+    (`service_option=False`: the command has its own --service, as the agent does)."""
     group = parser.add_argument_group("inference services")
-    group.add_argument(
-        "--service", action="append", type=service_spec, default=[],
-        metavar="URL[,name=N][,kind=K]",
-        help="scrape this metrics endpoint as an inference server (repeatable): a URL, "
-        "host:port or a local port; name= names it, kind= skips recognition "
-        "(vllm sglang tgi triton trtllm trtllm-serve nim llamacpp)",
-    )
+    if service_option:
+        group.add_argument(
+            "--service", action="append", type=service_spec, default=[],
+            metavar="URL[,name=N][,kind=K]",
+            help="scrape this metrics endpoint as an inference server (repeatable): a URL, "
+            "host:port or a local port; name= names it, kind= skips recognition "
+            "(vllm sglang tgi triton trtllm trtllm-serve nim llamacpp)",
+        )
     group.add_argument(
         "--no-service-discovery", dest="service_discovery", action="store_false",
         help="do not look for inference servers among the node's listening ports "
