@@ -14,6 +14,8 @@ import socket
 import pytest
 
 from autoglm_tui.model import Hello, Sample, ServiceSample
+from autoglm_tui.sampler.services.monitor import ServiceMonitor
+from autoglm_tui.sampler.services.targets import from_registration, parse_spec
 from tests.fakes.service_pages import FakeServer
 from tests.integration.test_sampler_control import Sampler, sampler  # noqa: F401 (fixture)
 from tests.integration.test_services_histograms import http  # noqa: F401 (fixture)
@@ -38,10 +40,16 @@ def named(sample: Sample, name: str) -> ServiceSample | None:
     return next((svc for svc in sample.services if svc.name == name), None)
 
 
-def test_a_registered_service_is_scraped_without_discovery(sampler, http) -> None:  # noqa: F811
-    fake = FakeServer("vllm", model="org/chat-7b")
+def loaded(kind: str) -> FakeServer:
+    """A fake server with one finished request and some load (an empty page has no samples)."""
+    fake = FakeServer(kind, model="org/chat-7b")
     fake.request(0.0, 0.5)
     fake.load(3, 2, 0.4)
+    return fake
+
+
+def test_a_registered_service_is_scraped_without_discovery(sampler, http) -> None:  # noqa: F811
+    fake = loaded("vllm")
     url = http.route("/engine/v1/prom", fake.page)  # not a path discovery would try
     refused_path = "/refused/metrics"
     http.route(refused_path, fake.page)
@@ -88,3 +96,34 @@ def test_a_registered_service_is_scraped_without_discovery(sampler, http) -> Non
     assert not [e for e in cleared.errors if e.startswith("control services")]
     assert s.proc.poll() is None
     assert s.close() == 0
+
+
+def test_the_monitor_merges_registered_with_given_services(http) -> None:  # noqa: F811
+    """In process, one round at a time: an --service endpoint with the same URL wins over the
+    registered entry; a registered one is added, then dropped with the list; refusals last as
+    long as the list."""
+    given = http.route("/given/metrics", loaded("tgi").page)
+    reg = http.route("/reg/metrics", loaded("vllm").page)
+    monitor = ServiceMonitor([parse_spec(f"{given},name=given")], discover=False)
+    try:
+        monitor.run_round()
+        assert [(s.name, s.source) for s in monitor.services()] == [("given", "option")]
+        monitor.set_registered([
+            (0, from_registration({"url": given, "name": "dup"})),
+            (1, from_registration({"url": reg, "name": "reg"})),
+            (2, from_registration({"url": "http://[2001:db8::1]:8000/metrics"})),
+        ], ["control services[3] refused: expected an object with url, name and kind, not int"])
+        monitor.run_round()
+        assert [(s.name, s.source, s.ok) for s in monitor.services()] == [
+            ("given", "option", True), ("reg", "registration", True)]
+        refused = monitor.refused()
+        assert [r.partition("]")[0] for r in refused] == [
+            "control services[2", "control services[3"]
+        assert "2001:db8::1 is not an address of this node" in refused[0]
+        monitor.set_registered([])
+        monitor.run_round()
+        assert [s.name for s in monitor.services()] == ["given"]
+        assert monitor.refused() == ()
+        assert http.requests.count("/reg/metrics") == 1
+    finally:
+        monitor.close()
