@@ -212,8 +212,9 @@ async def test_an_agents_service_option_reaches_the_sampler(
     http = MetricsHttp()
     url = http.route("/sglang/metrics", fake.page)
     node = servers.start()
-    agents.start(etcd_server.endpoint, "gpu2", "--ssh-port", str(node.port),
-                 "--service", f"{url},name=router")
+    far = "http://203.0.113.7:8000/metrics"
+    agent = agents.start(etcd_server.endpoint, "gpu2", "--ssh-port", str(node.port),
+                         "--service", f"{url},name=router", "--service", f"{far},name=far")
     options = servers.ssh_options(
         push="never",
         remote_command="python3 -m autoglm_tui sample --interval 0.5 --no-service-discovery "
@@ -230,5 +231,14 @@ async def test_an_agents_service_option_reaches_the_sampler(
             assert await watch.until(lambda: router() is not None, 30), watch.describe()
             view = router()
             assert (view.kind, view.source, view.waiting) == ("sglang", "registration", 4)
+            gpu2 = watch.state.nodes["gpu2"]
+            assert list(gpu2.services) == ["router"]
+            assert gpu2.last_sample is not None
+            assert [e for e in gpu2.last_sample.errors if "control services" in e] == [
+                f"control services[1] refused: {far}: 203.0.113.7 is not an address of this "
+                "node (only its own addresses are scraped)"]
+        # The agent said so when it started, on the node where it can be fixed.
+        assert (f"--service {far}: this node's sampler will not scrape it: 203.0.113.7 is not "
+                "an address of this node") in agent.stderr()
     finally:
         http.close()

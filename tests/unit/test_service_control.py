@@ -267,3 +267,22 @@ def test_a_line_past_the_samplers_limit_loses_its_last_entries_not_all() -> None
     assert len(out) <= MAX_LINE
     assert [e["url"][:20] for e in json.loads(out)["services"]] == [
         "http://127.0.0.1:1/a", "http://127.0.0.1:2/b"]
+
+
+def test_the_agent_names_the_services_its_sampler_would_refuse() -> None:
+    from autoglm_tui.cluster.registration import RegisteredService
+    from autoglm_tui.commands.agent import _unscraped
+
+    got = _unscraped([
+        RegisteredService("http://127.0.0.1:8000/metrics", "chat", "vllm"),
+        RegisteredService("http://[::1]:8001/metrics"),
+        RegisteredService("http://203.0.113.7:8000/metrics", "far"),
+        RegisteredService("http://127.0.0.1:8002/m;x"),
+    ])
+    assert got == [
+        "--service http://203.0.113.7:8000/metrics: this node's sampler will not scrape it: "
+        "203.0.113.7 is not an address of this node (only its own addresses are scraped)",
+        "--service http://127.0.0.1:8002/m;x: this node's sampler will not scrape it: path "
+        "'/m;x' holds characters a metrics path does not need (letters, digits and ._~/%+- "
+        "only, and a simple ?query)",
+    ]
