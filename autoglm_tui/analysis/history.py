@@ -18,6 +18,10 @@ Two tiers keep 15 minutes of a 256-node fleet small:
 Readers see one series, oldest first: coarse points, then fine points. ``points(..., peak=True)``
 gives the coarse points' max instead of their mean (fine points are the same either way).
 Without a coarse tier (``buckets=0``) the oldest point is simply dropped when the ring is full.
+
+A ``NodeHistory`` may take only some keys (``accept``); :class:`SplitHistory` puts a node's keys
+in several of them, each with its own tiers (a node's processes keep a shorter fine tier than its
+GPUs), behind the same reading interface.
 """
 
 from __future__ import annotations
@@ -25,11 +29,38 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
-
-from autoglm_tui.metrics import NO_HISTORY
+from typing import TypeVar
 
 Key = tuple[str, "int | str | None"]
 NAN = float("nan")
+H = TypeVar("H", "NodeHistory", "SplitHistory")
+
+
+def backfilled(
+    own: NodeHistory | SplitHistory,
+    times: Sequence[float],
+    series: Mapping[Key, Sequence[float | None]],
+    empty: H,
+) -> H:
+    """A history holding `times`/`series` (older points, e.g. from a range query) followed by
+    `own`'s points newer than ``times[-1]``, built in the `empty` history given (same sizes as
+    `own`). Points of `own` from ``times[0]`` to ``times[-1]`` are replaced; older ones are kept
+    before. Coarse points come back as their means."""
+    first, last = times[0], times[-1]
+    rows: dict[float, dict[Key, float | None]] = {}
+    for key in own.keys():  # noqa: SIM118 (a history, not a dict)
+        for t, v in own.points(key):
+            rows.setdefault(t, {})[key] = v
+    own_times = sorted(rows)
+    for t in own_times:
+        if t < first:
+            empty.append(t, rows[t])
+    for i, t in enumerate(times):
+        empty.append(t, {key: col[i] for key, col in series.items()})
+    for t in own_times:
+        if t > last:
+            empty.append(t, rows[t])
+    return empty
 
 
 class NodeHistory:
@@ -40,11 +71,12 @@ class NodeHistory:
     """
 
     __slots__ = (
+        "_accept",
         "_c_head",
         "_c_len",
         "_c_times",
         "_head",
-        "_known",
+        "_ignored",
         "_len",
         "_series",
         "_times",
@@ -54,7 +86,13 @@ class NodeHistory:
         "capacity",
     )
 
-    def __init__(self, capacity: int, bucket_s: float = 0.0, buckets: int = 0) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        bucket_s: float = 0.0,
+        buckets: int = 0,
+        accept: Callable[[Key], bool] | None = None,
+    ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         if buckets < 0 or (buckets and not bucket_s > 0):
@@ -66,9 +104,8 @@ class NodeHistory:
         self._times = array("d", [NAN]) * capacity
         self._c_times = array("d", [NAN]) * buckets
         self._series: dict[Key, array] = {}
-        # Keys that have a series, plus those that never will (metrics.NO_HISTORY): a set, so
-        # finding a sample's new keys is one set difference over stored hashes.
-        self._known: set[Key] = set()
+        self._accept = accept  # which keys get a series here (None: every key)
+        self._ignored: set[Key] = set()  # keys seen and not accepted
         self._head = 0  # index of the next fine write
         self._len = 0  # fine points held
         self._c_head = 0  # index of the next coarse write
@@ -83,67 +120,57 @@ class NodeHistory:
 
     def append(self, t: float, values: dict[Key, float | None]) -> None:
         """Record one point in time; keys absent from `values` get a gap at `t`."""
+        i = self._start(t)
+        if i is None:
+            return
+        self._write(i, values)
+        accept, ignored, known = self._accept, self._ignored, self._series
+        for key, v in values.items():
+            # A series is created at its first value: metrics a node never reports cost nothing.
+            if v is None or key in known or key in ignored:
+                continue
+            if accept is not None and not accept(key):
+                ignored.add(key)
+                continue
+            self._create(i, key, v)
+        self._finish(i)
+
+    def accepts(self, key: Key) -> bool:
+        return self._accept is None or self._accept(key)
+
+    def _start(self, t: float) -> int | None:
+        """Make room for a point at `t` and return its slot (None: out of order, dropped)."""
         if self._len and t < self._last_time():
-            return  # out of order: dropped (the time axis only moves forward)
+            return None  # the time axis only moves forward
         if self._len == self.capacity and self.buckets:
             self._consolidate()
         i = self._head
         self._times[i] = t
+        return i
+
+    def _write(self, i: int, values: dict[Key, float | None]) -> None:
+        """Every existing series' value at slot `i` (a gap where `values` has none)."""
         for key, series in self._series.items():
             v = values.get(key)
             series[i] = NAN if v is None else v
-        # A series is created at its first value: metrics a node never reports cost nothing,
-        # and those that keep only their newest value (metrics.NO_HISTORY) none either.
-        for key in values.keys() - self._known:  # a set difference, in C
-            if key[0] in NO_HISTORY:
-                self._known.add(key)
-                continue
-            v = values[key]
-            if v is not None:
-                series = array("f", [NAN]) * self._width
-                series[i] = v
-                self._series[key] = series
-                self._known.add(key)
+
+    def _create(self, i: int, key: Key, v: float) -> None:
+        series = array("f", [NAN]) * self._width
+        series[i] = v
+        self._series[key] = series
+
+    def _finish(self, i: int) -> None:
         self._head = (i + 1) % self.capacity
         self._len = min(self._len + 1, self.capacity)
 
-    def backfilled(
-        self,
-        times: Sequence[float],
-        series: Mapping[Key, Sequence[float | None]],
-        empty: NodeHistory,
-    ) -> NodeHistory:
-        """A history holding `times`/`series` (older points, e.g. from a range query) followed
-        by this history's points newer than ``times[-1]``, built in the `empty` history given
-        (same sizes as this one). Points of this history from ``times[0]`` to ``times[-1]`` are
-        replaced; older ones are kept before. Coarse points come back as their means."""
-        first, last = times[0], times[-1]
-        own_times = self._all_times()
-        # Every series spans the whole time axis (gaps are None), so columns line up with it.
-        columns = {key: [v for _, v in self.points(key)] for key in self._series}
-
-        def own_row(i: int) -> dict[Key, float | None]:
-            return {key: col[i] for key, col in columns.items()}
-
-        for i, t in enumerate(own_times):
-            if t < first:
-                empty.append(t, own_row(i))
-        for i, t in enumerate(times):
-            empty.append(t, {key: col[i] for key, col in series.items()})
-        for i, t in enumerate(own_times):
-            if t > last:
-                empty.append(t, own_row(i))
-        return empty
-
-    def _all_times(self) -> list[float]:
-        coarse = [self._c_times[j] for j in self._coarse_indices()]
-        return coarse + [self._times[i] for i in self._indices()]
-
     def forget(self, predicate: Callable[[Key], bool]) -> None:
         """Drop series whose key matches `predicate` (e.g. pids that are gone)."""
-        for key in [k for k in self._known if predicate(k)]:
-            self._series.pop(key, None)
-            self._known.discard(key)
+        for key in [k for k in self._series if predicate(k)]:
+            del self._series[key]
+        self._ignored = {k for k in self._ignored if not predicate(k)}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._series
 
     # ------------------------------------------------------------------ consolidation
 
@@ -231,6 +258,43 @@ class NodeHistory:
                 out.append((t, None if v != v else float(v)))
         return out
 
+    def values(
+        self, key: Key, since: float | None = None, until: float | None = None
+    ) -> list[float]:
+        """Only the known values in the window, oldest first (coarse points give their mean)."""
+        return [v for _, v in self.points(key, since, until) if v is not None]
+
+    def latest(self, key: Key) -> float | None:
+        """The newest point's value (None if that point is a gap or the key is unknown)."""
+        series = self._series.get(key)
+        if series is None or not self._len:
+            return None
+        v = series[(self._head - 1) % self.capacity]
+        return None if math.isnan(v) else float(v)
+
+    def tail(self, key: Key, n: int) -> list[float | None]:
+        """The last `n` values (None for gaps), oldest first: what a sparkline draws."""
+        if n <= 0:
+            return []
+        if n > self._len:
+            return [v for _, v in self.points(key)[-n:]]
+        series = self._series.get(key)
+        if series is None:
+            return []
+        cap = self.capacity
+        start = self._head - n
+        out: list[float | None] = []
+        for k in range(start, self._head):
+            v = series[k % cap]
+            out.append(None if v != v else float(v))
+        return out
+
+    def nbytes(self) -> int:
+        """Approximate memory held by the buffers."""
+        times = self._times.itemsize * self.capacity + self._c_times.itemsize * self.buckets
+        return times + sum(s.itemsize * self._width for s in self._series.values())
+
+
     def window(
         self, keys: Sequence[Key], since: float, until: float | None = None
     ) -> tuple[list[float], list[list[float] | None]]:
@@ -287,36 +351,6 @@ class NodeHistory:
                 hi = mid
         return a, lo
 
-    def values(
-        self, key: Key, since: float | None = None, until: float | None = None
-    ) -> list[float]:
-        """Only the known values in the window, oldest first (coarse points give their mean)."""
-        return [v for _, v in self.points(key, since, until) if v is not None]
-
-    def latest(self, key: Key) -> float | None:
-        """The newest point's value (None if that point is a gap or the key is unknown)."""
-        series = self._series.get(key)
-        if series is None or not self._len:
-            return None
-        v = series[(self._head - 1) % self.capacity]
-        return None if math.isnan(v) else float(v)
-
-    def tail(self, key: Key, n: int) -> list[float | None]:
-        """The last `n` values (None for gaps), oldest first: what a sparkline draws."""
-        if n <= 0:
-            return []
-        if n > self._len:
-            return [v for _, v in self.points(key)[-n:]]
-        series = self._series.get(key)
-        if series is None:
-            return []
-        cap = self.capacity
-        start = self._head - n
-        out: list[float | None] = []
-        for k in range(start, self._head):
-            v = series[k % cap]
-            out.append(None if v != v else float(v))
-        return out
 
     def clone(self) -> NodeHistory:
         """An independent copy (the arrays are copied; a replay checkpoint keeps one)."""
@@ -326,9 +360,139 @@ class NodeHistory:
         new._times = array("d", self._times)
         new._c_times = array("d", self._c_times)
         new._series = {k: array("f", a) for k, a in self._series.items()}
+        new._ignored = set(self._ignored)
         return new
 
+
+class SplitHistory:
+    """One node's history in parts, each a :class:`NodeHistory` with its own tiers; a key
+    lives in the first part that accepts it. Reads and writes look like one NodeHistory's."""
+
+    __slots__ = ("_part_of", "_waiting", "parts")
+
+    def __init__(self, parts: list[NodeHistory]) -> None:
+        if not parts:
+            raise ValueError("a split history needs at least one part")
+        self.parts = parts
+        self._part_of: dict[Key, int] = {}  # key -> index of its part (-1: none takes it)
+        self._waiting: set[Key] = set()  # keys with a part but no series yet (no value yet)
+
+    def _part(self, key: Key) -> NodeHistory | None:
+        for part in self.parts:
+            if key in part:
+                return part
+        return None
+
+    def __len__(self) -> int:
+        return len(self.parts[0])
+
+    def keys(self) -> list[Key]:
+        out: list[Key] = []
+        for part in self.parts:
+            out.extend(part.keys())
+        return out
+
+    def append(self, t: float, values: dict[Key, float | None]) -> None:
+        """One pass over `values` for all parts (new keys go to the first part that takes
+        them), then each part writes its own series."""
+        parts = self.parts
+        slots: list[int] = []
+        for part in parts:
+            i = part._start(t)
+            if i is None:
+                return  # out of order: every part shares the same sequence of times
+            part._write(i, values)
+            slots.append(i)
+        part_of, waiting = self._part_of, self._waiting
+        if values.keys() <= part_of.keys():  # no key it has not seen before (a test in C)
+            for key in [k for k in waiting if values.get(k) is not None]:
+                n = part_of[key]
+                parts[n]._create(slots[n], key, values[key])  # type: ignore[arg-type]
+                waiting.discard(key)
+        else:
+            known = [part._series for part in parts]
+            for key, v in values.items():
+                n = part_of.get(key)
+                if n is None:
+                    n = part_of[key] = next((k for k, p in enumerate(parts) if p.accepts(key)), -1)
+                    if n >= 0:
+                        waiting.add(key)
+                if n >= 0 and v is not None and key not in known[n]:
+                    parts[n]._create(slots[n], key, v)
+                    waiting.discard(key)
+        for part, i in zip(parts, slots, strict=True):
+            part._finish(i)
+
+    def forget(self, predicate: Callable[[Key], bool]) -> None:
+        for part in self.parts:
+            part.forget(predicate)
+        for key in [k for k in self._part_of if predicate(k)]:
+            del self._part_of[key]
+            self._waiting.discard(key)
+
+    @property
+    def fine_since(self) -> float | None:
+        return self.parts[0].fine_since
+
+    def points(
+        self,
+        key: Key,
+        since: float | None = None,
+        until: float | None = None,
+        *,
+        peak: bool = False,
+    ) -> list[tuple[float, float | None]]:
+        part = self._part(key)
+        return part.points(key, since, until, peak=peak) if part is not None else []
+
+    def values(
+        self, key: Key, since: float | None = None, until: float | None = None
+    ) -> list[float]:
+        part = self._part(key)
+        return part.values(key, since, until) if part is not None else []
+
+    def latest(self, key: Key) -> float | None:
+        part = self._part(key)
+        return part.latest(key) if part is not None else None
+
+    def tail(self, key: Key, n: int) -> list[float | None]:
+        part = self._part(key)
+        return part.tail(key, n) if part is not None else []
+
     def nbytes(self) -> int:
-        """Approximate memory held by the buffers."""
-        times = self._times.itemsize * self.capacity + self._c_times.itemsize * self.buckets
-        return times + sum(s.itemsize * self._width for s in self._series.values())
+        return sum(part.nbytes() for part in self.parts)
+
+
+    def window(
+        self, keys: Sequence[Key], since: float, until: float | None = None
+    ) -> tuple[list[float], list[list[float] | None]]:
+        """NodeHistory.window over the parts: every part shares the sequence of times, but a
+        part with a shorter fine tier holds coarse means where another holds points, so keys
+        of other parts are read at the first part's times (NaN where a part has no point)."""
+        where = [self._part_of.get(k, -1) for k in keys]
+        used = {n for n in where if n >= 0}
+        if len(used) <= 1:
+            part = self.parts[used.pop()] if used else self.parts[0]
+            return part.window(keys, since, until)
+        first = min(used)
+        times, rows = self.parts[first].window(
+            [k if n == first else ("", None) for k, n in zip(keys, where, strict=True)],
+            since, until)
+        for j, (key, n) in enumerate(zip(keys, where, strict=True)):
+            if n < 0 or n == first:
+                continue
+            ts, (row,) = self.parts[n].window([key], since, until)
+            if row is None:
+                continue
+            at = dict(zip(ts, row, strict=True))
+            rows[j] = [at.get(t, NAN) for t in times]
+        return times, rows
+
+    def clone(self) -> SplitHistory:
+        """An independent copy (a replay checkpoint keeps one)."""
+        new = SplitHistory([part.clone() for part in self.parts])
+        new._part_of = dict(self._part_of)
+        new._waiting = set(self._waiting)
+        return new
+
+History = NodeHistory | SplitHistory  # what a node's `history` is

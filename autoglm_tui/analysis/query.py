@@ -323,15 +323,6 @@ def _text_of(node: NodeState, name: str) -> str | None:
     return None
 
 
-def gpu_indices(node: NodeState) -> list[int]:
-    """The GPU indices of a node's newest sample (else of its hello)."""
-    if node.last_sample is not None:
-        return [g.index for g in node.last_sample.gpus]
-    if node.hello is not None:
-        return [g.index for g in node.hello.static.gpus]
-    return []
-
-
 class NodeSubject:
     """A node row: GPU metrics yield one value per GPU (any may match)."""
 
@@ -345,7 +336,7 @@ class NodeSubject:
 
     def numbers(self, metric: str) -> Sequence[float | None]:
         node = self.node
-        gpus = gpu_indices(node)
+        gpus = node.gpu_indices()
         if metric == "gpu":
             return [float(i) for i in gpus]
         scope = metric_scope(metric)

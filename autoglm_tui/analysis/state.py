@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from autoglm_tui.analysis.derive import derive
 from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
-from autoglm_tui.analysis.history import Key, NodeHistory
+from autoglm_tui.analysis.history import History, Key, NodeHistory, SplitHistory, backfilled
 from autoglm_tui.analysis.services import (
     DEFAULT_RATE_WINDOW_S,
     DEFAULT_WINDOW_S,
@@ -48,7 +50,33 @@ from autoglm_tui.events import (
     SampleReceived,
     SamplerExited,
 )
-from autoglm_tui.model import Hello, ProcSample, Sample
+from autoglm_tui.metrics import NO_HISTORY
+from autoglm_tui.model import GpuInfo, GpuSample, Hello, ProcSample, Sample
+
+
+@lru_cache(maxsize=4096)
+def gpu_keys(metric: str, indices: tuple[int, ...]) -> tuple[Key, ...]:
+    """The keys of `metric` for these GPUs (made once: lookups in hot loops allocate nothing)."""
+    return tuple((metric, i) for i in indices)
+
+
+def sampler_cpu_pct(prev: Sample | None, cur: Sample) -> float | None:
+    """The sampler's own CPU, in % of one core, from the growth of its CPU time between two
+    samples (None for the first, or when its clock or CPU time went back: it restarted)."""
+    if prev is None or prev.self_cost is None or cur.self_cost is None:
+        return None
+    dt = cur.t - prev.t
+    dcpu = cur.self_cost.cpu_time_s - prev.self_cost.cpu_time_s
+    return 100.0 * dcpu / dt if dt > 0 and dcpu >= 0 else None
+
+
+def keeps_history(key: Key) -> bool:
+    """Node and GPU metrics with history (processes have their own part; NO_HISTORY none)."""
+    return key[0] not in NO_HISTORY and not key[0].startswith("proc.")
+
+
+def is_process_metric(key: Key) -> bool:
+    return key[0].startswith("proc.")
 
 DEFAULT_REAP_AFTER_S = 72 * 3600.0
 
@@ -82,7 +110,7 @@ class NodeState:
     """Everything known about one node. Read-only for everyone but FleetState."""
 
     node_id: str
-    history: NodeHistory
+    history: History
     status: NodeStatus = NodeStatus.CONNECTING  # what is shown (see the module docstring)
     reason: str | None = None
     status_since: float = 0.0
@@ -124,6 +152,8 @@ class NodeState:
     def agent_lost(self) -> bool:
         """The heartbeat lapsed without a leave (the node is FAILED, or UP from samples alone)."""
         return self.agent_lost_at is not None
+    sampler_cpu_pct: float | None = None  # the sampler's own CPU between its last two samples
+    _gpus: tuple[object, tuple[int, ...]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def interval_s(self) -> float:
@@ -154,6 +184,32 @@ class NodeState:
         """The worst health among the node's GPUs (None: no sample yet, or no GPUs)."""
         return node_health(self.last_sample)
 
+    def gpu_indices(self) -> tuple[int, ...]:
+        """The node's GPU indices: from its newest sample, else from its hello (none yet: ())."""
+        source: object = self.last_sample if self.last_sample is not None else self.hello
+        cached = self._gpus
+        if cached is not None and cached[0] is source:
+            return cached[1]
+        if self.last_sample is not None:
+            out = tuple(g.index for g in self.last_sample.gpus)
+        else:
+            out = tuple(g.index for g in self.hello.static.gpus) if self.hello is not None else ()
+        self._gpus = (source, out)  # made once per sample: the tables read it for every row
+        return out
+
+    def gpu(self, index: int) -> GpuSample | None:
+        """GPU `index` in the newest sample (None: no sample, or not in it)."""
+        sample = self.last_sample
+        if sample is None:
+            return None
+        return next((g for g in sample.gpus if g.index == index), None)
+
+    def gpu_info(self, index: int) -> GpuInfo | None:
+        """What the hello says about GPU `index` (model, UUID, bus), if anything."""
+        if self.hello is None:
+            return None
+        return next((g for g in self.hello.static.gpus if g.index == index), None)
+
     def subjects(self, name: str) -> list[int | str | None]:
         """Which GPUs (pids, service ids) have a value of `name` in the newest sample."""
         return [s for (n, s) in self.metrics if n == name]
@@ -163,9 +219,11 @@ class FleetState:
     """All nodes, their status and history. Feed it events; read ``nodes``.
 
     Each node's history covers `history_s`: the newest `fine_s` (plus one bucket) at full
-    resolution, older points as `bucket_s` buckets of mean and max (analysis/history.py). At
-    most `max_procs` processes a node keep their history and listing (more when one sample
-    lists more); processes not listed for `proc_forget_s` are forgotten.
+    resolution, older points as `bucket_s` buckets of mean and max (analysis/history.py);
+    process metrics keep only `proc_fine_s` at full resolution (what the process charts draw
+    at one column a second), then buckets as well. At most `max_procs` processes a node keep
+    their history and listing (more when one sample lists more); processes not listed for
+    `proc_forget_s` are forgotten. ``NO_HISTORY`` metrics keep only their newest value.
     """
 
     def __init__(
@@ -180,6 +238,7 @@ class FleetState:
         reap_after_s: float = DEFAULT_REAP_AFTER_S,
         service_window_s: float = DEFAULT_WINDOW_S,
         service_rate_window_s: float = DEFAULT_RATE_WINDOW_S,
+        proc_fine_s: float = 60.0,
     ) -> None:
         self.history_s = history_s
         self.stale_after_intervals = stale_after_intervals
@@ -191,6 +250,7 @@ class FleetState:
         self.max_procs = max_procs  # processes per node whose history and listing are kept
         self.service_window_s = service_window_s  # quantiles and error rate of services
         self.service_rate_window_s = service_rate_window_s  # their tokens/s and requests/s
+        self.proc_fine_s = min(proc_fine_s, fine_s)  # processes' full-resolution history
         self.nodes: dict[str, NodeState] = {}
         self.registry_ok: bool | None = None  # None: no registry in use
         self.registry_reason: str | None = None
@@ -316,6 +376,7 @@ class FleetState:
         if prev is not None and sample.seq <= prev.seq and sample.t <= prev.t:
             node.bad_lines += 1  # a replayed or duplicated sample: keep the newer one
             return
+        node.sampler_cpu_pct = sampler_cpu_pct(prev, sample)
         if prev is not None and sample.t <= prev.t:
             prev = None  # the node's clock or stream restarted: no rates across the jump
         values = derive(sample, prev)
@@ -365,7 +426,7 @@ class FleetState:
                 if len(column) < len(times):
                     column.append(None)
             prev = sample
-        node.history = node.history.backfilled(times, series, self._new_history())
+        node.history = backfilled(node.history, times, series, self._new_history())
 
     # ------------------------------------------------------------------ time
 
@@ -464,15 +525,23 @@ class FleetState:
         del self.nodes[node.node_id]
         self._changes.append(StatusChange(t, node.node_id, node.status, None, reason))
 
-    def _new_history(self) -> NodeHistory:
+    def _new_history(self) -> SplitHistory:
+        """Node and GPU metrics, then process metrics, each in a history covering
+        `history_s` at one point a second (processes with a shorter fine tier)."""
+        return SplitHistory([
+            self._tiers(self.fine_s, keeps_history),
+            self._tiers(self.proc_fine_s, is_process_metric),
+        ])
+
+    def _tiers(self, fine_s: float, accept: Callable[[Key], bool]) -> NodeHistory:
         """A history covering `history_s` at one point a second: `fine_s` of it at full
         resolution (plus one bucket, so a `fine_s` window always reads fine points), the rest
         in `bucket_s` buckets; one tier only when the history is that short."""
-        fine = int(self.fine_s + self.bucket_s)
+        fine = int(fine_s + self.bucket_s)
         if self.bucket_s <= 0 or self.history_s <= fine:
-            return NodeHistory(max(2, int(self.history_s)))  # one point a second at most
-        buckets = math.ceil((self.history_s - self.fine_s) / self.bucket_s)
-        return NodeHistory(max(2, fine), self.bucket_s, buckets)
+            return NodeHistory(max(2, int(self.history_s)), accept=accept)
+        buckets = math.ceil((self.history_s - fine_s) / self.bucket_s)
+        return NodeHistory(max(2, fine), self.bucket_s, buckets, accept=accept)
 
     def _forget_procs(self, node: NodeState, now: float, listed: int) -> None:
         """Forget processes not listed for `proc_forget_s`, and beyond `max_procs` the ones

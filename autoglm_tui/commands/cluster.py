@@ -172,7 +172,6 @@ def run(args: argparse.Namespace) -> int:
     from autoglm_tui.cluster.source_args import SourceArgsError, runner_config_from_args
     from autoglm_tui.monitor import Monitor
     from autoglm_tui.tui.cluster_app import ClusterApp
-    from autoglm_tui.tui.screens.nav import ClusterOptions
     from autoglm_tui.tui.themes import ThemeError, resolve_theme
 
     try:
@@ -234,9 +233,7 @@ def run(args: argparse.Namespace) -> int:
     app = ClusterApp(
         monitor,
         sources,
-        options=ClusterOptions(
-            allow_remote_actions=args.allow_remote_actions, left_linger_s=args.left_linger
-        ),
+        allow_remote_actions=args.allow_remote_actions,
         refresh_hz=args.refresh,
         theme=theme,
         remote_signaller=signaller,

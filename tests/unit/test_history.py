@@ -223,3 +223,44 @@ def test_window_follows_the_fine_ring_across_its_wrap() -> None:
     assert times == [4.0, 5.0, 6.0] and row == [40.0, 50.0, 60.0]
     times, (row,) = h.window([K], 0.0, 5.0)
     assert times == [3.0, 4.0, 5.0] and row == [30.0, 40.0, 50.0]
+
+
+def test_split_history_routes_keys_and_creates_a_series_at_its_first_value() -> None:
+    from autoglm_tui.analysis.history import SplitHistory
+
+    gpus = NodeHistory(4, accept=lambda k: not k[0].startswith("proc."))
+    procs = NodeHistory(2, accept=lambda k: k[0].startswith("proc."))
+    h = SplitHistory([gpus, procs])
+    h.append(1.0, {("gpu.power_w", 0): None, ("proc.cpu_pct", 7): 5.0})  # power: unknown
+    h.append(2.0, {("gpu.power_w", 0): None, ("proc.cpu_pct", 7): 6.0})
+    assert h.points(("gpu.power_w", 0)) == []  # no value yet: no series
+    h.append(3.0, {("gpu.power_w", 0): 300.0, ("proc.cpu_pct", 7): 7.0})
+    assert h.points(("gpu.power_w", 0)) == [(1.0, None), (2.0, None), (3.0, 300.0)]  # gaps
+    assert h.points(("proc.cpu_pct", 7)) == [(2.0, 6.0), (3.0, 7.0)]  # its own, shorter ring
+    assert sorted(h.keys()) == [("gpu.power_w", 0), ("proc.cpu_pct", 7)]
+    h.forget(lambda k: k[1] == 7)
+    assert h.points(("proc.cpu_pct", 7)) == []
+    h.append(4.0, {("proc.cpu_pct", 7): 1.0})  # the same key again: a new series
+    assert h.points(("proc.cpu_pct", 7)) == [(3.0, None), (4.0, 1.0)]
+
+
+def test_split_history_window_clone_and_backfill_span_its_parts() -> None:
+    from autoglm_tui.analysis.history import SplitHistory, backfilled
+
+    def make(n: int = 6) -> SplitHistory:
+        return SplitHistory([NodeHistory(n, accept=lambda k: not k[0].startswith("proc.")),
+                             NodeHistory(n // 2, accept=lambda k: k[0].startswith("proc."))])
+
+    h = make()
+    g, p = ("gpu.util_pct", 0), ("proc.cpu_pct", 7)
+    for t in range(6):
+        h.append(float(t), {g: 10.0 * t, p: float(t)})
+    times, (gr, pr) = h.window([g, p], 0.0)
+    assert times == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] and gr == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0]
+    assert [None if x != x else x for x in pr] == [None, None, None, 3.0, 4.0, 5.0]
+    copy = h.clone()
+    h.append(6.0, {g: 60.0, p: 6.0})
+    assert copy.latest(g) == 50.0 and h.latest(g) == 60.0
+    filled = backfilled(h, [-2.0, -1.0], {g: [1.0, None]}, make(20))
+    assert filled.points(g)[:3] == [(-2.0, 1.0), (-1.0, None), (1.0, 10.0)]
+    assert filled.latest(p) == 6.0
