@@ -205,8 +205,12 @@ def test_proc_texts_give_the_local_addresses_only() -> None:
                                              ipaddress.ip_address("::1")}
 
 
-def test_this_machines_addresses_hold_loopback() -> None:
-    assert ipaddress.ip_address("127.0.0.1") in local.read_addresses()
+def test_this_machines_addresses_hold_loopback_by_either_way() -> None:
+    by_psutil = local.read_addresses()
+    by_proc = local.read_addresses(use_psutil=False)
+    assert ipaddress.ip_address("127.0.0.1") in by_psutil
+    assert ipaddress.ip_address("127.0.0.1") in by_proc
+    assert {a for a in by_psutil if a.version == 4} == {a for a in by_proc if a.version == 4}
 
 
 # ---------------------------------------------------------------------- the monitor's stream

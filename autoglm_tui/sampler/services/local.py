@@ -6,15 +6,18 @@ or an address one of its interfaces holds. Anything else (another machine, a hos
 DNS could point anywhere, 0.0.0.0) is refused with a reason, so registry data can never make a
 sampler fetch from elsewhere.
 
-On Linux the addresses come from /proc/net/fib_trie (IPv4: the entries marked ``/32 host
-LOCAL``) and /proc/net/if_inet6; elsewhere from psutil when it is installed; with neither,
-only loopback counts. They are read again at most every ``MAX_AGE_S``, since addresses come
-and go (DHCP, a VPN). Only the network namespace the sampler runs in is seen.
+The addresses come from psutil (getifaddrs) when it is installed, else, on Linux, from
+/proc/net/fib_trie (IPv4: the entries marked ``/32 host LOCAL``; a node with a huge routing
+table makes this file large, so it is the fallback) and /proc/net/if_inet6; with neither, only
+loopback counts. They are read only for a host that is not loopback, and again at most every
+``MAX_AGE_S``, since addresses come and go (DHCP, a VPN). Only the network namespace the
+sampler runs in is seen.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import ipaddress
 import threading
 import time
@@ -62,22 +65,27 @@ def _read(path: str) -> str | None:
         return None
 
 
-def read_addresses(proc: str = PROC) -> frozenset[IpAddress]:
+def read_addresses(proc: str = PROC, use_psutil: bool = True) -> frozenset[IpAddress]:
     """This node's interface addresses now (loopback included when the system lists it)."""
-    out: set[IpAddress] = set()
+    if use_psutil:
+        found = _psutil_addresses()
+        if found is not None:
+            return found
     v4, v6 = _read(f"{proc}/net/fib_trie"), _read(f"{proc}/net/if_inet6")
-    if v4 is not None or v6 is not None:
-        out |= parse_fib_trie(v4 or "")
-        out |= parse_if_inet6(v6 or "")
-        return frozenset(out)
-    try:
-        import psutil  # type: ignore[import-untyped,unused-ignore]
-    except ImportError:
-        return frozenset()
+    return frozenset(parse_fib_trie(v4 or "") | parse_if_inet6(v6 or ""))
+
+
+def _psutil_addresses() -> frozenset[IpAddress] | None:
+    """The addresses psutil lists, or None without psutil (or when it fails here)."""
+    if importlib.util.find_spec("psutil") is None:
+        return None
+    import psutil  # type: ignore[import-untyped,unused-ignore]
+
     try:
         nics = psutil.net_if_addrs()
-    except Exception:  # psutil may fail on an odd platform: only loopback counts then
-        return frozenset()
+    except Exception:  # an odd platform: the /proc files are tried instead
+        return None
+    out: set[IpAddress] = set()
     for addrs in nics.values():
         for a in addrs:
             with contextlib.suppress(ValueError):  # a MAC address (AF_PACKET) is skipped
