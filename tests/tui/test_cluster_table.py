@@ -84,6 +84,19 @@ async def test_sorting_by_columns_keys_and_header_clicks() -> None:
         assert labels == sorted(labels)
 
 
+async def test_reopening_the_filter_types_at_its_end() -> None:
+    app, _, _ = make_app(nodes=8)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot, app)
+        await pilot.press("slash", *"host~=node-00", "enter")
+        await settle(pilot, app)
+        assert "filter 8 of 8 shown" in screen_text(app)
+        await pilot.press("slash", *"[04]", "enter")  # reopened: the keys go after the text
+        await settle(pilot, app)
+        assert shown_nodes(app) == ["node-000", "node-004"]
+        assert "filter 2 of 8 shown" in screen_text(app)
+
+
 async def test_filter_queries_including_malformed_ones() -> None:
     app, _, _ = make_app(nodes=8)
     async with app.run_test(size=SIZE) as pilot:

@@ -124,6 +124,18 @@ async def test_filter_hides_rows_and_escape_restores_them() -> None:
         assert "sort CPU% ▼" in subtitle and "tree" not in subtitle
 
 
+async def test_reopening_the_filter_keeps_it_and_types_at_its_end() -> None:
+    app = make_app(demo_events())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"bo", "enter")
+        assert sorted(table_pids(pilot)) == [5200, 5201]
+        await pilot.press("slash", "b")  # the first key after `/` adds to the filter
+        await pilot.pause()
+        assert "filter 'bob'" in screen_text(pilot)
+        assert sorted(table_pids(pilot)) == [5200, 5201]
+
+
 async def test_tree_view_nests_children_under_parents() -> None:
     app = make_app(demo_events())
     async with app.run_test(size=SIZE) as pilot:

@@ -79,7 +79,8 @@ class NodeScreen(StateScreen):
         yield IoCorrelationPane(id="iocorr", shown=False)
         with Vertical(id="procs") as procs:
             procs.border_title = "Processes"
-            yield Input(placeholder="filter by user, command or pid", id="filter")
+            yield Input(placeholder="filter by user, command or pid", id="filter",
+                        select_on_focus=False)  # opened again, the first key adds to it
             yield ProcessTable(id="proc-table")
 
     def on_mount(self) -> None:
@@ -152,6 +153,7 @@ class NodeScreen(StateScreen):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("-active")
+        box.cursor_position = len(box.value)
         focus_now(box)
 
     def on_input_changed(self, event: Input.Changed) -> None:

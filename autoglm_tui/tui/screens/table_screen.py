@@ -94,12 +94,15 @@ class TableScreen(StateScreen):
     # ------------------------------------------------------------------ filter
 
     def filter_box(self, placeholder: str) -> Input:
-        return Input(placeholder=placeholder, id=self.filter_id, classes="filter-box")
+        # select_on_focus off: opened again over a filter, the first key adds to it
+        return Input(placeholder=placeholder, id=self.filter_id, classes="filter-box",
+                     select_on_focus=False)
 
     def action_filter(self) -> None:
         box = self.query_one(f"#{self.filter_id}", Input)
         box.add_class("-active")
         box.value = self.filter_query.source
+        box.cursor_position = len(box.value)
         focus_now(box)
 
     def set_filter(self, query: str) -> None:
