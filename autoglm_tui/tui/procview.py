@@ -21,7 +21,7 @@ SORT_LABELS = {
     "gpu": "GPU MEM",
     "sm": "SM%",
     "pid": "PID",
-    "time": "TIME",
+    "time": "ELAPSED",
     "user": "USER",
     "command": "COMMAND",
 }

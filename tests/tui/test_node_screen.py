@@ -136,6 +136,18 @@ async def test_reopening_the_filter_keeps_it_and_types_at_its_end() -> None:
         assert sorted(table_pids(pilot)) == [5200, 5201]
 
 
+async def test_elapsed_column_is_named_elapsed_not_time() -> None:
+    # top and ps call CPU time TIME; this column is wall time since the process started.
+    app = make_app(demo_events())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        head = _line_with(screen_text(pilot), "PID")
+        assert "ELAPSED" in head and " TIME " not in head
+        await pilot.press("e")
+        await settle(pilot)
+        assert "sort ELAPSED ▼" in screen_text(pilot)
+
+
 async def test_tree_view_nests_children_under_parents() -> None:
     app = make_app(demo_events())
     async with app.run_test(size=SIZE) as pilot:

@@ -32,7 +32,7 @@ COLUMNS = (
     Col("sm", "SM%", 5, True),
     Col("cpu", "CPU%", 7, True),
     Col("rss", "RSS", 7, True),
-    Col("time", "TIME", 7, True),
+    Col("time", "ELAPSED", 8, True),  # wall time since start (top's TIME is CPU time)
 )
 CMD_KEY = "cmd"
 MIN_CMD = 12
