@@ -148,6 +148,29 @@ async def test_elapsed_column_is_named_elapsed_not_time() -> None:
         assert "sort ELAPSED ▼" in screen_text(pilot)
 
 
+async def test_home_end_and_a_new_sort_shows_the_top_of_the_process_table() -> None:
+    app = make_app(demo_events())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(ProcessTable)
+        pids = table_pids(pilot)
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.selected is not None and table.selected.pid == pids[-1]
+        assert _line_with(screen_text(pilot), f" {pids[-1]} ")  # scrolled into view
+        await pilot.press("home")
+        await pilot.pause()
+        assert table.selected is not None and table.selected.pid == pids[0]
+
+        await pilot.press("end", "p")  # sort by pid: the view goes to the top of the new order
+        await settle(pilot)
+        by_pid = table_pids(pilot)
+        assert by_pid != pids
+        assert table.selected is not None and table.selected.pid == by_pid[0]
+        assert _line_with(screen_text(pilot), f" {by_pid[0]} ")
+        assert table.scroll_y == 0
+
+
 async def test_tree_view_nests_children_under_parents() -> None:
     app = make_app(demo_events())
     async with app.run_test(size=SIZE) as pilot:

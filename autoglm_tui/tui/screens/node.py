@@ -137,15 +137,20 @@ class NodeScreen(StateScreen):
         self.opts = replace(self.opts, **changes)  # type: ignore[arg-type]
         self._paint_table()
 
+    def _resort(self, **changes: object) -> None:
+        """A new order: show its top, not the row the cursor was on (as htop does)."""
+        self._set_opts(**changes)
+        self.table.to_top()
+
     def action_sort(self, key: str) -> None:
-        self._set_opts(sort=key, reverse=False)
+        self._resort(sort=key, reverse=False)
 
     def action_cycle_sort(self, step: int) -> None:
         i = SORT_KEYS.index(self.opts.sort)
-        self._set_opts(sort=SORT_KEYS[(i + step) % len(SORT_KEYS)], reverse=False)
+        self._resort(sort=SORT_KEYS[(i + step) % len(SORT_KEYS)], reverse=False)
 
     def action_reverse(self) -> None:
-        self._set_opts(reverse=not self.opts.reverse)
+        self._resort(reverse=not self.opts.reverse)
 
     def action_tree(self) -> None:
         self._set_opts(tree=not self.opts.tree)

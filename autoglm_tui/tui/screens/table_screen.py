@@ -87,9 +87,11 @@ class TableScreen(StateScreen):
         self._sort(column, reverse)
 
     def _sort(self, key: str, reverse: bool) -> None:
+        """Sort by `key` and show the top of the new order (as htop and k9s do)."""
         self.sort_key, self.sort_reverse = key, reverse
         self.table.mark_sort(key, reverse)
         self.refresh_now()
+        self.table.move_cursor(0)
 
     # ------------------------------------------------------------------ filter
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -78,6 +79,12 @@ def _signature(cells: tuple[Text, ...]) -> tuple[tuple[str, str], ...]:
 
 class ProcessTable(DataTable):
     """Processes of one sample; the cursor follows the selected process when rows move."""
+
+    # DataTable's Home/End move between columns; in a table of rows they go to the ends.
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
 
     class Open(Message):
         """The user asked for the detail of a process (Enter or double click)."""
@@ -192,6 +199,13 @@ class ProcessTable(DataTable):
         proc = self.selected
         if proc is not None:
             self.post_message(self.Open(proc))
+
+    def to_top(self) -> None:
+        """Put the cursor on the first row and scroll to it."""
+        self._selected = self._order[0] if self._order else None
+        if self._order:
+            self.move_cursor(row=0)
+        self.scroll_to(y=0, animate=False, immediate=True)
 
     def select_pid(self, pid: int) -> bool:
         """Move the cursor to `pid`'s row; False when it is not shown."""
