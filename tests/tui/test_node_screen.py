@@ -245,7 +245,7 @@ async def test_untrusted_command_line_is_shown_literally() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         rows = {int(r[0]): r for r in table_rows(pilot)}
-        assert rows[7777][-1] == "python3  ]0;pwned [red]x[/red] --serve"
+        assert rows[7777][-1] == "]0;pwned [red]x[/red] --serve  (python3)"
         assert rows[4242][1] == "[b]eve [31m"
         assert rows[4242][-1] == "[link=http://x]y"
         text = screen_text(pilot)

@@ -25,6 +25,7 @@ from autoglm_tui.text import clean
 from autoglm_tui.tui.focus import focus_now
 from autoglm_tui.tui.intents import OpenProcess
 from autoglm_tui.tui.messages import SignalRequest
+from autoglm_tui.tui.procview import short_command
 from autoglm_tui.tui.render import Palette, cell, plot_runs
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.widgets.live_table import Column, LiveTable, same
@@ -189,7 +190,11 @@ class GpuScreen(StateScreen):
         if proc is None:
             return [cell("")] * len(PROC_COLUMNS)
         gpu = next((g for g in proc.gpus if g.index == self.index), None)
-        cmd = clean(proc.cmdline, 1024).strip() or f"[{clean(proc.name, 64)}]"
+        main, launcher = short_command(proc)  # the script or module first
+        cmd = cell(main)
+        if launcher:
+            cmd.append(f"  ({launcher})", style=Palette.from_variables(
+                self.app.theme_variables).muted)
         return [
             cell(str(proc.pid), "bold", True),
             cell(clean(proc.user, 32)),
@@ -197,7 +202,7 @@ class GpuScreen(StateScreen):
             cell(fmt.pct(gpu.sm_pct if gpu else None), "", True),
             cell(fmt.pct(proc.cpu_pct, digits=0), "", True),
             cell(fmt.bytes_(proc.rss_bytes), "", True),
-            cell(cmd),
+            cmd,
         ]
 
     def selected_proc(self) -> ProcSample | None:

@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 from autoglm_tui import format as fmt
 from autoglm_tui.model import ProcSample, Sample
 from autoglm_tui.text import clean
-from autoglm_tui.tui.procview import ProcRow, ViewOptions, command_of, visible_rows
+from autoglm_tui.tui.procview import ProcRow, ViewOptions, short_command, visible_rows
 from autoglm_tui.tui.render import Palette
 
 
@@ -50,7 +50,10 @@ def _cells(row: ProcRow, now: float, p: Palette) -> tuple[Text, ...]:
     cpu = proc.cpu_pct
     cmd = Text(" ", no_wrap=True, overflow="ellipsis")
     cmd.append(row.prefix, style=p.muted)
-    cmd.append(command_of(proc))
+    main, launcher = short_command(proc)  # the script or module first, then the interpreter
+    cmd.append(main)
+    if launcher:
+        cmd.append(f"  ({launcher})", style=p.muted)
     return (
         num(str(proc.pid), f"bold {p.accent}" if row.is_gpu else ""),
         Text(" " + clean(proc.user, 32), no_wrap=True, overflow="ellipsis"),
