@@ -32,7 +32,7 @@ from autoglm_tui.tui.widgets.node_header import NodeHeader
 from autoglm_tui.tui.widgets.pane import NodePane
 from autoglm_tui.tui.widgets.process_table import ProcessTable
 
-COMPACT_BELOW_ROWS = 32  # shorter terminals get the compact host and IO panes
+COMPACT_BELOW_ROWS = 32  # shorter terminals get the compact layout (app.tcss: .-compact)
 
 
 class NodeScreen(StateScreen):
@@ -67,7 +67,7 @@ class NodeScreen(StateScreen):
         super().__init__()
         self.node_id = node_id
         self.opts = ViewOptions()
-        self._subtitle = ""
+        self._subtitle: tuple[bool, str] = (False, "")
 
     def compose_body(self) -> Iterable[Widget]:
         yield NodeHeader(self.node_id, id="header")
@@ -106,11 +106,18 @@ class NodeScreen(StateScreen):
         node = self.node_state(self.node_id)
         self.paint_header(self.node_id, node, now)
         compact = self.compact
+        # Below 32 rows the panes keep only their top border (app.tcss); with `i` the IO
+        # correlation takes the place of the host/IO panes (short: of GPUs and alerts too).
+        self.set_class(compact, "-compact")
+        iocorr = self.query_one(IoCorrelationPane)
         for pane in self.query(NodePane):
             if pane.display:
                 pane.show(node, now, compact)
-        self.query_one(AlertsPane).show(self.node_id, now)
-        iocorr = self.query_one(IoCorrelationPane)
+        alerts = self.query_one(AlertsPane)
+        if compact and iocorr.display:
+            alerts.display = False
+        else:
+            alerts.show(self.node_id, now, compact)
         if iocorr.display:
             iocorr.show(node, now)
         self._paint_table()
@@ -127,9 +134,16 @@ class NodeScreen(StateScreen):
             sub.append("  ·  filter ")
             sub.append(repr(self.opts.filter))
         sub.append(f"  ·  {table.shown} shown")
-        if sub.plain != self._subtitle:
-            self._subtitle = sub.plain
-            self.query_one("#procs").border_subtitle = sub
+        compact = self.compact
+        if (compact, sub.plain) != self._subtitle:
+            self._subtitle = (compact, sub.plain)
+            procs = self.query_one("#procs")
+            if compact:  # no bottom border: the sort and counts follow the title
+                title = Text("Processes  ")
+                title.append_text(Text(sub.plain, style="not bold"))
+                procs.border_title, procs.border_subtitle = title, ""
+            else:
+                procs.border_title, procs.border_subtitle = "Processes", sub
 
     # ------------------------------------------------------------------ actions
 
@@ -220,8 +234,8 @@ class NodeScreen(StateScreen):
     def action_io_correlation(self) -> None:
         iocorr = self.query_one(IoCorrelationPane)
         iocorr.display = not iocorr.display
-        if iocorr.display:
-            iocorr.show(self.node_state(self.node_id), self.monitor_app.clock())
+        self.set_class(iocorr.display, "-iocorr")
+        self.repaint(self.monitor_app.clock(), force=True)
 
     def action_signal(self) -> None:
         proc = self.table.selected
