@@ -85,3 +85,14 @@ async def test_io_correlation_keeps_the_table_and_footer() -> None:
         assert_nothing_wraps(lines)
     lines = await screen_of("cluster-node", (80, 24), "i", "i")  # back: the GPUs again
     assert gpu_indices(lines) == list(range(8))
+
+
+async def test_the_command_line_takes_the_alerts_rows_not_the_table() -> None:
+    lines = await screen_of("cluster-node", (80, 24), "colon")
+    assert len(lines) == 24
+    assert gpu_indices(lines) == list(range(8))
+    assert any(ln.startswith(" :command") for ln in lines[-3:])  # the input row is on screen
+    head = next(i for i, ln in enumerate(lines) if "PID" in ln and "COMMAND" in ln)
+    assert len(process_rows(lines[head:])) >= 3
+    lines = await screen_of("cluster-node", (80, 24), "colon", "escape")
+    assert any("Alerts" in ln and "firing" in ln for ln in lines)

@@ -114,8 +114,8 @@ class NodeScreen(StateScreen):
             if pane.display:
                 pane.show(node, now, compact)
         alerts = self.query_one(AlertsPane)
-        if compact and iocorr.display:
-            alerts.display = False
+        if compact and (iocorr.display or self.has_class("-command")):
+            alerts.display = False  # its rows go to the IO correlation or the command line
         else:
             alerts.show(self.node_id, now, compact)
         if iocorr.display:
@@ -212,6 +212,23 @@ class NodeScreen(StateScreen):
 
     def action_gpu_prompt(self) -> None:
         self.query_one(CommandLine).open("gpu ")
+        self._command_line_shown(True)
+
+    def action_command(self) -> None:
+        super().action_command()
+        self._command_line_shown(True)
+
+    def on_command_line_submitted(self, event: CommandLine.Submitted) -> None:
+        self._command_line_shown(False)
+
+    def on_command_line_closed(self, event: CommandLine.Closed) -> None:
+        self._command_line_shown(False)
+
+    def _command_line_shown(self, shown: bool) -> None:
+        """The `:` line takes two rows: on a short terminal, those of the alerts pane."""
+        if shown != self.has_class("-command"):
+            self.set_class(shown, "-command")
+            self.repaint(self.monitor_app.clock(), force=True)
 
     def on_click(self, event: events.Click) -> None:
         pane = event.widget
