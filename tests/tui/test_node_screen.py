@@ -328,7 +328,7 @@ async def test_a_digit_opens_that_gpu_with_its_history_and_processes() -> None:
         assert text.splitlines()[0].split()[0] == NODE  # no breadcrumb: the header comes first
         assert ":node" not in text  # nor the cluster's command line
         for title in ("GPU util %", "GPU memory used (GiB)", "temperature °C", "power W",
-                      "PCIe MiB/s", "Processes on this GPU"):
+                      "PCIe bytes/s", "Processes on this GPU"):
             assert title in text, title
         assert "cluster ›" not in text
         assert "4121" in text  # the demo's vLLM server holds GPU 0
