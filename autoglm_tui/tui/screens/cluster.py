@@ -51,16 +51,19 @@ STRAGGLER_SCAN_MAX = 64  # nodes whose GPUs are compared with their peers in one
 
 
 STATUS_LEGEND = """\
-UP           fresh samples; ⚠agent: heartbeat lost, samples flow
-STALE        no sample for 3 intervals (heartbeat alive)
+UP           fresh samples (⚠agent: its heartbeat is
+             lost, but samples still flow)
+STALE        no sample for 3 intervals, heartbeat alive
 UNREACHABLE  SSH fails; retrying with backoff
-FAILED       heartbeat lost without a graceful leave and no
-             fresh samples: kept, alerts firing, until it
-             returns or is forgotten (:forget NODE, ctrl+d)
-LEFT         left gracefully; removed after the linger time
+FAILED       heartbeat lost without a graceful leave,
+             no fresh samples: kept with its alerts
+             until it returns or is forgotten
+             (:forget NODE, ctrl+d)
+LEFT         left gracefully; goes after the linger time
 INVALID      registration or stream does not validate
 CONNECTING   known, no sample yet
-Hlth         worst GPU: OK, SLOW, RESET (reset needed), LOST"""
+Hlth         worst GPU: OK, SLOW (degraded), RESET
+             (reset needed), LOST"""
 
 
 class ClusterScreen(TableScreen):

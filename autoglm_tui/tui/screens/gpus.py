@@ -39,7 +39,7 @@ COLUMNS = [
     Column("node", "Node", 16),
     Column("gpu", "GPU", 3, right=True),
     Column("status", "Status", 11),
-    Column("health", "Health", 19, help="OK, SLOW, RESET or LOST and the main reason"),
+    Column("health", "Health", 20, help="OK, SLOW, RESET or LOST and the main reason"),
     Column("name", "Model", 14),
     Column("util", "Util", 11),
     Column("mem", "Memory", 11, right=True),
@@ -176,7 +176,7 @@ class GpusScreen(TableScreen):
         gpu_state = "gone" if g is None else g.state
         status = node.status.value if gpu_state == "ok" else clean(gpu_state, 10).upper()
         status_st = status_style(node.status, p) if gpu_state == "ok" else f"bold {p.error}"
-        health = badge(gpu_health(g), g, p, width=19) if g is not None else cell("-", p.muted)
+        health = badge(gpu_health(g), g, p, width=20) if g is not None else cell("-", p.muted)
         if grey:
             health.stylize(p.muted)
         return [

@@ -111,9 +111,9 @@ def worst_detail(node: NodeState, p: Palette) -> Text | None:
 def health_lines(h: GpuHealth, g: GpuSample, p: Palette, compact: bool = False) -> list[Text]:
     """The GPU screen's health section: state and reasons, clock-event reasons and throttled
     time, recent Xids with their times, memory (remaps, retired pages), PCIe, NVLink.
-    `compact` (a short terminal): the state line, and the newest Xid if there is one."""
+    `compact` (a short terminal): the state line alone (its reasons name the newest Xid)."""
     if compact:
-        return health_lines(h, g, p)[:1] + [_xid_line(n, p) for n in h.xids[:1]]
+        return health_lines(h, g, p)[:1]
     lines: list[Text] = []
     style = health_style(h.state, p)
     head = Text(no_wrap=True, overflow="ellipsis")
