@@ -64,7 +64,8 @@ async def test_a_failed_node_stays_listed_past_the_linger_and_its_screen_says_wh
         text = screen_text(app)
         assert "node-002 FAILED: heartbeat lost at" in text
         assert "connecting" not in text
-        assert "30s ago (lease expired without a leave)" in text
+        assert "(30s ago, lease expired without a leave); kept with its alerts until it " \
+               "returns or :forget node-002" in text
         assert "FAILED heartbeat lost 30s ago" in text  # the header, aged now, not frozen
 
 

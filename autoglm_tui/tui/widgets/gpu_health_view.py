@@ -119,7 +119,8 @@ def health_lines(h: GpuHealth, g: GpuSample, p: Palette, compact: bool = False) 
     head = Text(no_wrap=True, overflow="ellipsis")
     head.append("Health ", style=p.muted)
     head.append(h.badge, style=style if h.state is not Health.OK else f"bold {p.success}")
-    head.append(f" ({h.state.value})", style=p.muted)
+    if h.state is not Health.OK:
+        head.append(f" ({h.state.value})", style=p.muted)
     if h.reasons:
         head.append("  " + clean("; ".join(h.reasons), 400), style=style.replace("bold ", ""))
     lines.append(head)

@@ -91,9 +91,9 @@ def liveness(
         why = heartbeat_why(node)
         out.append(f"{name} FAILED: heartbeat lost at {clock_time(lost)}",
                    style=f"bold {p.error}")
-        out.append(f", {fmt.duration(max(0.0, now - lost))} ago" + (f" ({why})" if why else "")
-                   + f"{old}. Kept, with its alerts, until it returns or you forget it "
-                   f"(:forget {name}).", style=p.error)
+        ago = fmt.duration(max(0.0, now - lost)) + " ago" + (f", {why}" if why else "")
+        out.append(f" ({ago}); kept with its alerts until it returns or :forget {name}{old}.",
+                   style=p.error)
         return out
     if status is NodeStatus.LEFT:
         out.append(f"{name} LEFT the cluster at {clock_time(node.left_at or node.status_since)}",
