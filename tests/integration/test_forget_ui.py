@@ -36,6 +36,7 @@ from autoglm_tui.tui.screens.forget_dialog import ForgetDialog
 from tests.integration.discovery_helpers import AgentPool, etcd
 from tests.integration.etcd_fixture import EtcdServer
 from tests.integration.member_rig import node_not_up
+from tests.tui.cluster_kit import record_notifications
 from tests.tui.terminal import screen_text
 
 pytestmark = pytest.mark.integration
@@ -87,14 +88,7 @@ async def test_forget_a_failed_node_from_the_ui(
     monitor = Monitor(FleetState(left_linger_s=600))
     pipeline = AlertPipeline(AlertEngine([node_not_up(0.0)])).install(monitor)
     app = ClusterApp(monitor, [source], gc_tuning=False)
-    shown: list[str] = []
-    notify = app.notify
-
-    def recording(message: str, *args: Any, **kwargs: Any) -> None:
-        shown.append(str(message))
-        notify(message, *args, **kwargs)
-
-    app.notify = recording  # type: ignore[method-assign]
+    shown = record_notifications(app)
     async with app.run_test(size=(160, 44)) as pilot:
         assert await until(pilot, app, lambda: len(app.monitor.state.nodes) == 3), \
             screen_text(app)
