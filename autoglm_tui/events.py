@@ -104,6 +104,9 @@ class HelloReceived:
     t: float
     node_id: str
     hello: Hello
+    # The wire line it was decoded from, when the source had one (an SSH stream): recorders
+    # keep these bytes instead of encoding the hello again. Not part of equality.
+    line: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,10 @@ class SampleReceived:
     t: float
     node_id: str
     sample: Sample
+    # The wire line as the sampler sent it (a full sample or, on the compact wire, a delta
+    # against the stream's previous sample), when the source had one; recorders keep these
+    # bytes instead of encoding the sample again. Not part of equality.
+    line: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ INVALID with the decoder's reason), later ones are full samples or compact delta
 against the sample before; a single bad line is counted and skipped. After a bad line deltas
 cannot apply: they are counted as skipped until the next full sample, and ``control_lines()``
 offers the line that asks the sampler for one (the transport writes it to the sampler's stdin).
+Each event keeps the line it came from (``SampleReceived.line``): recorders store those bytes.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ class SamplerStream:
         if isinstance(msg, Hello):
             self.hello = msg
             self._asked.clear()
-            return HelloReceived(now, self.node_id, msg)
+            return HelloReceived(now, self.node_id, msg, line)
         if self.hello is None:
             self.invalid = "the sampler's stream did not start with a hello"
             return NodeInvalid(now, self.node_id, self.invalid)
@@ -159,7 +160,7 @@ class SamplerStream:
             self.stats.deltas = decoder.deltas
         else:
             self._asked.discard(CONTROL_FULL)  # a full sample came
-        return SampleReceived(now, self.node_id, msg)
+        return SampleReceived(now, self.node_id, msg, line)
 
     def control_lines(self) -> list[bytes]:
         """Lines the transport should write to the sampler's stdin now (each offered once):

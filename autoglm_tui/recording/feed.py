@@ -16,7 +16,6 @@ def timeline(rec: Recording, begin: float, until: float, tick_s: float = 1.0
     """Control lines before `begin`, then the events of [begin, until] with a ClockTick at
     every `tick_s` of recording time, and one at `until`."""
     yield from rec.preamble(begin)
-    rec.reset_decoders()
     next_tick = math.floor(begin / tick_s) * tick_s + tick_s
     for ev in rec.events(since=begin, until=until):
         while next_tick < ev.t:  # a tick at t follows the events at t

@@ -25,6 +25,7 @@ from typing import Any
 
 from autoglm_tui.cluster.sources import Emit
 from autoglm_tui.events import Checkpoint, ClockTick, Event, Restore, StateReset
+from autoglm_tui.model import Sample
 from autoglm_tui.recording.checkpoints import CheckpointStore
 from autoglm_tui.recording.reader import Mark, Recording
 
@@ -237,9 +238,8 @@ class ReplaySource:
             self._last_checkpoint = t
             emit(Checkpoint(t))
 
-    def _open_at(self, t: float) -> None:
-        self.recording.reset_decoders()
-        self._events = self.recording.events(since=t)
+    def _open_at(self, t: float, seeds: dict[str, Sample | None] | None = None) -> None:
+        self._events = self.recording.events(since=t, seeds=seeds)
         self._next = None
 
     async def _seek(self, emit: Emit, target: float) -> None:
@@ -257,7 +257,7 @@ class ReplaySource:
                 self._emit_with_ticks(emit, events, target)
             elif cp is not None and store is not None:
                 self.restores += 1
-                events = await asyncio.to_thread(self._from, cp, target)
+                events = await asyncio.to_thread(self._from, cp, target, store.get(cp))
                 emit(Restore(cp, store.get(cp)))
                 self._next_tick = cp + c.tick_s
                 self._emit_with_ticks(emit, events, target)
@@ -278,9 +278,10 @@ class ReplaySource:
         finally:
             c.rebuilding = False
 
-    def _from(self, t: float, target: float) -> list[Event]:
-        """The events after a checkpoint at `t` (which holds every event up to `t`)."""
-        self._open_at(math.nextafter(t, math.inf))
+    def _from(self, t: float, target: float, snapshot: Any) -> list[Event]:
+        """The events after a checkpoint at `t` (which holds every event up to `t`, and each
+        node's newest sample, which the deltas after it build on)."""
+        self._open_at(math.nextafter(t, math.inf), seeds(snapshot))
         return self._take_until(target)
 
     def _rebuild(self, begin: float, target: float) -> tuple[list[Event], list[Event]]:
@@ -307,6 +308,12 @@ class ReplaySource:
         while self._next_tick <= target:
             emit(ClockTick(self._next_tick))
             self._next_tick += tick
+
+
+def seeds(snapshot: Any) -> dict[str, Sample | None]:
+    """Each node's newest sample in a checkpoint (``Monitor.snapshot``): what a read of the
+    recording after it decodes deltas against."""
+    return {n: node.last_sample for n, node in snapshot[0].nodes.items()}
 
 
 def summary(recording: Recording) -> dict[str, Any]:
