@@ -7,9 +7,9 @@ metrics.
 
 Two tiers keep 15 minutes of a 256-node fleet small:
 
-* the **fine** tier is a ring of the newest ``capacity`` points at full resolution;
-* the optional **coarse** tier is a ring of ``buckets`` consolidated points. When the fine ring
-  is full, its oldest points that share one ``bucket_s``-wide time bucket (edges at multiples of
+* the **fine** tier holds the newest ``capacity`` points at full resolution;
+* the optional **coarse** tier holds ``buckets`` consolidated points. When the fine tier is
+  full, its oldest points that share one ``bucket_s``-wide time bucket (edges at multiples of
   ``bucket_s``) leave it together and become one coarse point holding their mean and their max
   (so a spike is not lost). A coarse point stands at the time of the first point it holds.
   Its value is a gap (None) only when none of its points had a value; a bucket in which no
@@ -17,41 +17,93 @@ Two tiers keep 15 minutes of a 256-node fleet small:
 
 Readers see one series, oldest first: coarse points, then fine points. ``points(..., peak=True)``
 gives the coarse points' max instead of their mean (fine points are the same either way).
-Without a coarse tier (``buckets=0``) the oldest point is simply dropped when the ring is full.
+Without a coarse tier (``buckets=0``) the oldest point is simply dropped when the tier is full.
+
+Storage is made for cheap copies (a replay keeps a copy every few seconds): a point is one row
+of 32-bit values (one column per key, in the order keys first had a value), and the rows of one
+time bucket are sealed into one immutable chunk when the next bucket starts. Rows, chunks and
+coarse points are never written again, so :meth:`NodeHistory.clone` copies a few lists of
+references, not the data, and a copy costs memory only for what is new after it.
 """
 
 from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from autoglm_tui.metrics import NO_HISTORY
 
 Key = tuple[str, "int | None"]
 NAN = float("nan")
+CHUNK = 32  # rows a chunk holds without a coarse tier (with one: a bucket's rows)
+MERGE_ROWS = 48  # sealed chunks are merged into one once they hold this many rows together
+_NANS = array("f", [NAN]) * 4096
+
+
+def _nans(n: int) -> array:
+    return _NANS[:n] if n <= len(_NANS) else array("f", [NAN]) * n
+
+
+class _Chunk(NamedTuple):
+    """Sealed fine points: `flat` holds `len(times)` rows of `width` values, row after row;
+    column `slots[key]` (when below `width`) is that key's series. Chunks of one `epoch` (the
+    layout's columns were not renumbered in between) can be merged."""
+
+    times: array
+    flat: array
+    width: int
+    slots: dict[Key, int]
+    epoch: int
+    merged: bool
+
+
+class _Coarse(NamedTuple):
+    """One coarse point: per column, the mean and the max of its bucket."""
+
+    t: float
+    slots: dict[Key, int]
+    width: int
+    mean: array
+    peak: array
+
+
+class _Layout:
+    """Which column each key has, the keys with history (in the order they first had a value),
+    and the keys known never to have one. Shared by copies until one of them changes it."""
+
+    __slots__ = ("epoch", "keys", "known", "order", "reborn", "slots")
+
+    def __init__(self, epoch: int = 0) -> None:
+        self.epoch = epoch  # bumped when columns are renumbered
+        self.slots: dict[Key, int] = {}
+        self.order: list[Key] = []  # keys by column
+        self.keys: dict[Key, None] = {}  # keys with a series now
+        self.known: set[Key] = set()  # keys with a series, or that never get one (NO_HISTORY)
+        self.reborn: dict[Key, float] = {}  # forgotten keys that came back: since when
+
+    def copy(self) -> _Layout:
+        new = _Layout(self.epoch)
+        new.slots, new.order, new.keys = dict(self.slots), list(self.order), dict(self.keys)
+        new.known, new.reborn = set(self.known), dict(self.reborn)
+        return new
+
+    def compact(self) -> _Layout:
+        """The same live keys in fresh columns (the columns of forgotten keys dropped)."""
+        new = _Layout(self.epoch + 1)
+        new.order = list(self.keys)
+        new.slots = {k: i for i, k in enumerate(new.order)}
+        new.keys, new.known, new.reborn = dict(self.keys), set(self.known), dict(self.reborn)
+        return new
 
 
 class NodeHistory:
-    """History of one node: a fine time ring, a coarse time ring, one value array per key.
+    """History of one node: sealed chunks and open rows (fine), coarse points."""
 
-    Each key's array holds ``capacity`` fine values, then ``buckets`` coarse means, then
-    ``buckets`` coarse maxima (one allocation per series).
-    """
-
-    __slots__ = (
-        "_c_head",
-        "_c_len",
-        "_c_times",
-        "_head",
-        "_len",
-        "_series",
-        "_times",
-        "_width",
-        "bucket_s",
-        "buckets",
-        "capacity",
-    )
+    __slots__ = ("_bucket", "_chunks", "_coarse", "_last_t", "_lay", "_len", "_owned", "_rows",
+                 "_rt", "_skip", "bucket_s", "buckets", "capacity")
 
     def __init__(self, capacity: int, bucket_s: float = 0.0, buckets: int = 0) -> None:
         if capacity < 1:
@@ -61,100 +113,200 @@ class NodeHistory:
         self.capacity = capacity
         self.bucket_s = float(bucket_s) if buckets else 0.0
         self.buckets = buckets
-        self._width = capacity + 2 * buckets
-        self._times = array("d", [NAN]) * capacity
-        self._c_times = array("d", [NAN]) * buckets
-        self._series: dict[Key, array] = {}
-        self._head = 0  # index of the next fine write
+        self._chunks: list[_Chunk] = []  # sealed fine points, oldest first
+        self._skip = 0  # points of the oldest chunk already dropped (one tier only)
+        self._rows: list[array] = []  # the open chunk: its rows and their times
+        self._rt: list[float] = []
+        self._bucket: float | None = None  # the open chunk's bucket
+        self._coarse: list[_Coarse] = []
         self._len = 0  # fine points held
-        self._c_head = 0  # index of the next coarse write
-        self._c_len = 0  # coarse points held
+        self._last_t = -math.inf
+        self._lay = _Layout()
+        self._owned = True  # False once a copy shares the layout: change a copy of it
 
     def __len__(self) -> int:
         """Points held in both tiers."""
-        return self._len + self._c_len
+        return self._len + len(self._coarse)
 
     def keys(self) -> list[Key]:
-        return list(self._series)
+        return list(self._lay.keys)
 
     def append(self, t: float, values: dict[Key, float | None]) -> None:
         """Record one point in time; keys absent from `values` get a gap at `t`."""
-        if self._len and t < self._last_time():
+        if self._len and t < self._last_t:
             return  # out of order: dropped (the time axis only moves forward)
-        if self._len == self.capacity and self.buckets:
-            self._consolidate()
-        i = self._head
-        self._times[i] = t
-        for key, series in self._series.items():
-            v = values.get(key)
-            series[i] = NAN if v is None else v
+        if self.buckets:
+            bucket = math.floor(t / self.bucket_s)
+            if self._rows and bucket != self._bucket:
+                self._seal()
+            self._bucket = bucket
+            if self._len == self.capacity:
+                self._consolidate()
+        else:
+            if len(self._rows) >= CHUNK:
+                self._seal()
+            if self._len == self.capacity:
+                self._drop_oldest()
+        lay = self._lay
         # A series is created at its first value: metrics a node never reports cost nothing,
         # and those that keep only their newest value (metrics.NO_HISTORY) none either.
-        for key in values.keys() - self._series.keys():  # a set difference, in C
-            v = values[key]
-            if v is not None and key[0] not in NO_HISTORY:
-                series = array("f", [NAN]) * self._width
-                series[i] = v
-                self._series[key] = series
-        self._head = (i + 1) % self.capacity
-        self._len = min(self._len + 1, self.capacity)
+        new = values.keys() - lay.known  # a set difference, in C
+        if new:
+            lay = self._add_keys(new, values, t)
+        get = values.get
+        self._rows.append(array("f", [NAN if v is None else v for v in map(get, lay.order)]))
+        self._rt.append(t)
+        self._len += 1
+        self._last_t = t
+
+    def _layout(self) -> _Layout:
+        """The layout, ready to change (copied first when a copy of this history shares it)."""
+        if not self._owned:
+            self._lay = self._lay.copy()
+            self._owned = True
+        return self._lay
+
+    def _add_keys(self, new: set[Key], values: dict[Key, float | None], t: float) -> _Layout:
+        lay = self._lay
+        for key in sorted(new, key=str):  # a stable column order
+            if key[0] in NO_HISTORY:
+                lay = self._layout()
+                lay.known.add(key)
+            elif values[key] is not None:
+                lay = self._layout()
+                if key in lay.slots:  # forgotten, now back: its old points are not its own
+                    lay.reborn[key] = t
+                else:
+                    lay.slots[key] = len(lay.order)
+                    lay.order.append(key)
+                lay.keys[key] = None
+                lay.known.add(key)
+        return lay
 
     def forget(self, predicate: Callable[[Key], bool]) -> None:
         """Drop series whose key matches `predicate` (e.g. pids that are gone)."""
-        for key in [k for k in self._series if predicate(k)]:
-            del self._series[key]
+        gone = [k for k in self._lay.keys if predicate(k)]
+        if gone:
+            lay = self._layout()
+            for key in gone:
+                del lay.keys[key]
+                lay.known.discard(key)
 
-    # ------------------------------------------------------------------ consolidation
+    # ------------------------------------------------------------------ chunks
+
+    def _flat(self) -> tuple[array, int]:
+        """The open rows as one flat array (short rows padded with gaps) and its width."""
+        width = len(self._lay.order)
+        flat = array("f")
+        for row in self._rows:
+            flat.extend(row)
+            if len(row) < width:
+                flat.extend(_nans(width - len(row)))
+        return flat, width
+
+    def _seal(self) -> None:
+        flat, width = self._flat()
+        lay = self._lay
+        self._chunks.append(_Chunk(array("d", self._rt), flat, width, lay.slots, lay.epoch,
+                                   False))
+        self._rows, self._rt = [], []
+        self._merge()
+        if len(lay.order) > 2 * len(lay.keys) + 64:  # many forgotten columns: start afresh
+            self._lay, self._owned = lay.compact(), True
+
+    def _merge(self) -> None:
+        """Merge the newest run of small chunks into one once it holds MERGE_ROWS rows, so a
+        read slices a few chunks, not one per bucket. The small ones stay as they are for the
+        copies that share them; the merged chunk is new."""
+        chunks = self._chunks
+        last = chunks[-1]
+        run, rows = 0, 0
+        for c in reversed(chunks):
+            if c.merged or c.epoch != last.epoch or (c is chunks[0] and self._skip):
+                break
+            run += 1
+            rows += len(c.times)
+        if run < 2 or rows < MERGE_ROWS:
+            return
+        part = chunks[-run:]
+        width = last.width
+        times, flat = array("d"), array("f")
+        for c in part:
+            times.extend(c.times)
+            if c.width == width:
+                flat.extend(c.flat)
+                continue
+            pad = _nans(width - c.width)
+            for i in range(len(c.times)):
+                flat.extend(c.flat[i * c.width:(i + 1) * c.width])
+                flat.extend(pad)
+        chunks[-run:] = [_Chunk(times, flat, width, last.slots, last.epoch, True)]
+
+    def _drop_oldest(self) -> None:
+        """One tier: the oldest point goes."""
+        if self._chunks:
+            self._skip += 1
+            if self._skip == len(self._chunks[0].times):
+                del self._chunks[0]
+                self._skip = 0
+        else:
+            del self._rows[0], self._rt[0]
+        self._len -= 1
 
     def _consolidate(self) -> None:
-        """Move the fine ring's oldest time bucket into one coarse point (mean and max)."""
-        cap, step = self.capacity, self.bucket_s
-        times = self._times
-        start = (self._head - self._len) % cap
-        bucket = math.floor(times[start] / step)
-        n = 1
-        while n < self._len and math.floor(times[(start + n) % cap] / step) == bucket:
-            n += 1
-        j = self._c_head
-        self._c_times[j] = times[start]
-        mean_at, max_at = cap + j, cap + self.buckets + j
-        end = start + n
-        wraps = end > cap
-        for series in self._series.values():
-            chunk = series[start:cap] + series[: end - cap] if wraps else series[start:end]
-            total = sum(chunk)
-            if total == total:  # no gap in the bucket (NaN != NaN): the fast path
-                series[mean_at] = total / n
-                series[max_at] = max(chunk)
+        """Move the oldest time bucket of the fine tier into one coarse point (mean and max)."""
+        if self._chunks:
+            times, flat, width, slots = self._chunks[0][:4]
+            a = self._skip
+            bucket = math.floor(times[a] / self.bucket_s)
+            b = a + 1
+            while b < len(times) and math.floor(times[b] / self.bucket_s) == bucket:
+                b += 1
+            if b == len(times):
+                del self._chunks[0]
+                self._skip = 0
+            else:
+                self._skip = b
+        else:  # one bucket holds more points than the fine tier: they leave together
+            flat, width = self._flat()
+            times, slots = self._rt, self._lay.slots
+            a, b = 0, len(self._rows)
+            self._rows, self._rt = [], []
+        n = b - a
+        mean, peak = _nans(width), _nans(width)
+        for key in self._lay.keys:
+            s = slots.get(key)
+            if s is None or s >= width:
                 continue
-            known = [v for v in chunk if v == v]  # gaps left out of the mean and the max
-            series[mean_at] = sum(known) / len(known) if known else NAN
-            series[max_at] = max(known) if known else NAN
-        self._c_head = (j + 1) % self.buckets
-        self._c_len = min(self._c_len + 1, self.buckets)
+            col = flat[s + a * width: s + b * width: width]
+            total = sum(col)
+            if total == total:  # no gap in the bucket (NaN != NaN): the fast path
+                mean[s] = total / n
+                peak[s] = max(col)
+                continue
+            known = [v for v in col if v == v]  # gaps left out of the mean and the max
+            if known:
+                mean[s] = sum(known) / len(known)
+                peak[s] = max(known)
+        self._coarse.append(_Coarse(times[a], slots, width, mean, peak))
+        if len(self._coarse) > self.buckets:
+            del self._coarse[0]
         self._len -= n
 
     # ------------------------------------------------------------------ reads
 
-    def _last_time(self) -> float:
-        return self._times[(self._head - 1) % self.capacity]
-
-    def _indices(self) -> Iterator[int]:
-        start = (self._head - self._len) % self.capacity
-        for n in range(self._len):
-            yield (start + n) % self.capacity
-
-    def _coarse_indices(self) -> Iterator[int]:
-        start = (self._c_head - self._c_len) % self.buckets if self.buckets else 0
-        for n in range(self._c_len):
-            yield (start + n) % self.buckets
+    def _since(self, key: Key) -> float:
+        """Points before this time are not the key's (-inf for most keys)."""
+        return self._lay.reborn.get(key, -math.inf)
 
     @property
     def fine_since(self) -> float | None:
         """Time of the oldest full-resolution point (older points are coarse), None if empty."""
         if not self._len:
             return None
-        return self._times[(self._head - self._len) % self.capacity]
+        if self._chunks:
+            return self._chunks[0].times[self._skip]
+        return self._rt[0]
 
     def points(
         self,
@@ -168,83 +320,96 @@ class NodeHistory:
 
         Coarse points (beyond the fine tier) carry their bucket's mean, or its max with `peak`.
         """
-        series = self._series.get(key)
-        if series is None:
+        times, (row,) = self.window([key], -math.inf if since is None else since, until,
+                                    peak=peak)
+        if row is None:
             return []
-        out: list[tuple[float, float | None]] = []
-        lo = -math.inf if since is None else since
-        hi = math.inf if until is None else until
-        if self._c_len:
-            base = self.capacity + (self.buckets if peak else 0)
-            c_times = self._c_times
-            for j in self._coarse_indices():
-                t = c_times[j]
-                if lo <= t <= hi:
-                    v = series[base + j]
-                    out.append((t, None if v != v else float(v)))
-        times = self._times
-        for i in self._indices():
-            t = times[i]
-            if lo <= t <= hi:
-                v = series[i]
-                out.append((t, None if v != v else float(v)))
-        return out
+        return [(t, None if v != v else float(v)) for t, v in zip(times, row, strict=True)]
 
     def window(
-        self, keys: Sequence[Key], since: float, until: float | None = None
+        self, keys: Sequence[Key], since: float, until: float | None = None, *,
+        peak: bool = False,
     ) -> tuple[list[float], list[list[float] | None]]:
         """Times in [since, until] and, per key, its values on those times (NaN for a gap;
-        None for an unknown key), oldest first: coarse means, then fine points.
+        None for an unknown key), oldest first: coarse means (maxima with `peak`), then fine
+        points.
 
-        The fast read for analyses that scan many series over one window: the time range is
-        found once by bisection and each series is copied with array slices."""
+        The fast read for analyses that scan many series over one window: each chunk's part
+        of the window is found by bisection and each series is copied with array slices."""
         hi = math.inf if until is None else until
+        live = self._lay.keys
         times: list[float] = []
-        rows: list[list[float] | None] = [None] * len(keys)
-        series = [self._series.get(k) for k in keys]
-        coarse: list[int] = []
-        if self._c_len and (self.fine_since is None or since < self.fine_since):
-            c_times = self._c_times
-            coarse = [j for j in self._coarse_indices() if since <= c_times[j] <= hi]
-            times.extend(c_times[j] for j in coarse)
-        a, b = self._fine_range(since, hi)
-        cap, start = self.capacity, (self._head - self._len) % self.capacity
-        lo_i, hi_i = start + a, start + b  # physical, possibly past the end of the ring
-        spans = [(lo_i, min(hi_i, cap))] if lo_i < cap else []
-        if hi_i > cap:
-            spans.append((max(lo_i, cap) - cap, hi_i - cap))
-        for x, y in spans:
-            times.extend(self._times[x:y])
-        base = self.capacity
-        for n, s in enumerate(series):
-            if s is None:
+        rows: list[list[float] | None] = [[] if k in live else None for k in keys]
+        born = [self._since(k) for k in keys]
+        if self._coarse and (self.fine_since is None or since < self.fine_since):
+            # runs of coarse points that share their columns: one lookup per key and run
+            runs: list[tuple[dict[Key, int], int, list[array], list[float]]] = []
+            for cp in self._coarse:
+                if not since <= cp.t <= hi:
+                    continue
+                times.append(cp.t)
+                if not runs or runs[-1][0] is not cp.slots or runs[-1][1] != cp.width:
+                    runs.append((cp.slots, cp.width, [], []))
+                runs[-1][2].append(cp.peak if peak else cp.mean)
+                runs[-1][3].append(cp.t)
+            for n, k in enumerate(keys):
+                row = rows[n]
+                if row is None:
+                    continue
+                for slots, width, arrays, ts in runs:
+                    s = slots.get(k)
+                    if s is None or s >= width:
+                        row.extend(_nans(len(arrays)))
+                    elif ts[0] >= born[n]:
+                        row.extend([v[s] for v in arrays])
+                    else:
+                        row.extend([v[s] if t >= born[n] else NAN
+                                    for t, v in zip(ts, arrays, strict=True)])
+        first = self._skip
+        for c in self._chunks:
+            t_arr = c.times
+            if t_arr[-1] < since:
+                first = 0
                 continue
-            row = [s[base + j] for j in coarse]
-            for x, y in spans:
-                row.extend(s[x:y])
-            rows[n] = row
+            a = max(first, bisect_left(t_arr, since))
+            first = 0
+            b = bisect_right(t_arr, hi)
+            if a >= b:
+                if t_arr[0] > hi:
+                    break
+                continue
+            times.extend(t_arr[a:b])
+            flat, width, slots = c.flat, c.width, c.slots
+            for n, k in enumerate(keys):
+                row = rows[n]
+                if row is None:
+                    continue
+                s = slots.get(k)
+                if s is None or s >= width or t_arr[b - 1] < born[n]:
+                    row.extend(_nans(b - a))
+                    continue
+                part = flat[s + a * width: s + b * width: width]
+                if t_arr[a] < born[n]:
+                    part = [v if t >= born[n] else NAN for t, v in zip(t_arr[a:b], part,
+                                                                      strict=True)]
+                row.extend(part)
+        rt = self._rt
+        a, b = bisect_left(rt, since), bisect_right(rt, hi)
+        if a < b:
+            times.extend(rt[a:b])
+            flat, width = self._flat()
+            slots = self._lay.slots
+            for n, k in enumerate(keys):
+                row = rows[n]
+                if row is None:
+                    continue
+                s = slots[k]
+                part = flat[s + a * width: s + b * width: width]
+                if rt[a] < born[n]:
+                    part = [v if t >= born[n] else NAN for t, v in zip(rt[a:b], part,
+                                                                      strict=True)]
+                row.extend(part)
         return times, rows
-
-    def _fine_range(self, since: float, until: float) -> tuple[int, int]:
-        """Logical indices [a, b) of the fine points with since <= t <= until."""
-        n, cap, times = self._len, self.capacity, self._times
-        start = (self._head - n) % cap
-        lo, hi = 0, n
-        while lo < hi:  # first t >= since
-            mid = (lo + hi) // 2
-            if times[(start + mid) % cap] < since:
-                lo = mid + 1
-            else:
-                hi = mid
-        a, hi = lo, n
-        lo = a
-        while lo < hi:  # first t > until
-            mid = (lo + hi) // 2
-            if times[(start + mid) % cap] <= until:
-                lo = mid + 1
-            else:
-                hi = mid
-        return a, lo
 
     def values(
         self, key: Key, since: float | None = None, until: float | None = None
@@ -254,40 +419,63 @@ class NodeHistory:
 
     def latest(self, key: Key) -> float | None:
         """The newest point's value (None if that point is a gap or the key is unknown)."""
-        series = self._series.get(key)
-        if series is None or not self._len:
+        lay = self._lay
+        s = lay.slots.get(key)
+        if s is None or key not in lay.keys or not self._len:
             return None
-        v = series[(self._head - 1) % self.capacity]
-        return None if math.isnan(v) else float(v)
+        if self._rows:  # always, once a point was appended
+            row = self._rows[-1]
+            v = row[s] if s < len(row) else NAN
+        else:
+            v = NAN
+        return None if v != v else float(v)
 
     def tail(self, key: Key, n: int) -> list[float | None]:
         """The last `n` values (None for gaps), oldest first: what a sparkline draws."""
-        if n <= 0:
+        lay = self._lay
+        if n <= 0 or key not in lay.keys:
             return []
         if n > self._len:
             return [v for _, v in self.points(key)[-n:]]
-        series = self._series.get(key)
-        if series is None:
-            return []
-        cap = self.capacity
-        start = self._head - n
-        out: list[float | None] = []
-        for k in range(start, self._head):
-            v = series[k % cap]
-            out.append(None if v != v else float(v))
-        return out
+        born = lay.reborn.get(key, -math.inf)
+        rows, rt, s = self._rows, self._rt, lay.slots[key]
+        take = min(n, len(rows))
+        parts: list[Sequence[float]] = [
+            [r[s] if s < len(r) and t >= born else NAN
+             for t, r in zip(rt[len(rt) - take:], rows[len(rows) - take:], strict=True)]]
+        left = n - take
+        i = len(self._chunks)
+        while left and i:
+            i -= 1
+            c = self._chunks[i]
+            b = len(c.times)
+            a = max(self._skip if i == 0 else 0, b - left)
+            left -= b - a
+            cs = c.slots.get(key)
+            if cs is None or cs >= c.width or c.times[b - 1] < born:
+                parts.append(_nans(b - a))
+            elif c.times[a] >= born:
+                parts.append(c.flat[cs + a * c.width: cs + b * c.width: c.width])
+            else:
+                parts.append([v if t >= born else NAN for t, v in zip(
+                    c.times[a:b], c.flat[cs + a * c.width: cs + b * c.width: c.width],
+                    strict=True)])
+        return [None if v != v else v for part in reversed(parts) for v in part]
 
     def clone(self) -> NodeHistory:
-        """An independent copy (the arrays are copied; a replay checkpoint keeps one)."""
+        """An independent copy (what a replay checkpoint keeps). Rows, chunks and coarse points
+        are never written again, so the copy shares them: it costs a few lists of references."""
         new = NodeHistory.__new__(NodeHistory)
         for name in NodeHistory.__slots__:
             setattr(new, name, getattr(self, name))
-        new._times = array("d", self._times)
-        new._c_times = array("d", self._c_times)
-        new._series = {k: array("f", a) for k, a in self._series.items()}
+        new._chunks, new._rows = list(self._chunks), list(self._rows)
+        new._rt, new._coarse = list(self._rt), list(self._coarse)
+        self._owned = new._owned = False
         return new
 
     def nbytes(self) -> int:
-        """Approximate memory held by the buffers."""
-        times = self._times.itemsize * self.capacity + self._c_times.itemsize * self.buckets
-        return times + sum(s.itemsize * self._width for s in self._series.values())
+        """Approximate memory held by the values (shared with copies: each counts it)."""
+        fine = sum(c.times.itemsize * len(c.times) + c.flat.itemsize * len(c.flat)
+                   for c in self._chunks)
+        fine += sum(4 * len(r) + 8 for r in self._rows)
+        return fine + sum(8 + 8 * c.width for c in self._coarse)

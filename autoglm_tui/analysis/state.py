@@ -18,7 +18,7 @@ by ageing (`left_linger_s`); FAILED nodes stay until their heartbeat returns, th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from autoglm_tui.analysis.derive import derive
 from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
@@ -161,15 +161,17 @@ class FleetState:
         return fresh
 
     def clone(self) -> FleetState:
-        """An independent copy of the whole state (histories copied, samples shared: they are
-        immutable). What a replay checkpoint keeps."""
+        """An independent copy of the whole state (samples and history chunks shared: they are
+        immutable; see NodeHistory.clone). What a replay checkpoint keeps."""
         new = self.empty_like()
         new.version = self.version
         new.registry_ok, new.registry_reason = self.registry_ok, self.registry_reason
         for node_id, n in self.nodes.items():
-            c = replace(n, history=n.history.clone(), labels=dict(n.labels),
-                        metrics=dict(n.metrics), proc_seen=dict(n.proc_seen),
-                        proc_info=dict(n.proc_info))
+            # labels, metrics and registration are replaced, never changed in place: shared
+            c = NodeState.__new__(NodeState)
+            c.__dict__.update(n.__dict__)
+            c.history = n.history.clone()
+            c.proc_seen, c.proc_info = dict(n.proc_seen), dict(n.proc_info)
             new.nodes[node_id] = c
         return new
 

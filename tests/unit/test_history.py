@@ -124,8 +124,10 @@ def test_one_bucket_fuller_than_the_ring_still_keeps_time_moving_forward() -> No
 
 def test_forget_keys_and_nbytes_cover_both_tiers() -> None:
     h = tiered(capacity=4, buckets=6)
-    h.append(0.0, {("proc.cpu_pct", 5): 1.0, ("proc.cpu_pct", 6): 2.0})
-    assert h.nbytes() == 4 * 8 + 6 * 8 + 2 * 4 * (4 + 2 * 6)
+    for t in range(5):  # one point per bucket: the fifth moves the first to the coarse tier
+        h.append(10.0 * t, {("proc.cpu_pct", 5): 1.0, ("proc.cpu_pct", 6): 2.0})
+    # fine: a time and two floats per point; coarse: a time, two means and two maxima
+    assert h.nbytes() == 4 * (8 + 2 * 4) + 1 * (8 + 2 * 2 * 4)
     h.forget(lambda k: k[1] == 5)
     assert h.keys() == [("proc.cpu_pct", 6)]
     assert h.points(("proc.cpu_pct", 5)) == []
@@ -223,3 +225,57 @@ def test_window_follows_the_fine_ring_across_its_wrap() -> None:
     assert times == [4.0, 5.0, 6.0] and row == [40.0, 50.0, 60.0]
     times, (row,) = h.window([K], 0.0, 5.0)
     assert times == [3.0, 4.0, 5.0] and row == [30.0, 40.0, 50.0]
+
+
+def _read(h: NodeHistory, keys: list) -> list:
+    return [(h.points(k), h.points(k, peak=True), h.tail(k, 5), h.latest(k)) for k in keys] + [
+        h.keys(), len(h), h.fine_since]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_clone_is_independent_and_equals_a_history_fed_the_same_points(seed: int) -> None:
+    """Copies share their chunks (a replay keeps one every few seconds): whatever either side
+    does afterwards (new keys, forgotten keys, consolidation) never shows in the other."""
+    rng = random.Random(seed)
+    keys = [K, J, ("proc.cpu_pct", 7), ("proc.cpu_pct", 8)]
+
+    def point(t: float) -> dict:
+        return {k: rng.uniform(0, 100) for k in keys if rng.random() < 0.7}
+
+    stream = []
+    t = 0.0
+    for _ in range(120):
+        t += rng.choice([0.5, 1.0, 1.0, 3.0])
+        stream.append((t, point(t)))
+    cut = rng.randint(20, 100)
+    a = tiered(capacity=12, bucket_s=5.0, buckets=6)
+    for t, v in stream[:cut]:
+        a.append(t, v)
+    b = a.clone()
+    twin = tiered(capacity=12, bucket_s=5.0, buckets=6)
+    for t, v in stream[:cut]:
+        twin.append(t, v)
+    before = _read(b, keys)
+    for t, v in stream[cut:]:  # a goes on, with a pid forgotten and coming back
+        a.append(t, v)
+        if rng.random() < 0.1:
+            a.forget(lambda k: k == ("proc.cpu_pct", 7))
+    assert _read(b, keys) == before  # the copy did not move
+    other = [(t + 1000.0, point(t)) for t, _ in stream[cut:]]
+    for t, v in other:  # the copy goes its own way
+        b.append(t, v)
+        twin.append(t, v)
+    assert _read(b, keys) == _read(twin, keys)
+
+
+def test_a_forgotten_key_that_comes_back_starts_a_new_series() -> None:
+    h = tiered(capacity=6, bucket_s=10.0, buckets=4)
+    pid = ("proc.cpu_pct", 9)
+    for t in range(4):
+        h.append(float(t), {pid: 50.0, K: 1.0})
+    h.forget(lambda k: k == pid)
+    assert h.points(pid) == [] and h.latest(pid) is None and h.keys() == [K]
+    h.append(4.0, {K: 1.0})
+    h.append(5.0, {pid: 7.0, K: 1.0})  # the pid is listed again (or reused)
+    assert h.points(pid) == [(t, None) for t in (0.0, 1.0, 2.0, 3.0, 4.0)] + [(5.0, 7.0)]
+    assert h.tail(pid, 3) == [None, None, 7.0]

@@ -112,6 +112,14 @@ class Alert:
     false_since: float | None = None  # first observation where the condition no longer held
     rule_index: int = -1  # the engine's index of the rule (internal)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Alert:
+        """A copy that shares the rule, the target and `detail`: an alert changes only by
+        assignment (replay checkpoints copy the whole engine every few seconds)."""
+        new = Alert.__new__(Alert)
+        for name in Alert.__slots__:  # type: ignore[attr-defined]
+            setattr(new, name, getattr(self, name))
+        return new
+
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.rule.name, self.target)
