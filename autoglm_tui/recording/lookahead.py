@@ -41,8 +41,10 @@ class Lookahead:
         self.duty = min(1.0, max(0.05, duty))
         self.seeds = seeds
         self.frontier = -math.inf  # recording time the lookahead's monitor has reached
+        self._base = math.inf  # the checkpoint this run started from
         self.rebases = 0
         self.ticks = 0  # seconds of recording played
+        self.cpu_s = 0.0  # thread CPU spent playing
         self.error: str | None = None
         self._cond = threading.Condition()
         self._position: float | None = None
@@ -75,9 +77,10 @@ class Lookahead:
             return self._done(self._position)
 
     def _done(self, p: float | None) -> bool:
-        return p is None or (p <= self.frontier <= p + self.ahead_s + 30.0
-                             and (self.frontier >= p + self.ahead_s
-                                  or self.frontier >= self.recording.end))
+        """Nothing to do for a playhead at `p`: the run started at or before it and has reached
+        `ahead_s` past it (or the end)."""
+        return p is None or (self._base <= p
+                             and self.frontier >= min(p + self.ahead_s, self.recording.end))
 
     # ------------------------------------------------------------------ the thread
 
@@ -100,12 +103,20 @@ class Lookahead:
                     return
                 p = self._position
             assert p is not None
-            if monitor is None or not p <= self.frontier <= p + self.ahead_s + 30.0:
+            started = time.thread_time()
+            cp = None
+            if monitor is None or p < self._base or self.frontier < p:
+                # start again from the newest checkpoint at or before the playhead, unless this
+                # run is already past it (it is then still on the replay's way: go on)
                 cp = self.store.best(p, -math.inf)
-                if cp is None:
+                if cp is None or (monitor is not None and self._base <= p
+                                  and cp <= self.frontier):
+                    cp = None
+                if cp is None and (monitor is None or p < self._base):
                     with self._cond:
                         self._cond.wait(0.2)  # the replay takes one at the playhead soon
                     continue
+            if cp is not None:
                 if monitor is None:
                     monitor = self.make_monitor()
                     monitor.checkpoints = self.store
@@ -114,11 +125,10 @@ class Lookahead:
                 events = self.recording.events(
                     since=math.nextafter(cp, math.inf),
                     seeds=self.seeds(snap) if self.seeds else None, quiet=True)
-                pending, self.frontier = None, cp
+                pending, self.frontier, self._base = None, cp, cp
                 next_tick = math.floor(cp / self.tick_s) * self.tick_s + self.tick_s
                 self.rebases += 1
             # one tick of recording time: its events, then the tick (as the replay plays it)
-            started = time.thread_time()
             while events is not None:
                 ev = pending if pending is not None else next(events, None)
                 pending = None
@@ -138,5 +148,6 @@ class Lookahead:
                 monitor.apply(Checkpoint(next_tick))
             next_tick += self.tick_s
             spent = time.thread_time() - started
+            self.cpu_s += spent
             if spent > 0 and self.duty < 1.0:
                 time.sleep(spent * (1.0 / self.duty - 1.0))

@@ -10,6 +10,7 @@ takes the previous samples as ``seeds`` (a replay checkpoint has them).
 
 from __future__ import annotations
 
+import itertools
 import json
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
@@ -27,6 +28,7 @@ from autoglm_tui.recording.format import (
     RecordingError,
     check_header,
     control_event,
+    fast_line,
     line_fields,
     node_of,
     wire_object,
@@ -219,11 +221,18 @@ class Recording:
                 d.last = sample
         elif self.has_deltas:
             start = self.chain_start(since)
-        for rt, kind, line, obj in self.lines(start, until):
-            if rt < since:  # before the window: only builds the decoders' previous samples
-                if kind in WIRE:
-                    self.decode(rt, kind, line, obj, decoders, quiet=True)
-                continue
+        lines = self.lines(start, until)
+        if start < since:  # before the window: only builds the decoders' previous samples
+            lead: list[tuple[float, str, bytes, dict[str, Any] | None]] = []
+            for item in lines:
+                if item[0] >= since:
+                    lines = itertools.chain((item,), lines)
+                    break
+                if item[1] in WIRE:
+                    lead.append(item)
+            for rt, kind, line, obj in _from_full_lines(lead):
+                self.decode(rt, kind, line, obj, decoders, quiet=True)
+        for rt, kind, line, obj in lines:
             event = self.decode(rt, kind, line, obj, decoders, quiet=quiet)
             if event is not None:
                 yield event
@@ -282,6 +291,22 @@ class Recording:
         self.bad_lines[node] = self.bad_lines.get(node, 0) + 1
         if len(self.errors) < 20:
             self.errors.append(f"{node}: {clean(reason, 200)}")
+
+
+def _from_full_lines(lead: list[tuple[float, str, bytes, dict[str, Any] | None]]
+                     ) -> list[tuple[float, str, bytes, dict[str, Any] | None]]:
+    """The wire lines of `lead` that matter for what follows: per node, from its newest full
+    sample line on (the deltas before it build on something it replaces), so the decoders
+    decode only the chain the next delta needs."""
+    newest: dict[bytes | None, int] = {}
+    nodes: list[bytes | None] = []
+    for i, (_, kind, line, _) in enumerate(lead):
+        fast = fast_line(line)
+        node = fast[2] if fast is not None else None
+        nodes.append(node)
+        if kind in ("sample", "hello") and node is not None:
+            newest[node] = i
+    return [item for i, item in enumerate(lead) if i >= newest.get(nodes[i], 0)]
 
 
 def _running_max(values: list[float]) -> list[float]:
