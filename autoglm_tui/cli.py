@@ -11,12 +11,16 @@ import importlib
 import sys
 
 from autoglm_tui import __version__
+from autoglm_tui.profiles import apply_to_command_line
 
 # Subcommand name -> module under autoglm_tui.commands.
 COMMANDS = (
-    "local", "cluster", "sample", "agent", "members", "snapshot", "rules", "record", "replay",
-    "diagnose", "advise",
+    "local", "cluster", "sample", "agent", "members", "exporter", "snapshot", "rules", "record",
+    "replay", "diagnose", "advise", "config",
 )
+NO_PROFILES = ("sample", "config")  # the sampler runs on nodes: their config files stay out
+PROFILE_HELP = ("apply the options of profile NAME from ~/.config/autoglm-tui/config.toml "
+                "(options given here win; 'autoglm-tui config show' lists them)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f"autoglm_tui.commands.{name}")
         module.add_parser(sub)
+        if name not in NO_PROFILES:  # these take --profile (autoglm_tui/profiles.py)
+            sub.choices[name].add_argument("--profile", metavar="NAME", help=PROFILE_HELP)
+    sub.choices["config"].set_defaults(root_parser=parser)
     return parser
 
 
@@ -43,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["local", *argv]
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["local"])
+        argv = ["local"]
+        args = parser.parse_args(argv)
+    args = apply_to_command_line(parser, argv, args)
     module = importlib.import_module(f"autoglm_tui.commands.{args.command}")
     try:
         return int(module.run(args) or 0)

@@ -109,15 +109,36 @@ class HelloReceived:
     line: bytes | None = field(default=None, compare=False, repr=False)
 
 
+# A metric key as the state keeps it: (metric name, subject) with subject None (node), a GPU
+# index, a pid, or a service id.
+MetricKey = tuple[str, "int | str | None"]
+
+
 @dataclass(frozen=True, slots=True)
 class SampleReceived:
     t: float
     node_id: str
     sample: Sample
+    # Figures the source derived itself (a Prometheus source: rates computed by the server, for
+    # which the sample carries no raw counters); they replace what derive() makes of the sample.
+    derived: dict[MetricKey, float | None] | None = None
     # The wire line as the sampler sent it (a full sample or, on the compact wire, a delta
     # against the stream's previous sample), when the source had one; recorders keep these
     # bytes instead of encoding the sample again. Not part of equality.
     line: bytes | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryBackfill:
+    """Older history for a node (a Prometheus source's range queries), oldest first.
+
+    Each point is (time, sample, derived) as a live ``SampleReceived`` would carry them; the
+    state derives each point's metrics the same way and puts the points before the ones it
+    holds newer than the last point's time (its own points in the span are replaced)."""
+
+    t: float
+    node_id: str
+    points: tuple[tuple[float, Sample, dict[MetricKey, float | None] | None], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,5 +185,5 @@ Control = ClockTick | StateReset | Checkpoint | Restore
 
 Event = (
     NodeJoined | NodeLeft | NodeInvalid | NodeUnreachable | HelloReceived | SampleReceived
-    | RegistryChanged | HeartbeatLost | NodeForgotten | SamplerExited
+    | RegistryChanged | HeartbeatLost | NodeForgotten | SamplerExited | HistoryBackfill
 )

@@ -52,10 +52,10 @@ class HostStatic:
     os: str
     kernel: str
     cpu_model: str
-    cpu_cores_logical: int
-    cpu_cores_physical: int | None
-    mem_total_bytes: int
-    swap_total_bytes: int
+    cpu_cores_logical: int | None  # None: a source that does not know (Prometheus without
+    cpu_cores_physical: int | None  # node_exporter); the sampler always fills it
+    mem_total_bytes: int | None
+    swap_total_bytes: int | None
     boot_time: float | None
     nvml: NvmlInfo
     gpus: tuple[GpuInfo, ...] = ()
@@ -81,7 +81,7 @@ class Hello:
 
 @dataclass(frozen=True, slots=True)
 class CpuSample:
-    util_pct: float
+    util_pct: float | None  # None only from a source that lacks host figures
     per_core_pct: tuple[float, ...]
     iowait_pct: float | None
     load: tuple[float, float, float] | None
@@ -90,23 +90,26 @@ class CpuSample:
 
 @dataclass(frozen=True, slots=True)
 class MemSample:
-    total_bytes: int
-    used_bytes: int
-    available_bytes: int
-    used_pct: float
-    swap_total_bytes: int
-    swap_used_bytes: int
+    """None only from a source that lacks host figures (the sampler always fills them)."""
+
+    total_bytes: int | None
+    used_bytes: int | None
+    available_bytes: int | None
+    used_pct: float | None
+    swap_total_bytes: int | None
+    swap_used_bytes: int | None
     swap_used_pct: float | None  # None when there is no swap
 
 
 @dataclass(frozen=True, slots=True)
 class DiskCounters:
-    """Cumulative counters summed over physical disks (or for one disk)."""
+    """Cumulative counters summed over physical disks (or for one disk); None only from a
+    source that lacks them."""
 
-    read_bytes: int
-    write_bytes: int
-    read_count: int
-    write_count: int
+    read_bytes: int | None
+    write_bytes: int | None
+    read_count: int | None
+    write_count: int | None
     read_time_ms: int | None
     write_time_ms: int | None
     busy_time_ms: int | None
@@ -114,14 +117,15 @@ class DiskCounters:
 
 @dataclass(frozen=True, slots=True)
 class NetCounters:
-    """Cumulative counters summed over non-loopback interfaces (or for one)."""
+    """Cumulative counters summed over non-loopback interfaces (or for one); None only from a
+    source that lacks them."""
 
-    rx_bytes: int
-    tx_bytes: int
-    rx_packets: int
-    tx_packets: int
-    errors: int
-    drops: int
+    rx_bytes: int | None
+    tx_bytes: int | None
+    rx_packets: int | None
+    tx_packets: int | None
+    errors: int | None
+    drops: int | None
     link_speed_mbps: int | None  # sum of known link speeds of up interfaces
 
 

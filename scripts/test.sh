@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYS_PKGS=(etcd-server openssh-server prometheus-alertmanager tmux iproute2 procps librsvg2-bin
-          e2fsprogs libfuse2)
+SYS_PKGS=(etcd-server openssh-server prometheus-alertmanager prometheus prometheus-node-exporter
+          influxdb tmux iproute2 procps librsvg2-bin e2fsprogs libfuse2)
 missing=()
 for p in "${SYS_PKGS[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -33,7 +33,7 @@ from typing import Any
 
 from autoglm_tui.alerting.write_queue import QueueHealth, WriteQueue
 from autoglm_tui.analysis.alerts import AlertEvent
-from autoglm_tui.analysis.state import StatusChange
+from autoglm_tui.analysis.state import NodeNote, StatusChange
 from autoglm_tui.text import clean
 
 
@@ -49,6 +49,19 @@ def event_record(event: AlertEvent, **extra: Any) -> dict[str, Any]:
     rec["time"] = iso(event.t)
     rec.update(extra)
     return rec
+
+
+def note_record(note: NodeNote) -> dict[str, Any]:
+    """The log line of something that happened to a node without a status change (its agent
+    lost while samples flow, its sampler restarted)."""
+    return {
+        "t": round(note.t, 3),
+        "time": iso(note.t),
+        "kind": "node_event",
+        "node": clean(note.node_id, 200),
+        "event": note.what,
+        "reason": None if note.reason is None else clean(note.reason, 400),
+    }
 
 
 def status_record(change: StatusChange) -> dict[str, Any]:
@@ -91,6 +104,7 @@ class AlertLog:
         self.max_bytes = max_bytes
         self.backups = max(0, backups)
         self.lines_written = 0
+        self.rotations = 0  # files rotated by this log (the pipeline restates alerts after one)
         self.errors = 0
         self.last_error: str | None = None
         self._fd: int | None = None
@@ -128,6 +142,19 @@ class AlertLog:
 
     def submit_status(self, change: StatusChange) -> None:
         self.submit(status_record(change))
+
+    def submit_note(self, note: NodeNote) -> None:
+        self.submit(note_record(note))
+
+    def paths(self) -> list[Path]:
+        """This log's files, newest first: the current one, then ``.1``, ``.2``... that exist."""
+        out = [self.path]
+        for i in range(1, self.backups + 1):
+            p = self.path.with_name(f"{self.path.name}.{i}")
+            if not p.exists():
+                break
+            out.append(p)
+        return out
 
     def write(self, record: dict[str, Any]) -> bool:
         """Append one record and fsync it now, on this thread; False (and `last_error`) if the
@@ -209,6 +236,7 @@ class AlertLog:
         os.close(self._fd)
         self._fd = fd
         self._size = 0
+        self.rotations += 1
 
     # ------------------------------------------------------------------ health and closing
 

@@ -1,17 +1,22 @@
 """The alert pipeline: the rule engine plus its sinks, installed as a Monitor tick hook.
 
-On every tick it evaluates the rules, writes each node status change and each alert state change
-to the alert log, hands firing and resolved alerts to Alertmanager (unless silenced), re-sends
-firing ones now and then, and keeps what the alerts pane shows: alerts with their ack and
-silence marks, and the newest events. A failing sink never breaks the tick: its error is kept
-for the status line and :meth:`AlertPipeline.sink_health`. Nothing here writes to disk on the
-caller's thread: the log and the silences file have writer threads of their own.
+On every tick it evaluates the rules, writes each node status change, node note and alert state
+change to the alert log, hands firing and resolved alerts to Alertmanager (unless silenced),
+re-sends firing ones now and then, and keeps what the alerts pane shows: alerts with their ack
+and silence marks, and the newest events. A failing sink never breaks the tick: its error is
+kept for the status line and :meth:`AlertPipeline.sink_health`. Nothing here writes to disk on
+the caller's thread: the log and the silences file have writer threads of their own.
+
+Before the first tick, :meth:`AlertPipeline.restore` takes back from the log the alerts the
+previous run left pending or firing (alerting/restore.py); after that, and after each rotation
+of the log, the active alerts are restated in the log so that its newest file tells the story.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,12 +26,17 @@ from typing import TYPE_CHECKING, Any
 from autoglm_tui.alerting.alert_log import AlertLog, LogInUse
 from autoglm_tui.alerting.alertmanager import AlertmanagerClient
 from autoglm_tui.alerting.health import SinkHealth, sink_health
+from autoglm_tui.alerting.restore import LogState, read_active, snapshot_records
 from autoglm_tui.alerting.silences import Silence, SilenceStore
 from autoglm_tui.analysis.alerts import Alert, AlertEngine, AlertEvent, AlertState
 from autoglm_tui.analysis.state import FleetState, StatusChange
 
 if TYPE_CHECKING:
     from autoglm_tui.monitor import Monitor
+
+# After a rotation the active alerts are restated in the new file, at most this often (a
+# restatement larger than the file's size limit must not rotate the log in a loop).
+RESTATE_MIN_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,10 @@ class AlertPipeline:
         self.now = 0.0  # time of the newest tick
         self._last_resend = float("-inf")
         self._withdrawn: set[str] = set()
+        self._notes_seen = 0  # node notes of the state already logged
+        self._rotations_seen = 0 if log is None else log.rotations
+        self._restated_at = float("-inf")
+        self.restored: LogState | None = None  # what restore() took back from the log
         # Called when an alert fires; returned fields join its log line (the flight
         # recorder names its file so). A failing callback is skipped, never the tick.
         self.on_fire: list[Callable[[AlertEvent], dict[str, Any] | None]] = []
@@ -78,9 +92,21 @@ class AlertPipeline:
         """Evaluate and fan out; runs in the monitor's tick."""
         self.now = now
         events = self.engine.evaluate(state, now, changes)
-        if self.log is not None:
+        log = self.log
+        if log is not None:
             for change in changes:
-                self.log.submit_status(change)
+                log.submit_status(change)
+            if state.notes_total != self._notes_seen:
+                notes, self._notes_seen = state.notes_after(self._notes_seen)
+                for note in notes:
+                    log.submit_note(note)
+        self._dispatch(events, now)
+        if log is not None and log.rotations != self._rotations_seen:
+            self._restate(now, "log rotated")
+        self._resend(now)
+
+    def _dispatch(self, events: list[AlertEvent], now: float) -> None:
+        """Alert events to the log, Alertmanager (unless silenced) and the pane."""
         silences = self.silences
         ended: list[str] = []
         to_am: list[AlertEvent] = []
@@ -102,22 +128,58 @@ class AlertPipeline:
             silences.forget(ended)
         if silences.silences:
             silences.expire(now)
-        am = self.alertmanager
-        if am is not None:
-            am.submit(to_am, now)
-            if now - self._last_resend >= self.resend_check_s:
-                self._last_resend = now
-                firing = self.engine.firing()
-                quiet = {a.fingerprint for a in firing
-                         if silences.silenced(a.rule.name, a.target, now) is not None}
-                newly = quiet - self._withdrawn
-                if newly:
-                    am.withdraw(newly)
-                self._withdrawn = (self._withdrawn & quiet) | newly
-                am.resend([a for a in firing if a.fingerprint not in quiet], now)
+        if self.alertmanager is not None and to_am:
+            self.alertmanager.submit(to_am, now)
         if events:
             self.recent.extend(events)
             self.version += 1
+
+    def _resend(self, now: float) -> None:
+        """Now and then: firing alerts to Alertmanager again, silenced ones withdrawn. Alerts
+        restored for a node not seen since the restart wait until it shows up."""
+        am = self.alertmanager
+        if am is None or now - self._last_resend < self.resend_check_s:
+            return
+        self._last_resend = now
+        silences = self.silences
+        firing = self.engine.deliverable()
+        quiet = {a.fingerprint for a in firing
+                 if silences.silenced(a.rule.name, a.target, now) is not None}
+        newly = quiet - self._withdrawn
+        if newly:
+            am.withdraw(newly)
+        self._withdrawn = (self._withdrawn & quiet) | newly
+        am.resend([a for a in firing if a.fingerprint not in quiet], now)
+
+    def _restate(self, now: float, why: str, **extra: object) -> None:
+        """Write the active alerts to the log (a snapshot the restore can start from)."""
+        log = self.log
+        if log is None or now - self._restated_at < RESTATE_MIN_S:
+            return
+        self._rotations_seen = log.rotations
+        self._restated_at = now
+        for rec in snapshot_records(self.engine.active(), now, why, **extra):
+            log.submit(rec)
+
+    # ------------------------------------------------------------------ restart
+
+    def restore(self, now: float) -> LogState | None:
+        """Take back from the log the alerts the previous run left pending or firing, with
+        their start and fire times (call it before the first tick). Firing ones go to
+        Alertmanager again with their original start once their node shows up; alerts that
+        cannot come back (their rule is gone) end, with that reason, in the log and in
+        Alertmanager. Returns what the log said (None without a log)."""
+        log = self.log
+        if log is None:
+            return None
+        found = read_active(log.paths())
+        ended = self.engine.restore(found.active, now)
+        self._dispatch(ended, now)
+        # Always (also with nothing active): the next start reads the log from here on.
+        self._restate(now, "restored at start", restored=len(found.active), ended=len(ended),
+                      gaps=found.gaps, skipped=found.skipped, files=found.files)
+        self.restored = found
+        return found
 
     # ------------------------------------------------------------------ what the UI reads
 
@@ -229,6 +291,7 @@ def build_pipeline(
     include_user_rules: bool = True,
     no_log: bool = False,
     ephemeral: bool = False,
+    restore: bool = True,
 ) -> AlertPipeline:
     """Make a pipeline from command-line options: rules files (the user's config dir rules
     first when it exists, then `rules_paths`), the log path (default under the data dir),
@@ -236,6 +299,8 @@ def build_pipeline(
 
     `ephemeral` (demos, synthetic data) writes no state it was not asked for: no log unless
     `alert_log` names one, silences kept in memory unless `silences_path` names a file.
+    With `restore` (the default) the alerts the log says were active are taken back
+    (:meth:`AlertPipeline.restore`).
 
     When the default log is in use by another monitor, this one writes the first free
     ``alerts-N.jsonl`` beside it and says so (:attr:`AlertPipeline.log_notice`); an explicit
@@ -261,7 +326,11 @@ def build_pipeline(
         store = SilenceStore(silences_path)
     else:
         store = SilenceStore(None if ephemeral else paths.silences_file())
-    return AlertPipeline(engine, log=log, alertmanager=am, silences=store, log_notice=notice)
+    pipeline = AlertPipeline(engine, log=log, alertmanager=am, silences=store,
+                             log_notice=notice)
+    if restore:
+        pipeline.restore(time.time())
+    return pipeline
 
 
 def open_default_log(

@@ -223,7 +223,7 @@ def scenario_hints(
 
 def _rising(values: Sequence[float | None], th: HintThresholds) -> tuple[float, float] | None:
     """(early mean, recent mean) when the recent third is clearly above the first third."""
-    known = [v for v in values if v is not None]
+    known = [v for v in values if v is not None and math.isfinite(v) and abs(v) < 1e300]
     if len(known) < 6:
         return None
     third = len(known) // 3

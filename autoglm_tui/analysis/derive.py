@@ -47,8 +47,8 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
     pn = prev.net if prev else None
     out[("disk.read_bps", None)] = counter_rate(pd and pd.read_bytes, d.read_bytes, dt)
     out[("disk.write_bps", None)] = counter_rate(pd and pd.write_bytes, d.write_bytes, dt)
-    ops_prev = pd.read_count + pd.write_count if pd else None
-    ops_cur = d.read_count + d.write_count
+    ops_prev = _sum_opt(pd.read_count, pd.write_count) if pd else None
+    ops_cur = _sum_opt(d.read_count, d.write_count)
     out[("disk.iops", None)] = counter_rate(ops_prev, ops_cur, dt)
     time_prev = _sum_opt(pd.read_time_ms, pd.write_time_ms) if pd else None
     time_cur = _sum_opt(d.read_time_ms, d.write_time_ms)
@@ -109,5 +109,5 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
     return out
 
 
-def _sum_opt(a: int | None, b: int | None) -> int | None:
+def _sum_opt(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a + b

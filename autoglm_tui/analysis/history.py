@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from autoglm_tui.metrics import NO_HISTORY
@@ -182,6 +182,38 @@ class NodeHistory:
                 lay.keys[key] = None
                 lay.known.add(key)
         return lay
+
+    def backfilled(
+        self,
+        times: Sequence[float],
+        series: Mapping[Key, Sequence[float | None]],
+        empty: NodeHistory,
+    ) -> NodeHistory:
+        """A history holding `times`/`series` (older points, e.g. from a range query) followed
+        by this history's points newer than ``times[-1]``, built in the `empty` history given
+        (same sizes as this one). Points of this history from ``times[0]`` to ``times[-1]`` are
+        replaced; older ones are kept before. Coarse points come back as their means."""
+        first, last = times[0], times[-1]
+        own_times = self._all_times()
+        # Every series spans the whole time axis (gaps are None), so columns line up with it.
+        columns = {key: [v for _, v in self.points(key)] for key in self._lay.keys}
+
+        def own_row(i: int) -> dict[Key, float | None]:
+            return {key: col[i] for key, col in columns.items()}
+
+        for i, t in enumerate(own_times):
+            if t < first:
+                empty.append(t, own_row(i))
+        for i, t in enumerate(times):
+            empty.append(t, {key: col[i] for key, col in series.items()})
+        for i, t in enumerate(own_times):
+            if t > last:
+                empty.append(t, own_row(i))
+        return empty
+
+    def _all_times(self) -> list[float]:
+        times, _ = self.window([], -math.inf)
+        return times
 
     def forget(self, predicate: Callable[[Key], bool]) -> None:
         """Drop series whose key matches `predicate` (e.g. pids that are gone)."""

@@ -12,12 +12,15 @@ status shown is LEFT after a leave; else INVALID when the data path is; else FAI
 heartbeat is lost and samples are not fresh; else the data path's status, so a node whose agent
 died while its sampler still streams stays UP, with ``agent_lost`` set. Only LEFT nodes go away
 by ageing (`left_linger_s`); FAILED nodes stay until their heartbeat returns, they are forgotten
-(``NodeForgotten``) or `reap_after_s` passes.
+(``NodeForgotten``) or `reap_after_s` passes. What happens to a node without changing its
+status (its agent lost while samples flow, its sampler restarted) is a :class:`NodeNote`
+(``notes_after``), which the alert log records too.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from autoglm_tui.analysis.derive import derive
@@ -27,6 +30,7 @@ from autoglm_tui.events import (
     Event,
     HeartbeatLost,
     HelloReceived,
+    HistoryBackfill,
     NodeForgotten,
     NodeInvalid,
     NodeJoined,
@@ -50,6 +54,19 @@ class StatusChange:
     node_id: str
     old: NodeStatus | None  # None: the node is new
     new: NodeStatus | None  # None: the node was removed from the state
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeNote:
+    """Something that happened to a node without changing its status: an entry in the alert
+    log. `what` is "agent_lost" (the heartbeat lapsed while samples flow: still UP),
+    "agent_back" (the heartbeat returned while UP) or "sampler_exited" (its source restarted
+    the remote sampler)."""
+
+    t: float
+    node_id: str
+    what: str
     reason: str | None = None
 
 
@@ -152,11 +169,14 @@ class FleetState:
         self.registry_reason: str | None = None
         self.version = 0  # bumped on every change, so a UI can skip repaints
         self._changes: list[StatusChange] = []
+        self.notes: deque[NodeNote] = deque(maxlen=1000)  # newest node notes
+        self.notes_total = 0  # notes ever made (readers keep their place with notes_after)
 
     def empty_like(self) -> FleetState:
         """A new, empty state with the same settings (a replay seek starts from one)."""
         fresh = FleetState(self.history_s, self.stale_after_intervals, self.left_linger_s,
-                           self.proc_forget_s, self.fine_s, self.bucket_s, self.max_procs)
+                           self.proc_forget_s, self.fine_s, self.bucket_s, self.max_procs,
+                           self.reap_after_s)
         fresh.version = self.version + 1  # a screen comparing versions repaints
         return fresh
 
@@ -166,6 +186,8 @@ class FleetState:
         new = self.empty_like()
         new.version = self.version
         new.registry_ok, new.registry_reason = self.registry_ok, self.registry_reason
+        new.notes.extend(self.notes)
+        new.notes_total = self.notes_total
         for node_id, n in self.nodes.items():
             # labels, metrics and registration are replaced, never changed in place: shared
             c = NodeState.__new__(NodeState)
@@ -200,6 +222,8 @@ class FleetState:
                 node.agent_lost_at = event.t
                 node.member_reason = event.reason
                 self._show(node, event.t)
+                if node.status is NodeStatus.UP:  # samples still flow: no status change
+                    self._note(event.t, node.node_id, "agent_lost", event.reason)
         elif isinstance(event, NodeLeft):
             node = self.nodes.get(event.node_id)
             if node is not None:
@@ -225,9 +249,12 @@ class FleetState:
                 node.sampler_restarts += 1
                 node.sampler_exit = event.reason
                 node.sampler_exit_at = event.t
+                self._note(event.t, node.node_id, "sampler_exited", event.reason)
         elif isinstance(event, RegistryChanged):
             self.registry_ok = event.ok
             self.registry_reason = event.reason
+        elif isinstance(event, HistoryBackfill):
+            self._on_backfill(event)
 
     def _on_joined(self, event: NodeJoined) -> None:
         """A node exists, or its heartbeat is back, or its registration changed."""
@@ -237,6 +264,7 @@ class FleetState:
         node.ssh_port = event.ssh_port
         node.source = event.source
         node.registration = event.registration
+        was_lost = node.agent_lost_at is not None
         node.agent_lost_at = None
         node.member_reason = None
         if node.left_at is not None or node.data_status is NodeStatus.INVALID:
@@ -244,6 +272,8 @@ class FleetState:
             node.data_status, node.data_reason = NodeStatus.CONNECTING, None
         node.left_at = None
         self._show(node, event.t)
+        if was_lost and node.status is NodeStatus.UP:
+            self._note(event.t, node.node_id, "agent_back", "heartbeat back")
 
     def _on_sample(self, event: SampleReceived) -> None:
         node = self._node(event.node_id, event.t)
@@ -255,6 +285,8 @@ class FleetState:
         if prev is not None and sample.t <= prev.t:
             prev = None  # the node's clock or stream restarted: no rates across the jump
         values = derive(sample, prev)
+        if event.derived:
+            values.update(event.derived)
         node.metrics = values
         node.history.append(event.t, values)
         node.last_sample = sample
@@ -264,6 +296,32 @@ class FleetState:
             node.proc_info[p.pid] = p
         self._forget_procs(node, event.t, len(sample.procs))
         self._data(node, NodeStatus.UP, None, event.t)
+
+    def _on_backfill(self, event: HistoryBackfill) -> None:
+        """Older points for a node's history, derived the way live samples are."""
+        node = self.nodes.get(event.node_id)
+        if node is None or not event.points:
+            return
+        times: list[float] = []
+        series: dict[Key, list[float | None]] = {}
+        prev: Sample | None = None
+        for t, sample, derived in event.points:
+            if times and t <= times[-1]:
+                continue  # out of order: the time axis only moves forward
+            values = derive(sample, prev if prev is not None and prev.t < sample.t else None)
+            if derived:
+                values.update(derived)
+            for key, value in values.items():
+                column = series.get(key)
+                if column is None:
+                    column = series[key] = [None] * len(times)
+                column.append(value)
+            times.append(t)
+            for column in series.values():
+                if len(column) < len(times):
+                    column.append(None)
+            prev = sample
+        node.history = node.history.backfilled(times, series, self._new_history())
 
     # ------------------------------------------------------------------ time
 
@@ -335,6 +393,10 @@ class FleetState:
             node.status_since = t
             self._changes.append(StatusChange(t, node.node_id, old, status, reason))
 
+    def _note(self, t: float, node_id: str, what: str, reason: str | None) -> None:
+        self.notes.append(NodeNote(t, node_id, what, reason))
+        self.notes_total += 1
+
     def _remove(self, node: NodeState, t: float, reason: str) -> None:
         del self.nodes[node.node_id]
         self._changes.append(StatusChange(t, node.node_id, node.status, None, reason))
@@ -369,6 +431,13 @@ class FleetState:
         node.history.forget(lambda k: k[0].startswith("proc.") and k[1] in gone_set)
 
     # ------------------------------------------------------------------ views
+
+    def notes_after(self, seen: int) -> tuple[list[NodeNote], int]:
+        """The notes made since a reader had seen `seen` of them (at most the newest 1000),
+        and the count to pass next time."""
+        total = self.notes_total
+        new = min(total - seen, len(self.notes))
+        return (list(self.notes)[len(self.notes) - new:] if new > 0 else []), total
 
     def agent_lost(self) -> list[NodeState]:
         """Nodes whose heartbeat lapsed without a leave (FAILED, or UP from samples alone)."""

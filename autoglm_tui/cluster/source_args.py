@@ -12,6 +12,7 @@ from typing import Any
 
 from autoglm_tui.cluster.etcd_args import add_etcd_args, etcd_config_from_args
 from autoglm_tui.cluster.etcd_config import EtcdConfig
+from autoglm_tui.cluster.prometheus.args import add_prometheus_args
 
 _PYTHON = re.compile(r"[A-Za-z0-9_./+][A-Za-z0-9_./+-]{0,255}")
 
@@ -41,8 +42,9 @@ def _count(text: str) -> int:
 
 
 def add_source_args(parser: argparse.ArgumentParser) -> None:
-    """--etcd / --hosts / --hosts-file and the SSH options."""
+    """--etcd / --hosts / --hosts-file / --prometheus and the SSH options."""
     add_etcd_args(parser)
+    add_prometheus_args(parser)
     nodes = parser.add_argument_group("static node lists")
     nodes.add_argument(
         "--hosts",

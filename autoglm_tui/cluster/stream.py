@@ -150,7 +150,7 @@ class SamplerStream:
         if isinstance(msg, Hello):
             self.hello = msg
             self._asked.clear()
-            return HelloReceived(now, self.node_id, msg, line)
+            return HelloReceived(now, self.node_id, msg, line=line)
         if self.hello is None:
             self.invalid = "the sampler's stream did not start with a hello"
             return NodeInvalid(now, self.node_id, self.invalid)
@@ -160,7 +160,7 @@ class SamplerStream:
             self.stats.deltas = decoder.deltas
         else:
             self._asked.discard(CONTROL_FULL)  # a full sample came
-        return SampleReceived(now, self.node_id, msg, line)
+        return SampleReceived(now, self.node_id, msg, line=line)
 
     def control_lines(self) -> list[bytes]:
         """Lines the transport should write to the sampler's stdin now (each offered once):

@@ -126,6 +126,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="print a systemd unit file that runs this agent with these options, and exit",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every heartbeat")
+    from autoglm_tui.exporter.options import add_output_args  # this node's metrics (issue 14)
+
+    add_output_args(parser, listen_option="--metrics-listen", listen_default=None,
+                    interval_option="--metrics-interval")
 
 
 def _unit_args(args: argparse.Namespace) -> list[str]:
@@ -148,7 +152,9 @@ def _unit_args(args: argparse.Namespace) -> list[str]:
         out += ["--ttl", str(args.ttl)]
     for key, value in args.label:
         out += ["--label", f"{key}={value}"]
-    return out
+    from autoglm_tui.exporter.options import output_unit_args
+
+    return out + output_unit_args(args)
 
 
 def _fail(message: str) -> int:
@@ -257,6 +263,14 @@ def run(args: argparse.Namespace) -> int:
     except RegistrationError as exc:
         return _fail(f"this node's registration would be rejected: {exc.reason}")
 
+    outputs = None
+    if args.metrics_listen or args.influx:  # /metrics and InfluxDB beside the heartbeat
+        from autoglm_tui.exporter.options import OutputArgsError, start_outputs
+
+        try:
+            outputs = start_outputs(args, args.metrics_node or node_id)
+        except OutputArgsError as exc:
+            return _fail(str(exc))
     agent = Agent(etcd, registration, args.interval, ttl)
     log.info(
         "agent %s for node %s: etcd %s, TTL %d s, heartbeat %g s",
@@ -274,5 +288,9 @@ def run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await agent.run(stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if outputs is not None:
+            outputs.stop()
     return 0

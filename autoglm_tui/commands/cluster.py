@@ -28,6 +28,8 @@ keys (? lists every key of the current screen):
 examples:
   autoglm-tui cluster --etcd 10.0.0.5:2379
   autoglm-tui cluster --hosts gpu1,ops@gpu2:2222 --ssh-key ~/.ssh/id_ed25519
+  autoglm-tui cluster --prometheus http://prometheus:9090 --job gpu-nodes
+  autoglm-tui cluster --profile prod          (options from ~/.config/autoglm-tui/config.toml)
   autoglm-tui cluster --demo 64x8            (an invented fleet, no network)
 """
 
@@ -169,6 +171,15 @@ def run(args: argparse.Namespace) -> int:
 
         nodes, gpus = args.demo
         sources.append(SyntheticFleet(nodes=nodes, gpus=gpus, interval_s=args.interval))
+    elif args.prometheus:
+        from autoglm_tui.cluster.prometheus.args import prometheus_source_from_args
+        from autoglm_tui.cluster.prometheus.client import PromError
+
+        try:
+            sources.append(prometheus_source_from_args(args, interactive=True))
+        except PromError as exc:
+            print(f"autoglm-tui cluster: --prometheus: {exc}", file=sys.stderr)
+            return 2
     else:
         try:
             config = runner_config_from_args(args, local_default=False)
@@ -177,8 +188,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         if not config.uses_ssh:
             print(
-                "autoglm-tui cluster: say where the nodes are: --etcd HOST:PORT, --hosts LIST "
-                "or --hosts-file FILE (or --demo N to try the UI)",
+                "autoglm-tui cluster: say where the nodes are: --etcd HOST:PORT, --hosts LIST, "
+                "--hosts-file FILE or --prometheus URL (or --demo N to try the UI)",
                 file=sys.stderr,
             )
             return 2

@@ -114,17 +114,56 @@ async def take_snapshot(config: Any, wait_s: float, tap: Any = None) -> dict[str
     return doc
 
 
+async def take_source_snapshot(source: Any, wait_s: float, tap: Any = None
+                               ) -> dict[str, Any]:
+    """The same document from any event source (``--prometheus``): one refresh, or `wait_s`;
+    `tap` sees every event (the recorder)."""
+    import asyncio
+    import time
+
+    from autoglm_tui.analysis.state import FleetState
+    from autoglm_tui.events import NodeStatus, RegistryChanged
+
+    state = FleetState()
+    settled = asyncio.Event()
+    registry_seen = False
+    waiting = (NodeStatus.CONNECTING,)
+
+    def on_event(event: Any) -> None:
+        nonlocal registry_seen
+        state.apply(event)
+        if tap is not None:
+            tap(event)
+        if isinstance(event, RegistryChanged):
+            registry_seen = True
+        if registry_seen and state.nodes and all(
+            n.last_sample is not None or n.status not in waiting for n in state.nodes.values()
+        ):
+            settled.set()
+
+    task = asyncio.ensure_future(source.run(on_event))
+    try:
+        await asyncio.wait_for(settled.wait(), timeout=max(0.0, wait_s))
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    now = time.time()
+    state.tick(now)
+    return {
+        "t": round(now, 3),
+        "nodes": [node_document(n, now) for n in state.nodes.values()],
+        "registry": {"ok": state.registry_ok, "reason": state.registry_reason},
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
     from autoglm_tui.cluster.source_args import SourceArgsError, runner_config_from_args
 
-    try:
-        config = runner_config_from_args(args)
-    except SourceArgsError as exc:
-        print(f"autoglm-tui snapshot: {exc}", file=sys.stderr)
-        return 2
     if not 0 <= args.wait <= 3600:
         print("autoglm-tui snapshot: --wait must be 0..3600 seconds", file=sys.stderr)
         return 2
@@ -138,9 +177,25 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, RecordingError) as exc:
             print(f"autoglm-tui snapshot: --record {args.record}: {exc}", file=sys.stderr)
             return 2
+    tap = recorder.tap if recorder is not None else None
     try:
-        doc = asyncio.run(take_snapshot(config, args.wait,
-                                        recorder.tap if recorder is not None else None))
+        if args.prometheus:
+            from autoglm_tui.cluster.prometheus.args import prometheus_source_from_args
+            from autoglm_tui.cluster.prometheus.client import PromError
+
+            try:
+                source = prometheus_source_from_args(args)
+            except PromError as exc:
+                print(f"autoglm-tui snapshot: --prometheus: {exc}", file=sys.stderr)
+                return 2
+            doc = asyncio.run(take_source_snapshot(source, args.wait, tap))
+        else:
+            try:
+                config = runner_config_from_args(args)
+            except SourceArgsError as exc:
+                print(f"autoglm-tui snapshot: {exc}", file=sys.stderr)
+                return 2
+            doc = asyncio.run(take_snapshot(config, args.wait, tap))
     finally:
         if recorder is not None:
             recorder.close()

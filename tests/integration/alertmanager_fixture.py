@@ -4,6 +4,10 @@
 prometheus-alertmanager; scripts/test.sh installs it) with clustering off, a receiver that sends
 nowhere, and ``--web.listen-address=127.0.0.1:PORT``. ``start()`` waits for /-/ready, ``stop()``
 ends it by PID (SIGTERM, then SIGKILL), ``alerts()`` reads ``GET /api/v2/alerts`` back.
+
+``AlertmanagerServer(workdir, webhook=WebhookSink())`` routes every alert to a webhook on
+loopback instead, so a test sees Alertmanager's own notifications, resolved ones included (the
+API lists active alerts only): ``sink.alerts()`` is every alert of every notification received.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +38,52 @@ route:
 receivers:
   - name: "blackhole"
 """
+WEBHOOK_CONFIG = """\
+route:
+  receiver: "hook"
+  group_wait: 0s
+  group_interval: 1s
+receivers:
+  - name: "hook"
+    webhook_configs:
+      - url: "{url}"
+        send_resolved: true
+"""
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class WebhookSink:
+    """An HTTP server on loopback that keeps every notification Alertmanager posts to it."""
+
+    def __init__(self) -> None:
+        self.notifications: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with sink._lock:
+                    sink.notifications.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Every alert of every notification so far, in order."""
+        with self._lock:
+            return [a for n in self.notifications for a in n.get("alerts", [])]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def alertmanager_missing() -> str | None:
@@ -49,11 +100,13 @@ def free_port() -> int:
 
 
 class AlertmanagerServer:
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None,
+                 webhook: WebhookSink | None = None) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = self.workdir / "alertmanager.yml"
-        self.config.write_text(CONFIG)
+        self.config.write_text(CONFIG if webhook is None else
+                               WEBHOOK_CONFIG.format(url=webhook.url))
         self.storage = self.workdir / "data"
         self.log_path = self.workdir / "alertmanager.log"
         self.port = port or free_port()

@@ -302,16 +302,21 @@ threshold = 1
     ev = engine.evaluate(state, T0 + 32, changes + state.tick(T0 + 32))
     assert {(e.rule, e.state.value) for e in ev} == {("down", "resolved"),
                                                      ("up_metric", "resolved")}
-    # a node that leaves: fires after `for`, resolves when it is removed from the fleet
-    changes = state.apply(NodeLeft(T0 + 40, "n1", "lease revoked or expired"))
-    engine.evaluate(state, T0 + 40, changes)
-    ev = engine.evaluate(state, T0 + 71, state.tick(T0 + 71))
-    assert [(e.rule, e.state.value) for e in ev] == [("down", "firing")]
+    # a node that leaves gracefully: its alerts end at the leave, with that reason, and a LEFT
+    # node pages nobody (neither the node rule nor node.up), then or when it is removed
+    changes = state.apply(NodeUnreachable(T0 + 33, "n1", "connection refused", 2.0))
+    ev = engine.evaluate(state, T0 + 33, changes)
+    assert [(e.rule, e.state.value) for e in ev] == [("down", "pending"), ("up_metric", "firing")]
+    changes = state.apply(NodeLeft(T0 + 40, "n1", "left gracefully"))
+    ev = engine.evaluate(state, T0 + 40.5, changes)
+    assert [(e.rule, e.state.value, e.reason, e.t) for e in ev] == [
+        ("down", "inactive", "left gracefully", T0 + 40),
+        ("up_metric", "resolved", "left gracefully", T0 + 40)]
+    assert engine.evaluate(state, T0 + 71, state.tick(T0 + 71)) == []
     changes = state.tick(T0 + 101)
     assert "n1" not in state.nodes
-    ev = engine.evaluate(state, T0 + 101, changes)
-    assert [(e.rule, e.state.value, e.reason) for e in ev] == [
-        ("down", "resolved", "node removed"), ("up_metric", "resolved", "node removed")]
+    assert engine.evaluate(state, T0 + 101, changes) == []
+    assert not engine.active()
 
 
 def test_engine_started_late_uses_when_the_node_went_down() -> None:
@@ -475,8 +480,8 @@ min_std = 1
     assert "b" not in state.nodes
     ev = engine.evaluate(state, T0 + 9.5, changes)
     assert sorted((e.rule, e.state.value, str(e.target), e.reason) for e in ev) == [
-        ("hot", "inactive", "b gpu0", "node removed"),
-        ("spike", "resolved", "b gpu0", "node removed")]
+        ("hot", "inactive", "b gpu0", "removed 0s after it left"),
+        ("spike", "resolved", "b gpu0", "removed 0s after it left")]
     # c, now next to a, keeps its own values, alerts and window (where 90 is now the past).
     assert step(10, {"a": calm, "c": {0: 50.0, 1: 91.0}}) == [("firing", "c gpu1"),
                                                               ("resolved", "c gpu1")]

@@ -45,7 +45,8 @@ def test_default_rules_are_the_seed_table() -> None:
     assert [str(c) for c in io.conditions] == ["net.util_pct > 80", "disk.await_ms > 100"]
     node = rules["node_not_up"]
     assert node.kind == "node" and node.for_s == 30
-    assert set(node.statuses) == {NodeStatus.STALE, NodeStatus.UNREACHABLE, NodeStatus.LEFT,
+    # a graceful leave (LEFT) is no page
+    assert set(node.statuses) == {NodeStatus.STALE, NodeStatus.UNREACHABLE,
                                   NodeStatus.INVALID, NodeStatus.FAILED}
     assert not rules["gpu_util_anomaly"].enabled
 

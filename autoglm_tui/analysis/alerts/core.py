@@ -169,6 +169,8 @@ class EngineCore:
             else:
                 events.append((self.key, alert.event(at, AlertState.PENDING)))
             return
+        if alert.restored_summary is not None:
+            alert.restored_summary = None  # observed again: the summary is its own from now on
         if value is not None:
             alert.value = value
         if detail and (hold or not alert.detail):

@@ -9,8 +9,17 @@ firing that long after its condition last held, so a noisy value does not flap.
 
 Missing data is not zero: when a node is not UP, a value is unknown (None), or a GPU drops out
 of a sample, the rule has "no data" for that target and nothing changes, neither firing nor
-resolving. Two things do end an alert without data: the process it names is no longer listed in
-a fresh sample (it exited), or the node is removed from the fleet.
+resolving. An alert ends only for a reason, which its ending event carries (``reason``): its
+condition cleared; the process it names is no longer listed in a fresh sample ("process
+exited"); its node left gracefully (a status change to LEFT: "left gracefully"); or its node was
+removed, with the removal's own reason ("forgotten by operator", "reaped: FAILED for 72h", ...).
+A node that is merely missing from ``state.nodes`` ends nothing.
+
+After a restart, :meth:`AlertEngine.restore` takes back the pending and firing alerts the
+previous run logged (the caller reads the log), before the first evaluation. A restored alert
+whose node the state does not know yet keeps its state until the node shows up and its rules
+decide; if it never shows up within ``restore_grace_s`` (counted while the registry, if any, is
+readable), it ends with that reason.
 
 Each kind of rule (``kinds/``) evaluates all its rules at once; the state machine they share is
 :class:`~autoglm_tui.analysis.alerts.core.EngineCore`.
@@ -18,17 +27,19 @@ Each kind of rule (``kinds/``) evaluates all its rules at once; the state machin
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from autoglm_tui.analysis.alerts.core import FIRST, Compiled, EngineCore, Frames
+from autoglm_tui.analysis.alerts.core import FIRST, Compiled, EngineCore, Frames, make_target
 from autoglm_tui.analysis.alerts.frame import Frame, Layouts
 from autoglm_tui.analysis.alerts.kinds import KINDS
 from autoglm_tui.analysis.alerts.model import SEVERITY_RANK, Alert, AlertEvent, AlertState
-from autoglm_tui.analysis.alerts.rule import Rule
+from autoglm_tui.analysis.alerts.rule import Rule, format_duration
 from autoglm_tui.analysis.state import FleetState, NodeState, StatusChange
 from autoglm_tui.events import NodeStatus
+from autoglm_tui.metrics import Scope
 
 
 class AlertEngine(EngineCore):
@@ -50,6 +61,7 @@ class AlertEngine(EngineCore):
         rules: Iterable[Rule],
         resolved_keep_s: float = 900.0,
         resolved_max: int = 200,
+        restore_grace_s: float = 300.0,
     ) -> None:
         super().__init__(rules)
         by_kind: dict[str, list[Compiled]] = {}
@@ -62,6 +74,9 @@ class AlertEngine(EngineCore):
         self._last_at: dict[str, float] = {}  # node -> sample time seen at the last evaluation
         self._gpu_tuples: dict[tuple[int, ...], tuple[int, ...]] = {}
         self._layouts = Layouts()  # what stays the same between ticks (checked each time)
+        self.restore_grace_s = restore_grace_s
+        # Nodes with restored alerts that the state has not shown yet -> when restored.
+        self.awaiting: dict[str, float] = {}
 
     # ------------------------------------------------------------------ views
 
@@ -78,6 +93,12 @@ class AlertEngine(EngineCore):
 
     def firing(self) -> list[Alert]:
         return [a for a in self.active() if a.state == AlertState.FIRING]
+
+    def deliverable(self) -> list[Alert]:
+        """Firing alerts to keep telling Alertmanager about: all but those restored for a node
+        not seen since the restart (this run cannot vouch for them yet)."""
+        awaiting = self.awaiting
+        return [a for a in self.firing() if a.target.node not in awaiting]
 
     def counts(self) -> dict[AlertState, int]:
         out = dict.fromkeys((AlertState.FIRING, AlertState.PENDING, AlertState.RESOLVED), 0)
@@ -104,19 +125,104 @@ class AlertEngine(EngineCore):
         self._resolved_new = []
         self.key = FIRST
         nodes = state.nodes
-        removed = {c.node_id for c in status_changes if c.new is None}
+        removed: set[str] = set()
+        for change in status_changes:
+            if change.new is None:
+                removed.add(change.node_id)
+                self.awaiting.pop(change.node_id, None)
+                self.end_node(change.node_id, change.t, change.reason or "removed")
+            elif change.new is NodeStatus.LEFT:
+                self.end_node(change.node_id, change.t, leave_reason(change.reason),
+                              keep=NodeStatus.LEFT)
+        if self.awaiting:
+            self._check_awaiting(state, now)
+        # Memory only (alerts are not touched): kind state and sample times of nodes gone.
+        n = len(nodes)
         for c in self.compiled:
-            for node_id in [n for n in c.active if n not in nodes or n in removed]:
-                for alert in list(c.active[node_id].values()):
-                    self.end(alert, now, "node removed")
-            for node_id in [n for n in c.per_node if n not in nodes or n in removed]:
-                del c.per_node[node_id]
-        for node_id in [n for n in self._last_at if n not in nodes or n in removed]:
-            del self._last_at[node_id]
+            if removed or len(c.per_node) > n:
+                for node_id in [x for x in c.per_node if x not in nodes or x in removed]:
+                    del c.per_node[node_id]
+        if removed or len(self._last_at) > n:
+            for node_id in [x for x in self._last_at if x not in nodes or x in removed]:
+                del self._last_at[node_id]
         frames = self._frames(nodes, now)
         for kind, compiled in self._by_kind:
             kind.evaluate(self, compiled, frames)
         return self._finish(now)
+
+    def end_node(self, node_id: str, at: float, reason: str,
+                 keep: NodeStatus | None = None) -> None:
+        """End every alert of one node with `reason`, except node rules that list `keep`
+        (a rule that watches LEFT keeps its alert through the leave)."""
+        for c in self.compiled:
+            act = c.active.get(node_id)
+            if not act:
+                continue
+            if keep is not None and keep in c.rule.statuses and c.kind == "node":
+                continue
+            for alert in list(act.values()):
+                self.end(alert, at, reason)
+
+    def _check_awaiting(self, state: FleetState, now: float) -> None:
+        """Restored alerts: a node the state shows is claimed (its rules decide from now on);
+        one still unknown after the grace ends its alerts, unless the registry is unreadable
+        (then nobody can say it is gone)."""
+        nodes, awaiting = state.nodes, self.awaiting
+        for node_id in [x for x in awaiting if x in nodes]:
+            del awaiting[node_id]
+        if not awaiting or state.registry_ok is False:
+            return
+        grace = self.restore_grace_s
+        for node_id in [x for x, since in awaiting.items() if now - since >= grace]:
+            del awaiting[node_id]
+            self.end_node(node_id, now,
+                          f"not seen in {format_duration(grace)} after the monitor restarted")
+
+    # ------------------------------------------------------------------ restart
+
+    def restore(self, events: Iterable[AlertEvent], now: float) -> list[AlertEvent]:
+        """Take back the pending and firing alerts a previous run left: for each, the last
+        event it logged. Call it before the first evaluation. Each keeps its start and fire
+        times, so nothing is paged again, and waits for its node to show up in the state
+        (:attr:`awaiting`). Returns the ending events of alerts that cannot come back (their
+        rule is no longer loaded, or no longer watches that target), to be logged and sent."""
+        by_name = {c.rule.name: c for c in self.compiled}
+        out: list[AlertEvent] = []
+        taken = 0
+        for e in events:
+            if e.state not in (AlertState.PENDING, AlertState.FIRING):
+                continue
+            c = by_name.get(e.rule)
+            target = e.target
+            why = None
+            if c is None:
+                why = "rule no longer loaded"
+            else:
+                scope = Scope.NODE if c.aggregate else c.metric_scope
+                if make_target(target.node, target.subject, scope) != target:
+                    why = "rule changed: it no longer watches this target"
+            if why is not None or c is None:
+                ended = (AlertState.RESOLVED if e.state == AlertState.FIRING
+                         else AlertState.INACTIVE)
+                out.append(dataclasses.replace(e, t=now, state=ended, ended_at=now, reason=why))
+                continue
+            act = c.active.setdefault(target.node, {})
+            if target.subject in act:
+                continue  # listed twice: the first one stands
+            firing = e.state == AlertState.FIRING
+            act[target.subject] = Alert(
+                rule=c.rule, target=target, state=e.state, active_since=e.started_at,
+                last_true=e.t, value=e.value, held_value=e.value,
+                fired_at=(e.fired_at if e.fired_at is not None else e.started_at) if firing
+                else None,
+                command=e.command, rule_index=c.idx, restored_at=now,
+                restored_summary=e.summary,
+            )
+            self.awaiting.setdefault(target.node, now)
+            taken += 1
+        if taken or out:
+            self.version += 1
+        return out
 
     def _frames(self, nodes: dict[str, NodeState], now: float) -> Frames:
         """All nodes; those UP with a sample new since the last evaluation; those UP whose
@@ -176,3 +282,11 @@ class AlertEngine(EngineCore):
 
 def _event_key(item: tuple[Any, ...]) -> Any:
     return item[0]
+
+
+def leave_reason(reason: str | None) -> str:
+    """Why a node's alerts end when it leaves: "left gracefully", "left: removed from the hosts
+    file", ..."""
+    if not reason:
+        return "left gracefully"
+    return reason if reason.startswith("left") else f"left: {reason}"

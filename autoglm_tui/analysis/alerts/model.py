@@ -56,7 +56,9 @@ class AlertEvent:
     fired_at: float | None = None
     ended_at: float | None = None
     command: str | None = None
-    reason: str | None = None  # why it ended: "condition cleared", "process exited", ...
+    # Why it ended (resolved or inactive events only): "condition cleared", "process exited",
+    # "left gracefully", the removal's reason ("forgotten by operator", ...), ...
+    reason: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -111,6 +113,8 @@ class Alert:
     detail: dict[str, Any] = field(default_factory=dict)
     false_since: float | None = None  # first observation where the condition no longer held
     rule_index: int = -1  # the engine's index of the rule (internal)
+    restored_at: float | None = None  # taken back from the alert log after a restart
+    restored_summary: str | None = None  # the logged summary, until the alert is observed again
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Alert:
         """A copy that shares the rule, the target and `detail`: an alert changes only by
@@ -142,7 +146,10 @@ class Alert:
 
     def summary(self) -> str:
         """The rule's summary template filled in with the newest value that held (plain text;
-        untrusted parts cleaned), so a resolved alert still says what it was about."""
+        untrusted parts cleaned), so a resolved alert still says what it was about. An alert
+        restored from the log says what the log said until it is observed again."""
+        if self.restored_summary is not None:
+            return self.restored_summary
         return render_summary(self)
 
     def event(self, t: float, state: AlertState) -> AlertEvent:

@@ -29,9 +29,10 @@ SEVERITIES = ("info", "warning", "critical")
 AGGS = ("max", "min", "avg", "sum")
 DIRECTIONS = ("both", "above", "below")
 NOT_UP = tuple(s for s in NodeStatus if s != NodeStatus.UP)
-# What a node rule watches unless it lists statuses: a node that is just CONNECTING is not one.
-NODE_RULE_DEFAULT = (NodeStatus.STALE, NodeStatus.UNREACHABLE, NodeStatus.LEFT,
-                     NodeStatus.INVALID, NodeStatus.FAILED)
+# What a node rule watches unless it lists statuses: a node that is just CONNECTING is not one,
+# and neither is one that left gracefully (LEFT ends its alerts instead).
+NODE_RULE_DEFAULT = (NodeStatus.STALE, NodeStatus.UNREACHABLE, NodeStatus.INVALID,
+                     NodeStatus.FAILED)
 RESERVED_LABELS = frozenset({"alertname", "severity", "node", "gpu", "pid"})
 
 

@@ -4,10 +4,11 @@ events.
 ``SshSource`` connects to one node (:func:`~autoglm_tui.cluster.ssh.connect.connect`), starts
 the sampler there, decodes its stdout with the wire module and emits events (events.py). It
 owns its retries: a failed connect or a lost link is ``NodeUnreachable`` with the reason and
-the next retry (capped exponential backoff with jitter); a sampler that dies is restarted on
-the same connection. Closing the connection closes the sampler's stdin, which stops it: no
-sampler outlives the monitor. The remote command is fixed by the monitor; no data from etcd or
-a host list is ever put into it.
+the next retry (capped exponential backoff with jitter); a sampler that dies (or is stopped for
+sending nothing) is ``SamplerExited`` with the reason (exit status, signal, its last stderr) and
+is restarted on the same connection. Closing the connection closes the sampler's stdin, which
+stops it: no sampler outlives the monitor. The remote command is fixed by the monitor; no data
+from etcd or a host list is ever put into it.
 
 Cost per node matters (256 nodes at 1 Hz must stay under 10% of a core): the sampler's stdout
 is handled in the channel's data callback as packets arrive, with no reader task to wake
@@ -33,7 +34,7 @@ from autoglm_tui.cluster.ssh.host_keys import HostKeyStore
 from autoglm_tui.cluster.ssh.options import PUSH_MODES, SshOptions
 from autoglm_tui.cluster.ssh.session import Emit, SamplerOutcome, SamplerSession
 from autoglm_tui.cluster.stream import LineSplitter, SamplerStream, StderrTail
-from autoglm_tui.events import NodeUnreachable
+from autoglm_tui.events import NodeUnreachable, SamplerExited
 from autoglm_tui.text import clean
 
 
@@ -104,6 +105,8 @@ class SshSource:
                     if outcome.missing_package and self.options.push == "auto" and not self.push:
                         self.push = True  # the node lacks autoglm_tui: send the sampler along
                         continue
+                    # The sampler ended on a live connection: counted on the node, restarted.
+                    emit(SamplerExited(self.clock(), self.node_id, outcome.reason))
                     delay = self.backoff.next()
                     if outcome.samples == 0 and not outcome.invalid:
                         emit(

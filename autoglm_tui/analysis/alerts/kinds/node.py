@@ -1,6 +1,8 @@
 """Node rules: the node's status is one of the listed ones (by default STALE, UNREACHABLE,
-LEFT or INVALID). They watch every node at every evaluation and measure `for` with ``now``
-from when the node entered its status."""
+FAILED or INVALID; not LEFT: a graceful leave is no page). They watch every node at every
+evaluation and measure `for` with ``now`` from when the node entered its status. A node that is
+only CONNECTING (no sample yet) is no verdict either way unless the rule lists it: it neither
+starts an alert nor clears one (a node that comes back clears its alert once it is UP)."""
 
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ class NodeStatusKind(RuleKind):
 
     def evaluate(self, engine: EngineCore, rules: list[Compiled], frames: Frames) -> None:
         now = frames.now
+        connecting = NodeStatus.CONNECTING
         for c in rules:
             statuses = c.rule.statuses
             match = c.match
@@ -51,6 +54,8 @@ class NodeStatusKind(RuleKind):
                 if match and not labels_match(node, match):
                     continue
                 hold = node.status in statuses
+                if not hold and node.status is connecting:
+                    continue  # no verdict yet
                 if hold or node.node_id in c.active:
                     detail = {"status": node.status.value, "reason": node.reason}
                     engine.key = (pos >> CHUNK_BITS, c.idx, pos)

@@ -1,7 +1,9 @@
 """Threshold rules: ``metric op threshold``, per node, GPU or process, or aggregated per node.
 
 ``node.up`` (1 while the node is UP, else 0) is known at every evaluation, so a threshold on it
-watches every node with ``now``; other metrics move only on a node's new sample.
+watches every node with ``now``; other metrics move only on a node's new sample. A node that is
+only CONNECTING, or that left gracefully (LEFT), has no ``node.up`` (no data): a leave ends
+alerts (engine.py) rather than raising them.
 """
 
 from __future__ import annotations
@@ -125,8 +127,11 @@ def _node_up(engine: EngineCore, c: Compiled, everyone: list[NodeState], now: fl
     cmp, th = c.cmp, c.threshold
     assert cmp is not None and th is not None
     match = c.match
+    no_data = (NodeStatus.CONNECTING, NodeStatus.LEFT)
     for pos, node in enumerate(everyone):
         if match and not labels_match(node, match):
+            continue
+        if node.status in no_data:
             continue
         v = 1.0 if node.status == NodeStatus.UP else 0.0
         hold = cmp(v, th)

@@ -180,6 +180,8 @@ def _zscore_node(
             continue  # no data
         hold = v > blk.hi[j] or v < blk.lo[j]
         if hold or (act and s in act):
+            if not hold and blk.n[j] < rule.min_samples:
+                continue  # no baseline (e.g. an alert restored after a restart): no data
             mean, std = blk.mean[j], blk.std[j]
             sd = std if std > rule.min_std else rule.min_std
             z = (v - mean) / sd if sd > 0 and blk.n[j] else None

@@ -1,0 +1,205 @@
+"""Reading the alert state back from a real alert log file (alerting/restore.py) and the
+pipeline's restart: no second page, no forgotten alert, rotation and damaged logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from autoglm_tui.alerting.alert_log import AlertLog, gap_record, read_log
+from autoglm_tui.alerting.pipeline import AlertPipeline
+from autoglm_tui.alerting.restore import event_from_record, read_active
+from autoglm_tui.analysis.alerts import AlertEngine, AlertEvent, AlertState, Target, parse_rules
+from autoglm_tui.analysis.state import StatusChange
+from autoglm_tui.events import HelloReceived, NodeJoined, NodeStatus, SampleReceived
+from autoglm_tui.monitor import Monitor
+
+from .alertseries import _Counters, build_sample
+from .samples import hello
+
+RULES = """
+[[rule]]
+name = "hot"
+metric = "gpu.util_pct"
+threshold = 85
+for = "2s"
+"""
+
+
+def event(state: str, node: str = "n1", gpu: int | None = 0, t: float = 1000.0,
+          rule: str = "hot") -> AlertEvent:
+    ended = t if state in ("resolved", "inactive") else None
+    return AlertEvent(t=t, state=AlertState(state), rule=rule, severity="warning",
+                      target=Target(node, gpu=gpu), value=90.0, summary=f"{node} is hot",
+                      started_at=990.0, fired_at=995.0 if state != "pending" else None,
+                      ended_at=ended, reason="condition cleared" if ended else None,
+                      labels=(("alertname", rule),))
+
+
+def test_a_log_line_reads_back_as_the_event_it_was() -> None:
+    for e in (event("firing"), event("pending", gpu=None), event("resolved", gpu=7)):
+        line = json.loads(json.dumps(e.to_dict()))
+        assert event_from_record(line) == e
+
+
+def test_bad_lines_are_refused() -> None:
+    good = event("firing").to_dict()
+    for bad in ({**good, "gpu": True}, {**good, "t": float("nan")}, {**good, "state": "on"},
+                {**good, "node": 7}, {**good, "started_at": "yesterday"}, {**good, "rule": ""},
+                {**good, "pid": 12}, {k: v for k, v in good.items() if k != "rule"}):
+        assert event_from_record(bad) is None
+    odd = event_from_record({**good, "labels": ["x"], "severity": "loud", "node": "n\x1b[31m1"})
+    assert odd is not None
+    assert (odd.labels, odd.severity) == ((), "warning")
+    assert "\x1b" not in odd.target.node and odd.target.node.endswith("[31m1")
+
+
+def test_the_last_word_of_each_alert_wins(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.jsonl"
+    with AlertLog(path) as log:
+        log.write_event(event("pending", "a", t=990.0))
+        log.write_event(event("firing", "a", t=995.0))
+        log.write_event(event("firing", "b"))
+        log.write_event(event("resolved", "b", t=1001.0))
+        log.write_event(event("pending", "c"))
+        log.write_event(event("inactive", "c", t=1002.0))
+        log.write_event(event("firing", "d"))
+        log.write_status(StatusChange(1003.0, "d", NodeStatus.FAILED, None, "forgotten"))
+        log.write_event(event("firing", "e", gpu=1))
+    found = read_active([path])
+    assert [(e.target.node, e.state.value) for e in found.active] == [("a", "firing"),
+                                                                       ("e", "firing")]
+    assert (found.gaps, found.skipped, found.from_snapshot) == (0, 0, False)
+
+
+def test_a_gap_and_a_line_cut_by_kill_9_lose_only_themselves(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.jsonl"
+    with AlertLog(path) as log:
+        log.write_event(event("firing", "a"))
+        log.write(gap_record(12, 1000.5))
+        log.write_event(event("firing", "b"))
+    whole = json.dumps(event("resolved", "a", t=1004.0).to_dict()).encode()
+    with open(path, "ab") as f:
+        f.write(b"not json at all\n" + whole[: len(whole) // 2])  # the last line cut short
+    found = read_active([path])
+    assert [e.target.node for e in found.active] == ["a", "b"]
+    assert (found.gaps, found.skipped) == (1, 2)
+    assert found.describe() == "restored 2 firing, 0 pending (1 gap in the log, " \
+        "2 unreadable lines)"
+
+
+class Rig:
+    """A monitor whose pipeline logs to a real file, fed GPU utilisation by hand."""
+
+    def __init__(self, path: Path, t: float = 1000.0, **log_kw: int) -> None:
+        self.log = AlertLog(path, **log_kw)
+        self.pipeline = AlertPipeline(AlertEngine(parse_rules(RULES)[0]), log=self.log)
+        self.t = t
+
+    def start(self, nodes: tuple[str, ...] = ("n1",)) -> None:
+        self.monitor = Monitor()
+        self.pipeline.install(self.monitor)
+        self.c = {n: _Counters() for n in nodes}
+        for n in nodes:
+            self.monitor.apply(NodeJoined(self.t, n))
+            self.monitor.apply(HelloReceived(self.t, n, hello(n, gpus=0)))
+
+    def step(self, util: str, nodes: tuple[str, ...] = ("n1",)) -> None:
+        self.t += 1
+        for n in nodes:
+            sample = build_sample(self.t, self.c[n], {("gpu.util_pct", 0): util}, 1)
+            self.monitor.apply(SampleReceived(self.t, n, sample))
+        self.monitor.tick(self.t)
+
+    def stop(self) -> None:
+        """Everything written, lock dropped, nothing ended: what a kill -9 leaves behind."""
+        assert self.log.flush(5)
+        self.log.close()
+
+
+def _alert_lines(path: Path) -> list[tuple[str, str, str]]:
+    return [(r["node"], r["state"], r.get("reason") or "") for r in read_log(path, True)
+            if r.get("kind") == "alert"]
+
+
+def test_a_restart_neither_pages_again_nor_forgets(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.jsonl"
+    first = Rig(path)
+    first.start()
+    for u in ("90", "90", "90", "90"):
+        first.step(u)
+    started = first.pipeline.firing()[0].active_since
+    first.stop()
+
+    second = Rig(path, t=first.t + 30)
+    found = second.pipeline.restore(second.t)
+    assert found is not None and found.describe() == "restored 1 firing, 0 pending"
+    (a,) = second.pipeline.firing()
+    assert (a.active_since, a.restored_at) == (started, second.t)
+    second.start()
+    second.step("95")
+    second.step("95")
+    assert _alert_lines(path) == [("n1", "pending", ""), ("n1", "firing", "")]
+    second.step("20")
+    second.stop()
+    assert _alert_lines(path) == [("n1", "pending", ""), ("n1", "firing", ""),
+                                  ("n1", "resolved", "condition cleared")]
+    (ended,) = [r for r in read_log(path) if r.get("state") == "resolved"]
+    assert ended["started_at"] == round(started, 3)
+    # A third start: nothing is active, nothing comes back.
+    third = Rig(path, t=second.t + 5)
+    assert third.pipeline.restore(third.t).active == []  # type: ignore[union-attr]
+    third.stop()
+
+
+def test_rotation_restates_the_active_alerts_so_old_files_are_not_needed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "alerts.jsonl"
+    rig = Rig(path, max_bytes=8192, backups=3)
+    nodes = ("hot-1", "hot-2", "flappy")
+    rig.start(nodes)
+    for u in ("90", "90", "90"):
+        rig.step(u, nodes[:2])
+    assert {a.target.node for a in rig.pipeline.firing()} == {"hot-1", "hot-2"}
+    for _ in range(200):  # a flapping node fills the log and rotates it many times
+        rig.t += 61  # past RESTATE_MIN_S each step
+        rig.step("90", nodes[:2])
+        for util in ("99", "10"):
+            c = rig.c["flappy"]
+            s = build_sample(rig.t, c, {("gpu.util_pct", 0): util}, 1)
+            rig.monitor.apply(SampleReceived(rig.t, "flappy", s))
+            rig.monitor.tick(rig.t)
+            rig.t += 0.001
+        assert rig.log.flush(5)  # keep the writer in step, as a 1 Hz monitor's is
+    rig.stop()
+    assert rig.log.rotations > 5
+    for old in tmp_path.glob("alerts.jsonl.[2-9]"):
+        old.unlink()  # rotated away: the firing lines of hot-1 and hot-2 are long gone
+    found = read_active([path, path.with_name("alerts.jsonl.1")])
+    assert found.from_snapshot
+    assert sorted((e.target.node, e.state.value, e.started_at) for e in found.active) == [
+        ("hot-1", "firing", 1001.0), ("hot-2", "firing", 1001.0)]
+    assert not any(r.get("state") == "firing" and r["node"].startswith("hot")
+                   for r in read_log(path, True) if r.get("kind") == "alert")
+
+
+def test_node_notes_are_logged(tmp_path: Path) -> None:
+    from autoglm_tui.events import HeartbeatLost, NodeJoined, SamplerExited
+
+    path = tmp_path / "alerts.jsonl"
+    rig = Rig(path)
+    rig.start()
+    rig.step("10")
+    rig.monitor.apply(HeartbeatLost(rig.t, "n1", "lost heartbeat: lease expired"))
+    rig.monitor.apply(SamplerExited(rig.t, "n1", "sampler stopped (killed by signal KILL)"))
+    rig.step("10")  # samples still flow: UP, with the agent lost
+    rig.monitor.apply(NodeJoined(rig.t, "n1"))
+    rig.step("10")
+    rig.stop()
+    notes = [(r["node"], r["event"], r["reason"]) for r in read_log(path)
+             if r.get("kind") == "node_event"]
+    assert notes == [("n1", "agent_lost", "lost heartbeat: lease expired"),
+                     ("n1", "sampler_exited", "sampler stopped (killed by signal KILL)"),
+                     ("n1", "agent_back", "heartbeat back")]
+    assert rig.monitor.state.nodes["n1"].sampler_restarts == 1
