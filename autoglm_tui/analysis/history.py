@@ -168,7 +168,9 @@ class NodeHistory:
 
     def _add_keys(self, new: set[Key], values: dict[Key, float | None], t: float) -> _Layout:
         lay = self._lay
-        for key in sorted(new, key=str):  # a stable column order
+        # keys whose value is None are looked at again next time (a series starts at a value)
+        adding = [k for k in new if values[k] is not None or k[0] in NO_HISTORY]
+        for key in sorted(adding, key=str) if len(adding) > 1 else adding:  # a stable order
             if key[0] in NO_HISTORY:
                 lay = self._layout()
                 lay.known.add(key)
