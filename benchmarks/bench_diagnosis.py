@@ -5,11 +5,13 @@
    ticks twice a second and every node sends a sample a second. ``DiagnosisRunner.step`` is
    timed per tick (wall and thread CPU), beside ``AlertEngine.evaluate`` with the default rules
    on the same state in the same run.
-2. Replay of a 1-hour, 64-node recording (.jsonl.zst): start-up (open with its index, first
-   second applied), opening without the index (it is built), and seeks (+10 s, -10 s, +1 min,
-   to the middle) measured as the work the replay source does: decode and apply.
-3. Recording size per node-hour (plain, gzip, zstd) and the flight recorder's memory per
-   node-minute, from 10 minutes of 8 synthetic nodes.
+2. Replay of a 1-hour, 64-node recording (.jsonl.zst; of deltas as a cluster view on the
+   compact wire records them, or ``--whole`` samples): start-up (open with its index, first
+   second applied), opening without the index (it is built), the checkpoints taken while
+   playing and the lookahead's, and seeks (-10 s, -1 min, +10 s, +1 min from the middle)
+   measured as the work the replay source does: restore, decode and apply, wall and CPU.
+3. Recording size per node-hour (plain, gzip, zstd), from 10 minutes of 8 synthetic nodes
+   (the flight recorder has its own benchmark, bench_flight.py).
 
     .venv/bin/python benchmarks/bench_diagnosis.py [--nodes 256] [--ticks 240] [--runs 3]
         [--replay-nodes 64] [--replay-minutes 60] [--skip-replay]
@@ -43,7 +45,6 @@ from autoglm_tui.monitor import Monitor
 from autoglm_tui.recording import codec as codecs
 from autoglm_tui.recording.checkpoints import CheckpointStore
 from autoglm_tui.recording.feed import feed, timeline
-from autoglm_tui.recording.flight import FlightRecorder
 from autoglm_tui.recording.index import index_path
 from autoglm_tui.recording.lookahead import Lookahead
 from autoglm_tui.recording.reader import Recording
@@ -349,39 +350,21 @@ def replay_section(nodes: int, minutes: float, runs: int, delta: bool, keep: str
 def size_section(nodes: int = 8, minutes: float = 10.0) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sizes = {}
-        for name in ("r.jsonl", "r.jsonl.gz", "r.jsonl.zst"):
+        for name, delta in (("r.jsonl", False), ("r.jsonl.gz", False), ("r.jsonl.zst", False),
+                            ("d.jsonl", True), ("d.jsonl.zst", True)):
             path = Path(tmp) / name
-            make_recording(path, nodes, minutes)
+            make_recording(path, nodes, minutes, delta)
             sizes[name] = path.stat().st_size
         node_hours = nodes * minutes / 60.0
-        # the flight recorder's memory for the same data
-        f = fleet(nodes)
-        flight = FlightRecorder(Path(tmp) / "flight", window_s=minutes * 60 + 60,
-                                clock=lambda: T0)
-        batches = list(f.history(T0 + 1, int(minutes * 60)))
-        c0 = time.process_time()
-        for e in joins(f, T0):
-            flight.tap(e)
-        for batch in batches:
-            for e in batch:
-                flight.tap(e)
-            flight.hook(None, batch[0].t, [])  # type: ignore[arg-type]
-        flight.worker.flush(300)
-        cpu_us = 1e6 * (time.process_time() - c0) / sum(len(b) for b in batches)
-        per_nm = flight.bytes_per_node_minute()
-        flight.close()
         print(f"\n### Recording size ({nodes} synthetic nodes x 8 GPUs, 25 processes, 1 Hz, "
               f"{minutes:.0f} min)\n")
-        print("| format | MB per node-hour | ratio |")
-        print("| :--- | ---: | ---: |")
+        print("| samples | format | MB per node-hour | ratio |")
+        print("| :--- | :--- | ---: | ---: |")
         for name, size in sizes.items():
-            print(f"| {name.split('.', 1)[1]} | {size / node_hours / 1e6:.1f} | "
+            kind = "deltas (compact wire)" if name.startswith("d") else "whole"
+            print(f"| {kind} | {name.split('.', 1)[1]} | {size / node_hours / 1e6:.1f} | "
                   f"{sizes['r.jsonl'] / size:.1f}x |")
-        print(f"\nflight recorder in memory ({flight.codec.name} blocks of 10 s): "
-              f"{(per_nm or 0) / 1e3:.0f} KB per node-minute (10 minutes of 256 nodes would "
-              f"take {(per_nm or 0) * 2560 / 1e6:.0f} MB; the default cap is 128 MB); "
-              f"{cpu_us:.0f} us of CPU per sample (encoding and compressing, on its thread), "
-              f"so {cpu_us * 256 / 1e4:.1f}% of a core at 256 nodes x 1 Hz")
+        print("\n(the flight recorder's cost: benchmarks/bench_flight.py)")
 
 
 def main() -> int:
