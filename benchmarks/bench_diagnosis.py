@@ -361,7 +361,8 @@ def size_section(nodes: int = 8, minutes: float = 10.0) -> None:
         print("| samples | format | MB per node-hour | ratio |")
         print("| :--- | :--- | ---: | ---: |")
         for name, size in sizes.items():
-            kind = "deltas (compact wire)" if name.startswith("d") else "whole"
+            kind = ("deltas, rounded as the sampler does" if name.startswith("d")
+                    else "whole, unrounded synthetic figures")
             print(f"| {kind} | {name.split('.', 1)[1]} | {size / node_hours / 1e6:.1f} | "
                   f"{sizes['r.jsonl'] / size:.1f}x |")
         print("\n(the flight recorder's cost: benchmarks/bench_flight.py)")
