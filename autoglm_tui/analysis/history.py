@@ -71,31 +71,50 @@ class _Coarse(NamedTuple):
 
 
 class _Layout:
-    """Which column each key has, the keys with history (in the order they first had a value),
-    and the keys known never to have one. Shared by copies until one of them changes it."""
+    """Which column each key has (columns in the order keys first had a value), the keys that
+    never get a series (metrics.NO_HISTORY), and the forgotten ones. Shared by copies until one
+    of them changes it."""
 
-    __slots__ = ("epoch", "keys", "known", "order", "reborn", "slots")
+    __slots__ = ("dead", "epoch", "nohist", "order", "reborn", "slots")
 
     def __init__(self, epoch: int = 0) -> None:
         self.epoch = epoch  # bumped when columns are renumbered
         self.slots: dict[Key, int] = {}
         self.order: list[Key] = []  # keys by column
-        self.keys: dict[Key, None] = {}  # keys with a series now
-        self.known: set[Key] = set()  # keys with a series, or that never get one (NO_HISTORY)
+        self.nohist: set[Key] = set()
+        self.dead: set[Key] = set()  # forgotten: their columns are no longer theirs
         self.reborn: dict[Key, float] = {}  # forgotten keys that came back: since when
+
+    def live(self, key: Key) -> bool:
+        return key in self.slots and key not in self.dead
+
+    def live_keys(self) -> list[Key]:
+        """Keys with a series now, in the order they first had a value."""
+        if not self.dead:
+            return list(self.order)
+        return [k for k in self.order if k not in self.dead]
+
+    def new_keys(self, values: dict[Key, float | None]) -> set[Key]:
+        """Keys of `values` that have no series yet (or were forgotten), in C set operations."""
+        new = values.keys() - self.slots.keys()
+        if new and self.nohist:
+            new -= self.nohist
+        if self.dead:
+            new |= values.keys() & self.dead
+        return new
 
     def copy(self) -> _Layout:
         new = _Layout(self.epoch)
-        new.slots, new.order, new.keys = dict(self.slots), list(self.order), dict(self.keys)
-        new.known, new.reborn = set(self.known), dict(self.reborn)
+        new.slots, new.order = dict(self.slots), list(self.order)
+        new.nohist, new.dead, new.reborn = set(self.nohist), set(self.dead), dict(self.reborn)
         return new
 
     def compact(self) -> _Layout:
         """The same live keys in fresh columns (the columns of forgotten keys dropped)."""
         new = _Layout(self.epoch + 1)
-        new.order = list(self.keys)
+        new.order = self.live_keys()
         new.slots = {k: i for i, k in enumerate(new.order)}
-        new.keys, new.known, new.reborn = dict(self.keys), set(self.known), dict(self.reborn)
+        new.nohist, new.reborn = set(self.nohist), dict(self.reborn)
         return new
 
 
@@ -129,7 +148,7 @@ class NodeHistory:
         return self._len + len(self._coarse)
 
     def keys(self) -> list[Key]:
-        return list(self._lay.keys)
+        return self._lay.live_keys()
 
     def append(self, t: float, values: dict[Key, float | None]) -> None:
         """Record one point in time; keys absent from `values` get a gap at `t`."""
@@ -150,7 +169,7 @@ class NodeHistory:
         lay = self._lay
         # A series is created at its first value: metrics a node never reports cost nothing,
         # and those that keep only their newest value (metrics.NO_HISTORY) none either.
-        new = values.keys() - lay.known  # a set difference, in C
+        new = lay.new_keys(values)  # set differences, in C
         if new:
             lay = self._add_keys(new, values, t)
         get = values.get
@@ -171,18 +190,15 @@ class NodeHistory:
         # keys whose value is None are looked at again next time (a series starts at a value)
         adding = [k for k in new if values[k] is not None or k[0] in NO_HISTORY]
         for key in sorted(adding, key=str) if len(adding) > 1 else adding:  # a stable order
+            lay = self._layout()
             if key[0] in NO_HISTORY:
-                lay = self._layout()
-                lay.known.add(key)
-            elif values[key] is not None:
-                lay = self._layout()
-                if key in lay.slots:  # forgotten, now back: its old points are not its own
-                    lay.reborn[key] = t
-                else:
-                    lay.slots[key] = len(lay.order)
-                    lay.order.append(key)
-                lay.keys[key] = None
-                lay.known.add(key)
+                lay.nohist.add(key)
+            elif key in lay.dead:  # forgotten, now back: its old points are not its own
+                lay.dead.discard(key)
+                lay.reborn[key] = t
+            else:
+                lay.slots[key] = len(lay.order)
+                lay.order.append(key)
         return lay
 
     def backfilled(
@@ -198,7 +214,7 @@ class NodeHistory:
         first, last = times[0], times[-1]
         own_times = self._all_times()
         # Every series spans the whole time axis (gaps are None), so columns line up with it.
-        columns = {key: [v for _, v in self.points(key)] for key in self._lay.keys}
+        columns = {key: [v for _, v in self.points(key)] for key in self._lay.live_keys()}
 
         def own_row(i: int) -> dict[Key, float | None]:
             return {key: col[i] for key, col in columns.items()}
@@ -219,12 +235,9 @@ class NodeHistory:
 
     def forget(self, predicate: Callable[[Key], bool]) -> None:
         """Drop series whose key matches `predicate` (e.g. pids that are gone)."""
-        gone = [k for k in self._lay.keys if predicate(k)]
+        gone = [k for k in self._lay.live_keys() if predicate(k)]
         if gone:
-            lay = self._layout()
-            for key in gone:
-                del lay.keys[key]
-                lay.known.discard(key)
+            self._layout().dead.update(gone)
 
     # ------------------------------------------------------------------ chunks
 
@@ -245,7 +258,7 @@ class NodeHistory:
                                    False))
         self._rows, self._rt = [], []
         self._merge()
-        if len(lay.order) > 2 * len(lay.keys) + 64:  # many forgotten columns: start afresh
+        if len(lay.dead) > len(lay.order) // 2 + 32:  # many forgotten columns: start afresh
             self._lay, self._owned = lay.compact(), True
 
     def _merge(self) -> None:
@@ -299,6 +312,11 @@ class NodeHistory:
             if b == len(times):
                 del self._chunks[0]
                 self._skip = 0
+            elif 2 * b >= len(times):  # most of it has left: keep only the rest (memory)
+                c = self._chunks[0]
+                self._chunks[0] = c._replace(times=times[b:], flat=flat[b * width:],
+                                             merged=True)
+                self._skip = 0
             else:
                 self._skip = b
         else:  # one bucket holds more points than the fine tier: they leave together
@@ -308,7 +326,7 @@ class NodeHistory:
             self._rows, self._rt = [], []
         n = b - a
         mean, peak = _nans(width), _nans(width)
-        for key in self._lay.keys:
+        for key in self._lay.live_keys():
             s = slots.get(key)
             if s is None or s >= width:
                 continue
@@ -371,9 +389,9 @@ class NodeHistory:
         The fast read for analyses that scan many series over one window: each chunk's part
         of the window is found by bisection and each series is copied with array slices."""
         hi = math.inf if until is None else until
-        live = self._lay.keys
+        live = self._lay.live
         times: list[float] = []
-        rows: list[list[float] | None] = [[] if k in live else None for k in keys]
+        rows: list[list[float] | None] = [[] if live(k) else None for k in keys]
         born = [self._since(k) for k in keys]
         if self._coarse and (self.fine_since is None or since < self.fine_since):
             # runs of coarse points that share their columns: one lookup per key and run
@@ -455,7 +473,7 @@ class NodeHistory:
         """The newest point's value (None if that point is a gap or the key is unknown)."""
         lay = self._lay
         s = lay.slots.get(key)
-        if s is None or key not in lay.keys or not self._len:
+        if s is None or key in lay.dead or not self._len:
             return None
         if self._rows:  # always, once a point was appended
             row = self._rows[-1]
@@ -467,7 +485,7 @@ class NodeHistory:
     def tail(self, key: Key, n: int) -> list[float | None]:
         """The last `n` values (None for gaps), oldest first: what a sparkline draws."""
         lay = self._lay
-        if n <= 0 or key not in lay.keys:
+        if n <= 0 or not lay.live(key):
             return []
         if n > self._len:
             return [v for _, v in self.points(key)[-n:]]
