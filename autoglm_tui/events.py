@@ -142,6 +142,18 @@ class HistoryBackfill:
 
 
 @dataclass(frozen=True, slots=True)
+class IntervalRequested:
+    """The monitor asked a node's sampler for another interval (a control line was sent).
+
+    Until a sample says the new interval is in force, the node's STALE limit allows for the
+    longer of the two, so a node being slowed down does not look stale on the way."""
+
+    t: float
+    node_id: str
+    interval_s: float | None  # None: back to the sampler's own --interval
+
+
+@dataclass(frozen=True, slots=True)
 class RegistryChanged:
     """The discovery registry's own health (etcd reachable or degraded)."""
 
@@ -186,4 +198,5 @@ Control = ClockTick | StateReset | Checkpoint | Restore
 Event = (
     NodeJoined | NodeLeft | NodeInvalid | NodeUnreachable | HelloReceived | SampleReceived
     | RegistryChanged | HeartbeatLost | NodeForgotten | SamplerExited | HistoryBackfill
+    | IntervalRequested
 )

@@ -12,13 +12,14 @@ class Scope(str, Enum):
     NODE = "node"
     GPU = "gpu"
     PROC = "proc"
+    SERVICE = "service"  # an inference server on the node; subject = its service id
 
 
 @dataclass(frozen=True)
 class Metric:
     name: str
     scope: Scope
-    unit: str  # "pct", "bytes", "bytes/s", "c", "w", "mhz", "count", "ms", "s", "1/s", ""
+    unit: str  # "pct", "bytes", "bytes/s", "c", "w", "mhz", "count", "ms", "s", "1/s", "1/min", ""
     label: str
     history: bool = True  # False: only the newest value is kept (rules and views read it)
 
@@ -28,11 +29,11 @@ _ALL = [
     Metric("gpu.util_pct", Scope.GPU, "pct", "GPU util"),
     Metric("gpu.mem_util_pct", Scope.GPU, "pct", "GPU memory bandwidth util"),
     Metric("gpu.mem_used_bytes", Scope.GPU, "bytes", "GPU memory used"),
-    Metric("gpu.mem_total_bytes", Scope.GPU, "bytes", "GPU memory total"),
+    Metric("gpu.mem_total_bytes", Scope.GPU, "bytes", "GPU memory total", history=False),
     Metric("gpu.mem_used_pct", Scope.GPU, "pct", "GPU memory used"),
     Metric("gpu.temp_c", Scope.GPU, "c", "GPU temperature"),
     Metric("gpu.power_w", Scope.GPU, "w", "GPU power"),
-    Metric("gpu.power_limit_w", Scope.GPU, "w", "GPU power limit"),
+    Metric("gpu.power_limit_w", Scope.GPU, "w", "GPU power limit", history=False),
     Metric("gpu.fan_pct", Scope.GPU, "pct", "GPU fan"),
     Metric("gpu.sm_clock_mhz", Scope.GPU, "mhz", "SM clock"),
     Metric("gpu.pcie_rx_bps", Scope.GPU, "bytes/s", "PCIe RX"),
@@ -84,12 +85,27 @@ _ALL = [
     Metric("net.rx_bps", Scope.NODE, "bytes/s", "net RX"),
     Metric("net.tx_bps", Scope.NODE, "bytes/s", "net TX"),
     Metric("net.util_pct", Scope.NODE, "pct", "net util"),
-    # inference service
-    Metric("svc.latency_p95_s", Scope.NODE, "s", "P95 latency"),
-    Metric("svc.tokens_per_s", Scope.NODE, "1/s", "tokens/s"),
-    Metric("svc.error_rate", Scope.NODE, "pct", "error rate"),
-    Metric("svc.requests_running", Scope.NODE, "count", "requests running"),
-    Metric("svc.queue_len", Scope.NODE, "count", "queue length"),
+    # inference services: per service (subject = the service id, its name or KIND:PORT) and,
+    # under subject None, the node's value over its services (analysis/services.py says how:
+    # rates and counts summed, latencies, error rate and KV cache the worst, up the lowest).
+    Metric("svc.up", Scope.SERVICE, "", "service up (1) or not (0)"),
+    Metric("svc.latency_p50_s", Scope.SERVICE, "s", "P50 latency"),
+    Metric("svc.latency_p95_s", Scope.SERVICE, "s", "P95 latency"),
+    Metric("svc.latency_p99_s", Scope.SERVICE, "s", "P99 latency"),
+    Metric("svc.latency_avg_s", Scope.SERVICE, "s", "mean latency"),
+    Metric("svc.ttft_p95_s", Scope.SERVICE, "s", "P95 time to first token"),
+    Metric("svc.ttft_avg_s", Scope.SERVICE, "s", "mean time to first token"),
+    Metric("svc.itl_p95_s", Scope.SERVICE, "s", "P95 inter-token latency"),
+    Metric("svc.itl_avg_s", Scope.SERVICE, "s", "mean inter-token latency"),
+    Metric("svc.queue_time_p95_s", Scope.SERVICE, "s", "P95 time queued"),
+    Metric("svc.queue_time_avg_s", Scope.SERVICE, "s", "mean time queued"),
+    Metric("svc.tokens_per_s", Scope.SERVICE, "1/s", "tokens/s"),
+    Metric("svc.prompt_tokens_per_s", Scope.SERVICE, "1/s", "prompt tokens/s"),
+    Metric("svc.requests_per_s", Scope.SERVICE, "1/s", "requests/s"),
+    Metric("svc.error_rate", Scope.SERVICE, "pct", "error rate"),
+    Metric("svc.requests_running", Scope.SERVICE, "count", "requests running"),
+    Metric("svc.queue_len", Scope.SERVICE, "count", "queue length"),
+    Metric("svc.kv_cache_pct", Scope.SERVICE, "pct", "KV cache used"),
     # the node itself
     Metric("node.up", Scope.NODE, "", "node up (1) or not (0)"),
 ]
@@ -108,4 +124,7 @@ def get(name: str) -> Metric:
 
 
 def scope_of(name: str) -> Scope:
+    """The scope `name` is measured on (``get(name).scope``): what alert rules evaluate it per.
+    Service metrics are per service; their node-level value (subject None) is what a rule with
+    ``scope = "node"`` reads."""
     return get(name).scope

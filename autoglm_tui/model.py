@@ -279,11 +279,15 @@ class ProcSample:
 
     @property
     def gpu_mem_bytes(self) -> int | None:
+        if not self.gpus:  # most listed processes use no GPU
+            return None
         vals = [g.mem_bytes for g in self.gpus if g.mem_bytes is not None]
         return sum(vals) if vals else None
 
     @property
     def sm_pct(self) -> float | None:
+        if not self.gpus:
+            return None
         vals = [g.sm_pct for g in self.gpus if g.sm_pct is not None]
         return sum(vals) if vals else None
 
@@ -296,19 +300,82 @@ class SelfSample:
     rss_bytes: int
 
 
+SERVICE_KINDS = (
+    "vllm", "sglang", "tgi", "triton", "trtllm", "trtllm-serve", "nim", "llamacpp", "unknown"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """A latency histogram as the server exports it, summed over its label sets.
+
+    ``counts[i]`` is the cumulative number of observations <= ``bounds[i]`` (Prometheus'
+    ``_bucket{le=...}``); the last count is the ``+Inf`` bucket, i.e. the total. A histogram
+    with no finite bounds (``bounds == ()``, one count) carries only a count and a sum: what an
+    averages-only server (llama.cpp, Triton's default counters) exports. Values are the raw
+    cumulative counters: the monitor takes differences between scrapes.
+    """
+
+    bounds: tuple[float, ...]
+    counts: tuple[float, ...]
+    sum: float | None = None
+
+    @property
+    def count(self) -> float:
+        return self.counts[-1] if self.counts else 0.0
+
+    @property
+    def valid(self) -> bool:
+        """One more count than bounds, bounds increasing, counts never decreasing."""
+        b, c = self.bounds, self.counts
+        if len(c) != len(b) + 1:
+            return False
+        if any(b[i] >= b[i + 1] for i in range(len(b) - 1)):
+            return False
+        return all(c[i] <= c[i + 1] for i in range(len(c) - 1))
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceSample:
-    """Inference server metrics scraped from its /metrics (optional)."""
+    """One inference server on the node, as its newest scrape of /metrics found it.
+
+    Everything is raw: gauges as read, counters and histogram buckets cumulative (summed over
+    label sets such as ``engine``), so the monitor derives rates and quantiles over windows of
+    its choosing. A figure the server does not export is ``None``, never 0. ``t`` is the
+    sampler's clock at the scrape (scrapes run at their own cadence, so consecutive samples
+    often repeat the same scrape); ``ok`` False means the last scrape failed and ``error``
+    says why, and then no figures are carried.
+    """
 
     url: str
+    kind: str  # one of SERVICE_KINDS
     ok: bool
     error: str | None = None
-    latency_p95_s: float | None = None
-    tokens_total: float | None = None  # counter
-    requests_total: float | None = None  # counter
-    errors_total: float | None = None  # counter
-    requests_running: float | None = None
-    queue_len: float | None = None
+    name: str | None = None  # given by the user (--service NAME=...) or a registration
+    model: str | None = None
+    pid: int | None = None  # the process listening on the port, when it can be seen
+    port: int | None = None
+    t: float | None = None  # sampler time of the scrape these figures come from
+    running: float | None = None  # requests being processed
+    waiting: float | None = None  # requests queued
+    kv_cache_usage: float | None = None  # 0..1
+    prompt_tokens: float | None = None  # counter
+    generation_tokens: float | None = None  # counter
+    requests_finished: float | None = None  # counter: every outcome
+    requests_error: float | None = None  # counter: finished with a server error
+    requests_aborted: float | None = None  # counter: aborted / cancelled
+    e2e: Histogram | None = None  # end-to-end request latency, seconds
+    ttft: Histogram | None = None  # time to first token, seconds
+    itl: Histogram | None = None  # inter-token latency / time per output token, seconds
+    queue: Histogram | None = None  # time queued, seconds
+    source: str = "discovered"  # "discovered", "option" (--service) or "registration"
+
+    @property
+    def service_id(self) -> str:
+        """A short stable name for the service on its node: its name, else KIND:PORT."""
+        if self.name:
+            return self.name
+        return f"{self.kind}:{self.port}" if self.port is not None else f"{self.kind}:{self.url}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +403,6 @@ class Sample:
     procs: tuple[ProcSample, ...] = ()
     procs_fresh: bool = True  # False when the process list is carried over from an earlier scan
     self_cost: SelfSample | None = None
-    service: ServiceSample | None = None
+    services: tuple[ServiceSample, ...] = ()
     errors: tuple[str, ...] = ()
     sampling: SamplingInfo | None = None

@@ -2,7 +2,9 @@
 
 A source that can use them has a ``request(req)`` method, which must return at once (it only
 records the wish; the source's own task does the I/O). Sources that always have everything
-(SSH, local, replay) have no such method, and ``send`` skips them. The UI never waits for an
+(local, replay) have no such method, and ``send`` skips them; the SSH runner
+(``commands/cluster.py:RunnerSource``) takes ``NodesInView`` as the focus of
+``--background-interval``. The UI never waits for an
 answer: what a source fetches arrives later as ordinary events (``HistoryBackfill``, samples).
 """
 
@@ -23,7 +25,8 @@ class HistoryWanted:
 @dataclass(frozen=True, slots=True)
 class NodesInView:
     """The nodes whose screens are open (node, GPU, process, service): a source that fetches
-    only what is on screen gets their details (every GPU field, processes, per-core CPU)."""
+    only what is on screen gets their details (every GPU field, processes, per-core CPU), and
+    over SSH they sample at --interval while the others use --background-interval."""
 
     node_ids: frozenset[str]
 

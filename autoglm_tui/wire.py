@@ -4,7 +4,8 @@
 every field. A decoder raises nothing but :class:`WireError`, whose message says what was wrong.
 Strings are sanitised on the way in (control characters removed, lengths capped). A float with
 an integral value travels as an integer (``35`` rather than ``35.0``); the decoder turns it
-back into a float. Schema 1.1's compact ``delta`` lines are in wire_delta.py (docs/wire.md).
+back into a float. Schema 1.1's compact ``delta`` lines: wire_delta.py writes them, wire_patch.py
+reads them (docs/wire.md).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ MAX_LIST = 65536
 _TO_WIRE = {"self_cost": "self"}
 _FROM_WIRE = {v: k for k, v in _TO_WIRE.items()}
 # Per-field caps on string length (default below).
-_STR_CAPS = {"cmdline": 4096, "error": 1024}
+_STR_CAPS = {"cmdline": 4096, "error": 1024, "url": 1024}
 _DEFAULT_STR_CAP = 256
 
 
@@ -58,6 +59,10 @@ def _plain(value: Any) -> Any:
             )
             _ENCODE_FIELDS[cls] = names
         elif isinstance(value, (list, tuple)):
+            # Runs of finite floats (histogram buckets, per-core figures) take one pass, with
+            # integral values as integers like any float; anything else item by item.
+            if _finite_floats(value):
+                return [int(v) if v.is_integer() and -1e15 < v < 1e15 else v for v in value]
             return [_plain(v) for v in value]
         elif isinstance(value, dict):
             return {str(k): _plain(v) for k, v in value.items()}
@@ -68,6 +73,31 @@ def _plain(value: Any) -> Any:
         else:
             return value
     return {key: _plain(getattr(value, attr)) for key, attr in names}
+
+
+_FLOAT_ONLY = frozenset((float,))
+_NUMBERS = frozenset((float, int))
+
+
+def _finite_floats(value: list[Any] | tuple[Any, ...]) -> bool:
+    """True when every item is a float and none is NaN or infinite (checked in C)."""
+    if set(map(type, value)) <= _FLOAT_ONLY:
+        total = sum(value)
+        return total - total == 0.0  # NaN or an infinity anywhere makes the sum non-finite
+    return False
+
+
+def _as_floats(value: list[Any]) -> tuple[float, ...] | None:
+    """A JSON list of numbers (floats, and integral ones sent as integers) as finite floats,
+    in one pass in C; None when anything else is in it (then each item is checked)."""
+    if not set(map(type, value)) <= _NUMBERS:  # bools are their own type: not let through
+        return None
+    try:
+        out = tuple(map(float, value))
+    except OverflowError:
+        return None
+    total = sum(out)
+    return out if total - total == 0.0 else None
 
 
 def to_dict(msg: Hello | Sample) -> dict[str, Any]:
@@ -178,12 +208,18 @@ def _compile_tuple(tp: Any, name: str) -> Converter:
     args = typing.get_args(tp)
     if len(args) == 2 and args[1] is Ellipsis:
         item = _compile(args[0], name)
+        floats = args[0] is float
 
         def conv_seq(value: Any, path: str) -> tuple[Any, ...]:
             if value.__class__ is not list:
                 raise WireError(f"{path}: expected a list, got {_type_name(value)}")
             if len(value) > MAX_LIST:
                 raise WireError(f"{path}: list too long ({len(value)})")
+            # A list of finite numbers takes one pass (bucket counts, per-core figures).
+            if floats:
+                fast = _as_floats(value)
+                if fast is not None:
+                    return fast
             return tuple([item(v, path) for v in value])
 
         return conv_seq
@@ -280,6 +316,10 @@ def _compile_dataclass(cls: Any) -> Converter:
         "def conv_obj(data, path):",
         "    if data.__class__ is not dict:",
         "        _bad_object(cls, data, path)",
+        # Fewer keys than fields (a writer older than this model): some are missing for sure,
+        # so the defaults path at once, without a KeyError to raise and catch.
+        f"    if len(data) < {len(keys)}:",
+        "        return conv_partial(data, path)",
         "    try:",
         f"        {', '.join(f'a{n}' for n in range(len(fields)))}, = _all(data)",
         "    except KeyError:",
@@ -396,7 +436,7 @@ def from_dict(data: Any) -> Hello | Sample:
     if kind == "sample":
         return _from_dict(Sample, data, "")
     if kind == "delta":
-        raise WireError("a delta line needs the sample before it (wire_delta.StreamDecoder)")
+        raise WireError("a delta line needs the sample before it (wire_patch.StreamDecoder)")
     raise WireError(f"unknown message type {clean(str(kind), 40)!r}")
 
 

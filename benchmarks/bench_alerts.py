@@ -1,5 +1,10 @@
 """Time one alert-engine tick: the default rules plus 10 custom ones on 256 nodes x 8 GPUs.
 
+Every node runs an inference service (a quarter of them two), made as the synthetic fleet
+makes them (cluster/synthetic_services.py: vLLM-shaped counters and histograms, a new scrape
+every 5 s), so the service rules (per service since the engine evaluates service subjects)
+have real figures to read.
+
 Every node gets a fresh sample each tick (the worst case at 1 Hz sampling); applying samples to
 the fleet state is not timed, only ``AlertEngine.evaluate``, in wall-clock time and in this
 thread's CPU time (what a tick costs on a shared machine). Garbage collections that start
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field
 from autoglm_tui.alerting.rule_files import default_rules
 from autoglm_tui.analysis.alerts import AlertEngine, parse_rules
 from autoglm_tui.analysis.state import FleetState
+from autoglm_tui.cluster.synthetic_services import SyntheticService
 from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
 from autoglm_tui.model import (
     SCHEMA,
@@ -38,7 +44,6 @@ from autoglm_tui.model import (
     NvmlInfo,
     ProcSample,
     Sample,
-    ServiceSample,
 )
 
 CUSTOM_RULES = """
@@ -124,7 +129,7 @@ def make_hello(node: str, gpus: int) -> Hello:
 class Node:
     """One synthetic node: steady per-GPU baselines with small noise; a few hot GPUs."""
 
-    def __init__(self, rng: random.Random, gpus: int, procs: int) -> None:
+    def __init__(self, rng: random.Random, gpus: int, procs: int, index: int) -> None:
         self.rng = rng
         base = rng.uniform(30, 80)  # one job per node: its GPUs run alike
         self.util = [base + rng.uniform(-3, 3) for _ in range(gpus)]
@@ -134,6 +139,9 @@ class Node:
             self.temp[0] = 88.0
         self.procs = procs
         self.cpu = rng.uniform(20, 70)
+        self.services = [SyntheticService(random.Random(rng.random()), index + k, 5.0, 8000 + k)
+                         for k in range(2 if index % 4 == 0 else 1)]
+        self.load = sum(self.util) / len(self.util) if self.util else 50.0
 
     def sample(self, t: float, seq: int) -> Sample:
         g = self.rng.gauss
@@ -157,8 +165,7 @@ class Node:
                            4 << 30, 0.0)
                 for p in range(self.procs)
             ),
-            service=ServiceSample("http://127.0.0.1:8000/metrics", True, latency_p95_s=0.5,
-                                  requests_total=seq * 100.0, errors_total=0.0),
+            services=tuple(svc.sample(t, self.load) for svc in self.services),
         )
 
 
@@ -182,7 +189,7 @@ def measure(args: argparse.Namespace, seed: int) -> Run:
     rng = random.Random(seed)
     state = FleetState()
     names = [f"node-{i:03d}" for i in range(args.nodes)]
-    fleet = {n: Node(rng, args.gpus, args.procs) for n in names}
+    fleet = {n: Node(rng, args.gpus, args.procs, i) for i, n in enumerate(names)}
     for i, n in enumerate(names):
         state.apply(NodeJoined(0.0, n, labels={"zone": f"z{i % 4}"}))
         state.apply(HelloReceived(0.0, n, make_hello(n, args.gpus)))

@@ -86,7 +86,7 @@ def backfill(workdir: Path, port: int, scrape_s: float) -> Path:
 
 
 def run_size(nodes: int, seconds: float, scrape_s: float, history_repeat: int,
-             workdir: Path) -> dict[str, Any]:
+             workdir: Path, services: bool = False) -> dict[str, Any]:
     from autoglm_tui.alerting.pipeline import build_pipeline
     from autoglm_tui.analysis.state import FleetState
     from autoglm_tui.cluster.prometheus.client import ClientConfig
@@ -99,12 +99,13 @@ def run_size(nodes: int, seconds: float, scrape_s: float, history_repeat: int,
     port = free_port(address(0))
     backfill(workdir, port, scrape_s)
     synth = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "synth_exporter.py"),
-                              str(nodes), str(port)], stdout=subprocess.PIPE, text=True)
+                              str(nodes), str(port), *(["services"] if services else [])],
+                             stdout=subprocess.PIPE, text=True)
     assert synth.stdout is not None and synth.stdout.readline().strip() == "ready"
     interval = f"{scrape_s:g}s"
     prom = PrometheusServer(workdir, [Job("synth", [f"{address(i)}:{port}" for i in range(nodes)],
                                           interval=interval)])
-    result: dict[str, Any] = {"nodes": nodes}
+    result: dict[str, Any] = {"nodes": nodes, "services": services}
     try:
         prom.start(timeout=120)
         prom.wait_up("synth", nodes, timeout=120)
@@ -245,24 +246,34 @@ def main() -> None:
     ap.add_argument("--scrape", type=float, default=5.0, help="scrape interval (default 5)")
     ap.add_argument("--history-repeat", type=int, default=3)
     ap.add_argument("--scrapes", type=int, default=300)
+    ap.add_argument("--services", choices=("off", "on", "both"), default="off",
+                    help="inference services on the synthetic pages (one node in four, as "
+                    "the exporter passes them through); both: each size without, then with")
     args = ap.parse_args()
     why = missing(PROMETHEUS, NODE_EXPORTER)
     if why:
         sys.exit(why)
     rows = []
+    with_services = {"off": (False,), "on": (True,), "both": (False, True)}[args.services]
     for n in args.nodes:
-        with tempfile.TemporaryDirectory(prefix=f"bench-prom-{n}-") as tmp:
-            print(f"running {n} nodes...", file=sys.stderr, flush=True)
-            rows.append(run_size(n, args.seconds, args.scrape, args.history_repeat, Path(tmp)))
+        for svc in with_services:
+            with tempfile.TemporaryDirectory(prefix=f"bench-prom-{n}-") as tmp:
+                print(f"running {n} nodes{' with services' if svc else ''}...",
+                      file=sys.stderr, flush=True)
+                rows.append(run_size(n, args.seconds, args.scrape, args.history_repeat,
+                                     Path(tmp), services=svc))
     print(f"\ncluster --prometheus, synthetic exporters x 8 GPUs at a {args.scrape:g} s scrape "
           f"interval, 160x50, default alert rules; CPU over {args.seconds:g} s; "
           f"{os.cpu_count()} CPUs\n")
-    print("| nodes | first full frame s (<= 3) | of which first refresh s | TUI CPU % (<= 15) "
-          "| node with 15 min history s (<= 1) | points | refresh s / period s | MB per refresh "
+    print("| nodes | services | first full frame s (<= 3) | of which first refresh s "
+          "| TUI CPU % (<= 15) | node with 15 min history s (<= 1) | points "
+          "| refresh s / period s | MB per refresh "
           "| Prometheus CPU % | Prometheus RSS MB | synthetic exporters CPU % | nodes UP |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+          "| ---: |")
     for r in rows:
-        print(f"| {r['nodes']} | {r['first_full_frame_s']:.2f} | {r['first_refresh_s']:.2f} | "
+        print(f"| {r['nodes']} | {'yes' if r['services'] else 'no'} | "
+              f"{r['first_full_frame_s']:.2f} | {r['first_refresh_s']:.2f} | "
               f"{r['tui_cpu_pct']:.1f} | {r['history_s']:.2f} | {r.get('history_points', 0)} | "
               f"{r['refresh_s']:.2f} / {r['period_s']:g} | "
               f"{r['mb_per_refresh']:.1f} | {r['prom_cpu_pct']:.1f} | {r['prom_rss_mb']:.0f} | "

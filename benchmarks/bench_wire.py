@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 from autoglm_tui.analysis.state import FleetState  # noqa: E402
 from autoglm_tui.events import HelloReceived, SampleReceived  # noqa: E402
 from autoglm_tui.model import Hello, Sample  # noqa: E402
-from autoglm_tui.wire_delta import StreamDecoder  # noqa: E402
+from autoglm_tui.wire_patch import StreamDecoder  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 FAKE = ROOT / "tests" / "fakes" / "fake_nvml.py"
@@ -107,10 +107,13 @@ def export_before(ref: str, into: Path) -> Path | None:
 class Run:
     """One sampler process: its lines and its CPU from the first sample on."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str],
+                 cwd: Path = ROOT) -> None:
         self.name = name
+        # `python -m` puts the working directory first on sys.path, before PYTHONPATH: the
+        # schema 1.0 sampler runs from its own export, or this tree's package would win.
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+                                     stderr=subprocess.DEVNULL, env=env, cwd=cwd)
         self.lines: list[bytes] = []
         self.first = threading.Event()
         self.cpu0 = self.t0 = self.cpu1 = self.t1 = 0.0
@@ -281,7 +284,7 @@ def main() -> int:
         before = export_before(args.before_ref, Path(tmp))
         try:
             if before is not None:
-                runs.append(Run("before", base, {**env, "PYTHONPATH": str(before)}))
+                runs.append(Run("before", base, {**env, "PYTHONPATH": str(before)}, before))
             runs.append(Run("full", base, {**env, "PYTHONPATH": str(ROOT)}))
             runs.append(Run("delta", [*base, "--delta"], {**env, "PYTHONPATH": str(ROOT)}))
             for r in runs:

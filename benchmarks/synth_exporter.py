@@ -6,7 +6,7 @@ Each page is what `autoglm-tui exporter` serves for a synthetic 8-GPU node (clus
 samples, formatted by the exporter's own families code, 12 processes listed), made once; at
 each scrape the counters and the sample time are filled in from the clock, so rates are real.
 
-    python benchmarks/synth_exporter.py NODES PORT     # serves until killed
+    python benchmarks/synth_exporter.py NODES PORT [services]   # serves until killed
     history_openmetrics(...)                           # 15 minutes of one node, for promtool
 """
 
@@ -32,13 +32,17 @@ def address(i: int) -> str:
     return f"127.1.{i // 250}.{i % 250 + 1}"
 
 
-def page_template(node: int, gpus: int = 8, procs: int = 12) -> tuple[str, list[float]]:
+def page_template(node: int, gpus: int = 8, procs: int = 12, services: bool = False
+                  ) -> tuple[str, list[float]]:
     """The text of one node's page with '{0}', '{1}', ... where counters and the sample time
-    go, and those values at t=0 (counters grow from them)."""
+    go, and those values at t=0 (counters grow from them). With `services`, the inference
+    nodes (one in four) add their server's series as the exporter passes them through (raw
+    histograms: vLLM's buckets, about 100 series)."""
     from prometheus_client import CollectorRegistry, generate_latest
 
     from autoglm_tui.cluster.synthetic import SyntheticFleet
     from autoglm_tui.exporter.families import sample_families
+    from autoglm_tui.exporter.service_families import service_families
 
     fleet = SyntheticFleet(nodes=node + 1, gpus=gpus, seed=1)
     n = fleet.nodes[node]
@@ -50,7 +54,9 @@ def page_template(node: int, gpus: int = 8, procs: int = 12) -> tuple[str, list[
 
     class One:
         def collect(self):  # type: ignore[no-untyped-def]
-            return sample_families(hello, sample, n.node_id)
+            yield from sample_families(hello, sample, n.node_id)
+            if services:
+                yield from service_families(sample, n.node_id)
 
     reg = CollectorRegistry(auto_describe=False)
     reg.register(One())  # type: ignore[arg-type]
@@ -73,10 +79,11 @@ def fill(template: str, bases: list[float], t: float, t0: float) -> bytes:
     return template.format(*values).encode()
 
 
-async def serve(nodes: int, port: int) -> None:
+async def serve(nodes: int, port: int, services: bool = False) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 3 * nodes + 256)), hard))
-    templates = [page_template(i) for i in range(min(nodes, 16))]  # 16 shapes, reused
+    templates = [page_template(i, services=services)
+                 for i in range(min(nodes, 16))]  # 16 shapes, reused
     t0 = time.time()
     by_addr = {address(i): templates[i % len(templates)] for i in range(nodes)}
 
@@ -144,4 +151,4 @@ def history_openmetrics(node: int, port: int, job: str, start: float, end: float
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1]), int(sys.argv[2])))
+    asyncio.run(serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:] == ["services"]))

@@ -44,6 +44,7 @@ from autoglm_tui.model import (  # noqa: E402
     GpuInfo,
     GpuSample,
     Hello,
+    Histogram,
     HostStatic,
     MemSample,
     NetCounters,
@@ -165,21 +166,35 @@ class Counters:
     tokens: float = 0.0
     requests: float = 0.0
     errors: float = 0.0
+    p95: float | None = None  # the latency bucket bound in use
+    p95_n: int = 0  # ticks under it
     self_cpu: float = 0.0
 
 
-def service_sample(svc: Service | None, c: Counters, dt: float) -> ServiceSample | None:
+def service_sample(svc: Service | None, c: Counters, t: float, dt: float) -> ServiceSample | None:
     """The node's inference service at one tick, as the sampler ships it: the one place that
-    knows the service model (adapt it here when ServiceSample changes)."""
+    knows the service model (adapt it here when ServiceSample changes).
+
+    A scrape per tick. The latency histogram has one bucket, bounded at the tick's P95 and
+    holding 95 of every 100 requests: a new bound restarts the histogram (as a server with new
+    buckets would), and the same bound adds the same shape, so the monitor's windowed P95
+    reads exactly the story's figure at every tick."""
     if svc is None:
         return None
     c.tokens += svc.tokens_per_s * dt
     c.requests += svc.requests_per_s * dt
     c.errors += svc.requests_per_s * svc.error_rate * dt
-    return ServiceSample(url="http://127.0.0.1:8000/metrics", ok=True,
-                         latency_p95_s=round(svc.latency_p95_s, 4), tokens_total=c.tokens,
-                         requests_total=c.requests, errors_total=c.errors,
-                         requests_running=round(svc.running), queue_len=round(svc.queue))
+    p95 = round(svc.latency_p95_s, 4)
+    if p95 != c.p95:
+        c.p95, c.p95_n = p95, 0
+    c.p95_n += 1
+    n = c.p95_n
+    return ServiceSample(url="http://127.0.0.1:8000/metrics", kind="vllm", ok=True,
+                         model="llm", port=8000, t=t,
+                         running=float(round(svc.running)), waiting=float(round(svc.queue)),
+                         generation_tokens=c.tokens, requests_finished=c.requests,
+                         requests_error=c.errors,
+                         e2e=Histogram((p95,), (95.0 * n, 100.0 * n), 0.9 * p95 * 100.0 * n))
 
 
 def sample(spec: NodeSpec, f: Figures, t: float, c: Counters, dt: float) -> Sample:
@@ -222,7 +237,7 @@ def sample(spec: NodeSpec, f: Figures, t: float, c: Counters, dt: float) -> Samp
                           int(c.disk_ms), 0, None),
         net=NetCounters(int(c.net_rx), int(c.net_tx), 0, 0, 0, 0, LINK_MBPS),
         gpus=tuple(gpus), procs=procs, self_cost=SelfSample(round(c.self_cpu, 3), 30 * MIB),
-        service=service_sample(f.service, c, INTERVAL))
+        services=tuple(s for s in (service_sample(f.service, c, t, INTERVAL),) if s))
 
 
 def events(sc: Scenario) -> list[Event]:
@@ -411,11 +426,13 @@ def scenarios() -> list[Scenario]:
         "latency_factors", must_not=["cpu_bound"], top_subject={"node": "llm-l-0"}))
 
     def queue_wave(s: float) -> float:
-        return 6.0 + 5.0 * math.sin(2 * math.pi * s / 210.0)
+        # Below the 4-per-replica scaling target on average (the service is its own replica
+        # group: a queue above it would rightly be a scale-out first).
+        return 3.0 + 2.5 * math.sin(2 * math.pi * s / 210.0)
 
     add(Scenario("latency_follows_queue", "P95 moves with the queue length", [
         NodeSpec("llm-q-0", lambda s, r: serving(
-            r, util=62.0, latency=0.4 + 0.05 * round(queue_wave(s)), queue=queue_wave(s)))],
+            r, util=62.0, latency=0.4 + 0.1 * round(queue_wave(s)), queue=queue_wave(s)))],
         "latency_factors", top_subject={"node": "llm-q-0"}))
 
     # ---- mixed cases: the worst comes first, the rest is still named

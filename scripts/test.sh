@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# cmake and g++ build llama-server for the inference-service tests (scripts/build_llama_server.sh);
+# prometheus brings promtool, the reference for quantiles.
 SYS_PKGS=(etcd-server openssh-server prometheus-alertmanager prometheus prometheus-node-exporter
-          influxdb tmux iproute2 procps librsvg2-bin e2fsprogs libfuse2)
+          influxdb tmux iproute2 procps librsvg2-bin e2fsprogs libfuse2 cmake g++ make)
 missing=()
 for p in "${SYS_PKGS[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -32,4 +34,6 @@ fi
 .venv/bin/python -m pip install -q -e '.[test]'
 
 .venv/bin/ruff check autoglm_tui tests benchmarks scripts
+# A real llama.cpp server for the inference-service tests: built once, cached outside the repo.
+PYTHON=.venv/bin/python bash scripts/build_llama_server.sh >/dev/null
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -146,7 +146,8 @@ class AlertmanagerClient:
 
     def _payload(self, e: AlertEvent, now: float) -> dict[str, Any]:
         labels = {k: clean(v, 1000) for k, v in e.labels}
-        annotations = {"summary": clean(e.summary, 2000)}
+        annotations = {clean(k, 100): clean(v, 2000) for k, v in e.annotations}
+        annotations["summary"] = clean(e.summary, 2000)
         if e.value is not None:
             annotations["value"] = f"{e.value:g}"
         if e.command:

@@ -80,10 +80,14 @@ class AlertPipeline:
         # Called when an alert fires; returned fields join its log line (the flight
         # recorder names its file so). A failing callback is skipped, never the tick.
         self.on_fire: list[Callable[[AlertEvent], dict[str, Any] | None]] = []
+        # The monitor it is installed in: its diagnosis runner's findings feed the
+        # `kind = "diagnosis"` rules (the runner's hook runs before this one).
+        self.monitor: Monitor | None = None
 
     def install(self, monitor: Monitor) -> AlertPipeline:
         monitor.hooks.append(self.hook)
         monitor.alerts = self
+        self.monitor = monitor
         return self
 
     # ------------------------------------------------------------------ the hook
@@ -91,7 +95,9 @@ class AlertPipeline:
     def hook(self, state: FleetState, now: float, changes: list[StatusChange]) -> None:
         """Evaluate and fan out; runs in the monitor's tick."""
         self.now = now
-        events = self.engine.evaluate(state, now, changes)
+        runner = self.monitor.diagnosis if self.monitor is not None else None
+        events = self.engine.evaluate(state, now, changes,
+                                      runner.findings if runner is not None else None)
         log = self.log
         if log is not None:
             for change in changes:

@@ -81,7 +81,7 @@ def read_active(paths: Sequence[Path]) -> LogState:
         if complete:
             out.from_snapshot = True
             break
-    # The last line of each alert, by (rule, node, gpu, pid); only those still live become
+    # The last line of each alert, by its target; only those still live become
     # events (validated then), so a long log costs a JSON parse a line and little more.
     last: dict[tuple[Any, ...], dict[str, Any]] = {}
     live = ("pending", "firing")
@@ -90,7 +90,8 @@ def read_active(paths: Sequence[Path]) -> LogState:
             kind = rec.get("kind")
             if kind in _ALERT_KINDS:
                 try:
-                    key = (rec["rule"], rec["node"], rec.get("gpu"), rec.get("pid"))
+                    key = (rec["rule"], rec["node"], rec.get("gpu"), rec.get("pid"),
+                           rec.get("service"), rec.get("group"), rec.get("finding"))
                     hash(key)
                 except (KeyError, TypeError):
                     out.skipped += 1
@@ -137,18 +138,25 @@ def event_from_record(rec: dict[str, Any]) -> AlertEvent | None:
         rule = _text(rec["rule"], 200)
         node = _text(rec["node"], 200)
         gpu, pid = _index(rec.get("gpu")), _index(rec.get("pid"))
+        service = _opt_text(rec.get("service"), 200)
+        group = _opt_text(rec.get("group"), 200)
+        finding = _opt_text(rec.get("finding"), 100)
         t, started = _time(rec["t"]), _time(rec["started_at"])
         fired, ended = _opt_time(rec.get("fired_at")), _opt_time(rec.get("ended_at"))
         value = _opt_number(rec.get("value"))
     except (KeyError, TypeError, ValueError):
         return None
-    if not rule or not node or (gpu is not None and pid is not None):
+    if not rule or sum(x is not None for x in (gpu, pid, service)) > 1:
+        return None
+    if not node and finding is None:  # only a diagnosis alert (a group's, the fleet's) has none
         return None
     severity = rec.get("severity")
     labels = rec.get("labels")
+    notes = rec.get("annotations")
     return AlertEvent(
         t=t, state=state, rule=rule, severity=severity if severity in SEVERITIES else "warning",
-        target=Target(node, gpu=gpu, pid=pid), value=value,
+        target=Target(node, gpu=gpu, pid=pid, service=service, group=group, finding=finding),
+        value=value,
         summary=_opt_text(rec.get("summary"), 2000) or "", started_at=started, fired_at=fired,
         ended_at=ended, command=_opt_text(rec.get("command"), 500),
         reason=_opt_text(rec.get("reason"), 400),
@@ -156,6 +164,10 @@ def event_from_record(rec: dict[str, Any]) -> AlertEvent | None:
             (clean(k, 100), clean(v, 1000)) for k, v in labels.items()
             if isinstance(k, str) and isinstance(v, str)
         )) if isinstance(labels, dict) else (),
+        annotations=tuple(sorted(
+            (clean(k, 100), clean(v, 1000)) for k, v in notes.items()
+            if isinstance(k, str) and isinstance(v, str)
+        )) if isinstance(notes, dict) else (),
     )
 
 

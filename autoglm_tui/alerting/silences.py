@@ -32,7 +32,8 @@ _WRITERS: dict[str, weakref.WeakSet[WriteQueue]] = {}
 
 @dataclass(frozen=True, slots=True)
 class Silence:
-    """Hide alerts of `rule` (on `node`/`gpu`/`pid` when set) until `until` (unix seconds)."""
+    """Hide alerts of `rule` (on `node`/`gpu`/`pid`/`service`/`group`/`finding` when set)
+    until `until` (unix seconds)."""
 
     id: str
     rule: str
@@ -42,19 +43,23 @@ class Silence:
     gpu: int | None = None
     pid: int | None = None
     comment: str = ""
+    service: str | None = None
+    group: str | None = None
+    finding: str | None = None
 
     def matches(self, rule: str, target: Target) -> bool:
         if rule != self.rule:
             return False
         if self.node is not None and target.node != self.node:
             return False
-        if self.gpu is not None and target.gpu != self.gpu:
-            return False
-        return self.pid is None or target.pid == self.pid
+        return all(want is None or getattr(target, name) == want for name, want in (
+            ("gpu", self.gpu), ("pid", self.pid), ("service", self.service),
+            ("group", self.group), ("finding", self.finding)))
 
     def describe(self) -> str:
-        where = "all targets" if self.node is None else str(Target(self.node, self.gpu,
-                                                                   self.pid))
+        if self.node is None:
+            return f"{self.rule} on all targets"
+        where = Target(self.node, self.gpu, self.pid, self.service, self.group, self.finding)
         return f"{self.rule} on {where}"
 
 
@@ -186,6 +191,9 @@ class SilenceStore:
             node=None if target is None else target.node,
             gpu=None if target is None else target.gpu,
             pid=None if target is None else target.pid,
+            service=None if target is None else target.service,
+            group=None if target is None else target.group,
+            finding=None if target is None else target.finding,
             comment=clean(comment, 200),
         )
         self.silences.append(s)
@@ -230,4 +238,11 @@ def _silence_from(raw: dict[str, Any]) -> Silence:
         gpu=opt_int(raw.get("gpu")),
         pid=opt_int(raw.get("pid")),
         comment=clean(str(raw.get("comment", "")), 200),
+        service=opt_text(raw.get("service")),
+        group=opt_text(raw.get("group")),
+        finding=opt_text(raw.get("finding")),
     )
+
+
+def opt_text(v: object) -> str | None:
+    return None if v is None else clean(str(v), 200)

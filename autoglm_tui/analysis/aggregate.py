@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from autoglm_tui.analysis.state import FleetState, NodeState
+from autoglm_tui.analysis.state import FleetState, NodeState, gpu_keys
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import METRICS, Scope
 
@@ -71,15 +71,6 @@ class Aggregate:
         return s.mean if s else None
 
 
-def node_gpu_count(node: NodeState) -> int:
-    """GPUs of a node: from its newest sample, else from its hello."""
-    if node.last_sample is not None:
-        return len(node.last_sample.gpus)
-    if node.hello is not None:
-        return len(node.hello.static.gpus)
-    return 0
-
-
 def aggregate(
     nodes: Iterable[NodeState], metrics: Sequence[str] = DEFAULT_METRICS
 ) -> Aggregate:
@@ -88,27 +79,31 @@ def aggregate(
     counts = dict.fromkeys(metrics, 0)
     n_nodes = n_live = n_gpus = 0
     gpu_metrics = [m for m in metrics if METRICS[m].scope is Scope.GPU]
-    node_metrics = [m for m in metrics if METRICS[m].scope is Scope.NODE]
+    # Service metrics count at their node-level value (subject None).
+    node_keys = [(m, (m, None)) for m in metrics
+                 if METRICS[m].scope in (Scope.NODE, Scope.SERVICE)]
     for node in nodes:
         n_nodes += 1
         if node.status is not NodeStatus.UP:
             continue
         n_live += 1
         values = node.metrics
-        for m in node_metrics:
-            v = values.get((m, None))
+        for m, key in node_keys:
+            v = values.get(key)
             if v is not None:
                 totals[m] += v
                 counts[m] += 1
-        sample = node.last_sample
-        indices = [g.index for g in sample.gpus] if sample is not None else []
+        indices = node.gpu_indices()
         n_gpus += len(indices)
         for m in gpu_metrics:
-            for i in indices:
-                v = values.get((m, i))
+            total, count = 0.0, 0
+            for key in gpu_keys(m, indices):
+                v = values.get(key)
                 if v is not None:
-                    totals[m] += v
-                    counts[m] += 1
+                    total += v
+                    count += 1
+            totals[m] += total
+            counts[m] += count
     stats = {m: Stat(totals[m], counts[m]) for m in metrics}
     return Aggregate(n_nodes, n_live, n_gpus, stats)
 
@@ -187,42 +182,3 @@ def cluster_summary(state: FleetState, alerts_firing: int = 0) -> ClusterSummary
         registry=registry,
         registry_reason=state.registry_reason,
     )
-
-
-class SamplerCost:
-    """The sampler's own CPU use per node, in % of one core, from consecutive self samples."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[int, float, float]] = {}  # node -> (seq, t, cpu_time_s)
-        self._pct: dict[str, float | None] = {}
-
-    def update(self, node: NodeState) -> float | None:
-        """Fold in the node's newest sample (if new) and return its sampler CPU %."""
-        sample = node.last_sample
-        if sample is None or sample.self_cost is None:
-            return self._pct.get(node.node_id)
-        last = self._last.get(node.node_id)
-        cur = (sample.seq, sample.t, sample.self_cost.cpu_time_s)
-        if last is not None and last[0] == cur[0]:
-            return self._pct.get(node.node_id)
-        pct: float | None = None
-        if last is not None:
-            dt, dcpu = cur[1] - last[1], cur[2] - last[2]
-            if dt > 0 and dcpu >= 0:
-                pct = 100.0 * dcpu / dt
-        self._last[node.node_id] = cur
-        self._pct[node.node_id] = pct  # None after a restart of the sampler, for one sample
-        return pct
-
-    def get(self, node_id: str) -> float | None:
-        return self._pct.get(node_id)
-
-    def __len__(self) -> int:
-        return len(self._last)
-
-    def forget(self, keep: Iterable[str]) -> None:
-        """Drop nodes not in `keep`."""
-        keep_set = set(keep)
-        for nid in [n for n in self._last if n not in keep_set]:
-            self._last.pop(nid, None)
-            self._pct.pop(nid, None)

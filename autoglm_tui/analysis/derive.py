@@ -1,4 +1,8 @@
-"""Derive the named metrics (metrics.py) of one sample, given the previous one (pure)."""
+"""Derive the named metrics (metrics.py) of one sample, given the previous one (pure).
+
+Inference services are not here: their figures need windows over several scrapes, which
+analysis/services.py keeps per node.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,15 @@ GPU_HEALTH = tuple(
     )
 )
 _health_values = operator.attrgetter(*(attr for _, attr in GPU_HEALTH))
-_HEALTH_KEYS: dict[int, tuple[Key, ...]] = {}  # GPU index -> its health keys
+# The raw fields the health metrics are computed from. They change rarely, so each GPU (by
+# UUID) keeps its last raw fields and the dict of values computed from them (_health).
+_health_raw = operator.attrgetter(
+    "clock_reasons", "throttle_power_pct", "throttle_thermal_pct", "xids", "xid_total",
+    "remap_uncorrectable", "remap_pending", "remap_failed", "retired_pages", "retired_pending",
+    "pcie_width", "pcie_width_max", "pcie_replay", "nvlink_links", "nvlink_errors",
+)
+_HEALTH_CACHE: dict[str, tuple[tuple[object, ...], dict[Key, float | None]]] = {}
+_HEALTH_CACHE_MAX = 65536  # GPUs (then it starts again)
 
 
 def _has_health(g: GpuSample) -> bool:
@@ -29,6 +41,22 @@ def _has_health(g: GpuSample) -> bool:
     return (g.clock_reasons is not None or g.xid_total is not None
             or g.pcie_width is not None or g.remap_pending is not None
             or g.nvlink_links is not None or g.retired_pages is not None)
+
+
+def _health(g: GpuSample) -> dict[Key, float | None]:
+    """The GPU_HEALTH values of `g` under their keys, computed again only when its raw health
+    fields (or its index) changed since the last sample of that GPU (read-only: callers copy
+    them into their own dict)."""
+    raw = (g.index, *_health_raw(g))
+    cached = _HEALTH_CACHE.get(g.uuid)
+    if cached is not None and cached[0] == raw:
+        return cached[1]
+    if len(_HEALTH_CACHE) >= _HEALTH_CACHE_MAX:
+        _HEALTH_CACHE.clear()
+    keys = ((name, g.index) for name, _ in GPU_HEALTH)
+    values = dict(zip(keys, _health_values(g), strict=True))
+    _HEALTH_CACHE[g.uuid] = (raw, values)
+    return values
 
 
 def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
@@ -82,10 +110,7 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
         out[("gpu.ecc_errors", i)] = g.ecc_errors
         out[("gpu.xid", i)] = g.xid
         if _has_health(g):
-            keys = _HEALTH_KEYS.get(i)
-            if keys is None:
-                keys = _HEALTH_KEYS[i] = tuple((name, i) for name, _ in GPU_HEALTH)
-            out.update(zip(keys, _health_values(g), strict=True))
+            out.update(_health(g))
 
     for p in sample.procs:
         out[("proc.cpu_pct", p.pid)] = p.cpu_pct
@@ -93,19 +118,6 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
         out[("proc.gpu_mem_bytes", p.pid)] = p.gpu_mem_bytes
         out[("proc.sm_util_pct", p.pid)] = p.sm_pct
 
-    svc = sample.service
-    if svc is not None and svc.ok:
-        ps = prev.service if prev and prev.service and prev.service.ok else None
-        out[("svc.latency_p95_s", None)] = svc.latency_p95_s
-        out[("svc.tokens_per_s", None)] = counter_rate(
-            ps and ps.tokens_total, svc.tokens_total, dt
-        )
-        err = ratio_of_deltas(
-            ps and ps.errors_total, svc.errors_total, ps and ps.requests_total, svc.requests_total
-        )
-        out[("svc.error_rate", None)] = None if err is None else 100.0 * err
-        out[("svc.requests_running", None)] = svc.requests_running
-        out[("svc.queue_len", None)] = svc.queue_len
     return out
 
 

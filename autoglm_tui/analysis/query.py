@@ -47,6 +47,9 @@ ALIASES: dict[str, str] = {
     "mem.used": "mem.used_pct",
     "latency": "svc.latency_p95_s",
     "tokens": "svc.tokens_per_s",
+    "kv": "svc.kv_cache_pct",
+    "queue": "svc.queue_len",
+    "ttft": "svc.ttft_p95_s",
 }
 TEXT_FIELDS = ("host", "node", "id", "status")
 INDEX_FIELDS = ("gpu", "index")
@@ -320,15 +323,6 @@ def _text_of(node: NodeState, name: str) -> str | None:
     return None
 
 
-def gpu_indices(node: NodeState) -> list[int]:
-    """The GPU indices of a node's newest sample (else of its hello)."""
-    if node.last_sample is not None:
-        return [g.index for g in node.last_sample.gpus]
-    if node.hello is not None:
-        return [g.index for g in node.hello.static.gpus]
-    return []
-
-
 class NodeSubject:
     """A node row: GPU metrics yield one value per GPU (any may match)."""
 
@@ -342,7 +336,7 @@ class NodeSubject:
 
     def numbers(self, metric: str) -> Sequence[float | None]:
         node = self.node
-        gpus = gpu_indices(node)
+        gpus = node.gpu_indices()
         if metric == "gpu":
             return [float(i) for i in gpus]
         scope = metric_scope(metric)

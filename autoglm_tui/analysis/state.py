@@ -21,16 +21,25 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from autoglm_tui.analysis.derive import derive
 from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
-from autoglm_tui.analysis.history import Key, NodeHistory
+from autoglm_tui.analysis.history import History, Key, NodeHistory, SplitHistory, backfilled
+from autoglm_tui.analysis.services import (
+    DEFAULT_RATE_WINDOW_S,
+    DEFAULT_WINDOW_S,
+    ServiceTracker,
+    ServiceView,
+)
 from autoglm_tui.events import (
     Event,
     HeartbeatLost,
     HelloReceived,
     HistoryBackfill,
+    IntervalRequested,
     NodeForgotten,
     NodeInvalid,
     NodeJoined,
@@ -41,7 +50,33 @@ from autoglm_tui.events import (
     SampleReceived,
     SamplerExited,
 )
-from autoglm_tui.model import Hello, ProcSample, Sample
+from autoglm_tui.metrics import NO_HISTORY
+from autoglm_tui.model import GpuInfo, GpuSample, Hello, ProcSample, Sample
+
+
+@lru_cache(maxsize=4096)
+def gpu_keys(metric: str, indices: tuple[int, ...]) -> tuple[Key, ...]:
+    """The keys of `metric` for these GPUs (made once: lookups in hot loops allocate nothing)."""
+    return tuple((metric, i) for i in indices)
+
+
+def sampler_cpu_pct(prev: Sample | None, cur: Sample) -> float | None:
+    """The sampler's own CPU, in % of one core, from the growth of its CPU time between two
+    samples (None for the first, or when its clock or CPU time went back: it restarted)."""
+    if prev is None or prev.self_cost is None or cur.self_cost is None:
+        return None
+    dt = cur.t - prev.t
+    dcpu = cur.self_cost.cpu_time_s - prev.self_cost.cpu_time_s
+    return 100.0 * dcpu / dt if dt > 0 and dcpu >= 0 else None
+
+
+def keeps_history(key: Key) -> bool:
+    """Node and GPU metrics with history (processes have their own part; NO_HISTORY none)."""
+    return key[0] not in NO_HISTORY and not key[0].startswith("proc.")
+
+
+def is_process_metric(key: Key) -> bool:
+    return key[0].startswith("proc.")
 
 DEFAULT_REAP_AFTER_S = 72 * 3600.0
 
@@ -75,7 +110,7 @@ class NodeState:
     """Everything known about one node. Read-only for everyone but FleetState."""
 
     node_id: str
-    history: NodeHistory
+    history: History
     status: NodeStatus = NodeStatus.CONNECTING  # what is shown (see the module docstring)
     reason: str | None = None
     status_since: float = 0.0
@@ -100,26 +135,44 @@ class NodeState:
     metrics: dict[Key, float | None] = field(default_factory=dict)  # newest derived values
     proc_seen: dict[int, float] = field(default_factory=dict)  # pid -> last time listed
     proc_info: dict[int, ProcSample] = field(default_factory=dict)  # pid -> newest listing
+    service_tracker: ServiceTracker = field(default_factory=ServiceTracker)
+
+    @property
+    def services(self) -> dict[str, ServiceView]:
+        """The node's inference services by id, with their derived figures (newest sample's
+        order). Their history is in ``history`` under ``(svc.*, service id)``."""
+        return self.service_tracker.views
+
+    # An interval the monitor asked for that no sample has confirmed yet (IntervalRequested),
+    # and how many samples arrived since without confirming it.
+    requested_interval_s: float | None = None
+    request_unconfirmed: int = 0
 
     @property
     def agent_lost(self) -> bool:
         """The heartbeat lapsed without a leave (the node is FAILED, or UP from samples alone)."""
         return self.agent_lost_at is not None
+    sampler_cpu_pct: float | None = None  # the sampler's own CPU between its last two samples
+    _gpus: tuple[object, tuple[int, ...]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def interval_s(self) -> float:
         """The node's sample interval now: what its newest sample says is in force (schema
-        1.1; a monitor may have asked for another), else what its hello announced."""
+        1.1; a monitor may have asked for another), else what its hello announced. While a
+        request for a longer interval is on its way, the longer one (STALE is measured in it)."""
         sampling = self.last_sample.sampling if self.last_sample is not None else None
         if sampling is not None:
-            return sampling.interval_s
-        return self.hello.static.interval_s if self.hello else 1.0
+            now = sampling.interval_s
+        else:
+            now = self.hello.static.interval_s if self.hello else 1.0
+        wanted = self.requested_interval_s
+        return wanted if wanted is not None and wanted > now else now
 
     def age(self, now: float) -> float | None:
         """Seconds since the newest sample arrived (the sample lag shown in the UI)."""
         return None if self.last_sample_at is None else max(0.0, now - self.last_sample_at)
 
-    def metric(self, name: str, subject: int | None = None) -> float | None:
+    def metric(self, name: str, subject: int | str | None = None) -> float | None:
         return self.metrics.get((name, subject))
 
     def gpu_health(self) -> tuple[GpuHealth, ...]:
@@ -131,8 +184,34 @@ class NodeState:
         """The worst health among the node's GPUs (None: no sample yet, or no GPUs)."""
         return node_health(self.last_sample)
 
-    def subjects(self, name: str) -> list[int | None]:
-        """Which GPUs (or pids) have a value of `name` in the newest sample."""
+    def gpu_indices(self) -> tuple[int, ...]:
+        """The node's GPU indices: from its newest sample, else from its hello (none yet: ())."""
+        source: object = self.last_sample if self.last_sample is not None else self.hello
+        cached = self._gpus
+        if cached is not None and cached[0] is source:
+            return cached[1]
+        if self.last_sample is not None:
+            out = tuple(g.index for g in self.last_sample.gpus)
+        else:
+            out = tuple(g.index for g in self.hello.static.gpus) if self.hello is not None else ()
+        self._gpus = (source, out)  # made once per sample: the tables read it for every row
+        return out
+
+    def gpu(self, index: int) -> GpuSample | None:
+        """GPU `index` in the newest sample (None: no sample, or not in it)."""
+        sample = self.last_sample
+        if sample is None:
+            return None
+        return next((g for g in sample.gpus if g.index == index), None)
+
+    def gpu_info(self, index: int) -> GpuInfo | None:
+        """What the hello says about GPU `index` (model, UUID, bus), if anything."""
+        if self.hello is None:
+            return None
+        return next((g for g in self.hello.static.gpus if g.index == index), None)
+
+    def subjects(self, name: str) -> list[int | str | None]:
+        """Which GPUs (pids, service ids) have a value of `name` in the newest sample."""
         return [s for (n, s) in self.metrics if n == name]
 
 
@@ -140,9 +219,11 @@ class FleetState:
     """All nodes, their status and history. Feed it events; read ``nodes``.
 
     Each node's history covers `history_s`: the newest `fine_s` (plus one bucket) at full
-    resolution, older points as `bucket_s` buckets of mean and max (analysis/history.py). At
-    most `max_procs` processes a node keep their history and listing (more when one sample
-    lists more); processes not listed for `proc_forget_s` are forgotten.
+    resolution, older points as `bucket_s` buckets of mean and max (analysis/history/);
+    process metrics keep only `proc_fine_s` at full resolution (what the process charts draw
+    at one column a second), then buckets as well. At most `max_procs` processes a node keep
+    their history and listing (more when one sample lists more); processes not listed for
+    `proc_forget_s` are forgotten. ``NO_HISTORY`` metrics keep only their newest value.
     """
 
     def __init__(
@@ -155,6 +236,9 @@ class FleetState:
         bucket_s: float = 10.0,
         max_procs: int = 64,
         reap_after_s: float = DEFAULT_REAP_AFTER_S,
+        service_window_s: float = DEFAULT_WINDOW_S,
+        service_rate_window_s: float = DEFAULT_RATE_WINDOW_S,
+        proc_fine_s: float = 60.0,
     ) -> None:
         self.history_s = history_s
         self.stale_after_intervals = stale_after_intervals
@@ -164,6 +248,9 @@ class FleetState:
         self.fine_s = fine_s  # newest history kept at full resolution, older in buckets
         self.bucket_s = bucket_s
         self.max_procs = max_procs  # processes per node whose history and listing are kept
+        self.service_window_s = service_window_s  # quantiles and error rate of services
+        self.service_rate_window_s = service_rate_window_s  # their tokens/s and requests/s
+        self.proc_fine_s = min(proc_fine_s, fine_s)  # processes' full-resolution history
         self.nodes: dict[str, NodeState] = {}
         self.registry_ok: bool | None = None  # None: no registry in use
         self.registry_reason: str | None = None
@@ -176,7 +263,9 @@ class FleetState:
         """A new, empty state with the same settings (a replay seek starts from one)."""
         fresh = FleetState(self.history_s, self.stale_after_intervals, self.left_linger_s,
                            self.proc_forget_s, self.fine_s, self.bucket_s, self.max_procs,
-                           self.reap_after_s)
+                           self.reap_after_s, service_window_s=self.service_window_s,
+                           service_rate_window_s=self.service_rate_window_s,
+                           proc_fine_s=self.proc_fine_s)
         fresh.version = self.version + 1  # a screen comparing versions repaints
         return fresh
 
@@ -194,6 +283,7 @@ class FleetState:
             c.__dict__.update(n.__dict__)
             c.history = n.history.clone()
             c.proc_seen, c.proc_info = dict(n.proc_seen), dict(n.proc_info)
+            c.service_tracker = n.service_tracker.clone()
             new.nodes[node_id] = c
         return new
 
@@ -212,6 +302,7 @@ class FleetState:
         elif isinstance(event, HelloReceived):
             node = self._node(event.node_id, event.t)
             node.hello = event.hello
+            node.requested_interval_s = None  # a new run starts at its own interval
             if node.data_status in (NodeStatus.UNREACHABLE, NodeStatus.INVALID):
                 self._data(node, NodeStatus.CONNECTING, None, event.t)
         elif isinstance(event, NodeJoined):
@@ -253,6 +344,14 @@ class FleetState:
         elif isinstance(event, RegistryChanged):
             self.registry_ok = event.ok
             self.registry_reason = event.reason
+        elif isinstance(event, IntervalRequested):
+            node = self.nodes.get(event.node_id)
+            if node is not None:
+                wanted = event.interval_s
+                if wanted is None and node.hello is not None:
+                    wanted = node.hello.static.interval_s
+                node.requested_interval_s = wanted
+                node.request_unconfirmed = 0
         elif isinstance(event, HistoryBackfill):
             self._on_backfill(event)
 
@@ -282,15 +381,23 @@ class FleetState:
         if prev is not None and sample.seq <= prev.seq and sample.t <= prev.t:
             node.bad_lines += 1  # a replayed or duplicated sample: keep the newer one
             return
+        node.sampler_cpu_pct = sampler_cpu_pct(prev, sample)
         if prev is not None and sample.t <= prev.t:
             prev = None  # the node's clock or stream restarted: no rates across the jump
         values = derive(sample, prev)
+        svc_values, gone = node.service_tracker.update(sample, event.t)
+        if svc_values:
+            values.update(svc_values)
+        if gone:
+            node.history.forget(lambda k: k[0].startswith("svc.") and k[1] in gone)
         if event.derived:
             values.update(event.derived)
         node.metrics = values
         node.history.append(event.t, values)
         node.last_sample = sample
         node.last_sample_at = event.t
+        if node.requested_interval_s is not None:
+            self._confirm_interval(node, sample)
         for p in sample.procs:
             node.proc_seen[p.pid] = event.t
             node.proc_info[p.pid] = p
@@ -305,10 +412,13 @@ class FleetState:
         times: list[float] = []
         series: dict[Key, list[float | None]] = {}
         prev: Sample | None = None
+        services = ServiceTracker(self.service_window_s, self.service_rate_window_s)
         for t, sample, derived in event.points:
             if times and t <= times[-1]:
                 continue  # out of order: the time axis only moves forward
             values = derive(sample, prev if prev is not None and prev.t < sample.t else None)
+            if sample.services:  # raw scrapes: windows over the points, as live samples get
+                values.update(services.update(sample, t)[0])
             if derived:
                 values.update(derived)
             for key, value in values.items():
@@ -321,7 +431,7 @@ class FleetState:
                 if len(column) < len(times):
                     column.append(None)
             prev = sample
-        node.history = node.history.backfilled(times, series, self._new_history())
+        node.history = backfilled(node.history, times, series, self._new_history())
 
     # ------------------------------------------------------------------ time
 
@@ -356,10 +466,29 @@ class FleetState:
 
     # ------------------------------------------------------------------ helpers
 
+    @staticmethod
+    def _confirm_interval(node: NodeState, sample: Sample) -> None:
+        """Forget a requested interval once a sample runs at it; also after a second sample
+        that does not (one sample may have been on its way when the request was sent; after
+        that, what the sampler says is in force is the truth)."""
+        sampling = sample.sampling
+        if (sampling is not None and sampling.interval_s == node.requested_interval_s) or (
+            node.request_unconfirmed >= 1
+        ):
+            node.requested_interval_s = None
+        else:
+            node.request_unconfirmed += 1
+
     def _node(self, node_id: str, t: float) -> NodeState:
         node = self.nodes.get(node_id)
         if node is None:
-            node = NodeState(node_id=node_id, history=self._new_history(), first_seen=t)
+            node = NodeState(
+                node_id=node_id,
+                history=self._new_history(),
+                first_seen=t,
+                service_tracker=ServiceTracker(self.service_window_s,
+                                               self.service_rate_window_s),
+            )
             node.status_since = t
             self.nodes[node_id] = node
             self._changes.append(StatusChange(t, node_id, None, NodeStatus.CONNECTING))
@@ -401,15 +530,23 @@ class FleetState:
         del self.nodes[node.node_id]
         self._changes.append(StatusChange(t, node.node_id, node.status, None, reason))
 
-    def _new_history(self) -> NodeHistory:
+    def _new_history(self) -> SplitHistory:
+        """Node and GPU metrics, then process metrics, each in a history covering
+        `history_s` at one point a second (processes with a shorter fine tier)."""
+        return SplitHistory([
+            self._tiers(self.fine_s, keeps_history),
+            self._tiers(self.proc_fine_s, is_process_metric),
+        ])
+
+    def _tiers(self, fine_s: float, accept: Callable[[Key], bool]) -> NodeHistory:
         """A history covering `history_s` at one point a second: `fine_s` of it at full
         resolution (plus one bucket, so a `fine_s` window always reads fine points), the rest
         in `bucket_s` buckets; one tier only when the history is that short."""
-        fine = int(self.fine_s + self.bucket_s)
+        fine = int(fine_s + self.bucket_s)
         if self.bucket_s <= 0 or self.history_s <= fine:
-            return NodeHistory(max(2, int(self.history_s)))  # one point a second at most
-        buckets = math.ceil((self.history_s - self.fine_s) / self.bucket_s)
-        return NodeHistory(max(2, fine), self.bucket_s, buckets)
+            return NodeHistory(max(2, int(self.history_s)), accept=accept)
+        buckets = math.ceil((self.history_s - fine_s) / self.bucket_s)
+        return NodeHistory(max(2, fine), self.bucket_s, buckets, accept=accept)
 
     def _forget_procs(self, node: NodeState, now: float, listed: int) -> None:
         """Forget processes not listed for `proc_forget_s`, and beyond `max_procs` the ones

@@ -154,6 +154,7 @@ def build_registration(
     started_at: float,
     service_url: str | None = None,
     hostname: str | None = None,
+    services: list[dict[str, str]] | None = None,
 ) -> Registration:
     """The registration this agent will write, validated exactly as the watcher will read it;
     raises RegistrationError when a field would be rejected."""
@@ -173,6 +174,8 @@ def build_registration(
     }
     if service_url is not None:
         value["service_url"] = service_url
+    if services:
+        value["services"] = services
     return parse_registration(prefix + node_id, json.dumps(value).encode(), prefix)
 
 

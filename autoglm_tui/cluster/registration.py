@@ -63,6 +63,26 @@ class Resources:
 
 
 @dataclass(frozen=True, slots=True)
+class RegisteredService:
+    """An inference server the node's registration names (its metrics URL)."""
+
+    url: str
+    name: str | None = None
+    kind: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"url": self.url}
+        if self.name is not None:
+            out["name"] = self.name
+        if self.kind is not None:
+            out["kind"] = self.kind
+        return out
+
+
+MAX_SERVICES = 16
+
+
+@dataclass(frozen=True, slots=True)
 class Registration:
     """One node's validated registration (what ``<prefix><node_id>`` holds)."""
 
@@ -76,6 +96,7 @@ class Registration:
     agent_version: str | None = None
     started_at: float | None = None
     service_url: str | None = None
+    services: tuple[RegisteredService, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form (the wire shape of the registry value)."""
@@ -100,6 +121,8 @@ class Registration:
         }
         if self.service_url is not None:
             out["service_url"] = self.service_url
+        if self.services:
+            out["services"] = [svc.to_dict() for svc in self.services]
         return out
 
     def to_json(self) -> bytes:
@@ -208,6 +231,35 @@ def check_service_url(url: object) -> str:
     if port is not None and not 1 <= port <= 65535:
         raise ValueError(f"service_url: bad port in {_show(url)}")
     return url
+
+
+def check_services(value: object) -> tuple[RegisteredService, ...]:
+    """The `services` list: at most 16 objects {"url", "name"?, "kind"?}, each URL an http(s)
+    metrics URL, each name letters, digits and ._:- ; ValueError names the bad entry."""
+    from autoglm_tui.sampler.services.targets import TargetError, parse_spec
+
+    if not isinstance(value, list):
+        raise ValueError(f"services: not a list ({type(value).__name__})")
+    if len(value) > MAX_SERVICES:
+        raise ValueError(f"services: {len(value)} entries, at most {MAX_SERVICES}")
+    out = []
+    for i, entry in enumerate(value):
+        if not isinstance(entry, dict) or set(entry) - {"url", "name", "kind"}:
+            raise ValueError(f"services[{i}]: need an object with url and optional name, kind")
+        url, name, kind = entry.get("url"), entry.get("name"), entry.get("kind")
+        if not isinstance(url, str) or any(x is not None and not isinstance(x, str)
+                                           for x in (name, kind)):
+            raise ValueError(f"services[{i}]: url, name and kind must be strings")
+        if "," in url:
+            raise ValueError(f"services[{i}]: url may not hold ',': {_show(url)}")
+        spec = url + (f",name={name}" if name is not None else "") + (
+            f",kind={kind}" if kind is not None else "")
+        try:
+            target = parse_spec(spec, source="registration")
+        except TargetError as exc:
+            raise ValueError(f"services[{i}]: {clean(str(exc), 120)}") from None
+        out.append(RegisteredService(target.url, target.name, target.kind))
+    return tuple(out)
 
 
 def _resources(value: object) -> Resources:
@@ -352,6 +404,7 @@ def _parse_object(node_id: str, obj: dict[str, Any]) -> Registration:
         service_url = obj.get("service_url")
         if service_url is not None:
             service_url = check_service_url(service_url)
+        services = check_services(obj["services"]) if obj.get("services") is not None else ()
     except ValueError as exc:
         raise _Invalid(str(exc)) from None
     ssh_port = _int(obj, "ssh_port", 1, 65535, optional=False)
@@ -367,12 +420,14 @@ def _parse_object(node_id: str, obj: dict[str, Any]) -> Registration:
         agent_version=_str(obj, "agent_version", VERSION, optional=True),
         started_at=_number(obj, "started_at", 0.0, 1e11),
         service_url=service_url,
+        services=services,
     )
 
 
 __all__ = [
     "MAX_VALUE_BYTES",
     "GpuResource",
+    "RegisteredService",
     "Registration",
     "RegistrationError",
     "Resources",
@@ -380,6 +435,7 @@ __all__ = [
     "check_labels",
     "check_node_id",
     "check_service_url",
+    "check_services",
     "load_object",
     "node_id_from_key",
     "parse_registration",

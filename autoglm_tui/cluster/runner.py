@@ -11,6 +11,10 @@ A node's stream runs while it is a member: it stops on a graceful leave (``NodeL
 heartbeat is lost (``HeartbeatLost``), so a node whose agent died but whose sampler streams stays
 UP. A hosts file (``--hosts-file``) is read again when it changes: a host added is a member, a
 host removed has left gracefully; a file that does not parse keeps the last good list.
+
+Intervals: ``focus(node_ids)`` tells it which nodes someone is looking at; with a background
+interval (``RunnerConfig.background_interval_s``) the others are asked to sample more slowly
+(interval_policy.py). ``request_interval(node_id, seconds)`` asks one node directly.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 
 from autoglm_tui.cluster.etcd_config import EtcdConfig
 from autoglm_tui.cluster.hosts import HostSpec, HostSpecError, read_hosts_file, validate_host
+from autoglm_tui.cluster.interval_policy import IntervalPolicy
 from autoglm_tui.events import (
     Event,
     NodeForgotten,
@@ -57,6 +62,7 @@ class RunnerConfig:
     hosts_file: str | None = None  # read again when it changes
     hosts_from_file: frozenset[str] = frozenset()  # the ids in `hosts` that came from it
     hosts_poll_s: float = HOSTS_POLL_S
+    background_interval_s: float | None = None  # nodes out of focus (None: all at interval_s)
 
     @property
     def uses_ssh(self) -> bool:
@@ -85,6 +91,7 @@ class Runner:
         self._closed = False
         self._slots: asyncio.Semaphore | None = None
         self._keys: Any = None
+        self.policy = IntervalPolicy(self.config.background_interval_s)
         # asyncssh logs every failed connect; the node's row already says why. With no logging
         # configured, this keeps those lines off the terminal (configured handlers still get them).
         ssh_log = logging.getLogger("asyncssh")
@@ -140,8 +147,29 @@ class Runner:
         self._stop(spec.node_id)
         options, keys, slots = self._ssh_parts()
         source = SshSource(spec, options, keys=keys, slots=slots, clock=self.clock, rng=self.rng)
+        source.request_interval(self.policy.interval_for(spec.node_id))
         task = asyncio.ensure_future(self._guard(source.run(self.emit), spec.node_id))
         self.streams[spec.node_id] = _Stream(spec, task, source)
+
+    # ------------------------------------------------------------------ intervals
+
+    def focus(self, node_ids: Any) -> None:
+        """The nodes someone is looking at now (an iterable of node ids; empty: none). With a
+        background interval, these sample at the fleet's interval and the rest slower."""
+        for node_id in self.policy.focus(node_ids):
+            stream = self.streams.get(node_id)
+            if stream is not None and stream.source is not None:
+                stream.source.request_interval(self.policy.interval_for(node_id))
+
+    def request_interval(self, node_id: str, seconds: float | None) -> bool:
+        """Ask one node's sampler for `seconds` between samples (None: its own --interval),
+        until the next focus change that concerns it; False when no such SSH node runs.
+        ValueError outside 0.2 to 3600 s."""
+        stream = self.streams.get(node_id)
+        if stream is None or stream.source is None:
+            return False
+        stream.source.request_interval(seconds)
+        return True
 
     def _stop(self, node_id: str) -> None:
         stream = self.streams.pop(node_id, None)
@@ -256,8 +284,11 @@ class Runner:
 
     async def _run_local(self) -> None:
         from autoglm_tui.cluster.sources import LocalSource
+        from autoglm_tui.sampler.services.monitor import ServiceMonitor
 
-        await LocalSource(interval_s=self.config.interval_s, clock=self.clock).run(self.emit)
+        source = LocalSource(interval_s=self.config.interval_s, clock=self.clock,
+                             services=ServiceMonitor())  # inference servers, found as usual
+        await source.run(self.emit)
 
 
 def _joined(t: float, spec: HostSpec) -> NodeJoined:

@@ -31,6 +31,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _sampler_interval(text: str) -> float:
+    value = _positive_float(text)
+    if value < 0.2:  # sampler/control.py's MIN_INTERVAL_S (not imported: --help stays cheap)
+        raise argparse.ArgumentTypeError(f"must be >= 0.2 and <= 3600, got {text}")
+    return value
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -116,9 +123,27 @@ def add_source_args(parser: argparse.ArgumentParser) -> None:
         "--retry-max", metavar="S", type=_positive_float, default=30.0,
         help="longest wait between reconnect attempts (default: 30)",
     )
+    ssh.add_argument(
+        "--ssh-compression", choices=("auto", "on", "off"), default="auto",
+        help="SSH (zlib) compression of the samplers' output: on, off, or auto (default): "
+        "on for nodes whose sampler sends full lines only (older than schema 1.1 or "
+        "--no-delta), off where compact lines already keep it small; a Compression line in "
+        "ssh_config wins over auto",
+    )
+    ssh.add_argument(
+        "--no-delta", dest="delta", action="store_false",
+        help="do not ask samplers for compact (delta) lines: full lines only, about 16x the "
+        "bytes",
+    )
     parser.add_argument(
         "--interval", metavar="S", type=_positive_float, default=1.0,
         help="seconds between samples (default: 1)",
+    )
+    parser.add_argument(
+        "--background-interval", metavar="S", type=_sampler_interval, default=None,
+        help="seconds between samples for nodes that are not in focus (e.g. 5 for a large "
+        "fleet); nodes in focus (the node on screen) sample at --interval. Default: every "
+        "node at --interval. Samplers older than schema 1.1 keep --interval",
     )
 
 
@@ -190,6 +215,8 @@ def runner_config_from_args(args: argparse.Namespace, local_default: bool = True
         keepalive_interval_s=args.keepalive,
         backoff_base_s=min(1.0, args.retry_max),
         backoff_cap_s=args.retry_max,
+        delta=args.delta,
+        compression=args.ssh_compression,
     )
     return RunnerConfig(
         hosts=hosts,
@@ -200,6 +227,7 @@ def runner_config_from_args(args: argparse.Namespace, local_default: bool = True
         interval_s=args.interval,
         hosts_file=getattr(args, "hosts_file", None) or None,
         hosts_from_file=from_file,
+        background_interval_s=args.background_interval,
     )
 
 

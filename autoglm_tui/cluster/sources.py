@@ -41,20 +41,23 @@ class LocalSource:
         from autoglm_tui.sampler.collector import Collector
 
         collector = Collector(interval_s=self.interval_s, **self.collector_options)  # type: ignore[arg-type]
-        emit(NodeJoined(self.clock(), self.node_id, source="local"))
-        hello = await asyncio.to_thread(collector.hello, self.clock())
-        emit(HelloReceived(self.clock(), self.node_id, hello))
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        while True:
-            sample = await asyncio.to_thread(collector.sample, self.clock())
-            emit(SampleReceived(self.clock(), self.node_id, sample))
-            next_at += self.interval_s
-            delay = next_at - loop.time()
-            if delay < 0:  # fell behind (suspended laptop, overloaded box): do not burst
-                next_at = loop.time()
-                delay = 0
-            await asyncio.sleep(delay)
+        try:
+            emit(NodeJoined(self.clock(), self.node_id, source="local"))
+            hello = await asyncio.to_thread(collector.hello, self.clock())
+            emit(HelloReceived(self.clock(), self.node_id, hello))
+            loop = asyncio.get_running_loop()
+            next_at = loop.time()
+            while True:
+                sample = await asyncio.to_thread(collector.sample, self.clock())
+                emit(SampleReceived(self.clock(), self.node_id, sample))
+                next_at += self.interval_s
+                delay = next_at - loop.time()
+                if delay < 0:  # fell behind (suspended laptop, overloaded box): do not burst
+                    next_at = loop.time()
+                    delay = 0
+                await asyncio.sleep(delay)
+        finally:
+            collector.close()  # stops the service monitor's thread, releases NVML
 
 
 class ScriptedSource:

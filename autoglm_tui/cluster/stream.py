@@ -2,12 +2,16 @@
 
 ``LineSplitter`` cuts stdout chunks into lines with a hard cap on line length; ``StderrTail``
 keeps the last lines a remote process wrote on stderr, sanitised; ``SamplerStream`` decodes
-lines with one stateful wire_delta.StreamDecoder: the first must be a hello (else the node is
+lines with one stateful wire_patch.StreamDecoder: the first must be a hello (else the node is
 INVALID with the decoder's reason), later ones are full samples or compact deltas (schema 1.1)
 against the sample before; a single bad line is counted and skipped. After a bad line deltas
-cannot apply: they are counted as skipped until the next full sample, and ``control_lines()``
-offers the line that asks the sampler for one (the transport writes it to the sampler's stdin).
-Each event keeps the line it came from (``SampleReceived.line``): recorders store those bytes.
+cannot apply: they are counted as skipped until the next full sample. Each event keeps the line
+it came from (``SampleReceived.line``): recorders store those bytes.
+
+``control_lines()`` says what the transport should write to the sampler's stdin (docs/wire.md,
+"Control lines"): after the hello, deltas please (when the hello lists "delta") and the interval
+the monitor wants (``request_interval``); after a delta that cannot apply, a full sample please.
+A sampler whose hello does not list "control" (schema 1.0) is never sent anything.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from dataclasses import dataclass
 from autoglm_tui import wire
 from autoglm_tui.events import Event, HelloReceived, NodeInvalid, SampleReceived
 from autoglm_tui.model import Hello, Sample
+from autoglm_tui.sampler.control import MAX_INTERVAL_S, MIN_INTERVAL_S
 from autoglm_tui.text import clean
-from autoglm_tui.wire_delta import StreamDecoder
+from autoglm_tui.wire_patch import StreamDecoder
 
 STDERR_LINES = 20
 STDERR_LINE_CHARS = 300
@@ -116,10 +121,30 @@ CONTROL_FULL = b'{"type":"control","full":true}\n'
 CONTROL_DELTA = b'{"type":"control","delta":true}\n'
 
 
+def control_interval(seconds: float | None) -> bytes:
+    """The control line that sets the sampler's interval (None: back to its own --interval)."""
+    if seconds is None:
+        return b'{"type":"control","interval":null}\n'
+    return b'{"type":"control","interval":%s}\n' % format(seconds, "g").encode()
+
+
+def check_interval(seconds: float | None) -> float | None:
+    """`seconds` as a float the sampler accepts (0.2 to 3600 s), or None; ValueError if not."""
+    if seconds is None:
+        return None
+    value = float(seconds)
+    if not MIN_INTERVAL_S <= value <= MAX_INTERVAL_S:  # NaN fails this too
+        raise ValueError(
+            f"interval {seconds!r} is outside {MIN_INTERVAL_S:g} to {MAX_INTERVAL_S:g} s")
+    return value
+
+
 class SamplerStream:
     """One sampler run's stdout, line by line, into events for `node_id`."""
 
-    def __init__(self, node_id: str, want_delta: bool = True) -> None:
+    def __init__(
+        self, node_id: str, want_delta: bool = True, interval_s: float | None = None
+    ) -> None:
         self.node_id = node_id
         self.hello: Hello | None = None
         self.invalid: str | None = None  # set when the stream cannot be used at all
@@ -127,6 +152,11 @@ class SamplerStream:
         self.want_delta = want_delta
         self._decoder = StreamDecoder()
         self._asked: set[bytes] = set()  # control lines offered and not yet answered
+        self._check = False  # something may be worth offering: control_lines() looks
+        # The interval to ask for (None: the sampler's own); `_interval_sent`: what was asked.
+        self.interval_s = check_interval(interval_s)
+        self._interval_sent: float | None = None
+        self.interval_lines = 0  # interval lines offered so far
 
     def feed(self, line: bytes, now: float) -> Event | None:
         """The event for one line, or None (bad line counted, or stream already invalid)."""
@@ -141,6 +171,7 @@ class SamplerStream:
             if self.hello is None:
                 self.invalid = reason
                 return NodeInvalid(now, self.node_id, reason)
+            self._check = decoder.needs_full
             if decoder.needs_full and decoder.last is None and reason.startswith("a delta "):
                 self.stats.skipped += 1  # out of step: not the node's fault, nothing wrong
                 return None
@@ -150,6 +181,8 @@ class SamplerStream:
         if isinstance(msg, Hello):
             self.hello = msg
             self._asked.clear()
+            self._interval_sent = None  # a new run starts at its own --interval
+            self._check = True
             return HelloReceived(now, self.node_id, msg, line=line)
         if self.hello is None:
             self.invalid = "the sampler's stream did not start with a hello"
@@ -162,20 +195,49 @@ class SamplerStream:
             self._asked.discard(CONTROL_FULL)  # a full sample came
         return SampleReceived(now, self.node_id, msg, line=line)
 
+    @property
+    def controllable(self) -> bool:
+        """Whether this sampler reads control lines (its hello lists "control")."""
+        return self.hello is not None and "control" in self.hello.features
+
+    def request_interval(self, seconds: float | None) -> None:
+        """Ask for `seconds` between samples (None: the sampler's own --interval); the line
+        goes out with the next ``control_lines()``. ValueError outside 0.2 to 3600 s."""
+        self.interval_s = check_interval(seconds)
+        self._check = True
+
     def control_lines(self) -> list[bytes]:
         """Lines the transport should write to the sampler's stdin now (each offered once):
-        ask a sampler that announces "delta" for compact samples, and for a full sample when
-        deltas cannot apply. An old sampler (no ``features``) is never asked anything."""
-        hello = self.hello
-        if hello is None or "control" not in hello.features:
+        ask a sampler that announces "delta" for compact samples, for the interval wanted, and
+        for a full sample when deltas cannot apply. An old sampler (no "control" in its
+        ``features``) is never asked anything. Cheap when there is nothing to say."""
+        if not self._check:
             return []
+        self._check = False
+        if not self.controllable:
+            return []
+        hello = self.hello
+        assert hello is not None
         out = []
         if self.want_delta and "delta" in hello.features and CONTROL_DELTA not in self._asked:
             out.append(CONTROL_DELTA)
         if self._decoder.needs_full and CONTROL_FULL not in self._asked:
             out.append(CONTROL_FULL)
         self._asked.update(out)
+        if self.interval_s != self._interval_sent:
+            out.append(control_interval(self.interval_s))
+            self._interval_sent = self.interval_s
+            self.interval_lines += 1
         return out
 
 
-__all__ = ["LineSplitter", "SamplerStream", "StderrTail", "StreamStats"]
+__all__ = [
+    "CONTROL_DELTA",
+    "CONTROL_FULL",
+    "LineSplitter",
+    "SamplerStream",
+    "StderrTail",
+    "StreamStats",
+    "check_interval",
+    "control_interval",
+]

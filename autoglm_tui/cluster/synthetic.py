@@ -3,8 +3,9 @@
 ``SyntheticFleet(nodes, gpus)`` invents N nodes with G GPUs each and emits the same events a
 real source would (NodeJoined, HelloReceived, then one SampleReceived per node per interval).
 The figures look like a real mixed fleet: training nodes whose GPUs move together in
-tensor-parallel steps (with an occasional straggler GPU), inference nodes with a service
-(tokens/s, P95 latency), counters that only grow. Everything is deterministic for a seed: the
+tensor-parallel steps (with an occasional straggler GPU), inference nodes with a vLLM-like
+service (cluster/synthetic_services.py: counters and latency histograms scraped every 5 s),
+counters that only grow. Everything is deterministic for a seed: the
 same seed and the same times give the same events.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from autoglm_tui.cluster.sources import Emit
+from autoglm_tui.cluster.synthetic_services import SyntheticService
 from autoglm_tui.events import Event, HelloReceived, NodeJoined, SampleReceived
 from autoglm_tui.model import (
     SCHEMA,
@@ -34,7 +36,6 @@ from autoglm_tui.model import (
     ProcSample,
     Sample,
     SelfSample,
-    ServiceSample,
 )
 
 GIB = 1 << 30
@@ -86,11 +87,9 @@ class _Node:
     disk_time_ms: int = 0
     net_rx: int = 0
     net_tx: int = 0
-    tokens: float = 0.0
-    requests: float = 0.0
-    errors: float = 0.0
     self_cpu: float = 0.0
     base_mem: list[int] = field(default_factory=list)
+    service: SyntheticService | None = None
 
 
 class SyntheticFleet:
@@ -153,8 +152,10 @@ class SyntheticFleet:
         if gpus >= 3 and straggler_every > 0 and i % straggler_every == 5 % straggler_every:
             straggler = rng.randrange(gpus)
         base_mem = [int(GPU_MEM * (0.55 if role == "infer" else 0.82)) for _ in range(gpus)]
+        service = SyntheticService(random.Random(f"{self.seed}:{node_id}:svc"), i,
+                                   max(5.0, self.interval_s)) if role == "infer" else None
         return _Node(node_id, i, role, labels, hello, rng, rng.uniform(0, 2 * math.pi),
-                     straggler, base_mem=base_mem)
+                     straggler, base_mem=base_mem, service=service)
 
     # ------------------------------------------------------------------ events
 
@@ -281,22 +282,7 @@ class SyntheticFleet:
         n.net_rx += int((2e9 if n.role == "train" else 3e8) * rng.uniform(0.5, 1.0) * dt)
         n.net_tx += int((2e9 if n.role == "train" else 2e8) * rng.uniform(0.5, 1.0) * dt)
         n.self_cpu += dt * rng.uniform(0.008, 0.015)
-        service = None
-        if n.role == "infer":
-            rate = 1500.0 + 30.0 * base
-            n.tokens += rate * dt
-            n.requests += 20.0 * dt
-            n.errors += 0.02 * dt
-            service = ServiceSample(
-                url="http://127.0.0.1:8000/metrics",
-                ok=True,
-                latency_p95_s=round(0.4 + base / 100.0 + rng.uniform(0, 0.2), 3),
-                tokens_total=n.tokens,
-                requests_total=n.requests,
-                errors_total=n.errors,
-                requests_running=float(rng.randrange(4, 32)),
-                queue_len=float(rng.randrange(0, 6)),
-            )
+        services = (n.service.sample(t, base),) if n.service is not None else ()
         used = int(HOST_MEM * (0.35 + 0.05 * math.sin(t / 300.0 + n.phase)))
         return Sample(
             t=t,
@@ -310,5 +296,5 @@ class SyntheticFleet:
             gpus=tuple(gpu_samples),
             procs=tuple(procs),
             self_cost=SelfSample(round(n.self_cpu, 4), 38 << 20),
-            service=service,
+            services=services,
         )

@@ -91,6 +91,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="URL",
         help="this node's inference server metrics, e.g. http://127.0.0.1:8000/metrics",
     )
+    from autoglm_tui.sampler.services.options import service_spec
+
+    node.add_argument(
+        "--service", action="append", type=service_spec, default=[],
+        metavar="URL[,name=N][,kind=K]",
+        help="an inference server to name in the registration (repeatable; the syntax of "
+        "`autoglm-tui sample --service`)",
+    )
     beat = parser.add_argument_group("heartbeat")
     beat.add_argument(
         "--interval",
@@ -129,7 +137,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from autoglm_tui.exporter.options import add_output_args  # this node's metrics (issue 14)
 
     add_output_args(parser, listen_option="--metrics-listen", listen_default=None,
-                    interval_option="--metrics-interval")
+                    interval_option="--metrics-interval", service_option=False)
 
 
 def _unit_args(args: argparse.Namespace) -> list[str]:
@@ -147,6 +155,8 @@ def _unit_args(args: argparse.Namespace) -> list[str]:
     ):
         if value is not None:
             out += [option, value]
+    for target in getattr(args, "service", []):
+        out += ["--service", target.spec]
     out += ["--ssh-port", str(args.ssh_port), "--interval", f"{args.interval:g}"]
     if args.ttl is not None:
         out += ["--ttl", str(args.ttl)]
@@ -259,6 +269,8 @@ def run(args: argparse.Namespace) -> int:
             interval_s=args.interval,
             started_at=started,
             service_url=args.service_url,
+            services=[{k: v for k, v in (("url", t.url), ("name", t.name), ("kind", t.kind))
+                       if v is not None} for t in args.service],
         )
     except RegistrationError as exc:
         return _fail(f"this node's registration would be rejected: {exc.reason}")

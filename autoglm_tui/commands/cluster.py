@@ -134,15 +134,31 @@ class RunnerSource:
     def __init__(self, config: Any) -> None:
         self.config = config
         self.runner: Any = None
+        self._focus: frozenset[str] = frozenset()
 
     @property
     def streams(self) -> dict[str, Any]:
         return self.runner.streams if self.runner is not None else {}
 
+    def request(self, req: Any) -> None:
+        """The UI's wishes (requests.py): ``NodesInView`` is the focus (returns at once)."""
+        from autoglm_tui.requests import NodesInView
+
+        if isinstance(req, NodesInView):
+            self.focus(req.node_ids)
+
+    def focus(self, node_ids: Any) -> None:
+        """The nodes on screen now (empty: none). With --background-interval they sample at
+        --interval and every other node at the background interval."""
+        self._focus = frozenset(node_ids)
+        if self.runner is not None:
+            self.runner.focus(self._focus)
+
     async def run(self, emit: Any) -> None:
         from autoglm_tui.cluster.runner import Runner
 
         self.runner = Runner(self.config, emit)
+        self.runner.focus(self._focus)
         try:
             await self.runner.run()
         finally:
@@ -156,7 +172,6 @@ def run(args: argparse.Namespace) -> int:
     from autoglm_tui.cluster.source_args import SourceArgsError, runner_config_from_args
     from autoglm_tui.monitor import Monitor
     from autoglm_tui.tui.cluster_app import ClusterApp
-    from autoglm_tui.tui.screens.nav import ClusterOptions
     from autoglm_tui.tui.themes import ThemeError, resolve_theme
 
     try:
@@ -218,9 +233,7 @@ def run(args: argparse.Namespace) -> int:
     app = ClusterApp(
         monitor,
         sources,
-        options=ClusterOptions(
-            allow_remote_actions=args.allow_remote_actions, left_linger_s=args.left_linger
-        ),
+        allow_remote_actions=args.allow_remote_actions,
         refresh_hz=args.refresh,
         theme=theme,
         remote_signaller=signaller,

@@ -9,6 +9,7 @@ examples:
   autoglm-tui exporter                                  # http://127.0.0.1:9400/metrics
   autoglm-tui exporter --listen :9401 --interval 5      # every interface (dcgm-exporter
                                                         # uses 9400 too)
+  autoglm-tui exporter --service 8000,name=chat         # an inference server, named
   AUTOGLM_INFLUX_PASSWORD=... autoglm-tui exporter --listen none \\
       --influx http://db:8086 --influx-user writer --influx-rp-for gpu=gpu_7d
 
@@ -24,9 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="serve this node's metrics to Prometheus (/metrics) and/or write them to InfluxDB",
         description=(
             "Sample this node (GPUs, CPU, memory, disk and network IO, GPU processes and the "
-            "top N by CPU, the sampler's own cost) every --interval seconds and serve the "
-            "newest sample on /metrics in Prometheus' format; a scrape only formats the newest "
-            "sample. With --influx the same figures go to InfluxDB 1.x as line protocol."
+            "top N by CPU, the sampler's own cost, and the inference servers it finds or is "
+            "given with --service: their counters and latency histograms passed through raw) "
+            "every --interval seconds and serve the newest sample on /metrics in Prometheus' "
+            "format; a scrape only formats the newest sample. With --influx the same figures "
+            "go to InfluxDB 1.x as line protocol, and each service's derived figures (tokens/s, "
+            "P95/P99 latencies, error rate) as the autoglm_service measurement."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -62,6 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
     p.add_argument("--no-diagnosis", action="store_true",
                    help="do not run the diagnosis (bottlenecks, leaks, ...) on each tick")
+    from autoglm_tui.sampler.services.options import add_arguments as add_service_args
+
+    add_service_args(p)
     from autoglm_tui.alerting.cli import add_alert_args
     from autoglm_tui.recording.cli import add_record_args
 

@@ -1,7 +1,9 @@
 """`autoglm-tui snapshot`: connect, wait for each node's first sample, print the fleet as JSON.
 
 The scripting interface: one JSON document on stdout,
-``{"nodes": [{"node_id", "status", "reason", "labels", "last_sample": {...}, ...}, ...]}``.
+``{"nodes": [{"node_id", "status", "reason", "labels", "last_sample": {...}, "services": [...],
+...}, ...]}``. Services carry their derived figures; rates and quantiles need two scrapes (5 s
+apart by default), so a snapshot taken at a sampler's start shows a service's gauges only.
 With no --etcd/--hosts/--hosts-file it snapshots this machine. Exit status: 0 when every node
 is UP, 1 when some node is not, 2 for bad options.
 """
@@ -57,7 +59,20 @@ def node_document(node: Any, now: float) -> dict[str, Any]:
         "source": node.source,
         "sampler_version": hello.sampler_version if hello else None,
         "static": wire.to_dict(hello)["static"] if hello else None,
+        "services": [service_document(v) for v in node.services.values()],
     }
+
+
+def service_document(view: Any) -> dict[str, Any]:
+    """One inference service of a node (an analysis.services.ServiceView) as plain JSON:
+    identity, up/down and why, gauges, rates, error rate, and per latency the P50/P95/P99
+    (each with `above` when it lies beyond the largest bucket), the mean, the number of
+    requests behind them and `few` when that is too few to trust."""
+    import dataclasses
+
+    doc = dataclasses.asdict(view)
+    doc["gpus"] = list(view.gpus)
+    return doc
 
 
 async def take_snapshot(config: Any, wait_s: float, tap: Any = None) -> dict[str, Any]:

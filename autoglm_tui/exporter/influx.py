@@ -6,6 +6,8 @@ write is retried with capped exponential backoff and jitter, a full queue drops 
 lines (counted), and a write the server rejects as malformed (HTTP 400) is dropped (counted)
 rather than retried for ever. Lines go to a retention policy chosen per measurement
 (``rp_for``), so GPU figures can live 7 days and service latencies 14, as in the seed's table.
+Inference services are the ``autoglm_service`` measurement (influx_services.py: figures
+derived per scrape, since InfluxQL cannot take quantiles of histogram buckets).
 """
 
 from __future__ import annotations
@@ -22,55 +24,15 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from autoglm_tui.exporter.influx_services import ServiceLines
+from autoglm_tui.exporter.line_protocol import line, tag_value
 from autoglm_tui.exporter.names import GPU_HEALTH
 from autoglm_tui.model import Hello, Sample
 from autoglm_tui.text import clean
 
 log = logging.getLogger("autoglm_tui.exporter.influx")
 
-PREFIX = "autoglm_"
-MEASUREMENTS = ("node", "disk", "net", "gpu", "process", "sampler")
-
-
-def _escape_key(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-
-
-def _escape_measurement(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ")
-
-
-def _escape_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def tag_value(value: object) -> str:
-    """A tag value from untrusted text (empty tags are left out by `line`)."""
-    return clean("" if value is None else value, 128).strip()
-
-
-def _field(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return f"{value}i"
-    if isinstance(value, float):
-        return None if value != value or value in (float("inf"), float("-inf")) else repr(value)
-    return _escape_string(clean(value, 1024))
-
-
-def line(measurement: str, tags: dict[str, str], fields: dict[str, object], t_ms: int
-         ) -> str | None:
-    """One line of line protocol; None when no field has a value (nothing to write)."""
-    parts = [f"{_escape_key(k)}={text}" for k, value in fields.items()
-             if (text := _field(value)) is not None]
-    if not parts:
-        return None
-    tag_text = "".join(f",{_escape_key(k)}={_escape_key(v)}" for k, v in sorted(tags.items())
-                       if v)
-    return f"{_escape_measurement(PREFIX + measurement)}{tag_text} {','.join(parts)} {t_ms}"
+MEASUREMENTS = ("node", "disk", "net", "gpu", "process", "sampler", "service")
 
 
 def sample_lines(hello: Hello | None, s: Sample, node: str) -> Iterator[tuple[str, str]]:
@@ -170,6 +132,7 @@ class InfluxWriter:
         self.config = config
         self.node = node
         self.stats = WriterStats()
+        self.services = ServiceLines()  # the autoglm_service measurement (derived figures)
         self._queue: deque[tuple[str | None, str]] = deque()
         self._cond = threading.Condition()
         self._stop = False
@@ -190,6 +153,7 @@ class InfluxWriter:
 
     def on_sample(self, hello: Hello, sample: Sample, prev: Sample | None) -> None:
         self.submit(sample_lines(hello, sample, self.node))
+        self.submit(self.services.lines(sample, self.node))
 
     def submit(self, lines: Iterable[tuple[str, str]]) -> None:
         cfg = self.config

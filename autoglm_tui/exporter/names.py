@@ -4,8 +4,9 @@ them), the InfluxDB writer, the Prometheus source (to read them back) and the da
 Names follow Prometheus conventions: an ``autoglm_`` prefix, base units in the name
 (``_bytes``, ``_seconds``, ``_celsius``, ``_watts``, ``_hertz``, ``_ratio`` for 0..1),
 counters end in ``_total``. Every series has a ``node`` label; GPU series add ``gpu`` (index),
-``uuid`` and ``model``; process series add ``pid`` and ``name``. A figure the node does not
-report is left out (Prometheus then has no series: N/A), never written as 0.
+``uuid`` and ``model``; process series add ``pid`` and ``name``; inference-service series add
+``service``, ``kind`` and ``model``. A figure the node does not report is left out
+(Prometheus then has no series: N/A), never written as 0.
 
 Pure data: no prometheus_client here, so the monitor side can import it.
 """
@@ -26,7 +27,7 @@ class Field:
 
     attr: str  # attribute of the sample part (or a key the exporter computes)
     name: str  # full Prometheus name (counters end in _total)
-    kind: str  # "gauge" or "counter"
+    kind: str  # "gauge", "counter" or "histogram"
     scale: float  # multiply the sample's value by this (percent -> ratio, MHz -> Hz, ms -> s)
     help: str
 
@@ -143,4 +144,33 @@ SELF = (
     _c("cpu_time_s", "sampler_cpu_seconds_total",
        "CPU time used by the sampler (this exporter process)."),
     _g("rss_bytes", "sampler_resident_memory_bytes", "Resident memory of the sampler."),
+)
+
+# Inference services (model.ServiceSample), passed through raw: gauges as read, counters and
+# histogram buckets cumulative (summed over the server's label sets), so Prometheus' own
+# rate() and histogram_quantile() work on them. Labels: node, service (the service id), kind
+# (vllm, sglang, ...), model.
+SERVICE_LABELS = ("node", "service", "kind", "model")
+SERVICE_INFO = PREFIX + "service_info"
+SERVICE_UP = PREFIX + "service_up"
+SERVICE_SCRAPE_TIME = PREFIX + "service_scrape_timestamp_seconds"
+SERVICE = (
+    _g("running", "service_requests_running", "Requests being processed."),
+    _g("waiting", "service_requests_waiting", "Requests waiting in the queue."),
+    _g("kv_cache_usage", "service_kv_cache_usage_ratio", "KV cache in use, 0..1."),
+    _c("prompt_tokens", "service_prompt_tokens_total", "Prompt (prefill) tokens processed."),
+    _c("generation_tokens", "service_generation_tokens_total", "Tokens generated."),
+    _c("requests_finished", "service_requests_finished_total",
+       "Requests finished, every outcome."),
+    _c("requests_error", "service_requests_errors_total", "Requests finished with an error."),
+    _c("requests_aborted", "service_requests_aborted_total", "Requests aborted or cancelled."),
+)
+SERVICE_HISTOGRAMS = (  # kind "histogram": _bucket{le}, _sum, _count
+    Field("e2e", PREFIX + "service_e2e_latency_seconds", "histogram", 1.0,
+          "End-to-end request latency."),
+    Field("ttft", PREFIX + "service_ttft_seconds", "histogram", 1.0, "Time to first token."),
+    Field("itl", PREFIX + "service_itl_seconds", "histogram", 1.0,
+          "Inter-token latency (time per output token where the server exports that)."),
+    Field("queue", PREFIX + "service_queue_time_seconds", "histogram", 1.0,
+          "Time requests waited in the queue."),
 )

@@ -54,8 +54,11 @@ def _rp_for(text: str) -> tuple[str, str]:
 
 def add_output_args(parser: argparse.ArgumentParser, *, listen_option: str = "--listen",
                     listen_default: str | None = "127.0.0.1:9400",
-                    interval_option: str = "--interval") -> None:
-    """The /metrics listener, the sampling options and the InfluxDB writer options."""
+                    interval_option: str = "--interval", service_option: bool = True) -> None:
+    """The /metrics listener, the sampling options, the inference services to scrape and the
+    InfluxDB writer options (`service_option=False`: the command has its own --service)."""
+    from autoglm_tui.sampler.services.options import add_arguments as add_service_args
+
     out = parser.add_argument_group("metrics output")
     out.add_argument(
         listen_option, dest="metrics_listen", default=listen_default, metavar="HOST:PORT",
@@ -75,6 +78,7 @@ def add_output_args(parser: argparse.ArgumentParser, *, listen_option: str = "--
         "--node-name", dest="metrics_node", metavar="NAME",
         help="value of the 'node' label (default: the node id, else the host name)",
     )
+    add_service_args(parser, service_option=service_option)
     influx = parser.add_argument_group(
         "InfluxDB 1.x output",
         f"The same figures as line protocol, batched, every sample. The password comes from "
@@ -181,10 +185,12 @@ def start_outputs(args: argparse.Namespace, node: str, collector: Any = None) ->
         raise OutputArgsError("nothing to do: give a --listen address or --influx URL")
     if collector is None:
         from autoglm_tui.sampler.collector import Collector
+        from autoglm_tui.sampler.services.monitor import monitor_options
 
         top = args.metrics_top if args.metrics_top > 0 else 1_000_000
         collector = Collector(interval_s=args.metrics_interval, top_n=top,
-                              proc_interval_s=max(2.0, args.metrics_interval))
+                              proc_interval_s=max(2.0, args.metrics_interval),
+                              **monitor_options(args))
     sampler = SamplingThread(collector, args.metrics_interval)
     outputs = Outputs(sampler=sampler, writer=writer, listen=listen)
     if writer is not None:
@@ -214,6 +220,15 @@ def output_unit_args(args: argparse.Namespace, listen_option: str = "--metrics-l
     if not args.metrics_listen and not args.influx:
         return out
     out += [interval_option, f"{args.metrics_interval:g}", "--top", str(args.metrics_top)]
+    from autoglm_tui.sampler.services.options import DEFAULT_INTERVAL_S, DEFAULT_TIMEOUT_S
+
+    if not getattr(args, "service_discovery", True):
+        out.append("--no-service-discovery")
+    for option, dest, default in (("--service-interval", "service_interval", DEFAULT_INTERVAL_S),
+                                  ("--service-timeout", "service_timeout", DEFAULT_TIMEOUT_S)):
+        value = getattr(args, dest, default)
+        if value != default:
+            out += [option, f"{value:g}"]
     if args.metrics_node:
         out += ["--node-name", args.metrics_node]
     if args.influx:

@@ -22,7 +22,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 
-from autoglm_tui.exporter.families import sample_families
+from autoglm_tui.exporter.families import label, sample_families
+from autoglm_tui.exporter.service_families import ServiceLabels, service_families
 from autoglm_tui.model import Hello, Sample
 
 log = logging.getLogger("autoglm_tui.exporter")
@@ -109,6 +110,7 @@ class SampleCollector:
         self.source = source
         self.node = node
         self.extra = extra
+        self.service_labels = ServiceLabels()
 
     def describe(self) -> list[Metric]:
         return []  # no collect() at registration: families depend on the sample
@@ -116,6 +118,8 @@ class SampleCollector:
     def collect(self) -> Iterator[Metric]:
         latest = self.source.latest
         yield from sample_families(latest.hello, latest.sample, self.node)
+        if latest.sample is not None:
+            yield from service_families(latest.sample, label(self.node), self.service_labels)
         if self.extra is not None:
             yield from self.extra(self.node)
 

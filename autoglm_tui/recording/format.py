@@ -6,8 +6,10 @@ Line 1 is a header; then, in the order the monitor applied them, one line per ev
 * ``{"rt": T, "node": ID, "type": "hello" | "sample" | "delta", "w": {...}}``: the wire line
   (wire.py, wire_delta.py) exactly as the sampler sent it, under ``w``, with ``rt`` (monitor
   receive time, unix seconds) and ``node`` (node id); a ``delta`` applies to the node's
-  previous sample. Version 1 wrote the wire object's fields beside ``rt`` and ``node`` instead
-  of under ``w``, and had no deltas;
+  previous sample. A sample (or delta) whose source derived figures itself
+  (``SampleReceived.derived``: a Prometheus source's rates and quantiles) ends with
+  ``"derived": [[METRIC, SUBJECT, VALUE], ...]``. Version 1 wrote the wire object's fields
+  beside ``rt`` and ``node`` instead of under ``w`` and had no deltas (1.1 added ``derived``);
 * ``{"rt": T, "node": ID, "type": "status", "event": "joined" | "left" | "invalid" |
   "unreachable" | "heartbeat_lost" | "forgotten" | "sampler_exited", ...}``: membership and
   reachability, with the reason;
@@ -46,8 +48,11 @@ from autoglm_tui.text import clean
 
 FORMAT = "autoglm-tui-recording"
 VERSION = 2
+MINOR = 0  # additions within a version (1.1 added "derived"; 2.0 has it)
 READS = (1, 2)  # the versions this reader understands
 MAX_NODE_ID = 200
+MAX_DERIVED = 4096  # entries of one sample's "derived"
+_METRIC = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+")
 WIRE = ("hello", "sample", "delta")  # lines that hold a wire object
 SAMPLES = ("sample", "delta")  # lines that are data, not control (the index skips them)
 
@@ -65,7 +70,7 @@ class RecordingError(Exception):
 
 def header(source: str, t: float, **extra: Any) -> dict[str, Any]:
     """The first line of a recording."""
-    return {"type": "recording", "format": FORMAT, "version": VERSION,
+    return {"type": "recording", "format": FORMAT, "version": VERSION, "minor": MINOR,
             "id": os.urandom(8).hex(), "created": t, "writer": f"autoglm-tui {__version__}",
             "wire_schema": SCHEMA, "source": source, **extra}
 
@@ -126,6 +131,46 @@ def message_line(rt: float, node: str, msg: Hello | Sample, raw: bytes | None = 
     return b"".join((_prefix(rt, node), b'"type":"', kind.encode(), b'","w":', raw, b"}")), kind
 
 
+def sample_line(rt: float, node: str, sample: Sample, raw: bytes | None,
+                derived: dict[tuple[str, int | str | None], float | None] | None
+                ) -> tuple[bytes, str]:
+    """(line, kind) for a sample (see message_line), with the figures its source derived (if
+    any) at the end."""
+    line, kind = message_line(rt, node, sample, raw)
+    if not derived:
+        return line, kind
+    items = [[metric, subject, value if value is None or math.isfinite(value) else None]
+             for (metric, subject), value in derived.items()]
+    return line[:-1] + b',"derived":' + dumps(items).encode() + b"}", kind  # type: ignore[arg-type]
+
+
+def derived_of(obj: dict[str, Any]) -> dict[tuple[str, int | str | None], float | None] | None:
+    """The "derived" figures of a sample line (None when it has none); RecordingError when the
+    field is not a list of [metric, subject, value] with a metric name, a subject that is null,
+    a whole number or a string, and a value that is null or a finite number."""
+    raw = obj.get("derived")
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or len(raw) > MAX_DERIVED:
+        raise RecordingError("derived: not a list of figures (or too long)")
+    out: dict[tuple[str, int | str | None], float | None] = {}
+    for item in raw:
+        if not isinstance(item, list) or len(item) != 3:
+            raise RecordingError("derived: each figure is [metric, subject, value]")
+        metric, subject, value = item
+        if not isinstance(metric, str) or len(metric) > 64 or not _METRIC.fullmatch(metric):
+            raise RecordingError(f"derived: not a metric name: {clean(str(metric), 64)!r}")
+        if isinstance(subject, bool) or not (subject is None or isinstance(subject, (int, str))):
+            raise RecordingError("derived: a subject is null, a number or a string")
+        if isinstance(subject, str):
+            subject = clean(subject, 128)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            raise RecordingError(f"derived: {metric}: not a number")
+        out[(metric, subject)] = None if value is None else float(value)
+    return out
+
+
 def record_line(rt: float, node: str | None, body: dict[str, Any]) -> bytes:
     return _prefix(rt, node) + dumps(body)[1:].encode()
 
@@ -140,7 +185,7 @@ _BY_NAME = {name: cls for cls, name in _SIMPLE}
 def event_line(event: Event) -> tuple[bytes, str]:
     """(line, kind) for an event; kinds in SAMPLES are data, the others control lines."""
     if isinstance(event, SampleReceived):
-        return message_line(event.t, event.node_id, event.sample, event.line)
+        return sample_line(event.t, event.node_id, event.sample, event.line, event.derived)
     if isinstance(event, HelloReceived):
         return message_line(event.t, event.node_id, event.hello, event.line)
     if isinstance(event, NodeJoined):

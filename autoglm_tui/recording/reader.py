@@ -1,7 +1,7 @@
 """Reading recordings: the header, the index (read from ``FILE.idx`` or built), and the events
 between two times, decoded and validated like a live stream.
 
-Each read keeps one wire_delta.StreamDecoder per node, as a live stream does, so a recording
+Each read keeps one wire_patch.StreamDecoder per node, as a live stream does, so a recording
 that holds compact deltas (format version 2) decodes exactly as the monitor decoded it live. A
 delta builds on the node's previous sample: reading from a time T starts at the oldest full
 sample line the deltas after T build on (the index's ``base``), decoding silently up to T, or
@@ -28,13 +28,14 @@ from autoglm_tui.recording.format import (
     RecordingError,
     check_header,
     control_event,
+    derived_of,
     fast_line,
     line_fields,
     node_of,
     wire_object,
 )
 from autoglm_tui.text import clean
-from autoglm_tui.wire_delta import StreamDecoder
+from autoglm_tui.wire_patch import StreamDecoder
 
 INF = float("inf")
 Decoders = dict[str, StreamDecoder]
@@ -263,7 +264,13 @@ class Recording:
                         self._bad(node, str(exc))
                     return None
                 if isinstance(msg, Sample):
-                    return SampleReceived(rt, node, msg)
+                    try:
+                        derived = derived_of(obj)
+                    except RecordingError as exc:  # the sample stands; its figures do not
+                        if not quiet:
+                            self._bad(node, str(exc))
+                        derived = None
+                    return SampleReceived(rt, node, msg, derived)
                 return HelloReceived(rt, node, msg)
             return control_event(obj, rt)
         except (RecordingError, ValueError) as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from autoglm_tui import __version__
 from autoglm_tui.model import (
@@ -40,8 +41,12 @@ from autoglm_tui.sampler.procs import ProcTracker
 from autoglm_tui.sampler.records import HostBackend, ProcBackend
 from autoglm_tui.text import clean
 
+if TYPE_CHECKING:
+    from autoglm_tui.sampler.services.monitor import ServiceMonitor
+
 COLLECTOR_ENV = "AUTOGLM_COLLECTOR"  # "psutil" or "procfs" forces one (tests, benchmarks)
 MIN_WINDOW_S = 0.1  # the shortest span a CPU percentage is computed over
+FIRST_SCRAPES_WAIT_S = 1.5  # how long the first sample may wait for the services' first round
 MIB = 1 << 20
 FEATURES = ("control", "delta")  # what Hello.features announces (schema 1.1)
 
@@ -91,6 +96,7 @@ class Collector:
         read_pcie: bool = True,
         adaptive: bool = False,
         health_interval_s: float = HEALTH_INTERVAL_S,
+        services: ServiceMonitor | None = None,
     ) -> None:
         self.interval_s = interval_s
         self.proc_interval_s = proc_interval_s
@@ -102,6 +108,8 @@ class Collector:
         self.gpus = GpuReader(self.gateway, read_pcie=read_pcie,
                               health_interval_s=health_interval_s)
         self.procs = ProcTracker(procs, top_n=top_n)
+        # Inference servers, scraped by their own thread (started with the hello).
+        self.services = services
         self._seq = 0
         self._last_full = -1e18
         mono = time.monotonic()
@@ -123,6 +131,7 @@ class Collector:
             nvml, gpus = self.gpus.static()
         except Exception as exc:  # a bug or a binding that misbehaves: no GPUs, and why
             nvml, gpus = NvmlInfo(available=False, reason=_reason("NVML", exc)), ()
+        self._start_services()
         host = sysinfo.hostname()
         static = HostStatic(
             hostname=host,
@@ -189,8 +198,15 @@ class Collector:
         mono = time.monotonic()  # the GPU reads may have taken a while
         proc_interval = self.proc_interval_s * self.load.factor
         full = mono - self._last_full + self.interval_s / 2 >= proc_interval
+        services = self.services
+        if services is not None:
+            self._start_services()
+            services.note_gpu_pids(gpu.procs)
+            if self._seq == 0:  # the first sample waits a little for the first scrapes
+                services.wait_ready(FIRST_SCRAPES_WAIT_S)
         try:
-            procs = self.procs.collect(mono, now, gpu.procs, full)
+            pinned = services.pids() if services is not None else ()
+            procs = self.procs.collect(mono, now, gpu.procs, full, pinned)
             if full:
                 self._last_full = mono
         except Exception as exc:
@@ -209,9 +225,15 @@ class Collector:
             procs=procs,
             procs_fresh=full,
             self_cost=SelfSample(cpu_time_s=round(cpu_s, 2), rss_bytes=rss),
+            services=services.services() if services is not None else (),
             errors=tuple(errors),
             sampling=self.sampling(),
         )
+
+    def _start_services(self) -> None:
+        """Start the service monitor's thread (once)."""
+        if self.services is not None:
+            self.services.start()
 
     def _cpu(self, errors: list[str]) -> CpuSample:
         try:
@@ -245,7 +267,9 @@ class Collector:
         )
 
     def close(self) -> None:
-        """Stop the Xid watcher and release NVML (best effort)."""
+        """Stop the service monitor and the Xid watcher, release NVML (best effort)."""
+        if self.services is not None:
+            self.services.close()
         self.gpus.close()
         self.gateway.shutdown()
 

@@ -25,14 +25,19 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from autoglm_tui.sampler.services.monitor import ServiceMonitor
 
 FULL_EVERY_S = 60.0  # wire_delta.FULL_EVERY_S (not imported here: --help stays cheap)
 
 DESCRIPTION = textwrap.fill(
     "Print this machine's metrics as JSON lines on stdout: one 'hello' line (host, CPUs, "
     "memory, GPUs, NVML status), then one 'sample' line per interval (CPU, memory, disk and "
-    "network counters, GPUs, the top processes and every GPU process, the sampler's own cost). "
+    "network counters, GPUs, the top processes and every GPU process, the inference servers "
+    "found on the node (vLLM, SGLang, TGI, Triton, TensorRT-LLM, NIM, llama.cpp: scraped "
+    "every 5 s in the background), the sampler's own cost). "
     "Each sample covers the interval before it; the first comes one interval after the hello. "
     "Stops on SIGTERM/SIGINT, when the reader closes the pipe, or on end of input when stdin "
     "is a pipe or socket (as under SSH). Control lines on stdin (JSON, one per line) change "
@@ -46,8 +51,9 @@ EPILOG = """environment:
   AUTOGLM_NVML_MODULE  import this module (or .py file) instead of pynvml, e.g. a fake NVML
   AUTOGLM_COLLECTOR    psutil or procfs, as --collector
 
-example:
+examples:
   autoglm-tui sample --once | head -2
+  autoglm-tui sample --once --service 8000,name=chat | tail -1   # one inference server
 """
 
 
@@ -142,6 +148,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not slow the process scan and GPU health reads when the node's CPU is "
         "saturated (by default they run 4x less often while it is)",
     )
+    from autoglm_tui.sampler.services.options import add_arguments as add_service_arguments
+
+    add_service_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,6 +269,7 @@ def run(
     full_every_s: float = FULL_EVERY_S,
     health_interval_s: float = 10.0,
     adaptive: bool = True,
+    services: ServiceMonitor | None = None,
 ) -> int:
     """Run the loop until `count` samples are written or it is told to stop; the exit status."""
     from autoglm_tui.sampler.collector import Collector
@@ -284,6 +294,7 @@ def run(
             collector=None if collector in (None, "auto") else collector,
             adaptive=adaptive,
             health_interval_s=health_interval_s,
+            services=services,
         )
         encoder = DeltaEncoder(full_every_s)
         _write(out, encode(coll.hello(time.time())))
@@ -343,6 +354,8 @@ def _silence_stdout() -> None:
 
 def run_args(args: argparse.Namespace) -> int:
     """Run with parsed options (from :func:`add_arguments`)."""
+    from autoglm_tui.sampler.services.monitor import monitor_options
+
     return run(
         interval_s=args.interval,
         count=1 if args.once else args.count,
@@ -353,6 +366,7 @@ def run_args(args: argparse.Namespace) -> int:
         full_every_s=args.full_every,
         health_interval_s=args.health_interval,
         adaptive=args.adaptive,
+        **monitor_options(args),
     )
 
 

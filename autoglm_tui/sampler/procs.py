@@ -11,6 +11,7 @@ reports host PIDs) is kept with an ``error``. The list is in pid order; CPU % is
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 
 from autoglm_tui.model import ProcGpuUse, ProcSample
 from autoglm_tui.sampler.records import ProcBackend, ProcInfo, ProcTimes
@@ -139,9 +140,15 @@ class ProcTracker:
         return max(0.0, 100.0 * cpu_s / window)
 
     def collect(
-        self, mono: float, wall: float, gpu_uses: dict[int, list[ProcGpuUse]], full: bool
+        self,
+        mono: float,
+        wall: float,
+        gpu_uses: dict[int, list[ProcGpuUse]],
+        full: bool,
+        pinned: Iterable[int] = (),
     ) -> tuple[ProcSample, ...]:
-        """The process list for this tick (`full`: rescan everything and pick a new top N)."""
+        """The process list for this tick (`full`: rescan everything and pick a new top N).
+        `pinned` pids (the processes serving inference endpoints) are always listed."""
         pcts: dict[int, float | None] = {}
         if full:
             scan = self.backend.scan()
@@ -161,7 +168,7 @@ class ProcTracker:
         gpu_pids = sorted(gpu_uses, key=lambda p: -sum(u.mem_bytes or 0 for u in gpu_uses[p]))[
             :MAX_GPU_PROCS
         ]
-        wanted = list(dict.fromkeys([*self._top, *gpu_pids]))
+        wanted = list(dict.fromkeys([*self._top, *gpu_pids, *pinned]))
         out: list[ProcSample] = []
         kept_top: list[int] = []
         for pid in wanted:

@@ -1,10 +1,12 @@
-"""The Textual app: sources feed the monitor through messages; a timer repaints the screen.
+"""The Textual app: sources feed the monitor in batches; a timer repaints the screen.
 
-Data flows one way. Each source runs in a worker and posts a ``SourceEvent`` per event; the
-handler folds it into the ``Monitor``. A repaint timer (at most 2 Hz) calls ``monitor.tick``
-and asks the visible screen to redraw from the state when ``state.version`` moved. Screens
-read the state; they never call psutil, NVML, etcd or SSH. Local and cluster mode differ only
-in the sources and the first screen they pass in.
+Data flows one way, through one door in both local and cluster mode. Each source runs in a
+worker and calls :meth:`MonitorApp.emit` per event; events wait in a queue and are folded into
+the ``Monitor`` by ``SourceBatch`` messages, at most ``APPLY_BUDGET_S`` of work each, so a burst
+of samples never holds a key press for long. A repaint timer (at most 2 Hz) calls
+``monitor.tick`` (status ageing, alert rules) and, in a separate turn of the event loop, asks the
+visible screen to redraw if the state moved. Screens read the state; they never call psutil,
+NVML, etcd or SSH, and they say where to go with intents, which the navigator carries out.
 """
 
 from __future__ import annotations
@@ -13,24 +15,28 @@ import argparse
 import asyncio
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from textual import on
 from textual.app import App
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.message import Message
 from textual.theme import Theme
 
 from autoglm_tui.actions import SignalResult
-from autoglm_tui.events import SampleReceived
+from autoglm_tui.events import Event, SampleReceived
 from autoglm_tui.model import ProcSample
 from autoglm_tui.monitor import Monitor
 from autoglm_tui.text import clean
-from autoglm_tui.tui.messages import SourceEvent, SourceFailed
+from autoglm_tui.tui.intents import Intent, OpenNode
+from autoglm_tui.tui.messages import SignalRequest, SourceFailed
+from autoglm_tui.tui.navigator import Navigator
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.screens.confirm import SignalDialog
 from autoglm_tui.tui.screens.help import HelpScreen, help_entries
-from autoglm_tui.tui.widgets.node_header import SamplerCost
 
 if TYPE_CHECKING:
     from autoglm_tui.cluster.sources import Source
@@ -40,12 +46,17 @@ SignalSender = Callable[[str, ProcSample, str], SignalResult]
 
 MAX_REPAINT_HZ = 2.0
 ALL_PROCESSES = 1_000_000  # the collector's top_n that means "every process"
+APPLY_BUDGET_S = 0.008  # events folded in per message before other messages get a turn
+
+
+class SourceBatch(Message):
+    """Events are waiting in the app's queue to be folded into the monitor."""
 
 
 class MonitorApp(App[int]):
-    """A monitor UI over any sources, opening on any first screen."""
+    """A monitor UI over any sources, opening on any place (the root of the navigation)."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).resolve().parent / "app.tcss"  # absolute: subclasses live elsewhere
     TITLE = "autoglm-tui"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
@@ -53,28 +64,32 @@ class MonitorApp(App[int]):
         Binding("ctrl+c", "quit", "Quit", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
+    cluster_mode = False  # cluster mode adds the breadcrumb and the `:` command line
 
     def __init__(
         self,
         monitor: Monitor,
         sources: Iterable[Source],
-        first_screen: Callable[[], Screen],
+        root: Intent,
         *,
         interval: float = 1.0,
         theme: Theme | None = None,
         signal_sender: SignalSender | None = None,
         clock: Callable[[], float] = time.time,
+        top: int = 100,
     ) -> None:
         super().__init__()
         self.monitor = monitor
         self.sources = list(sources)
-        self.first_screen = first_screen
+        self.navigator = Navigator(self, root)
         self.repaint_interval = max(1.0 / MAX_REPAINT_HZ, interval)
         self.theme_spec = theme
         self.signal_sender = signal_sender
         self.clock = clock
+        self.process_top = top  # GPU processes plus the top N others (process table)
         self.source_errors: list[str] = []
-        self.sampler_costs: dict[str, SamplerCost] = {}
+        self._queue: deque[Event] = deque()
+        self._batch_posted = False
         self._painted_data = False
 
     # ------------------------------------------------------------------ life cycle
@@ -83,7 +98,7 @@ class MonitorApp(App[int]):
         if self.theme_spec is not None:
             self.register_theme(self.theme_spec)
             self.theme = self.theme_spec.name
-        self.push_screen(self.first_screen())
+        self.navigator.start()
         for source in self.sources:
             self.run_worker(
                 self._run_source(source),
@@ -98,25 +113,37 @@ class MonitorApp(App[int]):
 
     async def _run_source(self, source: Source) -> None:
         try:
-            await source.run(self._emit)
+            await source.run(self.emit)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a source that gives up must not take the UI down
             self.post_message(SourceFailed(type(source).__name__, f"{type(exc).__name__}: {exc}"))
 
-    def _emit(self, event: object) -> None:
-        self.post_message(SourceEvent(event))  # type: ignore[arg-type]
+    # ------------------------------------------------------------------ data in, in batches
 
-    # ------------------------------------------------------------------ data in
+    def emit(self, event: Event) -> None:
+        """Take one source event: the one way data enters the UI (sources and tests call it)."""
+        self._queue.append(event)
+        if not self._batch_posted:
+            self._batch_posted = True
+            self.post_message(SourceBatch())
 
-    def on_source_event(self, message: SourceEvent) -> None:
-        event = message.event
-        self.monitor.apply(event)
-        if isinstance(event, SampleReceived) and event.sample.self_cost is not None:
-            cost = self.sampler_costs.setdefault(event.node_id, SamplerCost())
-            cost.update(event.sample.seq, event.sample.t, event.sample.self_cost.cpu_time_s)
-        if not self._painted_data and isinstance(event, SampleReceived):
-            self._painted_data = True
+    def on_source_batch(self, message: SourceBatch) -> None:
+        deadline = time.perf_counter() + APPLY_BUDGET_S
+        queue = self._queue
+        first_sample = False
+        while queue:
+            event = queue.popleft()
+            self.monitor.apply(event)
+            if not self._painted_data and isinstance(event, SampleReceived):
+                self._painted_data = first_sample = True
+            if time.perf_counter() >= deadline:
+                break
+        if queue:
+            self.post_message(SourceBatch())  # after whatever the user did meanwhile
+        else:
+            self._batch_posted = False
+        if first_sample:
             self.call_later(self.repaint)  # the first figures should not wait for the timer
 
     def on_source_failed(self, message: SourceFailed) -> None:
@@ -129,22 +156,28 @@ class MonitorApp(App[int]):
         """The newest source failure, for the header line."""
         return self.source_errors[-1] if self.source_errors else None
 
-    def sampler_cpu_pct(self, node_id: str) -> float | None:
-        """How much CPU the node's sampler used between its last two samples."""
-        cost = self.sampler_costs.get(node_id)
-        return cost.cpu_pct if cost else None
-
     # ------------------------------------------------------------------ drawing
 
     def repaint(self, force: bool = False) -> None:
-        """Age the state and redraw the visible screen if anything changed."""
+        """Age the state and run the alert rules now; redraw the screen in a separate turn of
+        the event loop, so a key pressed meanwhile is handled between the two."""
         now = self.clock()
         self.monitor.tick(now)
+        self.call_later(self._paint_screen, now, force)
+
+    def _paint_screen(self, now: float, force: bool) -> None:
         screen = self.screen
         if isinstance(screen, StateScreen):
             screen.repaint(now, force=force)
 
-    # ------------------------------------------------------------------ actions
+    # ------------------------------------------------------------------ intents
+
+    @on(Intent)
+    def _navigate(self, intent: Intent) -> None:
+        self.navigator.go(intent)
+
+    def on_signal_request(self, message: SignalRequest) -> None:
+        self.confirm_signal(message.node_id, message.proc)
 
     def action_help(self) -> None:
         screen = self.screen
@@ -186,7 +219,6 @@ def run_local(args: argparse.Namespace) -> int:
     """`autoglm-tui` / `autoglm-tui local`: this machine in one screen."""
     from autoglm_tui.alerting.cli import AlertSetupError, close_pipeline, pipeline_from_args
     from autoglm_tui.cluster.sources import LocalSource
-    from autoglm_tui.tui.screens.node import NodeScreen
     from autoglm_tui.tui.themes import ThemeError, resolve_theme
 
     try:
@@ -211,15 +243,18 @@ def run_local(args: argparse.Namespace) -> int:
         close_pipeline(pipeline)
         return 2
     # The sampler lists every GPU process plus the top N by CPU; --top 0 asks for all.
-    source = LocalSource(interval_s=args.interval, top_n=args.top or ALL_PROCESSES)
-    node_id = source.node_id
+    from autoglm_tui.sampler.services.monitor import monitor_options
+
+    source = LocalSource(interval_s=args.interval, top_n=args.top or ALL_PROCESSES,
+                         **monitor_options(args))
     app = MonitorApp(
         monitor,
         [source],
-        lambda: NodeScreen(node_id, top=args.top),
+        OpenNode(source.node_id),
         interval=args.interval,
         theme=theme,
-        signal_sender=local_signal_sender(node_id),
+        signal_sender=local_signal_sender(source.node_id),
+        top=args.top,
     )
     try:
         app.run(mouse=not args.no_mouse)

@@ -1,7 +1,8 @@
-"""Cluster mode: the monitor app with the cluster table first, and remote actions gated.
+"""Cluster mode: the monitor app with the node table as its root, and remote actions gated.
 
-Everything else (sources feeding the monitor through messages, the repaint timer, help) is the
-local app's. Signals to remote processes are off unless the user started with
+Everything else (sources feeding the monitor in batches, the repaint timer, the navigator,
+help) is the local app's; cluster mode turns on the navigation chrome (breadcrumb, `:` command
+line, liveness banners). Signals to remote processes are off unless the user started with
 ``--allow-remote-actions``; then every one goes through a dialog that names the node, the pid
 and the command, and the UI only hands an intent to the remote-action handler (it never talks
 SSH itself).
@@ -11,35 +12,26 @@ from __future__ import annotations
 
 import gc
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.message import Message
 from textual.theme import Theme
 from textual.widgets import Static
 
 from autoglm_tui.actions import SignalResult
 from autoglm_tui.cluster.remote_actions import SignalIntent
-from autoglm_tui.events import Event, SampleReceived
 from autoglm_tui.model import ProcSample
 from autoglm_tui.monitor import Monitor
 from autoglm_tui.text import clean
 from autoglm_tui.tui.app import MonitorApp
-from autoglm_tui.tui.screens.base import StateScreen
-from autoglm_tui.tui.screens.cluster import ClusterScreen
+from autoglm_tui.tui.intents import OpenNodes
 from autoglm_tui.tui.screens.confirm import SignalDialog
-from autoglm_tui.tui.screens.nav import ClusterOptions
 
 if TYPE_CHECKING:
     from autoglm_tui.cluster.sources import Source
 
-_HERE = Path(__file__).resolve().parent
 RemoteSignaller = Callable[[SignalIntent], Awaitable[SignalResult]]
-
-APPLY_BUDGET_S = 0.008  # events folded in per message before other messages get a turn
 
 OFF_MESSAGE = (
     "actions on remote processes are off in cluster mode; "
@@ -82,95 +74,43 @@ def tune_gc() -> None:
     gc.set_threshold(young, middle, GC_FULL_EVERY)
 
 
-class SourceBatch(Message):
-    """Events are waiting in the app's queue to be folded into the monitor."""
-
-
 class ClusterApp(MonitorApp):
-    """The monitor app in cluster mode.
+    """The monitor app in cluster mode."""
 
-    Events from the sources are queued and folded in by one message at a time, at most
-    APPLY_BUDGET_S of work per message; the rest waits for the next one. A fleet's burst of
-    samples (one per node each second) then never holds a key press for longer than that.
-    """
-
-    CSS_PATH = [_HERE / "app.tcss", _HERE / "cluster.tcss"]  # absolute: subclasses live elsewhere
+    cluster_mode = True
 
     def __init__(
         self,
         monitor: Monitor,
         sources: Iterable[Source],
         *,
-        options: ClusterOptions | None = None,
+        allow_remote_actions: bool = False,
         refresh_hz: float = 2.0,
         theme: Theme | None = None,
         remote_signaller: RemoteSignaller | None = None,
-        alert_engine: Any = None,
         clock: Callable[[], float] = time.time,
         gc_tuning: bool = True,
     ) -> None:
         super().__init__(
             monitor,
             sources,
-            ClusterScreen,
+            OpenNodes(),
             interval=1.0 / refresh_hz,
             theme=theme,
             signal_sender=None,
             clock=clock,
         )
-        self.cluster_options = options or ClusterOptions()
+        self.allow_remote_actions = allow_remote_actions
         self.remote_signaller = remote_signaller
-        self.alert_engine = alert_engine
         self.gc_tuning = gc_tuning  # off in tests: many apps share one process there
-        self.sent: list[SignalIntent] = []  # intents handed over (shown in tests)
-        self._queue: deque[Event] = deque()
-        self._batch_posted = False
 
     def on_mount(self) -> None:
         if self.gc_tuning:  # the local app's on_mount runs as well (Textual calls each handler)
             tune_gc()
 
-    def repaint(self, force: bool = False) -> None:
-        """Age the state and run the alert rules now; redraw the screen in a separate turn of
-        the event loop, so a key pressed meanwhile is handled between the two."""
-        now = self.clock()
-        self.monitor.tick(now)
-        self.call_later(self._paint_screen, now, force)
-
-    def _paint_screen(self, now: float, force: bool) -> None:
-        screen = self.screen
-        if isinstance(screen, StateScreen):
-            screen.repaint(now, force=force)
-
-    # ------------------------------------------------------------------ data in, in batches
-
-    def _emit(self, event: object) -> None:
-        self._queue.append(event)  # type: ignore[arg-type]
-        if not self._batch_posted:
-            self._batch_posted = True
-            self.post_message(SourceBatch())
-
-    def on_source_batch(self, message: SourceBatch) -> None:
-        deadline = time.perf_counter() + APPLY_BUDGET_S
-        queue = self._queue
-        first_sample = False
-        while queue:
-            event = queue.popleft()
-            self.monitor.apply(event)
-            if not self._painted_data and isinstance(event, SampleReceived):
-                self._painted_data = first_sample = True
-            if time.perf_counter() >= deadline:
-                break
-        if queue:
-            self.post_message(SourceBatch())  # after whatever the user did meanwhile
-        else:
-            self._batch_posted = False
-        if first_sample:
-            self.call_later(self.repaint)  # the first figures should not wait for the timer
-
     def confirm_signal(self, node_id: str, proc: ProcSample) -> None:
         """Off by default; when on, confirm naming node, pid and command, then hand it over."""
-        if not self.cluster_options.allow_remote_actions:
+        if not self.allow_remote_actions:
             self.notify(OFF_MESSAGE, severity="warning", timeout=8)
             return
         if self.remote_signaller is None:
@@ -183,7 +123,6 @@ class ClusterApp(MonitorApp):
                 return
             intent = SignalIntent(node_id, proc.pid, proc.create_time, sig,
                                   clean(proc.cmdline, 200))
-            self.sent.append(intent)
             self.run_worker(self._send(intent), group="remote-actions", exit_on_error=False)
 
         self.push_screen(RemoteSignalDialog(node_id, proc), chosen)

@@ -1,18 +1,14 @@
-"""Messages that source workers post to the app (the one way data enters the UI)."""
+"""Messages that move up to the app: a source that gave up, a process the user wants to signal.
+
+Source events themselves do not travel as messages: sources call ``MonitorApp.emit`` (a queue
+folded in by batches, tui/app.py). Navigation travels as intents (tui/intents.py).
+"""
 
 from __future__ import annotations
 
 from textual.message import Message
 
-from autoglm_tui.events import Event
-
-
-class SourceEvent(Message):
-    """A source observed something; the app folds it into the monitor."""
-
-    def __init__(self, event: Event) -> None:
-        super().__init__()
-        self.event = event
+from autoglm_tui.model import ProcSample
 
 
 class SourceFailed(Message):
@@ -22,3 +18,12 @@ class SourceFailed(Message):
         super().__init__()
         self.source = source
         self.reason = reason
+
+
+class SignalRequest(Message):
+    """The user asked to signal a process: the app confirms, then hands the intent over."""
+
+    def __init__(self, node_id: str, proc: ProcSample) -> None:
+        super().__init__()
+        self.node_id = node_id
+        self.proc = proc

@@ -7,6 +7,7 @@ strings that pass through :func:`safe` are shown literally.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,11 @@ from autoglm_tui.text import clean
 
 SPARK = "▁▂▃▄▅▆▇█"
 EIGHTHS = " ▁▂▃▄▅▆▇█"
+
+
+def clock_time(t: float | None) -> str:
+    """Unix time -> local 'HH:MM:SS' ('-' when unknown)."""
+    return "-" if t is None else time.strftime("%H:%M:%S", time.localtime(t))
 
 
 def cell(text: str, style: str = "", right: bool = False) -> Text:

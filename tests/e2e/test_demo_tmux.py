@@ -26,3 +26,25 @@ def test_demo_leaves_home_empty(tmux: Tmux, tmp_path: Path) -> None:
     tmux.keys("q")
     assert tmux.wait_exit() == 0
     assert [str(p) for p in home.rglob("*")] == []
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (160, 50)])
+def test_the_command_line_shows_its_input_and_completions(
+    tmux: Tmux, tmp_path: Path, size: tuple[int, int],
+) -> None:
+    """Issue 15's report, replayed: `:`, `node node-00`, Tab on the demo's cluster screen."""
+    tmux.start(*size, ["env", f"HOME={tmp_path}", str(CLI), "cluster", "--demo", "64x8"])
+    tmux.wait_for(lambda s: "node-00" in s, "the demo fleet")
+    tmux.keys(":")
+    tmux.keys("node node-00", literal=True)
+    tmux.wait_for(lambda s: s.splitlines()[size[1] - 2].strip().startswith(":node node-00"),
+                  "the typed command above the footer")
+    tmux.keys("Tab")  # (the grey suggestion already reads node-000: wait for the list)
+    screen = tmux.wait_for(
+        lambda s: s.splitlines()[size[1] - 3].split()[:3] == ["node-000", "node-001", "node-002"],
+        "the candidates listed above the input")
+    assert screen.splitlines()[size[1] - 2].strip() == ":node node-000"
+    tmux.keys("Tab", "Enter")
+    tmux.wait_for(lambda s: s.splitlines()[0].strip() == "cluster › node-001", "node-001")
+    tmux.keys("q")
+    assert tmux.wait_exit() == 0

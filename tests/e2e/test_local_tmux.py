@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,8 +72,14 @@ class Tmux:
 
     def wait_exit(self, timeout: float = 10.0) -> int:
         """The program's exit status, once it has exited."""
-        screen = self.wait_for(lambda s: "autoglm-exit=" in s, "the program to exit", timeout)
-        return int(screen.split("autoglm-exit=", 1)[1].split()[0])
+        # The status line the wrapper prints, not its own command line (which the process
+        # table of a still-running view may show, "autoglm-exit=$?").
+        status = re.compile(r"autoglm-exit=(\d+)")
+        screen = self.wait_for(lambda s: status.search(s) is not None, "the program to exit",
+                               timeout)
+        match = status.search(screen)
+        assert match is not None
+        return int(match.group(1))
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from pathlib import Path
 
@@ -142,6 +143,85 @@ async def test_flush_delivers_before_exit(alertmanager: AlertmanagerServer) -> N
     await pipeline.aclose(flush_s=5)  # no run() task: the flush itself delivers
     assert client.queued == 0
     assert _ours(await asyncio.to_thread(alertmanager.alerts))
+
+
+DIAGNOSIS_RULES = """
+[[rule]]
+name = "cpu_bound_node"
+finding = "cpu_bound"
+severity = "critical"
+"""
+
+
+async def test_a_diagnosis_finding_reaches_alertmanager_with_its_verdict(
+        alertmanager: AlertmanagerServer, tmp_path: Path) -> None:
+    """The real diagnosis runner (installed after the pipeline, as the live views do) finds
+    cpu_bound in a node's history; the `kind = "diagnosis"` rule raises it in the alert log
+    and in Alertmanager with the finding's verdict and next steps, and resolves it with
+    "finding cleared" once the finding is gone."""
+    from autoglm_tui.alerting.alert_log import AlertLog
+    from autoglm_tui.analysis.diagnosis import DiagnosisRunner
+
+    client = AlertmanagerClient(alertmanager.url, backoff=Backoff(0.1, 0.5, 0.1))
+    log = AlertLog(tmp_path / "alerts.jsonl")
+    pipeline = AlertPipeline(AlertEngine(parse_rules(DIAGNOSIS_RULES)[0]), alertmanager=client,
+                             log=log)
+    monitor = Monitor()
+    pipeline.install(monitor)
+    runner = DiagnosisRunner().install(monitor)
+    counters = _Counters()
+    # Simulated time that ends near the real clock: Alertmanager reads startsAt and endsAt.
+    t = time.time() - 150
+    monitor.apply(NodeJoined(t, "gpu-node-1"))
+    monitor.apply(HelloReceived(t, "gpu-node-1", hello("gpu-node-1", gpus=0)))
+
+    def step(cpu: str) -> None:
+        nonlocal t
+        t += 1
+        values = {("cpu.util_pct", None): cpu, ("gpu.util_pct", 0): "20"}
+        monitor.apply(SampleReceived(t, "gpu-node-1", build_sample(t, counters, values, 1.0)))
+        monitor.tick(t)
+
+    def ours(alerts: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+        return [a for a in alerts if a["labels"].get("alertname") == "cpu_bound_node"]
+
+    task = asyncio.create_task(pipeline.run())
+    try:
+        for _ in range(60):  # a saturated CPU and an idle GPU
+            step("97")
+            if pipeline.engine.firing():
+                break
+        # (the GPU's memory held by no listed process is a finding too, not watched here)
+        (cpu,) = [f for f in runner.findings if f.name == "cpu_bound"]
+        (firing,) = pipeline.engine.firing()
+        assert firing.target.finding == "cpu_bound"
+        verdict = cpu.verdict
+        got = await asyncio.to_thread(alertmanager.wait_alerts, lambda a: bool(ours(a)))
+        (alert,) = ours(got)
+        assert alert["labels"] == {"alertname": "cpu_bound_node", "severity": "critical",
+                                   "node": "gpu-node-1", "finding": "cpu_bound"}
+        assert alert["annotations"]["summary"] == verdict
+        assert verdict.startswith("GPUs wait for the host CPU: GPU util 20% while CPU is at 97%")
+        assert "data-loader workers" in alert["annotations"]["next_steps"]
+        assert "CPU util 97%" in alert["annotations"]["evidence"]
+        for _ in range(120):  # the CPU calms down: the finding clears a minute later
+            step("20")
+            if not pipeline.engine.firing():
+                break
+        assert "cpu_bound" not in {f.name for f in runner.findings}
+        assert not pipeline.engine.firing()
+        await asyncio.sleep(max(0.0, t - time.time()))  # its endsAt must not be ahead
+        await asyncio.to_thread(alertmanager.wait_alerts, lambda a: not ours(a))
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        pipeline.close()
+    lines = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    mine = [x for x in lines if x.get("rule") == "cpu_bound_node"]
+    assert [x["state"] for x in mine] == ["firing", "resolved"]
+    assert mine[0]["summary"] == verdict and mine[0]["finding"] == "cpu_bound"
+    assert mine[1]["reason"] == "finding cleared"
 
 
 def test_endpoint_validation() -> None:

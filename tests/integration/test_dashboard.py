@@ -2,14 +2,15 @@
 is a provisionable dashboard (datasource variable, unique ids, a 24-column grid without
 overlaps, fleet/node/GPU/service rows), and every panel's PromQL, with the template variables
 resolved the way Grafana would (label_values against the same Prometheus), runs against
-Debian's real Prometheus scraping our exporter and a vLLM-shaped page, and returns data."""
+Debian's real Prometheus scraping our exporter (which scrapes a vLLM-shaped page under load:
+the service panels read our autoglm_service_* series) and the same page directly, and returns
+data."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.vllm_page import VllmPage
+from tests.fakes.metrics_http import MetricsHttp
+from tests.fakes.service_pages import FakeServer
 from tests.integration.exporter_fleet import ExporterFleet, fleet
 from tests.integration.prometheus_fixture import (
     PROMETHEUS,
@@ -27,6 +29,7 @@ from tests.integration.prometheus_fixture import (
     missing,
     wait_until,
 )
+from tests.integration.service_load import Load
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "autoglm-tui.json"
 RATE_INTERVAL = "10s"  # Grafana's $__rate_interval for a 1 s scrape and a 5 s step
@@ -87,27 +90,20 @@ def _substitute(expr: str, resolved: dict[str, str]) -> str:
 @pytestmark_prom
 def test_every_panel_query_returns_data(tmp_path: Path, fleet: ExporterFleet) -> None:
     me = os.getpid()
-    exp = fleet.start("127.0.0.2", gpus=[
-        {"name": "NVIDIA H100", "util": 93, "processes": [{"pid": me, "mem": 2 << 30}]},
-        {"util": 20}])
-    vllm = VllmPage()
-    port = vllm.serve("127.0.0.2")
-    stop = threading.Event()
-    latencies = [0.4, 0.9, 1.2, 1.7, 2.2, 3.5]
-
-    def load() -> None:
-        i = 0
-        while not stop.wait(0.2):
-            vllm.requests([latencies[i % len(latencies)]], reason="abort" if i % 7 == 0
-                          else "stop")
-            vllm.set_load(running=2 + i % 3, waiting=i % 4, kv=0.4)
-            i += 1
-
-    feeder = threading.Thread(target=load, daemon=True)
-    feeder.start()
-    prom = PrometheusServer(tmp_path / "prom", [Job("gpu", [exp.address]),
-                                                Job("vllm", [f"127.0.0.2:{port}"])])
+    server = FakeServer("vllm")  # vLLM V1's names, labels and buckets
+    http = MetricsHttp()
+    page = http.route("/metrics", server.page)
+    load = Load(server).__enter__()  # requests with known latencies, one in 50 failing
+    prom = None
     try:
+        # the exporter scrapes the page (our autoglm_service_* series); Prometheus scrapes the
+        # page too (the vLLM-direct targets)
+        exp = fleet.start("127.0.0.2", gpus=[
+            {"name": "NVIDIA H100", "util": 93, "processes": [{"pid": me, "mem": 2 << 30}]},
+            {"util": 20}], extra=["--service", f"{page},name=chat", "--no-service-discovery",
+                                  "--service-interval", "1"])
+        prom = PrometheusServer(tmp_path / "prom", [Job("gpu", [exp.address]),
+                                                    Job("vllm", [f"127.0.0.1:{http.port}"])])
         prom.start()
         prom.wait_up("gpu", 1)
         prom.wait_up("vllm", 1)
@@ -132,6 +128,7 @@ def test_every_panel_query_returns_data(tmp_path: Path, fleet: ExporterFleet) ->
                 known = [v for v in values if v not in ("NaN", "+Inf", "-Inf")]
                 assert known, f"panel {panel['title']!r}: no data for {expr}"
     finally:
-        stop.set()
-        prom.stop()
-        vllm.close()
+        load.__exit__()
+        if prom is not None:
+            prom.stop()
+        http.close()

@@ -1,7 +1,8 @@
 """The exporter's InfluxDB output against Debian's real influxd 1.6: the written series read back
 with InfluxQL (values as the sampler saw them, retention policies per measurement as in the
-seed's table), lines kept while InfluxDB is down and written when it is back, basic auth with
-the password from the environment."""
+seed's table), an inference service's derived figures in their own measurement, lines kept
+while InfluxDB is down and written when it is back, basic auth with the password from the
+environment."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.metrics_http import MetricsHttp
+from tests.fakes.service_pages import FakeServer
 from tests.integration.exporter_fleet import ExporterFleet, fleet
 from tests.integration.prometheus_fixture import INFLUXD, InfluxServer, missing, wait_until
+from tests.integration.service_load import RATE, TOKENS, Load, in_bucket
 
 pytestmark = [
     pytest.mark.integration,
@@ -105,3 +109,50 @@ def test_lines_wait_for_influx_and_auth_from_env(tmp_path: Path, fleet: Exporter
         assert early[0]["count"] >= 3 and early[0]["first"] == 55.0
     finally:
         influx.stop()
+
+
+def test_services_measurement_read_back(tmp_path: Path, fleet: ExporterFleet) -> None:
+    """A vLLM-shaped page under a known load, scraped by the exporter: the autoglm_service
+    measurement in the latency_14d policy holds the derived figures (P95 in the true P95's
+    bucket, tokens/s, queue, KV cache, error rate) and the raw counters, tagged per service."""
+    server = FakeServer("vllm", model="org/chat-7b")
+    http = MetricsHttp()
+    page = http.route("/metrics", server.page)
+    influx = InfluxServer(tmp_path / "influx").start()
+    try:
+        for q in RETENTION:
+            influx.query(q, method="POST")
+        with Load(server):
+            fleet.start("127.0.0.4", node_name="gpu-c", listen=False, extra=[
+                "--influx", influx.url, "--influx-rp-for", "service=latency_14d",
+                "--service", f"{page},name=chat", "--no-service-discovery",
+                "--service-interval", "1"])
+            time.sleep(12)  # a window of requests
+
+            def latest() -> list[dict[str, Any]]:
+                got = rows(influx.query(
+                    'SELECT last("latency_p95_s"), last("tokens_per_s"), last("waiting"), '
+                    'last("kv_cache_pct"), last("error_rate_pct"), last("generation_tokens"), '
+                    'last("up"), last("requests_window"), last("ttft_p95_s") '
+                    'FROM "autoglm"."latency_14d"."autoglm_service" '
+                    'GROUP BY "service", "kind", "model", "node"'))
+                return got if got and got[0]["last_7"] and got[0]["last_7"] >= 100 else []
+
+            (row,) = wait_until(latest, "service figures over a window", timeout=30)
+        assert (row["service"], row["kind"], row["model"], row["node"]) == (
+            "chat", "vllm", "org/chat-7b", "gpu-c")
+        assert in_bucket(row["last"]), row
+        assert row["last_1"] == pytest.approx(RATE * TOKENS, rel=0.35)
+        assert row["last_2"] == 2.0 and row["last_3"] == pytest.approx(61.0)
+        assert row["last_4"] == pytest.approx(2.0, abs=2.0)  # one request in 50 fails
+        assert row["last_5"] > 0 and row["last_6"] == 1
+        assert 0.04 < row["last_8"] <= 0.06  # TTFT: every request 0.05 s
+        # one line per scrape (1 s), not one per sample repeated
+        count = rows(influx.query('SELECT count("generation_tokens"), '
+                                  'count(distinct("generation_tokens")) FROM "autoglm"."'
+                                  'latency_14d"."autoglm_service"'))[0]
+        assert count["count"] == count["count_1"] >= 5
+        assert not rows(influx.query('SELECT * FROM "autoglm"."autogen"."autoglm_service"'))
+    finally:
+        influx.stop()
+        http.close()

@@ -17,7 +17,7 @@ import pytest
 
 from autoglm_tui import wire
 from autoglm_tui.model import Hello, Sample
-from autoglm_tui.wire_delta import StreamDecoder
+from autoglm_tui.wire_patch import StreamDecoder
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = ROOT / "tests" / "fakes" / "fake_nvml.py"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from textual.pilot import Pilot
@@ -12,8 +13,10 @@ from autoglm_tui.cluster.synthetic import SyntheticFleet
 from autoglm_tui.events import Event
 from autoglm_tui.monitor import Monitor
 from autoglm_tui.tui.cluster_app import ClusterApp
-from autoglm_tui.tui.messages import SourceEvent
-from autoglm_tui.tui.screens.nav import ClusterOptions
+
+from .terminal import screen_text
+
+__all__ = ["screen_text"]  # re-exported for the tests
 
 T0 = 1_763_980_000.0
 SIZE = (160, 44)
@@ -41,7 +44,7 @@ def make_app(
     gpus: int = 4,
     *,
     extra: list[Event] | None = None,
-    options: ClusterOptions | None = None,
+    allow_remote_actions: bool = False,
     left_linger_s: float = 120.0,
     remote_signaller: Any = None,
 ) -> tuple[ClusterApp, SyntheticFleet, Clock]:
@@ -52,7 +55,7 @@ def make_app(
     app = ClusterApp(
         Monitor(state),
         [ScriptedSource([(0.0, e) for e in events])],
-        options=options or ClusterOptions(left_linger_s=left_linger_s),
+        allow_remote_actions=allow_remote_actions,
         clock=clock,
         remote_signaller=remote_signaller,
         gc_tuning=False,
@@ -69,14 +72,39 @@ async def settle(pilot: Pilot[Any], app: ClusterApp) -> None:
 
 async def feed(pilot: Pilot[Any], app: ClusterApp, events: list[Event]) -> None:
     for e in events:
-        app.post_message(SourceEvent(e))
+        app.emit(e)  # the door every source uses
     await settle(pilot, app)
 
 
-def screen_text(app: ClusterApp) -> str:
-    """What the terminal shows now, one line per row."""
-    strips = app.screen._compositor.render_strips()
-    return "\n".join(strip.text for strip in strips)
+STATUSES = ("UP", "STALE", "UNREACHABLE", "LEFT", "INVALID", "CONNECTING")
+
+
+def shown_nodes(app: ClusterApp) -> list[str]:
+    """The node ids of the table's node rows, top to bottom, as the screen shows them."""
+    out = []
+    for line in screen_text(app).splitlines():
+        words = line.split()
+        if len(words) > 1 and words[0] in STATUSES:
+            out.append(words[1])
+    return out
+
+
+def crumbs(app: ClusterApp) -> str:
+    """The breadcrumb line (without a scrollbar that may end it on a small terminal)."""
+    return re.split(r"\s{2,}", screen_text(app).splitlines()[0].strip())[0]
+
+
+def record_notifications(app: ClusterApp) -> list[str]:
+    """Every notification the app shows from now on (App.notify is the public way in)."""
+    shown: list[str] = []
+    notify = app.notify
+
+    def recording(message: str, *args: Any, **kwargs: Any) -> None:
+        shown.append(str(message))
+        notify(message, *args, **kwargs)
+
+    app.notify = recording  # type: ignore[method-assign]
+    return shown
 
 
 async def start(pilot: Pilot[Any], app: ClusterApp) -> None:

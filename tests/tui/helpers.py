@@ -12,9 +12,11 @@ from autoglm_tui.events import Event
 from autoglm_tui.monitor import Monitor
 from autoglm_tui.tui.app import MonitorApp, SignalSender
 from autoglm_tui.tui.demo import demo_end
-from autoglm_tui.tui.screens.node import NodeScreen
+from autoglm_tui.tui.intents import OpenNode
 from autoglm_tui.tui.themes import resolve_theme
 from autoglm_tui.tui.widgets.process_table import ProcessTable
+
+from .terminal import screen_text as terminal_text
 
 NODE = "gpu-node-01"
 
@@ -29,17 +31,18 @@ def make_app(
     theme: str = "dark",
     top: int = 100,
 ) -> MonitorApp:
-    """A MonitorApp on NodeScreen(node_id), fed `events` at once with the clock stopped at
-    `now` (default: just after the demo recording), or fed by real `sources` in real time."""
+    """A MonitorApp on the node screen of `node_id`, fed `events` at once with the clock stopped
+    at `now` (default: just after the demo recording), or fed by real `sources` in real time."""
     srcs = list(sources) if sources is not None else [ScriptedSource([(0, e) for e in events])]
     clock_value = demo_end() if now is None else now
     return MonitorApp(
         Monitor(),
         srcs,
-        lambda: NodeScreen(node_id, top=top),
+        OpenNode(node_id),
         theme=resolve_theme(theme),
         signal_sender=signal_sender,
         clock=(lambda: clock_value) if sources is None else time.time,
+        top=top,
     )
 
 
@@ -53,8 +56,7 @@ async def settle(pilot: Pilot) -> None:
 
 def screen_text(pilot: Pilot) -> str:
     """The characters on the terminal, line by line, as a person would read them."""
-    strips = pilot.app.screen._compositor.render_strips()
-    return "\n".join(strip.text for strip in strips)
+    return terminal_text(pilot.app)
 
 
 def table_rows(pilot: Pilot) -> list[list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from autoglm_tui.alerting.pipeline import AlertPipeline
@@ -13,12 +14,12 @@ from autoglm_tui.events import SampleReceived
 from autoglm_tui.monitor import Monitor
 from autoglm_tui.tui.app import MonitorApp
 from autoglm_tui.tui.demo import EVIL_CMDLINE, demo_end, demo_events
+from autoglm_tui.tui.intents import OpenNode
 from autoglm_tui.tui.screens.alerts import AlertsScreen, SilenceDialog
 from autoglm_tui.tui.screens.node import NodeScreen
 from autoglm_tui.tui.screens.process import ProcessScreen
 from autoglm_tui.tui.themes import resolve_theme
 from autoglm_tui.tui.widgets.alerts_pane import AlertsPane
-from autoglm_tui.tui.widgets.io_correlation import IoCorrelationPane
 
 from .helpers import NODE, screen_text, settle
 
@@ -50,7 +51,7 @@ def _app(tmp_path: Path, rules: str = RULES) -> tuple[MonitorApp, AlertPipeline]
         if isinstance(event, SampleReceived):
             monitor.tick(event.t)
     end = demo_end()
-    app = MonitorApp(monitor, [ScriptedSource([])], lambda: NodeScreen(NODE),
+    app = MonitorApp(monitor, [ScriptedSource([])], OpenNode(NODE),
                      theme=resolve_theme("dark"), clock=lambda: end)
     return app, pipeline
 
@@ -94,29 +95,35 @@ async def test_alerts_screen_ack_silence_and_jump(tmp_path: Path) -> None:
         # both survive a restart (the file under the state dir)
         store = SilenceStore(tmp_path / "silences.json")
         assert store.acks and store.silences
-        # Enter opens the process that fired
-        row = app.screen._selected()  # type: ignore[attr-defined]
+        # Enter opens the process that fired; Esc comes back to the alert list
+        row = app.screen.selected  # type: ignore[attr-defined]
         assert row is not None
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, ProcessScreen)
         assert app.screen.pid == row.alert.target.pid
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, NodeScreen)
 
 
 async def test_io_correlation_pane_toggles_and_shows_r(tmp_path: Path) -> None:
     app, _ = _app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        pane = app.screen.query_one(IoCorrelationPane)
-        assert not pane.display
+        assert "aligned points" not in screen_text(pilot)  # the pane is hidden at first
         await pilot.press("i")
         await settle(pilot)
-        assert pane.display and pane.window is not None
-        assert pane.window.points >= 60  # the demo's 90 s of history, aligned
-        assert pane.window.r_net_disk_bps is not None
         text = screen_text(pilot)
-        assert "IO correlation" in text and "r(net, disk MB/s)" in text
-        assert "network: MB/s" in text and "disk: IOPS" in text
+        assert "IO correlation" in text and "network: MB/s" in text and "disk: IOPS" in text
+        points = re.search(r"(\d+) aligned points", text)
+        assert points and int(points.group(1)) >= 60  # the demo's 90 s of history, aligned
+        r = re.search(r"r\(net, disk MB/s\) (\S+)", text)
+        assert r and r.group(1) != "n/a"  # a correlation, not "unknown"
+        float(r.group(1))
 
 
 async def test_untrusted_command_lines_show_literally(tmp_path: Path) -> None:
@@ -140,7 +147,6 @@ async def test_cluster_screen_alerts_pane_io_column_and_jump(tmp_path: Path) -> 
     from autoglm_tui.cluster.synthetic import SyntheticFleet
     from autoglm_tui.tui.cluster_app import ClusterApp
     from autoglm_tui.tui.screens.cluster import ClusterScreen
-    from autoglm_tui.tui.screens.cluster_node import ClusterNodeScreen
 
     from .cluster_kit import T0, Clock
 
@@ -171,9 +177,16 @@ async def test_cluster_screen_alerts_pane_io_column_and_jump(tmp_path: Path) -> 
         await pilot.press("colon", *"alerts", "enter")
         await settle(pilot)
         assert isinstance(app.screen, AlertsScreen)
-        row = app.screen._selected()  # type: ignore[attr-defined]
+        row = app.screen.selected  # type: ignore[attr-defined]
         assert row is not None
         await pilot.press("enter")
         await settle(pilot)
-        assert isinstance(app.screen, ClusterNodeScreen)
-        assert app.screen.node_id == row.alert.target.node
+        assert isinstance(app.screen, NodeScreen)
+        target = row.alert.target.node
+        assert screen_text(pilot).splitlines()[0].strip() == f"cluster › alerts › {target}"
+        await pilot.press("escape")  # back where the user came from: the alert list
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ClusterScreen)

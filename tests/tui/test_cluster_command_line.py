@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from autoglm_tui.tui.screens.nav import COMMANDS
-from autoglm_tui.tui.widgets.breadcrumb import render_trail, trail
+from autoglm_tui.tui.intents import (
+    OpenAlerts,
+    OpenDiagnosis,
+    OpenGpu,
+    OpenNode,
+    OpenNodes,
+    OpenProcess,
+    OpenService,
+    trail,
+)
+from autoglm_tui.tui.screens.commands import COMMANDS
+from autoglm_tui.tui.widgets.breadcrumb import render_trail
 from autoglm_tui.tui.widgets.command_line import (
     CommandError,
     common_prefix,
@@ -59,14 +69,25 @@ def test_common_prefix() -> None:
     assert common_prefix([]) == ""
 
 
-class _S:
-    def __init__(self, crumb: object) -> None:
-        self.crumb = crumb
-
-
 def test_breadcrumb_drops_old_parts_when_narrow() -> None:
-    parts = trail([_S("cluster"), _S(None), _S("node-07\x1b[2J"), _S("GPU 3"), _S("pid 4121")])
+    evil = "node-07\x1b[2J"
+    parts = trail([OpenNodes(), OpenNode(evil), OpenGpu(evil, 3), OpenProcess(evil, 4121)])
     assert parts == ["cluster", "node-07 [2J", "GPU 3", "pid 4121"]
     assert render_trail(parts, 80).plain == "cluster › node-07 [2J › GPU 3 › pid 4121"
     assert render_trail(parts, 24).plain == "… › GPU 3 › pid 4121"
     assert render_trail(parts, 5).plain == "… › pid 4121"
+
+
+def test_a_place_reached_by_a_jump_names_its_node() -> None:
+    parts = trail([OpenNodes(), OpenAlerts(), OpenGpu("dgx-01", 3), OpenProcess("dgx-01", 7)])
+    assert parts == ["cluster", "alerts", "dgx-01 GPU 3", "pid 7"]
+
+
+def test_the_places_declared_for_the_next_screens() -> None:
+    parts = trail([OpenNodes(), OpenNode("dgx-01"), OpenService("dgx-01", "vllm:8000"),
+                   OpenDiagnosis("dgx-01")])
+    assert parts == ["cluster", "dgx-01", "vllm:8000", "diagnosis"]
+    assert trail([OpenNodes(), OpenAlerts(), OpenService("dgx-01")]) == [
+        "cluster", "alerts", "dgx-01 services"]
+    assert OpenService("n", "s").parent().place == OpenNode("n").place  # type: ignore[union-attr]
+    assert OpenDiagnosis().parent() is None  # the fleet's diagnosis hangs off the root

@@ -6,14 +6,33 @@ from __future__ import annotations
 from autoglm_tui.events import NodeInvalid, NodeLeft, NodeUnreachable
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.cluster import ClusterScreen
-from autoglm_tui.tui.screens.cluster_node import ClusterNodeScreen, ClusterProcessScreen
 from autoglm_tui.tui.screens.gpu import GpuScreen
+from autoglm_tui.tui.screens.node import NodeScreen
+from autoglm_tui.tui.screens.process import ProcessScreen
 
-from .cluster_kit import SIZE, feed, make_app, screen_text, settle, start
+from .cluster_kit import SIZE, crumbs, feed, make_app, screen_text, settle, shown_nodes, start
+from .terminal import Cell, capture
 
 
-def row_of(screen: ClusterScreen, node_id: str) -> int:
-    return screen.table.items.index(("node", node_id))
+def cell_under(app, node_id: str, title: str) -> Cell:  # type: ignore[no-untyped-def]
+    """The look of the last character of column `title`'s figure on `node_id`'s row (figures
+    are right-aligned under their title)."""
+    screen = capture(app)
+    head_y, head_x = screen.find(f" {title} ", line_with="Status")
+    row_y, _ = screen.find(f" {node_id} ")
+    assert row_y > head_y
+    return screen.lines[row_y][head_x + len(title)]
+
+
+def name_cell(app, node_id: str) -> Cell:  # type: ignore[no-untyped-def]
+    """The look of the node's name in its row."""
+    screen = capture(app)
+    y, x = screen.find(f" {node_id} ", line_with="  ")
+    return screen.lines[y][x + 1]
+
+
+def muted(app) -> str:  # type: ignore[no-untyped-def]
+    return Palette.from_variables(app.theme_variables).muted.lower()
 
 
 async def test_a_node_going_stale_while_its_screen_is_open() -> None:
@@ -22,7 +41,7 @@ async def test_a_node_going_stale_while_its_screen_is_open() -> None:
         await start(pilot, app)
         await pilot.press("down", "enter")
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterNodeScreen) and app.screen.node_id == "node-001"
+        assert crumbs(app) == "cluster › node-001"
         assert "STALE" not in screen_text(app)
 
         # 10 s pass; every node but node-001 keeps sampling.
@@ -31,23 +50,20 @@ async def test_a_node_going_stale_while_its_screen_is_open() -> None:
             await feed(pilot, app, [e for e in fleet.tick_events(clock.t)
                                     if e.node_id != "node-001"])
         text = screen_text(app)
-        assert isinstance(app.screen, ClusterNodeScreen)  # still open
+        assert isinstance(app.screen, NodeScreen)  # still open
         assert "node-001 is STALE: no sample for 10s; figures shown are from" in text
         assert "node-001.synthetic" in text and "H100" in text  # last figures still shown
 
         await pilot.press("escape")
         await settle(pilot, app)
-        screen = app.screen
-        assert isinstance(screen, ClusterScreen)
+        assert isinstance(app.screen, ClusterScreen)
         text = screen_text(app)
         assert "nodes 5/6 up (1 STALE)" in text
-        row = row_of(screen, "node-001")
         line = next(ln for ln in text.splitlines() if "node-001" in ln)
         assert line.split()[0] == "STALE"
         assert " 10s " in line  # the age of its figures, in the Lag column
-        muted = Palette.from_variables(app.theme_variables).muted
-        assert screen.table.cell(row, "cpu").style == muted  # greyed
-        assert screen.table.cell(row - 1, "cpu").style != muted
+        assert cell_under(app, "node-001", "CPU").fg == muted(app)  # greyed
+        assert cell_under(app, "node-000", "CPU").fg != muted(app)
 
         # It comes back: UP again, in place.
         clock.t += 1
@@ -96,34 +112,32 @@ async def test_a_node_that_leaves_is_greyed_then_removed_and_its_screens_say_so(
         await settle(pilot, app)
         await pilot.press("escape")
         await settle(pilot, app)
-        screen = app.screen
-        assert isinstance(screen, ClusterScreen)
+        assert isinstance(app.screen, ClusterScreen)
         line = next(ln for ln in screen_text(app).splitlines() if " node-002 " in ln)
         assert line.split()[0] == "LEFT"
-        muted = Palette.from_variables(app.theme_variables).muted
-        row = row_of(screen, "node-002")
-        assert screen.table.cell(row, "node").style == muted
+        assert name_cell(app, "node-002").fg == muted(app)
+        assert name_cell(app, "node-001").fg != muted(app)
 
         await pilot.press("enter")  # open the LEFT node again, and its process
         await settle(pilot, app)
-        assert app.screen.node_id == "node-002"  # type: ignore[attr-defined]
+        assert crumbs(app) == "cluster › node-002"
         await pilot.press("enter")
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterProcessScreen)
+        assert isinstance(app.screen, ProcessScreen)
 
         clock.t += 31  # past the linger: removed from the state
         await feed(pilot, app, [e for e in fleet.tick_events(clock.t) if e.node_id != "node-002"])
         assert "node-002" not in app.monitor.state.nodes
         text = screen_text(app)
-        assert isinstance(app.screen, ClusterProcessScreen)  # not closed under the user
+        assert isinstance(app.screen, ProcessScreen)  # not closed under the user
         assert "node-002 left the cluster and was removed from the table" in text
         assert "--local-rank" in text  # its last figures are still there
         await pilot.press("escape")
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterNodeScreen)
+        assert isinstance(app.screen, NodeScreen)
         assert "node-002 left the cluster and was removed from the table" in screen_text(app)
         await pilot.press("escape")
         await settle(pilot, app)
         assert isinstance(app.screen, ClusterScreen)
-        assert "node-002" not in app.screen.shown_nodes
+        assert "node-002" not in shown_nodes(app)
         assert "nodes 5/5 up" in screen_text(app)

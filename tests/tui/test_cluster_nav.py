@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import pytest
+
 from autoglm_tui.tui.screens.cluster import ClusterScreen
-from autoglm_tui.tui.screens.cluster_node import ClusterNodeScreen, ClusterProcessScreen
 from autoglm_tui.tui.screens.gpu import GpuScreen
 from autoglm_tui.tui.screens.gpus import GpusScreen
 from autoglm_tui.tui.screens.help import HelpScreen
+from autoglm_tui.tui.screens.node import NodeScreen
+from autoglm_tui.tui.screens.process import ProcessScreen
 from autoglm_tui.tui.widgets.breadcrumb import SEPARATOR
 from autoglm_tui.tui.widgets.command_line import CommandLine
 
-from .cluster_kit import SIZE, make_app, screen_text, settle, start
-
-
-def crumbs(app) -> str:  # type: ignore[no-untyped-def]
-    return screen_text(app).splitlines()[0].strip()
+from .cluster_kit import (
+    SIZE,
+    crumbs,
+    make_app,
+    record_notifications,
+    screen_text,
+    settle,
+    start,
+)
 
 
 async def test_drill_down_to_a_process_and_back_out_with_esc() -> None:
@@ -32,7 +39,7 @@ async def test_drill_down_to_a_process_and_back_out_with_esc() -> None:
 
         await pilot.press("down", "enter")  # the second node
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterNodeScreen)
+        assert isinstance(app.screen, NodeScreen)
         assert app.screen.node_id == "node-001"
         assert crumbs(app) == f"cluster{SEPARATOR}node-001"
         assert "node-001.synthetic" in screen_text(app)
@@ -48,12 +55,12 @@ async def test_drill_down_to_a_process_and_back_out_with_esc() -> None:
 
         await pilot.press("enter")
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterProcessScreen)
+        assert isinstance(app.screen, ProcessScreen)
         pid = app.screen.pid
         assert crumbs(app) == SEPARATOR.join(["cluster", "node-001", "GPU 2", f"pid {pid}"])
         assert "--local-rank 2" in screen_text(app)
 
-        for expected in (GpuScreen, ClusterNodeScreen, ClusterScreen, ClusterScreen):
+        for expected in (GpuScreen, NodeScreen, ClusterScreen, ClusterScreen):
             await pilot.press("escape")
             await settle(pilot, app)
             assert isinstance(app.screen, expected)
@@ -66,10 +73,10 @@ async def test_enter_on_a_process_of_the_node_screen_opens_the_cluster_process_s
         await start(pilot, app)
         await pilot.press("enter")
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterNodeScreen)
+        assert isinstance(app.screen, NodeScreen)
         await pilot.press("enter")  # the process table has the focus
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterProcessScreen)
+        assert isinstance(app.screen, ProcessScreen)
         assert crumbs(app).startswith(f"cluster{SEPARATOR}node-000{SEPARATOR}pid ")
 
 
@@ -82,7 +89,7 @@ async def test_mouse_clicks_drill_down() -> None:
         await pilot.click(table, offset=(20, 3))
         await pilot.click(table, offset=(20, 3))
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterNodeScreen)
+        assert isinstance(app.screen, NodeScreen)
         assert app.screen.node_id == "node-002"
         gpus = app.screen.query_one("#gpus")
         await pilot.click(gpus, offset=(4, 2))  # border, then GPU 0, GPU 1
@@ -103,7 +110,7 @@ async def test_command_line_moves_between_views() -> None:
 
         await pilot.press("colon", *"node node-004", "enter")
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterNodeScreen)
+        assert isinstance(app.screen, NodeScreen)
         assert crumbs(app) == f"cluster{SEPARATOR}node-004"  # the GPU view was left
 
         await pilot.press("colon", *"gpu 3", "enter")  # on a node screen: its GPU 3
@@ -116,7 +123,7 @@ async def test_command_line_moves_between_views() -> None:
         assert crumbs(app) == SEPARATOR.join(["cluster", "node-001", "GPU 0"])
         await pilot.press("escape")
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterNodeScreen) and app.screen.node_id == "node-001"
+        assert isinstance(app.screen, NodeScreen) and app.screen.node_id == "node-001"
 
         await pilot.press("colon", *"nodes", "enter")
         await settle(pilot, app)
@@ -128,15 +135,16 @@ async def test_bad_commands_say_why_and_change_nothing() -> None:
     app, _, _ = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot, app)
+        shown = record_notifications(app)
         messages: list[str] = []
         for command in ("frobnicate", "node nosuch", "gpu node-001 9", "gpu node-001 x",
                         "sort nosuch", "group nosuch", "filter gpu.util>", "node 'unclosed",
                         "n"):
-            app.clear_notifications()
+            shown.clear()
             await pilot.press("colon", *command, "enter")
             await settle(pilot, app)
             assert isinstance(app.screen, ClusterScreen), command
-            messages.append(" | ".join(n.message for n in app._notifications))
+            messages.append(" | ".join(shown))
         assert "unknown command 'frobnicate'" in messages[0]
         assert "no node 'nosuch'" in messages[1]
         assert "has no GPU 9" in messages[2]
@@ -170,11 +178,11 @@ async def test_command_line_completes_commands_and_node_names() -> None:
         bar.input.value = ""
         await pilot.press(*"node node-005"[:-1], "5", "enter")
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterNodeScreen) and app.screen.node_id == "node-005"
+        assert isinstance(app.screen, NodeScreen) and app.screen.node_id == "node-005"
         await pilot.press("colon")
         await pilot.press("escape")  # closes the command line, not the screen
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterNodeScreen)
+        assert isinstance(app.screen, NodeScreen)
         assert not app.screen.query_one(CommandLine).is_open
 
 
@@ -199,3 +207,59 @@ async def test_help_lists_every_key_of_each_screen() -> None:
             await pilot.press("escape")
             await pilot.pause()
             assert not isinstance(app.screen, HelpScreen)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (160, 50)])
+async def test_the_command_line_shows_what_is_typed_and_the_completions(
+    size: tuple[int, int],
+) -> None:
+    app, _, _ = make_app(nodes=64, gpus=8)
+    async with app.run_test(size=size) as pilot:
+        await start(pilot, app)
+        await pilot.press("colon", *"node node-00")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        # the input, above the footer (a grey suggestion may follow what was typed)
+        assert lines[-2].strip().startswith(":node node-00")
+        assert "node NAME" in lines[-3]  # the hint says what the command does
+        await pilot.press("tab")  # ten candidates: listed, the first filled in
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        assert lines[-2].strip() == ":node node-000"
+        assert lines[-3].split()[:3] == ["node-000", "node-001", "node-002"]
+        await pilot.press("tab", "tab")
+        await pilot.pause()
+        assert screen_text(app).splitlines()[-2].strip() == ":node node-002"
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert crumbs(app) == f"cluster{SEPARATOR}node-002"
+
+
+async def test_esc_returns_where_the_user_came_from() -> None:
+    app, _, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot, app)
+        await pilot.press("G")  # all GPUs, then Enter on the first: node-000 GPU 0
+        await settle(pilot, app)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert crumbs(app) == SEPARATOR.join(["cluster", "GPUs", "node-000 GPU 0"])
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert crumbs(app) == f"cluster{SEPARATOR}GPUs"  # back to the GPU table, not the node
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert crumbs(app) == "cluster"
+        await pilot.press("escape")  # the root stays
+        await settle(pilot, app)
+        assert crumbs(app) == "cluster" and isinstance(app.screen, ClusterScreen)
+
+        # Opening a place that is already open goes back to it instead of stacking it again.
+        await pilot.press("enter", "1")  # node-000, GPU 1
+        await settle(pilot, app)
+        await pilot.press("colon", *"node node-000", "enter")
+        await settle(pilot, app)
+        assert crumbs(app) == f"cluster{SEPARATOR}node-000"
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert crumbs(app) == "cluster"

@@ -5,11 +5,37 @@ from __future__ import annotations
 from autoglm_tui.tui.screens.cluster import ClusterScreen
 from autoglm_tui.tui.screens.gpus import GpusScreen
 
-from .cluster_kit import SIZE, make_app, screen_text, settle, start
+from .cluster_kit import SIZE, make_app, screen_text, settle, shown_nodes, start
 
 
 def cpu_of(app, node_id: str) -> float:  # type: ignore[no-untyped-def]
     return app.monitor.state.nodes[node_id].metric("cpu.util_pct")
+
+
+def header(app) -> str:  # type: ignore[no-untyped-def]
+    return next(ln for ln in screen_text(app).splitlines() if "Status" in ln and "Node" in ln)
+
+
+def group_rows(app) -> list[str]:  # type: ignore[no-untyped-def]
+    """Titles of the group rows, top to bottom."""
+    return [ln.split()[3] for ln in screen_text(app).splitlines()
+            if ln.split()[:1] in (["▸"], ["▾"])]
+
+
+def gpu_rows(app) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    """(node, GPU index) of the all-GPUs table's rows, top to bottom."""
+    out = []
+    for ln in screen_text(app).splitlines():
+        words = ln.split()
+        if len(words) > 2 and words[0].startswith("node-") and words[1].isdigit():
+            out.append((words[0], int(words[1])))
+    return out
+
+
+def marked(app) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    """GPUs whose Peers column carries the straggler mark."""
+    rows = [ln for ln in screen_text(app).splitlines() if "⚠" in ln]
+    return [(ln.split()[0], int(ln.split()[1])) for ln in rows if ln.split()[0].startswith("node-")]
 
 
 async def test_sorting_by_columns_keys_and_header_clicks() -> None:
@@ -18,41 +44,43 @@ async def test_sorting_by_columns_keys_and_header_clicks() -> None:
         await start(pilot, app)
         screen = app.screen
         assert isinstance(screen, ClusterScreen)
-        assert screen.shown_nodes == [f"node-00{i}" for i in range(8)]
+        assert shown_nodes(app) == [f"node-00{i}" for i in range(8)]
         assert "Node▲" in screen_text(app)
 
         await pilot.press("colon", *"sort cpu", "enter")  # numbers sort high first
         await settle(pilot, app)
-        cpus = [cpu_of(app, n) for n in screen.shown_nodes]
+        cpus = [cpu_of(app, n) for n in shown_nodes(app)]
         assert cpus == sorted(cpus, reverse=True)
         assert "CPU▼" in screen_text(app)
         await pilot.press("r")
         await settle(pilot, app)
-        cpus = [cpu_of(app, n) for n in screen.shown_nodes]
+        cpus = [cpu_of(app, n) for n in shown_nodes(app)]
         assert cpus == sorted(cpus)
 
         await pilot.press("less_than_sign")  # previous column: GPU mem
         await settle(pilot, app)
-        assert screen.sort_key == "gmem"
+        assert "GPU mem▲" in header(app)
 
         await pilot.press("greater_than_sign", "greater_than_sign")
         await settle(pilot, app)
-        assert screen.sort_key == "mem"
+        assert "Mem▲" in header(app) and "GPU mem▲" not in header(app)
 
         # Clicking the CPU header sorts by CPU, busiest first; again: reversed.
         await pilot.click(screen.table, offset=(62, 0))
         await settle(pilot, app)
-        assert (screen.sort_key, screen.sort_reverse) == ("cpu", True)
-        cpus = [cpu_of(app, n) for n in screen.shown_nodes]
+        assert "CPU▼" in header(app)
+        cpus = [cpu_of(app, n) for n in shown_nodes(app)]
         assert cpus == sorted(cpus, reverse=True)
         await pilot.click(screen.table, offset=(62, 0))
         await settle(pilot, app)
-        assert (screen.sort_key, screen.sort_reverse) == ("cpu", False)
+        assert "CPU▲" in header(app)
+        cpus = [cpu_of(app, n) for n in shown_nodes(app)]
+        assert cpus == sorted(cpus)
 
         await pilot.press("colon", *"sort labels", "enter")  # text sorts A-Z first
         await settle(pilot, app)
         labels = [" ".join(f"{k}={v}" for k, v in sorted(app.monitor.state.nodes[n].labels.items()))
-                  for n in screen.shown_nodes]
+                  for n in shown_nodes(app)]
         assert labels == sorted(labels)
 
 
@@ -64,12 +92,12 @@ async def test_filter_queries_including_malformed_ones() -> None:
         assert isinstance(screen, ClusterScreen)
         await pilot.press("slash", *"label.zone=a")
         await settle(pilot, app)
-        assert screen.shown_nodes == ["node-000", "node-004"]
+        assert shown_nodes(app) == ["node-000", "node-004"]
         assert "filter 2 of 8 shown" in screen_text(app)
 
         await pilot.press(*" & label.role=infer")
         await settle(pilot, app)
-        assert screen.shown_nodes == []  # node 3 and 7 are infer, in zone d
+        assert shown_nodes(app) == []  # node 3 and 7 are infer, in zone d
 
         for _ in range(len(" & label.role=infer")):
             await pilot.press("backspace")
@@ -77,31 +105,31 @@ async def test_filter_queries_including_malformed_ones() -> None:
         await settle(pilot, app)
         text = screen_text(app)
         assert "filter: expected a value at the end of the query at column 25" in text
-        assert screen.shown_nodes == ["node-000", "node-004"]
+        assert shown_nodes(app) == ["node-000", "node-004"]
         await pilot.press("enter")  # refused while malformed
         await settle(pilot, app)
         assert app.focused is not None and app.focused.id == "cluster-filter"
 
         await pilot.press("1", "0", "1")  # gpu.util>101: nothing is that busy
         await settle(pilot, app)
-        assert screen.shown_nodes == []
+        assert shown_nodes(app) == []
         await pilot.press("escape")  # clears the filter
         await settle(pilot, app)
-        assert len(screen.shown_nodes) == 8
-        assert screen.query_error is None
+        assert len(shown_nodes(app)) == 8
+        assert "filter: " not in screen_text(app)
 
         for bad in ("host~=[", "[red]x=1", "cpu>>1", "gpu.utl>3", "\x1b[31m=1"):
             await pilot.press("slash")
             screen.query_one("#cluster-filter").value = bad
             await settle(pilot, app)
             assert "filter: " in screen_text(app), bad
-            assert len(screen.shown_nodes) == 8
+            assert len(shown_nodes(app)) == 8
             await pilot.press("escape")
             await settle(pilot, app)
 
         await pilot.press("slash", *"host~=node-00[12]", "enter")
         await settle(pilot, app)
-        assert screen.shown_nodes == ["node-001", "node-002"]
+        assert shown_nodes(app) == ["node-001", "node-002"]
         assert app.focused is screen.table
 
 
@@ -113,14 +141,14 @@ async def test_grouping_by_label_with_aggregated_rows_that_expand() -> None:
         assert isinstance(screen, ClusterScreen)
         await pilot.press("g")  # labels: rack, role, zone -> rack first
         await settle(pilot, app)
-        assert screen.group_key == "rack"
+        assert group_rows(app) == ["r00"]  # 8 nodes, all in rack r00
+        assert "rack=r00  8 nodes" in screen_text(app)
         await pilot.press("g")
         await settle(pilot, app)
-        assert screen.group_key == "role"
-        assert screen.table.items == [("group", "infer"), ("group", "train")]
+        assert group_rows(app) == ["infer", "train"]
         text = screen_text(app)
         assert "▸ 2/2 up" in text and "▸ 6/6 up" in text
-        assert screen.shown_nodes == []  # collapsed
+        assert shown_nodes(app) == []  # collapsed
         # The aggregated row sums GPU memory over the group's GPUs.
         state = app.monitor.state
         infer = [n for n in state.nodes.values() if n.labels["role"] == "infer"]
@@ -133,19 +161,19 @@ async def test_grouping_by_label_with_aggregated_rows_that_expand() -> None:
 
         await pilot.press("enter")  # expand "infer"
         await settle(pilot, app)
-        assert screen.shown_nodes == ["node-003", "node-007"]
+        assert shown_nodes(app) == ["node-003", "node-007"]
         assert "▾ 2/2 up" in screen_text(app)
         await pilot.press("down", "enter")  # a member row opens the node
         await settle(pilot, app)
-        assert app.screen.node_id == "node-003"  # type: ignore[attr-defined]
+        assert screen_text(app).splitlines()[0].strip() == "cluster › node-003"
         await pilot.press("escape")
         await settle(pilot, app)
         await pilot.press("escape")  # closes open groups
         await settle(pilot, app)
-        assert screen.shown_nodes == []
+        assert shown_nodes(app) == []
         await pilot.press("colon", *"group off", "enter")
         await settle(pilot, app)
-        assert screen.group_key is None and len(screen.shown_nodes) == 8
+        assert group_rows(app) == [] and len(shown_nodes(app)) == 8
 
 
 async def test_all_gpus_view_marks_stragglers_sorts_and_filters() -> None:
@@ -154,10 +182,9 @@ async def test_all_gpus_view_marks_stragglers_sorts_and_filters() -> None:
         await start(pilot, app)
         await pilot.press("G")
         await settle(pilot, app)
-        screen = app.screen
-        assert isinstance(screen, GpusScreen)
-        assert len(screen.shown) == 32
-        lagging = [k for k in screen.marks]
+        assert isinstance(app.screen, GpusScreen)
+        assert len(gpu_rows(app)) == 32 and "32 of 32 shown" in screen_text(app)
+        lagging = marked(app)
         assert [k[0] for k in lagging] == ["node-005"]
         text = screen_text(app)
         assert "⚠ util ▼" in text
@@ -165,22 +192,23 @@ async def test_all_gpus_view_marks_stragglers_sorts_and_filters() -> None:
 
         await pilot.press("x")  # only marked GPUs
         await settle(pilot, app)
-        assert screen.shown == lagging
+        assert gpu_rows(app) == lagging
         await pilot.press("x")
         await settle(pilot, app)
 
         await pilot.press("colon", *"sort util", "enter")
         await settle(pilot, app)
-        utils = [app.monitor.state.nodes[n].metric("gpu.util_pct", i) for n, i in screen.shown]
+        shown = gpu_rows(app)
+        utils = [app.monitor.state.nodes[n].metric("gpu.util_pct", i) for n, i in shown]
         assert utils == sorted(utils, reverse=True)
-        assert screen.shown[-1] == lagging[0]  # the straggler is the least busy
+        assert shown[-1] == lagging[0]  # the straggler is the least busy
 
         await pilot.press("slash", *"gpu=1 & label.zone=b")
         await settle(pilot, app)
-        assert screen.shown == [("node-001", 1), ("node-005", 1)]
+        assert gpu_rows(app) == [("node-001", 1), ("node-005", 1)]
         await pilot.press("escape")
         await settle(pilot, app)
-        assert len(screen.shown) == 32
+        assert len(gpu_rows(app)) == 32
         await pilot.press("slash", *"gpu.util>>")
         await settle(pilot, app)
         assert "filter: " in screen_text(app)

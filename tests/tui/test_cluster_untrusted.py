@@ -12,12 +12,22 @@ from autoglm_tui.cluster.remote_actions import SignalIntent
 from autoglm_tui.cluster.synthetic import SyntheticFleet
 from autoglm_tui.events import Event, HelloReceived, NodeJoined, SampleReceived
 from autoglm_tui.tui.cluster_app import OFF_MESSAGE, RemoteSignalDialog
-from autoglm_tui.tui.screens.cluster_node import ClusterNodeScreen, ClusterProcessScreen
 from autoglm_tui.tui.screens.gpu import GpuScreen
 from autoglm_tui.tui.screens.gpus import GpusScreen
-from autoglm_tui.tui.screens.nav import ClusterOptions
+from autoglm_tui.tui.screens.node import NodeScreen
+from autoglm_tui.tui.screens.process import ProcessScreen
 
-from .cluster_kit import SIZE, T0, Clock, make_app, screen_text, settle, start
+from .cluster_kit import (
+    SIZE,
+    T0,
+    Clock,
+    crumbs,
+    make_app,
+    record_notifications,
+    screen_text,
+    settle,
+    start,
+)
 
 EVIL_ID = "n[b]1\x1b[2J"
 EVIL_LABELS = {"k[i]": "v\x9b[/]"}
@@ -57,12 +67,10 @@ async def test_hostile_strings_are_shown_literally_on_every_screen() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot, app)
         await settle(pilot, app)
-        screen = app.screen
-        assert ("node", EVIL_ID) in screen.table.items  # type: ignore[attr-defined]
-        table = screen.table  # type: ignore[attr-defined]
-        table.move_cursor(row=table.items.index(("node", EVIL_ID)))
-        await settle(pilot, app)
-        check_literal(screen_text(app), "n[b]1 [2J", "k[i]=v [/]", "h[red]x ]0;t")
+        # "n[b]..." sorts before "node-000": the cursor is on it, and the detail line says so
+        text = screen_text(app)
+        check_literal(text, "n[b]1 [2J", "k[i]=v [/]", "h[red]x ]0;t")
+        assert text.splitlines()[-2].startswith(" n[b]1 [2J  UP")
 
         await pilot.press("G")
         await settle(pilot, app)
@@ -73,7 +81,7 @@ async def test_hostile_strings_are_shown_literally_on_every_screen() -> None:
 
         await pilot.press("enter")
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterNodeScreen)
+        assert isinstance(app.screen, NodeScreen)
         check_literal(screen_text(app), "n[b]1 [2J", "[red]x[/red] --serve")
 
         await pilot.press("1")
@@ -84,7 +92,7 @@ async def test_hostile_strings_are_shown_literally_on_every_screen() -> None:
 
         await pilot.press("enter")
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterProcessScreen)
+        assert isinstance(app.screen, ProcessScreen)
         check_literal(screen_text(app), "n[b]1 [2J", "python3  ]0;pwned [red]x[/red] --serve")
 
         await pilot.press("colon", *"node n", "tab")  # completion offers the id, cleaned
@@ -92,18 +100,26 @@ async def test_hostile_strings_are_shown_literally_on_every_screen() -> None:
         check_literal(screen_text(app), "node 'n[b]1 [2J'")
         await pilot.press("enter")  # and the cleaned name opens that node
         await settle(pilot, app)
-        assert isinstance(app.screen, ClusterNodeScreen) and app.screen.node_id == EVIL_ID
+        assert isinstance(app.screen, NodeScreen)
+        assert crumbs(app) == "cluster › n[b]1 [2J"
 
 
 async def test_remote_signals_are_off_by_default() -> None:
-    app, _, _ = make_app()
+    sent: list[SignalIntent] = []
+
+    async def deliver(intent: SignalIntent) -> SignalResult:
+        sent.append(intent)
+        return SignalResult(True, "sent")
+
+    app, _, _ = make_app(remote_signaller=deliver)
     async with app.run_test(size=SIZE) as pilot:
+        shown = record_notifications(app)
         await start(pilot, app)
         await pilot.press("enter", "k")
         await settle(pilot, app)
         assert not isinstance(app.screen, RemoteSignalDialog)
-        assert [n.message for n in app._notifications][-1] == OFF_MESSAGE
-        assert app.sent == []
+        assert shown[-1] == OFF_MESSAGE
+        assert sent == []
 
 
 async def test_remote_signal_is_confirmed_naming_node_pid_and_command() -> None:
@@ -113,9 +129,9 @@ async def test_remote_signal_is_confirmed_naming_node_pid_and_command() -> None:
         sent.append(intent)  # the UI's side ends at handing over the intent
         return SignalResult(True, f"sent SIG{intent.signal} to {intent.pid}")
 
-    app, _, _ = make_app(options=ClusterOptions(allow_remote_actions=True),
-                         remote_signaller=deliver)
+    app, _, _ = make_app(allow_remote_actions=True, remote_signaller=deliver)
     async with app.run_test(size=SIZE) as pilot:
+        shown = record_notifications(app)
         await start(pilot, app)
         await pilot.press("down", "enter")  # node-001
         await settle(pilot, app)
@@ -129,7 +145,7 @@ async def test_remote_signal_is_confirmed_naming_node_pid_and_command() -> None:
         assert "torch.distributed.run --node-rank 1" in text
         await pilot.press("escape")  # cancel: nothing sent
         await settle(pilot, app)
-        assert sent == [] and isinstance(app.screen, ClusterNodeScreen)
+        assert sent == [] and isinstance(app.screen, NodeScreen)
 
         await pilot.press("k")
         await settle(pilot, app)
@@ -138,5 +154,4 @@ async def test_remote_signal_is_confirmed_naming_node_pid_and_command() -> None:
         await pilot.pause(0.05)
         assert [(i.node_id, i.pid, i.signal) for i in sent] == [("node-001", proc.pid, "TERM")]
         assert sent[0].create_time == proc.create_time
-        assert any(f"node-001: sent SIGTERM to {proc.pid}" in n.message
-                   for n in app._notifications)
+        assert f"node-001: sent SIGTERM to {proc.pid}" in shown

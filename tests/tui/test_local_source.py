@@ -10,6 +10,7 @@ from autoglm_tui.cli import main
 from autoglm_tui.cluster.sources import LocalSource
 from autoglm_tui.monitor import Monitor
 from autoglm_tui.tui.app import MonitorApp
+from autoglm_tui.tui.intents import OpenNode
 from autoglm_tui.tui.screens.node import NodeScreen
 
 from .helpers import screen_text, table_pids
@@ -24,7 +25,7 @@ async def test_real_local_source_shows_this_machine() -> None:
     try:
         source = LocalSource(interval_s=0.5, top_n=100000)
         app = MonitorApp(
-            Monitor(), [source], lambda: NodeScreen(source.node_id, top=0), interval=0.5
+            Monitor(), [source], OpenNode(source.node_id), interval=0.5, top=0
         )
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.screen

@@ -14,7 +14,6 @@ from autoglm_tui.tui.demo import (
     demo_events,
     demo_sample,
 )
-from autoglm_tui.tui.messages import SourceEvent
 from autoglm_tui.tui.screens.help import HelpScreen
 from autoglm_tui.tui.screens.node import NodeScreen
 from autoglm_tui.tui.screens.process import ProcessScreen
@@ -121,7 +120,8 @@ async def test_filter_hides_rows_and_escape_restores_them() -> None:
         await pilot.press("slash")
         await pilot.press(*"prometheus")
         assert table_pids(pilot) == [8123]
-        assert screen.opts.sort == "cpu" and not screen.opts.tree and not screen.opts.reverse
+        subtitle = screen_text(pilot).splitlines()[-2]  # the process pane's bottom border
+        assert "sort CPU% ▼" in subtitle and "tree" not in subtitle
 
 
 async def test_tree_view_nests_children_under_parents() -> None:
@@ -239,7 +239,7 @@ async def test_rows_update_in_place_and_the_cursor_follows_its_process() -> None
         )
         t = last.t + 1
         sample = replace(last.sample, t=t, seq=last.sample.seq + 1, procs=procs)
-        app.post_message(SourceEvent(SampleReceived(t, NODE, sample)))
+        app.emit(SampleReceived(t, NODE, sample))  # the door every source uses
         await settle(pilot)
         rows = table_rows(pilot)
         assert table.selected is not None and table.selected.pid == 9200
@@ -266,7 +266,6 @@ async def test_stale_node_is_marked_in_the_header() -> None:
 
 
 async def test_a_digit_opens_that_gpu_with_its_history_and_processes() -> None:
-    from autoglm_tui.tui.screens.cluster_node import ClusterGpuScreen
     from autoglm_tui.tui.screens.gpu import GpuScreen
 
     app = make_app(demo_events())
@@ -278,8 +277,9 @@ async def test_a_digit_opens_that_gpu_with_its_history_and_processes() -> None:
         await pilot.press("0")
         await settle(pilot)
         assert isinstance(app.screen, GpuScreen)
-        assert not isinstance(app.screen, ClusterGpuScreen)  # no cluster navigation here
         text = screen_text(pilot)
+        assert text.splitlines()[0].split()[0] == NODE  # no breadcrumb: the header comes first
+        assert ":node" not in text  # nor the cluster's command line
         for title in ("GPU util %", "GPU memory used (GiB)", "temperature °C", "power W",
                       "PCIe MiB/s", "Processes on this GPU"):
             assert title in text, title

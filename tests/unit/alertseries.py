@@ -4,6 +4,12 @@ A series is written as space-separated tokens, one per sample interval:
 ``90`` a value, ``90x5`` the value five times, ``_`` a gap (the sample arrives but this value is
 unknown), ``stale`` no sample at all from the node at that step (the node goes STALE after three
 intervals), and for processes ``-`` the process is not listed (it has exited).
+
+Inference services: ``svc.*`` series keyed by subject None are the node's one default service
+("vllm:8000"); keyed by a string, a service of that name (``-`` at a step: not listed then;
+``models`` gives each its model). Per service: ``svc.latency_p95_s``, ``svc.error_rate``,
+``svc.queue_len``, ``svc.kv_cache_pct`` and ``svc.requests`` (requests in the latency
+histogram per step, default 100: under 20 the quantile rests on few requests).
 The samples go through the real FleetState (counters for rates included) and the engine is
 evaluated once per step, right after the step's samples.
 """
@@ -20,6 +26,7 @@ from autoglm_tui.model import (
     CpuSample,
     DiskCounters,
     GpuSample,
+    Histogram,
     MemSample,
     NetCounters,
     ProcSample,
@@ -29,7 +36,7 @@ from autoglm_tui.model import (
 
 from .samples import hello
 
-SeriesKey = tuple[str, str, "int | None"]  # (node, metric, gpu index or pid)
+SeriesKey = tuple[str, str, "int | str | None"]  # (node, metric, gpu index, pid or service)
 GB = 1 << 30
 LINK_MBPS = 1000
 
@@ -47,13 +54,21 @@ def expand(text: str) -> list[str]:
 
 
 @dataclass
+class _Service:
+    requests: float = 0.0
+    errors: float = 0.0
+    lat: float | None = None  # the latency bucket bound in use
+    below: float = 0.0  # requests observed under it
+    total: float = 0.0
+
+
+@dataclass
 class _Counters:
     rx: float = 0.0
     disk_ops: int = 0
     disk_ms: int = 0
-    requests: float = 0.0
-    errors: float = 0.0
     seq: int = 0
+    services: dict[str | None, _Service] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,7 +89,8 @@ def _value(tok: str) -> float | None:
 
 
 def build_sample(
-    t: float, c: _Counters, values: Mapping[tuple[str, int | None], str], interval: float
+    t: float, c: _Counters, values: Mapping[tuple[str, int | str | None], str], interval: float,
+    models: Mapping[str, str] | None = None,
 ) -> Sample:
     """A Sample whose derived metrics are `values` (tokens), integrating counters for rates."""
     c.seq += 1
@@ -102,11 +118,15 @@ def build_sample(
     c.disk_ops += 100
     if wait is not None:
         c.disk_ms += int(wait * 100)
-    lat = _value(get(("svc.latency_p95_s", None), "0.1"))
-    err = _value(get(("svc.error_rate", None), "0"))
-    c.requests += 1000
-    if err is not None:
-        c.errors += err * 10
+    named = sorted({s for (m, s) in values if m.startswith("svc.") and isinstance(s, str)})
+    has_default = not named or any(m.startswith("svc.") and s is None for (m, s) in values)
+    services = []
+    for k, sid in enumerate(([None] if has_default else []) + named):
+        toks = {m: v for (m, s), v in values.items() if m.startswith("svc.") and s == sid}
+        if "-" in toks.values():
+            continue  # not listed at this step
+        sc = c.services.setdefault(sid, _Service())
+        services.append(_service(t, sc, sid, k, toks, (models or {}).get(sid or "")))
     return Sample(
         t=t,
         seq=c.seq,
@@ -116,8 +136,33 @@ def build_sample(
         net=NetCounters(int(c.rx), 0, 0, 0, 0, 0, LINK_MBPS),
         gpus=tuple(gpus),
         procs=tuple(procs),
-        service=ServiceSample("http://svc/metrics", True, latency_p95_s=lat,
-                              requests_total=c.requests, errors_total=c.errors),
+        services=tuple(services),
+    )
+
+
+def _service(t: float, sc: _Service, sid: str | None, k: int, toks: Mapping[str, str],
+             model: str | None) -> ServiceSample:
+    lat = _value(toks.get("svc.latency_p95_s", "0.1"))
+    err = _value(toks.get("svc.error_rate", "0"))
+    n = _value(toks.get("svc.requests", "100")) or 0.0
+    sc.requests += 10 * n
+    if err is not None:
+        sc.errors += err * n / 10
+    # One bucket bounded at the wanted P95 holding 95 of every 100 requests of the step: over
+    # a window of one interval (play's FleetState), histogram_quantile gives exactly `lat`.
+    e2e = None
+    if lat is not None:
+        if lat != sc.lat:
+            sc.lat, sc.below, sc.total = lat, 0.0, 0.0  # new bounds: the histogram restarts
+        sc.below += 0.95 * n
+        sc.total += n
+        e2e = Histogram((lat,), (sc.below, sc.total), lat * sc.below)
+    kv = _value(toks.get("svc.kv_cache_pct", "_"))
+    return ServiceSample(
+        f"http://svc{k}/metrics", "vllm", True, name=sid, model=model, port=8000 + k, t=t,
+        requests_finished=sc.requests, requests_error=sc.errors, e2e=e2e,
+        waiting=_value(toks.get("svc.queue_len", "_")),
+        kv_cache_usage=None if kv is None else kv / 100.0,
     )
 
 
@@ -130,12 +175,14 @@ def play(
     labels: Mapping[str, Mapping[str, str]] | None = None,
     engine: AlertEngine | None = None,
     extra_evals: Iterable[float] = (),
+    models: Mapping[str, str] | None = None,
 ) -> Play:
     """Feed the series through FleetState and the engine; step i is at time start + i*interval."""
     rules, errors, _ = parse_rules(rules_toml, "<test>")
     assert not errors, [str(e) for e in errors]
     engine = engine or AlertEngine(rules)
-    state = FleetState()
+    # Service windows of one interval, so each step's svc.* values are that step's own.
+    state = FleetState(service_window_s=interval, service_rate_window_s=interval)
     expanded = {k: expand(v) for k, v in series.items()}
     n = steps if steps is not None else max(len(v) for v in expanded.values())
     nodes = sorted({k[0] for k in series})
@@ -154,7 +201,7 @@ def play(
                         for (nd, m, s), v in expanded.items() if nd == node}
                 if "stale" in toks.values():
                     continue
-                sample = build_sample(t, counters[node], toks, interval)
+                sample = build_sample(t, counters[node], toks, interval, models)
                 changes += state.apply(SampleReceived(t, node, sample))
         changes += state.tick(t)
         events = engine.evaluate(state, t, changes)

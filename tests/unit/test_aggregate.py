@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from autoglm_tui.analysis.aggregate import (
-    SamplerCost,
     aggregate,
     cluster_summary,
     group_by_label,
@@ -89,13 +88,11 @@ def test_label_keys() -> None:
 
 def test_sampler_cost_is_cpu_time_over_sample_time() -> None:
     st = FleetState()
-    cost = SamplerCost()
     st.apply(SampleReceived(1.0, "n", replace(sample(10.0, 1), self_cost=SelfSample(1.0, 1))))
-    assert cost.update(st.nodes["n"]) is None  # one sample: no rate yet
+    assert st.nodes["n"].sampler_cpu_pct is None  # one sample: no rate yet
     st.apply(SampleReceived(3.0, "n", replace(sample(12.0, 2), self_cost=SelfSample(1.1, 1))))
-    assert cost.update(st.nodes["n"]) == pytest.approx(5.0)  # 0.1 s CPU over 2 s
-    assert cost.update(st.nodes["n"]) == pytest.approx(5.0)  # same sample: unchanged
+    assert st.nodes["n"].sampler_cpu_pct == pytest.approx(5.0)  # 0.1 s CPU over 2 s
+    st.apply(SampleReceived(3.5, "n", replace(sample(12.0, 2), self_cost=SelfSample(1.1, 1))))
+    assert st.nodes["n"].sampler_cpu_pct == pytest.approx(5.0)  # same sample again: unchanged
     st.apply(SampleReceived(4.0, "n", replace(sample(13.0, 3), self_cost=SelfSample(0.01, 1))))
-    assert cost.update(st.nodes["n"]) is None  # the sampler restarted: its clock went back
-    cost.forget([])
-    assert cost.get("n") is None
+    assert st.nodes["n"].sampler_cpu_pct is None  # the sampler restarted: its CPU time went back

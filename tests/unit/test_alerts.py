@@ -101,10 +101,10 @@ def test_keep_firing_for_stops_flapping() -> None:
 def test_for_zero_fires_at_once_error_rate_default() -> None:
     p = play("", {("n1", "svc.error_rate", None): "0 0 0.5 2 2 0 0"}, engine=AlertEngine(
         [r for r in default_rules() if r.name == "error_rate_high"]))
-    assert events(p) == [(3, "firing", "error_rate_high", "n1"),
-                         (5, "resolved", "error_rate_high", "n1")]
+    assert events(p) == [(3, "firing", "error_rate_high", "n1 vllm:8000"),
+                         (5, "resolved", "error_rate_high", "n1 vllm:8000")]
     assert p.all_events()[0].severity == "critical"
-    assert "error rate on n1 is 2.00%" in p.all_events()[0].summary
+    assert "error rate of vllm service vllm:8000 (?) on n1 is 2.00%" in p.all_events()[0].summary
 
 
 def test_default_gpu_util_rule_waits_three_minutes() -> None:
@@ -126,8 +126,8 @@ def test_default_memory_and_latency_rules() -> None:
     ev = events(p)
     assert (1, "firing", "gpu_mem_high", "n1 gpu0") in ev
     assert (3, "resolved", "gpu_mem_high", "n1 gpu0") in ev
-    assert (1, "pending", "latency_p95_high", "n1") in ev
-    assert (11, "firing", "latency_p95_high", "n1") in ev
+    assert (1, "pending", "latency_p95_high", "n1 vllm:8000") in ev
+    assert (11, "firing", "latency_p95_high", "n1 vllm:8000") in ev
 
 
 def test_joint_io_rule_needs_both() -> None:

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from autoglm_tui.analysis.derive import derive
 from autoglm_tui.analysis.gpu_health import Health, gpu_health, node_health, worst
-from autoglm_tui.analysis.history import NodeHistory
+from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.gpu_codes import (
     REASON_HW_POWER_BRAKE,
     REASON_HW_SLOWDOWN,
@@ -112,7 +112,7 @@ def test_health_metrics_are_derived_and_only_clock_reasons_keep_history() -> Non
     for name, m in METRICS.items():
         if m.scope == Scope.GPU:
             assert (name, 0) in values, name
-    hist = NodeHistory(10)
+    hist = FleetState()._new_history()  # the history a node gets
     hist.append(1.0, values)
     keys = hist.keys()
     kept = {k[0] for k in keys}

@@ -6,7 +6,7 @@ from array import array
 
 import pytest
 
-from autoglm_tui.analysis.history import NodeHistory
+from autoglm_tui.analysis.history import NodeHistory, SplitHistory
 
 K = ("gpu.util_pct", 0)
 J = ("gpu.power_w", 0)
@@ -227,15 +227,35 @@ def test_window_follows_the_fine_ring_across_its_wrap() -> None:
     assert times == [3.0, 4.0, 5.0] and row == [30.0, 40.0, 50.0]
 
 
-def _read(h: NodeHistory, keys: list) -> list:
-    return [(h.points(k), h.points(k, peak=True), h.tail(k, 5), h.latest(k)) for k in keys] + [
-        h.keys(), len(h), h.fine_since]
+def _window(h: NodeHistory | SplitHistory, keys: list) -> tuple:
+    times, rows = h.window(keys, 0.0, peak=True)
+    return times, [None if r is None else [None if v != v else v for v in r] for r in rows]
 
 
+def _read(h: NodeHistory | SplitHistory, keys: list) -> list:
+    return [(h.points(k), h.points(k, peak=True), h.tail(k, 5), h.latest(k), _window(h, [k, K]))
+            for k in keys] + [h.keys(), len(h), h.fine_since]
+
+
+def _is_proc(k: tuple) -> bool:
+    return k[0].startswith("proc.")
+
+
+def _history(kind: str) -> NodeHistory | SplitHistory:
+    if kind == "node":
+        return tiered(capacity=12, bucket_s=5.0, buckets=6)
+    return SplitHistory([NodeHistory(12, 5.0, 6, accept=lambda k: not _is_proc(k)),
+                         NodeHistory(6, 5.0, 8, accept=_is_proc)])
+
+
+@pytest.mark.parametrize("kind", ["node", "split"])
 @pytest.mark.parametrize("seed", range(4))
-def test_a_clone_is_independent_and_equals_a_history_fed_the_same_points(seed: int) -> None:
+def test_a_clone_is_independent_and_equals_a_history_fed_the_same_points(
+    seed: int, kind: str
+) -> None:
     """Copies share their chunks (a replay keeps one every few seconds): whatever either side
-    does afterwards (new keys, forgotten keys, consolidation) never shows in the other."""
+    does afterwards (new keys, forgotten keys, consolidation) never shows in the other; a split
+    history's copy is each part's copy."""
     rng = random.Random(seed)
     keys = [K, J, ("proc.cpu_pct", 7), ("proc.cpu_pct", 8)]
 
@@ -248,11 +268,13 @@ def test_a_clone_is_independent_and_equals_a_history_fed_the_same_points(seed: i
         t += rng.choice([0.5, 1.0, 1.0, 3.0])
         stream.append((t, point(t)))
     cut = rng.randint(20, 100)
-    a = tiered(capacity=12, bucket_s=5.0, buckets=6)
+    a = _history(kind)
     for t, v in stream[:cut]:
         a.append(t, v)
     b = a.clone()
-    twin = tiered(capacity=12, bucket_s=5.0, buckets=6)
+    for pa, pb in zip(getattr(a, "parts", [a]), getattr(b, "parts", [b]), strict=True):
+        assert all(x is y for x, y in zip(pa._chunks, pb._chunks, strict=True))  # shared
+    twin = _history(kind)
     for t, v in stream[:cut]:
         twin.append(t, v)
     before = _read(b, keys)
@@ -279,3 +301,44 @@ def test_a_forgotten_key_that_comes_back_starts_a_new_series() -> None:
     h.append(5.0, {pid: 7.0, K: 1.0})  # the pid is listed again (or reused)
     assert h.points(pid) == [(t, None) for t in (0.0, 1.0, 2.0, 3.0, 4.0)] + [(5.0, 7.0)]
     assert h.tail(pid, 3) == [None, None, 7.0]
+
+
+def test_split_history_routes_keys_and_creates_a_series_at_its_first_value() -> None:
+    from autoglm_tui.analysis.history import SplitHistory
+
+    gpus = NodeHistory(4, accept=lambda k: not k[0].startswith("proc."))
+    procs = NodeHistory(2, accept=lambda k: k[0].startswith("proc."))
+    h = SplitHistory([gpus, procs])
+    h.append(1.0, {("gpu.power_w", 0): None, ("proc.cpu_pct", 7): 5.0})  # power: unknown
+    h.append(2.0, {("gpu.power_w", 0): None, ("proc.cpu_pct", 7): 6.0})
+    assert h.points(("gpu.power_w", 0)) == []  # no value yet: no series
+    h.append(3.0, {("gpu.power_w", 0): 300.0, ("proc.cpu_pct", 7): 7.0})
+    assert h.points(("gpu.power_w", 0)) == [(1.0, None), (2.0, None), (3.0, 300.0)]  # gaps
+    assert h.points(("proc.cpu_pct", 7)) == [(2.0, 6.0), (3.0, 7.0)]  # its own, shorter ring
+    assert sorted(h.keys()) == [("gpu.power_w", 0), ("proc.cpu_pct", 7)]
+    h.forget(lambda k: k[1] == 7)
+    assert h.points(("proc.cpu_pct", 7)) == []
+    h.append(4.0, {("proc.cpu_pct", 7): 1.0})  # the same key again: a new series
+    assert h.points(("proc.cpu_pct", 7)) == [(3.0, None), (4.0, 1.0)]
+
+
+def test_split_history_window_clone_and_backfill_span_its_parts() -> None:
+    from autoglm_tui.analysis.history import SplitHistory, backfilled
+
+    def make(n: int = 6) -> SplitHistory:
+        return SplitHistory([NodeHistory(n, accept=lambda k: not k[0].startswith("proc.")),
+                             NodeHistory(n // 2, accept=lambda k: k[0].startswith("proc."))])
+
+    h = make()
+    g, p = ("gpu.util_pct", 0), ("proc.cpu_pct", 7)
+    for t in range(6):
+        h.append(float(t), {g: 10.0 * t, p: float(t)})
+    times, (gr, pr) = h.window([g, p], 0.0)
+    assert times == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] and gr == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0]
+    assert [None if x != x else x for x in pr] == [None, None, None, 3.0, 4.0, 5.0]
+    copy = h.clone()
+    h.append(6.0, {g: 60.0, p: 6.0})
+    assert copy.latest(g) == 50.0 and h.latest(g) == 60.0
+    filled = backfilled(h, [-2.0, -1.0], {g: [1.0, None]}, make(20))
+    assert filled.points(g)[:3] == [(-2.0, 1.0), (-1.0, None), (1.0, 10.0)]
+    assert filled.latest(p) == 6.0

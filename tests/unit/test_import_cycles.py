@@ -23,15 +23,6 @@ ROOT = Path(__file__).resolve().parents[2] / "autoglm_tui"
 # Cycles known today, each to be fixed by its owner; the entry goes when the fix lands (an
 # entry that no longer matches a cycle fails the test, so it cannot linger).
 ALLOWED: dict[frozenset[str], str] = {
-    # issue 9 item 1 (one navigator): h9-tui removes the screens' imports of each other
-    frozenset({
-        "autoglm_tui.tui.screens.alerts",
-        "autoglm_tui.tui.screens.cluster",
-        "autoglm_tui.tui.screens.cluster_node",
-        "autoglm_tui.tui.screens.gpus",
-        "autoglm_tui.tui.screens.nav",
-        "autoglm_tui.tui.screens.node",
-    }): "tui screens import each other (h9-tui)",
 }
 
 

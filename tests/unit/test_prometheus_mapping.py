@@ -171,8 +171,11 @@ def test_readme_lists_every_exporter_metric() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     fields = (*names.CPU, *names.LOAD, *names.MEM, *names.DISK, *names.NET, *names.GPU,
               *names.GPU_HEALTH,
-              *names.PROC, *names.PROC_GPU, *names.SELF)
-    for name in [f.name for f in fields] + [names.NODE_INFO, names.GPU_INFO, names.PROC_INFO]:
+              *names.PROC, *names.PROC_GPU, *names.SELF, *names.SERVICE,
+              *names.SERVICE_HISTOGRAMS)
+    for name in [f.name for f in fields] + [names.NODE_INFO, names.GPU_INFO, names.PROC_INFO,
+                                            names.SERVICE_INFO, names.SERVICE_UP,
+                                            names.SERVICE_SCRAPE_TIME]:
         assert f"`{name}`" in readme, name
 
 

@@ -199,7 +199,7 @@ match = { zone = "a" }
     r = rules[0]
     assert r.scope == Scope.NODE and r.aggregated and r.agg == "max"
     assert r.labels == (("team", "infra"),) and r.match == (("zone", "a"),)
-    assert r.describe() == "max(gpu.temp_c) > 90"
+    assert r.describe() == "max(gpu.temp_c) > 90 where zone=a"
     errs = _errors('[[rule]]\nname = "x"\nmetric = "cpu.util_pct"\nthreshold = 1\n'
                    'labels = { node = "n" }\n')
     assert any("'node' is set by the engine" in m for _, m in errs)

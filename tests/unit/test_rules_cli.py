@@ -71,3 +71,52 @@ def test_errors_come_in_line_order(tmp_path: Path, command: list[str]) -> None:
     lines = [int(m.group(1)) for m in re.finditer(rf"{re.escape(str(bad))}:(\d+):", text)]
     assert lines == [5, 7, 8, 9, 10, 12, 14]
     assert "missing 'metric'" not in text.split(f"{bad}:5:")[0]  # nothing on the switch-off
+
+
+NEW_KINDS = """\
+[[rule]]
+name = "slow_chat"
+metric = "svc.latency_p95_s"
+threshold = 2
+match = { model = "acme/llm-70b" }
+min_requests = 50
+
+[[rule]]
+name = "queue_up"
+kind = "trend"
+metric = "svc.queue_len"
+window = "2m"
+threshold = 5
+
+[[rule]]
+name = "bottleneck"
+finding = ["cpu_bound", "storage_bound"]
+for = "1m"
+"""
+
+
+def test_service_trend_and_diagnosis_rules_are_checked_and_listed(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(NEW_KINDS)
+    check = _cli(tmp_path, "rules", "check", str(good))
+    assert check.returncode == 0, check.stdout + check.stderr
+    listed = _cli(tmp_path, "rules", "list", "--rules", str(good))
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines()[1:] if line.strip()}
+    assert "svc.latency_p95_s > 2 per service where model=acme/llm-70b" in rows["slow_chat"]
+    assert "trend" in rows["queue_up"] and "slope of svc.queue_len over 2m > 5/min" in \
+        rows["queue_up"]
+    assert "diagnosis finds cpu_bound or storage_bound" in rows["bottleneck"]
+    assert "slope of svc.queue_len over 1m > 1/min per service" in rows["queue_growing"]
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(NEW_KINDS.replace('window = "2m"', 'window = "2 minutes"')
+                   .replace('"storage_bound"', '"storage_bond"')
+                   .replace("min_requests = 50", "min_requests = 1.5"))
+    check = _cli(tmp_path, "rules", "check", str(bad))
+    assert check.returncode == 1
+    out = check.stdout
+    assert f"{bad}:6: rule 'slow_chat': 'min_requests' must be a whole number" in out
+    assert f"{bad}:12: rule 'queue_up': 'window':" in out
+    assert (f"{bad}:17: rule 'bottleneck': unknown finding 'storage_bond' (did you mean "
+            "'storage_bound'?)") in out
+    assert out.index(":6:") < out.index(":12:") < out.index(":17:")

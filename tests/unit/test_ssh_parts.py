@@ -233,6 +233,34 @@ def test_a_ciphers_line_in_ssh_config_wins(tmp_path: Path) -> None:
     assert _ciphers_offered(tmp_path, config, "gpu2")[0] == PREFERRED_CIPHERS[0]
 
 
+def _compression(tmp_path: Path, ssh_config: str, host: str, hop: bool = False,
+                 full_lines: bool = False, **opts: object) -> str | None:
+    path = tmp_path / "ssh_config"
+    path.write_text(ssh_config)
+    options = SshOptions(config=(str(path),), **opts)  # type: ignore[arg-type]
+    target = SshTarget(HostSpec(host, host), options,
+                       HostKeyStore((str(tmp_path / "known_hosts"),)), full_lines=full_lines)
+    kwargs = connect_kwargs(target, None, host_config(options, host, None, None), hop=hop)
+    return kwargs.get("compression_algs")
+
+
+def test_compression_auto_squeezes_full_lines_only(tmp_path: Path) -> None:
+    zlib = "zlib@openssh.com,zlib,none"
+    assert _compression(tmp_path, "", "gpu1") == "none"  # compact lines: little to gain
+    assert _compression(tmp_path, "", "gpu1", full_lines=True) == zlib  # an old sampler
+    assert _compression(tmp_path, "", "gpu1", delta=False) == zlib  # --no-delta
+    assert _compression(tmp_path, "", "gpu1", compression="on") == zlib
+    assert _compression(tmp_path, "", "gpu1", full_lines=True, compression="off") == "none"
+    # A Compression line in ssh_config wins over auto (asyncssh reads it), not over on/off.
+    config = "Host gpu1\n  Compression no\n"
+    assert _compression(tmp_path, config, "gpu1", full_lines=True) is None
+    assert _compression(tmp_path, config, "gpu1", compression="on") == zlib
+    # A jump host carries the node's encrypted (incompressible) connection.
+    assert _compression(tmp_path, "", "jump", hop=True, compression="on") == "none"
+    with pytest.raises(ValueError, match="compression"):
+        SshOptions(compression="fast")
+
+
 # ---------------------------------------------------------------- host keys
 
 

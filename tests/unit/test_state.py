@@ -337,3 +337,41 @@ def test_node_not_up_fires_for_failed_and_keeps_firing_past_the_linger() -> None
     ]
     assert [a.state for a in engine.active()] == [AlertState.FIRING]
     assert st.nodes["n1"].status == NodeStatus.FAILED
+
+
+def test_processes_keep_a_shorter_fine_tier_and_constants_keep_no_history() -> None:
+    st = FleetState(history_s=900.0, proc_fine_s=60.0)  # node metrics: 300 s fine
+    _feed(st)
+    for k in range(1, 401):
+        st.apply(SampleReceived(100.0 + k, "n1",
+                                sample(float(k), k, cpu=float(k % 10), procs=(proc(7),))))
+    node = st.nodes["n1"]
+    now = 500.0
+    fine_cpu = node.history.points(("cpu.util_pct", None), since=now - 300.0)
+    assert len(fine_cpu) == 301  # one a second for five minutes
+    proc_points = node.history.points(("proc.cpu_pct", 7))
+    recent = [t for t, _ in proc_points if t > now - 60.0]
+    assert recent == [now - 59.0 + s for s in range(60)]  # the last minute at full rate
+    older = [t for t, _ in proc_points if t <= now - 70.0]
+    # then 10 s buckets (the first stands at its first sample, 101 s)
+    assert older[:2] == [101.0, 110.0]
+    assert {b - a for a, b in itertools.pairwise(older[1:])} == {10.0}
+    assert proc_points[0][0] <= now - 390.0  # all of it still there, coarser
+    # a device's constants: newest value only (the percentage used keeps history: diagnosis)
+    assert node.metric("gpu.mem_total_bytes", 0) is not None
+    for name in ("gpu.mem_total_bytes", "gpu.power_limit_w"):
+        assert node.history.points((name, 0)) == []
+    assert node.history.points(("gpu.mem_used_pct", 0))
+    assert node.history.points(("gpu.mem_used_bytes", 0))  # the rest keeps its history
+
+
+def test_gpu_indices_come_from_the_newest_sample_else_the_hello() -> None:
+    st = FleetState()
+    _feed(st)
+    node = st.nodes["n1"]
+    assert node.gpu_indices() == tuple(g.index for g in node.hello.static.gpus)  # type: ignore[union-attr]
+    st.apply(SampleReceived(101.0, "n1", sample(1.0, 1)))
+    assert node.gpu_indices() == tuple(g.index for g in node.last_sample.gpus)  # type: ignore[union-attr]
+    first = node.gpu_indices()[0]
+    assert node.gpu(first) is not None and node.gpu(99) is None
+    assert node.gpu_info(first) is not None and node.gpu_info(99) is None

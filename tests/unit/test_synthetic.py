@@ -31,7 +31,7 @@ def test_events_fold_into_a_live_fleet_with_rates_and_services() -> None:
     st = FleetState()
     for e in joins:
         st.apply(e)
-    for batch in fleet.history(101.0, 3.0):
+    for batch in fleet.history(101.0, 12.0):  # services are scraped every 5 s
         assert len(batch) == 8 and all(isinstance(e, SampleReceived) for e in batch)
         for e in batch:
             st.apply(e)
@@ -48,7 +48,11 @@ def test_events_fold_into_a_live_fleet_with_rates_and_services() -> None:
     infer = st.nodes["node-003"]
     assert infer.labels["role"] == "infer"
     assert infer.metric("svc.tokens_per_s") > 0 and infer.metric("svc.latency_p95_s") > 0
-    assert node.metric("svc.tokens_per_s") is None
+    view = infer.services["vllm:8000"]
+    assert view.up and view.gpus == tuple(range(8)) and view.e2e is not None
+    assert view.e2e.p50.value < view.e2e.p95.value < view.e2e.p99.value
+    assert infer.metric("svc.tokens_per_s", "vllm:8000") == infer.metric("svc.tokens_per_s")
+    assert node.metric("svc.tokens_per_s") is None and node.services == {}
     straggler = fleet.nodes[5].straggler
     assert straggler is not None
     lag = st.nodes["node-005"].metric("gpu.util_pct", straggler)

@@ -85,12 +85,12 @@ def test_decoded_messages_are_real_frozen_instances() -> None:
 def test_optional_keys_may_be_missing_and_take_their_defaults() -> None:
     s = sample(2.0, 2, procs=(proc(9),))
     data = wire.to_dict(s)
-    for key in ("procs_fresh", "service", "errors", "self"):
+    for key in ("procs_fresh", "services", "errors", "self"):
         del data[key]
     del data["procs"][0]["gpus"], data["procs"][0]["status"]
     back = decode(json.dumps(data))
     assert isinstance(back, Sample)
-    assert back.procs_fresh is True and back.service is None and back.errors == ()
+    assert back.procs_fresh is True and back.services == () and back.errors == ()
     assert back.self_cost is None
     assert back.procs[0].gpus == () and back.procs[0].status is None
     assert back.procs[0].cmdline == s.procs[0].cmdline and back.cpu == s.cpu

@@ -25,7 +25,8 @@ from autoglm_tui.model import (
     SelfSample,
     XidEvent,
 )
-from autoglm_tui.wire_delta import DeltaEncoder, StreamDecoder, _object_patcher, diff
+from autoglm_tui.wire_delta import DeltaEncoder, diff
+from autoglm_tui.wire_patch import StreamDecoder, _object_patcher
 from tests.compat.v1_0 import model as old_model
 from tests.compat.v1_0 import wire as old_wire
 
@@ -189,6 +190,15 @@ def test_a_bad_delta_is_a_wire_error_and_changes_nothing() -> None:
         '{"type":"delta","seq":2,"gpus":{"@":"index","f":"util_pct","v":{"0":[1,5]}}}',
         '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"0":["1",5]}}}',
         '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"7":[1,5]}}}',
+        # a column row may not rename its element, patch an element twice or add one
+        '{"type":"delta","seq":2,"gpus":{"@":"index","f":["index"],"v":{"0":[1,1]}}}',
+        '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"0":[1,5]},'
+        '"c":{"0":{"util_pct":6}}}}',
+        '{"type":"delta","seq":2,"gpus":{"@":"index","o":[0,1,2],"f":["util_pct"],'
+        '"v":{"2":[1,5]}}}',
+        '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"0":[-1]}}}',
+        '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"0":[1,"x"]}}}',
+        '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":[[1,5]]}}',
     ]
     for line in bad:
         dec2 = StreamDecoder()
@@ -196,9 +206,12 @@ def test_a_bad_delta_is_a_wire_error_and_changes_nothing() -> None:
         with pytest.raises(wire.WireError):
             dec2.decode(line)
         assert dec2.last is None and dec2.needs_full
-    # A field this monitor does not know is ignored, as it is in a full line.
+    # A field this monitor does not know is ignored, as it is in a full line (in a column too).
     ok = dec.decode('{"type":"delta","seq":2,"t":2,"future_field":{"x":1}}')
     assert ok == replace(first, t=2.0, seq=2)
+    ok = dec.decode('{"type":"delta","seq":3,"t":3,"gpus":{"@":"index","f":["future","util_pct"],'
+                    '"v":{"0":[3,{"x":1},7],"1":[1,"y"]}}}')
+    assert ok.gpus[0] == replace(first.gpus[0], util_pct=7.0) and ok.gpus[1] == first.gpus[1]
     assert wire.decode('{"type":"sample","future":1,' + wire.encode(first)[17:]) == first
 
 

@@ -14,10 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from autoglm_tui.analysis.alerts.frame import NODE_SUBJECTS, Frame, Value
+from autoglm_tui.analysis.alerts.frame import NODE_SUBJECTS, Frame, Members, Value
 from autoglm_tui.analysis.alerts.kind import kind_of
 from autoglm_tui.analysis.alerts.model import Alert, AlertEvent, AlertState, Target
-from autoglm_tui.analysis.alerts.rule import OPS, Rule
+from autoglm_tui.analysis.alerts.rule import OPS, SERVICE_LABELS, Rule
+from autoglm_tui.analysis.diagnosis.model import Finding
+from autoglm_tui.analysis.services import ServiceView
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.metrics import Scope
 from autoglm_tui.text import clean
@@ -43,19 +45,22 @@ def node_key(pos: int, idx: int) -> EventKey:
 class Frames:
     """What one evaluation looks at: every node; the UP nodes with a sample new since the last
     evaluation (what metric rules move on); the UP nodes whose sample is not new (label and
-    fleet peer groups count them too); and the evaluation's time."""
+    fleet peer groups count them too); the evaluation's time; and the diagnosis findings
+    shown now (None when no diagnosis runs: diagnosis rules have no data)."""
 
     everyone: list[NodeState]
     live: Frame
     unchanged: Frame
     now: float
+    findings: Sequence[Finding] | None = None
 
 
 class Compiled:
     """A rule with what evaluation needs precomputed, and its alerts and kind state per node."""
 
-    __slots__ = ("active", "agg", "aggregate", "cmp", "idx", "kind", "limit", "match",
-                 "metric", "metric_scope", "per_node", "rule", "threshold")
+    __slots__ = ("active", "agg", "aggregate", "clear_reason", "cmp", "idx", "kind", "limit",
+                 "match", "metric", "metric_scope", "min_requests", "per_node", "rule",
+                 "svc_match", "threshold")
 
     def __init__(self, idx: int, rule: Rule) -> None:
         self.idx = idx
@@ -67,11 +72,27 @@ class Compiled:
         self.metric_scope = rule.metric_scope
         self.aggregate = self.metric_scope != Scope.NODE and rule.scope == Scope.NODE
         self.agg = rule.agg
-        self.match = dict(rule.match)
+        match = dict(rule.match)
+        self.svc_match: tuple[tuple[str, str], ...] | None = None
+        if Scope.SERVICE in rule.member_scopes():
+            # On a service rule, match keys naming the service pick services; the others
+            # are the node's labels.
+            self.svc_match = tuple((k, v) for k, v in rule.match if k in SERVICE_LABELS) or None
+            match = {k: v for k, v in match.items() if k not in SERVICE_LABELS}
+        self.match = match
+        self.min_requests = rule.min_requests
+        self.clear_reason = "condition cleared"  # why an alert ends when its condition clears
         self.limit = 0.0  # a kind's precomputed bound (peer: z * min_std)
-        self.active: dict[str, dict[int | None, Alert]] = {}  # node -> subject -> alert
+        self.active: dict[str, dict[Any, Alert]] = {}  # node -> subject -> alert
         self.per_node: dict[str, Any] = {}  # node -> the kind's own state (z-score windows)
         kind_of(rule.kind).prepare(self)
+
+    def side(self, f: Frame) -> Members:
+        """The GPUs, processes or services of `f` the rule reads (services: those its match
+        picks, figures masked by its minimum of requests)."""
+        if self.metric_scope is Scope.SERVICE:
+            return f.services(self.svc_match, self.min_requests)
+        return f.members(self.metric_scope)
 
     def column(self, f: Frame) -> tuple[list[Value], list[int] | None]:
         """The rule's values on the nodes of `f`, flat, with the offsets that cut them per node
@@ -79,7 +100,7 @@ class Compiled:
         scope = self.metric_scope
         if scope == Scope.NODE:
             return f.node_col(self.metric), None
-        side = f.members(scope)
+        side = self.side(f)
         col = side.col(self.metric)
         if self.aggregate:
             agg = self.agg
@@ -90,7 +111,7 @@ class Compiled:
         """Per node of `f`, the subjects of :meth:`column`'s values."""
         if self.metric_scope == Scope.NODE or self.aggregate:
             return [NODE_SUBJECTS] * len(f)
-        return f.members(self.metric_scope).subjects()
+        return self.side(f).subjects()
 
 
 class EngineCore:
@@ -118,49 +139,65 @@ class EngineCore:
             out = [i for i in out if labels_match(nodes[i], match)]
         return out
 
-    def gone(self, c: Compiled, node: NodeState, at: float, live: Iterable[int]) -> None:
-        """End alerts on processes that a fresh sample no longer lists."""
+    def gone(self, c: Compiled, node: NodeState, at: float, live: Iterable[Any]) -> None:
+        """End alerts on processes (services) that a fresh sample no longer lists."""
         act = c.active.get(node.node_id)
         if not act:
             return
         live_set = set(live)
         for s in [s for s in act if s not in live_set]:
-            self.end(act[s], at, "process exited")
+            if c.metric_scope is not Scope.SERVICE:
+                why = "process exited"
+            elif s in node.services:  # listed, but no longer picked by the rule's match
+                why = "service no longer matches the rule"
+            else:
+                why = "service gone"
+            self.end(act[s], at, why)
 
     def step(
         self,
         c: Compiled,
-        node: NodeState,
-        subject: int | None,
+        node: NodeState | None,
+        subject: Any,
         at: float,
         outcome: Outcome,
         start: float | None = None,
+        target: Target | None = None,
     ) -> None:
-        """Move one target's alert on one observation made at time `at`."""
+        """Move one target's alert on one observation made at time `at`. A kind whose
+        targets are not a node's own subjects (diagnosis findings) passes `target`, and
+        `node` may then be None (a group or the fleet)."""
         hold, value, detail = outcome
         if hold is None:  # no data: nothing moves
             return
-        act = c.active.get(node.node_id)
+        nid = target.node if target is not None else node.node_id  # type: ignore[union-attr]
+        act = c.active.get(nid)
         alert = act.get(subject) if act else None
         rule = c.rule
         events = self._events
         if alert is None:
             if not hold:
                 return
-            scope = Scope.NODE if c.aggregate else c.metric_scope
-            target = make_target(node.node_id, subject, scope)
+            if target is None:
+                scope = Scope.NODE if c.aggregate else c.metric_scope
+                target = make_target(nid, subject, scope)
             begin = at if start is None else start
             alert = Alert(rule=rule, target=target, state=AlertState.PENDING,
                           active_since=begin, last_true=at, value=value, held_value=value,
                           rule_index=c.idx)
-            if target.pid is not None:
-                info = node.proc_info.get(target.pid)
-                if info is not None:
-                    alert.command = clean(info.cmdline or info.name, 200)
+            if node is not None:
+                if target.pid is not None:
+                    info = node.proc_info.get(target.pid)
+                    if info is not None:
+                        alert.command = clean(info.cmdline or info.name, 200)
+                elif target.service is not None:
+                    view = node.services.get(target.service)
+                    if view is not None:
+                        alert.annotations = service_annotations(view)
             if detail:
                 alert.detail = detail
             if act is None:
-                act = c.active[node.node_id] = {}
+                act = c.active[nid] = {}
             act[subject] = alert
             if at - begin >= rule.for_s:
                 alert.state = AlertState.FIRING
@@ -187,7 +224,7 @@ class EngineCore:
         if alert.false_since is None:
             alert.false_since = at
         if alert.state == AlertState.PENDING or at - alert.false_since >= rule.keep_firing_for_s:
-            self.end(alert, at, "condition cleared")
+            self.end(alert, at, c.clear_reason)
 
     def end(self, alert: Alert, at: float, reason: str) -> None:
         """End an alert: firing -> resolved, pending -> inactive."""
@@ -210,12 +247,22 @@ class EngineCore:
             self._events.append((self.key, alert.event(at, AlertState.INACTIVE)))
 
 
-def make_target(node: str, subject: int | None, scope: Scope) -> Target:
+def make_target(node: str, subject: Any, scope: Scope) -> Target:
     if subject is None or scope == Scope.NODE:
         return Target(node)
     if scope == Scope.GPU:
         return Target(node, gpu=subject)
+    if scope == Scope.SERVICE:
+        return Target(node, service=subject)
     return Target(node, pid=subject)
+
+
+def service_annotations(view: ServiceView) -> dict[str, str]:
+    """What a service alert says about its service beside the summary: model and kind."""
+    out = {"service_kind": clean(view.kind, 40)}
+    if view.model:
+        out["model"] = clean(view.model, 200)
+    return out
 
 
 def labels_match(node: NodeState, match: dict[str, str]) -> bool:

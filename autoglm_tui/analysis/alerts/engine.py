@@ -10,10 +10,11 @@ firing that long after its condition last held, so a noisy value does not flap.
 Missing data is not zero: when a node is not UP, a value is unknown (None), or a GPU drops out
 of a sample, the rule has "no data" for that target and nothing changes, neither firing nor
 resolving. An alert ends only for a reason, which its ending event carries (``reason``): its
-condition cleared; the process it names is no longer listed in a fresh sample ("process
-exited"); its node left gracefully (a status change to LEFT: "left gracefully"); or its node was
-removed, with the removal's own reason ("forgotten by operator", "reaped: FAILED for 72h", ...).
-A node that is merely missing from ``state.nodes`` ends nothing.
+condition cleared (a diagnosis alert: its finding cleared); the process or service it names
+is no longer listed in a fresh sample ("process exited", "service gone"); its node left
+gracefully (a status change to LEFT: "left gracefully"); or its node was removed, with the
+removal's own reason ("forgotten by operator", "reaped: FAILED for 72h", ...). A node that
+is merely missing from ``state.nodes`` ends nothing.
 
 After a restart, :meth:`AlertEngine.restore` takes back the pending and firing alerts the
 previous run logged (the caller reads the log), before the first evaluation. A restored alert
@@ -32,14 +33,15 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from autoglm_tui.analysis.alerts.core import FIRST, Compiled, EngineCore, Frames, make_target
+from autoglm_tui.analysis.alerts.core import FIRST, Compiled, EngineCore, Frames
 from autoglm_tui.analysis.alerts.frame import Frame, Layouts
+from autoglm_tui.analysis.alerts.kind import kind_of
 from autoglm_tui.analysis.alerts.kinds import KINDS
 from autoglm_tui.analysis.alerts.model import SEVERITY_RANK, Alert, AlertEvent, AlertState
 from autoglm_tui.analysis.alerts.rule import Rule, format_duration
+from autoglm_tui.analysis.diagnosis.model import Finding
 from autoglm_tui.analysis.state import FleetState, NodeState, StatusChange
 from autoglm_tui.events import NodeStatus
-from autoglm_tui.metrics import Scope
 
 
 class AlertEngine(EngineCore):
@@ -119,8 +121,12 @@ class AlertEngine(EngineCore):
         state: FleetState,
         now: float,
         status_changes: Sequence[StatusChange] = (),
+        findings: Sequence[Finding] | None = None,
     ) -> list[AlertEvent]:
-        """Run every rule once at time `now`; return the alert state changes, in order."""
+        """Run every rule once at time `now`; return the alert state changes, in order.
+        `findings` are the diagnosis findings shown now (``DiagnosisRunner.findings``, after
+        the runner's own tick), what ``kind = "diagnosis"`` rules read; None when no
+        diagnosis runs (those rules then have no data)."""
         self._events = []
         self._resolved_new = []
         self.key = FIRST
@@ -145,7 +151,7 @@ class AlertEngine(EngineCore):
         if removed or len(self._last_at) > n:
             for node_id in [x for x in self._last_at if x not in nodes or x in removed]:
                 del self._last_at[node_id]
-        frames = self._frames(nodes, now)
+        frames = self._frames(nodes, now, findings)
         for kind, compiled in self._by_kind:
             kind.evaluate(self, compiled, frames)
         return self._finish(now)
@@ -195,11 +201,12 @@ class AlertEngine(EngineCore):
             c = by_name.get(e.rule)
             target = e.target
             why = None
+            subject = None
             if c is None:
                 why = "rule no longer loaded"
             else:
-                scope = Scope.NODE if c.aggregate else c.metric_scope
-                if make_target(target.node, target.subject, scope) != target:
+                watched, subject = kind_of(c.kind).subject_of(c, target)
+                if not watched:
                     why = "rule changed: it no longer watches this target"
             if why is not None or c is None:
                 ended = (AlertState.RESOLVED if e.state == AlertState.FIRING
@@ -207,24 +214,26 @@ class AlertEngine(EngineCore):
                 out.append(dataclasses.replace(e, t=now, state=ended, ended_at=now, reason=why))
                 continue
             act = c.active.setdefault(target.node, {})
-            if target.subject in act:
+            if subject in act:
                 continue  # listed twice: the first one stands
             firing = e.state == AlertState.FIRING
-            act[target.subject] = Alert(
+            act[subject] = Alert(
                 rule=c.rule, target=target, state=e.state, active_since=e.started_at,
                 last_true=e.t, value=e.value, held_value=e.value,
                 fired_at=(e.fired_at if e.fired_at is not None else e.started_at) if firing
                 else None,
                 command=e.command, rule_index=c.idx, restored_at=now,
-                restored_summary=e.summary,
+                restored_summary=e.summary, annotations=dict(e.annotations),
             )
-            self.awaiting.setdefault(target.node, now)
+            if target.node:  # a group's or the fleet's alert waits for no node
+                self.awaiting.setdefault(target.node, now)
             taken += 1
         if taken or out:
             self.version += 1
         return out
 
-    def _frames(self, nodes: dict[str, NodeState], now: float) -> Frames:
+    def _frames(self, nodes: dict[str, NodeState], now: float,
+                findings: Sequence[Finding] | None = None) -> Frames:
         """All nodes; those UP with a sample new since the last evaluation; those UP whose
         sample is not new."""
         last_at = self._last_at
@@ -257,7 +266,7 @@ class AlertEngine(EngineCore):
         return Frames(list(nodes.values()),
                       Frame(new_ids, new_nodes, new_pos, new_ats, interned, layouts, "new"),
                       Frame(old_ids, old_nodes, old_pos, old_ats, interned, layouts, "old"),
-                      now)
+                      now, findings)
 
     def _finish(self, now: float) -> list[AlertEvent]:
         """Put the evaluation's events (and newly resolved alerts) in order."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from autoglm_tui import metrics
 from autoglm_tui.analysis.alerts.kind import Checks
-from autoglm_tui.analysis.alerts.rule import DIRECTIONS
+from autoglm_tui.analysis.alerts.rule import DIRECTIONS, OPS
 from autoglm_tui.format import parse_duration
 
 LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -95,3 +95,28 @@ def deviation(raw: dict[str, object], checks: Checks, kw: dict[str, Any]) -> Non
     if direction not in DIRECTIONS:
         checks.bad("direction", f"'direction' must be one of {', '.join(DIRECTIONS)}")
     kw["direction"] = direction
+
+
+def comparison(raw: dict[str, object], checks: Checks, kw: dict[str, Any]) -> None:
+    """`op` (default ">") and `threshold` (required): shared by threshold and trend rules."""
+    op = raw.get("op", ">")
+    if op not in OPS:
+        checks.bad("op", f"bad op {op!r}; one of {' '.join(OPS)}")
+    kw["op"] = op
+    if "threshold" not in raw:
+        checks.missing("missing 'threshold' (a number)")
+    else:
+        th = number(raw["threshold"])
+        if th is None:
+            checks.bad("threshold", f"'threshold' must be a number, not {raw['threshold']!r}")
+        kw["threshold"] = th
+
+
+def window(raw: dict[str, object], checks: Checks, kw: dict[str, Any]) -> None:
+    """`window`, a duration above 0, into ``kw["window_s"]`` when given."""
+    if "window" in raw:
+        w = duration(raw["window"])
+        if isinstance(w, str) or w <= 0:
+            checks.bad("window", f"'window': {w if isinstance(w, str) else 'must be above 0'}")
+        else:
+            kw["window_s"] = w

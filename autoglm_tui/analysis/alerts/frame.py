@@ -1,11 +1,12 @@
 """The values alert rules read at one evaluation, extracted once and shared (pure).
 
-A :class:`Frame` holds some nodes (in fleet order) with their newest samples. For GPU and
-process metrics it keeps every GPU (or process) of those nodes in one flat list, cut per node
-by offsets; a metric's values become one flat column, built on first use and shared by every
-rule that reads that metric, so a tick reads each of 2,048 GPU values once rather than once
-per rule. A rule scans a column in C (:func:`hits`) to find the few nodes where its condition
-holds; only those, and the nodes where the rule has an alert, take the per-node path.
+A :class:`Frame` holds some nodes (in fleet order) with their newest samples. For GPU,
+process and service metrics it keeps every GPU (process, inference service) of those nodes in
+one flat list, cut per node by offsets; a metric's values become one flat column, built on
+first use and shared by every rule that reads that metric, so a tick reads each of 2,048 GPU
+values once rather than once per rule. A rule scans a column in C (:func:`hits`) to find the
+few nodes where its condition holds; only those, and the nodes where the rule has an alert,
+take the per-node path.
 
 Few objects are made per tick (a flat list per metric, no list per node), so evaluating the
 rules adds little work for the garbage collector. What does not change from one tick to the
@@ -18,10 +19,12 @@ from __future__ import annotations
 import operator
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import accumulate, chain, compress, count, islice, repeat
 from typing import Any
 
 from autoglm_tui import metrics
+from autoglm_tui.analysis.services import COUNT_OF, SERVICE_METRICS, ServiceView
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.metrics import Scope
 
@@ -40,6 +43,10 @@ PROC_FIELDS: dict[str, Callable[[Any], Any]] = {
     "proc.sm_util_pct": operator.attrgetter("sm_pct"),
 }
 NODE_SUBJECTS: tuple[None] = (None,)  # the one subject of a node metric
+# A service rule's `match` on the service itself (sorted (label, value) pairs), or None.
+ServiceMatch = tuple[tuple[str, str], ...] | None
+_NODE_SERVICE_KEYS = [(name, None) for name in SERVICE_METRICS]
+_KNOWN = partial(operator.is_not, None)
 
 
 def hits(col: Sequence[Value], cmp: Callable[[Any, Any], bool], threshold: float) -> list[int]:
@@ -162,11 +169,104 @@ class Members:
         return sorted({bisect_right(off, i) - 1 for i in flat})
 
 
+def service_labels(sid: str, view: ServiceView) -> dict[str, str | None]:
+    """The labels a service rule's `match` reads: its id, name, model and kind."""
+    return {"service": sid, "name": view.name, "model": view.model, "kind": view.kind}
+
+
+def service_matches(sid: str, view: ServiceView, match: ServiceMatch) -> bool:
+    if not match:
+        return True
+    labels = service_labels(sid, view)
+    return all(labels.get(k) == v for k, v in match)
+
+
+class ServiceMembers(Members):
+    """The inference services of a frame's nodes (those a rule's `match` picks), flat. Their
+    values come from the node's derived metrics under ``(metric, service id)``. A latency
+    figure resting on few requests (``Latency.few``, or fewer than `min_requests`) and, with
+    `min_requests`, an error rate over fewer finished requests, read as unknown: no data.
+
+    A node whose source gives only node-level service figures (the Prometheus source: no
+    service of its own listed, values under ``(metric, None)``) counts as one service with no
+    id (subject None), so service rules still watch it; its alerts attach to the node."""
+
+    __slots__ = ("_flat_views", "_metrics", "_min", "_views")
+
+    def __init__(self, nodes: Sequence[NodeState], match: ServiceMatch,
+                 min_requests: int | None, layouts: Layouts, tag: str) -> None:
+        views = [n.services for n in nodes]
+        node_metrics = [n.metrics for n in nodes]
+        groups: list[Sequence[Any]] = []
+        for vs, m in zip(views, node_metrics, strict=True):
+            if vs:
+                groups.append([sid for sid, v in vs.items() if service_matches(sid, v, match)]
+                              if match else list(vs))
+            elif not match and any(map(_KNOWN, map(m.get, _NODE_SERVICE_KEYS))):
+                groups.append(NODE_SUBJECTS)
+            else:
+                groups.append(())
+        super().__init__(groups, str, {}, None, layouts, tag)
+        self._views = views
+        self._metrics = node_metrics
+        self._min = min_requests
+        self._flat_views: list[ServiceView] | None = None
+
+    def keys(self) -> list[Any]:
+        out = self._keys
+        if out is None:
+            out = self._keys = list(chain.from_iterable(self.groups))
+        return out
+
+    def subject(self, i: int) -> Sequence[Any]:
+        return self.groups[i]
+
+    def subjects(self) -> list[Any]:
+        return self.groups
+
+    def view(self, i: int, sid: str) -> ServiceView | None:
+        """Node i's view of service `sid`."""
+        return self._views[i].get(sid)
+
+    def col(self, metric: str) -> list[Value]:
+        out = self._cols.get(metric)
+        if out is None:
+            out = [m.get((metric, sid))
+                   for m, sids in zip(self._metrics, self.groups, strict=True) for sid in sids]
+            figure = COUNT_OF.get(metric)
+            if figure is not None and (figure != "finished" or self._min is not None):
+                self._mask(out, figure)
+            self._cols[metric] = out
+        return out
+
+    def _mask(self, out: list[Value], figure: str) -> None:
+        """Unknown where the figure rests on too few requests."""
+        flat = self._flat_views
+        if flat is None:
+            flat = self._flat_views = [vs.get(sid) for vs, sids in zip(
+                self._views, self.groups, strict=True) for sid in sids]
+        least = self._min
+        for j, v in enumerate(out):
+            if v is None:
+                continue
+            view = flat[j]
+            if view is None:
+                continue  # a node-level figure: nothing says what it rests on
+            if figure == "finished":
+                n = view.finished
+                if n is None or n < least:  # type: ignore[operator]
+                    out[j] = None
+                continue
+            lat = getattr(view, figure)
+            if lat is None or (lat.few if least is None else lat.count < least):
+                out[j] = None
+
+
 class Frame:
     """Some nodes of the fleet with their newest samples, in fleet order (``pos`` says where)."""
 
-    __slots__ = ("_gpus", "_index", "_interned", "_layouts", "_node_cols", "_procs", "_tag",
-                 "ats", "ids", "metrics", "nodes", "pos", "samples")
+    __slots__ = ("_gpus", "_index", "_interned", "_layouts", "_node_cols", "_procs", "_services",
+                 "_tag", "ats", "ids", "metrics", "nodes", "pos", "samples")
 
     def __init__(
         self, ids: list[str], nodes: list[NodeState], pos: list[int], ats: list[float],
@@ -183,6 +283,7 @@ class Frame:
         self._tag = tag
         self._gpus: Members | None = None
         self._procs: Members | None = None
+        self._services: dict[tuple[ServiceMatch, int | None], ServiceMembers] = {}
         self._index: dict[str, int] | None = None
         self._node_cols: dict[str, list[Value]] = {}
 
@@ -215,8 +316,21 @@ class Frame:
                 None, self._layouts, self._tag + "proc")
         return out
 
+    def services(self, match: ServiceMatch = None,
+                 min_requests: int | None = None) -> ServiceMembers:
+        """The services of the frame's nodes that `match` picks (all: None), their latency
+        and error-rate figures masked as `min_requests` says (see :class:`ServiceMembers`)."""
+        key = (match, min_requests)
+        out = self._services.get(key)
+        if out is None:
+            out = self._services[key] = ServiceMembers(
+                self.nodes, match, min_requests, self._layouts, f"{self._tag}svc{key!r}")
+        return out
+
     def members(self, scope: Scope) -> Members:
-        return self.gpus if scope == Scope.GPU else self.procs
+        if scope is Scope.GPU:
+            return self.gpus
+        return self.procs if scope is Scope.PROC else self.services()
 
     def node_col(self, metric: str) -> list[Value]:
         """A node metric's value on every node of the frame."""

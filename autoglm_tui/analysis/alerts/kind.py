@@ -13,8 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from autoglm_tui import metrics
+from autoglm_tui.metrics import Scope
+
 if TYPE_CHECKING:
     from autoglm_tui.analysis.alerts.core import Compiled, EngineCore, Frames
+    from autoglm_tui.analysis.alerts.model import Target
     from autoglm_tui.analysis.alerts.rule import Rule
 
 
@@ -48,6 +52,22 @@ class RuleKind:
 
     def prepare(self, compiled: Compiled) -> None:
         """Precompute what evaluation needs for one rule (optional)."""
+
+    def value_unit(self, rule: Rule) -> str:
+        """The unit of an alert's value (and of the threshold) in summaries: the metric's."""
+        m = metrics.METRICS.get(rule.metric or "")
+        return m.unit if m is not None else ""
+
+    def subject_of(self, compiled: Compiled, target: Target) -> tuple[bool, Any]:
+        """Whether the rule watches `target` (an alert restored after a restart), and the
+        subject its alert is kept under on the target's node."""
+        scope = Scope.NODE if compiled.aggregate else compiled.metric_scope
+        want = {Scope.NODE: None, Scope.GPU: target.gpu, Scope.PROC: target.pid,
+                Scope.SERVICE: target.service}[scope]
+        others = (target.gpu, target.pid, target.service, target.group, target.finding)
+        ok = bool(target.node) and sum(x is not None for x in others) == (want is not None)
+        # (a service rule's node-level alert: a source that lists no services of its own)
+        return ok and (scope in (Scope.NODE, Scope.SERVICE) or want is not None), want
 
     def evaluate(self, engine: EngineCore, rules: list[Compiled], frames: Frames) -> None:
         """Run every enabled rule of this kind once; state changes go through `engine.step`."""

@@ -23,21 +23,37 @@ SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """What an alert is about: a node, one of its GPUs, or one of its processes."""
+    """What an alert is about: a node, one of its GPUs, processes or inference services, or
+    (diagnosis alerts) a group of replicas or the fleet, which have no node (``node == ""``).
+
+    ``finding`` names the diagnosis finding of a ``kind = "diagnosis"`` alert: one rule may
+    list several findings, and each one on a subject is an alert of its own."""
 
     node: str
     gpu: int | None = None
     pid: int | None = None
+    service: str | None = None  # the service id on the node (its name, else KIND:PORT)
+    group: str | None = None  # a replica group, "LABEL=VALUE" (group-level findings)
+    finding: str | None = None  # the finding's name (diagnosis alerts)
 
     @property
-    def subject(self) -> int | None:
-        return self.gpu if self.gpu is not None else self.pid
+    def subject(self) -> int | str | None:
+        """The GPU index, pid or service id the alert is about on its node (None: the node)."""
+        if self.gpu is not None:
+            return self.gpu
+        return self.pid if self.pid is not None else self.service
 
     def __str__(self) -> str:
+        if self.group is not None:
+            return f"group {self.group}"
+        if not self.node:
+            return "fleet"
         if self.gpu is not None:
             return f"{self.node} gpu{self.gpu}"
         if self.pid is not None:
             return f"{self.node} pid {self.pid}"
+        if self.service is not None:
+            return f"{self.node} {self.service}"
         return self.node
 
 
@@ -60,14 +76,18 @@ class AlertEvent:
     # "left gracefully", the removal's reason ("forgotten by operator", ...), ...
     reason: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    # What the alert says beside its summary: a service's model and kind; a finding's
+    # evidence and next steps. They go to Alertmanager as annotations.
+    annotations: tuple[tuple[str, str], ...] = ()
 
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.rule, self.target)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (the alert log's line)."""
-        return {
+        """A JSON-ready dict (the alert log's line); `service`, `group`, `finding` and
+        `annotations` only where the alert has them."""
+        out = {
             "t": round(self.t, 3),
             "kind": "alert",
             "rule": self.rule,
@@ -86,13 +106,29 @@ class AlertEvent:
             "labels": dict(self.labels),
             "id": self.fingerprint,
         }
+        t = self.target
+        for key in ("service", "group", "finding"):
+            value = getattr(t, key)
+            if value is not None:
+                out[key] = value
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        return out
 
 
 def fingerprint(rule: str, target: Target) -> str:
-    """A stable id for one rule on one target (used by silences and Alertmanager)."""
-    return f"{rule}|{target.node}|{'' if target.gpu is None else target.gpu}|" + (
+    """A stable id for one rule on one target (used by silences and Alertmanager); the parts
+    a node, GPU or process alert lacks add nothing, so their ids stay as they were."""
+    out = f"{rule}|{target.node}|{'' if target.gpu is None else target.gpu}|" + (
         "" if target.pid is None else str(target.pid)
     )
+    if target.service is not None:
+        out += f"|service={target.service}"
+    if target.group is not None:
+        out += f"|group={target.group}"
+    if target.finding is not None:
+        out += f"|finding={target.finding}"
+    return out
 
 
 @dataclass(slots=True)
@@ -115,6 +151,7 @@ class Alert:
     rule_index: int = -1  # the engine's index of the rule (internal)
     restored_at: float | None = None  # taken back from the alert log after a restart
     restored_summary: str | None = None  # the logged summary, until the alert is observed again
+    annotations: dict[str, str] = field(default_factory=dict)  # a service's model and kind
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Alert:
         """A copy that shares the rule, the target and `detail`: an alert changes only by
@@ -133,13 +170,22 @@ class Alert:
         return self.rule.severity
 
     def labels(self) -> tuple[tuple[str, str], ...]:
-        """Alertmanager-style labels: alertname, severity, node, gpu/pid, plus the rule's own."""
-        out = {"alertname": self.rule.name, "severity": self.rule.severity,
-               "node": self.target.node}
-        if self.target.gpu is not None:
-            out["gpu"] = str(self.target.gpu)
-        if self.target.pid is not None:
-            out["pid"] = str(self.target.pid)
+        """Alertmanager-style labels: alertname, severity, node, gpu/pid/service (group and
+        finding for diagnosis alerts), plus the rule's own."""
+        t = self.target
+        out = {"alertname": self.rule.name, "severity": self.rule.severity}
+        if t.node:
+            out["node"] = t.node
+        if t.gpu is not None:
+            out["gpu"] = str(t.gpu)
+        if t.pid is not None:
+            out["pid"] = str(t.pid)
+        if t.service is not None:
+            out["service"] = t.service
+        if t.group is not None:
+            out["group"] = t.group
+        if t.finding is not None:
+            out["finding"] = t.finding
         for k, v in self.rule.labels:
             out.setdefault(k, v)
         return tuple(sorted(out.items()))
@@ -151,6 +197,12 @@ class Alert:
         if self.restored_summary is not None:
             return self.restored_summary
         return render_summary(self)
+
+    def all_annotations(self) -> dict[str, str]:
+        """The alert's annotations: those it got at its start (a service's model and kind)
+        and those its kind keeps with the newest observation (a finding's next steps)."""
+        extra = self.detail.get("annotations")
+        return {**self.annotations, **extra} if extra else self.annotations
 
     def event(self, t: float, state: AlertState) -> AlertEvent:
         return AlertEvent(
@@ -168,6 +220,7 @@ class Alert:
             command=self.command,
             reason=self.reason if state in (AlertState.RESOLVED, AlertState.INACTIVE) else None,
             labels=self.labels(),
+            annotations=tuple(sorted(self.all_annotations().items())),
         )
 
 

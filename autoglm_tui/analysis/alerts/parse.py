@@ -28,6 +28,7 @@ from autoglm_tui import metrics
 from autoglm_tui.analysis.alerts.fields import (
     LABEL_RE,
     duration,
+    is_int,
     string_table,
     suggest,
 )
@@ -35,6 +36,7 @@ from autoglm_tui.analysis.alerts.kind import Checks, RuleKind
 from autoglm_tui.analysis.alerts.kinds import KINDS
 from autoglm_tui.analysis.alerts.rule import AGGS, RESERVED_LABELS, SEVERITIES, Rule, RuleError
 from autoglm_tui.analysis.alerts.summary import check_template
+from autoglm_tui.analysis.services import COUNT_OF, NODE_AGG
 from autoglm_tui.metrics import Scope
 
 if sys.version_info >= (3, 11):
@@ -214,17 +216,19 @@ def _common(raw: dict[str, object], bad: Any, kw: dict[str, Any]) -> None:
 
 
 def _scope(raw: dict[str, object], bad: Any, kw: dict[str, Any]) -> None:
-    """Where the alert attaches (`scope`, default the metric's own) and `agg` over it."""
+    """Where the alert attaches (`scope`, default the metric's own), `agg` over it, and
+    `min_requests` for service figures."""
     metric = kw.get("metric")
     names = [metric] if metric else [c.metric for c in kw.get("conditions", ())]
     scopes = {metrics.scope_of(n) for n in names} - {Scope.NODE}
+    mixed = len(scopes) > 1  # a joint rule over two kinds of members: checked per node
     metric_scope = scopes.pop() if len(scopes) == 1 else Scope.NODE
     scope = metric_scope
     if "scope" in raw:
         try:
             scope = Scope(raw["scope"])
         except ValueError:
-            bad("scope", "'scope' must be \"node\", \"gpu\" or \"proc\"")
+            bad("scope", "'scope' must be \"node\", \"gpu\", \"proc\" or \"service\"")
         else:
             if scope != metric_scope and scope != Scope.NODE:
                 bad("scope", f"a {metric_scope.value} metric can be checked per "
@@ -234,10 +238,24 @@ def _scope(raw: dict[str, object], bad: Any, kw: dict[str, Any]) -> None:
     if "agg" in raw:
         if raw["agg"] not in AGGS:
             bad("agg", f"'agg' must be one of {', '.join(AGGS)}")
-        elif scope == metric_scope:
-            bad("agg", "'agg' needs scope = \"node\" on a GPU or process metric")
+        elif scope == metric_scope and not mixed:
+            bad("agg", "'agg' needs scope = \"node\" on a GPU, process or service metric")
         else:
             kw["agg"] = raw["agg"]
+    elif scope != metric_scope and metric in NODE_AGG:
+        # A service metric per node, with no agg: as the node-level value is made (summed
+        # rates and counts, the worst latency, error rate and KV cache, the lowest svc.up).
+        kw["agg"] = NODE_AGG[metric]
+    if "min_requests" in raw:
+        n = raw["min_requests"]
+        if not is_int(n) or n < 0:  # type: ignore[operator]
+            bad("min_requests", "'min_requests' must be a whole number, 0 or more")
+        elif not names or any(name not in COUNT_OF for name in names):
+            bad("min_requests", "'min_requests' applies to service latency and error-rate "
+                "metrics (svc.latency_*, svc.ttft_*, svc.itl_*, svc.queue_time_*, "
+                "svc.error_rate)")
+        else:
+            kw["min_requests"] = n
 
 
 # ---------------------------------------------------------------------------- line lookup

@@ -33,7 +33,11 @@ NOT_UP = tuple(s for s in NodeStatus if s != NodeStatus.UP)
 # and neither is one that left gracefully (LEFT ends its alerts instead).
 NODE_RULE_DEFAULT = (NodeStatus.STALE, NodeStatus.UNREACHABLE, NodeStatus.INVALID,
                      NodeStatus.FAILED)
-RESERVED_LABELS = frozenset({"alertname", "severity", "node", "gpu", "pid"})
+RESERVED_LABELS = frozenset({"alertname", "severity", "node", "gpu", "pid", "service", "group",
+                             "finding"})
+# `match` keys that a rule on a service metric (and a diagnosis rule on a service finding)
+# matches against the service itself rather than its node's labels.
+SERVICE_LABELS = ("service", "name", "model", "kind")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +80,24 @@ class Rule:
     group: str = "node"
     statuses: tuple[NodeStatus, ...] = NODE_RULE_DEFAULT
     conditions: tuple[Condition, ...] = ()
+    # Service latency and error-rate figures resting on fewer requests are no data (None:
+    # the service tracker's own minimum for quantiles and means, none for the error rate).
+    min_requests: int | None = None
+    findings: tuple[str, ...] = ()  # diagnosis rules: the finding names watched
     enabled: bool = True
     source: str = "<defaults>"
     line: int = 0
 
     @property
     def metric_scope(self) -> Scope:
-        """The scope the rule's metric (or its conditions) is measured on."""
-        scopes = {metrics.scope_of(n) for n in self.metric_names() if n}
-        scopes.discard(Scope.NODE)
-        return scopes.pop() if scopes else Scope.NODE
+        """The scope the rule's metric (or its conditions) is measured on: NODE when they are
+        node metrics, or measured on two kinds of members (checked per node then)."""
+        scopes = self.member_scopes()
+        return scopes.pop() if len(scopes) == 1 else Scope.NODE
+
+    def member_scopes(self) -> set[Scope]:
+        """The scopes other than NODE that the rule's metrics are measured on."""
+        return {metrics.scope_of(n) for n in self.metric_names() if n} - {Scope.NODE}
 
     def metric_names(self) -> list[str]:
         """Every metric the rule reads (none for a node-status rule)."""
@@ -96,13 +108,19 @@ class Rule:
 
     @property
     def aggregated(self) -> bool:
-        """True when a per-GPU or per-process metric is reduced to one value per node."""
+        """True when a per-GPU, per-process or per-service metric is reduced to one value per
+        node."""
         return self.scope != self.metric_scope
 
     def describe(self, with_for: bool = True) -> str:
         """One line: what the rule checks (used by `rules list` and the alerts screen)."""
         hold = f" for {format_duration(self.for_s)}" if self.for_s and with_for else ""
-        return kind_of(self.kind).describe(self) + hold
+        what = kind_of(self.kind).describe(self)
+        if self.scope is Scope.SERVICE and self.metric_scope is Scope.SERVICE:
+            what += " per service"
+        if self.match:
+            what += " where " + ", ".join(f"{k}={v}" for k, v in self.match)
+        return what + hold
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,9 @@ from autoglm_tui import format as fmt
 from autoglm_tui import metrics
 from autoglm_tui.analysis.alerts.fields import suggest
 from autoglm_tui.analysis.alerts.kind import kind_of
+from autoglm_tui.analysis.alerts.rule import format_duration
 from autoglm_tui.format import duration as fmt_duration
+from autoglm_tui.metrics import Scope
 from autoglm_tui.text import clean
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ TEMPLATE_FIELDS = frozenset(
     {
         "rule", "node", "gpu", "pid", "command", "target", "metric", "value", "op",
         "threshold", "for", "severity", "z", "mean", "std", "status", "reason", "values",
+        "service", "model", "kind", "window", "verdict", "finding", "group",
     }
 )
 
@@ -53,7 +56,11 @@ class Missing:
 
 
 def in_unit(v: float, unit: str) -> str:
-    """A value in its metric's unit: 97.0%, 49.4 MiB, 5.2 MB/s, 2.5s."""
+    """A value in its metric's unit: 97.0%, 49.4 MiB, 5.2 MB/s, 2.5s; a rate of change
+    (unit "UNIT/min") as "+1.5%/min"."""
+    if unit.endswith("/min"):
+        text = in_unit(v, unit[:-4])
+        return f"{'+' if v > 0 else ''}{text}/min"
     if unit == "pct":
         return f"{v:.1f}%"
     if unit == "bytes":
@@ -77,8 +84,11 @@ def render_summary(alert: Alert) -> str:
     """The rule's template (or its kind's default) filled in with the newest value that held,
     so a resolved alert still says what it was about."""
     rule = alert.rule
-    unit = metrics.METRICS[rule.metric].unit if rule.metric in metrics.METRICS else ""
+    kind = kind_of(rule.kind)
+    unit = kind.value_unit(rule)
     d = alert.detail
+    t = alert.target
+    notes = alert.annotations
     fields: dict[str, object] = {
         "rule": rule.name,
         "node": clean(alert.target.node, 120),
@@ -101,8 +111,18 @@ def render_summary(alert: Alert) -> str:
             f"{k}={in_unit(v, metrics.METRICS[k].unit) if v is not None else 'N/A'}"
             for k, v in d.get("values", {}).items()
         ),
+        "service": clean(t.service or "-", 120),
+        "model": clean(notes.get("model") or "?", 200),
+        "kind": clean(notes.get("service_kind") or "?", 40),
+        "window": format_duration(rule.window_s),
+        "verdict": clean(d.get("verdict") or "?", 300),
+        "finding": clean(t.finding or "-", 60),
+        "group": clean(t.group or "-", 120),
     }
-    default = kind_of(rule.kind).default_summary(rule)
+    if t.service is None and rule.scope is Scope.SERVICE:
+        # a node whose source gives only node-level service figures (the Prometheus source)
+        fields["service"], fields["kind"] = "(all)", "inference"
+    default = kind.default_summary(rule)
     try:
         return clean((rule.summary or default).format_map(fields), 400)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):

@@ -1,14 +1,16 @@
-"""Sliding-window baselines for z-score alert rules, in time buckets (pure).
+"""Sliding windows for alert rules (pure).
 
 :class:`Window` is one series' count, mean and standard deviation over the completed buckets
 of its window (a process's); :class:`Block` keeps the same for a fixed set of subjects of one
 node (its GPUs, or the node itself) with one bucket ring shared by all of them, and turns them
-into the band outside which a value is anomalous.
+into the band outside which a value is anomalous (z-score rules). :class:`Slope` is one
+series' least-squares slope over a sliding window of its points (trend rules).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from itertools import repeat
 from operator import add, mul, sub, truediv
@@ -327,3 +329,76 @@ def z_exceeds(z: float | None, limit: float, direction: str) -> bool:
     if direction == "below":
         return z < -limit
     return abs(z) > limit
+
+
+class Slope:
+    """Least-squares slope of one series over a sliding time window, O(1) a point.
+
+    Running sums of the points in the window (times and values taken relative to an origin
+    near the window, so the sums stay well conditioned) give the slope at every point. The
+    sums are made afresh from the points now and then, so rounding never piles up. The slope
+    is unknown with fewer than 3 points or while the points span less than half the window
+    (a trend needs time to show)."""
+
+    __slots__ = ("fresh", "n", "sx", "sxx", "sxy", "sy", "t0", "ts", "v0", "vs", "window_s")
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.ts: deque[float] = deque()
+        self.vs: deque[float] = deque()
+        self.t0 = 0.0
+        self.v0 = 0.0
+        self.n = 0
+        self.sx = self.sy = self.sxx = self.sxy = 0.0
+        self.fresh = 0  # points added since the sums were made afresh
+
+    def push(self, t: float, v: float) -> float | None:
+        """Add the point (t, v) (a time not after the newest is ignored); the slope, per
+        second, over the window ending at `t`."""
+        ts, vs = self.ts, self.vs
+        if ts and t <= ts[-1]:
+            return self.slope()
+        if not ts:
+            self.t0, self.v0 = t, v
+        x, y = t - self.t0, v - self.v0
+        ts.append(t)
+        vs.append(v)
+        self.n += 1
+        self.sx += x
+        self.sy += y
+        self.sxx += x * x
+        self.sxy += x * y
+        horizon = t - self.window_s
+        while ts[0] <= horizon:
+            x, y = ts.popleft() - self.t0, vs.popleft() - self.v0
+            self.n -= 1
+            self.sx -= x
+            self.sy -= y
+            self.sxx -= x * x
+            self.sxy -= x * y
+        self.fresh += 1
+        if self.fresh > 4 * self.n + 16:
+            self._resum()
+        return self.slope()
+
+    def _resum(self) -> None:
+        ts, vs = self.ts, self.vs
+        self.t0, self.v0 = ts[0], vs[0]
+        xs = [t - self.t0 for t in ts]
+        ys = [v - self.v0 for v in vs]
+        self.n = len(xs)
+        self.sx = math.fsum(xs)
+        self.sy = math.fsum(ys)
+        self.sxx = math.fsum(x * x for x in xs)
+        self.sxy = math.fsum(x * y for x, y in zip(xs, ys, strict=True))
+        self.fresh = 0
+
+    def slope(self) -> float | None:
+        """The slope per second over the window; None when it cannot be told yet."""
+        n, ts = self.n, self.ts
+        if n < 3 or ts[-1] - ts[0] < self.window_s / 2:
+            return None
+        var = self.sxx - self.sx * self.sx / n
+        if var <= 0:
+            return None
+        return (self.sxy - self.sx * self.sy / n) / var

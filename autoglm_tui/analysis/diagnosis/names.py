@@ -58,7 +58,7 @@ PROC_GPU_MEM = "proc.gpu_mem_bytes"
 PROC_RSS = "proc.rss_bytes"
 
 # services (derived svc.* values)
-SVC_LATENCY = ("svc.latency_p95_s", "svc.latency_mean_s")  # the first one present is used
+SVC_LATENCY = ("svc.latency_p95_s", "svc.latency_avg_s")  # the first one present is used
 SVC_TOKENS = "svc.tokens_per_s"
 SVC_QUEUE = "svc.queue_len"
 SVC_KV = "svc.kv_cache_pct"

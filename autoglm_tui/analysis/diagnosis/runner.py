@@ -37,7 +37,9 @@ class DiagnosisRunner:
         self._known: dict[str, set[str]] = {}
 
     def install(self, monitor: Monitor) -> DiagnosisRunner:
-        monitor.hooks.append(self.hook)
+        """Run on the monitor's tick, first: the alert pipeline's hook (installed before or
+        after) then reads this tick's findings (``kind = "diagnosis"`` rules)."""
+        monitor.hooks.insert(0, self.hook)
         monitor.diagnosis = self
         return self
 

@@ -95,12 +95,23 @@ def pairs(times: Sequence[float], values: Sequence[float]) -> tuple[list[float],
 
 
 def thin(ts: Sequence[float], vs: Sequence[float], n: int) -> tuple[list[float], list[float]]:
-    """At most `n` evenly spaced points (first and last kept)."""
+    """At most `n` points evenly spread in time: the mean time and value of the points in each
+    of `n` equal spans (history is denser in its newest minutes, and a slope must not be decided
+    by where the points are densest)."""
     if len(ts) <= n or n < 2:
         return list(ts), list(vs)
-    step = (len(ts) - 1) / (n - 1)
-    idx = [round(k * step) for k in range(n)]
-    return [ts[i] for i in idx], [vs[i] for i in idx]
+    t0, span = ts[0], ts[-1] - ts[0]
+    if span <= 0:
+        return list(ts[:n]), list(vs[:n])
+    sums: dict[int, list[float]] = {}
+    for t, v in zip(ts, vs, strict=True):
+        acc = sums.setdefault(min(n - 1, int((t - t0) / span * n)), [0.0, 0.0, 0.0])
+        acc[0] += t
+        acc[1] += v
+        acc[2] += 1
+    out_t = [a[0] / a[2] for _, a in sorted(sums.items())]
+    out_v = [a[1] / a[2] for _, a in sorted(sums.items())]
+    return out_t, out_v
 
 
 def theil_sen(ts: Sequence[float], vs: Sequence[float], max_points: int = 60) -> float | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from autoglm_tui.cluster.prometheus.mapping import KINDS, SERVICE_KINDS
+from autoglm_tui.cluster.prometheus.mapping import KINDS
 from autoglm_tui.cluster.prometheus.queries import Target
+from autoglm_tui.cluster.prometheus.services import RawService, node_services
 from autoglm_tui.exporter.names import GPU_HEALTH
 from autoglm_tui.model import (
     SCHEMA,
@@ -36,7 +37,8 @@ Infos = Mapping[tuple[str, str, object], Mapping[str, str]]
 Derived = dict[tuple[str, "int | str | None"], "float | None"]
 ORDER = tuple(k.name for k in KINDS)
 HEALTH_FIELDS = tuple((f.attr, f.attr.startswith("throttle")) for f in GPU_HEALTH)
-SERVICE_KEYS = tuple(dict.fromkeys(e.key for k in SERVICE_KINDS for e in k.entries))
+SERVICE_KEYS = tuple(dict.fromkeys(e.key for k in KINDS for e in k.entries
+                                   if e.key.startswith("svc.")))
 NO_GPU_EXPORTER = ("no GPU exporter for this node in Prometheus (autoglm-tui exporter or "
                    "dcgm-exporter)")
 
@@ -81,9 +83,10 @@ def _info(infos: Infos, kind: str, key: str, subject: object = None) -> Mapping[
 
 
 def node_sample(node_id: str, values: Values, infos: Infos, t: float, seq: int,
-                targets: Mapping[str, Target] | None = None, details: bool = False
-                ) -> tuple[Sample, Derived]:
-    """The node's sample at `t` and the figures Prometheus derived (rates) for the state."""
+                targets: Mapping[str, Target] | None = None, details: bool = False,
+                services: Mapping[str, RawService] | None = None) -> tuple[Sample, Derived]:
+    """The node's sample at `t` and the figures Prometheus derived (rates) for the state;
+    `services` are our exporter's raw service series of the node (read with the details)."""
     pick = _Pick(values)
     loads = (pick("load.1"), pick("load.5"), pick("load.15"))
     cpu = CpuSample(
@@ -121,6 +124,7 @@ def node_sample(node_id: str, values: Values, infos: Infos, t: float, seq: int,
         procs=_procs(pick, infos) if details else (),
         procs_fresh=details,
         self_cost=SelfSample(self_cpu, _int(self_rss) or 0) if self_cpu is not None else None,
+        services=node_services(services),  # type: ignore[arg-type]
         errors=_target_errors(targets),
     )
     return sample, _derived(pick, link_mbps)
@@ -147,7 +151,7 @@ def _derived(pick: _Pick, link_mbps: int | None) -> Derived:
     if link_mbps and rx is not None and tx is not None:
         util = min(100.0, 100.0 * max(rx, tx) * 8 / (link_mbps * 1e6))
     out[("net.util_pct", None)] = util
-    for key in SERVICE_KEYS:  # inference servers Prometheus scrapes (vLLM, SGLang, TGI...)
+    for key in SERVICE_KEYS:  # our exporter's services, servers Prometheus scrapes (vLLM...)
         value = pick(key)
         if value is not None:
             out[(key, None)] = value

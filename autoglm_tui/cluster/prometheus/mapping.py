@@ -77,6 +77,40 @@ def _rate(metric: str, extra: str = "") -> str:
 
 
 # ---------------------------------------------------------------- ours (autoglm-tui exporter)
+# Its inference services travel raw (exporter/service_families.py): per node the rows below
+# take rates and sums over its services, and the worst service's quantile, error rate and KV
+# cache, as the monitor does over a node's services; the services themselves (node.services)
+# come from the raw series of the nodes on screen (services.py).
+
+
+# The raw service series services.py reads for the nodes whose details are read (it files
+# the names exporter/names.py lists and skips the rest, such as the histograms' _count).
+SERVICE_SELECTOR = '{{__name__=~"autoglm_service_.+",{S}}}'
+
+
+def _svc_rate(counter: str) -> str:
+    return f"sum by ({{N}}) (rate(autoglm_service_{counter}{{{{{{S}}}}}}[{{L}}]))"
+
+
+def _svc_worst(inner: str) -> str:
+    """The worst service of a node: `inner` is per (node, service)."""
+    return f"max by ({{N}}) ({inner})"
+
+
+def _svc_quantile(q: float, hist: str) -> str:
+    return _svc_worst(f"histogram_quantile({q:g}, sum by ({{N}}, service, le) (rate("
+                      f"autoglm_service_{hist}_bucket{{{{{{S}}}}}}[{{L}}])))")
+
+
+def _svc_mean(hist: str) -> str:
+    per = "sum by ({N}, service) (rate(autoglm_service_%s_%s{{{S}}}[{L}]))"
+    return _svc_worst(f"{per % (hist, 'sum')} / {per % (hist, 'count')}")
+
+
+_SVC_ERRORS = ("100 * sum by ({N}, service) (rate(autoglm_service_requests_errors_total"
+               "{{{S}}}[{L}])) / sum by ({N}, service) (rate(autoglm_service_requests_"
+               "finished_total{{{S}}}[{L}]))")
+
 
 AUTOGLM = Kind(
     name="autoglm",
@@ -142,6 +176,26 @@ AUTOGLM = Kind(
               tier="detail"),
         Entry("pgpu.sm_pct", "proc_gpu", metric="autoglm_process_gpu_sm_utilization_ratio",
               scale=100, tier="detail"),
+        Entry("svc.up", expr="min by ({N}) (autoglm_service_up{{{S}}})"),
+        Entry("svc.tokens_per_s", expr=_svc_rate("generation_tokens_total")),
+        Entry("svc.prompt_tokens_per_s", expr=_svc_rate("prompt_tokens_total")),
+        Entry("svc.requests_per_s", expr=_svc_rate("requests_finished_total")),
+        Entry("svc.requests_running",
+              expr="sum by ({N}) (autoglm_service_requests_running{{{S}}})"),
+        Entry("svc.queue_len", expr="sum by ({N}) (autoglm_service_requests_waiting{{{S}}})"),
+        Entry("svc.kv_cache_pct",
+              expr="100 * max by ({N}) (autoglm_service_kv_cache_usage_ratio{{{S}}})"),
+        Entry("svc.error_rate", expr=_svc_worst(_SVC_ERRORS)),
+        Entry("svc.latency_p50_s", expr=_svc_quantile(0.5, "e2e_latency_seconds")),
+        Entry("svc.latency_p95_s", expr=_svc_quantile(0.95, "e2e_latency_seconds")),
+        Entry("svc.latency_p99_s", expr=_svc_quantile(0.99, "e2e_latency_seconds")),
+        Entry("svc.latency_avg_s", expr=_svc_mean("e2e_latency_seconds")),
+        Entry("svc.ttft_p95_s", expr=_svc_quantile(0.95, "ttft_seconds")),
+        Entry("svc.itl_p95_s", expr=_svc_quantile(0.95, "itl_seconds")),
+        Entry("svc.itl_avg_s", expr=_svc_mean("itl_seconds")),
+        Entry("svc.queue_time_p95_s", expr=_svc_quantile(0.95, "queue_time_seconds")),
+        Entry("svc.queue_growth_per_min", expr="60 * max by ({N}) (deriv("
+              "autoglm_service_requests_waiting{{{S}}}[{L}]))"),
     ),
     infos=(
         Info("node", "autoglm_node_info{{{S}}}"),
@@ -360,6 +414,10 @@ def markdown() -> str:
         for i in kind.infos:
             expr = i.expr.format(S="$sel", N="$node").replace("|", "\\|")
             out.append(f"| facts: {i.key} (labels) | {i.scope} | {i.tier} | `{expr}` |")
+        if kind is AUTOGLM:
+            expr = SERVICE_SELECTOR.format(S="$sel").replace("|", "\\|")
+            out.append(f"| services: node.services and per-service svc.* (raw, derived by "
+                       f"the monitor) | service | detail | `{expr}` |")
         out.append("")
     return "\n".join(out)
 

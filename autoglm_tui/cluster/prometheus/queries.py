@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from autoglm_tui.cluster.prometheus.mapping import (
     KINDS,
@@ -49,6 +50,8 @@ class Results:
     infos: dict[str, dict[tuple[str, str, object], dict[str, str]]] = field(
         default_factory=dict)  # node -> (kind, info key, subject) -> labels
     targets: dict[str, dict[str, Target]] = field(default_factory=dict)  # node -> inst -> T
+    services: dict[str, dict[str, Any]] = field(
+        default_factory=dict)  # node -> service id -> raw series (services.py)
 
     def put(self, node: str, where: tuple[str, str, object], key: str, value: float) -> None:
         self.values.setdefault(node, {}).setdefault(where, {})[key] = value

@@ -40,6 +40,7 @@ from autoglm_tui.cluster.prometheus import queries as q
 from autoglm_tui.cluster.prometheus.assemble import node_hello, node_sample
 from autoglm_tui.cluster.prometheus.client import ClientConfig, PromClient, PromError
 from autoglm_tui.cluster.prometheus.mapping import KINDS
+from autoglm_tui.cluster.prometheus.services import services_query
 from autoglm_tui.events import (
     Event,
     HeartbeatLost,
@@ -252,6 +253,13 @@ class PrometheusSource:
         return q.plan(tier, sel, self.key.by, self.window(), kinds=kinds, infos=infos,
                       service_sel='job!=""', long_window=self.long_window())
 
+    def _detail_plan(self, sel: str) -> list[q.Query]:
+        """The detail rows, and our exporter's raw service series (node.services)."""
+        plan = self._plan("detail", sel)
+        if "autoglm" in self.present:
+            plan.append(services_query(sel))
+        return plan
+
     def _find_kinds(self) -> None:
         self.present = probes.kinds_present(self.client.query, self._pool.map, self.selector())
 
@@ -312,7 +320,7 @@ class PrometheusSource:
                 self._targets = results.targets
             detail = self._detail_nodes(set(results.targets) or set(self.nodes))
             if detail:
-                plan += self._plan("detail", self.selector(detail))
+                plan += self._detail_plan(self.selector(detail))
             self._run_queries(plan, results)
             if infos_due:
                 self._info_at = time.monotonic()
@@ -393,8 +401,10 @@ class PrometheusSource:
                     node.static = hello.static
                     emit(HelloReceived(now, node_id, hello))
             node.seq += 1
-            sample, derived = node_sample(node_id, values, infos, data_t, node.seq, targets,
-                                          details=node_id in detail)
+            details = node_id in detail
+            sample, derived = node_sample(
+                node_id, values, infos, data_t, node.seq, targets, details=details,
+                services=results.services.get(node_id) if details else None)
             node.last_t = data_t
             emit(SampleReceived(now, node_id, sample, derived))
         for node_id in [n for n in self.nodes if n not in results.targets]:
@@ -434,6 +444,8 @@ class PrometheusSource:
                             service_sel=self.host_selector(req.node_id),
                             long_window=self.long_window()),
                     *self._plan("detail", sel, infos=False)]
+            if "autoglm" in self.present:
+                plan.append(services_query(sel))
             infos = dict(self.infos.get(req.node_id, {}))
         end = self.clock()
         start = end - req.seconds
@@ -453,7 +465,8 @@ class PrometheusSource:
             values = steps[t].values.get(req.node_id)
             if not values:
                 continue
-            sample, derived = node_sample(req.node_id, values, infos, t, seq, details=True)
+            sample, derived = node_sample(req.node_id, values, infos, t, seq, details=True,
+                                          services=steps[t].services.get(req.node_id))
             points.append((t, sample, derived))
         return HistoryBackfill(self.clock(), req.node_id, tuple(points)) if points else None
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from autoglm_tui.cluster.push import push_command
 
 PUSH_MODES = ("auto", "always", "never")
+COMPRESSION_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,12 @@ class SshOptions:
     backoff_cap_s: float = 30.0
     backoff_jitter: float = 0.2
     stall_timeout_s: float | None = None  # no line for this long: restart the sampler
+    delta: bool = True  # ask samplers that offer it for compact lines (docs/wire.md)
+    compression: str = "auto"  # SSH zlib: "auto" (see compression_algs), "on", "off"
+
+    def __post_init__(self) -> None:
+        if self.compression not in COMPRESSION_MODES:
+            raise ValueError(f"compression must be one of {COMPRESSION_MODES}")
 
     def sampler_command(self, push: bool) -> str:
         """The command line the node runs (a constant of the monitor's options)."""

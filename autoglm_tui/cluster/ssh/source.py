@@ -12,13 +12,17 @@ from etcd or a host list is ever put into it.
 
 Cost per node matters (256 nodes at 1 Hz must stay under 10% of a core): the sampler's stdout
 is handled in the channel's data callback as packets arrive, with no reader task to wake
-(:class:`~autoglm_tui.cluster.ssh.session.SamplerSession`).
+(:class:`~autoglm_tui.cluster.ssh.session.SamplerSession`), and a sampler that offers compact
+lines is asked for them (a control line on its stdin after its hello; docs/wire.md).
+``request_interval(seconds)`` asks the node's sampler for another interval, now and after every
+restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -33,7 +37,7 @@ from autoglm_tui.cluster.ssh.connect import ConnectFailed, SshTarget, connect, d
 from autoglm_tui.cluster.ssh.host_keys import HostKeyStore
 from autoglm_tui.cluster.ssh.options import PUSH_MODES, SshOptions
 from autoglm_tui.cluster.ssh.session import Emit, SamplerOutcome, SamplerSession
-from autoglm_tui.cluster.stream import LineSplitter, SamplerStream, StderrTail
+from autoglm_tui.cluster.stream import LineSplitter, SamplerStream, StderrTail, check_interval
 from autoglm_tui.events import NodeUnreachable, SamplerExited
 from autoglm_tui.text import clean
 
@@ -72,6 +76,29 @@ class SshSource:
         self._splitter: LineSplitter | None = None
         self.stderr: StderrTail = StderrTail()
         self.cipher: str | None = None  # the cipher negotiated on the current connection
+        self.compression: str | None = None  # what the node compresses with ("none": nothing)
+        self.full_lines = False  # its sampler sends full lines only (no "delta" in its hello)
+        self.interval_s: float | None = None  # asked of the sampler (None: its own --interval)
+        self._session: SamplerSession | None = None
+
+    @property
+    def stream(self) -> SamplerStream | None:
+        """The current sampler run's stream (None between runs)."""
+        return self._stream
+
+    def request_interval(self, seconds: float | None) -> None:
+        """Ask this node's sampler for `seconds` between samples (None: back to its own
+        --interval). Sent at once when a sampler that reads control lines runs, and again
+        after every restart; an old sampler keeps its interval. ValueError outside the
+        sampler's range (0.2 to 3600 s)."""
+        seconds = check_interval(seconds)
+        if seconds == self.interval_s:
+            return
+        self.interval_s = seconds
+        session = self._session
+        if session is not None and not session.done.done():
+            session.stream.request_interval(seconds)
+            session.send_controls()
 
     @property
     def bad_lines(self) -> int:
@@ -86,17 +113,31 @@ class SshSource:
     async def run(self, emit: Emit) -> None:
         while True:
             reason = await self._connection(emit)
+            if reason is None:
+                continue  # at once: compression on for a sampler that sends full lines
             delay = self.backoff.next()
             emit(NodeUnreachable(self.clock(), self.node_id, reason, retry_in_s=round(delay, 2)))
             await asyncio.sleep(delay)
 
-    async def _connection(self, emit: Emit) -> str:
-        """Connect, run samplers until the connection fails; return why it failed."""
+    async def _connection(self, emit: Emit) -> str | None:
+        """Connect, run samplers until the connection fails; return why it failed (None: to
+        connect again at once, with compression, see ``_run_sampler``)."""
+        target = self.target
+        if self.full_lines:
+            target = dataclasses.replace(target, full_lines=True)
         try:
-            async with connect(self.target) as connection:
+            async with connect(target) as connection:
                 self.cipher = connection.cipher
+                self.compression = connection.compression
+                # --ssh-compression auto: an uncompressed connection to a sampler that turns
+                # out to send full lines only is opened again, compressed (once per node).
+                watch = (connection.auto_compression and not self.full_lines
+                         and self.options.delta)
                 while True:
-                    outcome = await self._run_sampler(connection.conn, emit)
+                    outcome = await self._run_sampler(connection.conn, emit, watch)
+                    if outcome.full_lines:
+                        self.full_lines = True
+                        return None
                     lost = connection.lost_reason()
                     if lost is not None:
                         return lost
@@ -120,10 +161,20 @@ class SshSource:
 
     # ------------------------------------------------------------------ the sampler
 
-    async def _run_sampler(self, conn: Any, emit: Emit) -> SamplerOutcome:
+    async def _run_sampler(self, conn: Any, emit: Emit, watch: bool = False) -> SamplerOutcome:
+        """One run of the sampler on `conn`. With `watch`, a sampler whose hello does not offer
+        compact lines ends the run at once (``outcome.full_lines``)."""
         outcome = SamplerOutcome()
         push = self.push
-        session = SamplerSession(self.node_id, emit, self.clock, self.backoff)
+        session = SamplerSession(
+            self.node_id,
+            emit,
+            self.clock,
+            self.backoff,
+            want_delta=self.options.delta,
+            interval_s=self.interval_s,
+            watch_full_lines=watch,
+        )
         try:
             chan, _ = await conn.create_session(
                 lambda: session,
@@ -139,6 +190,7 @@ class SshSource:
             return outcome
         self.stderr = session.stderr
         self._stream, self._splitter = session.stream, session.splitter
+        self._session = session
         stalled = [False]
         watchdog = asyncio.ensure_future(self._watchdog(session, stalled))
         try:
@@ -151,6 +203,7 @@ class SshSource:
         finally:
             self._past_bad_lines += session.stream.stats.bad_lines + session.splitter.dropped
             self._stream = self._splitter = None
+            self._session = None
             watchdog.cancel()
             chan.close()
             with contextlib.suppress(Exception):
@@ -160,6 +213,7 @@ class SshSource:
         stream = session.stream
         self.stderr.finish()
         outcome.lost = session.lost
+        outcome.full_lines = session.full_lines
         outcome.samples = stream.stats.samples
         outcome.invalid = stream.invalid is not None
         outcome.missing_package = (
@@ -168,19 +222,27 @@ class SshSource:
         outcome.reason = self._exit_reason(chan, stalled[0], stream)
         return outcome
 
-    async def _watchdog(self, session: SamplerSession, stalled: list[bool]) -> None:
+    def stall_limit(self) -> float:
+        """Seconds without a line before the sampler is restarted: the options' limit, or
+        10 intervals of a slower interval asked for."""
         limit = self.options.stall_limit()
+        if self.interval_s is not None:
+            limit = max(limit, 10 * self.interval_s)
+        return limit
+
+    async def _watchdog(self, session: SamplerSession, stalled: list[bool]) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            limit = self.stall_limit()  # read each time: the interval may change meanwhile
             await asyncio.sleep(max(0.05, session.last_line + limit - loop.time()))
-            if loop.time() - session.last_line >= limit:
+            if loop.time() - session.last_line >= self.stall_limit():
                 stalled[0] = True
                 session.finish()
                 return
 
     def _exit_reason(self, chan: Any, stalled: bool, stream: SamplerStream) -> str:
         if stalled:
-            return f"sampler sent nothing for {self.options.stall_limit():g}s; restarting it"
+            return f"sampler sent nothing for {self.stall_limit():g}s; restarting it"
         status = chan.get_exit_status()
         signal = chan.get_exit_signal()
         if signal:

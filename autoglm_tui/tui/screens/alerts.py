@@ -9,22 +9,28 @@ says how the sinks are doing (log file, Alertmanager delivery).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, OptionList, Static
+from textual.widget import Widget
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.alerts import Alert, AlertState
+from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.text import clean
+from autoglm_tui.tui.focus import focus_now
+from autoglm_tui.tui.intents import Intent, OpenGpu, OpenNode, OpenProcess
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.widgets.alerts_pane import SEVERITY_MARK, STATE_LABEL, state_style
+from autoglm_tui.tui.widgets.live_table import Column, LiveTable
 
 if TYPE_CHECKING:
     from autoglm_tui.alerting.pipeline import AlertPipeline, AlertRow
@@ -37,7 +43,17 @@ SILENCE_CHOICES: tuple[tuple[str, float, bool], ...] = (
     ("1 hour, the whole rule (every target)", 3600, True),
     ("1 day, the whole rule (every target)", 86400, True),
 )
-COLUMNS = ("state", "sev", "rule", "target", "value", "since", "marks", "summary")
+COLUMNS = [
+    Column("state", "State", 8),
+    Column("sev", "Sev", 3),
+    Column("rule", "Rule", 20),
+    Column("target", "Target", 24),
+    Column("value", "Value", 9, right=True),
+    Column("since", "Since", 8, right=True),
+    Column("marks", "Marks", 20),
+    Column("summary", "Summary", 24, fill=True),
+]
+AlertItem = tuple[str, int]  # (fingerprint, how many rows above have the same one)
 
 
 class SilenceDialog(ModalScreen[tuple[float, bool] | None]):
@@ -83,6 +99,7 @@ class AlertsScreen(StateScreen):
     AlertsScreen #alerts-table { height: 1fr; }
     AlertsScreen #alerts-status { height: 1; padding: 0 1; color: $foreground-muted; }
     """
+    age_every_s = 1.0  # the Since column moves without new data
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("enter", "jump", "Go to target"),
@@ -93,46 +110,37 @@ class AlertsScreen(StateScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._rows: list[AlertRow] = []
-        self._painted: tuple[int, int, int] | None = None
+        self._rows: dict[AlertItem, AlertRow] = {}
+        self._now = 0.0
+        self._p = Palette()
 
     @property
     def pipeline(self) -> AlertPipeline | None:
-        return getattr(self.monitor_app.monitor, "alerts", None)
+        return self.monitor_app.monitor.alerts
 
-    def compose(self) -> ComposeResult:
+    def compose_body(self) -> Iterable[Widget]:
         yield Static(id="alerts-title")
-        table: DataTable[Text] = DataTable(id="alerts-table", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield LiveTable(COLUMNS, id="alerts-table")
         yield Static(id="alerts-status")
-        yield Footer()
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for col in COLUMNS:
-            table.add_column(col, key=col)
-        table.focus()
+    @property
+    def table(self) -> LiveTable:
+        return self.query_one("#alerts-table", LiveTable)
 
-    def repaint(self, now: float, force: bool = False) -> None:
-        pipeline = self.pipeline
-        stamp = (self.state.version, pipeline.version if pipeline else -1, int(now))
-        if not force and stamp == self._painted:
-            return
-        self._painted = stamp
-        self.paint(now)
+    def focus_main(self) -> None:
+        focus_now(self.table)
 
     def paint(self, now: float) -> None:
         pipeline = self.pipeline
-        p = Palette.from_variables(self.app.theme_variables)
+        p = self._p = Palette.from_variables(self.app.theme_variables)
+        self._now = now
         title = Text("Alerts", style="bold")
-        status = Text()
-        table = self.query_one(DataTable)
         if pipeline is None:
             title.append("  alerting is off (start with --rules, or check the rules file)",
                          style=p.muted)
             self.query_one("#alerts-title", Static).update(title)
-            table.clear()
-            self._rows = []
+            self._rows = {}
+            self.table.show([], self._render_row)
             return
         counts = pipeline.counts()
         title.append(f"  {counts[AlertState.FIRING]} firing", style=f"bold {p.error}")
@@ -140,71 +148,76 @@ class AlertsScreen(StateScreen):
         title.append(f" · {counts[AlertState.RESOLVED]} resolved recently", style=p.muted)
         title.append(f" · {len(pipeline.engine.rules)} rules", style=p.muted)
         self.query_one("#alerts-title", Static).update(title)
-        status.append(clean(pipeline.status_line(), 400) or "no sinks", style=p.muted)
+        status = Text(clean(pipeline.status_line(), 400) or "no sinks", style=p.muted)
         self.query_one("#alerts-status", Static).update(status)
-        self._fill(table, pipeline.rows(), now, p)
-
-    def _fill(self, table: DataTable[Text], rows: list[AlertRow], now: float, p: Palette) -> None:
-        keep = None
-        if self._rows and 0 <= table.cursor_row < len(self._rows):
-            keep = self._rows[table.cursor_row].alert.fingerprint
+        rows: dict[AlertItem, AlertRow] = {}
+        seen: dict[str, int] = {}
+        for row in pipeline.rows():
+            fp = row.alert.fingerprint
+            rows[(fp, seen.get(fp, 0))] = row
+            seen[fp] = seen.get(fp, 0) + 1
         self._rows = rows
-        table.clear()
-        cursor = 0
-        for i, row in enumerate(rows):
-            a = row.alert
-            style = state_style(row, p)
-            marks = Text()
-            if row.acked:
-                marks.append("ack ", style=p.success)
-            if row.silence is not None:
-                marks.append(f"silenced {fmt.duration(row.silence.until - now)}", style=p.muted)
-            since = (f"{fmt.duration(now - a.resolved_at)} ago"
-                     if a.state == AlertState.RESOLVED and a.resolved_at is not None
-                     else fmt.duration(now - a.active_since))
-            value = "-" if a.value is None else f"{a.value:.4g}"
-            table.add_row(
-                Text(STATE_LABEL[a.state], style=style),
-                Text(SEVERITY_MARK.get(a.severity, "").strip() or "·", style=style),
-                Text(clean(a.rule.name, 48)),
-                Text(clean(str(a.target), 60)),
-                Text(value),
-                Text(since),
-                marks,
-                Text(clean(a.summary(), 300), style=p.muted if row.silence else ""),
-                key=a.fingerprint + f"#{i}",
-            )
-            if a.fingerprint == keep and cursor == 0:
-                cursor = i
-        if rows:
-            table.move_cursor(row=cursor)
+        self.table.show(list(rows), self._render_row)  # only the rows in view are drawn
+
+    def _render_row(self, item: object) -> list[Text]:
+        row = self._rows.get(item)  # type: ignore[call-overload]
+        if row is None:
+            return []
+        a, p, now = row.alert, self._p, self._now
+        style = state_style(row, p)
+        marks = Text()
+        if row.acked:
+            marks.append("ack ", style=p.success)
+        if row.silence is not None:
+            marks.append(f"silenced {fmt.duration(row.silence.until - now)}", style=p.muted)
+        since = (f"{fmt.duration(now - a.resolved_at)} ago"
+                 if a.state == AlertState.RESOLVED and a.resolved_at is not None
+                 else fmt.duration(now - a.active_since))
+        return [
+            Text(STATE_LABEL[a.state], style=style),
+            Text(SEVERITY_MARK.get(a.severity, "").strip() or "·", style=style),
+            Text(clean(a.rule.name, 48)),
+            Text(clean(str(a.target), 60)),
+            Text("-" if a.value is None else f"{a.value:.4g}"),
+            Text(since),
+            marks,
+            Text(clean(a.summary(), 300), style=p.muted if row.silence else ""),
+        ]
 
     # ------------------------------------------------------------------ actions
 
-    def _selected(self) -> AlertRow | None:
-        table = self.query_one(DataTable)
-        i = table.cursor_row
-        return self._rows[i] if 0 <= i < len(self._rows) else None
+    @property
+    def selected(self) -> AlertRow | None:
+        """The alert under the cursor."""
+        return self._rows.get(self.table.selected)  # type: ignore[arg-type]
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_live_table_activated(self, event: LiveTable.Activated) -> None:
         event.stop()
         self.action_jump()
 
+    def on_live_table_moved(self, event: LiveTable.Moved) -> None:
+        event.stop()
+
     def action_jump(self) -> None:
-        row = self._selected()
+        row = self.selected
         if row is None:
             return
-        jump_to(self.app, row.alert)
+        target = row.alert.target
+        node = self.state.nodes.get(target.node)
+        if node is None:
+            self.notify(f"{clean(target.node, 64)} is no longer in the fleet", severity="warning")
+            return
+        self.go(target_intent(node, target.gpu, target.pid))
 
     def action_ack(self) -> None:
-        row, pipeline = self._selected(), self.pipeline
+        row, pipeline = self.selected, self.pipeline
         if row is None or pipeline is None:
             return
         pipeline.ack(row.alert)
         self.repaint(self.monitor_app.clock(), force=True)
 
     def action_silence(self) -> None:
-        row, pipeline = self._selected(), self.pipeline
+        row, pipeline = self.selected, self.pipeline
         if row is None or pipeline is None:
             return
         alert = row.alert
@@ -221,56 +234,18 @@ class AlertsScreen(StateScreen):
         self.app.push_screen(SilenceDialog(alert), chosen)
 
     def action_unsilence(self) -> None:
-        row, pipeline = self._selected(), self.pipeline
+        row, pipeline = self.selected, self.pipeline
         if row is None or pipeline is None or row.silence is None:
             return
         pipeline.unsilence(row.silence)
         self.repaint(self.monitor_app.clock(), force=True)
 
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
 
-
-def jump_to(app: Any, alert: Alert) -> None:
-    """Open what fired: the process, else the GPU, else the node (cluster or local layout)."""
-    from autoglm_tui.tui.screens.gpu import GpuScreen
-
-    target = alert.target
-    state = app.monitor.state
-    if target.node not in state.nodes:
-        app.notify(f"{clean(target.node, 64)} is no longer in the fleet", severity="warning")
-        return
-    stack = app.screen_stack
-    try:
-        from autoglm_tui.tui.screens.cluster import ClusterScreen
-
-        cluster = any(isinstance(s, ClusterScreen) for s in stack)
-    except ImportError:  # pragma: no cover - cluster screens always ship
-        cluster = False
-    if cluster:
-        from autoglm_tui.tui.screens.cluster_node import ClusterProcessScreen
-        from autoglm_tui.tui.screens.nav import open_gpu, open_node
-
-        if target.gpu is not None:
-            open_gpu(app, target.node, target.gpu)
-            return
-        open_node(app, target.node)
-        if target.pid is not None:
-            app.push_screen(ClusterProcessScreen(target.node, target.pid))
-        return
-    from autoglm_tui.tui.screens.node import NodeScreen
-    from autoglm_tui.tui.screens.process import ProcessScreen
-
-    # local layout: back to the node screen at the bottom, then open the target on top
-    while len(app.screen_stack) > 2 and not isinstance(app.screen, NodeScreen):
-        app.pop_screen()
-    if not isinstance(app.screen, NodeScreen) or getattr(app.screen, "node_id", None) != \
-            target.node:
-        app.push_screen(NodeScreen(target.node))
-    if target.gpu is not None:
-        app.push_screen(GpuScreen(target.node, target.gpu))
-    elif target.pid is not None:
-        info = state.nodes[target.node].proc_info.get(target.pid)
-        app.push_screen(ProcessScreen(target.node, target.pid,
-                                      info.create_time if info else None))
+def target_intent(node: NodeState, gpu: int | None, pid: int | None) -> Intent:
+    """Where an alert's target lives: its GPU, else its process, else its node."""
+    if gpu is not None:
+        return OpenGpu(node.node_id, gpu)
+    if pid is not None:
+        info = node.proc_info.get(pid)
+        return OpenProcess(node.node_id, pid, info.create_time if info else None)
+    return OpenNode(node.node_id)

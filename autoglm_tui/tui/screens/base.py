@@ -1,52 +1,185 @@
-"""What every monitor screen shares: it repaints from the monitor's state when asked."""
+"""What every monitor screen shares: it repaints from the state, and wears the navigation chrome.
+
+A screen reads the monitor's fleet state and never writes it; the app's repaint timer calls
+``repaint(now)``, which redraws only when the state (or the alerts) moved. A screen says where
+the user wants to go by posting intents (tui/intents.py) and never imports another screen.
+
+In cluster mode every screen gets the same chrome from here: the breadcrumb on top, a liveness
+banner on the screens of one node, the `:` command line at the bottom. A new screen subclasses
+:class:`StateScreen`, yields its widgets from ``compose_body`` and draws in ``paint``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, cast
 
+from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Input
 
 from autoglm_tui.analysis.state import FleetState, NodeState
+from autoglm_tui.monitor import Monitor
+from autoglm_tui.tui.intents import Back, Intent
+from autoglm_tui.tui.screens.commands import COMMANDS, command_values, run_command
+from autoglm_tui.tui.widgets.breadcrumb import Breadcrumb
+from autoglm_tui.tui.widgets.command_line import CommandError, CommandLine
+from autoglm_tui.tui.widgets.liveness import KeptNode, LivenessBanner
 from autoglm_tui.tui.widgets.node_header import NodeHeader
 
-if TYPE_CHECKING:
-    from autoglm_tui.tui.app import MonitorApp
+
+class MonitorHost(Protocol):
+    """What screens read from the app (tui/app.py's MonitorApp)."""
+
+    monitor: Monitor
+    clock: Callable[[], float]
+    cluster_mode: bool
+    process_top: int
+
+    def error_text(self) -> str | None: ...
+
+
+CLUSTER_ONLY = frozenset({"command", "gpu_prompt"})  # actions that need the command line
+# Keys that open a text box are priority bindings, run as the key is read, so the letters typed
+# right after them land in the box (an ordinary binding runs later, after those letters were
+# handed to the table); while a text box has the focus, they are typed into it instead.
+TEXT_ENTRY = frozenset({"command", "gpu_prompt", "filter"})
 
 
 class StateScreen(Screen):
     """A screen drawn from the fleet state; the app's repaint timer calls `repaint(now)`."""
 
-    def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
-        super().__init__(name=name, id=id)
+    BINDINGS = [
+        Binding("colon", "command", "Command line (:nodes :gpus :node NAME …)", key_display=":",
+                priority=True),
+    ]
+
+    node_id: str | None = None  # set by the screens of one node (banner, `:gpu INDEX`)
+    sort_columns: Sequence[str] = ()  # what `:sort` completes
+    age_every_s: float | None = None  # repaint at least this often, even with no new data
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.place: Intent | None = None  # set by the navigator: where this screen is
+        self.ready = False
+        self.kept = KeptNode()
         self._painted_version: object = -1
+        self._painted_at = -1e18
+
+    # ------------------------------------------------------------------ what the app offers
 
     @property
-    def monitor_app(self) -> MonitorApp:
-        return self.app  # type: ignore[return-value]
+    def monitor_app(self) -> MonitorHost:
+        return cast(MonitorHost, self.app)
 
     @property
     def state(self) -> FleetState:
         return self.monitor_app.monitor.state
 
+    @property
+    def cluster_mode(self) -> bool:
+        return bool(getattr(self.app, "cluster_mode", False))
+
     def node_state(self, node_id: str) -> NodeState | None:
-        return self.state.nodes.get(node_id)
+        """The node's state; after it was removed from the fleet, its last state (`kept`)."""
+        return self.kept.get(self.state.nodes.get(node_id))
+
+    def go(self, intent: Intent) -> None:
+        """Ask the navigator to take the user somewhere."""
+        self.post_message(intent)
+
+    def action_back(self) -> None:
+        self.go(Back())
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        chrome = self.cluster_mode
+        if chrome:
+            yield Breadcrumb(classes="breadcrumb")
+            if self.node_id is not None:
+                yield LivenessBanner(id="liveness", classes="liveness")
+        yield from self.compose_body()
+        if chrome:
+            yield CommandLine(COMMANDS, self._command_values, id="command-line")
+        yield Footer()
+
+    def compose_body(self) -> Iterable[Widget]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def focus_main(self) -> None:
+        """Give the focus to the screen's main widget (override)."""
+
+    def on_mount(self) -> None:
+        # Textual calls every class's on_mount, this one last: subclasses are set up by now.
+        self.ready = True
+        self.focus_main()
+        self.repaint(self.monitor_app.clock(), force=True)
+
+    def on_screen_resume(self) -> None:
+        self.repaint(self.monitor_app.clock(), force=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in TEXT_ENTRY and isinstance(self.focused, Input):
+            return None  # typed into the box that has the focus (shown, but not run)
+        # Without the command line its keys are hidden from the footer and help, and do nothing.
+        return self.cluster_mode or action not in CLUSTER_ONLY
+
+    # ------------------------------------------------------------------ drawing
 
     def repaint(self, now: float, force: bool = False) -> None:
-        """Redraw if the state changed since this screen last drew it (or when forced)."""
+        """Redraw if the state or the alerts changed since this screen last drew (or when
+        forced, or when `age_every_s` has passed)."""
+        if not self.ready:
+            return
         alerts = self.monitor_app.monitor.alerts  # alert changes repaint too (pane, counts)
         version = (self.state.version, alerts.version if alerts is not None else 0)
-        if not force and version == self._painted_version:
+        due = self.age_every_s is not None and not 0 <= now - self._painted_at < self.age_every_s
+        if not force and not due and version == self._painted_version:
             return
         self._painted_version = version
+        self._painted_at = now
         self.paint(now)
-
-    def paint_header(self, node_id: str, node: NodeState | None, now: float) -> None:
-        """Draw the screen's NodeHeader (status, sampler cost, source errors) for `node`."""
-        app = self.monitor_app
-        self.query_one(NodeHeader).show(node, now, app.error_text(), app.sampler_cpu_pct(node_id))
+        if self.node_id is not None and self.cluster_mode:
+            self.query_one(LivenessBanner).show(self.node_id, self.kept, now)
 
     def paint(self, now: float) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def on_screen_resume(self) -> None:
-        self.repaint(self.monitor_app.clock(), force=True)
+    def paint_header(self, node_id: str, node: NodeState | None, now: float) -> None:
+        """Draw the screen's NodeHeader (status, sampler cost, source errors) for `node`."""
+        app = self.monitor_app
+        cost = node.sampler_cpu_pct if node is not None else None
+        self.query_one(NodeHeader).show(node, now, app.error_text(), cost)
+
+    # ------------------------------------------------------------------ command line
+
+    def action_command(self) -> None:
+        self.query_one(CommandLine).open()
+
+    def _command_values(self, command: str, index: int, args: list[str]) -> list[str]:
+        return command_values(cast(Any, self), command, index, args)
+
+    def on_command_line_submitted(self, event: CommandLine.Submitted) -> None:
+        event.stop()
+        self.focus_main()
+        try:
+            run_command(self, cast(Any, self), event.value)
+        except CommandError as exc:
+            self.notify(str(exc), severity="error", timeout=6)
+
+    def on_command_line_closed(self, event: CommandLine.Closed) -> None:
+        event.stop()
+        self.focus_main()
+
+    # Screens with a table override these three.
+    def set_group(self, label: str | None) -> None:
+        raise CommandError("grouping works on the node table (:nodes)")
+
+    def set_sort(self, column: str) -> None:
+        raise CommandError("this screen has no sortable table")
+
+    def set_filter(self, query: str) -> None:
+        raise CommandError("this screen has no filterable table")

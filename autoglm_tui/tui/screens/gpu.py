@@ -1,20 +1,18 @@
 """One GPU of one node: history plots (util, memory, temperature, power, PCIe) and its processes.
 
 Plots are drawn with plotext, and only rebuilt when the node has a new sample (or the plot is
-resized), since building a plot costs milliseconds. Enter on a process opens its screen. The
-local view uses :class:`GpuScreen` as it is; cluster mode adds its navigation on top
-(``ClusterGpuScreen`` in ``cluster_node``).
+resized), since building a plot costs milliseconds. Enter on a process opens its screen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
-from textual.widgets import Footer, Static
+from textual.widget import Widget
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from autoglm_tui import format as fmt
@@ -24,11 +22,13 @@ from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.model import ProcSample
 from autoglm_tui.text import clean
+from autoglm_tui.tui.focus import focus_now
+from autoglm_tui.tui.intents import OpenProcess
+from autoglm_tui.tui.messages import SignalRequest
 from autoglm_tui.tui.render import Palette, cell, plot_runs
 from autoglm_tui.tui.screens.base import StateScreen
-from autoglm_tui.tui.screens.process import ProcessScreen
+from autoglm_tui.tui.widgets.live_table import Column, LiveTable, same
 from autoglm_tui.tui.widgets.node_header import NodeHeader
-from autoglm_tui.tui.widgets.slot_table import Column, SlotTable, same
 
 GIB = float(1 << 30)
 MIB = float(1 << 20)
@@ -40,7 +40,7 @@ PROC_COLUMNS = [
     Column("sm", "SM", 4, right=True),
     Column("cpu", "CPU", 5, right=True),
     Column("rss", "RSS", 6, right=True),
-    Column("cmd", "Command", 80),
+    Column("cmd", "Command", 20, fill=True),
 ]
 
 
@@ -97,13 +97,12 @@ class GpuScreen(StateScreen):
 
     def __init__(self, node_id: str, index: int) -> None:
         super().__init__()
-        self.ready = False
         self.node_id = node_id
         self.index = index
         self._shown_text: dict[str, Text] = {}
         self._procs: dict[int, ProcSample] = {}
 
-    def compose(self) -> ComposeResult:
+    def compose_body(self) -> Iterable[Widget]:
         i = self.index
         yield NodeHeader(self.node_id, id="header")
         yield Static(id="gpu-info", classes="detail")
@@ -117,27 +116,20 @@ class GpuScreen(StateScreen):
             yield MetricPlot("PCIe MiB/s", [(("gpu.pcie_rx_bps", i), "rx"),
                                             (("gpu.pcie_tx_bps", i), "tx")],
                              scale=MIB, id="plot-pcie")
-        table = SlotTable(PROC_COLUMNS, id="gpu-procs")
+        table = LiveTable(PROC_COLUMNS, id="gpu-procs")
         table.border_title = "Processes on this GPU"
         yield table
-        yield Footer()
 
-    def on_mount(self) -> None:
-        self.table.focus()
-        self.ready = True
-        self.repaint(self.monitor_app.clock(), force=True)
-
-    def repaint(self, now: float, force: bool = False) -> None:
-        if self.ready:
-            super().repaint(now, force)
+    def focus_main(self) -> None:
+        focus_now(self.table)
 
     @property
-    def table(self) -> SlotTable:
-        return self.query_one("#gpu-procs", SlotTable)
+    def table(self) -> LiveTable:
+        return self.query_one("#gpu-procs", LiveTable)
 
     def paint(self, now: float) -> None:
         node = self.node_state(self.node_id)
-        self.query_one(NodeHeader).show(node, now, self.monitor_app.error_text())
+        self.paint_header(self.node_id, node, now)
         self._paint_info(node)
         for plot in self.query(MetricPlot):
             plot.show(node, now)
@@ -153,16 +145,13 @@ class GpuScreen(StateScreen):
         p = Palette.from_variables(self.app.theme_variables)
         out = Text(no_wrap=True, overflow="ellipsis")
         out.append(f"GPU {self.index}", style=f"bold {p.label}")
-        info = None
-        if node is not None and node.hello is not None:
-            info = next((g for g in node.hello.static.gpus if g.index == self.index), None)
+        info = node.gpu_info(self.index) if node is not None else None
         if info is not None:
             out.append(f"  {clean(info.name, 64)}", style="bold")
             out.append(f"  {clean(info.uuid, 64)}", style=p.muted)
             if info.pci_bus_id:
                 out.append(f"  bus {clean(info.pci_bus_id, 32)}", style=p.muted)
-        sample = node.last_sample if node else None
-        g = next((g for g in sample.gpus if g.index == self.index), None) if sample else None
+        g = node.gpu(self.index) if node is not None else None
         if node is not None and g is None:
             out.append("  not in the newest sample", style=p.warning)
         elif g is not None and g.state != "ok":
@@ -215,29 +204,21 @@ class GpuScreen(StateScreen):
         pid = self.table.selected
         return self._procs.get(pid) if isinstance(pid, int) else None
 
-    def on_slot_table_activated(self, event: SlotTable.Activated) -> None:
+    def on_live_table_activated(self, event: LiveTable.Activated) -> None:
         event.stop()
         proc = self._procs.get(event.item)  # type: ignore[arg-type]
         if proc is not None:
-            self.app.push_screen(self.process_screen(proc))
+            self.go(OpenProcess(self.node_id, proc.pid, proc.create_time))
 
-    def process_screen(self, proc: ProcSample) -> ProcessScreen:
-        """The screen that Enter on a process opens (cluster mode opens its own kind)."""
-        return ProcessScreen(self.node_id, proc.pid, proc.create_time)
-
-    def on_slot_table_moved(self, event: SlotTable.Moved) -> None:
+    def on_live_table_moved(self, event: LiveTable.Moved) -> None:
         event.stop()
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
 
     def action_signal(self) -> None:
         proc = self.selected_proc()
         if proc is None:
             self.notify("no process selected", severity="warning")
             return
-        self.monitor_app.confirm_signal(self.node_id, proc)
+        self.post_message(SignalRequest(self.node_id, proc))
 
 
 def _gpu_mem(proc: ProcSample, index: int) -> int | None:

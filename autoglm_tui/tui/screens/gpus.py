@@ -8,28 +8,27 @@ here. `x` shows only marked GPUs. Enter opens the GPU's screen.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Input, Static
+from textual.widget import Widget
+from textual.widgets import Static
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.aggregate import label_keys
+from autoglm_tui.analysis.node_table import add_known, natural_key, sort_items
 from autoglm_tui.analysis.peers import Deviation, gpu_stragglers
 from autoglm_tui.analysis.query import GpuSubject
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
+from autoglm_tui.tui.intents import OpenGpu
 from autoglm_tui.tui.render import Palette, bar, cell
-from autoglm_tui.tui.screens.base import StateScreen
-from autoglm_tui.tui.screens.cluster import natural_key, sort_items, status_style
-from autoglm_tui.tui.screens.nav import NAV_BINDINGS, ClusterNav, open_gpu
-from autoglm_tui.tui.screens.query_filter import QueryFilter
-from autoglm_tui.tui.screens.sorted_table import SortedTable
+from autoglm_tui.tui.screens.table_screen import SORT_BINDINGS, TableScreen
 from autoglm_tui.tui.widgets.gpu_pane import short_name
-from autoglm_tui.tui.widgets.slot_table import Column, SlotTable, same
+from autoglm_tui.tui.widgets.live_table import Column, LiveTable, same
+from autoglm_tui.tui.widgets.node_row import status_style
 
 GpuItem = tuple[str, int]  # (node_id, gpu index)
 PEERS_EVERY_S = 1.0  # straggler marks are recomputed at most this often
@@ -49,9 +48,12 @@ COLUMNS = [
     Column("peers", "Peers", 30),
 ]
 SORT_COLUMNS = [c.key for c in COLUMNS]
+METRIC_OF = {"util": "gpu.util_pct", "mem": "gpu.mem_used_bytes", "mempct": "gpu.mem_used_pct",
+             "temp": "gpu.temp_c", "power": "gpu.power_w"}
 
 
 def gpu_procs(node: NodeState, index: int) -> int:
+    """How many listed processes use GPU `index`."""
     sample = node.last_sample
     if sample is None:
         return 0
@@ -72,90 +74,57 @@ def peer_text(devs: list[Deviation] | None, p: Palette, grey: bool) -> Text:
     return out
 
 
-class GpusScreen(SortedTable, QueryFilter, ClusterNav, StateScreen):
+class GpusScreen(TableScreen):
     """All GPUs, sortable and filterable, with peer outliers marked."""
 
-    FILTER_ID = "gpus-filter"
-
-    crumb_text = "GPUs"
     sort_columns = SORT_COLUMNS
     ascending_first = ("node", "gpu", "status", "name")
     table_id = "gpu-table"
+    filter_id = "gpus-filter"
 
     BINDINGS = [
         Binding("escape", "back", "Clear filter / back"),
-        Binding("slash", "filter", "Filter (gpu.util<10 & label.zone=a)", key_display="/"),
+        Binding("slash", "filter", "Filter (gpu.util<10 & label.zone=a)", key_display="/",
+                priority=True),
         Binding("g", "group", "Peers: next label (default: the node's GPUs)"),
         Binding("x", "only_marked", "Only stragglers"),
-        Binding("less_than_sign", "cycle_sort(-1)", "Sort by previous column", key_display="<"),
-        Binding("greater_than_sign", "cycle_sort(1)", "Sort by next column", key_display=">"),
-        Binding("r", "reverse", "Reverse sort"),
-        *NAV_BINDINGS,
+        *SORT_BINDINGS,
     ]
 
     def __init__(self) -> None:
-        super().__init__()
-        self.ready = False
-        self.init_filter()
+        super().__init__("node")
         self.peer_label: str | None = None
         self.only_marked = False
-        self.sort_key = "node"
-        self.sort_reverse = False
         self.marks: dict[GpuItem, list[Deviation]] = {}
         self._marks_at = -math.inf
-        self._now = 0.0
         self._p = Palette()
         self._shown_text: dict[str, Text] = {}
-        self.shown: list[GpuItem] = []
 
-    def compose(self) -> ComposeResult:
-        yield self.nav_top()
+    def compose_body(self) -> Iterable[Widget]:
         yield Static(id="gpus-summary", classes="summary")
-        yield SlotTable(COLUMNS, id="gpu-table")
+        yield LiveTable(COLUMNS, id="gpu-table")
         yield Static(id="gpus-detail", classes="detail")
-        yield Input(placeholder="filter: gpu.util<10 & label.zone=a & host~=dgx", id="gpus-filter",
-                    classes="filter-box")
-        yield self.nav_bottom()
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.table.mark_sort(self.sort_key, self.sort_reverse)
-        self.table.focus()
-        self.ready = True
-        self.repaint(self.monitor_app.clock(), force=True)
+        yield self.filter_box("filter: gpu.util<10 & label.zone=a & host~=dgx")
 
     # ------------------------------------------------------------------ painting
 
-    def repaint(self, now: float, force: bool = False) -> None:
-        if not self.ready:
-            return
-        version = self.state.version
-        if force or version != self._painted_version:
-            self._painted_version = version
-            self.paint(now)
-
     def paint(self, now: float) -> None:
-        self._now = now
         self._p = Palette.from_variables(self.app.theme_variables)
         nodes = self.state.nodes
         if now - self._marks_at >= PEERS_EVERY_S or now < self._marks_at:
             self._marks_at = now
             self.marks = gpu_stragglers(nodes.values(), label=self.peer_label)
-        items: list[tuple[object, GpuItem]] = []
+        pairs: list[tuple[object, Hashable]] = []
         q = self.filter_query
         for node in nodes.values():
-            sample = node.last_sample
-            if sample is None:
-                continue
-            for g in sample.gpus:
-                item = (node.node_id, g.index)
+            for index in node.gpu_indices() if node.last_sample is not None else ():
+                item = (node.node_id, index)
                 if self.only_marked and item not in self.marks:
                     continue
-                if q and not q.matches(GpuSubject(node, g.index)):
+                if q and not q.matches(GpuSubject(node, index)):
                     continue
-                items.append((self._sort_value(node, g.index), item))
-        ordered: list[GpuItem] = sort_items(items, self.sort_reverse)  # type: ignore[assignment]
-        self.shown = ordered
+                pairs.append((self._sort_value(node, index), item))
+        ordered = sort_items(pairs, self.sort_reverse)
         self.table.show(ordered, self._render_row)
         self._paint_summary(len(ordered))
         self._paint_detail()
@@ -170,19 +139,16 @@ class GpusScreen(SortedTable, QueryFilter, ClusterNav, StateScreen):
         if key == "status":
             return node.status.value
         if key == "name":
-            info = _info(node, index)
+            info = node.gpu_info(index)
             return info.name if info else None
         if key == "peers":
             devs = self.marks.get((node.node_id, index))
             return max((abs(d.value - d.median) for d in devs), default=0.0) if devs else 0.0
         if key == "procs":
             return gpu_procs(node, index)
-        metric = {"util": "gpu.util_pct", "mem": "gpu.mem_used_bytes",
-                  "mempct": "gpu.mem_used_pct", "temp": "gpu.temp_c", "power": "gpu.power_w",
-                  "pcie": "gpu.pcie_rx_bps"}.get(key)
-        if metric == "gpu.pcie_rx_bps":
-            rx, tx = m.get(("gpu.pcie_rx_bps", index)), m.get(("gpu.pcie_tx_bps", index))
-            return None if rx is None and tx is None else (rx or 0.0) + (tx or 0.0)
+        if key == "pcie":
+            return add_known(m.get(("gpu.pcie_rx_bps", index)), m.get(("gpu.pcie_tx_bps", index)))
+        metric = METRIC_OF.get(key)
         return m.get((metric, index)) if metric else None
 
     def _render_row(self, item: Hashable) -> list[Text]:
@@ -196,11 +162,12 @@ class GpusScreen(SortedTable, QueryFilter, ClusterNav, StateScreen):
         fig = p.muted if grey else ""
         util = m.get(("gpu.util_pct", index))
         mem_pct = m.get(("gpu.mem_used_pct", index))
-        info = _info(node, index)
+        info = node.gpu_info(index)
         util_cell = Text(no_wrap=True, overflow="ellipsis")
         util_cell.append_text(bar(util, 6, p, p.muted if grey else None))
         util_cell.append(fmt.pct(util).rjust(5), style=fig)
-        gpu_state = _gpu_state(node, index)
+        g = node.gpu(index)
+        gpu_state = "gone" if g is None else g.state
         status = node.status.value if gpu_state == "ok" else clean(gpu_state, 10).upper()
         status_st = status_style(node.status, p) if gpu_state == "ok" else f"bold {p.error}"
         return [
@@ -210,12 +177,12 @@ class GpusScreen(SortedTable, QueryFilter, ClusterNav, StateScreen):
             cell(short_name(info.name) if info else "-", p.muted),
             util_cell,
             cell(f"{fmt.bytes_(m.get(('gpu.mem_used_bytes', index)))}/"
-               f"{fmt.bytes_(m.get(('gpu.mem_total_bytes', index)))}", fig, True),
+                 f"{fmt.bytes_(m.get(('gpu.mem_total_bytes', index)))}", fig, True),
             cell(fmt.pct(mem_pct), fig or p.level(mem_pct, 70, 90), True),
             cell(fmt.num(m.get(("gpu.temp_c", index)), "°"), fig, True),
             cell(fmt.num(m.get(("gpu.power_w", index)), "W"), fig, True),
             cell(f"{fmt.bytes_(m.get(('gpu.pcie_rx_bps', index)))} "
-               f"{fmt.bytes_(m.get(('gpu.pcie_tx_bps', index)))}", fig, True),
+                 f"{fmt.bytes_(m.get(('gpu.pcie_tx_bps', index)))}", fig, True),
             cell(str(gpu_procs(node, index)), fig, True),
             peer_text(self.marks.get((node_id, index)), p, grey),
         ]
@@ -247,13 +214,14 @@ class GpusScreen(SortedTable, QueryFilter, ClusterNav, StateScreen):
             if isinstance(item, tuple):
                 node_id, index = item
                 node = self.state.nodes.get(node_id)
-                info = _info(node, index) if node else None
+                info = node.gpu_info(index) if node is not None else None
                 out.append(f"{clean(node_id, 64)} GPU {index}", style="bold")
                 if info is not None:
                     out.append(f"  {clean(info.name, 64)}  {clean(info.uuid, 64)}", style=p.muted)
                     if info.pci_bus_id:
                         out.append(f"  {clean(info.pci_bus_id, 32)}", style=p.muted)
-                err = _gpu_error(node, index) if node else None
+                g = node.gpu(index) if node is not None else None
+                err = "not in the newest sample" if node and g is None else g.error if g else None
                 if err:
                     out.append("  " + clean(err, 200), style=p.error)
                 for d in self.marks.get(item, []):
@@ -268,12 +236,12 @@ class GpusScreen(SortedTable, QueryFilter, ClusterNav, StateScreen):
 
     # ------------------------------------------------------------------ actions
 
-    def on_slot_table_activated(self, event: SlotTable.Activated) -> None:
+    def on_live_table_activated(self, event: LiveTable.Activated) -> None:
         event.stop()
         node_id, index = event.item  # type: ignore[misc]
-        open_gpu(self.app, node_id, index)
+        self.go(OpenGpu(node_id, index))
 
-    def on_slot_table_moved(self, event: SlotTable.Moved) -> None:
+    def on_live_table_moved(self, event: LiveTable.Moved) -> None:
         event.stop()
         self._paint_detail()
 
@@ -289,40 +257,12 @@ class GpusScreen(SortedTable, QueryFilter, ClusterNav, StateScreen):
     def set_group(self, label: str | None) -> None:
         self.peer_label = label
         self._marks_at = -math.inf
-        self.repaint(self.monitor_app.clock(), force=True)
+        self.refresh_now()
 
     def action_only_marked(self) -> None:
         self.only_marked = not self.only_marked
-        self.repaint(self.monitor_app.clock(), force=True)
-
-    def action_filter(self) -> None:
-        box = self.query_one("#gpus-filter", Input)
-        box.add_class("-active")
-        box.value = self.filter_query.source
-        box.focus()
+        self.refresh_now()
 
     def action_back(self) -> None:
-        if self.clear_filter():
-            return
-        if len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
-
-
-def _info(node: NodeState | None, index: int):  # type: ignore[no-untyped-def]
-    if node is None or node.hello is None:
-        return None
-    return next((g for g in node.hello.static.gpus if g.index == index), None)
-
-
-def _gpu_state(node: NodeState, index: int) -> str:
-    if node.last_sample is None:
-        return "ok"
-    g = next((g for g in node.last_sample.gpus if g.index == index), None)
-    return g.state if g is not None else "gone"
-
-
-def _gpu_error(node: NodeState, index: int) -> str | None:
-    if node.last_sample is None:
-        return None
-    g = next((g for g in node.last_sample.gpus if g.index == index), None)
-    return g.error if g is not None else "not in the newest sample"
+        if not self.clear_filter():
+            super().action_back()

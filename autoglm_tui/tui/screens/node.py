@@ -6,21 +6,24 @@ same screen for any node it knows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Input
+from textual.widget import Widget
+from textual.widgets import Input
 
+from autoglm_tui.tui.focus import focus_now
+from autoglm_tui.tui.intents import OpenAlerts, OpenGpu, OpenProcess
+from autoglm_tui.tui.messages import SignalRequest
 from autoglm_tui.tui.procview import SORT_KEYS, ViewOptions
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.base import StateScreen
-from autoglm_tui.tui.screens.gpu import GpuScreen
-from autoglm_tui.tui.screens.process import ProcessScreen
 from autoglm_tui.tui.widgets.alerts_pane import AlertsPane
+from autoglm_tui.tui.widgets.command_line import CommandLine
 from autoglm_tui.tui.widgets.gpu_pane import GpuPane
 from autoglm_tui.tui.widgets.host_pane import HostPane
 from autoglm_tui.tui.widgets.io_correlation import IoCorrelationPane
@@ -36,7 +39,8 @@ class NodeScreen(StateScreen):
     """Everything about one node on one screen."""
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("slash", "filter", "Filter", key_display="/",
+                priority=True),
         Binding("escape", "back", "Clear filter / back", show=False),
         Binding("c", "sort('cpu')", "Sort by CPU%", show=False),
         Binding("m", "sort('mem')", "Sort by memory (RSS)", show=False),
@@ -54,17 +58,18 @@ class NodeScreen(StateScreen):
         Binding("k", "signal", "Signal"),
         Binding("A", "alerts", "Alerts", key_display="A"),
         Binding("i", "io_correlation", "IO correlation"),
+        Binding("G", "gpu_prompt", "Open a GPU by index", key_display="G", priority=True),
         *(Binding(str(n), f"open_gpu({n})", "Open the GPU with that index", show=False)
           for n in range(10)),
     ]
 
-    def __init__(self, node_id: str, *, top: int = 100) -> None:
+    def __init__(self, node_id: str) -> None:
         super().__init__()
         self.node_id = node_id
-        self.opts = ViewOptions(top=top)
+        self.opts = ViewOptions()
         self._subtitle = ""
 
-    def compose(self) -> ComposeResult:
+    def compose_body(self) -> Iterable[Widget]:
         yield NodeHeader(self.node_id, id="header")
         yield GpuPane(id="gpus")
         with Horizontal(id="middle"):
@@ -76,10 +81,12 @@ class NodeScreen(StateScreen):
             procs.border_title = "Processes"
             yield Input(placeholder="filter by user, command or pid", id="filter")
             yield ProcessTable(id="proc-table")
-        yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(ProcessTable).focus()
+        self.opts = replace(self.opts, top=self.monitor_app.process_top)
+
+    def focus_main(self) -> None:
+        focus_now(self.table)
 
     @property
     def table(self) -> ProcessTable:
@@ -145,7 +152,7 @@ class NodeScreen(StateScreen):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("-active")
-        box.focus()
+        focus_now(box)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
@@ -155,7 +162,7 @@ class NodeScreen(StateScreen):
         if event.input.id == "filter":
             if not event.value.strip():
                 event.input.remove_class("-active")
-            self.table.focus()
+            focus_now(self.table)
 
     def action_back(self) -> None:
         box = self.query_one("#filter", Input)
@@ -163,17 +170,15 @@ class NodeScreen(StateScreen):
             box.value = ""
             box.remove_class("-active")
             self._set_opts(filter="")
-            self.table.focus()
-        elif len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
+            focus_now(self.table)
+        else:
+            super().action_back()
 
     # ------------------------------------------------------------------ down to a GPU
 
     def gpu_indices(self) -> list[int]:
         node = self.node_state(self.node_id)
-        if node is None or node.last_sample is None:
-            return []
-        return [g.index for g in node.last_sample.gpus]
+        return node.gpu_indices() if node is not None and node.last_sample is not None else []
 
     def action_open_gpu(self, index: int) -> None:
         self.open_gpu(index)
@@ -182,11 +187,10 @@ class NodeScreen(StateScreen):
         if index not in self.gpu_indices():
             self.notify(f"this node has no GPU {index}", severity="warning")
             return
-        self.app.push_screen(self.gpu_screen(index))
+        self.go(OpenGpu(self.node_id, index))
 
-    def gpu_screen(self, index: int) -> GpuScreen:
-        """The screen that opening a GPU shows (cluster mode opens its own kind)."""
-        return GpuScreen(self.node_id, index)
+    def action_gpu_prompt(self) -> None:
+        self.query_one(CommandLine).open("gpu ")
 
     def on_click(self, event: events.Click) -> None:
         pane = event.widget
@@ -199,13 +203,12 @@ class NodeScreen(StateScreen):
             self.open_gpu(indices[offset.y])
 
     def on_process_table_open(self, event: ProcessTable.Open) -> None:
+        event.stop()
         proc = event.proc
-        self.app.push_screen(ProcessScreen(self.node_id, proc.pid, proc.create_time))
+        self.go(OpenProcess(self.node_id, proc.pid, proc.create_time))
 
     def action_alerts(self) -> None:
-        from autoglm_tui.tui.screens.alerts import AlertsScreen
-
-        self.app.push_screen(AlertsScreen())
+        self.go(OpenAlerts())
 
     def action_io_correlation(self) -> None:
         iocorr = self.query_one(IoCorrelationPane)
@@ -218,4 +221,4 @@ class NodeScreen(StateScreen):
         if proc is None:
             self.notify("no process selected", severity="warning")
             return
-        self.monitor_app.confirm_signal(self.node_id, proc)
+        self.post_message(SignalRequest(self.node_id, proc))

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widget import Widget
+from textual.widgets import Static
 
 from autoglm_tui import format as fmt
 from autoglm_tui.model import ProcSample
 from autoglm_tui.text import clean
+from autoglm_tui.tui.messages import SignalRequest
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.widgets.chart import HistoryChart, bytes_fmt, pct_fmt
@@ -33,7 +35,7 @@ class ProcessScreen(StateScreen):
         self.pid = pid
         self.create_time = create_time
 
-    def compose(self) -> ComposeResult:
+    def compose_body(self) -> Iterable[Widget]:
         yield NodeHeader(self.node_id, id="header")
         with VerticalScroll(id="proc-info-box") as box:
             box.border_title = f"Process {self.pid}"
@@ -46,7 +48,6 @@ class ProcessScreen(StateScreen):
                                binary=True, id="chart-gpu")
             yield HistoryChart("SM (sum over its GPUs)", ("proc.sm_util_pct", self.pid), pct_fmt,
                                id="chart-sm")
-        yield Footer()
 
     def current(self) -> tuple[ProcSample | None, str | None]:
         """The process as last listed, and why it is not live (exited, pid reused)."""
@@ -122,12 +123,9 @@ class ProcessScreen(StateScreen):
         out.rstrip()
         return out
 
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
     def action_signal(self) -> None:
         proc, problem = self.current()
         if proc is None or problem:
             self.notify(problem or "no process", severity="warning")
             return
-        self.monitor_app.confirm_signal(self.node_id, proc)
+        self.post_message(SignalRequest(self.node_id, proc))

@@ -8,7 +8,9 @@ a process command) is cleaned and drawn as plain Text, never markup.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from rich.text import Text
 from textual.geometry import Size
@@ -21,6 +23,7 @@ from autoglm_tui.tui.render import Palette
 
 if TYPE_CHECKING:
     from autoglm_tui.alerting.pipeline import AlertPipeline, AlertRow
+    from autoglm_tui.monitor import Monitor
 
 STATE_LABEL = {
     AlertState.FIRING: "FIRING",
@@ -29,6 +32,50 @@ STATE_LABEL = {
     AlertState.INACTIVE: "inactive",
 }
 SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "i "}
+
+
+@dataclass
+class AlertView:
+    """The pipeline's rows and the firing count per node, shared by everything drawn in a
+    repaint. Read again when the alerts change (``version``); with many alerts (a large fleet
+    with thousands pending, where listing them is the costly part of a repaint) at most once a
+    second unless the counts by state move."""
+
+    version: int
+    second: int
+    counts: tuple[int, ...]
+    rows: list[AlertRow]
+    firing_per_node: dict[str, int]
+
+    @property
+    def firing(self) -> int:
+        return sum(self.firing_per_node.values())
+
+
+MANY_ALERTS = 200  # beyond this many, the list is read at most once a second
+_VIEWS: WeakKeyDictionary[AlertPipeline, AlertView] = WeakKeyDictionary()
+
+
+def alert_view(pipeline: AlertPipeline | None) -> AlertView:
+    """The pipeline's alerts as of now (alerting off: an empty view)."""
+    if pipeline is None:
+        return AlertView(0, 0, (), [], {})
+    view = _VIEWS.get(pipeline)
+    if view is not None and view.version == pipeline.version:
+        return view
+    counts = tuple(pipeline.counts().values())
+    second = int(pipeline.now)
+    if (view is not None and sum(counts) > MANY_ALERTS and view.second == second
+            and view.counts == counts):
+        return view
+    rows = pipeline.rows()
+    per: dict[str, int] = {}
+    for r in rows:
+        if r.alert.state == AlertState.FIRING:
+            node = r.alert.target.node
+            per[node] = per.get(node, 0) + 1
+    view = _VIEWS[pipeline] = AlertView(pipeline.version, second, counts, rows, per)
+    return view
 
 
 def state_style(row: AlertRow, p: Palette) -> str:
@@ -111,15 +158,12 @@ class AlertsPane(Widget):
 
     @property
     def pipeline(self) -> AlertPipeline | None:
-        monitor = getattr(self.app, "monitor", None)
-        return getattr(monitor, "alerts", None)
+        monitor: Monitor = self.app.monitor  # type: ignore[attr-defined]
+        return monitor.alerts
 
     def rows(self) -> list[AlertRow]:
         """What this pane lists: active alerts (and recently resolved) of its node, if any."""
-        pipeline = self.pipeline
-        if pipeline is None:
-            return []
-        rows = pipeline.rows()
+        rows = alert_view(self.pipeline).rows
         if self.node_id is not None:
             rows = [r for r in rows if r.alert.target.node == self.node_id]
         return rows
@@ -150,9 +194,11 @@ class AlertsPane(Widget):
             sub.append(f" · {self.hint}")
         self.border_subtitle = sub
         self.set_class(not active, "-quiet")
-        self.display = bool(active or recent) or not self.hide_when_empty
+        shown_now = bool(active or recent) or not self.hide_when_empty
+        relayout = shown_now != self.display or len(lines) != len(self._lines)
+        self.display = shown_now
         self._lines = lines
-        self.refresh(layout=True)
+        self.refresh(layout=relayout)  # the screen's layout moves only when the height does
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return max(1, len(self._lines))

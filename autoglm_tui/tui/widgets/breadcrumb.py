@@ -1,28 +1,18 @@
-"""Where the user is: `cluster › node-07 › GPU 3 › pid 4121`, built from the screen stack."""
+"""Where the user is: `cluster › node-07 › GPU 3 › pid 4121`, built from the screen stack.
+
+Each screen the navigator opened carries its place (an intent, tui/intents.py), which names its
+part of the path; a place reached by a jump names its node too (`alerts › node-07 GPU 3`).
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widget import Widget
 
-from autoglm_tui.text import clean
+from autoglm_tui.tui.intents import Intent, trail
 from autoglm_tui.tui.render import Palette
 
 SEPARATOR = " › "
-
-
-def crumb_of(screen: object) -> str | None:
-    """A screen's part of the path: its `crumb` attribute or property (None: not shown)."""
-    try:
-        value = getattr(screen, "crumb", None)
-    except Exception:  # a crumb must never break drawing
-        return None
-    return value if isinstance(value, str) and value else None
-
-
-def trail(screens: list[object]) -> list[str]:
-    """The crumbs of a screen stack, bottom first (untrusted parts cleaned)."""
-    return [clean(c, 64) for c in (crumb_of(s) for s in screens) if c is not None]
 
 
 def render_trail(parts: list[str], width: int, muted: str = "grey58", accent: str = "bold") -> Text:
@@ -48,12 +38,12 @@ def render_trail(parts: list[str], width: int, muted: str = "grey58", accent: st
 
 
 class Breadcrumb(Widget):
-    """One line naming every screen from the cluster down to this one."""
+    """One line naming every place from the root down to this screen's."""
 
     def render(self) -> Text:
         stack = list(self.app.screen_stack)
         if self.screen in stack:  # only the screens up to this one (not a dialog above it)
             stack = stack[: stack.index(self.screen) + 1]
-        parts = trail(stack)
+        places: list[Intent] = [p for s in stack if (p := getattr(s, "place", None)) is not None]
         muted = Palette.from_variables(self.app.theme_variables).muted
-        return render_trail(parts, self.content_size.width, muted=muted)
+        return render_trail(trail(places), self.content_size.width, muted=muted)

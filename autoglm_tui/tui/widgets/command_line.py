@@ -21,6 +21,7 @@ from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
 from autoglm_tui.text import clean
+from autoglm_tui.tui.focus import focus_now
 
 MAX_SHOWN = 12  # candidates listed in the hint line
 
@@ -124,7 +125,7 @@ def common_prefix(items: Sequence[str]) -> str:
     return first[:n]
 
 
-class _Suggest(Suggester):
+class FirstCompletion(Suggester):
     """Grey inline suggestion: the first completion."""
 
     def __init__(self, owner: CommandLine) -> None:
@@ -144,16 +145,16 @@ class CommandInput(Input):
         Binding("escape", "close", "Close the command line", show=False),
     ]
 
-    def _bar(self) -> CommandLine | None:
+    def _command_line(self) -> CommandLine | None:
         return next((n for n in self.ancestors if isinstance(n, CommandLine)), None)
 
     def action_complete(self) -> None:
-        bar = self._bar()
+        bar = self._command_line()
         if bar is not None:
             bar.tab()
 
     def action_close(self) -> None:
-        bar = self._bar()
+        bar = self._command_line()
         if bar is not None:
             bar.close()
 
@@ -184,6 +185,7 @@ class CommandLine(Vertical):
         self.values = values
         self._cycle: list[str] = []
         self._cycle_at = -1
+        self._listed: set[str] = set()  # values for which the hint lists the candidates
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="command-hint")
@@ -191,7 +193,7 @@ class CommandLine(Vertical):
             yield Static(":", classes="command-prompt")
             yield CommandInput(
                 placeholder="command (Tab completes, Enter runs, Esc closes)",
-                suggester=_Suggest(self),
+                suggester=FirstCompletion(self),
                 select_on_focus=False,
                 classes="command-input",
             )
@@ -217,7 +219,7 @@ class CommandLine(Vertical):
         box.cursor_position = len(text)
         self._cycle = []
         self._hint(self._usage_hint())
-        box.focus()
+        focus_now(box)
 
     def close(self) -> None:
         if not self.is_open:
@@ -245,9 +247,11 @@ class CommandLine(Vertical):
         prefix = common_prefix(found)
         self._show_candidates(found)
         if len(prefix) > len(box.value.strip()):
+            self._listed = {prefix}
             self._set(prefix)
         else:
             self._cycle, self._cycle_at = found, 0
+            self._listed = set(found)
             self._set(found[0])
 
     def _takes_more(self, line: str) -> bool:
@@ -285,8 +289,13 @@ class CommandLine(Vertical):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.value != self.input.value:
+            return  # an older change, still queued when Tab filled the box in
         if self._cycle and event.value not in self._cycle:
             self._cycle = []
+        if event.value in self._listed:
+            return  # Tab filled it in: the hint keeps listing the candidates
+        self._listed = set()
         try:
             words = split(event.value)
             cmd = resolve(words[0], self.commands) if words else None

@@ -19,7 +19,7 @@ MAX_BAR = 30
 
 
 @dataclass(frozen=True, slots=True)
-class _Field:
+class LineField:
     """An optional fixed-width part of a GPU line; dropped in `drop` order when narrow."""
 
     name: str
@@ -75,11 +75,11 @@ def _pcie(g: GpuSample, p: Palette) -> Text:
 
 
 FIELDS = (
-    _Field("temp", 6, 5, _temp),
-    _Field("power", 10, 4, _power),
-    _Field("fan", 9, 2, _fan),
-    _Field("clock", 8, 3, _clock),
-    _Field("pcie", 24, 0, _pcie),
+    LineField("temp", 6, 5, _temp),
+    LineField("power", 10, 4, _power),
+    LineField("fan", 9, 2, _fan),
+    LineField("clock", 8, 3, _clock),
+    LineField("pcie", 24, 0, _pcie),
 )
 NAME_WIDTH = 15
 NAME_DROP = 1

@@ -26,7 +26,7 @@ WINDOW_S = 300.0
 MB = 1e6
 
 
-class _Chart(PlotextPlot):
+class TimeChart(PlotextPlot):
     """One chart of two series: one on the left axis, one on the right."""
 
     def draw(
@@ -85,8 +85,8 @@ class IoCorrelationPane(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal():
             with Vertical(classes="io-charts"):
-                yield _Chart(id="io-net")
-                yield _Chart(id="io-disk")
+                yield TimeChart(id="io-net")
+                yield TimeChart(id="io-disk")
             yield Static(id="io-facts")
 
     def show(self, node: NodeState | None, now: float) -> None:
@@ -103,12 +103,12 @@ class IoCorrelationPane(Vertical):
         link = node.last_sample.net.link_speed_mbps
         w = io_window(node.history, now - self.window_s, now, link_mbps=link)
         self.window = w
-        self.query_one("#io-net", _Chart).draw(
+        self.query_one("#io-net", TimeChart).draw(
             "network: MB/s (left), % of link (right)", w.times,
             ("net MB/s", w.net_bps, MB), ("util %", w.net_util_pct, 1.0), now, self.window_s,
             right_max=100.0,
         )
-        self.query_one("#io-disk", _Chart).draw(
+        self.query_one("#io-disk", TimeChart).draw(
             "disk: IOPS (left), await ms (right)", w.times,
             ("IOPS", w.disk_iops, 1.0), ("await ms", w.disk_await_ms, 1.0), now, self.window_s,
         )
@@ -136,12 +136,12 @@ def facts_text(w: IoWindow, p: Palette) -> Text:
     out.append("  await ", style=p.muted)
     out.append(fmt.num(wait, "ms", digits=1), style=p.level(wait, 20, 100))
     out.append("\n\nr(net, disk MB/s) ", style=p.muted)
-    out.append(_r(w.r_net_disk_bps))
+    out.append(_r_text(w.r_net_disk_bps))
     out.append(f" {describe_r(w.r_net_disk_bps)}", style=p.muted)
     out.append("\nr(net, IOPS)      ", style=p.muted)
-    out.append(_r(w.r_net_iops))
+    out.append(_r_text(w.r_net_iops))
     out.append("\nr(net, await)     ", style=p.muted)
-    out.append(_r(w.r_net_await))
+    out.append(_r_text(w.r_net_await))
     out.append(f"\n{w.points} aligned points", style=p.muted)
     for hint in w.hints:
         out.append(f"\n\n{hint.name}", style=f"bold {p.warning}")
@@ -150,7 +150,7 @@ def facts_text(w: IoWindow, p: Palette) -> Text:
     return out
 
 
-def _r(r: float | None) -> str:
+def _r_text(r: float | None) -> str:
     return " n/a " if r is None else f"{r:+.2f}"
 
 

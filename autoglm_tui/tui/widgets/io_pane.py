@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from autoglm_tui import format as fmt
-from autoglm_tui.analysis.history import NodeHistory
+from autoglm_tui.analysis.history import History
 from autoglm_tui.tui.render import Palette, spark
 from autoglm_tui.tui.widgets.pane import NodePane
 
@@ -76,8 +76,8 @@ class IoPane(NodePane):
                 util,
             ]
         n = max(1, width)
-        d_hi = _hi(h, ("disk.read_bps", "disk.write_bps"), n)
-        n_hi = _hi(h, ("net.rx_bps", "net.tx_bps"), n)
+        d_hi = _scale_top(h, ("disk.read_bps", "disk.write_bps"), n)
+        n_hi = _scale_top(h, ("net.rx_bps", "net.tx_bps"), n)
         return [
             _rate_row("Disk ", "read ", m("disk.read_bps"), h.tail(("disk.read_bps", None), n),
                       d_hi, width, p),
@@ -92,12 +92,12 @@ class IoPane(NodePane):
         ]
 
     def _pair(
-        self, label: str, names: tuple[str, str], keys: tuple[str, str], h: NodeHistory,
+        self, label: str, names: tuple[str, str], keys: tuple[str, str], h: History,
         half: int,
     ) -> Text:
         """Two rates with small sparklines on one line (the compact layout)."""
         p = self.palette
-        hi = _hi(h, keys, half)
+        hi = _scale_top(h, keys, half)
         out = Text(no_wrap=True, overflow="ellipsis")
         out.append(label, style=f"bold {p.label}")
         for i, (name, key) in enumerate(zip(names, keys, strict=True)):
@@ -112,7 +112,7 @@ class IoPane(NodePane):
         return out
 
 
-def _hi(h: NodeHistory, keys: tuple[str, ...], n: int) -> float:
+def _scale_top(h: History, keys: tuple[str, ...], n: int) -> float:
     """The shared scale of a group of sparklines: the largest recent value, at least FLOOR."""
     top = FLOOR_BPS
     for key in keys:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual.widget import Widget
 
@@ -11,30 +9,7 @@ from autoglm_tui import format as fmt
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
-from autoglm_tui.tui.render import Palette
-
-
-def clock_time(t: float) -> str:
-    """Unix time -> local 'HH:MM:SS'."""
-    return time.strftime("%H:%M:%S", time.localtime(t))
-
-
-class SamplerCost:
-    """The sampler's CPU use, from the growth of its cumulative CPU time between samples."""
-
-    def __init__(self) -> None:
-        self._prev: tuple[int, float, float] | None = None  # (seq, t, cpu_time_s)
-        self.cpu_pct: float | None = None
-
-    def update(self, seq: int, t: float, cpu_time_s: float) -> float | None:
-        prev = self._prev
-        if prev is not None and seq != prev[0]:
-            dt = t - prev[1]
-            dcpu = cpu_time_s - prev[2]
-            self.cpu_pct = 100.0 * dcpu / dt if dt > 0 and dcpu >= 0 else None
-        if prev is None or seq != prev[0]:
-            self._prev = (seq, t, cpu_time_s)
-        return self.cpu_pct
+from autoglm_tui.tui.render import Palette, clock_time
 
 
 class NodeHeader(Widget):
@@ -51,7 +26,7 @@ class NodeHeader(Widget):
         self, node: NodeState | None, now: float, error: str | None = None,
         cost_pct: float | None = None,
     ) -> None:
-        """Draw `node`; `cost_pct` is the sampler's CPU use (see SamplerCost)."""
+        """Draw `node`; `cost_pct` is its sampler's CPU use (`NodeState.sampler_cpu_pct`)."""
         self.node = node
         self.error = error
         self.cost_pct = cost_pct

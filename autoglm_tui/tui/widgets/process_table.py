@@ -186,15 +186,9 @@ class ProcessTable(DataTable):
 
     # ------------------------------------------------------------------ opening
 
-    def action_select_cursor(self) -> None:
-        self._open()
-
-    async def _on_click(self, event: events.Click) -> None:
-        await super()._on_click(event)
-        if event.chain >= 2:
-            self._open()
-
-    def _open(self) -> None:
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter, or a click on the highlighted row (the second click of a double click)."""
+        event.stop()
         proc = self.selected
         if proc is not None:
             self.post_message(self.Open(proc))

@@ -8,10 +8,12 @@ its line below. The parser, ``rules list`` and the engine find it through the re
 from __future__ import annotations
 
 from autoglm_tui.analysis.alerts.kind import register
+from autoglm_tui.analysis.alerts.kinds.diagnosis import DiagnosisKind
 from autoglm_tui.analysis.alerts.kinds.joint import JointKind
 from autoglm_tui.analysis.alerts.kinds.node import NodeStatusKind
 from autoglm_tui.analysis.alerts.kinds.peer import PeerKind
 from autoglm_tui.analysis.alerts.kinds.threshold import ThresholdKind
+from autoglm_tui.analysis.alerts.kinds.trend import TrendKind
 from autoglm_tui.analysis.alerts.kinds.zscore import ZscoreKind
 
 KINDS = (
@@ -19,5 +21,7 @@ KINDS = (
     register(ZscoreKind()),
     register(PeerKind()),
     register(JointKind()),
+    register(TrendKind()),
     register(NodeStatusKind()),
+    register(DiagnosisKind()),
 )

@@ -1,8 +1,10 @@
 """Joint rules: several ``when`` conditions at once, such as the seed's
 HIGH_CONCURRENT_IO_PRESSURE (``net.util_pct > 80`` and ``disk.await_ms > 100``).
 
-Conditions may mix node metrics with one of GPU or process metrics; the alert then attaches
-to each GPU (or process) where every condition holds, or to the node with ``scope = "node"``.
+Conditions may mix node metrics with GPU, process or service metrics. With one kind of member
+the alert attaches to each GPU (process, service) where every condition holds, or to the node
+with ``scope = "node"``; conditions on two kinds (a service's latency and a GPU's util) are
+checked per node, each aggregated over its own members with ``agg`` (default max).
 """
 
 from __future__ import annotations
@@ -38,10 +40,6 @@ class JointKind(RuleKind):
     def parse(self, raw: dict[str, object], checks: Checks, kw: dict[str, Any]) -> None:
         conds = parse_conditions(raw.get("when"), checks)
         kw["conditions"] = conds
-        scopes = {metrics.scope_of(c.metric) for c in conds} - {Scope.NODE}
-        if len(scopes) > 1:
-            checks.bad("when", "conditions may mix node metrics with one of GPU or process "
-                       "metrics, not both")
 
     def describe(self, rule: Rule) -> str:
         if not rule.conditions:
@@ -60,18 +58,25 @@ def _joint(engine: EngineCore, c: Compiled, f: Frame) -> None:
     if not len(f):
         return
     conds = c.rule.conditions
-    node_scoped = [metrics.METRICS[x.metric].scope == Scope.NODE for x in conds]
+    scopes = [metrics.scope_of(x.metric) for x in conds]
+    members = {s for s in scopes if s is not Scope.NODE}
+    # Conditions on two kinds of members (GPUs and services) are checked per node, each
+    # aggregated over its own members.
+    per_node = c.aggregate or len(members) > 1
+    sides = {s: f.services(c.svc_match, c.min_requests) if s is Scope.SERVICE
+             else f.members(s) for s in members}
+    agg = c.rule.agg
     # Where the rule holds, each condition holds on some value of the node (an aggregate
     # that is an average or a sum excepted): the other nodes need no visit.
     found: set[int] | None = None
-    for cond, on_node in zip(conds, node_scoped, strict=True):
+    for cond, scope in zip(conds, scopes, strict=True):
         cmp = OPS[cond.op]
-        if on_node:
+        if scope is Scope.NODE:
             where = hits(f.node_col(cond.metric), cmp, cond.threshold)
-        elif c.aggregate and c.agg not in SCREEN_AGGS:
+        elif per_node and agg not in SCREEN_AGGS:
             continue
         else:
-            side = f.members(c.metric_scope)
+            side = sides[scope]
             where = side.owners(hits(side.col(cond.metric), cmp, cond.threshold))
         found = set(where) if found is None else found.intersection(where)
         if not found:
@@ -79,27 +84,30 @@ def _joint(engine: EngineCore, c: Compiled, f: Frame) -> None:
     cand = engine.candidates(c, f, range(len(f)) if found is None else sorted(found))
     if not cand:
         return
-    scope = c.metric_scope
+    # The members' values as the frame reads them (service figures on few requests unknown).
+    cols = {x.metric: sides[s].col(x.metric)
+            for x, s in zip(conds, scopes, strict=True) if s is not Scope.NODE}
+    target_side = None if per_node or not members else sides[next(iter(members))]
     for i in cand:
         node, nid, at, m = f.nodes[i], f.ids[i], f.ats[i], f.metrics[i]
         act = c.active.get(nid)
-        all_subjects = () if scope == Scope.NODE else f.members(scope).subject(i)
-        if scope == Scope.NODE or c.aggregate:
-            targets: Sequence[int | None] = NODE_SUBJECTS
+        if target_side is None:
+            targets: Sequence[Any] = NODE_SUBJECTS
         else:
-            targets = all_subjects
+            targets = target_side.subject(i)
         engine.key = (f.pos[i] >> CHUNK_BITS, c.idx, f.pos[i])
-        for s in targets:
+        for k, s in enumerate(targets):
             hold: bool | None = True
             values: dict[str, float | None] = {}
-            for cond, on_node in zip(conds, node_scoped, strict=True):
-                if on_node:
+            for cond, scope in zip(conds, scopes, strict=True):
+                if scope is Scope.NODE:
                     v = m.get((cond.metric, None))
-                elif c.aggregate:
-                    v = aggregate([m.get((cond.metric, x)) for x in all_subjects],
-                                   c.rule.agg)
                 else:
-                    v = m.get((cond.metric, s))
+                    off = sides[scope].off
+                    if per_node:
+                        v = aggregate(cols[cond.metric][off[i]:off[i + 1]], agg)
+                    else:
+                        v = cols[cond.metric][off[i] + k]
                 values[cond.metric] = v
                 if v is None:
                     if hold:
@@ -109,8 +117,8 @@ def _joint(engine: EngineCore, c: Compiled, f: Frame) -> None:
             if hold or (hold is False and act and s in act):
                 first = next(iter(values.values()), None)
                 engine.step(c, node, s, at, (hold, first, {"values": values}))
-        if act and scope == Scope.PROC and not c.aggregate:
-            engine.gone(c, node, at, all_subjects)
+        if act and target_side is not None and c.metric_scope is not Scope.GPU:
+            engine.gone(c, node, at, targets)
 
 
 def parse_conditions(raw: object, checks: Checks) -> tuple[Condition, ...]:

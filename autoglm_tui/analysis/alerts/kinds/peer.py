@@ -40,7 +40,8 @@ Group = tuple[list[NodeState], list["int | None"], list[float], list[float]]
 
 class PeerKind(RuleKind):
     name = "peer"
-    keys = frozenset({"metric", "z", "min_peers", "min_std", "direction", "group"})
+    keys = frozenset({"metric", "z", "min_peers", "min_std", "direction", "group",
+                      "min_requests"})
 
     def parse(self, raw: dict[str, object], checks: Checks, kw: dict[str, Any]) -> None:
         metric = kw["metric"] = fields.metric(raw, checks)
@@ -93,7 +94,7 @@ def _peer_nodes(engine: EngineCore, c: Compiled, f: Frame) -> None:
     rule = c.rule
     col, off = c.column(f)
     if off is not None and c.limit > 0:
-        found: Iterable[int] = peer_screen(col, f.members(c.metric_scope).slices(),
+        found: Iterable[int] = peer_screen(col, c.side(f).slices(),
                                             c.limit)
     else:
         found = range(len(f))
@@ -102,7 +103,7 @@ def _peer_nodes(engine: EngineCore, c: Compiled, f: Frame) -> None:
         if off is None:
             subs, vals = NODE_SUBJECTS, [col[i]]
         else:
-            subs, vals = f.members(c.metric_scope).subject(i), col[off[i]:off[i + 1]]
+            subs, vals = c.side(f).subject(i), col[off[i]:off[i + 1]]
         if nid not in c.active and not peer_may_fire(rule, vals):
             continue
         node, at = f.nodes[i], f.ats[i]
@@ -112,7 +113,7 @@ def _peer_nodes(engine: EngineCore, c: Compiled, f: Frame) -> None:
             known = [v for v in vals if v is not None]
         engine.key = (f.pos[i] >> CHUNK_BITS, c.idx, f.pos[i])
         _peer_group(engine, c, [node] * len(known), known_subs, known, [at] * len(known))
-        if c.metric_scope == Scope.PROC and nid in c.active:
+        if c.metric_scope in (Scope.PROC, Scope.SERVICE) and nid in c.active:
             engine.gone(c, node, at, subs)
 
 
@@ -162,8 +163,6 @@ def _peer_gather(c: Compiled, live: Frame, unchanged: Frame, by_group: dict[str,
                 group[1].append(s)
                 group[2].append(v)
                 group[3].append(at)
-
-@staticmethod
 
 def peer_may_fire(rule: Rule, vals: list[float | None]) -> bool:
     """Cheap test on one node's values: could the most extreme one exceed `z`?"""

@@ -1,4 +1,6 @@
-"""Threshold rules: ``metric op threshold``, per node, GPU or process, or aggregated per node.
+"""Threshold rules: ``metric op threshold``, per node, GPU, process or inference service, or
+aggregated per node. A per-process (per-service) alert ends when a fresh sample no longer lists
+its process ("process exited") or service ("service gone").
 
 ``node.up`` (1 while the node is UP, else 0) is known at every evaluation, so a threshold on it
 watches every node with ``now``; other metrics move only on a node's new sample. A node that is
@@ -22,7 +24,7 @@ from autoglm_tui.analysis.alerts.core import (
 )
 from autoglm_tui.analysis.alerts.frame import Frame, hits
 from autoglm_tui.analysis.alerts.kind import Checks, RuleKind
-from autoglm_tui.analysis.alerts.rule import OPS, Rule, format_number
+from autoglm_tui.analysis.alerts.rule import Rule, format_number
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import Scope
@@ -30,22 +32,11 @@ from autoglm_tui.metrics import Scope
 
 class ThresholdKind(RuleKind):
     name = "threshold"
-    keys = frozenset({"metric", "op", "threshold", "scope", "agg"})
+    keys = frozenset({"metric", "op", "threshold", "scope", "agg", "min_requests"})
 
     def parse(self, raw: dict[str, object], checks: Checks, kw: dict[str, Any]) -> None:
         kw["metric"] = fields.metric(raw, checks)
-        op = raw.get("op", ">")
-        if op not in OPS:
-            checks.bad("op", f"bad op {op!r}; one of {' '.join(OPS)}")
-        kw["op"] = op
-        if "threshold" not in raw:
-            checks.missing("missing 'threshold' (a number)")
-        else:
-            th = fields.number(raw["threshold"])
-            if th is None:
-                checks.bad("threshold",
-                           f"'threshold' must be a number, not {raw['threshold']!r}")
-            kw["threshold"] = th
+        fields.comparison(raw, checks, kw)
 
     def describe(self, rule: Rule) -> str:
         if rule.metric is None:
@@ -58,6 +49,9 @@ class ThresholdKind(RuleKind):
     def default_summary(self, rule: Rule) -> str:
         if rule.scope == Scope.PROC:
             return "{metric} of pid {pid} ({command}) on {node} is {value} {op} {threshold}"
+        if rule.scope == Scope.SERVICE:
+            return ("{metric} of {kind} service {service} ({model}) on {node} is {value} "
+                    "{op} {threshold}")
         return "{metric} on {target} is {value} {op} {threshold}"
 
     def evaluate(self, engine: EngineCore, rules: list[Compiled], frames: Frames) -> None:
@@ -87,7 +81,7 @@ def _threshold(engine: EngineCore, c: Compiled, f: Frame) -> None:
                 engine.key = (pos[i] >> CHUNK_BITS, idx, pos[i])
                 step(c, nodes[i], None, ats[i], (hold, v, None))
         return
-    side = f.members(scope)
+    side = c.side(f)
     col = side.col(c.metric)
     if c.aggregate:
         # max and min are one of the values: where none holds, the aggregate does not
@@ -118,7 +112,7 @@ def _threshold(engine: EngineCore, c: Compiled, f: Frame) -> None:
                 hold = cmp(v, th)
                 if hold or s in act:
                     step(c, node, s, at, (hold, v, None))
-        if scope == Scope.PROC:
+        if scope is not Scope.GPU:
             engine.gone(c, node, at, subs)
 
 

@@ -1,10 +1,10 @@
 """Z-score rules: a value against a sliding window of its own history (time buckets).
 
 Per-GPU (and per-node) values of one node share one bucket ring (:class:`Block`); each process
-gets its own :class:`Window`, since processes come and go. A rule's state per node (the block,
-or the node's process windows) is kept in ``Compiled.per_node``. The baseline is the completed
-buckets, recomputed only when a bucket completes; most ticks every value is inside its band
-and the whole fleet is checked in C.
+(and each inference service) gets its own :class:`Window`, since they come and go. A rule's
+state per node (the block, or the node's process windows) is kept in ``Compiled.per_node``.
+The baseline is the completed buckets, recomputed only when a bucket completes; most ticks
+every value is inside its band and the whole fleet is checked in C.
 """
 
 from __future__ import annotations
@@ -41,19 +41,14 @@ _LO = operator.attrgetter("lo")
 class ZscoreKind(RuleKind):
     name = "zscore"
     keys = frozenset(
-        {"metric", "window", "z", "min_samples", "min_std", "direction", "scope", "agg"}
+        {"metric", "window", "z", "min_samples", "min_std", "direction", "scope", "agg",
+         "min_requests"}
     )
 
     def parse(self, raw: dict[str, object], checks: Checks, kw: dict[str, Any]) -> None:
         kw["metric"] = fields.metric(raw, checks)
         fields.deviation(raw, checks, kw)
-        if "window" in raw:
-            w = fields.duration(raw["window"])
-            if isinstance(w, str) or w <= 0:
-                checks.bad("window",
-                           f"'window': {w if isinstance(w, str) else 'must be above 0'}")
-            else:
-                kw["window_s"] = w
+        fields.window(raw, checks, kw)
         ms = raw.get("min_samples", 10)
         if not fields.is_int(ms) or ms < 2:  # type: ignore[operator]
             checks.bad("min_samples", "'min_samples' must be a whole number, 2 or more")
@@ -88,7 +83,7 @@ def _zscore_rules(engine: EngineCore, rules: list[Compiled], f: Frame) -> None:
         bounds = list(zip(starts, [*starts[1:], n], strict=True))
     for lo, hi in bounds:
         for c, col, off, subjects in prepared:
-            if c.metric_scope == Scope.PROC and not c.aggregate:
+            if c.metric_scope in (Scope.PROC, Scope.SERVICE) and not c.aggregate:
                 _zscore_procs(engine, c, f, range(lo, hi), col, off or [], subjects)
             else:
                 _zscore_block(engine, c, f, range(lo, hi), col, off, subjects)
@@ -142,7 +137,7 @@ def _zscore_block(
     if off is None:
         fed = [col[i] for i in seen] if match else col[span.start:span.stop]
     elif match:
-        slices = f.members(c.metric_scope).slices()
+        slices = c.side(f).slices()
         fed = list(chain.from_iterable(map(col.__getitem__, map(slices.__getitem__, seen))))
     else:
         fed = col[off[span.start]:off[span.stop]]
@@ -193,7 +188,7 @@ def _zscore_procs(
     engine: EngineCore, c: Compiled, f: Frame, span: range, col: list[Value], off: list[int],
     subjects: Sequence[Sequence[Any]],
 ) -> None:
-    """Per-process z-scores: processes come and go, so each has its own window."""
+    """Per-process (per-service) z-scores: they come and go, so each has its own window."""
     rule = c.rule
     window_s = rule.window_s
     limit, min_n, min_std, direction = rule.z, rule.min_samples, rule.min_std, rule.direction

@@ -1,130 +1,39 @@
-"""Metric history in two tiers, with gaps kept (pure: no clocks, no I/O).
-
-One :class:`NodeHistory` per node shares a time axis across all of the node's series and stores
-values as 32-bit floats with NaN for "no data". A key is ``(metric_name, subject)`` where
-subject is ``None`` for node metrics, the GPU index for GPU metrics and the pid for process
-metrics.
-
-Two tiers keep 15 minutes of a 256-node fleet small:
-
-* the **fine** tier holds the newest ``capacity`` points at full resolution;
-* the optional **coarse** tier holds ``buckets`` consolidated points. When the fine tier is
-  full, its oldest points that share one ``bucket_s``-wide time bucket (edges at multiples of
-  ``bucket_s``) leave it together and become one coarse point holding their mean and their max
-  (so a spike is not lost). A coarse point stands at the time of the first point it holds.
-  Its value is a gap (None) only when none of its points had a value; a bucket in which no
-  point arrived at all (the node was silent) makes no coarse point, as in the fine tier.
-
-Readers see one series, oldest first: coarse points, then fine points. ``points(..., peak=True)``
-gives the coarse points' max instead of their mean (fine points are the same either way).
-Without a coarse tier (``buckets=0``) the oldest point is simply dropped when the tier is full.
-
-Storage is made for cheap copies (a replay keeps a copy every few seconds): a point is one row
-of 32-bit values (one column per key, in the order keys first had a value), and the rows of one
-time bucket are sealed into one immutable chunk when the next bucket starts. Rows, chunks and
-coarse points are never written again, so :meth:`NodeHistory.clone` copies a few lists of
-references, not the data, and a copy costs memory only for what is new after it.
-"""
+"""One history: sealed chunks of rows and open rows (the fine tier), coarse points (see the
+package's docstring)."""
 
 from __future__ import annotations
 
 import math
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
 
-from autoglm_tui.metrics import NO_HISTORY
-
-Key = tuple[str, "int | None"]
-NAN = float("nan")
-CHUNK = 32  # rows a chunk holds without a coarse tier (with one: a bucket's rows)
-MERGE_ROWS = 48  # sealed chunks are merged into one once they hold this many rows together
-_NANS = array("f", [NAN]) * 4096
-
-
-def _nans(n: int) -> array:
-    return _NANS[:n] if n <= len(_NANS) else array("f", [NAN]) * n
-
-
-class _Chunk(NamedTuple):
-    """Sealed fine points: `flat` holds `len(times)` rows of `width` values, row after row;
-    column `slots[key]` (when below `width`) is that key's series. Chunks of one `epoch` (the
-    layout's columns were not renumbered in between) can be merged."""
-
-    times: array
-    flat: array
-    width: int
-    slots: dict[Key, int]
-    epoch: int
-    merged: bool
-
-
-class _Coarse(NamedTuple):
-    """One coarse point: per column, the mean and the max of its bucket."""
-
-    t: float
-    slots: dict[Key, int]
-    width: int
-    mean: array
-    peak: array
-
-
-class _Layout:
-    """Which column each key has (columns in the order keys first had a value), the keys that
-    never get a series (metrics.NO_HISTORY), and the forgotten ones. Shared by copies until one
-    of them changes it."""
-
-    __slots__ = ("dead", "epoch", "nohist", "order", "reborn", "slots")
-
-    def __init__(self, epoch: int = 0) -> None:
-        self.epoch = epoch  # bumped when columns are renumbered
-        self.slots: dict[Key, int] = {}
-        self.order: list[Key] = []  # keys by column
-        self.nohist: set[Key] = set()
-        self.dead: set[Key] = set()  # forgotten: their columns are no longer theirs
-        self.reborn: dict[Key, float] = {}  # forgotten keys that came back: since when
-
-    def live(self, key: Key) -> bool:
-        return key in self.slots and key not in self.dead
-
-    def live_keys(self) -> list[Key]:
-        """Keys with a series now, in the order they first had a value."""
-        if not self.dead:
-            return list(self.order)
-        return [k for k in self.order if k not in self.dead]
-
-    def new_keys(self, values: dict[Key, float | None]) -> set[Key]:
-        """Keys of `values` that have no series yet (or were forgotten), in C set operations."""
-        new = values.keys() - self.slots.keys()
-        if new and self.nohist:
-            new -= self.nohist
-        if self.dead:
-            new |= values.keys() & self.dead
-        return new
-
-    def copy(self) -> _Layout:
-        new = _Layout(self.epoch)
-        new.slots, new.order = dict(self.slots), list(self.order)
-        new.nohist, new.dead, new.reborn = set(self.nohist), set(self.dead), dict(self.reborn)
-        return new
-
-    def compact(self) -> _Layout:
-        """The same live keys in fresh columns (the columns of forgotten keys dropped)."""
-        new = _Layout(self.epoch + 1)
-        new.order = self.live_keys()
-        new.slots = {k: i for i, k in enumerate(new.order)}
-        new.nohist, new.reborn = set(self.nohist), dict(self.reborn)
-        return new
+from autoglm_tui.analysis.history.store import (
+    CHUNK,
+    MERGE_ROWS,
+    NAN,
+    Chunk,
+    Coarse,
+    Key,
+    Layout,
+    nans,
+)
 
 
 class NodeHistory:
-    """History of one node: sealed chunks and open rows (fine), coarse points."""
+    """History of one node (or of the keys of one node that `accept` takes): sealed chunks and
+    open rows (fine), coarse points."""
 
-    __slots__ = ("_bucket", "_chunks", "_coarse", "_last_t", "_lay", "_len", "_owned", "_rows",
-                 "_rt", "_skip", "bucket_s", "buckets", "capacity")
+    __slots__ = ("_accept", "_bucket", "_chunks", "_coarse", "_last_t", "_lay", "_len",
+                 "_owned", "_rows", "_rt", "_skip", "bucket_s", "buckets", "capacity")
 
-    def __init__(self, capacity: int, bucket_s: float = 0.0, buckets: int = 0) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        bucket_s: float = 0.0,
+        buckets: int = 0,
+        accept: Callable[[Key], bool] | None = None,
+    ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         if buckets < 0 or (buckets and not bucket_s > 0):
@@ -132,16 +41,17 @@ class NodeHistory:
         self.capacity = capacity
         self.bucket_s = float(bucket_s) if buckets else 0.0
         self.buckets = buckets
-        self._chunks: list[_Chunk] = []  # sealed fine points, oldest first
+        self._chunks: list[Chunk] = []  # sealed fine points, oldest first
         self._skip = 0  # points of the oldest chunk already dropped (one tier only)
         self._rows: list[array] = []  # the open chunk: its rows and their times
         self._rt: list[float] = []
         self._bucket: float | None = None  # the open chunk's bucket
-        self._coarse: list[_Coarse] = []
+        self._coarse: list[Coarse] = []
         self._len = 0  # fine points held
         self._last_t = -math.inf
-        self._lay = _Layout()
+        self._lay = Layout()
         self._owned = True  # False once a copy shares the layout: change a copy of it
+        self._accept = accept  # which keys get a series here (None: every key)
 
     def __len__(self) -> int:
         """Points held in both tiers."""
@@ -168,7 +78,7 @@ class NodeHistory:
                 self._drop_oldest()
         lay = self._lay
         # A series is created at its first value: metrics a node never reports cost nothing,
-        # and those that keep only their newest value (metrics.NO_HISTORY) none either.
+        # and keys `accept` refuses none either (they are remembered as refused).
         new = lay.new_keys(values)  # set differences, in C
         if new:
             lay = self._add_keys(new, values, t)
@@ -178,66 +88,48 @@ class NodeHistory:
         self._len += 1
         self._last_t = t
 
-    def _layout(self) -> _Layout:
+    def _layout(self) -> Layout:
         """The layout, ready to change (copied first when a copy of this history shares it)."""
         if not self._owned:
             self._lay = self._lay.copy()
             self._owned = True
         return self._lay
 
-    def _add_keys(self, new: set[Key], values: dict[Key, float | None], t: float) -> _Layout:
+    def _add_keys(self, new: set[Key], values: dict[Key, float | None], t: float) -> Layout:
         lay = self._lay
         # keys whose value is None are looked at again next time (a series starts at a value)
-        adding = [k for k in new if values[k] is not None or k[0] in NO_HISTORY]
+        adding = [k for k in new if values[k] is not None]
+        accept = self._accept
         for key in sorted(adding, key=str) if len(adding) > 1 else adding:  # a stable order
             lay = self._layout()
-            if key[0] in NO_HISTORY:
-                lay.nohist.add(key)
-            elif key in lay.dead:  # forgotten, now back: its old points are not its own
+            if key in lay.dead:  # forgotten, now back: its old points are not its own
                 lay.dead.discard(key)
                 lay.reborn[key] = t
+            elif accept is not None and not accept(key):
+                lay.ignored.add(key)
             else:
                 lay.slots[key] = len(lay.order)
                 lay.order.append(key)
         return lay
 
-    def backfilled(
-        self,
-        times: Sequence[float],
-        series: Mapping[Key, Sequence[float | None]],
-        empty: NodeHistory,
-    ) -> NodeHistory:
-        """A history holding `times`/`series` (older points, e.g. from a range query) followed
-        by this history's points newer than ``times[-1]``, built in the `empty` history given
-        (same sizes as this one). Points of this history from ``times[0]`` to ``times[-1]`` are
-        replaced; older ones are kept before. Coarse points come back as their means."""
-        first, last = times[0], times[-1]
-        own_times = self._all_times()
-        # Every series spans the whole time axis (gaps are None), so columns line up with it.
-        columns = {key: [v for _, v in self.points(key)] for key in self._lay.live_keys()}
-
-        def own_row(i: int) -> dict[Key, float | None]:
-            return {key: col[i] for key, col in columns.items()}
-
-        for i, t in enumerate(own_times):
-            if t < first:
-                empty.append(t, own_row(i))
-        for i, t in enumerate(times):
-            empty.append(t, {key: col[i] for key, col in series.items()})
-        for i, t in enumerate(own_times):
-            if t > last:
-                empty.append(t, own_row(i))
-        return empty
-
-    def _all_times(self) -> list[float]:
-        times, _ = self.window([], -math.inf)
-        return times
-
     def forget(self, predicate: Callable[[Key], bool]) -> None:
-        """Drop series whose key matches `predicate` (e.g. pids that are gone)."""
-        gone = [k for k in self._lay.live_keys() if predicate(k)]
-        if gone:
-            self._layout().dead.update(gone)
+        """Drop series whose key matches `predicate` (e.g. pids that are gone), and forget that
+        such keys were refused."""
+        lay = self._lay
+        gone = [k for k in lay.live_keys() if predicate(k)]
+        refused = [k for k in lay.ignored if predicate(k)]
+        if gone or refused:
+            lay = self._layout()
+            lay.dead.update(gone)
+            lay.ignored.difference_update(refused)
+
+    def accepts(self, key: Key) -> bool:
+        """Whether `key` may get a series here."""
+        return self._accept is None or self._accept(key)
+
+    def __contains__(self, key: object) -> bool:
+        """Whether `key` has a series here now."""
+        return self._lay.live(key)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ chunks
 
@@ -248,13 +140,13 @@ class NodeHistory:
         for row in self._rows:
             flat.extend(row)
             if len(row) < width:
-                flat.extend(_nans(width - len(row)))
+                flat.extend(nans(width - len(row)))
         return flat, width
 
     def _seal(self) -> None:
         flat, width = self._flat()
         lay = self._lay
-        self._chunks.append(_Chunk(array("d", self._rt), flat, width, lay.slots, lay.epoch,
+        self._chunks.append(Chunk(array("d", self._rt), flat, width, lay.slots, lay.epoch,
                                    False))
         self._rows, self._rt = [], []
         self._merge()
@@ -283,11 +175,11 @@ class NodeHistory:
             if c.width == width:
                 flat.extend(c.flat)
                 continue
-            pad = _nans(width - c.width)
+            pad = nans(width - c.width)
             for i in range(len(c.times)):
                 flat.extend(c.flat[i * c.width:(i + 1) * c.width])
                 flat.extend(pad)
-        chunks[-run:] = [_Chunk(times, flat, width, last.slots, last.epoch, True)]
+        chunks[-run:] = [Chunk(times, flat, width, last.slots, last.epoch, True)]
 
     def _drop_oldest(self) -> None:
         """One tier: the oldest point goes."""
@@ -325,7 +217,7 @@ class NodeHistory:
             a, b = 0, len(self._rows)
             self._rows, self._rt = [], []
         n = b - a
-        mean, peak = _nans(width), _nans(width)
+        mean, peak = nans(width), nans(width)
         for key in self._lay.live_keys():
             s = slots.get(key)
             if s is None or s >= width:
@@ -340,7 +232,7 @@ class NodeHistory:
             if known:
                 mean[s] = sum(known) / len(known)
                 peak[s] = max(known)
-        self._coarse.append(_Coarse(times[a], slots, width, mean, peak))
+        self._coarse.append(Coarse(times[a], slots, width, mean, peak))
         if len(self._coarse) > self.buckets:
             del self._coarse[0]
         self._len -= n
@@ -411,7 +303,7 @@ class NodeHistory:
                 for slots, width, arrays, ts in runs:
                     s = slots.get(k)
                     if s is None or s >= width:
-                        row.extend(_nans(len(arrays)))
+                        row.extend(nans(len(arrays)))
                     elif ts[0] >= born[n]:
                         row.extend([v[s] for v in arrays])
                     else:
@@ -438,7 +330,7 @@ class NodeHistory:
                     continue
                 s = slots.get(k)
                 if s is None or s >= width or t_arr[b - 1] < born[n]:
-                    row.extend(_nans(b - a))
+                    row.extend(nans(b - a))
                     continue
                 part = flat[s + a * width: s + b * width: width]
                 if t_arr[a] < born[n]:
@@ -505,7 +397,7 @@ class NodeHistory:
             left -= b - a
             cs = c.slots.get(key)
             if cs is None or cs >= c.width or c.times[b - 1] < born:
-                parts.append(_nans(b - a))
+                parts.append(nans(b - a))
             elif c.times[a] >= born:
                 parts.append(c.flat[cs + a * c.width: cs + b * c.width: c.width])
             else:

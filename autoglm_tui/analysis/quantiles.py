@@ -1,0 +1,67 @@
+"""Quantiles from cumulative histogram buckets, as Prometheus' ``histogram_quantile`` takes them.
+
+The rank ``q * total`` falls in the first bucket whose cumulative count reaches it; inside that
+bucket the observations are taken as spread evenly (linear interpolation between the bucket's
+lower and upper bound, the lowest bucket starting at 0). A rank in the ``+Inf`` bucket has no
+upper bound to interpolate to: the answer is then "above the largest finite bound", reported as
+that bound with ``above`` set. Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Quantile:
+    """One quantile of a window's observations."""
+
+    q: float
+    value: float  # seconds; with `above`, the largest finite bound (the truth is higher)
+    above: bool  # the rank fell in the +Inf bucket: "> value"
+    count: float  # observations the quantile rests on
+
+
+def histogram_quantile(
+    q: float, bounds: Sequence[float], counts: Sequence[float]
+) -> tuple[float, bool] | None:
+    """(value, above) for quantile `q` of cumulative `counts` over finite upper `bounds`
+    (``len(counts) == len(bounds) + 1``, the last count being +Inf); None when there are
+    no observations or no finite bound."""
+    if not bounds or len(counts) != len(bounds) + 1 or not 0.0 <= q <= 1.0:
+        return None
+    # Cumulative counts must not decrease (a torn read could make them); Prometheus
+    # flattens such dips the same way.
+    mono = list(counts)
+    for i in range(1, len(mono)):
+        if mono[i] < mono[i - 1]:
+            mono[i] = mono[i - 1]
+    total = mono[-1]
+    if not total > 0 or math.isnan(total):
+        return None
+    rank = q * total
+    b = next(i for i, c in enumerate(mono) if c >= rank)
+    if b == len(bounds):  # the +Inf bucket
+        return bounds[-1], True
+    if b == 0 and bounds[0] <= 0:
+        return bounds[0], False
+    start = 0.0 if b == 0 else bounds[b - 1]
+    end = bounds[b]
+    in_bucket = mono[b] - (mono[b - 1] if b > 0 else 0.0)
+    below = mono[b - 1] if b > 0 else 0.0
+    if in_bucket <= 0:
+        return end, False
+    return start + (end - start) * ((rank - below) / in_bucket), False
+
+
+def quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) -> Quantile | None:
+    """:func:`histogram_quantile` as a :class:`Quantile` carrying its request count."""
+    found = histogram_quantile(q, bounds, counts)
+    if found is None:
+        return None
+    return Quantile(q, found[0], found[1], counts[-1])
+
+
+__all__ = ["Quantile", "histogram_quantile", "quantile"]
