@@ -342,3 +342,33 @@ def test_split_history_window_clone_and_backfill_span_its_parts() -> None:
     filled = backfilled(h, [-2.0, -1.0], {g: [1.0, None]}, make(20))
     assert filled.points(g)[:3] == [(-2.0, 1.0), (-1.0, None), (1.0, 10.0)]
     assert filled.latest(p) == 6.0
+
+
+def test_a_forgotten_key_that_comes_back_after_the_columns_were_renumbered() -> None:
+    """Many forgotten pids make the history renumber its columns; a pid that comes back after
+    that shows nothing of its old life in the older chunks."""
+    h = tiered(capacity=100, bucket_s=10.0, buckets=5)
+    pids = [("proc.cpu_pct", p) for p in range(80)]
+    for t in range(5):
+        h.append(float(t), {K: 1.0, **{p: 50.0 for p in pids}})
+    h.forget(lambda k: k in set(pids))
+    for t in range(5, 12):  # t=10 starts a bucket: the chunk is sealed, the columns renumbered
+        h.append(float(t), {K: 1.0})
+    assert h._lay.epoch == 1
+    h.append(12.0, {K: 1.0, pids[3]: 7.0})
+    assert h.points(pids[3]) == [(float(t), None) for t in range(12)] + [(12.0, 7.0)]
+    assert h.window([pids[3]], 0.0)[1][0][-1] == 7.0 and h.tail(pids[3], 2) == [None, 7.0]
+    assert h.keys() == [K, pids[3]]
+
+
+def test_keys_without_a_value_yet_wait_and_refused_keys_cost_nothing() -> None:
+    h = NodeHistory(8, accept=lambda k: k[0] != "gpu.mem_total_bytes")
+    total = ("gpu.mem_total_bytes", 0)
+    for t in range(3):
+        h.append(float(t), {K: 1.0, J: None, total: 8e10})
+    assert h.keys() == [K] and h.points(J) == [] and h.points(total) == []
+    h.append(3.0, {K: 1.0, J: 300.0, total: 8e10})
+    assert h.points(J) == [(0.0, None), (1.0, None), (2.0, None), (3.0, 300.0)]
+    h.forget(lambda k: k == total)  # forgotten as refused: seen again, refused again
+    h.append(4.0, {K: 1.0, J: 300.0, total: 8e10})
+    assert h.keys() == [K, J] and h.points(total) == []

@@ -19,6 +19,8 @@ from autoglm_tui.analysis.history.store import (
     nans,
 )
 
+_NONE: frozenset[Key] = frozenset()
+
 
 class NodeHistory:
     """History of one node (or of the keys of one node that `accept` takes): sealed chunks and
@@ -62,6 +64,10 @@ class NodeHistory:
 
     def append(self, t: float, values: dict[Key, float | None]) -> None:
         """Record one point in time; keys absent from `values` get a gap at `t`."""
+        self._append(t, values, True)
+
+    def _append(self, t: float, values: dict[Key, float | None], look: bool) -> None:
+        """append(); without `look`, the caller knows no key of `values` is new here."""
         if self._len and t < self._last_t:
             return  # out of order: dropped (the time axis only moves forward)
         if self.buckets:
@@ -79,8 +85,8 @@ class NodeHistory:
         lay = self._lay
         # A series is created at its first value: metrics a node never reports cost nothing,
         # and keys `accept` refuses none either (they are remembered as refused).
-        new = lay.new_keys(values)  # set differences, in C
-        if new:
+        new = lay.new_keys(values) if look else _NONE  # set differences, in C
+        if new or lay.waiting:
             lay = self._add_keys(new, values, t)
         get = values.get
         self._rows.append(array("f", [NAN if v is None else v for v in map(get, lay.order)]))
@@ -96,32 +102,58 @@ class NodeHistory:
         return self._lay
 
     def _add_keys(self, new: set[Key], values: dict[Key, float | None], t: float) -> Layout:
+        """Sort the keys never seen (refused, waiting for a value, or a series now) and give
+        the waiting keys that have a value now their series."""
         lay = self._lay
-        # keys whose value is None are looked at again next time (a series starts at a value)
-        adding = [k for k in new if values[k] is not None]
-        accept = self._accept
-        for key in sorted(adding, key=str) if len(adding) > 1 else adding:  # a stable order
+        adding: list[Key] = []
+        if new:
             lay = self._layout()
+            accept = self._accept
+            for key in new:
+                if key in lay.dead:  # forgotten: back once it has a value
+                    if values[key] is not None:
+                        adding.append(key)
+                    continue
+                if accept is not None and not accept(key):
+                    lay.ignored.add(key)
+                elif values[key] is None:
+                    lay.waiting.add(key)  # looked at each point until it has a value
+                else:
+                    adding.append(key)
+                lay.seen.add(key)
+        if lay.waiting:
+            get = values.get
+            ready = [k for k in lay.waiting if get(k) is not None]
+            if ready:
+                lay = self._layout()
+                lay.waiting.difference_update(ready)
+                adding.extend(ready)
+        for key in sorted(adding, key=str) if len(adding) > 1 else adding:  # a stable order
             if key in lay.dead:  # forgotten, now back: its old points are not its own
                 lay.dead.discard(key)
                 lay.reborn[key] = t
-            elif accept is not None and not accept(key):
-                lay.ignored.add(key)
-            else:
-                lay.slots[key] = len(lay.order)
-                lay.order.append(key)
+                continue
+            lay.slots[key] = len(lay.order)
+            lay.order.append(key)
+            if lay.epoch:  # older columns may hold a forgotten key of this name
+                lay.reborn[key] = t
         return lay
 
     def forget(self, predicate: Callable[[Key], bool]) -> None:
         """Drop series whose key matches `predicate` (e.g. pids that are gone), and forget that
-        such keys were refused."""
+        such keys were refused or waiting."""
         lay = self._lay
         gone = [k for k in lay.live_keys() if predicate(k)]
-        refused = [k for k in lay.ignored if predicate(k)]
-        if gone or refused:
+        unseen = [k for k in lay.ignored if predicate(k)]
+        unseen += [k for k in lay.waiting if predicate(k)]
+        if gone or unseen:
             lay = self._layout()
             lay.dead.update(gone)
-            lay.ignored.difference_update(refused)
+            for key in gone:
+                lay.reborn.pop(key, None)
+            lay.ignored.difference_update(unseen)
+            lay.waiting.difference_update(unseen)
+            lay.seen.difference_update(unseen)
 
     def accepts(self, key: Key) -> bool:
         """Whether `key` may get a series here."""

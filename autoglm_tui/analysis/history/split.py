@@ -58,9 +58,10 @@ class SplitHistory:
     lives in the first part that accepts it. Reads and writes look like one NodeHistory's.
 
     Every part sees every point (its row holds only its own keys) and so shares the sequence of
-    times; a copy copies each part as cheaply as a NodeHistory copies."""
+    times; a point whose keys were all seen before (one subset test in C) is not searched for
+    new keys by the parts. A copy copies each part as cheaply as a NodeHistory copies."""
 
-    __slots__ = ("parts",)
+    __slots__ = ("_owned", "_seen", "parts")
 
     def __init__(self, parts: list[NodeHistory]) -> None:
         if not parts:
@@ -69,6 +70,8 @@ class SplitHistory:
         for n, part in enumerate(parts):
             part._accept = _first_of(own[n], own[:n])
         self.parts = parts
+        self._seen: set[Key] = set()  # keys of every point so far, less the forgotten ones
+        self._owned = True  # False while a copy shares `_seen`
 
     def _part(self, key: Key) -> NodeHistory | None:
         for part in self.parts:
@@ -89,13 +92,26 @@ class SplitHistory:
         return out
 
     def append(self, t: float, values: dict[Key, float | None]) -> None:
-        """Each part records the point with its own keys (new keys found by set operations)."""
+        """Each part records the point with its own keys (new keys found by set operations,
+        only when the point has a key not seen before)."""
+        keys = values.keys()
+        look = not keys <= self._seen
+        if look:
+            self._mine().update(keys)
         for part in self.parts:
-            part.append(t, values)
+            part._append(t, values, look)
+
+    def _mine(self) -> set[Key]:
+        if not self._owned:
+            self._seen, self._owned = set(self._seen), True
+        return self._seen
 
     def forget(self, predicate: Callable[[Key], bool]) -> None:
         for part in self.parts:
             part.forget(predicate)
+        gone = [k for k in self._seen if predicate(k)]
+        if gone:  # seen again, they are looked for as new (a forgotten key comes back)
+            self._mine().difference_update(gone)
 
     @property
     def fine_since(self) -> float | None:
@@ -160,6 +176,8 @@ class SplitHistory:
         """An independent copy (a replay checkpoint keeps one): each part's cheap copy."""
         new = SplitHistory.__new__(SplitHistory)
         new.parts = [part.clone() for part in self.parts]
+        new._seen = self._seen
+        self._owned = new._owned = False
         return new
 
 

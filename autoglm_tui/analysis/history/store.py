@@ -44,18 +44,23 @@ class Coarse(NamedTuple):
 
 class Layout:
     """Which column each key has (columns in the order keys first had a value), the keys seen
-    and not taken (the history's ``accept`` refused them), and the forgotten ones. Shared by
-    copies until one of them changes it."""
+    and not taken (the history's ``accept`` refused them), the keys taken that had no value yet
+    (a series starts at a value), and the forgotten ones. Shared by copies until one of them
+    changes it."""
 
-    __slots__ = ("dead", "epoch", "ignored", "order", "reborn", "slots")
+    __slots__ = ("dead", "epoch", "ignored", "order", "reborn", "seen", "slots", "waiting")
 
     def __init__(self, epoch: int = 0) -> None:
         self.epoch = epoch  # bumped when columns are renumbered
         self.slots: dict[Key, int] = {}
         self.order: list[Key] = []  # keys by column
         self.ignored: set[Key] = set()
+        self.waiting: set[Key] = set()
+        self.seen: set[Key] = set()  # keys in slots, ignored or waiting: the others are new
         self.dead: set[Key] = set()  # forgotten: their columns are no longer theirs
-        self.reborn: dict[Key, float] = {}  # forgotten keys that came back: since when
+        # keys whose older points (in older columns) are not theirs: forgotten keys that came
+        # back, and keys new after the columns were renumbered: since when
+        self.reborn: dict[Key, float] = {}
 
     def live(self, key: Key) -> bool:
         return key in self.slots and key not in self.dead
@@ -67,11 +72,8 @@ class Layout:
         return [k for k in self.order if k not in self.dead]
 
     def new_keys(self, values: dict[Key, float | None]) -> set[Key]:
-        """Keys of `values` that have no series yet (or were forgotten) and were not refused,
-        in C set operations."""
-        new = values.keys() - self.slots.keys()
-        if new and self.ignored:
-            new -= self.ignored
+        """Keys of `values` never seen (or forgotten), in C set operations."""
+        new = values.keys() - self.seen
         if self.dead:
             new |= values.keys() & self.dead
         return new
@@ -79,7 +81,8 @@ class Layout:
     def copy(self) -> Layout:
         new = Layout(self.epoch)
         new.slots, new.order = dict(self.slots), list(self.order)
-        new.ignored, new.dead, new.reborn = set(self.ignored), set(self.dead), dict(self.reborn)
+        new.ignored, new.waiting, new.seen = set(self.ignored), set(self.waiting), set(self.seen)
+        new.dead, new.reborn = set(self.dead), dict(self.reborn)
         return new
 
     def compact(self) -> Layout:
@@ -87,5 +90,7 @@ class Layout:
         new = Layout(self.epoch + 1)
         new.order = self.live_keys()
         new.slots = {k: i for i, k in enumerate(new.order)}
-        new.ignored, new.reborn = set(self.ignored), dict(self.reborn)
+        new.ignored, new.waiting, new.reborn = set(self.ignored), set(self.waiting), dict(
+            self.reborn)
+        new.seen = new.slots.keys() | new.ignored | new.waiting
         return new
