@@ -372,3 +372,53 @@ def test_keys_without_a_value_yet_wait_and_refused_keys_cost_nothing() -> None:
     h.forget(lambda k: k == total)  # forgotten as refused: seen again, refused again
     h.append(4.0, {K: 1.0, J: 300.0, total: 8e10})
     assert h.keys() == [K, J] and h.points(total) == []
+
+
+def _model(stream: list, capacity: int, bucket_s: float, buckets: int) -> tuple[list, list]:
+    """The two tiers by the book: (coarse (t, mean, max) points, fine (t, v) points)."""
+    fine: list = []
+    coarse: list = []
+    for t, v in stream:
+        if len(fine) == capacity:
+            b = math.floor(fine[0][0] / bucket_s)
+            n = next((i for i, (u, _) in enumerate(fine) if math.floor(u / bucket_s) != b),
+                     len(fine))
+            known = [x for _, x in fine[:n] if x is not None]
+            coarse.append((fine[0][0], sum(known) / len(known) if known else None,
+                           max(known) if known else None))
+            del fine[:n], coarse[:-buckets]
+        fine.append((t, v))
+    return coarse, fine
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_long_runs_of_coarse_points_read_as_the_two_tiers_by_the_book(seed: int) -> None:
+    """Coarse points are kept in runs that are merged and cut as the oldest leave; what is
+    read is what the plain two-tier model gives, at any window."""
+    rng = random.Random(seed)
+    stream, t = [], 0.0
+    for _ in range(600):
+        t += rng.choice([0.5, 1.0, 1.0, 2.0, 7.0])
+        stream.append((t, None if rng.random() < 0.1 else float(rng.randint(0, 1000))))
+    h = tiered(capacity=15, bucket_s=5.0, buckets=40)
+    for t, v in stream:
+        h.append(t, {K: v, J: 1.0})
+    coarse, fine = _model(stream, 15, 5.0, 40)
+
+    def close(a: list, b: list) -> bool:
+        return len(a) == len(b) and all(
+            x[0] == y[0] and (x[1] == y[1] or (x[1] is not None and y[1] is not None
+                                               and math.isclose(x[1], y[1], rel_tol=1e-6)))
+            for x, y in zip(a, b, strict=True))
+
+    assert close(h.points(K), [(c[0], c[1]) for c in coarse] + fine)
+    assert close(h.points(K, peak=True), [(c[0], c[2]) for c in coarse] + fine)
+    assert len(h) == len(coarse) + len(fine)
+    for _ in range(20):
+        lo = rng.uniform(stream[0][0], stream[-1][0])
+        hi = rng.uniform(lo, stream[-1][0] + 5)
+        want = [(c[0], c[1]) for c in coarse if lo <= c[0] <= hi] + [
+            p for p in fine if lo <= p[0] <= hi]
+        assert close(h.points(K, lo, hi), want)
+        times, (row,) = h.window([K], lo, hi)
+        assert close(list(zip(times, [None if v != v else v for v in row], strict=True)), want)

@@ -10,12 +10,13 @@ from collections.abc import Callable, Sequence
 
 from autoglm_tui.analysis.history.store import (
     CHUNK,
+    MERGE_COARSE,
     MERGE_ROWS,
     NAN,
     Chunk,
-    Coarse,
     Key,
     Layout,
+    merge,
     nans,
 )
 
@@ -26,8 +27,9 @@ class NodeHistory:
     """History of one node (or of the keys of one node that `accept` takes): sealed chunks and
     open rows (fine), coarse points."""
 
-    __slots__ = ("_accept", "_bucket", "_chunks", "_coarse", "_last_t", "_lay", "_len",
-                 "_owned", "_rows", "_rt", "_skip", "bucket_s", "buckets", "capacity")
+    __slots__ = ("_accept", "_bucket", "_c_len", "_c_skip", "_chunks", "_coarse", "_last_t",
+                 "_lay", "_len", "_owned", "_rows", "_rt", "_skip", "bucket_s", "buckets",
+                 "capacity")
 
     def __init__(
         self,
@@ -48,7 +50,9 @@ class NodeHistory:
         self._rows: list[array] = []  # the open chunk: its rows and their times
         self._rt: list[float] = []
         self._bucket: float | None = None  # the open chunk's bucket
-        self._coarse: list[Coarse] = []
+        self._coarse: list[Chunk] = []  # runs of coarse points (means and maxima), oldest first
+        self._c_skip = 0  # coarse points of the oldest run already dropped
+        self._c_len = 0  # coarse points held
         self._len = 0  # fine points held
         self._last_t = -math.inf
         self._lay = Layout()
@@ -57,7 +61,7 @@ class NodeHistory:
 
     def __len__(self) -> int:
         """Points held in both tiers."""
-        return self._len + len(self._coarse)
+        return self._len + self._c_len
 
     def keys(self) -> list[Key]:
         return self._lay.live_keys()
@@ -120,7 +124,6 @@ class NodeHistory:
                     lay.waiting.add(key)  # looked at each point until it has a value
                 else:
                     adding.append(key)
-                lay.seen.add(key)
         if lay.waiting:
             get = values.get
             ready = [k for k in lay.waiting if get(k) is not None]
@@ -153,7 +156,6 @@ class NodeHistory:
                 lay.reborn.pop(key, None)
             lay.ignored.difference_update(unseen)
             lay.waiting.difference_update(unseen)
-            lay.seen.difference_update(unseen)
 
     def accepts(self, key: Key) -> bool:
         """Whether `key` may get a series here."""
@@ -181,37 +183,9 @@ class NodeHistory:
         self._chunks.append(Chunk(array("d", self._rt), flat, width, lay.slots, lay.epoch,
                                    False))
         self._rows, self._rt = [], []
-        self._merge()
+        merge(self._chunks, self._skip, MERGE_ROWS)
         if len(lay.dead) > len(lay.order) // 2 + 32:  # many forgotten columns: start afresh
             self._lay, self._owned = lay.compact(), True
-
-    def _merge(self) -> None:
-        """Merge the newest run of small chunks into one once it holds MERGE_ROWS rows, so a
-        read slices a few chunks, not one per bucket. The small ones stay as they are for the
-        copies that share them; the merged chunk is new."""
-        chunks = self._chunks
-        last = chunks[-1]
-        run, rows = 0, 0
-        for c in reversed(chunks):
-            if c.merged or c.epoch != last.epoch or (c is chunks[0] and self._skip):
-                break
-            run += 1
-            rows += len(c.times)
-        if run < 2 or rows < MERGE_ROWS:
-            return
-        part = chunks[-run:]
-        width = last.width
-        times, flat = array("d"), array("f")
-        for c in part:
-            times.extend(c.times)
-            if c.width == width:
-                flat.extend(c.flat)
-                continue
-            pad = nans(width - c.width)
-            for i in range(len(c.times)):
-                flat.extend(c.flat[i * c.width:(i + 1) * c.width])
-                flat.extend(pad)
-        chunks[-run:] = [Chunk(times, flat, width, last.slots, last.epoch, True)]
 
     def _drop_oldest(self) -> None:
         """One tier: the oldest point goes."""
@@ -227,7 +201,7 @@ class NodeHistory:
     def _consolidate(self) -> None:
         """Move the oldest time bucket of the fine tier into one coarse point (mean and max)."""
         if self._chunks:
-            times, flat, width, slots = self._chunks[0][:4]
+            times, flat, width, slots, epoch = self._chunks[0][:5]
             a = self._skip
             bucket = math.floor(times[a] / self.bucket_s)
             b = a + 1
@@ -245,7 +219,7 @@ class NodeHistory:
                 self._skip = b
         else:  # one bucket holds more points than the fine tier: they leave together
             flat, width = self._flat()
-            times, slots = self._rt, self._lay.slots
+            times, slots, epoch = self._rt, self._lay.slots, self._lay.epoch
             a, b = 0, len(self._rows)
             self._rows, self._rt = [], []
         n = b - a
@@ -264,9 +238,21 @@ class NodeHistory:
             if known:
                 mean[s] = sum(known) / len(known)
                 peak[s] = max(known)
-        self._coarse.append(Coarse(times[a], slots, width, mean, peak))
-        if len(self._coarse) > self.buckets:
-            del self._coarse[0]
+        self._coarse.append(Chunk(array("d", [times[a]]), mean, width, slots, epoch, False, peak))
+        self._c_len += 1
+        merge(self._coarse, self._c_skip, MERGE_COARSE)
+        if self._c_len > self.buckets:  # the oldest coarse point goes
+            self._c_len -= 1
+            self._c_skip += 1
+            run, k = self._coarse[0], self._c_skip
+            if k == len(run.times):
+                del self._coarse[0]
+                self._c_skip = 0
+            elif 2 * k >= len(run.times):  # most of it has left: keep only the rest (memory)
+                w = run.width
+                self._coarse[0] = run._replace(times=run.times[k:], flat=run.flat[k * w:],
+                                               peak=run.peak[k * w:], merged=True)  # type: ignore[index]
+                self._c_skip = 0
         self._len -= n
 
     # ------------------------------------------------------------------ reads
@@ -317,58 +303,9 @@ class NodeHistory:
         times: list[float] = []
         rows: list[list[float] | None] = [[] if live(k) else None for k in keys]
         born = [self._since(k) for k in keys]
-        if self._coarse and (self.fine_since is None or since < self.fine_since):
-            # runs of coarse points that share their columns: one lookup per key and run
-            runs: list[tuple[dict[Key, int], int, list[array], list[float]]] = []
-            for cp in self._coarse:
-                if not since <= cp.t <= hi:
-                    continue
-                times.append(cp.t)
-                if not runs or runs[-1][0] is not cp.slots or runs[-1][1] != cp.width:
-                    runs.append((cp.slots, cp.width, [], []))
-                runs[-1][2].append(cp.peak if peak else cp.mean)
-                runs[-1][3].append(cp.t)
-            for n, k in enumerate(keys):
-                row = rows[n]
-                if row is None:
-                    continue
-                for slots, width, arrays, ts in runs:
-                    s = slots.get(k)
-                    if s is None or s >= width:
-                        row.extend(nans(len(arrays)))
-                    elif ts[0] >= born[n]:
-                        row.extend([v[s] for v in arrays])
-                    else:
-                        row.extend([v[s] if t >= born[n] else NAN
-                                    for t, v in zip(ts, arrays, strict=True)])
-        first = self._skip
-        for c in self._chunks:
-            t_arr = c.times
-            if t_arr[-1] < since:
-                first = 0
-                continue
-            a = max(first, bisect_left(t_arr, since))
-            first = 0
-            b = bisect_right(t_arr, hi)
-            if a >= b:
-                if t_arr[0] > hi:
-                    break
-                continue
-            times.extend(t_arr[a:b])
-            flat, width, slots = c.flat, c.width, c.slots
-            for n, k in enumerate(keys):
-                row = rows[n]
-                if row is None:
-                    continue
-                s = slots.get(k)
-                if s is None or s >= width or t_arr[b - 1] < born[n]:
-                    row.extend(nans(b - a))
-                    continue
-                part = flat[s + a * width: s + b * width: width]
-                if t_arr[a] < born[n]:
-                    part = [v if t >= born[n] else NAN for t, v in zip(t_arr[a:b], part,
-                                                                      strict=True)]
-                row.extend(part)
+        if self._c_len and (self.fine_since is None or since < self.fine_since):
+            _read(self._coarse, self._c_skip, keys, since, hi, times, rows, born, peak)
+        _read(self._chunks, self._skip, keys, since, hi, times, rows, born, False)
         rt = self._rt
         a, b = bisect_left(rt, since), bisect_right(rt, hi)
         if a < b:
@@ -454,4 +391,42 @@ class NodeHistory:
         fine = sum(c.times.itemsize * len(c.times) + c.flat.itemsize * len(c.flat)
                    for c in self._chunks)
         fine += sum(4 * len(r) + 8 for r in self._rows)
-        return fine + sum(8 + 8 * c.width for c in self._coarse)
+        return fine + sum(8 * len(c.times) + 4 * (len(c.flat) + len(c.peak or ()))
+                          for c in self._coarse)
+
+
+def _read(chunks: list[Chunk], skip: int, keys: Sequence[Key], since: float, hi: float,
+          times: list[float], rows: list[list[float] | None], born: list[float],
+          peak: bool) -> None:
+    """Append the points of `chunks` (the oldest less its first `skip`) in [since, hi] to
+    `times`, and each key's values to its row (maxima of coarse runs with `peak`): each chunk's
+    part is found by bisection and each series is copied with an array slice."""
+    first = skip
+    for c in chunks:
+        t_arr = c.times
+        if t_arr[-1] < since:
+            first = 0
+            continue
+        a = max(first, bisect_left(t_arr, since))
+        first = 0
+        b = bisect_right(t_arr, hi)
+        if a >= b:
+            if t_arr[0] > hi:
+                break
+            continue
+        times.extend(t_arr[a:b])
+        flat = c.peak if peak and c.peak is not None else c.flat
+        width, slots = c.width, c.slots
+        for n, k in enumerate(keys):
+            row = rows[n]
+            if row is None:
+                continue
+            s = slots.get(k)
+            if s is None or s >= width or t_arr[b - 1] < born[n]:
+                row.extend(nans(b - a))
+                continue
+            part = flat[s + a * width: s + b * width: width]
+            if t_arr[a] < born[n]:
+                part = [v if t >= born[n] else NAN for t, v in zip(t_arr[a:b], part,
+                                                                  strict=True)]
+            row.extend(part)

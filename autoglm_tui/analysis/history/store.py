@@ -11,6 +11,7 @@ Key = tuple[str, "int | str | None"]
 NAN = float("nan")
 CHUNK = 32  # rows a chunk holds without a coarse tier (with one: a bucket's rows)
 MERGE_ROWS = 48  # sealed chunks are merged into one once they hold this many rows together
+MERGE_COARSE = 8  # coarse points are merged into runs of this many
 _NANS = array("f", [NAN]) * 4096
 
 
@@ -20,9 +21,10 @@ def nans(n: int) -> array:
 
 
 class Chunk(NamedTuple):
-    """Sealed fine points: `flat` holds `len(times)` rows of `width` values, row after row;
-    column `slots[key]` (when below `width`) is that key's series. Chunks of one `epoch` (the
-    layout's columns were not renumbered in between) can be merged."""
+    """Sealed points: `flat` holds `len(times)` rows of `width` values, row after row; column
+    `slots[key]` (when below `width`) is that key's series. Chunks of one `epoch` (the layout's
+    columns were not renumbered in between) can be merged. A run of coarse points is a chunk
+    whose `flat` holds each bucket's means and `peak` its maxima (None for fine points)."""
 
     times: array
     flat: array
@@ -30,16 +32,40 @@ class Chunk(NamedTuple):
     slots: dict[Key, int]
     epoch: int
     merged: bool
+    peak: array | None = None
 
 
-class Coarse(NamedTuple):
-    """One coarse point: per column, the mean and the max of its bucket."""
-
-    t: float
-    slots: dict[Key, int]
-    width: int
-    mean: array
-    peak: array
+def merge(chunks: list[Chunk], skip: int, rows: int) -> None:
+    """Merge the newest run of small chunks of `chunks` (one epoch, not the oldest while
+    `skip` of its rows are dropped) into one once it holds `rows` rows, in place, so a read
+    slices a few chunks, not one per bucket. The small ones stay as they are for the copies
+    that share them; the merged chunk is new."""
+    last = chunks[-1]
+    run, held = 0, 0
+    for c in reversed(chunks):
+        if c.merged or c.epoch != last.epoch or (c is chunks[0] and skip):
+            break
+        run += 1
+        held += len(c.times)
+    if run < 2 or held < rows:
+        return
+    part = chunks[-run:]
+    width = last.width
+    times, flat = array("d"), array("f")
+    peak = None if last.peak is None else array("f")
+    for c in part:
+        times.extend(c.times)
+        for src, dst in ((c.flat, flat), (c.peak, peak)):
+            if dst is None or src is None:
+                continue
+            if c.width == width:
+                dst.extend(src)
+                continue
+            pad = nans(width - c.width)
+            for i in range(len(c.times)):
+                dst.extend(src[i * c.width:(i + 1) * c.width])
+                dst.extend(pad)
+    chunks[-run:] = [Chunk(times, flat, width, last.slots, last.epoch, True, peak)]
 
 
 class Layout:
@@ -48,7 +74,7 @@ class Layout:
     (a series starts at a value), and the forgotten ones. Shared by copies until one of them
     changes it."""
 
-    __slots__ = ("dead", "epoch", "ignored", "order", "reborn", "seen", "slots", "waiting")
+    __slots__ = ("dead", "epoch", "ignored", "order", "reborn", "slots", "waiting")
 
     def __init__(self, epoch: int = 0) -> None:
         self.epoch = epoch  # bumped when columns are renumbered
@@ -56,7 +82,6 @@ class Layout:
         self.order: list[Key] = []  # keys by column
         self.ignored: set[Key] = set()
         self.waiting: set[Key] = set()
-        self.seen: set[Key] = set()  # keys in slots, ignored or waiting: the others are new
         self.dead: set[Key] = set()  # forgotten: their columns are no longer theirs
         # keys whose older points (in older columns) are not theirs: forgotten keys that came
         # back, and keys new after the columns were renumbered: since when
@@ -73,7 +98,11 @@ class Layout:
 
     def new_keys(self, values: dict[Key, float | None]) -> set[Key]:
         """Keys of `values` never seen (or forgotten), in C set operations."""
-        new = values.keys() - self.seen
+        new = values.keys() - self.slots.keys()
+        if new and self.ignored:
+            new -= self.ignored
+        if new and self.waiting:
+            new -= self.waiting
         if self.dead:
             new |= values.keys() & self.dead
         return new
@@ -81,7 +110,7 @@ class Layout:
     def copy(self) -> Layout:
         new = Layout(self.epoch)
         new.slots, new.order = dict(self.slots), list(self.order)
-        new.ignored, new.waiting, new.seen = set(self.ignored), set(self.waiting), set(self.seen)
+        new.ignored, new.waiting = set(self.ignored), set(self.waiting)
         new.dead, new.reborn = set(self.dead), dict(self.reborn)
         return new
 
@@ -92,5 +121,4 @@ class Layout:
         new.slots = {k: i for i, k in enumerate(new.order)}
         new.ignored, new.waiting, new.reborn = set(self.ignored), set(self.waiting), dict(
             self.reborn)
-        new.seen = new.slots.keys() | new.ignored | new.waiting
         return new
