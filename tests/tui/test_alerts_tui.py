@@ -190,3 +190,30 @@ async def test_cluster_screen_alerts_pane_io_column_and_jump(tmp_path: Path) -> 
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, ClusterScreen)
+
+
+UNIT_RULES = """
+[[rule]]
+name = "rss_big"
+metric = "proc.rss_bytes"
+threshold = 1000000
+"""
+
+
+async def test_alert_values_read_in_their_unit(tmp_path: Path) -> None:
+    """Issue 15 item 14: a byte value reads 41.0M on the alerts screen and in the pane's
+    summaries, never 4.299e+07."""
+    app, pipeline = _app(tmp_path, UNIT_RULES)
+    assert pipeline.firing()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = screen_text(pilot)
+        assert "e+0" not in pane
+        assert re.search(r"proc\.rss_bytes of pid \d+ .* is \d+(\.\d)?[KMG] > 977K", pane)
+        await pilot.press("A")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        text = screen_text(pilot)
+        assert "e+0" not in text
+        rows = [ln for ln in text.splitlines() if "pid" in ln and "FIRING" in ln]
+        assert rows and all(re.search(r"\s\d+(\.\d)?[KMG]\s", ln) for ln in rows), rows

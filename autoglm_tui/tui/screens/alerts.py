@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.alerts import Alert, AlertState
+from autoglm_tui.analysis.alerts.kind import kind_of
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.text import clean
 from autoglm_tui.tui.focus import focus_now
@@ -178,7 +179,7 @@ class AlertsScreen(StateScreen):
             Text(SEVERITY_MARK.get(a.severity, "").strip() or "·", style=style),
             Text(clean(a.rule.name, 48)),
             Text(clean(str(a.target), 60)),
-            Text("-" if a.value is None else f"{a.value:.4g}"),
+            Text(alert_value(a)),
             Text(since),
             marks,
             Text(clean(a.summary(), 300), style=p.muted if row.silence else ""),
@@ -239,6 +240,13 @@ class AlertsScreen(StateScreen):
             return
         pipeline.unsilence(row.silence)
         self.repaint(self.monitor_app.clock(), force=True)
+
+
+def alert_value(alert: Alert) -> str:
+    """The alert's newest value in its rule's unit (97.0%, 5.2M/s, 250ms); '-' when unknown."""
+    if alert.value is None:
+        return "-"
+    return fmt.in_unit(alert.value, kind_of(alert.rule.kind).value_unit(alert.rule))
 
 
 def target_intent(node: NodeState, gpu: int | None, pid: int | None) -> Intent:
