@@ -78,6 +78,15 @@ async def test_alerts_screen_ack_silence_and_jump(tmp_path: Path) -> None:
         assert isinstance(app.screen, AlertsScreen)
         text = screen_text(pilot)
         assert "2 firing · 0 pending" in text and "train_cpu" in text
+        # the two alerts of one rule are one group, open (firing), its header first
+        assert "▾ train_cpu" in text and "2 processes on 1 node" in text
+        await pilot.press("a")  # on the header: every alert of the group
+        await settle(pilot)
+        assert sum(r.acked for r in pipeline.rows()) == 2 and "2 ack" in screen_text(pilot)
+        await pilot.press("a")  # again: un-acknowledged
+        await settle(pilot)
+        assert sum(r.acked for r in pipeline.rows()) == 0
+        await pilot.press("down")  # the first alert of the group
         await pilot.press("a")
         await settle(pilot)
         assert sum(r.acked for r in pipeline.rows()) == 1
@@ -209,7 +218,8 @@ async def test_alert_values_read_in_their_unit(tmp_path: Path) -> None:
         await settle(pilot)
         pane = screen_text(pilot)
         assert "e+0" not in pane
-        assert re.search(r"proc\.rss_bytes of pid \d+ .* is \d+(\.\d)?[KMG] > 977K", pane)
+        # one line for the rule, its worst process's value in bytes
+        assert re.search(r"rss_big · \d+ processes · worst pid 4121 18\.0G", pane), pane
         await pilot.press("A")
         await settle(pilot)
         assert isinstance(app.screen, AlertsScreen)
@@ -217,3 +227,57 @@ async def test_alert_values_read_in_their_unit(tmp_path: Path) -> None:
         assert "e+0" not in text
         rows = [ln for ln in text.splitlines() if "pid" in ln and "FIRING" in ln]
         assert rows and all(re.search(r"\s\d+(\.\d)?[KMG]\s", ln) for ln in rows), rows
+    # the summaries (screen, pane, log) say it in bytes too
+    assert all(re.search(r"proc\.rss_bytes of pid \d+ .* is \d+(\.\d)?[KMG] > 977K",
+                         r.alert.summary()) for r in pipeline.rows())
+
+
+async def test_cluster_alerts_grouped_by_rule_pending_closed_until_enter() -> None:
+    """Issue 15 item 8: hundreds of pending GPUs are one line in the pane and one closed
+    group on the alerts screen; Enter opens it."""
+    from autoglm_tui.analysis.state import FleetState
+    from autoglm_tui.cluster.synthetic import SyntheticFleet
+    from autoglm_tui.tui.cluster_app import ClusterApp
+
+    from .cluster_kit import T0, Clock
+
+    clock = Clock(T0 + 60)
+    fleet = SyntheticFleet(nodes=24, gpus=8, seed=7, clock=clock)
+    monitor = Monitor(FleetState())
+    rules = ('[[rule]]\nname = "gpu_util_high"\nmetric = "gpu.util_pct"\nthreshold = 85\n'
+             'for = "3m"\n')
+    pipeline = AlertPipeline(AlertEngine(parse_rules(rules)[0]))
+    pipeline.install(monitor)
+    for e in fleet.join_events(T0):
+        monitor.apply(e)
+    for k in range(60):
+        for e in fleet.tick_events(T0 + 1 + k):
+            monitor.apply(e)
+        monitor.tick(T0 + 1 + k)
+    pending = [r for r in pipeline.rows() if r.alert.state == AlertState.PENDING]
+    nodes = {r.alert.target.node for r in pending}
+    assert len(pending) > 50 and not pipeline.firing()
+    app = ClusterApp(monitor, [ScriptedSource([])], clock=clock, gc_tuning=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        text = screen_text(pilot)
+        line = f"gpu_util_high · {len(pending)} GPUs on {len(nodes)} nodes · worst node-"
+        assert line in text
+        assert f"0 firing · {len(pending)} pending" in text
+        assert sum("gpu_util_high" in ln for ln in text.splitlines()) == 1  # one line, not 100s
+        await pilot.press("colon", *"alerts", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        text = screen_text(pilot)
+        assert "▸ gpu_util_high" in text and f"{len(pending)} GPUs on {len(nodes)} nodes" in text
+        assert sum("gpu_util_high" in ln for ln in text.splitlines()) == 1  # closed
+        assert app.screen.selected is None  # the cursor is on the group's header
+        await pilot.press("enter")
+        await settle(pilot)
+        text = screen_text(pilot)
+        assert "▾ gpu_util_high" in text
+        members = [ln for ln in text.splitlines() if re.search(r"node-\d+ gpu\d", ln)]
+        assert len(members) > 20  # as many as the screen holds
+        await pilot.press("down", "enter")  # an alert of the group: its GPU opens
+        await settle(pilot)
+        assert type(app.screen).__name__ == "GpuScreen"
