@@ -192,12 +192,12 @@ def group_sort_value(group: GroupRow, key: str) -> object:
         "gpus": lambda: agg.gpus,
         "strip": lambda: agg.mean("gpu.util_pct"),
         "gmem": lambda: agg.sum("gpu.mem_used_bytes"),
-        "cpu": lambda: agg.mean("cpu.util_pct"),
-        "mem": lambda: agg.mean("mem.used_pct"),
+        "cpu": lambda: agg.figure("cpu.util_pct"),
+        "mem": lambda: agg.figure("mem.used_pct"),
         "net": lambda: add_known(agg.sum("net.rx_bps"), agg.sum("net.tx_bps")),
         "disk": lambda: add_known(agg.sum("disk.read_bps"), agg.sum("disk.write_bps")),
         "tok": lambda: agg.sum("svc.tokens_per_s"),
-        "p95": lambda: agg.mean("svc.latency_p95_s"),
+        "p95": lambda: agg.figure("svc.latency_p95_s"),
         "alerts": lambda: group.alerts,
     }
     fn = table.get(key)

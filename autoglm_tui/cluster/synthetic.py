@@ -206,12 +206,12 @@ class SyntheticFleet:
         gpus_n = len(n.hello.static.gpus)
         if n.role == "train":
             # tensor-parallel steps keep all GPUs busy together (86-99%); a checkpoint every
-            # 10 minutes (20 s, at another minute on each node) idles them together. Sync
+            # 10 minutes (20 s, at another minute on each node) slows them together. Sync
             # stalls last milliseconds and do not show at 1 Hz: a dip every few seconds would
             # reset every `for` of a busy-GPU rule forever and never let it fire.
             wave = 0.5 + 0.5 * math.sin(t / 3.0 + n.phase)
             checkpoint = (t + n.phase * 97.0) % CHECKPOINT_EVERY_S < CHECKPOINT_S
-            base = 35.0 if checkpoint else 89.0 + 7.0 * wave
+            base = 55.0 if checkpoint else 89.0 + 7.0 * wave
         else:
             base = 45.0 + 30.0 * (0.5 + 0.5 * math.sin(t / 40.0 + n.phase))
         gpu_samples = []
