@@ -111,6 +111,10 @@ class SilenceDialog(ModalScreen[tuple[float, bool] | None]):
 class AlertsScreen(StateScreen):
     """Every alert the pipeline knows, grouped by rule and state (firing first)."""
 
+    HELP_TITLE = "Alerts"
+    KEY_HELP = {"enter": "On a group: show or hide its alerts; on an alert: open its "
+                         "node, GPU or process"}  # widget keys, as here
+
     DEFAULT_CSS = """
     AlertsScreen #alerts-title { height: 1; background: $panel; padding: 0 1; }
     AlertsScreen #alerts-table { height: 1fr; }

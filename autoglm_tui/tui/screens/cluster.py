@@ -52,6 +52,9 @@ STRAGGLER_SCAN_MAX = 64  # nodes whose GPUs are compared with their peers in one
 class ClusterScreen(TableScreen):
     """Every node of the cluster; the root of the drill-down."""
 
+    HELP_TITLE = "Cluster"
+    KEY_HELP = {"enter": "Open the node (on a group row: open or close the group)"}
+
     sort_columns = SORT_COLUMNS
     ascending_first = ("node", "labels", "status")
     table_id = "nodes"

@@ -90,6 +90,9 @@ class MetricPlot(PlotextPlot):
 class GpuScreen(StateScreen):
     """History and processes of one GPU of one node."""
 
+    HELP_TITLE = "GPU"
+    KEY_HELP = {"enter": "Open the process"}  # widget keys, as here
+
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("k", "signal", "Signal the selected process"),
