@@ -122,3 +122,19 @@ def test_sampler_cost_is_cpu_time_over_sample_time() -> None:
     assert st.nodes["n"].sampler_cpu_pct == pytest.approx(5.0)  # same sample again: unchanged
     st.apply(SampleReceived(4.0, "n", replace(sample(13.0, 3), self_cost=SelfSample(0.01, 1))))
     assert st.nodes["n"].sampler_cpu_pct is None  # the sampler restarted: its CPU time went back
+
+
+def test_process_cost_from_cumulative_cpu_time() -> None:
+    from autoglm_tui.analysis.process_cost import ProcessCost
+    from autoglm_tui.events import MonitorCost
+
+    cost = ProcessCost().after(10.0, 2.0, 50 << 20)
+    assert cost.cpu_pct is None and cost.rss_bytes == 50 << 20  # one reading: no rate yet
+    cost = cost.after(12.0, 2.5, 51 << 20)
+    assert cost.cpu_pct == 25.0
+    assert cost.after(13.0, 1.0, 1).cpu_pct is None  # CPU time went back: a new process
+    st = FleetState()
+    st.apply(MonitorCost(1.0, 1.0, 10))
+    st.apply(MonitorCost(3.0, 1.1, 20))
+    assert st.monitor_cost.cpu_pct == pytest.approx(5.0) and st.monitor_cost.rss_bytes == 20
+    assert st.clone().monitor_cost == st.monitor_cost
