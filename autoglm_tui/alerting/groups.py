@@ -7,7 +7,7 @@ pending, then resolved, each by severity, then by size. The worst member is the 
 past the threshold in the rule's direction (highest value for ``>``, lowest for ``<``).
 
 Which groups show their members is the viewer's choice: :func:`is_open` says so from the
-viewer's set of toggled keys, with firing groups open and pending and resolved ones closed by
+viewer's set of toggled keys, with small firing groups open and the others closed by
 default; :func:`visible` lists the lines to draw. No Textual here, and ``now`` is an argument.
 """
 
@@ -158,9 +158,13 @@ def group_alerts(rows: Iterable[AlertRow], now: float) -> list[AlertGroup]:
     return out
 
 
+OPEN_FIRING_UP_TO = 10  # a larger firing group would push every other group off the screen
+
+
 def open_by_default(group: AlertGroup) -> bool:
-    """Firing groups show their members; pending and resolved ones are one line until opened."""
-    return group.state == AlertState.FIRING
+    """Firing groups of up to OPEN_FIRING_UP_TO alerts show them; larger ones, and pending and
+    resolved groups, are one line until opened."""
+    return group.state == AlertState.FIRING and group.size <= OPEN_FIRING_UP_TO
 
 
 def is_open(group: AlertGroup, toggled: set[str] | frozenset[str]) -> bool:

@@ -145,6 +145,8 @@ async def test_untrusted_command_lines_show_literally(tmp_path: Path) -> None:
         await settle(pilot)
         await pilot.press("A")
         await settle(pilot)
+        await pilot.press("enter")  # open the rule's group (13 alerts: closed at first)
+        await settle(pilot)
         text = screen_text(pilot)
         assert "[red]x[/red]" in text  # markup shown as text, not applied
         assert "\x1b" not in text and "\x07" not in text
@@ -223,6 +225,11 @@ async def test_alert_values_read_in_their_unit(tmp_path: Path) -> None:
         await pilot.press("A")
         await settle(pilot)
         assert isinstance(app.screen, AlertsScreen)
+        text = screen_text(pilot)
+        assert "▸ rss_big" in text and "13 processes on 1 node" in text  # a large group: closed
+        assert re.search(r"13 processes on 1 node\s+18\.0G\s", text)  # the worst's value
+        await pilot.press("enter")
+        await settle(pilot)
         text = screen_text(pilot)
         assert "e+0" not in text
         rows = [ln for ln in text.splitlines() if "pid" in ln and "FIRING" in ln]

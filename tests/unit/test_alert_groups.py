@@ -104,6 +104,13 @@ def test_pending_groups_are_closed_firing_open_until_toggled() -> None:
     assert [ln.is_header for ln in closed[:2]] == [True, True]
 
 
+def test_a_large_firing_group_is_closed_by_default() -> None:
+    rows = [row("gpu_util_high", f"n{i}", 0, 90.0, AlertState.FIRING) for i in range(11)]
+    (g,) = group_alerts(rows, NOW)
+    assert not is_open(g, set()) and is_open(g, {g.key})
+    assert is_open(group_alerts(rows[:10], NOW)[0], set())
+
+
 def test_unknown_values_come_last_and_empty_input() -> None:
     rows = [row("gpu_util_high", "a", 0, None, AlertState.PENDING),
             row("gpu_util_high", "a", 1, 88.0, AlertState.PENDING)]

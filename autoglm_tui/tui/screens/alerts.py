@@ -2,7 +2,7 @@
 then recently resolved (alerting/groups.py).
 
 A group is one line ("▸ gpu_util_high · 341 GPUs on 43 nodes", its worst member's value);
-firing groups are open, pending and resolved ones closed until Enter opens them. On an alert,
+firing groups of up to 10 alerts are open, the others closed until Enter opens them. On an alert,
 Enter jumps to what fired (the node, its GPU, or the process); ``a`` acknowledges (again:
 un-acknowledges), ``s`` silences for a chosen time (this target or the whole rule), ``u`` lifts
 the silence; on a group they act on every member (``s``: the whole rule). Acks and silences
@@ -234,7 +234,7 @@ class AlertsScreen(StateScreen):
             Text(STATE_LABEL[g.state], style=f"bold {style}"),
             Text(SEVERITY_MARK.get(g.severity, "").strip() or "·", style=style),
             Text(("▾ " if is_open(g, self.toggled) else "▸ ") + clean(g.rule, 48),
-                 style=f"bold {p.label}"),
+                 style="bold"),
             Text(g.what(), style="bold"),
             Text(alert_value(g.worst.alert)),
             Text(f"{age} ago" if g.state == AlertState.RESOLVED else age),

@@ -99,7 +99,7 @@ def alert_line(row: AlertRow, now: float, width: int, p: Palette, show_node: boo
     a = row.alert
     out = Text(no_wrap=True, overflow="ellipsis")
     style = state_style(row, p)
-    out.append(STATE_LABEL[a.state].ljust(8), style=style)
+    out.append(STATE_LABEL[a.state].ljust(9), style=style)
     out.append(SEVERITY_MARK.get(a.severity, "  "), style=style)
     out.append(" ")
     out.append(clean(a.rule.name, 40), style=f"bold {p.label}" if a.state != AlertState.RESOLVED
@@ -127,7 +127,7 @@ def group_line(group: AlertGroup, p: Palette, show_node: bool) -> Text:
     the worst member and its value, age, ack and silence counts."""
     out = Text(no_wrap=True, overflow="ellipsis")
     style = state_style(group.worst, p) if group.silenced < group.size else p.muted
-    out.append(STATE_LABEL[group.state].ljust(8), style=style)
+    out.append(STATE_LABEL[group.state].ljust(9), style=style)
     out.append(SEVERITY_MARK.get(group.severity, "  "), style=style)
     out.append(" ")
     out.append(clean(group.rule, 40), style=f"bold {p.label}"
