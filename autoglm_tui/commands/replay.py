@@ -209,11 +209,10 @@ def build_app(args: argparse.Namespace, monitor: Any, controller: Any, nodes: li
     source = ReplaySource(controller)
     if args.node is not None or len(nodes) == 1:
         from autoglm_tui.tui.app import MonitorApp
-        from autoglm_tui.tui.screens.node import NodeScreen
+        from autoglm_tui.tui.intents import OpenNode
 
         node_id = args.node or nodes[0]
-        app = MonitorApp(monitor, [source], lambda: NodeScreen(node_id), theme=theme,
-                         clock=clock)
+        app = MonitorApp(monitor, [source], OpenNode(node_id), theme=theme, clock=clock)
     else:
         from autoglm_tui.tui.cluster_app import ClusterApp
 
