@@ -153,27 +153,35 @@ async def test_untrusted_command_lines_show_literally(tmp_path: Path) -> None:
         assert EVIL_CMDLINE not in text  # the control characters were replaced
 
 
-async def test_cluster_screen_alerts_pane_io_column_and_jump(tmp_path: Path) -> None:
+def fleet_with_alerts(nodes: int, gpus: int, rules: str, seconds: int
+                      ) -> tuple[Monitor, AlertPipeline, object]:
+    """A synthetic fleet's monitor after `seconds` of samples, alerting with `rules`."""
     from autoglm_tui.analysis.state import FleetState
     from autoglm_tui.cluster.synthetic import SyntheticFleet
-    from autoglm_tui.tui.cluster_app import ClusterApp
-    from autoglm_tui.tui.screens.cluster import ClusterScreen
 
     from .cluster_kit import T0, Clock
 
-    clock = Clock(T0 + 20)
-    fleet = SyntheticFleet(nodes=4, gpus=2, seed=7, clock=clock)
+    clock = Clock(T0 + seconds)
+    fleet = SyntheticFleet(nodes=nodes, gpus=gpus, seed=7, clock=clock)
     monitor = Monitor(FleetState())
-    rules = '[[rule]]\nname = "busy_node"\nmetric = "cpu.util_pct"\nthreshold = -1\n' \
-            'match = { zone = "a" }\n'
     pipeline = AlertPipeline(AlertEngine(parse_rules(rules)[0]))
     pipeline.install(monitor)
     for e in fleet.join_events(T0):
         monitor.apply(e)
-    for k in range(20):
+    for k in range(seconds):
         for e in fleet.tick_events(T0 + 1 + k):
             monitor.apply(e)
         monitor.tick(T0 + 1 + k)
+    return monitor, pipeline, clock
+
+
+async def test_cluster_screen_alerts_pane_io_column_and_jump(tmp_path: Path) -> None:
+    from autoglm_tui.tui.cluster_app import ClusterApp
+    from autoglm_tui.tui.screens.cluster import ClusterScreen
+
+    rules = '[[rule]]\nname = "busy_node"\nmetric = "cpu.util_pct"\nthreshold = -1\n' \
+            'match = { zone = "a" }\n'
+    monitor, pipeline, clock = fleet_with_alerts(4, 2, rules, 20)
     firing = sorted(a.target.node for a in pipeline.firing())
     assert firing, "the synthetic fleet has zone=a nodes"
     app = ClusterApp(monitor, [ScriptedSource([])], clock=clock)
@@ -242,25 +250,11 @@ async def test_alert_values_read_in_their_unit(tmp_path: Path) -> None:
 async def test_cluster_alerts_grouped_by_rule_pending_closed_until_enter() -> None:
     """Issue 15 item 8: hundreds of pending GPUs are one line in the pane and one closed
     group on the alerts screen; Enter opens it."""
-    from autoglm_tui.analysis.state import FleetState
-    from autoglm_tui.cluster.synthetic import SyntheticFleet
     from autoglm_tui.tui.cluster_app import ClusterApp
 
-    from .cluster_kit import T0, Clock
-
-    clock = Clock(T0 + 60)
-    fleet = SyntheticFleet(nodes=24, gpus=8, seed=7, clock=clock)
-    monitor = Monitor(FleetState())
     rules = ('[[rule]]\nname = "gpu_util_high"\nmetric = "gpu.util_pct"\nthreshold = 85\n'
              'for = "3m"\n')
-    pipeline = AlertPipeline(AlertEngine(parse_rules(rules)[0]))
-    pipeline.install(monitor)
-    for e in fleet.join_events(T0):
-        monitor.apply(e)
-    for k in range(60):
-        for e in fleet.tick_events(T0 + 1 + k):
-            monitor.apply(e)
-        monitor.tick(T0 + 1 + k)
+    monitor, pipeline, clock = fleet_with_alerts(24, 8, rules, 60)
     pending = [r for r in pipeline.rows() if r.alert.state == AlertState.PENDING]
     nodes = {r.alert.target.node for r in pending}
     assert len(pending) > 50 and not pipeline.firing()
