@@ -31,6 +31,7 @@ SHOTS: dict[str, tuple[str, tuple[int, int]]] = {
     "local-gpu-120x40": ("local-gpu", (120, 40)),
     "cluster-160x44": ("cluster", (160, 44)),
     "cluster-80x24": ("cluster", (80, 24)),
+    "cluster-node-80x24": ("cluster-node", (80, 24)),
     "cluster-gpus-160x44": ("cluster-gpus", (160, 44)),
     "cluster-alerts-160x44": ("cluster-alerts", (160, 44)),
 }

@@ -32,7 +32,7 @@ from autoglm_tui.tui.widgets.node_header import NodeHeader
 from autoglm_tui.tui.widgets.pane import NodePane
 from autoglm_tui.tui.widgets.process_table import ProcessTable
 
-COMPACT_BELOW_ROWS = 32  # shorter terminals get the compact host and IO panes
+COMPACT_BELOW_ROWS = 32  # shorter terminals get the compact layout (app.tcss: .-compact)
 
 
 class NodeScreen(StateScreen):
@@ -76,7 +76,7 @@ class NodeScreen(StateScreen):
         super().__init__()
         self.node_id = node_id
         self.opts = ViewOptions()
-        self._subtitle = ""
+        self._subtitle: tuple[bool, str] = (False, "")
 
     def compose_body(self) -> Iterable[Widget]:
         yield NodeHeader(self.node_id, id="header")
@@ -88,7 +88,8 @@ class NodeScreen(StateScreen):
         yield IoCorrelationPane(id="iocorr", shown=False)
         with Vertical(id="procs") as procs:
             procs.border_title = "Processes"
-            yield Input(placeholder="filter by user, command or pid", id="filter")
+            yield Input(placeholder="filter by user, command or pid", id="filter",
+                        select_on_focus=False)  # opened again, the first key adds to it
             yield ProcessTable(id="proc-table")
 
     def on_mount(self) -> None:
@@ -114,11 +115,18 @@ class NodeScreen(StateScreen):
         node = self.node_state(self.node_id)
         self.paint_header(self.node_id, node, now)
         compact = self.compact
+        # Below 32 rows the panes keep only their top border (app.tcss); with `i` the IO
+        # correlation takes the place of the host/IO panes (short: of GPUs and alerts too).
+        self.set_class(compact, "-compact")
+        iocorr = self.query_one(IoCorrelationPane)
         for pane in self.query(NodePane):
             if pane.display:
                 pane.show(node, now, compact)
-        self.query_one(AlertsPane).show(self.node_id, now)
-        iocorr = self.query_one(IoCorrelationPane)
+        alerts = self.query_one(AlertsPane)
+        if compact and (iocorr.display or self.has_class("-command")):
+            alerts.display = False  # its rows go to the IO correlation or the command line
+        else:
+            alerts.show(self.node_id, now, compact)
         if iocorr.display:
             iocorr.show(node, now)
         self._paint_table()
@@ -135,9 +143,16 @@ class NodeScreen(StateScreen):
             sub.append("  ·  filter ")
             sub.append(repr(self.opts.filter))
         sub.append(f"  ·  {table.shown} shown")
-        if sub.plain != self._subtitle:
-            self._subtitle = sub.plain
-            self.query_one("#procs").border_subtitle = sub
+        compact = self.compact
+        if (compact, sub.plain) != self._subtitle:
+            self._subtitle = (compact, sub.plain)
+            procs = self.query_one("#procs")
+            if compact:  # no bottom border: the sort and counts follow the title
+                title = Text("Processes  ")
+                title.append_text(Text(sub.plain, style="not bold"))
+                procs.border_title, procs.border_subtitle = title, ""
+            else:
+                procs.border_title, procs.border_subtitle = "Processes", sub
 
     # ------------------------------------------------------------------ actions
 
@@ -145,15 +160,20 @@ class NodeScreen(StateScreen):
         self.opts = replace(self.opts, **changes)  # type: ignore[arg-type]
         self._paint_table()
 
+    def _resort(self, **changes: object) -> None:
+        """A new order: show its top, not the row the cursor was on (as htop does)."""
+        self._set_opts(**changes)
+        self.table.to_top()
+
     def action_sort(self, key: str) -> None:
-        self._set_opts(sort=key, reverse=False)
+        self._resort(sort=key, reverse=False)
 
     def action_cycle_sort(self, step: int) -> None:
         i = SORT_KEYS.index(self.opts.sort)
-        self._set_opts(sort=SORT_KEYS[(i + step) % len(SORT_KEYS)], reverse=False)
+        self._resort(sort=SORT_KEYS[(i + step) % len(SORT_KEYS)], reverse=False)
 
     def action_reverse(self) -> None:
-        self._set_opts(reverse=not self.opts.reverse)
+        self._resort(reverse=not self.opts.reverse)
 
     def action_tree(self) -> None:
         self._set_opts(tree=not self.opts.tree)
@@ -161,6 +181,7 @@ class NodeScreen(StateScreen):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("-active")
+        box.cursor_position = len(box.value)
         focus_now(box)
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -200,6 +221,23 @@ class NodeScreen(StateScreen):
 
     def action_gpu_prompt(self) -> None:
         self.query_one(CommandLine).open("gpu ")
+        self._command_line_shown(True)
+
+    def action_command(self) -> None:
+        super().action_command()
+        self._command_line_shown(True)
+
+    def on_command_line_submitted(self, event: CommandLine.Submitted) -> None:
+        self._command_line_shown(False)
+
+    def on_command_line_closed(self, event: CommandLine.Closed) -> None:
+        self._command_line_shown(False)
+
+    def _command_line_shown(self, shown: bool) -> None:
+        """The `:` line takes two rows: on a short terminal, those of the alerts pane."""
+        if shown != self.has_class("-command"):
+            self.set_class(shown, "-command")
+            self.repaint(self.monitor_app.clock(), force=True)
 
     def on_click(self, event: events.Click) -> None:
         pane = event.widget
@@ -222,8 +260,8 @@ class NodeScreen(StateScreen):
     def action_io_correlation(self) -> None:
         iocorr = self.query_one(IoCorrelationPane)
         iocorr.display = not iocorr.display
-        if iocorr.display:
-            iocorr.show(self.node_state(self.node_id), self.monitor_app.clock())
+        self.set_class(iocorr.display, "-iocorr")
+        self.repaint(self.monitor_app.clock(), force=True)
 
     def action_signal(self) -> None:
         proc = self.table.selected

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from rich.text import Text
+from textual import events
 from textual.geometry import Size
 from textual.widget import Widget
 
@@ -183,6 +184,8 @@ class AlertsPane(Widget):
         self.hint = hint
         self.node_id: str | None = None
         self.now = 0.0
+        self.compact = False
+        self._wanted = 0
         self._lines: list[Text] = []
 
     @property
@@ -197,19 +200,24 @@ class AlertsPane(Widget):
             rows = [r for r in rows if r.alert.target.node == self.node_id]
         return rows
 
-    def show(self, node_id: str | None, now: float) -> None:
+    def show(self, node_id: str | None, now: float, compact: bool | None = None) -> None:
+        """Redraw for `node_id` (None: every node). `compact`: the pane has only its top
+        border, so the counts join the title. As many alerts as fit the pane's height are
+        listed; the pane asks for at most `max_lines`, and the rest are counted as "more"."""
         self.node_id = node_id
         self.now = now
+        if compact is not None:
+            self.compact = compact
         p = Palette.from_variables(self.app.theme_variables)
         pipeline = self.pipeline
         rows = self.rows()
-        counts = {AlertState.FIRING: 0, AlertState.PENDING: 0}
+        by_state = {AlertState.FIRING: 0, AlertState.PENDING: 0}
         for r in rows:
-            if r.alert.state in counts:
-                counts[r.alert.state] += 1
-        firing, pending = counts[AlertState.FIRING], counts[AlertState.PENDING]
+            if r.alert.state in by_state:
+                by_state[r.alert.state] += 1
+        firing, pending = by_state[AlertState.FIRING], by_state[AlertState.PENDING]
         groups = group_alerts(rows, now)
-        active = [g for g in groups if g.state in counts]
+        active = [g for g in groups if g.state in by_state]
         recent = [g for g in groups if g.state == AlertState.RESOLVED][:2]
         show_node = node_id is None
         entries: list[Text] = []
@@ -218,28 +226,45 @@ class AlertsPane(Widget):
                 entries.extend(alert_line(r, now, 0, p, show_node) for r in g.rows)
             else:
                 entries.append(group_line(g, p, show_node))
-        lines = entries[: self.max_lines]
+        wanted = entries[: self.max_lines]
+        room = self.content_size.height if self.size.height else len(wanted)
+        lines = wanted[: max(1, room)]
         if pipeline is None:
             lines = [Text("alerting is off", style=p.muted)]
         elif not lines:
             lines = [Text("no alerts", style=p.muted)]
-        more = len(entries) - min(len(entries), self.max_lines)
-        sub = Text()
-        sub.append(f"{firing} firing · {pending} pending")
+        more = len(entries) - min(len(entries), len(lines))
+        counts = Text()
+        counts.append(f"{firing} firing · {pending} pending")
         if more > 0:
-            sub.append(f" · {more} more")
+            counts.append(f" · {more} more")
         if self.hint:
-            sub.append(f" · {self.hint}")
-        self.border_subtitle = sub
+            counts.append(f" · {self.hint}")
+        if self.compact:  # no bottom border: the counts follow the title
+            title = Text("Alerts ")
+            title.append_text(Text(" ").join([Text("·", style=p.muted), counts]))
+            self.border_title = title
+            self.border_subtitle = ""
+        else:
+            self.border_title = "Alerts"
+            self.border_subtitle = counts
         self.set_class(not active, "-quiet")
         shown_now = bool(active or recent) or not self.hide_when_empty
-        relayout = shown_now != self.display or len(lines) != len(self._lines)
+        borders = 1 if self.compact else 2
+        old_wanted = self._wanted
+        self._wanted = max(1, len(wanted))  # the lines it asks for (an auto height's size)
+        self.styles.max_height = self._wanted + borders
+        relayout = shown_now != self.display or self._wanted != old_wanted
         self.display = shown_now
         self._lines = lines
         self.refresh(layout=relayout)  # the screen's layout moves only when the height does
 
+    def on_resize(self, event: events.Resize) -> None:
+        if self.display and self._lines:
+            self.show(self.node_id, self.now)  # as many alerts as fit the new height
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return max(1, len(self._lines))
+        return max(1, self._wanted)
 
     def render(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
