@@ -34,6 +34,11 @@ SHOTS: dict[str, tuple[str, tuple[int, int]]] = {
     "cluster-node-80x24": ("cluster-node", (80, 24)),
     "cluster-gpus-160x44": ("cluster-gpus", (160, 44)),
     "cluster-alerts-160x44": ("cluster-alerts", (160, 44)),
+    "local-services-120x40": ("local-services", (120, 40)),
+    "service-120x40": ("local-service", (120, 40)),
+    "service-80x24": ("local-service", (80, 24)),
+    "services-pane-80x24": ("cluster-service-node", (80, 24)),
+    "cluster-services-160x44": ("cluster-services", (160, 44)),
 }
 
 

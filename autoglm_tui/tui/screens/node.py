@@ -17,7 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Input
 
 from autoglm_tui.tui.focus import focus_now
-from autoglm_tui.tui.intents import OpenAlerts, OpenGpu, OpenProcess
+from autoglm_tui.tui.intents import OpenAlerts, OpenGpu, OpenProcess, OpenService
 from autoglm_tui.tui.messages import SignalRequest
 from autoglm_tui.tui.procview import SORT_KEYS, ViewOptions
 from autoglm_tui.tui.render import Palette
@@ -31,6 +31,7 @@ from autoglm_tui.tui.widgets.io_pane import IoPane
 from autoglm_tui.tui.widgets.node_header import NodeHeader
 from autoglm_tui.tui.widgets.pane import NodePane
 from autoglm_tui.tui.widgets.process_table import ProcessTable
+from autoglm_tui.tui.widgets.services_pane import ServicesPane
 
 COMPACT_BELOW_ROWS = 32  # shorter terminals get the compact layout (app.tcss: .-compact)
 
@@ -67,6 +68,9 @@ class NodeScreen(StateScreen):
         Binding("k", "signal", "Signal"),
         Binding("A", "alerts", "Alerts", key_display="A"),
         Binding("i", "io_correlation", "IO correlation"),
+        Binding("S", "services", "Services", key_display="S", show=False,
+                tooltip="to the Services pane and back"),
+        Binding("z", "fold_services", "Fold / unfold the Services pane", show=False),
         Binding("G", "gpu_prompt", "Open a GPU by index", key_display="G", priority=True),
         *(Binding(str(n), f"open_gpu({n})", "Open the GPU with that index", show=False)
           for n in range(10)),
@@ -81,6 +85,7 @@ class NodeScreen(StateScreen):
     def compose_body(self) -> Iterable[Widget]:
         yield NodeHeader(self.node_id, id="header")
         yield GpuPane(id="gpus")
+        yield ServicesPane(id="services")
         with Horizontal(id="middle"):
             yield HostPane(id="host")
             yield IoPane(id="io")
@@ -118,6 +123,7 @@ class NodeScreen(StateScreen):
         # Below 32 rows the panes keep only their top border (app.tcss); with `i` the IO
         # correlation takes the place of the host/IO panes (short: of GPUs and alerts too).
         self.set_class(compact, "-compact")
+        self.query_one(ServicesPane).follow(node)
         iocorr = self.query_one(IoCorrelationPane)
         for pane in self.query(NodePane):
             if pane.display:
@@ -253,6 +259,28 @@ class NodeScreen(StateScreen):
         event.stop()
         proc = event.proc
         self.go(OpenProcess(self.node_id, proc.pid, proc.create_time))
+
+    # ------------------------------------------------------------------ services
+
+    def action_services(self) -> None:
+        pane = self.query_one(ServicesPane)
+        if not pane.display:
+            self.notify("no inference service seen on this node", severity="warning")
+        elif pane.has_focus:
+            focus_now(self.table)
+        else:
+            if pane.collapsed:
+                pane.toggle()
+            focus_now(pane)
+
+    def action_fold_services(self) -> None:
+        pane = self.query_one(ServicesPane)
+        if pane.display:
+            pane.toggle()
+
+    def on_services_pane_open(self, event: ServicesPane.Open) -> None:
+        event.stop()
+        self.go(OpenService(self.node_id, event.service_id))
 
     def action_alerts(self) -> None:
         self.go(OpenAlerts())
