@@ -57,8 +57,8 @@ async def test_each_screen_says_what_enter_does_there(scene: str, title: str, en
 
 
 async def test_keys_that_would_do_nothing_are_not_listed() -> None:
-    # at 160 columns the node table fits: no sideways scrolling; at 80 it does not
-    _, wide = await help_of("cluster", (160, 50))
+    # at 240 columns the node table fits: no sideways scrolling; at 80 it does not
+    _, wide = await help_of("cluster", (240, 50))
     _, narrow = await help_of("cluster", (80, 24))
     assert "Scroll left" not in wide and "Scroll right" not in wide
     assert "Scroll left" in narrow and "Scroll right" in narrow
