@@ -104,6 +104,9 @@ class HelloReceived:
     t: float
     node_id: str
     hello: Hello
+    # The wire line it was decoded from, when the source had one (an SSH stream): recorders
+    # keep these bytes instead of encoding the hello again. Not part of equality.
+    line: bytes | None = field(default=None, compare=False, repr=False)
 
 
 # A metric key as the state keeps it: (metric name, subject) with subject None (node), a GPU
@@ -119,6 +122,10 @@ class SampleReceived:
     # Figures the source derived itself (a Prometheus source: rates computed by the server, for
     # which the sample carries no raw counters); they replace what derive() makes of the sample.
     derived: dict[MetricKey, float | None] | None = None
+    # The wire line as the sampler sent it (a full sample or, on the compact wire, a delta
+    # against the stream's previous sample), when the source had one; recorders keep these
+    # bytes instead of encoding the sample again. Not part of equality.
+    line: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

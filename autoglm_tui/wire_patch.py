@@ -383,7 +383,10 @@ class StreamDecoder:
 
     def decode(self, line: str | bytes) -> Hello | Sample:
         """Decode one line; raises :class:`wire.WireError` for anything unacceptable."""
-        data = wire.parse(line)
+        return self.decode_data(wire.parse(line))
+
+    def decode_data(self, data: Any) -> Hello | Sample:
+        """Decode one line's parsed JSON value (a recording holds them inside its lines)."""
         kind = data.get("type") if data.__class__ is dict else None
         if kind == "delta":
             if self.last is None:

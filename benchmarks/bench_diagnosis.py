@@ -5,11 +5,13 @@
    ticks twice a second and every node sends a sample a second. ``DiagnosisRunner.step`` is
    timed per tick (wall and thread CPU), beside ``AlertEngine.evaluate`` with the default rules
    on the same state in the same run.
-2. Replay of a 1-hour, 64-node recording (.jsonl.zst): start-up (open with its index, first
-   second applied), opening without the index (it is built), and seeks (+10 s, -10 s, +1 min,
-   to the middle) measured as the work the replay source does: decode and apply.
-3. Recording size per node-hour (plain, gzip, zstd) and the flight recorder's memory per
-   node-minute, from 10 minutes of 8 synthetic nodes.
+2. Replay of a 1-hour, 64-node recording (.jsonl.zst; of deltas as a cluster view on the
+   compact wire records them, or ``--whole`` samples): start-up (open with its index, first
+   second applied), opening without the index (it is built), the checkpoints taken while
+   playing and the lookahead's, and seeks (-10 s, -1 min, +10 s, +1 min from the middle)
+   measured as the work the replay source does: restore, decode and apply, wall and CPU.
+3. Recording size per node-hour (plain, gzip, zstd), from 10 minutes of 8 synthetic nodes
+   (the flight recorder has its own benchmark, bench_flight.py).
 
     .venv/bin/python benchmarks/bench_diagnosis.py [--nodes 256] [--ticks 240] [--runs 3]
         [--replay-nodes 64] [--replay-minutes 60] [--skip-replay]
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import platform
 import statistics
 import sys
@@ -30,6 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from autoglm_tui.alerting.rule_files import default_rules
 from autoglm_tui.analysis.alerts import AlertEngine
@@ -39,10 +43,12 @@ from autoglm_tui.cluster.synthetic import SyntheticFleet
 from autoglm_tui.events import ClockTick
 from autoglm_tui.monitor import Monitor
 from autoglm_tui.recording import codec as codecs
-from autoglm_tui.recording.feed import feed
-from autoglm_tui.recording.flight import FlightRecorder
+from autoglm_tui.recording.checkpoints import CheckpointStore
+from autoglm_tui.recording.feed import feed, timeline
 from autoglm_tui.recording.index import index_path
+from autoglm_tui.recording.lookahead import Lookahead
 from autoglm_tui.recording.reader import Recording
+from autoglm_tui.recording.replay import seeds
 from autoglm_tui.recording.writer import RecordingWriter
 
 T0 = 1_767_225_600.0
@@ -131,14 +137,31 @@ def table_ticks(runs: list[dict[str, list[float]]], nodes: int, ticks: int) -> N
 # ---------------------------------------------------------------- 2. replay
 
 
-def make_recording(path: Path, nodes: int, minutes: float) -> float:
+def make_recording(path: Path, nodes: int, minutes: float, delta: bool = False) -> float:
+    """A recording as a monitor writes it: with `delta`, each node's samples come as the SSH
+    source delivers them from a sampler on the compact wire (the line kept, a delta or a full
+    line every 60 s; figures rounded as the sampler rounds them), else whole samples."""
+    from bench_flight import as_sampled
+
+    from autoglm_tui import wire
+    from autoglm_tui.cluster.stream import SamplerStream
+    from autoglm_tui.events import HelloReceived
+    from autoglm_tui.wire_delta import DeltaEncoder
+
     f = fleet(nodes)
     w = RecordingWriter(path, source="bench", t=T0, codec=codecs.for_path(str(path)))
+    readers = {n.node_id: SamplerStream(n.node_id) for n in f.nodes}
+    writers = {n.node_id: DeltaEncoder() for n in f.nodes}
     for e in joins(f, T0):
+        if delta and isinstance(e, HelloReceived):
+            e = readers[e.node_id].feed(wire.encode(e.hello).encode(), e.t)
         w.add_event(e)
     t0 = time.perf_counter()
     for batch in f.history(T0 + 1, int(minutes * 60)):
         for e in batch:
+            if delta:
+                line = writers[e.node_id].encode(as_sampled(e.sample)).encode()
+                e = readers[e.node_id].feed(line, e.t)
             w.add_event(e)
     w.close()
     return time.perf_counter() - t0
@@ -150,85 +173,175 @@ def timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def replay_monitor() -> Monitor:
-    """The monitor `replay` builds: default alert rules and the diagnosis on every tick."""
+class Both:
+    """Wall and this thread's CPU time of a step (the VM is shared: CPU is the work done)."""
+
+    def __enter__(self) -> Both:
+        self.w0, self.c0 = time.perf_counter(), time.thread_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.w0
+        self.cpu = time.thread_time() - self.c0
+
+    @property
+    def pair(self) -> tuple[float, float]:
+        return self.wall, self.cpu
+
+
+def both(fn) -> tuple[float, float]:
+    with Both() as b:
+        fn()
+    return b.pair
+
+
+def replay_factory():
+    """What `replay` builds its monitors with: default alert rules and the diagnosis."""
     import argparse
 
-    from autoglm_tui.commands.replay import build_monitor
+    from autoglm_tui.commands.replay import monitor_factory
 
-    return build_monitor(argparse.Namespace(no_alerts=False, rules=[]))
+    return monitor_factory(argparse.Namespace(no_alerts=False, rules=[]))
 
 
-def replay_run(path: Path, warmup_s: float, nodes: int) -> dict[str, float]:
-    out: dict[str, float] = {}
+def replay_monitor() -> Monitor:
+    return replay_factory()()
+
+
+def play(rec: Recording, m: Monitor, begin: float, until: float, store=None
+         ) -> list[tuple[float, float]]:
+    """Play [begin, until] as the replay source does (events, a tick each second, a checkpoint
+    when due); the (wall, CPU) time each checkpoint took."""
+    took = []
+    for ev in timeline(rec, begin, until, preamble=False):
+        m.apply(ev)
+        if store is not None and isinstance(ev, ClockTick) and store.due(ev.t):
+            took.append(both(lambda t=ev.t: m.checkpoint(t)))
+    return took
+
+
+def seek(rec: Recording, m: Monitor, store, target: float, warmup_s: float
+         ) -> tuple[float, float]:
+    """What ReplaySource does for a seek served by a checkpoint: restore the newest one at or
+    before the target, decode and apply the events after it with their ticks, tick at the
+    target. (wall, CPU)"""
+    with Both() as b:
+        cp = store.best(target, target - warmup_s)
+        assert cp is not None, f"no checkpoint before {target - rec.start:.1f}"
+        snap = store.get(cp)
+        events = list(rec.events(since=math.nextafter(cp, math.inf), until=target,
+                                 seeds=seeds(snap)))
+        m.restore(snap)
+        tick = math.floor(cp) + 1.0
+        for ev in events:
+            while tick < ev.t:
+                m.apply(ClockTick(tick))
+                tick += 1.0
+            m.apply(ev)
+        while tick <= target:
+            m.apply(ClockTick(tick))
+            tick += 1.0
+        m.apply(ClockTick(target))
+    return b.pair
+
+
+def replay_run(path: Path, warmup_s: float, nodes: int) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
     rec_box: list[Recording] = []
-    out["open (index present)"] = timed(lambda: rec_box.append(Recording.open(path)))
+    out["open (index present)"] = both(lambda: rec_box.append(Recording.open(path)))
     rec = rec_box[0]
-    monitor = replay_monitor()
-    out[f"first second applied ({nodes} nodes UP)"] = timed(
+    make = replay_factory()
+    monitor = make()
+    out[f"first second applied ({nodes} nodes UP)"] = both(
         lambda: feed(rec, monitor, rec.start, rec.start + 1.0))
     assert sum(1 for n in monitor.state.nodes.values() if n.status.value == "UP") == nodes
-    mid = rec.start + (rec.end - rec.start) / 2
-    m = replay_monitor()
-    feed(rec, m, mid - warmup_s, mid - 20.0)  # a replay that has played to mid - 20 s
-    snap_box: list = []
-    out["take a checkpoint (every 10 s while playing)"] = timed(
-        lambda: snap_box.append(m.snapshot()))
+    mid = math.floor(rec.start + (rec.end - rec.start) / 2) + 0.5
+    # a replay that has played the 150 s before the middle, keeping checkpoints as it went
+    store = CheckpointStore()
+    store.focus = mid
+    m = make()
+    m.checkpoints = store
+    feed(rec, m, mid - 150.0 - warmup_s, mid - 150.0)
+    took = play(rec, m, mid - 150.0, mid, store)
+    out["take a checkpoint (every 2 s near the playhead)"] = (
+        statistics.median(w for w, _ in took), statistics.median(c for _, c in took))
+    # the lookahead, from the playhead: its thread plays 75 s ahead, leaving checkpoints
+    look = Lookahead(rec, make, store, duty=1.0, seeds=seeds)
+    w0 = time.perf_counter()
+    look.follow(mid)
+    while not look.idle() and look.error is None:
+        time.sleep(0.02)
+    look.close()
+    assert look.error is None, look.error
+    out["lookahead: fill the 75 s ahead"] = (time.perf_counter() - w0, look.cpu_s)
+    per_s = look.cpu_s / max(1, look.ticks)
+    out["lookahead: per second of recording"] = (per_s, per_s)
+    out["checkpoints held (MB, estimated)"] = (store.estimate() / 1e6,) * 2
+    for label, dt in (("seek -10 s", -10.0), ("seek -60 s", -60.0), ("seek +10 s", 10.0),
+                      ("seek +60 s", 60.0)):
+        out[f"{label} (restore a checkpoint, then the events after it)"] = seek(
+            rec, m, store, mid + dt, warmup_s)
+    # without checkpoints: forward plays the events in between; far rebuilds the warm-up
 
-    def back_from_checkpoint() -> None:
-        m.restore(snap_box[0])
-        for ev in rec.events(since=mid - 20.0 + 1e-6, until=mid - 10.0):
-            m.apply(ev)
-        m.apply(ClockTick(mid - 10.0))
-
-    out["seek back, checkpoint 10 s before the target: restore + 10 s of events"] = timed(
-        back_from_checkpoint)
-
-    def forward(dt: float) -> float:
-        f = replay_monitor()
+    def forward(dt: float) -> tuple[float, float]:
+        f = make()
         feed(rec, f, mid - 1.0, mid)  # a state to move forward from (not timed)
-        t0 = time.perf_counter()
-        for ev in rec.events(since=mid + 1e-6, until=mid + dt):
-            f.apply(ev)
-        f.apply(ClockTick(mid + dt))
-        return time.perf_counter() - t0
+        with Both() as b:  # the replay reads on from where it is: its decoders are primed
+            tick = math.floor(mid) + 1.0
+            for ev in rec.events(since=math.nextafter(mid, math.inf), until=mid + dt,
+                                 seeds=seeds((f.state,))):
+                while tick < ev.t:
+                    f.apply(ClockTick(tick))
+                    tick += 1.0
+                f.apply(ev)
+            f.apply(ClockTick(mid + dt))
+        return b.pair
 
-    out["seek +10 s (the events in between)"] = forward(10.0)
-    out["seek +60 s (the events in between)"] = forward(60.0)
+    out["seek +10 s with no checkpoint ahead (the events in between)"] = forward(10.0)
 
     def rebuild() -> None:
-        r = replay_monitor()
+        r = make()
         feed(rec, r, mid - warmup_s, mid)
 
-    out[f"seek far, no checkpoint near: rebuild {warmup_s:.0f} s"] = timed(rebuild)
-    out[f"  of which reading and decoding {warmup_s:.0f} s"] = timed(
+    out[f"seek far, no checkpoint near: rebuild {warmup_s:.0f} s"] = both(rebuild)
+    out[f"  of which reading and decoding {warmup_s:.0f} s"] = both(
         lambda: sum(1 for _ in rec.events(since=mid - warmup_s, until=mid)))
     return out
 
 
-def replay_section(nodes: int, minutes: float, runs: int) -> None:
+def replay_section(nodes: int, minutes: float, runs: int, delta: bool, keep: str | None,
+                   warmups: tuple[float, ...]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "fleet.jsonl.zst"
-        gen = make_recording(path, nodes, minutes)
+        kind = "deltas" if delta else "whole samples"
+        path = Path(keep) if keep else Path(tmp) / "fleet.jsonl.zst"
+        gen = None
+        if not path.exists():
+            gen = make_recording(path, nodes, minutes, delta)
         size = path.stat().st_size
-        print(f"\n### Replay of a {minutes:.0f}-minute, {nodes}-node recording "
-              f"({size / 1e6:.0f} MB .jsonl.zst, written in {gen:.0f} s)\n")
-        results: dict[str, list[float]] = {}
-        for warm in (60.0, 300.0):
+        print(f"\n### Replay of a {minutes:.0f}-minute, {nodes}-node recording of {kind} "
+              f"({size / 1e6:.0f} MB .jsonl.zst" + (f", written in {gen:.0f} s)" if gen else ")")
+              + "\n")
+        results: dict[str, list[tuple[float, float]]] = {}
+        for warm in warmups:
             for _ in range(runs):
                 for k, v in replay_run(path, warm, nodes).items():
                     results.setdefault(k, []).append(v)
         idx = index_path(path)
+        saved = idx.read_bytes()
         idx.unlink()
         build = timed(lambda: Recording.open(path, save_index=False))
-        print("| step | median s | max s | target |")
-        print("| :--- | ---: | ---: | :--- |")
+        idx.write_bytes(saved)
+        print("| step | median wall | median CPU | max wall | target |")
+        print("| :--- | ---: | ---: | ---: | :--- |")
         for k, v in results.items():
+            unit = "" if "MB" in k else " s"
             target = ("< 2 s (with the first second)" if k.startswith("open") else
-                      "instant to the eye" if k.startswith("seek ") else "")
-            print(f"| {k} | {statistics.median(v):.3f} | {max(v):.3f} | {target} |")
-        print(f"| open without its index (built by reading the file) | {build:.2f} | "
-              f"{build:.2f} | |")
+                      "< 0.1 s" if "(restore" in k else "")
+            wall, cpu = statistics.median(w for w, _ in v), statistics.median(c for _, c in v)
+            print(f"| {k} | {wall:.3f}{unit} | {cpu:.3f}{unit} | {max(w for w, _ in v):.3f}"
+                  f"{unit} | {target} |")
+        print(f"| open without its index (built by reading the file) | {build:.2f} s | | "
+              f"{build:.2f} s | |")
 
 
 # ---------------------------------------------------------------- 3. sizes
@@ -237,39 +350,22 @@ def replay_section(nodes: int, minutes: float, runs: int) -> None:
 def size_section(nodes: int = 8, minutes: float = 10.0) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sizes = {}
-        for name in ("r.jsonl", "r.jsonl.gz", "r.jsonl.zst"):
+        for name, delta in (("r.jsonl", False), ("r.jsonl.gz", False), ("r.jsonl.zst", False),
+                            ("d.jsonl", True), ("d.jsonl.zst", True)):
             path = Path(tmp) / name
-            make_recording(path, nodes, minutes)
+            make_recording(path, nodes, minutes, delta)
             sizes[name] = path.stat().st_size
         node_hours = nodes * minutes / 60.0
-        # the flight recorder's memory for the same data
-        f = fleet(nodes)
-        flight = FlightRecorder(Path(tmp) / "flight", window_s=minutes * 60 + 60,
-                                clock=lambda: T0)
-        batches = list(f.history(T0 + 1, int(minutes * 60)))
-        c0 = time.process_time()
-        for e in joins(f, T0):
-            flight.tap(e)
-        for batch in batches:
-            for e in batch:
-                flight.tap(e)
-            flight.hook(None, batch[0].t, [])  # type: ignore[arg-type]
-        flight.worker.flush(300)
-        cpu_us = 1e6 * (time.process_time() - c0) / sum(len(b) for b in batches)
-        per_nm = flight.bytes_per_node_minute()
-        flight.close()
         print(f"\n### Recording size ({nodes} synthetic nodes x 8 GPUs, 25 processes, 1 Hz, "
               f"{minutes:.0f} min)\n")
-        print("| format | MB per node-hour | ratio |")
-        print("| :--- | ---: | ---: |")
+        print("| samples | format | MB per node-hour | ratio |")
+        print("| :--- | :--- | ---: | ---: |")
         for name, size in sizes.items():
-            print(f"| {name.split('.', 1)[1]} | {size / node_hours / 1e6:.1f} | "
+            kind = ("deltas, rounded as the sampler does" if name.startswith("d")
+                    else "whole, unrounded synthetic figures")
+            print(f"| {kind} | {name.split('.', 1)[1]} | {size / node_hours / 1e6:.1f} | "
                   f"{sizes['r.jsonl'] / size:.1f}x |")
-        print(f"\nflight recorder in memory ({flight.codec.name} blocks of 10 s): "
-              f"{(per_nm or 0) / 1e3:.0f} KB per node-minute (10 minutes of 256 nodes would "
-              f"take {(per_nm or 0) * 2560 / 1e6:.0f} MB; the default cap is 128 MB); "
-              f"{cpu_us:.0f} us of CPU per sample (encoding and compressing, on its thread), "
-              f"so {cpu_us * 256 / 1e4:.1f}% of a core at 256 nodes x 1 Hz")
+        print("\n(the flight recorder's cost: benchmarks/bench_flight.py)")
 
 
 def main() -> int:
@@ -282,6 +378,13 @@ def main() -> int:
     ap.add_argument("--replay-minutes", type=float, default=60.0)
     ap.add_argument("--skip-replay", action="store_true")
     ap.add_argument("--skip-ticks", action="store_true")
+    ap.add_argument("--skip-sizes", action="store_true")
+    ap.add_argument("--whole", action="store_true",
+                    help="replay a recording of whole samples (default: deltas, as a cluster "
+                         "view on the compact wire records)")
+    ap.add_argument("--keep", metavar="PATH",
+                    help="the recording to replay: made there when missing, kept after")
+    ap.add_argument("--warmups", type=float, nargs="+", default=[60.0, 300.0])
     args = ap.parse_args()
     print(f"{time.strftime('%Y-%m-%d')}, {platform.python_implementation()} "
           f"{platform.python_version()}, {platform.machine()}, "
@@ -289,9 +392,11 @@ def main() -> int:
     if not args.skip_ticks:
         runs = [tick_run(args.nodes, args.ticks, args.prefill) for _ in range(args.runs)]
         table_ticks(runs, args.nodes, args.ticks)
-    size_section()
+    if not args.skip_sizes:
+        size_section()
     if not args.skip_replay:
-        replay_section(args.replay_nodes, args.replay_minutes, min(args.runs, 3))
+        replay_section(args.replay_nodes, args.replay_minutes, min(args.runs, 3),
+                       not args.whole, args.keep, tuple(args.warmups))
     return 0
 
 

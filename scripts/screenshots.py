@@ -5,8 +5,10 @@
 
 The local view: the demo recording (four H100s, GPU 2 lost, GPU 3 without power and fan
 readings, a dozen processes, one with a hostile command line, alerts firing). The cluster view:
-12 synthetic nodes x 8 GPUs with five minutes of history and alert rules that fire on it. The
-clock and the time zone are fixed, so the files change only when the UI does.
+12 synthetic nodes x 8 GPUs with five minutes of history and alert rules that fire on it; the
+same fleet in trouble (a FAILED node, a lost agent, a LEFT node, GPU health faults, an alert log
+on a full disk). The clock and the time zone are fixed, so the files change only when the UI
+does.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ SHOTS: dict[str, tuple[str, tuple[int, int]]] = {
     "service-80x24": ("local-service", (80, 24)),
     "services-pane-80x24": ("cluster-service-node", (80, 24)),
     "cluster-services-160x44": ("cluster-services", (160, 44)),
+    "members-160x44": ("members", (160, 44)),
+    "members-80x24": ("members", (80, 24)),
+    "members-failed-120x40": ("members-failed", (120, 40)),
+    "members-forget-120x40": ("members-forget", (120, 40)),
+    "health-gpu-160x44": ("health-gpu", (160, 44)),
+    "health-gpu-80x24": ("health-gpu", (80, 24)),
+    "health-gpus-160x44": ("health-gpus", (160, 44)),
+    "health-node-120x40": ("health-node", (120, 40)),
+    "sink-full-120x40": ("sink-full", (120, 40)),
 }
 
 

@@ -154,6 +154,9 @@ def node_sort_value(node: NodeState, key: str, facts: TableFacts) -> object:
         return " ".join(f"{k}={v}" for k, v in sorted(node.labels.items()))
     if key == "gpus":
         return len(node.gpu_indices())
+    if key == "health":  # the worst GPU's health (first sort: worst first)
+        worst = node.worst_gpu_health()
+        return None if worst is None else worst.rank
     if key == "strip":
         return gpu_mean(node, "gpu.util_pct")
     if key == "gmem":

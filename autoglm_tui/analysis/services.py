@@ -172,6 +172,17 @@ class ServiceTracker:
         self._values: dict[Key, float | None] = {}
         self.version = 0  # bumped whenever a figure may have changed
 
+    def clone(self) -> ServiceTracker:
+        """An independent copy (a replay checkpoint keeps one): scrapes and steps are immutable
+        and shared; each service's list of steps is copied."""
+        new = ServiceTracker(self.window_s, self.rate_window_s, self.min_requests)
+        new.views, new._values, new.version = self.views, self._values, self.version
+        for sid, track in self._tracks.items():
+            copy = new._tracks[sid] = _Track()
+            copy.last_ok, copy.last_t, copy.view = track.last_ok, track.last_t, track.view
+            copy.steps, copy.values = deque(track.steps), track.values
+        return new
+
     def update(self, sample: Sample, at: float) -> tuple[dict[Key, float | None], set[str]]:
         """Fold one sample in (monitor receive time `at`): (every svc.* value to record for
         this sample, the ids of services that are no longer listed)."""

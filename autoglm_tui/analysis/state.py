@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from autoglm_tui.analysis.derive import derive
@@ -211,7 +211,7 @@ class FleetState:
     """All nodes, their status and history. Feed it events; read ``nodes``.
 
     Each node's history covers `history_s`: the newest `fine_s` (plus one bucket) at full
-    resolution, older points as `bucket_s` buckets of mean and max (analysis/history.py);
+    resolution, older points as `bucket_s` buckets of mean and max (analysis/history/);
     process metrics keep only `proc_fine_s` at full resolution (what the process charts draw
     at one column a second), then buckets as well. At most `max_procs` processes a node keep
     their history and listing (more when one sample lists more); processes not listed for
@@ -256,13 +256,15 @@ class FleetState:
         """A new, empty state with the same settings (a replay seek starts from one)."""
         fresh = FleetState(self.history_s, self.stale_after_intervals, self.left_linger_s,
                            self.proc_forget_s, self.fine_s, self.bucket_s, self.max_procs,
-                           self.reap_after_s)
+                           self.reap_after_s, service_window_s=self.service_window_s,
+                           service_rate_window_s=self.service_rate_window_s,
+                           proc_fine_s=self.proc_fine_s)
         fresh.version = self.version + 1  # a screen comparing versions repaints
         return fresh
 
     def clone(self) -> FleetState:
-        """An independent copy of the whole state (histories copied, samples shared: they are
-        immutable). What a replay checkpoint keeps."""
+        """An independent copy of the whole state (samples and history chunks shared: they are
+        immutable; see NodeHistory.clone). What a replay checkpoint keeps."""
         new = self.empty_like()
         new.version = self.version
         new.registry_ok, new.registry_reason = self.registry_ok, self.registry_reason
@@ -270,9 +272,12 @@ class FleetState:
         new.notes.extend(self.notes)
         new.notes_total = self.notes_total
         for node_id, n in self.nodes.items():
-            c = replace(n, history=n.history.clone(), labels=dict(n.labels),
-                        metrics=dict(n.metrics), proc_seen=dict(n.proc_seen),
-                        proc_info=dict(n.proc_info))
+            # labels, metrics and registration are replaced, never changed in place: shared
+            c = NodeState.__new__(NodeState)
+            c.__dict__.update(n.__dict__)
+            c.history = n.history.clone()
+            c.proc_seen, c.proc_info = dict(n.proc_seen), dict(n.proc_info)
+            c.service_tracker = n.service_tracker.clone()
             new.nodes[node_id] = c
         return new
 

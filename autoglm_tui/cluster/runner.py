@@ -19,6 +19,7 @@ host removed has left gracefully; a file that does not parse keeps the last good
 Intervals: ``focus(node_ids)`` tells it which nodes someone is looking at; with a background
 interval (``RunnerConfig.background_interval_s``) the others are asked to sample more slowly
 (interval_policy.py). ``request_interval(node_id, seconds)`` asks one node directly.
+``await forget(node_id)`` is an operator's forget from the UI (cluster/forget.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autoglm_tui.cluster.etcd_config import EtcdConfig
+from autoglm_tui.cluster.forget import ForgetResult, forget_node
 from autoglm_tui.cluster.hosts import HostSpec, HostSpecError, read_hosts_file, validate_host
 from autoglm_tui.cluster.interval_policy import IntervalPolicy
 from autoglm_tui.events import (
@@ -96,6 +98,7 @@ class Runner:
         self._slots: asyncio.Semaphore | None = None
         self._keys: Any = None
         self.policy = IntervalPolicy(self.config.background_interval_s)
+        self.hosts_listed: set[str] = {s.node_id for s in self.config.hosts}  # --hosts and file
         # asyncssh logs every failed connect; the node's row already says why. With no logging
         # configured, this keeps those lines off the terminal (configured handlers still get them).
         ssh_log = logging.getLogger("asyncssh")
@@ -190,6 +193,22 @@ class Runner:
         except Exception as exc:  # a programming error must not take the fleet down
             self.emit(NodeInvalid(self.clock(), node_id, f"internal error: {exc!r}"[:300]))
 
+    # ------------------------------------------------------------------ operator
+
+    async def forget(self, node_id: str, force: bool = False) -> ForgetResult:
+        """An operator's forget (the UI's ``ForgetNode``): in etcd as ``members forget`` does,
+        refused for a listed host, or for this monitor only when no registry knows the node."""
+        return await forget_node(node_id, etcd=self.config.etcd, listed=self._listed_in,
+                                 emit=self.on_registry_event, clock=self.clock, force=force)
+
+    def _listed_in(self, node_id: str) -> str | None:
+        if node_id not in self.hosts_listed:
+            return None
+        if node_id in self.config.hosts_from_file or node_id not in {
+                s.node_id for s in self.config.hosts}:
+            return f"the hosts file {self.config.hosts_file}"
+        return "--hosts"
+
     # ------------------------------------------------------------------ registry
 
     def on_registry_event(self, event: Event) -> None:
@@ -272,6 +291,7 @@ class Runner:
         self, old: dict[str, HostSpec], new: dict[str, HostSpec]
     ) -> dict[str, HostSpec]:
         now = self.clock()
+        self.hosts_listed = (self.hosts_listed - set(old)) | set(new)
         for node_id in sorted(set(old) - set(new)):
             self._stop(node_id)
             self.emit(NodeLeft(now, node_id, LEFT_HOSTS_FILE))

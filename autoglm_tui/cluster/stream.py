@@ -5,7 +5,8 @@ keeps the last lines a remote process wrote on stderr, sanitised; ``SamplerStrea
 lines with one stateful wire_patch.StreamDecoder: the first must be a hello (else the node is
 INVALID with the decoder's reason), later ones are full samples or compact deltas (schema 1.1)
 against the sample before; a single bad line is counted and skipped. After a bad line deltas
-cannot apply: they are counted as skipped until the next full sample.
+cannot apply: they are counted as skipped until the next full sample. Each event keeps the line
+it came from (``SampleReceived.line``): recorders store those bytes.
 
 ``control_lines()`` says what the transport should write to the sampler's stdin (docs/wire.md,
 "Control lines"): after the hello, deltas please (when the hello lists "delta") and the interval
@@ -221,7 +222,7 @@ class SamplerStream:
             self._interval_sent = None  # a new run starts at its own --interval
             self._services_sent = ()  # ... and knows no registered services
             self._check = True
-            return HelloReceived(now, self.node_id, msg)
+            return HelloReceived(now, self.node_id, msg, line=line)
         if self.hello is None:
             self.invalid = "the sampler's stream did not start with a hello"
             return NodeInvalid(now, self.node_id, self.invalid)
@@ -231,7 +232,7 @@ class SamplerStream:
             self.stats.deltas = decoder.deltas
         else:
             self._asked.discard(CONTROL_FULL)  # a full sample came
-        return SampleReceived(now, self.node_id, msg)
+        return SampleReceived(now, self.node_id, msg, line=line)
 
     @property
     def controllable(self) -> bool:

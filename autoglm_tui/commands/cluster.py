@@ -141,17 +141,44 @@ class RunnerSource:
         self.config = config
         self.runner: Any = None
         self._focus: frozenset[str] = frozenset()
+        self._tasks: set[Any] = set()  # forgets under way (kept referenced until done)
 
     @property
     def streams(self) -> dict[str, Any]:
         return self.runner.streams if self.runner is not None else {}
 
+    @property
+    def takes(self) -> tuple[type, ...]:
+        """The requests it acts on (requests.py): the focus, and an operator's forget."""
+        from autoglm_tui.requests import ForgetNode, NodesInView
+
+        return (NodesInView, ForgetNode)
+
     def request(self, req: Any) -> None:
-        """The UI's wishes (requests.py): ``NodesInView`` is the focus (returns at once)."""
-        from autoglm_tui.requests import NodesInView
+        """The UI's wishes (requests.py), returning at once: ``NodesInView`` is the focus;
+        ``ForgetNode`` runs as a task of its own (cluster/forget.py) and replies when done."""
+        import asyncio
+
+        from autoglm_tui.requests import ForgetNode, NodesInView
 
         if isinstance(req, NodesInView):
             self.focus(req.node_ids)
+        elif isinstance(req, ForgetNode):
+            task = asyncio.ensure_future(self._forget(req))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _forget(self, req: Any) -> None:
+        if self.runner is None:
+            done, message = False, "the cluster source has not started yet; try again"
+        else:
+            try:
+                result = await self.runner.forget(req.node_id, req.force)
+                done, message = result.done, result.message
+            except Exception as exc:  # a failed forget is a message, never a crash
+                done, message = False, f"{type(exc).__name__}: {exc}"
+        if req.reply is not None:
+            req.reply(done, message)
 
     def focus(self, node_ids: Any) -> None:
         """The nodes on screen now (empty: none). With --background-interval they sample at

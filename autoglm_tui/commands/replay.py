@@ -9,9 +9,10 @@ from typing import Any
 EPILOG = """\
 A recording of one node opens the local view; several open the cluster view. Alerts and the
 diagnosis are computed again from the recorded data, as of the replay's time (no alert log is
-written and nothing is sent to Alertmanager). A seek back restores the nearest checkpoint
-(taken every 10 s of recording while playing) and plays the seconds after it; a seek with no
-checkpoint near rebuilds the state from --warmup before the target.
+written and nothing is sent to Alertmanager). A seek restores the nearest checkpoint before the
+target (they are kept every 2 s around the playhead, and a background thread plays ahead of it
+to keep some there too) and plays the seconds after it; a seek with no checkpoint near rebuilds
+the state from --warmup before the target.
 
 keys: the timeline (pause, seek, speed) comes with the next UI update; until then replay plays
 from --at at --speed to the end and stays there.
@@ -66,8 +67,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="data replayed before a seek target so history, alerts and diagnosis "
                    "have a past when no checkpoint is near (default 1m)")
     p.add_argument("--checkpoint-mb", type=float, default=256.0, metavar="MB",
-                   help="memory for checkpoints taken while playing (every 10 s of recording), "
-                   "so a seek back restores one instead of rebuilding (default 256; 0: none)")
+                   help="memory for checkpoints (every 2 s of recording near the playhead, "
+                   "every 10 s farther; a thread plays ahead to keep some ahead of it), so a "
+                   "seek restores one instead of replaying or rebuilding (default 256; 0: none)")
     p.add_argument("--node", metavar="ID",
                    help="open this node's view (default: the only node, or the cluster view)")
     p.add_argument("--info", action="store_true",
@@ -108,6 +110,23 @@ def open_recording(path: str) -> Any:
 def build_monitor(args: argparse.Namespace) -> Any:
     """A monitor for replay: alert rules evaluated again (no log, no Alertmanager, no saved
     silences) and the diagnosis, both reset when a seek replaces the state."""
+    return monitor_factory(args)()
+
+
+def monitor_factory(args: argparse.Namespace) -> Any:
+    """What builds replay monitors (the rules files are read once, here): the replay's own,
+    and the lookahead's, whose checkpoints the replay restores."""
+    rules = None
+    if not args.no_alerts:
+        from autoglm_tui import paths
+        from autoglm_tui.alerting.rule_files import load_rule_set
+
+        user = paths.user_rules_file()
+        rules = load_rule_set([*([user] if user.is_file() else []), *args.rules]).enabled
+    return lambda: _monitor(rules)
+
+
+def _monitor(rules: Any) -> Any:
     import copy
 
     from autoglm_tui.alerting.pipeline import AlertPipeline
@@ -118,12 +137,7 @@ def build_monitor(args: argparse.Namespace) -> Any:
     from autoglm_tui.monitor import Monitor
 
     monitor = Monitor(FleetState(history_s=900.0))
-    if not args.no_alerts:
-        from autoglm_tui import paths
-        from autoglm_tui.alerting.rule_files import load_rule_set
-
-        user = paths.user_rules_file()
-        rules = load_rule_set([*([user] if user.is_file() else []), *args.rules]).enabled
+    if rules is not None:
         pipeline = AlertPipeline(AlertEngine(rules), silences=SilenceStore(None))
         pipeline.install(monitor)
 
@@ -172,10 +186,11 @@ def run(args: argparse.Namespace) -> int:
               f"{', '.join(nodes[:10])}{' ...' if len(nodes) > 10 else ''})", file=sys.stderr)
         return 2
     try:
-        monitor = build_monitor(args)
+        make_monitor = monitor_factory(args)
     except RulesFileError as exc:
         print(f"autoglm-tui replay: the alert rules do not load:\n{exc}", file=sys.stderr)
         return 2
+    monitor = make_monitor()
     store = None
     if args.checkpoint_mb > 0:
         from autoglm_tui.recording.checkpoints import CheckpointStore
@@ -183,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
         store = CheckpointStore(int(args.checkpoint_mb * (1 << 20)))
         monitor.checkpoints = store
     controller = ReplayController(rec, speed=args.speed, at=at, paused=args.paused,
-                                  warmup_s=args.warmup, checkpoints=store)
+                                  warmup_s=args.warmup, checkpoints=store,
+                                  lookahead=make_monitor if store is not None else None)
     app = build_app(args, monitor, controller, nodes)
     if app is None:
         return 2

@@ -11,12 +11,13 @@ from autoglm_tui.monitor import Monitor
 from autoglm_tui.recording.reader import Recording
 
 
-def timeline(rec: Recording, begin: float, until: float, tick_s: float = 1.0
-             ) -> Iterator[Event | Control]:
-    """Control lines before `begin`, then the events of [begin, until] with a ClockTick at
-    every `tick_s` of recording time, and one at `until`."""
-    yield from rec.preamble(begin)
-    rec.reset_decoders()
+def timeline(rec: Recording, begin: float, until: float, tick_s: float = 1.0, *,
+             preamble: bool = True) -> Iterator[Event | Control]:
+    """Control lines before `begin` (unless `preamble` is False: a monitor that already has
+    them), then the events of [begin, until] with a ClockTick at every `tick_s` of recording
+    time, and one at `until`."""
+    if preamble:
+        yield from rec.preamble(begin)
     next_tick = math.floor(begin / tick_s) * tick_s + tick_s
     for ev in rec.events(since=begin, until=until):
         while next_tick < ev.t:  # a tick at t follows the events at t

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from autoglm_tui.recording.codec import Gzip, Plain, Zstd
-from autoglm_tui.recording.format import RecordingError, line_fields
+from autoglm_tui.recording.format import SAMPLES, WIRE, RecordingError, fast_line, line_fields
 
 INDEX_VERSION = 1
 
@@ -35,12 +35,16 @@ class Block:
     lines: int
     controls: list[dict[str, Any]] = field(default_factory=list)  # non-sample lines, in order
     s0: float = float("inf")  # earliest rt of a sample (where the data starts)
+    # rt of the oldest full sample line that a delta line in this block builds on (inf: the
+    # block has no delta with a known base): where reading must start to decode it
+    base: float = float("inf")
 
     def to_json(self) -> str:
-        return json.dumps({"o": self.offset, "n": self.length, "t0": _fin(self.t0),
-                           "t1": _fin(self.t1), "s0": _fin(self.s0), "k": self.lines,
-                           "c": self.controls},
-                          separators=(",", ":"), ensure_ascii=False, default=str)
+        entry = {"o": self.offset, "n": self.length, "t0": _fin(self.t0), "t1": _fin(self.t1),
+                 "s0": _fin(self.s0), "k": self.lines, "c": self.controls}
+        if self.base != float("inf"):
+            entry["b"] = self.base
+        return json.dumps(entry, separators=(",", ":"), ensure_ascii=False, default=str)
 
     @staticmethod
     def from_obj(obj: Any) -> Block:
@@ -54,7 +58,8 @@ class Block:
         if not isinstance(controls, list):
             raise ValueError("block controls must be a list")
         return Block(o, n, _num(t0, float("inf")), _num(t1, float("-inf")), k,
-                     [c for c in controls if isinstance(c, dict)], _num(s0, float("inf")))
+                     [c for c in controls if isinstance(c, dict)], _num(s0, float("inf")),
+                     _num(obj.get("b"), float("inf")))
 
 
 def _num(v: Any, default: float) -> float:
@@ -70,11 +75,33 @@ def index_path(path: str | Path) -> Path:
     return p.with_name(p.name + ".idx")
 
 
-def scan_block(data: bytes) -> tuple[float, float, int, list[dict[str, Any]], int, float]:
-    """(t0, t1, lines, controls, bad lines, first sample rt) of a decompressed block."""
-    t0, t1, s0 = float("inf"), float("-inf"), float("inf")
+class Chains:
+    """Where each node's chain of deltas starts: the rt of its newest full sample line. A
+    writer (or an index built by reading) feeds it every wire line in order; ``base`` is what
+    a delta line builds on (None: nothing this file holds)."""
+
+    def __init__(self) -> None:
+        self._full: dict[Any, float] = {}
+
+    def note(self, node: Any, kind: str, rt: float) -> float | None:
+        """Fold in one line; for a delta, the rt of the full line it builds on."""
+        if kind == "delta":
+            return self._full.get(node)
+        if kind == "sample":
+            self._full[node] = rt
+        elif kind == "hello":  # a new run of the sampler: its deltas start from a new full line
+            self._full.pop(node, None)
+        return None
+
+
+def scan_block(data: bytes, chains: Chains | None = None
+               ) -> tuple[float, float, int, list[dict[str, Any]], int, float, float]:
+    """(t0, t1, lines, controls, bad lines, first sample rt, delta base) of a decompressed
+    block; `chains` carries the nodes' full lines from block to block."""
+    t0, t1, s0, base = float("inf"), float("-inf"), float("inf"), float("inf")
     controls: list[dict[str, Any]] = []
     lines = bad = 0
+    chains = chains or Chains()
     for line in data.split(b"\n"):
         if not line.strip():
             continue
@@ -87,11 +114,16 @@ def scan_block(data: bytes) -> tuple[float, float, int, list[dict[str, Any]], in
         if kind == "recording":
             continue
         t0, t1 = min(t0, rt), max(t1, rt)
-        if kind == "sample":
+        if kind in WIRE:
+            fast = fast_line(line)
+            at = chains.note(fast[2] if fast is not None else None, kind, rt)
+            if at is not None:
+                base = min(base, at)
+        if kind in SAMPLES:
             s0 = min(s0, rt)
         elif obj is not None:
             controls.append(obj)
-    return t0, t1, lines, controls, bad, s0
+    return t0, t1, lines, controls, bad, s0, base
 
 
 def read_sidecar(path: str | Path, recording_id: str) -> list[Block] | None:
@@ -158,8 +190,9 @@ def write_sidecar(path: str | Path, recording_id: str, codec: str, blocks: list[
 def build(f: Any, codec: Gzip | Zstd | Plain, start: int = 0,
           progress: Callable[[int], None] | None = None) -> Iterator[tuple[Block, int]]:
     """(block, bad lines) for every block of the file from byte `start`, by reading it."""
+    chains = Chains()
     for off, length, data in codec.frames(f, start):
-        t0, t1, lines, controls, bad, s0 = scan_block(data)
+        t0, t1, lines, controls, bad, s0, base = scan_block(data, chains)
         if progress is not None:
             progress(off + length)
-        yield Block(off, length, t0, t1, lines, controls, s0), bad
+        yield Block(off, length, t0, t1, lines, controls, s0, base), bad

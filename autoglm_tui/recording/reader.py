@@ -1,47 +1,44 @@
 """Reading recordings: the header, the index (read from ``FILE.idx`` or built), and the events
 between two times, decoded and validated like a live stream.
 
-Each node's hello and sample lines go through that node's :class:`NodeDecoder`, the one place
-a stateful decoder (the compact delta wire) would keep its state; a seek resets them, and a
-reader seeking into a delta stream must start at a full sample.
+Each read keeps one wire_patch.StreamDecoder per node, as a live stream does, so a recording
+that holds compact deltas (format version 2) decodes exactly as the monitor decoded it live. A
+delta builds on the node's previous sample: reading from a time T starts at the oldest full
+sample line the deltas after T build on (the index's ``base``), decoding silently up to T, or
+takes the previous samples as ``seeds`` (a replay checkpoint has them).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autoglm_tui import wire
 from autoglm_tui.events import Event, HelloReceived, SampleReceived
-from autoglm_tui.model import Hello, Sample
+from autoglm_tui.model import Sample
 from autoglm_tui.recording import codec as codecs
 from autoglm_tui.recording import index as idx
 from autoglm_tui.recording.format import (
+    WIRE,
     RecordingError,
     check_header,
     control_event,
     derived_of,
+    fast_line,
     line_fields,
     node_of,
+    wire_object,
 )
 from autoglm_tui.text import clean
+from autoglm_tui.wire_patch import StreamDecoder
 
 INF = float("inf")
-
-
-class NodeDecoder:
-    """Hello and sample lines of one node -> messages. Wire v1 lines are whole objects, so
-    this one keeps no state; a delta decoder keeps the previous sample here."""
-
-    def decode(self, obj: dict[str, Any]) -> Hello | Sample:
-        return wire.from_dict(obj)
-
-    def reset(self) -> None:
-        """Forget per-node state (called on a seek)."""
+Decoders = dict[str, StreamDecoder]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +61,13 @@ class Recording:
         self.codec = codec
         self.blocks = blocks
         self.index_source = index_source  # "sidecar", "built", "extended"
+        self.version: int = head.get("version", 1)
         self.bad_lines: dict[str, int] = {}  # node (or "-") -> lines that did not decode
+        self.skipped = 0  # deltas with no sample before them (the stream was cut), not bad
         self.errors: list[str] = []  # the first few reasons, for the user
-        self.decoders: dict[str, NodeDecoder] = {}
         self._t1 = [b.t1 for b in blocks]
         self._running_max = _running_max(self._t1)
+        self.has_deltas = any(b.base != INF for b in blocks)
 
     # ------------------------------------------------------------------ opening
 
@@ -200,42 +199,83 @@ class Recording:
                 if since <= rt <= until:
                     yield rt, kind, line, obj
 
-    def events(self, since: float = -INF, until: float = INF) -> Iterator[Event]:
-        """The events of the lines with since <= rt <= until (marks left out)."""
-        for rt, kind, line, obj in self.lines(since, until):
-            event = self.decode(rt, kind, line, obj)
+    def chain_start(self, since: float) -> float:
+        """Where reading must start for the deltas at or after `since` to decode: the oldest
+        full sample line they build on (`since` itself when the recording has no deltas)."""
+        if not self.has_deltas:
+            return since
+        bases = [b.base for b in self.blocks[self.first_block(since):] if b.base < since]
+        return min(bases, default=since)
+
+    def events(self, since: float = -INF, until: float = INF, *,
+               seeds: Mapping[str, Sample | None] | None = None, quiet: bool = False
+               ) -> Iterator[Event]:
+        """The events of the lines with since <= rt <= until (marks left out). Deltas decode
+        against `seeds` (each node's sample before `since`, as a checkpoint holds them) or,
+        without seeds, against the lines before `since` (read and decoded, not returned).
+        `quiet`: bad lines are not counted (a second reader of the same lines)."""
+        decoders: Decoders = {}
+        start = since
+        if seeds is not None:
+            for node, sample in seeds.items():
+                decoders[node] = d = StreamDecoder()
+                d.last = sample
+        elif self.has_deltas:
+            start = self.chain_start(since)
+        lines = self.lines(start, until)
+        if start < since:  # before the window: only builds the decoders' previous samples
+            lead: list[tuple[float, str, bytes, dict[str, Any] | None]] = []
+            for item in lines:
+                if item[0] >= since:
+                    lines = itertools.chain((item,), lines)
+                    break
+                if item[1] in WIRE:
+                    lead.append(item)
+            for rt, kind, line, obj in _from_full_lines(lead):
+                self.decode(rt, kind, line, obj, decoders, quiet=True)
+        for rt, kind, line, obj in lines:
+            event = self.decode(rt, kind, line, obj, decoders, quiet=quiet)
             if event is not None:
                 yield event
 
-    def decode(self, rt: float, kind: str, line: bytes, obj: dict[str, Any] | None
-               ) -> Event | None:
-        """The event of one line, or None (a mark, an unknown kind, a bad line: counted)."""
+    def decode(self, rt: float, kind: str, line: bytes, obj: dict[str, Any] | None,
+               decoders: Decoders | None = None, *, quiet: bool = False) -> Event | None:
+        """The event of one line, or None (a mark, an unknown kind, a bad line: counted unless
+        `quiet`). `decoders` holds each node's wire decoder (one per read of the recording)."""
         try:
             if obj is None:
                 obj = json.loads(line)
                 if not isinstance(obj, dict):
                     raise RecordingError("not a JSON object")
-            if kind in ("hello", "sample"):
+            if kind in WIRE:
                 node = node_of(obj)
-                dec = self.decoders.get(node)
+                data = wire_object(obj, self.version)
+                if decoders is None:
+                    decoders = {}
+                dec = decoders.get(node)
                 if dec is None:
-                    dec = self.decoders[node] = NodeDecoder()
+                    dec = decoders[node] = StreamDecoder()
                 try:
-                    msg = dec.decode(obj)
+                    msg = dec.decode_data(data)
                 except wire.WireError as exc:
-                    self._bad(node, str(exc))
+                    if dec.needs_full and dec.last is None and str(exc).startswith("a delta "):
+                        self.skipped += not quiet  # joined mid-stream: not the node's fault
+                    elif not quiet:
+                        self._bad(node, str(exc))
                     return None
                 if isinstance(msg, Sample):
                     try:
                         derived = derived_of(obj)
                     except RecordingError as exc:  # the sample stands; its figures do not
-                        self._bad(node, str(exc))
+                        if not quiet:
+                            self._bad(node, str(exc))
                         derived = None
                     return SampleReceived(rt, node, msg, derived)
                 return HelloReceived(rt, node, msg)
             return control_event(obj, rt)
         except (RecordingError, ValueError) as exc:
-            self._bad("-", str(exc))
+            if not quiet:
+                self._bad("-", str(exc))
             return None
 
     def preamble(self, before: float) -> list[Event]:
@@ -254,14 +294,26 @@ class Recording:
                 out.append(ev)
         return out
 
-    def reset_decoders(self) -> None:
-        for d in self.decoders.values():
-            d.reset()
-
     def _bad(self, node: str, reason: str) -> None:
         self.bad_lines[node] = self.bad_lines.get(node, 0) + 1
         if len(self.errors) < 20:
             self.errors.append(f"{node}: {clean(reason, 200)}")
+
+
+def _from_full_lines(lead: list[tuple[float, str, bytes, dict[str, Any] | None]]
+                     ) -> list[tuple[float, str, bytes, dict[str, Any] | None]]:
+    """The wire lines of `lead` that matter for what follows: per node, from its newest full
+    sample line on (the deltas before it build on something it replaces), so the decoders
+    decode only the chain the next delta needs."""
+    newest: dict[bytes | None, int] = {}
+    nodes: list[bytes | None] = []
+    for i, (_, kind, line, _) in enumerate(lead):
+        fast = fast_line(line)
+        node = fast[2] if fast is not None else None
+        nodes.append(node)
+        if kind in ("sample", "hello") and node is not None:
+            newest[node] = i
+    return [item for i, item in enumerate(lead) if i >= newest.get(nodes[i], 0)]
 
 
 def _running_max(values: list[float]) -> list[float]:

@@ -6,12 +6,16 @@ times, plus ``ClockTick`` every `tick_s` of recording time so rules and diagnosi
 as time passed then; the app's clock is the newest tick the monitor applied
 (``Monitor.clock_t``), so "now" on screen is the recording's time.
 
-Seeking: forward by up to `warmup_s` plays the events in between at once. Any other seek
-starts over: ``StateReset``, then the control lines before the window (each node's join,
-hello and status, from the index), then the events of the `warmup_s` before the target with
-their ticks, decoded in a worker thread and folded in by the app like any burst of events.
-History, alerts and diagnosis then cover the warm-up window (default 5 minutes); findings
-that need a longer window (the latency regression, leaks) appear as more is played.
+Seeking: the monitor keeps checkpoints (checkpoints.py: cheap copies of its state, one every
+2 s near the playhead), and a lookahead (lookahead.py) plays ahead of the playhead on a thread
+and leaves checkpoints there too. A seek restores the newest checkpoint at or before the target
+(within `warmup_s`) and plays the second or two after it; forward by up to `warmup_s` with no
+checkpoint nearer, it plays the events in between. Any other seek starts over:
+``StateReset``, then the control lines before the window (each node's join, hello and status,
+from the index), then the events of the `warmup_s` before the target with their ticks, decoded
+in a worker thread and folded in by the app like any burst of events. History, alerts and
+diagnosis then cover the warm-up window; findings that need a longer window (the latency
+regression, leaks) appear as more is played.
 """
 
 from __future__ import annotations
@@ -21,12 +25,17 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoglm_tui.cluster.sources import Emit
 from autoglm_tui.events import Checkpoint, ClockTick, Event, Restore, StateReset
+from autoglm_tui.model import Sample
 from autoglm_tui.recording.checkpoints import CheckpointStore
+from autoglm_tui.recording.lookahead import Lookahead
 from autoglm_tui.recording.reader import Mark, Recording
+
+if TYPE_CHECKING:
+    from autoglm_tui.monitor import Monitor
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 MIN_SPEED, MAX_SPEED = SPEEDS[0], SPEEDS[-1]
@@ -43,9 +52,12 @@ class ReplayController:
 
     def __init__(self, recording: Recording, *, speed: float = 1.0, at: float | None = None,
                  paused: bool = False, warmup_s: float = WARMUP_S, tick_s: float = 1.0,
-                 checkpoints: CheckpointStore | None = None) -> None:
+                 checkpoints: CheckpointStore | None = None,
+                 lookahead: Callable[[], Monitor] | None = None) -> None:
         self.recording = recording
         self.checkpoints = checkpoints  # shared with Monitor.checkpoints when set
+        # builds a monitor like the replay's (rules, diagnosis) for the lookahead's thread
+        self.make_monitor = lookahead
         self.start = recording.start
         self.end = recording.end
         self.warmup_s = max(0.0, warmup_s)
@@ -173,11 +185,33 @@ class ReplaySource:
         self._last_checkpoint = -math.inf
         self.restores = 0  # seeks served from a checkpoint
         self.rebuilds = 0  # seeks that started over from the warm-up window
+        self.forwards = 0  # seeks that played the events in between
+        c = controller
+        self.lookahead: Lookahead | None = None
+        if c.checkpoints is not None and c.make_monitor is not None:
+            self.lookahead = Lookahead(self.recording, c.make_monitor, c.checkpoints,
+                                       tick_s=c.tick_s, seeds=seeds)
 
     async def run(self, emit: Emit) -> None:
+        try:
+            await self._run(emit)
+        finally:
+            if self.lookahead is not None:
+                await asyncio.to_thread(self.lookahead.close)
+
+    def _follow(self) -> None:
+        """Tell the checkpoints and the lookahead where the playhead is."""
+        c = self.controller
+        if c.checkpoints is not None:
+            c.checkpoints.focus = c.position
+        if self.lookahead is not None and not c.rebuilding:
+            self.lookahead.follow(c.position)
+
+    async def _run(self, emit: Emit) -> None:
         c = self.controller
         last = self.wall()
         while True:
+            self._follow()
             if c.target is not None:
                 target, c.target = c.target, None
                 await self._seek(emit, target)
@@ -237,9 +271,8 @@ class ReplaySource:
             self._last_checkpoint = t
             emit(Checkpoint(t))
 
-    def _open_at(self, t: float) -> None:
-        self.recording.reset_decoders()
-        self._events = self.recording.events(since=t)
+    def _open_at(self, t: float, seeds: dict[str, Sample | None] | None = None) -> None:
+        self._events = self.recording.events(since=t, seeds=seeds)
         self._next = None
 
     async def _seek(self, emit: Emit, target: float) -> None:
@@ -253,11 +286,12 @@ class ReplaySource:
         try:
             near = self._events is not None and 0 <= target - c.position <= c.warmup_s
             if near and (cp is None or cp <= c.position):
+                self.forwards += 1
                 events = await asyncio.to_thread(self._take_until, target)  # fast-forward
                 self._emit_with_ticks(emit, events, target)
             elif cp is not None and store is not None:
                 self.restores += 1
-                events = await asyncio.to_thread(self._from, cp, target)
+                events = await asyncio.to_thread(self._from, cp, target, store.get(cp))
                 emit(Restore(cp, store.get(cp)))
                 self._next_tick = cp + c.tick_s
                 self._emit_with_ticks(emit, events, target)
@@ -278,9 +312,10 @@ class ReplaySource:
         finally:
             c.rebuilding = False
 
-    def _from(self, t: float, target: float) -> list[Event]:
-        """The events after a checkpoint at `t` (which holds every event up to `t`)."""
-        self._open_at(math.nextafter(t, math.inf))
+    def _from(self, t: float, target: float, snapshot: Any) -> list[Event]:
+        """The events after a checkpoint at `t` (which holds every event up to `t`, and each
+        node's newest sample, which the deltas after it build on)."""
+        self._open_at(math.nextafter(t, math.inf), seeds(snapshot))
         return self._take_until(target)
 
     def _rebuild(self, begin: float, target: float) -> tuple[list[Event], list[Event]]:
@@ -307,6 +342,12 @@ class ReplaySource:
         while self._next_tick <= target:
             emit(ClockTick(self._next_tick))
             self._next_tick += tick
+
+
+def seeds(snapshot: Any) -> dict[str, Sample | None]:
+    """Each node's newest sample in a checkpoint (``Monitor.snapshot``): what a read of the
+    recording after it decodes deltas against."""
+    return {n: node.last_sample for n, node in snapshot[0].nodes.items()}
 
 
 def summary(recording: Recording) -> dict[str, Any]:

@@ -5,8 +5,9 @@ A failed write (a full disk) leaves no partial block behind and raises ``OSError
 writer's state as before the call, so the writer thread can try the same item again.
 
 Every file starts with the header and a preamble: each node's newest join, hello and status,
-so a rotated file or a flight recording replays on its own. Used from one thread (the
-recorder's writer thread); nothing here touches the event loop.
+so a rotated file or a flight recording replays on its own; a rotated file also starts with
+each node's newest sample, encoded whole, where the node sends deltas (they build on it). Used
+from one thread (the recorder's writer thread); nothing here touches the event loop.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from autoglm_tui.events import (
     RegistryChanged,
     SampleReceived,
 )
+from autoglm_tui.model import Sample
 from autoglm_tui.recording import codec as codecs
-from autoglm_tui.recording.format import dumps, event_line, header
-from autoglm_tui.recording.index import Block, SidecarWriter, index_path
+from autoglm_tui.recording.format import SAMPLES, dumps, event_line, header, message_line
+from autoglm_tui.recording.index import Block, Chains, SidecarWriter, index_path
 
 BLOCK_S = 10.0
 BLOCK_BYTES = 4 << 20
@@ -42,12 +44,12 @@ class Preamble:
     and the registry's health."""
 
     def __init__(self) -> None:
-        self.joined: dict[str, str] = {}
-        self.hello: dict[str, str] = {}
-        self.status: dict[str, str] = {}
-        self.registry: str | None = None
+        self.joined: dict[str, bytes] = {}
+        self.hello: dict[str, bytes] = {}
+        self.status: dict[str, bytes] = {}
+        self.registry: bytes | None = None
 
-    def note(self, event: Event, line: str) -> None:
+    def note(self, event: Event, line: bytes) -> None:
         if isinstance(event, SampleReceived):
             return
         if isinstance(event, NodeForgotten):  # gone for good: nothing to start a file with
@@ -60,7 +62,7 @@ class Preamble:
             self.status.pop(event.node_id, None)
         elif isinstance(event, HelloReceived):
             self.hello[event.node_id] = line
-            if self.status.get(event.node_id, "").find('"event":"unreachable"') >= 0:
+            if self.status.get(event.node_id, b"").find(b'"event":"unreachable"') >= 0:
                 self.status.pop(event.node_id, None)
         elif isinstance(event, (NodeLeft, NodeInvalid, NodeUnreachable, HeartbeatLost)) \
                 and node is not None:
@@ -68,7 +70,7 @@ class Preamble:
         elif isinstance(event, RegistryChanged):
             self.registry = line
 
-    def lines(self) -> list[str]:
+    def lines(self) -> list[bytes]:
         out = [self.registry] if self.registry else []
         for node, line in self.joined.items():
             out.append(line)
@@ -84,31 +86,39 @@ class Preamble:
 class BlockBuilder:
     """Lines gathered for the next block."""
 
+    __slots__ = ("base", "controls", "lines", "s0", "size", "t0", "t1")
+
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        self.lines: list[bytes] = []
         self.size = 0
         self.t0 = float("inf")
         self.t1 = float("-inf")
         self.s0 = float("inf")
+        self.base = float("inf")  # the oldest full line a delta in the block builds on
         self.controls: list[dict[str, Any]] = []
 
-    def add(self, rt: float, line: str, control: bool) -> None:
+    def add(self, rt: float, line: bytes, control: bool) -> None:
         self.lines.append(line)
         self.size += len(line) + 1
-        self.t0, self.t1 = min(self.t0, rt), max(self.t1, rt)
+        if rt < self.t0:
+            self.t0 = rt
+        if rt > self.t1:
+            self.t1 = rt
         if control:
             self.controls.append(json.loads(line))
-        else:
-            self.s0 = min(self.s0, rt)
+        elif rt < self.s0:
+            self.s0 = rt
 
     def __len__(self) -> int:
         return len(self.lines)
 
     def build(self, codec: codecs.Gzip | codecs.Zstd | codecs.Plain) -> tuple[Block, bytes]:
         """The block (offset and length to be filled in) and its compressed bytes."""
-        data = codec.compress(("\n".join(self.lines) + "\n").encode("utf-8"))
+        self.lines.append(b"")
+        data = codec.compress(b"\n".join(self.lines))
+        self.lines.pop()
         return Block(0, len(data), self.t0, self.t1, len(self.lines), self.controls,
-                     self.s0), data
+                     self.s0, self.base), data
 
 
 class RecordingWriter:
@@ -142,6 +152,9 @@ class RecordingWriter:
         self.bytes_written = 0  # over all files
         self.rotations = 0
         self._pending = BlockBuilder()
+        self._chains = Chains()
+        self._last: dict[str, Sample] = {}  # the newest sample of each node sending deltas
+        self._last_rt: dict[str, float] = {}
         self._f: Any = None
         self._idx: SidecarWriter | None = None
         self._size = 0
@@ -159,10 +172,17 @@ class RecordingWriter:
         self._write_raw(self.codec.compress((dumps(head) + "\n").encode()), Block(
             0, 0, float("inf"), float("-inf"), 1))
         lines = self.preamble.lines()
-        if lines:
+        if lines or self._last:
             b = BlockBuilder()
             for line in lines:
                 b.add(_rt(line), line, True)
+            # A node on the compact wire: its next deltas build on its newest sample, which
+            # the previous file holds; this file starts with it, whole.
+            for node, sample in self._last.items():
+                rt = self._last_rt[node]
+                line, kind = message_line(rt, node, sample)
+                self._chains.note(node, kind, rt)
+                b.add(rt, line, False)
             block, data = b.build(self.codec)
             self._write_raw(data, block)
 
@@ -212,22 +232,35 @@ class RecordingWriter:
     # ------------------------------------------------------------------ data
 
     def add_event(self, event: Event) -> None:
-        line, control = event_line(event)
-        self.add_line(event.t, line, control)
+        line, kind = event_line(event)
+        node = getattr(event, "node_id", None)
+        self.add_line(event.t, line, kind not in SAMPLES, node, kind)
+        if kind == "delta" or (kind == "sample" and node in self._last):
+            self._last[node] = event.sample  # type: ignore[attr-defined]
+            self._last_rt[node] = event.t
+        elif node in self._last and (kind == "hello" or isinstance(event, NodeForgotten)):
+            del self._last[node]
         self.preamble.note(event, line)
 
-    def add_line(self, rt: float, line: str, control: bool) -> None:
+    def add_line(self, rt: float, line: bytes, control: bool, node: str | None = None,
+                 kind: str | None = None) -> None:
+        """One line; `node` and `kind` (from event_line) for hello, sample and delta lines."""
         p = self._pending
         if p.lines and (rt - p.t0 >= self.block_s or p.size >= self.block_bytes):
             self.flush()  # may raise OSError: the line is not added, the block stays pending
-        self._pending.add(rt, line, control)
+            p = self._pending
+        if kind is not None:
+            base = self._chains.note(node, kind, rt)
+            if base is not None and base < p.base:
+                p.base = base
+        p.add(rt, line, control)
         self.lines_written += 1
 
     def add_block(self, block: Block, data: bytes) -> None:
         """A block built elsewhere with this writer's codec (the flight recorder's memory)."""
         self.flush()
         self._write_raw(data, Block(0, 0, block.t0, block.t1, block.lines,
-                                    list(block.controls), block.s0))
+                                    list(block.controls), block.s0, block.base))
         self.lines_written += block.lines
         self._after_block(block.t1)
 
@@ -268,7 +301,7 @@ class RecordingWriter:
             self._idx = None
 
 
-def _rt(line: str) -> float:
+def _rt(line: bytes) -> float:
     try:
         return float(json.loads(line)["rt"])
     except (ValueError, KeyError, TypeError):

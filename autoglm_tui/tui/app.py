@@ -187,7 +187,7 @@ class MonitorApp(App[int]):
         entries = help_entries(self, screen.active_bindings.items(), screen)
         name = getattr(screen, "HELP_TITLE", None) or type(screen).__name__.removesuffix("Screen")
         title = f"{name or 'Main'} screen"
-        self.push_screen(HelpScreen(title, entries))
+        self.push_screen(HelpScreen(title, entries, getattr(screen, "help_notes", "")))
 
     def confirm_signal(self, node_id: str, proc: ProcSample) -> None:
         """Ask which signal to send to `proc`, then hand the intent to the signal sender."""

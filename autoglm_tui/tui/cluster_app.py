@@ -5,7 +5,9 @@ help) is the local app's; cluster mode turns on the navigation chrome (breadcrum
 line, liveness banners). Signals to remote processes are off unless the user started with
 ``--allow-remote-actions``; then every one goes through a dialog that names the node, the pid
 and the command, and the UI only hands an intent to the remote-action handler (it never talks
-SSH itself).
+SSH itself). Forgetting a FAILED or LEFT node (`:forget NODE`, ctrl+d on its row) is confirmed
+in a dialog with Cancel focused, then handed to the sources as ``requests.ForgetNode`` (the UI
+never talks to etcd); the source's reply is a notification.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from textual.widgets import Static
 
 from autoglm_tui.actions import SignalResult
 from autoglm_tui.cluster.remote_actions import SignalIntent
+from autoglm_tui.events import NodeStatus
 from autoglm_tui.model import ProcSample
 from autoglm_tui.monitor import Monitor
+from autoglm_tui.requests import ForgetNode, send, takers
 from autoglm_tui.text import clean
 from autoglm_tui.tui.app import MonitorApp
 from autoglm_tui.tui.intents import OpenNodes
+from autoglm_tui.tui.messages import ForgetRequest
 from autoglm_tui.tui.screens.confirm import SignalDialog
+from autoglm_tui.tui.screens.forget_dialog import ForgetDialog
 
 if TYPE_CHECKING:
     from autoglm_tui.cluster.sources import Source
@@ -53,6 +59,12 @@ class RemoteSignalDialog(SignalDialog):
         line = Text(f"node {node}  ·  pid {self.proc.pid}")
         self.query_one("#dialog").mount(Static(line, id="dialog-node"), before="#dialog-cmd")
 
+
+FORGETTABLE = (NodeStatus.FAILED, NodeStatus.LEFT)
+NO_MEMBERSHIP = (
+    "this data source keeps no membership to forget from (demo, Prometheus, replay); "
+    "a node it stops reporting goes by itself"
+)
 
 GC_FULL_EVERY = 100  # middle collections between full ones (CPython's default is 10)
 
@@ -136,3 +148,36 @@ class ClusterApp(MonitorApp):
         where = clean(intent.node_id, 64)
         self.notify(f"{where}: {clean(result.message, 300)}",
                     severity="information" if result.ok else "error", timeout=8)
+
+    # ------------------------------------------------------------------ forgetting a node
+
+    def on_forget_request(self, message: ForgetRequest) -> None:
+        self.confirm_forget(message.node_id)
+
+    def confirm_forget(self, node_id: str) -> None:
+        """Ask first (Cancel focused); on Forget, hand a ForgetNode to the sources."""
+        node = self.monitor.state.nodes.get(node_id)
+        name = clean(node_id, 64)
+        if node is None:
+            self.notify(f"{name} is not in the table", severity="warning")
+            return
+        if node.status not in FORGETTABLE:
+            self.notify(f"{name} is {node.status.value}: only a FAILED or LEFT node can be "
+                        f"forgotten (a live node: stop its agent, or 'autoglm-tui members "
+                        f"forget --force')", severity="warning", timeout=8)
+            return
+        request = ForgetNode(node_id, reply=self._forget_replied)
+        if not takers(self.sources, request):
+            self.notify(NO_MEMBERSHIP, severity="warning", timeout=8)
+            return
+
+        def chosen(yes: bool | None) -> None:
+            if yes:
+                send(self.sources, request)
+                self.notify(f"forgetting {name}…", timeout=4)
+
+        self.push_screen(ForgetDialog(node, self.clock()), chosen)
+
+    def _forget_replied(self, done: bool, message: str) -> None:
+        self.notify(clean(message, 300), severity="information" if done else "error",
+                    timeout=8)

@@ -1,4 +1,5 @@
-"""Messages that move up to the app: a source that gave up, a process the user wants to signal.
+"""Messages that move up to the app: a source that gave up, a process the user wants to signal,
+a node the user wants forgotten.
 
 Source events themselves do not travel as messages: sources call ``MonitorApp.emit`` (a queue
 folded in by batches, tui/app.py). Navigation travels as intents (tui/intents.py).
@@ -27,3 +28,12 @@ class SignalRequest(Message):
         super().__init__()
         self.node_id = node_id
         self.proc = proc
+
+
+class ForgetRequest(Message):
+    """The user asked to forget a node (`:forget NODE`, or the key on a FAILED/LEFT row): the
+    app confirms (Cancel focused), then hands a ``requests.ForgetNode`` to the sources."""
+
+    def __init__(self, node_id: str) -> None:
+        super().__init__()
+        self.node_id = node_id

@@ -11,6 +11,12 @@ and keeps the screen stack, which the breadcrumb draws.
 - a place already open in the stack is not opened twice: going there pops back to it;
 - the root screen is never popped.
 
+The navigator also tells the sources what is on screen (autoglm_tui/requests.py): after every
+move, ``NodesInView`` with the nodes whose screens are in the stack (node, GPU, process), when
+that set changed (over SSH they sample at --interval and the rest at --background-interval; the
+Prometheus source fetches their details), and ``HistoryWanted`` for a node whose screen just
+opened (a source that can backfill history does).
+
 Adding a screen: its module under ``tui/screens/`` (a ``StateScreen`` subclass) and its intent
 in ``tui/intents.py`` (or in that module), then one line in :data:`SCREENS`.
 """
@@ -23,6 +29,7 @@ from typing import Any
 from textual.app import App
 from textual.screen import Screen
 
+from autoglm_tui.requests import HistoryWanted, NodesInView, send
 from autoglm_tui.tui.intents import (
     Back,
     Intent,
@@ -68,10 +75,12 @@ class Navigator:
         self.app = app
         self.root = root
         self.screens = screens
+        self.in_view: frozenset[str] = frozenset()  # nodes last sent as NodesInView
 
     def start(self) -> None:
         """Open the root screen."""
         self._push(self.root)
+        self._tell_sources()
 
     # ------------------------------------------------------------------ where we are
 
@@ -116,12 +125,30 @@ class Navigator:
         self._pop_to(max(1, keep))
         for place in target[max(1, keep):]:
             self._push(place)
+        self._tell_sources()
 
     def back(self) -> None:
         """Close the top screen, unless it is the root."""
         managed = self.managed()
         if len(managed) > 1:
             self._pop_to(len(managed) - 1)
+        self._tell_sources()
+
+    def _tell_sources(self) -> None:
+        """Send the sources the nodes on screen when they changed, and a history request for
+        each node that just came into view (requests.send returns at once)."""
+        nodes = frozenset(n for place in self.places()
+                          if isinstance(n := getattr(place, "node_id", None), str))
+        if nodes == self.in_view:
+            return
+        new = nodes - self.in_view
+        self.in_view = nodes
+        sources = getattr(self.app, "sources", ())
+        send(sources, NodesInView(nodes))
+        monitor = getattr(self.app, "monitor", None)
+        seconds = monitor.state.history_s if monitor is not None else 900.0
+        for node_id in sorted(new):
+            send(sources, HistoryWanted(node_id, seconds))
 
     def _pop_to(self, count: int) -> None:
         """Pop screens until `count` managed screens are left (dialogs above go too)."""

@@ -76,14 +76,14 @@ async def feed(pilot: Pilot[Any], app: ClusterApp, events: list[Event]) -> None:
     await settle(pilot, app)
 
 
-STATUSES = ("UP", "STALE", "UNREACHABLE", "LEFT", "INVALID", "CONNECTING")
+STATUSES = ("UP", "STALE", "UNREACHABLE", "FAILED", "LEFT", "INVALID", "CONNECTING")
 
 
 def shown_nodes(app: ClusterApp) -> list[str]:
     """The node ids of the table's node rows, top to bottom, as the screen shows them."""
     out = []
     for line in screen_text(app).splitlines():
-        words = line.split()
+        words = [w for w in line.split() if w != "⚠agent"]  # the agent-lost mark beside UP
         if len(words) > 1 and words[0] in STATUSES:
             out.append(words[1])
     return out

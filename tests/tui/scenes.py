@@ -3,7 +3,9 @@
 Each scene builds an app over fixed data on a stopped clock, then presses the keys that lead to
 its screen: the local view over ``tui/demo.py``'s recording (4 GPUs, one lost, a hostile
 command line), the cluster view over ``cluster/synthetic.py``'s seeded fleet (12 nodes x 8
-GPUs, five minutes of history, alert rules that fire and pend on it). Times are shown in UTC.
+GPUs, five minutes of history, alert rules that fire and pend on it), and the same fleet in
+trouble (``troubled.py``: a FAILED node, a lost agent, a LEFT node, GPU health faults; and an
+alert log on a full disk). Times are shown in UTC.
 
     .venv/bin/python scripts/snapshots.py      # rewrite tests/tui/snapshots/ (then review the diff)
     .venv/bin/python scripts/screenshots.py    # rewrite screenshots/ (the README's SVGs)
@@ -19,7 +21,9 @@ from dataclasses import dataclass
 
 from textual.pilot import Pilot
 
+from autoglm_tui.alerting.health import SinkHealth, sink_health
 from autoglm_tui.alerting.pipeline import AlertPipeline
+from autoglm_tui.alerting.write_queue import QueueHealth
 from autoglm_tui.analysis.alerts import AlertEngine
 from autoglm_tui.analysis.rules import parse_rules
 from autoglm_tui.analysis.state import FleetState
@@ -33,6 +37,8 @@ from autoglm_tui.tui.demo import demo_end, demo_events
 from autoglm_tui.tui.intents import OpenNode
 from autoglm_tui.tui.themes import resolve_theme
 from autoglm_tui.tui.widgets.process_table import ProcessTable
+
+from .troubled import troubled_ticks
 
 NODE = "gpu-node-01"
 CLUSTER_T0 = 1_763_980_000.0
@@ -136,6 +142,53 @@ def cluster_app() -> ClusterApp:
                       theme=resolve_theme("dark"), gc_tuning=False)
 
 
+class ForgetRecorder:
+    """A source that takes operator requests and keeps them (the real one, the SSH runner's,
+    is tested against a real etcd in tests/integration/test_forget_ui.py)."""
+
+    takes: tuple[type, ...]
+
+    def __init__(self) -> None:
+        from autoglm_tui.requests import ForgetNode
+
+        self.takes = (ForgetNode,)
+        self.requests: list[object] = []
+
+    def request(self, req: object) -> None:
+        self.requests.append(req)
+
+    async def run(self, emit: object) -> None:
+        return None
+
+
+class FullDiskPipeline(AlertPipeline):
+    """Alerting whose log reports a full disk (a stand-in for the picture: the banner's test
+    fills a real disk)."""
+
+    def sink_health(self) -> SinkHealth:
+        return sink_health("/var/lib/autoglm-tui/alerts.jsonl",
+                           QueueHealth(queued=12, dropped=0, written=340, error="disk full",
+                                       error_since=CLUSTER_T0 - 20, failures=9, rejected=0),
+                           None)
+
+
+def troubled_app(full_disk: bool = False) -> ClusterApp:
+    """The synthetic fleet in trouble (troubled.py) over five minutes, alerts evaluated."""
+    fleet = SyntheticFleet(nodes=12, gpus=8, seed=7, clock=lambda: CLUSTER_T0)
+    monitor = Monitor(FleetState())
+    rules = parse_rules(CLUSTER_RULES)[0]
+    (FullDiskPipeline if full_disk else AlertPipeline)(AlertEngine(rules)).install(monitor)
+    start = CLUSTER_T0 - CLUSTER_HISTORY_S
+    for event in fleet.join_events(start):
+        monitor.apply(event)
+    for t, events in troubled_ticks(fleet, start, CLUSTER_HISTORY_S):
+        for event in events:
+            monitor.apply(event)
+        monitor.tick(t)
+    return ClusterApp(monitor, [ScriptedSource([]), ForgetRecorder()],
+                      clock=lambda: CLUSTER_T0, theme=resolve_theme("dark"), gc_tuning=False)
+
+
 async def nothing(pilot: Pilot) -> None:
     return None
 
@@ -180,11 +233,19 @@ SCENES: dict[str, Scene] = {
     "cluster-service-node": Scene(cluster_app, keys("down", "down", "down", "enter")),
     "cluster-service": Scene(cluster_app, keys("down", "down", "down", "enter", "S", "enter")),
     "cluster-services": Scene(cluster_app, keys("colon", *"services", "enter")),
+    "members": Scene(troubled_app),
+    "members-failed": Scene(troubled_app, keys("down", "down", "down", "enter")),
+    "members-forget": Scene(troubled_app, keys("down", "down", "down", "ctrl+d")),
+    "health-node": Scene(troubled_app, keys("down", "down", "enter")),
+    "health-gpu": Scene(troubled_app, keys("down", "down", "enter", "3")),
+    "health-gpus": Scene(troubled_app, keys("G")),
+    "sink-full": Scene(lambda: troubled_app(full_disk=True)),
 }
 # The main screens at the two sizes the snapshot tests hold: 80x24 and 160x50.
 SNAPSHOTS = ("local", "cluster-node", "cluster-gpu", "cluster", "cluster-gpus", "cluster-alerts",
              "cluster-help", "local-services", "local-service", "cluster-service-node",
-             "cluster-service", "cluster-services")
+             "cluster-service", "cluster-services", "members", "members-failed",
+             "members-forget", "health-gpu", "health-gpus", "sink-full")
 SNAPSHOT_SIZES = ((80, 24), (160, 50))
 
 

@@ -67,12 +67,13 @@ async def test_sorting_by_columns_keys_and_header_clicks() -> None:
         assert "Mem▲" in header(app) and "GPU mem▲" not in header(app)
 
         # Clicking the CPU header sorts by CPU, busiest first; again: reversed.
-        await pilot.click(screen.table, offset=(62, 0))
+        cpu_x = header(app).index(" CPU ") + 2  # where the title is drawn
+        await pilot.click(screen.table, offset=(cpu_x, 0))
         await settle(pilot, app)
         assert "CPU▼" in header(app)
         cpus = [cpu_of(app, n) for n in shown_nodes(app)]
         assert cpus == sorted(cpus, reverse=True)
-        await pilot.click(screen.table, offset=(62, 0))
+        await pilot.click(screen.table, offset=(cpu_x, 0))
         await settle(pilot, app)
         assert "CPU▲" in header(app)
         cpus = [cpu_of(app, n) for n in shown_nodes(app)]

@@ -33,7 +33,8 @@ async def screen_of(name: str, size: tuple[int, int], *keys: str) -> list[str]:
 
 
 def gpu_indices(lines: list[str]) -> list[int]:
-    found = (re.match(r"^[│ ]\s*(\d+) (util|\S.*LOST)", ln) for ln in lines)
+    # "  3 OK    util ███…" (the health badge, then the figures) or a lost GPU's line
+    found = (re.match(r"^[│ ]\s*(\d+) (?:(?:OK|SLOW|RESET)\s+util|\S.*LOST)", ln) for ln in lines)
     return [int(m.group(1)) for m in found if m]
 
 

@@ -39,10 +39,10 @@ async def test_four_gpus_one_lost_and_unsupported_fields() -> None:
         lost = _line_with(text, "LOST")
         assert lost.split()[1] == "2"  # the line of GPU 2 (after the border)
         assert LOST_REASON in lost
-        gpu3 = _line_with(text, " 3 H100")
+        gpu3 = _line_with(text, " 3 OK    H100")  # the health badge comes first
         assert "util" in gpu3 and "N/A" in gpu3  # power and fan NOT_SUPPORTED: N/A, not 0
         assert "0W" not in gpu3
-        gpu0 = _line_with(text, " 0 H100")
+        gpu0 = _line_with(text, " 0 OK    H100")
         assert "/700W" in gpu0 and "°C" in gpu0 and "MHz" in gpu0
 
 

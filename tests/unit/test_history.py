@@ -6,7 +6,7 @@ from array import array
 
 import pytest
 
-from autoglm_tui.analysis.history import NodeHistory
+from autoglm_tui.analysis.history import NodeHistory, SplitHistory
 
 K = ("gpu.util_pct", 0)
 J = ("gpu.power_w", 0)
@@ -124,8 +124,10 @@ def test_one_bucket_fuller_than_the_ring_still_keeps_time_moving_forward() -> No
 
 def test_forget_keys_and_nbytes_cover_both_tiers() -> None:
     h = tiered(capacity=4, buckets=6)
-    h.append(0.0, {("proc.cpu_pct", 5): 1.0, ("proc.cpu_pct", 6): 2.0})
-    assert h.nbytes() == 4 * 8 + 6 * 8 + 2 * 4 * (4 + 2 * 6)
+    for t in range(5):  # one point per bucket: the fifth moves the first to the coarse tier
+        h.append(10.0 * t, {("proc.cpu_pct", 5): 1.0, ("proc.cpu_pct", 6): 2.0})
+    # fine: a time and two floats per point; coarse: a time, two means and two maxima
+    assert h.nbytes() == 4 * (8 + 2 * 4) + 1 * (8 + 2 * 2 * 4)
     h.forget(lambda k: k[1] == 5)
     assert h.keys() == [("proc.cpu_pct", 6)]
     assert h.points(("proc.cpu_pct", 5)) == []
@@ -225,6 +227,82 @@ def test_window_follows_the_fine_ring_across_its_wrap() -> None:
     assert times == [3.0, 4.0, 5.0] and row == [30.0, 40.0, 50.0]
 
 
+def _window(h: NodeHistory | SplitHistory, keys: list) -> tuple:
+    times, rows = h.window(keys, 0.0, peak=True)
+    return times, [None if r is None else [None if v != v else v for v in r] for r in rows]
+
+
+def _read(h: NodeHistory | SplitHistory, keys: list) -> list:
+    return [(h.points(k), h.points(k, peak=True), h.tail(k, 5), h.latest(k), _window(h, [k, K]))
+            for k in keys] + [h.keys(), len(h), h.fine_since]
+
+
+def _is_proc(k: tuple) -> bool:
+    return k[0].startswith("proc.")
+
+
+def _history(kind: str) -> NodeHistory | SplitHistory:
+    if kind == "node":
+        return tiered(capacity=12, bucket_s=5.0, buckets=6)
+    return SplitHistory([NodeHistory(12, 5.0, 6, accept=lambda k: not _is_proc(k)),
+                         NodeHistory(6, 5.0, 8, accept=_is_proc)])
+
+
+@pytest.mark.parametrize("kind", ["node", "split"])
+@pytest.mark.parametrize("seed", range(4))
+def test_a_clone_is_independent_and_equals_a_history_fed_the_same_points(
+    seed: int, kind: str
+) -> None:
+    """Copies share their chunks (a replay keeps one every few seconds): whatever either side
+    does afterwards (new keys, forgotten keys, consolidation) never shows in the other; a split
+    history's copy is each part's copy."""
+    rng = random.Random(seed)
+    keys = [K, J, ("proc.cpu_pct", 7), ("proc.cpu_pct", 8)]
+
+    def point(t: float) -> dict:
+        return {k: rng.uniform(0, 100) for k in keys if rng.random() < 0.7}
+
+    stream = []
+    t = 0.0
+    for _ in range(120):
+        t += rng.choice([0.5, 1.0, 1.0, 3.0])
+        stream.append((t, point(t)))
+    cut = rng.randint(20, 100)
+    a = _history(kind)
+    for t, v in stream[:cut]:
+        a.append(t, v)
+    b = a.clone()
+    for pa, pb in zip(getattr(a, "parts", [a]), getattr(b, "parts", [b]), strict=True):
+        assert all(x is y for x, y in zip(pa._chunks, pb._chunks, strict=True))  # shared
+    twin = _history(kind)
+    for t, v in stream[:cut]:
+        twin.append(t, v)
+    before = _read(b, keys)
+    for t, v in stream[cut:]:  # a goes on, with a pid forgotten and coming back
+        a.append(t, v)
+        if rng.random() < 0.1:
+            a.forget(lambda k: k == ("proc.cpu_pct", 7))
+    assert _read(b, keys) == before  # the copy did not move
+    other = [(t + 1000.0, point(t)) for t, _ in stream[cut:]]
+    for t, v in other:  # the copy goes its own way
+        b.append(t, v)
+        twin.append(t, v)
+    assert _read(b, keys) == _read(twin, keys)
+
+
+def test_a_forgotten_key_that_comes_back_starts_a_new_series() -> None:
+    h = tiered(capacity=6, bucket_s=10.0, buckets=4)
+    pid = ("proc.cpu_pct", 9)
+    for t in range(4):
+        h.append(float(t), {pid: 50.0, K: 1.0})
+    h.forget(lambda k: k == pid)
+    assert h.points(pid) == [] and h.latest(pid) is None and h.keys() == [K]
+    h.append(4.0, {K: 1.0})
+    h.append(5.0, {pid: 7.0, K: 1.0})  # the pid is listed again (or reused)
+    assert h.points(pid) == [(t, None) for t in (0.0, 1.0, 2.0, 3.0, 4.0)] + [(5.0, 7.0)]
+    assert h.tail(pid, 3) == [None, None, 7.0]
+
+
 def test_split_history_routes_keys_and_creates_a_series_at_its_first_value() -> None:
     from autoglm_tui.analysis.history import SplitHistory
 
@@ -264,3 +342,83 @@ def test_split_history_window_clone_and_backfill_span_its_parts() -> None:
     filled = backfilled(h, [-2.0, -1.0], {g: [1.0, None]}, make(20))
     assert filled.points(g)[:3] == [(-2.0, 1.0), (-1.0, None), (1.0, 10.0)]
     assert filled.latest(p) == 6.0
+
+
+def test_a_forgotten_key_that_comes_back_after_the_columns_were_renumbered() -> None:
+    """Many forgotten pids make the history renumber its columns; a pid that comes back after
+    that shows nothing of its old life in the older chunks."""
+    h = tiered(capacity=100, bucket_s=10.0, buckets=5)
+    pids = [("proc.cpu_pct", p) for p in range(80)]
+    for t in range(5):
+        h.append(float(t), {K: 1.0, **{p: 50.0 for p in pids}})
+    h.forget(lambda k: k in set(pids))
+    for t in range(5, 12):  # t=10 starts a bucket: the chunk is sealed, the columns renumbered
+        h.append(float(t), {K: 1.0})
+    assert h._lay.epoch == 1
+    h.append(12.0, {K: 1.0, pids[3]: 7.0})
+    assert h.points(pids[3]) == [(float(t), None) for t in range(12)] + [(12.0, 7.0)]
+    assert h.window([pids[3]], 0.0)[1][0][-1] == 7.0 and h.tail(pids[3], 2) == [None, 7.0]
+    assert h.keys() == [K, pids[3]]
+
+
+def test_keys_without_a_value_yet_wait_and_refused_keys_cost_nothing() -> None:
+    h = NodeHistory(8, accept=lambda k: k[0] != "gpu.mem_total_bytes")
+    total = ("gpu.mem_total_bytes", 0)
+    for t in range(3):
+        h.append(float(t), {K: 1.0, J: None, total: 8e10})
+    assert h.keys() == [K] and h.points(J) == [] and h.points(total) == []
+    h.append(3.0, {K: 1.0, J: 300.0, total: 8e10})
+    assert h.points(J) == [(0.0, None), (1.0, None), (2.0, None), (3.0, 300.0)]
+    h.forget(lambda k: k == total)  # forgotten as refused: seen again, refused again
+    h.append(4.0, {K: 1.0, J: 300.0, total: 8e10})
+    assert h.keys() == [K, J] and h.points(total) == []
+
+
+def _model(stream: list, capacity: int, bucket_s: float, buckets: int) -> tuple[list, list]:
+    """The two tiers by the book: (coarse (t, mean, max) points, fine (t, v) points)."""
+    fine: list = []
+    coarse: list = []
+    for t, v in stream:
+        if len(fine) == capacity:
+            b = math.floor(fine[0][0] / bucket_s)
+            n = next((i for i, (u, _) in enumerate(fine) if math.floor(u / bucket_s) != b),
+                     len(fine))
+            known = [x for _, x in fine[:n] if x is not None]
+            coarse.append((fine[0][0], sum(known) / len(known) if known else None,
+                           max(known) if known else None))
+            del fine[:n], coarse[:-buckets]
+        fine.append((t, v))
+    return coarse, fine
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_long_runs_of_coarse_points_read_as_the_two_tiers_by_the_book(seed: int) -> None:
+    """Coarse points are kept in runs that are merged and cut as the oldest leave; what is
+    read is what the plain two-tier model gives, at any window."""
+    rng = random.Random(seed)
+    stream, t = [], 0.0
+    for _ in range(600):
+        t += rng.choice([0.5, 1.0, 1.0, 2.0, 7.0])
+        stream.append((t, None if rng.random() < 0.1 else float(rng.randint(0, 1000))))
+    h = tiered(capacity=15, bucket_s=5.0, buckets=40)
+    for t, v in stream:
+        h.append(t, {K: v, J: 1.0})
+    coarse, fine = _model(stream, 15, 5.0, 40)
+
+    def close(a: list, b: list) -> bool:
+        return len(a) == len(b) and all(
+            x[0] == y[0] and (x[1] == y[1] or (x[1] is not None and y[1] is not None
+                                               and math.isclose(x[1], y[1], rel_tol=1e-6)))
+            for x, y in zip(a, b, strict=True))
+
+    assert close(h.points(K), [(c[0], c[1]) for c in coarse] + fine)
+    assert close(h.points(K, peak=True), [(c[0], c[2]) for c in coarse] + fine)
+    assert len(h) == len(coarse) + len(fine)
+    for _ in range(20):
+        lo = rng.uniform(stream[0][0], stream[-1][0])
+        hi = rng.uniform(lo, stream[-1][0] + 5)
+        want = [(c[0], c[1]) for c in coarse if lo <= c[0] <= hi] + [
+            p for p in fine if lo <= p[0] <= hi]
+        assert close(h.points(K, lo, hi), want)
+        times, (row,) = h.window([K], lo, hi)
+        assert close(list(zip(times, [None if v != v else v for v in row], strict=True)), want)

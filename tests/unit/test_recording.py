@@ -65,7 +65,7 @@ def test_round_trip_gives_the_same_events_in_the_same_order(tmp_path: Path, name
     assert all(same(a, b) for a, b in zip(events, back, strict=True))
     assert rec.start == T0 + 1 and rec.end == T0 + 40.5
     assert set(rec.nodes) == {"node-000", "node-001", "node-002"}
-    assert rec.header["source"] == "test" and rec.header["version"] == 1
+    assert rec.header["source"] == "test" and rec.header["version"] == 2
 
 
 def test_compressed_files_are_ordinary_gzip_and_zstd_streams(tmp_path: Path) -> None:
@@ -86,7 +86,8 @@ def test_compressed_files_are_ordinary_gzip_and_zstd_streams(tmp_path: Path) -> 
     first = json.loads(plain[1])
     assert list(first)[:2] == ["rt", "type"] or list(first)[:3] == ["rt", "node", "type"]
     sample = next(json.loads(x) for x in plain if '"type":"sample"' in x)
-    assert sample["node"] == "node-000" and sample["rt"] == T0 + 1 and "gpus" in sample
+    assert sample["node"] == "node-000" and sample["rt"] == T0 + 1
+    assert sample["w"]["type"] == "sample" and "gpus" in sample["w"]  # the wire object
 
 
 @pytest.mark.parametrize("name", ["r.jsonl", "r.jsonl.zst"])
@@ -278,5 +279,30 @@ def test_membership_events_round_trip_and_shape_the_preamble(tmp_path: Path) -> 
     w.close()
     back = list(Recording.open(path).events())
     assert back[-3:] == extra
-    assert not any('"node":"node-001"' in line for line in pre)  # forgotten: no preamble
-    assert any('"event":"heartbeat_lost"' in line for line in pre)
+    assert not any(b'"node":"node-001"' in line for line in pre)  # forgotten: no preamble
+    assert any(b'"event":"heartbeat_lost"' in line for line in pre)
+
+
+def test_version_1_recordings_still_read(tmp_path: Path) -> None:
+    """Version 1 wrote each wire object's fields beside rt and node (no "w", no deltas)."""
+    from autoglm_tui import wire
+    from autoglm_tui.recording.format import event_line
+
+    events = fleet_events(nodes=2, seconds=6)
+    lines = [json.dumps({"type": "recording", "format": "autoglm-tui-recording", "version": 1,
+                         "id": "v1", "created": T0, "source": "test"}, separators=(",", ":"))]
+    for e in events:
+        if isinstance(e, (HelloReceived, SampleReceived)):
+            msg = e.hello if isinstance(e, HelloReceived) else e.sample
+            lines.append(json.dumps({"rt": e.t, "node": e.node_id})[:-1] + ","
+                         + wire.encode(msg)[1:])
+        else:
+            lines.append(event_line(e)[0].decode())
+    path = tmp_path / "old.jsonl.gz"
+    path.write_bytes(codecs.Gzip().compress(("\n".join(lines) + "\n").encode()))
+    rec = Recording.open(path)
+    assert rec.version == 1 and rec.index_source == "built"
+    back = list(rec.events())
+    assert len(back) == len(events) and all(same(a, b) for a, b in zip(events, back,
+                                                                         strict=True))
+    assert rec.bad_lines == {}

@@ -1,6 +1,6 @@
-"""Recording format 1.1: figures a source derived itself (a Prometheus source's rates and
-quantiles, ``SampleReceived.derived``) are kept on the sample line, so a replay shows them as
-the live view did; version 1.0 files (no such field) still read, and a bad field loses only the
+"""Figures a source derived itself (a Prometheus source's rates and quantiles,
+``SampleReceived.derived``) are kept on the sample line (format 1.1 and 2), so a replay shows
+them as the live view did; version 1.0 and 1.1 files still read, and a bad field loses only the
 figures, never the sample."""
 
 from __future__ import annotations
@@ -43,6 +43,21 @@ def events() -> list:
             *(prometheus_like(k) for k in range(1, 8))]
 
 
+def v1_line(e: object, *, derived: bool) -> str:
+    """A line as format 1.x wrote it: the wire object's fields beside rt and node, and (1.1)
+    the derived figures after them."""
+    from autoglm_tui import wire
+
+    if not isinstance(e, (HelloReceived, SampleReceived)):
+        return fmt.event_line(e)[0].decode()  # type: ignore[arg-type]
+    msg = e.hello if isinstance(e, HelloReceived) else e.sample
+    line = json.dumps({"rt": e.t, "node": e.node_id})[:-1] + "," + wire.encode(msg)[1:]
+    if derived and isinstance(e, SampleReceived) and e.derived:
+        items = [[m, s, v] for (m, s), v in e.derived.items()]
+        line = line[:-1] + ',"derived":' + json.dumps(items) + "}"
+    return line
+
+
 def record(path: Path, evs: list) -> None:
     w = RecordingWriter(path, source="cluster", t=T0)
     for e in evs:
@@ -55,7 +70,7 @@ def test_derived_figures_round_trip(tmp_path: Path, name: str) -> None:
     evs = events()
     record(tmp_path / name, evs)
     rec = Recording.open(tmp_path / name)
-    assert (rec.header["version"], rec.header["minor"]) == (1, 1)
+    assert (rec.header["version"], rec.header["minor"]) == (2, 0)
     back = [e for e in rec.events() if isinstance(e, SampleReceived)]
     assert [e.derived for e in back] == [e.derived for e in evs[2:]]
     assert [e.sample for e in back] == [e.sample for e in evs[2:]]
@@ -81,10 +96,9 @@ def test_a_replay_shows_the_figures_the_live_view_showed(tmp_path: Path) -> None
 
 def test_a_version_1_0_file_still_reads(tmp_path: Path) -> None:
     """A file written before derived figures were kept: no "minor", no "derived"."""
-    head = fmt.header("cluster", T0)
+    head = {**fmt.header("cluster", T0), "version": 1}
     del head["minor"]
-    lines = [fmt.dumps(head), *(fmt.event_line(e)[0] for e in events()[:2])]
-    lines += [fmt.message_line(e.t, e.node_id, e.sample) for e in events()[2:]]
+    lines = [fmt.dumps(head), *(v1_line(e, derived=False) for e in events())]
     path = tmp_path / "old.jsonl"
     path.write_text("\n".join(lines) + "\n")
     rec = Recording.open(path)
@@ -93,14 +107,28 @@ def test_a_version_1_0_file_still_reads(tmp_path: Path) -> None:
     assert not rec.bad_lines
 
 
-def test_a_1_0_reader_would_ignore_the_field() -> None:
-    """The sample part of a 1.1 line is the wire object as before: the wire decoder (which a
-    1.0 reader runs on the whole line) reads the same sample and skips the new key."""
+def test_a_version_1_1_file_still_reads_its_figures(tmp_path: Path) -> None:
+    evs = events()
+    head = {**fmt.header("cluster", T0), "version": 1, "minor": 1}
+    lines = [fmt.dumps(head), *(v1_line(e, derived=True) for e in evs)]
+    path = tmp_path / "old.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    rec = Recording.open(path)
+    back = [e for e in rec.events() if isinstance(e, SampleReceived)]
+    assert [e.derived for e in back] == [e.derived for e in evs[2:]]
+    assert [e.sample for e in back] == [e.sample for e in evs[2:]]
+    assert not rec.bad_lines
+
+
+def test_the_figures_stay_outside_the_wire_object() -> None:
+    """The wire line under "w" is the sampler's, untouched; the figures sit beside it, so the
+    wire decoder reads the same sample from "w"."""
     from autoglm_tui import wire
 
     e = prometheus_like(3)
-    line = fmt.event_line(e)[0]
-    assert wire.from_dict(json.loads(line)) == e.sample
+    obj = json.loads(fmt.event_line(e)[0])
+    assert "derived" not in obj["w"] and len(obj["derived"]) == len(e.derived or {})
+    assert wire.from_dict(obj["w"]) == e.sample
 
 
 @pytest.mark.parametrize("bad", [

@@ -4,6 +4,7 @@ rebuild the state from the window before the target."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,12 @@ from tests.unit.test_recording import T0, fleet_events, same, write
 class Driver:
     """Runs a ReplaySource against a fake wall clock and a real Monitor."""
 
-    def __init__(self, path: Path, **kw) -> None:
+    def __init__(self, path: Path, monitor: Monitor | None = None, **kw) -> None:
         self.rec = Recording.open(path)
         self.c = ReplayController(self.rec, **kw)
         self.wall = 0.0
         self.src = ReplaySource(self.c, wall=lambda: self.wall, max_sleep_s=0.001)
-        self.monitor = Monitor()
+        self.monitor = monitor or Monitor()
         self.monitor.checkpoints = self.c.checkpoints
         self.emitted: list = []
         self.task: asyncio.Future | None = None
@@ -202,3 +203,105 @@ async def test_seeking_back_restores_a_checkpoint_and_matches_a_full_replay(reco
         assert mine.last_sample == node.last_sample and mine.metrics == node.metrics
         for key in node.history.keys():  # noqa: SIM118  (NodeHistory is not a dict)
             assert mine.history.points(key) == node.history.points(key)
+
+
+def replay_monitors():
+    """What `replay` builds monitors with: the default alert rules and the diagnosis."""
+    import argparse
+
+    from autoglm_tui.commands.replay import monitor_factory
+
+    return monitor_factory(argparse.Namespace(no_alerts=False, rules=[]))
+
+
+def same_monitor(a: Monitor, b: Monitor) -> None:
+    """The same figures, history, alerts and findings."""
+    assert a.clock_t == b.clock_t
+    assert set(a.state.nodes) == set(b.state.nodes)
+    for node_id, node in b.state.nodes.items():
+        mine = a.state.nodes[node_id]
+        assert mine.last_sample == node.last_sample and mine.metrics == node.metrics
+        assert mine.status == node.status
+        for key in node.history.keys():  # noqa: SIM118  (NodeHistory is not a dict)
+            assert mine.history.points(key) == node.history.points(key)
+            assert mine.history.points(key, peak=True) == node.history.points(key, peak=True)
+
+    def alerts(m: Monitor) -> list:
+        assert m.alerts is not None
+        return [(x.rule.name, x.target, x.state, x.active_since, x.fired_at)
+                for x in m.alerts.engine.alerts()]
+
+    assert alerts(a) == alerts(b)
+    assert a.diagnosis is not None and b.diagnosis is not None
+    assert [(f.key, f.since) for f in a.diagnosis.findings] == \
+        [(f.key, f.since) for f in b.diagnosis.findings]
+
+
+async def test_a_seek_forward_restores_a_lookahead_checkpoint_and_equals_playing_there(
+        recording) -> None:
+    from autoglm_tui.recording.checkpoints import CheckpointStore
+
+    path, _ = recording
+    make = replay_monitors()
+    store = CheckpointStore()
+    d = Driver(path, make(), paused=True, warmup_s=30.0, checkpoints=store, lookahead=make)
+    task = d.start()
+    try:
+        await d.settle()
+        look = d.src.lookahead
+        assert look is not None
+        for _ in range(500):  # the lookahead plays ahead of the paused playhead, on its thread
+            if look.idle():
+                break
+            await asyncio.sleep(0.01)
+        assert look.error is None and look.frontier >= d.c.start + 50.0
+        target = d.c.start + 41.5  # + 41.5 s: beyond the warm-up, so no playing through
+        d.emitted.clear()
+        d.c.seek(target)
+        await d.settle()
+    finally:
+        task.cancel()
+        await asyncio.sleep(0.05)
+    restored = [e for e in d.emitted if type(e).__name__ == "Restore"]
+    assert d.src.restores == 1 and len(restored) == 1
+    assert target - store.spacing_s <= restored[0].t <= target  # one from the lookahead
+    samples = [e for e in d.emitted if isinstance(e, SampleReceived)]
+    assert len(samples) <= 2 * 3  # two nodes, at most the seconds since that checkpoint
+    # the same as playing there: start, play to the target, tick at it
+    played = Driver(path, make(), paused=True, warmup_s=30.0)
+    task = played.start()
+    try:
+        await played.settle()
+        played.src._play_until(played.emit, target)
+        played.emit(ClockTick(target))
+    finally:
+        task.cancel()
+    same_monitor(d.monitor, played.monitor)
+
+
+def test_checkpoints_are_dense_near_the_playhead_sparse_away_and_within_budget() -> None:
+    from autoglm_tui.recording.checkpoints import CheckpointStore
+
+    store = CheckpointStore(budget_bytes=10_000_000, spacing_s=2.0, near_s=20.0,
+                            far_spacing_s=10.0)
+    store.focus = 0.0
+    for t in range(0, 200, 2):
+        store.focus = float(t)
+        assert store.due(float(t))
+        store.put(float(t), f"snap{t}", fixed_bytes=10_000, bytes_per_s=1_000)
+        assert not store.due(t + 1.0)
+    times = store.times()
+    near = [t for t in times if t >= 198 - 20]
+    far = [t for t in times if t < 198 - 20]
+    assert near == [float(t) for t in range(178, 200, 2)]  # every 2 s near the playhead
+    assert all(b - a >= 10.0 for a, b in itertools.pairwise(far))  # every 10 s away
+    assert store.best(101.0, 0.0) in far and store.get(store.best(101.0, 0.0)).startswith("snap")
+    # a budget smaller than that: the checkpoints farthest from the playhead go first (the
+    # oldest one kept holds a whole history, 900 s x 1 KB/s; the others what came after it)
+    small = CheckpointStore(budget_bytes=1_100_000, spacing_s=2.0, near_s=20.0)
+    for t in range(0, 200, 2):
+        small.focus = float(t)
+        small.put(float(t), t, fixed_bytes=10_000, bytes_per_s=1_000)
+    assert small.estimate() <= 1_100_000 and small.dropped > 0
+    assert min(small.times()) > 100.0 and max(small.times()) == 198.0
+    assert [float(t) for t in range(178, 200, 2)] == small.times()[-11:]

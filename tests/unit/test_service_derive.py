@@ -295,3 +295,28 @@ when = ["svc.latency_p95_s > 2", "gpu.util_pct > 90"]
     assert first["slow_and_busy"] == 1005.0  # both hold from step 5 (the GPU at 95%)
     targets = {(n, target) for active in p.active.values() for n, target, _ in active}
     assert targets == {("slow", "n1 vllm:8000"), ("slow_and_busy", "n1")}
+
+
+def test_a_copy_of_the_state_goes_on_as_the_original_would() -> None:
+    """A replay checkpoint (FleetState.clone) holds each node's service windows too: fed the
+    same scrapes afterwards, the copy and the original show the same figures, and what the
+    original is fed after the copy never shows in the copy."""
+    def fed(st: FleetState, steps: range) -> None:
+        for i in steps:
+            s = svc(5.0 * (i // 5), 20.0 * (i // 5) + (30.0 if i >= 40 else 0.0))
+            st.apply(SampleReceived(float(i), "n1", dataclasses.replace(
+                sample(float(i), i + 1), services=(s,))))
+
+    st = FleetState()
+    st.apply(NodeJoined(0.0, "n1"))
+    st.apply(HelloReceived(0.0, "n1", hello("n1")))
+    fed(st, range(30))
+    copy = st.clone()
+    before = copy.nodes["n1"].services["vllm:8000"]
+    fed(st, range(30, 60))
+    assert copy.nodes["n1"].services["vllm:8000"] == before
+    fed(copy, range(30, 60))
+    a, b = st.nodes["n1"], copy.nodes["n1"]
+    assert b.services == a.services and b.metrics == a.metrics
+    key = ("svc.requests_per_s", "vllm:8000")
+    assert b.history.points(key) == a.history.points(key)

@@ -153,6 +153,14 @@ class Alert:
     restored_summary: str | None = None  # the logged summary, until the alert is observed again
     annotations: dict[str, str] = field(default_factory=dict)  # a service's model and kind
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Alert:
+        """A copy that shares the rule, the target and `detail`: an alert changes only by
+        assignment (replay checkpoints copy the whole engine every few seconds)."""
+        new = Alert.__new__(Alert)
+        for name in Alert.__slots__:  # type: ignore[attr-defined]
+            setattr(new, name, getattr(self, name))
+        return new
+
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.rule.name, self.target)

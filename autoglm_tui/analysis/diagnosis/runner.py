@@ -4,7 +4,6 @@ analyzers run once per period. Pure: the fleet state and `now` in, findings out.
 
 from __future__ import annotations
 
-import copy
 import heapq
 import math
 from collections.abc import Mapping, Sequence
@@ -52,11 +51,12 @@ class DiagnosisRunner:
               "_fleet_due", "_heaps", "_known")
 
     def snapshot(self) -> dict[str, Any]:
-        """A copy of everything that moves (for replay checkpoints)."""
-        return copy.deepcopy({k: getattr(self, k) for k in self._STATE})
+        """A copy of everything that moves (for replay checkpoints, taken every few seconds of
+        a replay: findings are immutable and shared, the containers are copied)."""
+        return _copy_state({k: getattr(self, k) for k in self._STATE})
 
     def restore(self, snap: dict[str, Any]) -> None:
-        for k, v in copy.deepcopy(snap).items():
+        for k, v in _copy_state(snap).items():
             setattr(self, k, v)
 
     # ------------------------------------------------------------------ the hook
@@ -135,6 +135,18 @@ class DiagnosisRunner:
     def drain_changes(self) -> list[Change]:
         """Findings that appeared or cleared since the last call (for alerting)."""
         return self.tracker.drain()
+
+
+def _copy_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a runner's moving parts (`DiagnosisRunner._STATE`) that shares nothing that
+    changes: the tracker and the containers are copied, findings and numbers are immutable."""
+    out = dict(state)
+    out["tracker"] = state["tracker"].copy()
+    out["findings"] = list(state["findings"])
+    out["_fleet_due"] = dict(state["_fleet_due"])
+    out["_heaps"] = {k: list(v) for k, v in state["_heaps"].items()}
+    out["_known"] = {k: set(v) for k, v in state["_known"].items()}
+    return out
 
 
 def diagnose(nodes: Mapping[str, NodeState], now: float, config: DiagnosisConfig | None = None,

@@ -71,6 +71,15 @@ class FindingTracker:
                     self.changes.append(Change(now, False, self._shown(e)))
                     self.version += 1
 
+    def copy(self) -> FindingTracker:
+        """An independent copy (findings are immutable and shared): a replay checkpoint."""
+        new = FindingTracker(self.clear_after_s)
+        new._entries = {k: _Entry(e.finding, e.scope, e.first_seen, e.last_seen, e.active_since)
+                        for k, e in self._entries.items()}
+        new.changes = list(self.changes)
+        new.version = self.version
+        return new
+
     def scopes(self) -> set[Hashable]:
         return {e.scope for e in self._entries.values()}
 

@@ -131,6 +131,8 @@ class PrometheusSource:
 
     # ------------------------------------------------------------------ requests (UI side)
 
+    takes = (NodesInView, HistoryWanted)  # requests.py: what it acts on
+
     def request(self, req: Request) -> None:
         """Record a wish of the UI; returns at once (the source's task does the queries)."""
         if isinstance(req, NodesInView):

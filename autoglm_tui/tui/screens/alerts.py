@@ -203,6 +203,11 @@ class AlertsScreen(StateScreen):
             marks.append("ack ", style=p.success)
         if row.silence is not None:
             marks.append(f"silenced {fmt.duration(row.silence.until - now)}", style=p.muted)
+        if a.restored_at is not None:  # taken back from the alert log after a restart
+            marks.append(" restored" if marks.plain else "restored",
+                         style=p.warning if a.restored_summary is not None else p.muted)
+        if a.state == AlertState.RESOLVED and a.reason:  # why it ended
+            marks.append((" " if marks.plain else "") + clean(a.reason, 60), style=p.muted)
         since = (f"{fmt.duration(now - a.resolved_at)} ago"
                  if a.state == AlertState.RESOLVED and a.resolved_at is not None
                  else fmt.duration(now - a.active_since))

@@ -5,8 +5,10 @@ A screen reads the monitor's fleet state and never writes it; the app's repaint 
 the user wants to go by posting intents (tui/intents.py) and never imports another screen.
 
 In cluster mode every screen gets the same chrome from here: the breadcrumb on top, a liveness
-banner on the screens of one node, the `:` command line at the bottom. A new screen subclasses
-:class:`StateScreen`, yields its widgets from ``compose_body`` and draws in ``paint``.
+banner on the screens of one node, the `:` command line at the bottom. In both modes a screen
+gets the sink banner, shown while the alert log or the silences file cannot be written. A new
+screen subclasses :class:`StateScreen`, yields its widgets from ``compose_body`` and draws in
+``paint``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from autoglm_tui.tui.widgets.breadcrumb import Breadcrumb
 from autoglm_tui.tui.widgets.command_line import CommandError, CommandLine
 from autoglm_tui.tui.widgets.liveness import KeptNode, LivenessBanner
 from autoglm_tui.tui.widgets.node_header import NodeHeader
+from autoglm_tui.tui.widgets.sink_banner import SinkBanner
 
 
 class MonitorHost(Protocol):
@@ -101,6 +104,7 @@ class StateScreen(Screen):
             yield Breadcrumb(classes="breadcrumb")
             if self.node_id is not None:
                 yield LivenessBanner(id="liveness", classes="liveness")
+        yield SinkBanner(id="sink-banner", classes="sink-banner")
         yield from self.compose_body()
         if chrome:
             yield CommandLine(COMMANDS, self._command_values, id="command-line")
@@ -135,6 +139,9 @@ class StateScreen(Screen):
         if not self.ready:
             return
         alerts = self.monitor_app.monitor.alerts  # alert changes repaint too (pane, counts)
+        # The writers' health changes on their own threads: read it at every repaint.
+        for banner in self.query(SinkBanner):  # none while the screen is being taken down
+            banner.show(alerts.sink_health() if alerts is not None else None)
         version = (self.state.version, alerts.version if alerts is not None else 0)
         due = self.age_every_s is not None and not 0 <= now - self._painted_at < self.age_every_s
         if not force and not due and version == self._painted_version:

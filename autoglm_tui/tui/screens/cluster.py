@@ -26,6 +26,7 @@ from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
 from autoglm_tui.tui.intents import OpenGpus, OpenNode
+from autoglm_tui.tui.messages import ForgetRequest
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.table_screen import SORT_BINDINGS, TableScreen
 from autoglm_tui.tui.widgets.alerts_pane import AlertsPane, alert_view
@@ -49,11 +50,28 @@ BLANK_CELL = Text("")
 STRAGGLER_SCAN_MAX = 64  # nodes whose GPUs are compared with their peers in one repaint
 
 
+STATUS_LEGEND = """\
+UP           fresh samples (⚠agent: its heartbeat is
+             lost, but samples still flow)
+STALE        no sample for 3 intervals, heartbeat alive
+UNREACHABLE  SSH fails; retrying with backoff
+FAILED       heartbeat lost without a graceful leave,
+             no fresh samples: kept with its alerts
+             until it returns or is forgotten
+             (:forget NODE, ctrl+d)
+LEFT         left gracefully; goes after the linger time
+INVALID      registration or stream does not validate
+CONNECTING   known, no sample yet
+Hlth         worst GPU: OK, SLOW (degraded), RESET
+             (reset needed), LOST"""
+
+
 class ClusterScreen(TableScreen):
     """Every node of the cluster; the root of the drill-down."""
 
     HELP_TITLE = "Cluster"
     KEY_HELP = {"enter": "Open the node (on a group row: open or close the group)"}
+    help_notes = STATUS_LEGEND  # the help screen shows it under the keys
 
     sort_columns = SORT_COLUMNS
     ascending_first = ("node", "labels", "status")
@@ -68,6 +86,7 @@ class ClusterScreen(TableScreen):
         Binding("g", "group", "Group by next label"),
         *SORT_BINDINGS,
         Binding("G", "gpus", "All GPUs (:gpus)", key_display="G"),
+        Binding("ctrl+d", "forget", "Forget the FAILED/LEFT node (asks first)", show=False),
         Binding("escape", "escape", "Clear filter / close groups", show=False),
     ]
 
@@ -275,6 +294,11 @@ class ClusterScreen(TableScreen):
 
     def action_gpus(self) -> None:
         self.go(OpenGpus())
+
+    def action_forget(self) -> None:
+        item = self.table.selected
+        if isinstance(item, tuple) and item[0] == "node":
+            self.post_message(ForgetRequest(item[1]))  # the app checks the status and asks
 
     def action_escape(self) -> None:
         if self.clear_filter():

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from autoglm_tui.analysis.aggregate import label_keys
 from autoglm_tui.analysis.query import field_names
 from autoglm_tui.analysis.state import FleetState, NodeState
+from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
 from autoglm_tui.tui.intents import (
     OpenAlerts,
@@ -26,6 +27,7 @@ from autoglm_tui.tui.intents import (
     OpenService,
     OpenServices,
 )
+from autoglm_tui.tui.messages import ForgetRequest
 from autoglm_tui.tui.widgets.command_line import Command, CommandError, parse
 
 COMMANDS: tuple[Command, ...] = (
@@ -36,6 +38,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("gpu", ("NODE", "INDEX"), "open a GPU (on a node's screens: gpu INDEX)"),
     Command("services", (), "every inference service of the fleet, sortable"),
     Command("service", ("NODE", "ID"), "open a service (on a node's screens: service ID)"),
+    Command("forget", ("NODE",), "forget a FAILED or LEFT node for every monitor (asks first)"),
     Command("group", ("LABEL",), "group the node table by a label ('off' ungroups)"),
     Command("sort", ("COLUMN",), "sort the table by a column (again: reverse)"),
     Command("filter", ("QUERY",), "filter rows, e.g. gpu.util>80 & label.zone=a ('' clears)"),
@@ -74,6 +77,9 @@ def command_values(target: CommandTarget, command: str, index: int, args: list[s
     names = sorted(clean(n, 128) for n in nodes)  # what the user can see and type
     if command == "node" and index == 0:
         return names
+    if command == "forget" and index == 0:  # the nodes that can be forgotten
+        return sorted(clean(n, 128) for n, node in nodes.items()
+                      if node.status in (NodeStatus.FAILED, NodeStatus.LEFT))
     if command == "gpu":
         here = nodes.get(target.node_id) if target.node_id is not None else None
         if index == 0:
@@ -124,6 +130,14 @@ def run_command(screen: Screen[Any], target: CommandTarget, text: str) -> None:
     elif cmd.name == "service":
         node_id, service_id = service_args(nodes, target.node_id, args)
         screen.post_message(OpenService(node_id, service_id, reset=True))
+    elif cmd.name == "forget":
+        name = args[0] if args else target.node_id
+        if name is None:
+            raise CommandError("usage: :forget NODE (Tab completes the FAILED and LEFT nodes)")
+        node_id = find_node(nodes, name)
+        if node_id is None:
+            raise CommandError(f"no node {clean(name, 64)!r} (Tab completes)")
+        screen.post_message(ForgetRequest(node_id))  # the app asks first
     elif cmd.name == "group":
         target.set_group(None if not args or args[0] == "off" else args[0])
     elif cmd.name == "sort":

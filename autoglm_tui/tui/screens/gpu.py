@@ -1,4 +1,5 @@
-"""One GPU of one node: history plots (util, memory, temperature, power, PCIe) and its processes.
+"""One GPU of one node: its health, history plots (util, memory, temperature, power, PCIe) and
+its processes.
 
 Plots are drawn with plotext, and only rebuilt when the node has a new sample (or the plot is
 resized), since building a plot costs milliseconds. Enter on a process opens its screen.
@@ -17,6 +18,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from autoglm_tui import format as fmt
+from autoglm_tui.analysis.gpu_health import gpu_health
 from autoglm_tui.analysis.history import Key
 from autoglm_tui.analysis.peers import gpu_stragglers
 from autoglm_tui.analysis.state import NodeState
@@ -30,9 +32,11 @@ from autoglm_tui.tui.plot_axes import apply_time_axis, apply_value_axis, value_a
 from autoglm_tui.tui.procview import short_command
 from autoglm_tui.tui.render import Palette, cell, plot_runs
 from autoglm_tui.tui.screens.base import StateScreen
+from autoglm_tui.tui.widgets.gpu_health_view import health_lines
 from autoglm_tui.tui.widgets.live_table import Column, LiveTable, same
 from autoglm_tui.tui.widgets.node_header import NodeHeader
 
+COMPACT_BELOW_ROWS = 32  # shorter terminals get a two-line health section
 GIB = float(1 << 30)
 
 PROC_COLUMNS = [
@@ -142,6 +146,7 @@ class GpuScreen(StateScreen):
         i = self.index
         yield NodeHeader(self.node_id, id="header")
         yield Static(id="gpu-info", classes="detail")
+        yield Static(id="gpu-health")
         with Grid(id="gpu-plots"):
             yield MetricPlot("GPU util %", [(("gpu.util_pct", i), "")], index=i,
                              fixed=pct_range, id="plot-util")
@@ -169,6 +174,7 @@ class GpuScreen(StateScreen):
         node = self.node_state(self.node_id)
         self.paint_header(self.node_id, node, now)
         self._paint_info(node)
+        self._paint_health(node)
         for plot in self.query(MetricPlot):
             plot.show(node, now)
         procs = []
@@ -221,6 +227,20 @@ class GpuScreen(StateScreen):
         if old is None or not same(old, out):
             self._shown_text["info"] = out
             self.query_one("#gpu-info", Static).update(out, layout=False)  # one line: no re-layout
+
+    def _paint_health(self, node: NodeState | None) -> None:
+        """Clock-event reasons, Xids, remaps and links of this GPU (widgets/gpu_health_view)."""
+        p = Palette.from_variables(self.app.theme_variables)
+        g = node.gpu(self.index) if node is not None else None
+        lines = [] if g is None else health_lines(gpu_health(g), g, p,
+                                                  compact=self.size.height < COMPACT_BELOW_ROWS)
+        out = Text("\n").join(lines)
+        old = self._shown_text.get("health")
+        if old is None or not same(old, out):
+            self._shown_text["health"] = out
+            box = self.query_one("#gpu-health", Static)
+            box.display = bool(lines)
+            box.update(out)  # its height follows its lines
 
     def _render_proc(self, item: Hashable) -> list[Text]:
         proc = self._procs.get(item)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from textual.widgets import Static
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.aggregate import label_keys
+from autoglm_tui.analysis.gpu_health import gpu_health
 from autoglm_tui.analysis.node_table import add_known, natural_key, sort_items
 from autoglm_tui.analysis.peers import Deviation, gpu_stragglers
 from autoglm_tui.analysis.query import GpuSubject
@@ -26,6 +27,7 @@ from autoglm_tui.text import clean
 from autoglm_tui.tui.intents import OpenGpu
 from autoglm_tui.tui.render import Palette, bar, cell
 from autoglm_tui.tui.screens.table_screen import SORT_BINDINGS, TableScreen
+from autoglm_tui.tui.widgets.gpu_health_view import badge
 from autoglm_tui.tui.widgets.gpu_pane import short_name
 from autoglm_tui.tui.widgets.live_table import Column, LiveTable, same
 from autoglm_tui.tui.widgets.node_row import status_style
@@ -37,6 +39,7 @@ COLUMNS = [
     Column("node", "Node", 16),
     Column("gpu", "GPU", 3, right=True),
     Column("status", "Status", 11),
+    Column("health", "Health", 20, help="OK, SLOW, RESET or LOST and the main reason"),
     Column("name", "Model", 14),
     Column("util", "Util", 11),
     Column("mem", "Memory", 11, right=True),
@@ -144,6 +147,9 @@ class GpusScreen(TableScreen):
         if key == "name":
             info = node.gpu_info(index)
             return info.name if info else None
+        if key == "health":
+            g = node.gpu(index)
+            return None if g is None else gpu_health(g).state.rank  # first sort: worst first
         if key == "peers":
             devs = self.marks.get((node.node_id, index))
             return max((abs(d.value - d.median) for d in devs), default=0.0) if devs else 0.0
@@ -173,10 +179,14 @@ class GpusScreen(TableScreen):
         gpu_state = "gone" if g is None else g.state
         status = node.status.value if gpu_state == "ok" else clean(gpu_state, 10).upper()
         status_st = status_style(node.status, p) if gpu_state == "ok" else f"bold {p.error}"
+        health = badge(gpu_health(g), g, p, width=20) if g is not None else cell("-", p.muted)
+        if grey:
+            health.stylize(p.muted)
         return [
             cell(clean(node_id, 128), p.muted if grey else "bold"),
             cell(str(index), fig, True),
             cell(status, status_st),
+            health,
             cell(short_name(info.name) if info else "-", p.muted),
             util_cell,
             cell(f"{fmt.bytes_(m.get(('gpu.mem_used_bytes', index)))}/"

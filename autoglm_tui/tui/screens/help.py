@@ -103,10 +103,11 @@ class HelpScreen(ModalScreen[None]):
         Binding("question_mark", "close", "Close help", key_display="?"),
     ]
 
-    def __init__(self, title: str, entries: list[HelpEntry]) -> None:
+    def __init__(self, title: str, entries: list[HelpEntry], notes: str = "") -> None:
         super().__init__()
         self.title_text = title
         self.entries = entries
+        self.notes = notes  # e.g. the node table's status legend (a screen's `help_notes`)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box") as box:
@@ -125,6 +126,9 @@ class HelpScreen(ModalScreen[None]):
                 out.append(f"\n{names.get(group, group)}\n", style="bold underline")
             out.append(e.keys.rjust(width), style="bold")
             out.append("  " + e.description + "\n")
+        if self.notes:
+            out.append("\nLegend\n", style="bold underline")
+            out.append(self.notes + "\n")
         out.append("\nEsc closes this help.", style="italic")
         return out
 

@@ -1,4 +1,5 @@
-"""GPU pane: one line per GPU (util and memory meters, temperature, power, fan, clock, PCIe)."""
+"""GPU pane: one line per GPU (health badge, util and memory meters, temperature, power, fan,
+clock, PCIe; a GPU that is not healthy says why in a few words)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from autoglm_tui import format as fmt
+from autoglm_tui.analysis.gpu_health import gpu_health
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.model import GpuInfo, GpuSample
 from autoglm_tui.text import clean
 from autoglm_tui.tui.render import Palette, bar, fit
+from autoglm_tui.tui.widgets.gpu_health_view import BADGE_WIDTH, health_style, short_reason
 from autoglm_tui.tui.widgets.pane import NodePane
 
 MIN_BAR = 5
@@ -85,10 +88,15 @@ NAME_WIDTH = 15
 NAME_DROP = 1
 
 
+REASON_MAX = 18  # the short health reason at the end of a GPU line
+
+
 def gpu_line(g: GpuSample, info: GpuInfo | None, width: int, p: Palette) -> Text:
-    """One GPU as one line of `width` cells; a lost GPU shows LOST and its reason."""
+    """One GPU as one line of `width` cells: its health badge first (OK, SLOW, RESET, LOST),
+    the short reason last when it is not OK; a lost GPU shows LOST and its reason."""
     out = Text(no_wrap=True, overflow="ellipsis")
     out.append(f"{g.index:>2} ", style=f"bold {p.label}")
+    health = gpu_health(g)
     name = short_name(info.name) if info else ""
     if g.state != "ok":
         if name:
@@ -98,9 +106,13 @@ def gpu_line(g: GpuSample, info: GpuInfo | None, width: int, p: Palette) -> Text
         out.append(" " + clean(g.error or "no reason given", 300), style=p.error)
         return out
 
+    out.append(health.badge.ljust(BADGE_WIDTH) + " ", style=health_style(health.state, p))
+    reason = short_reason(health, g)[:REASON_MAX]
     util_fixed = len("util ") + len(" 100%")
     mem_fixed = len(" mem ") + len(" 99.9G/99.9G")
-    base = 3 + util_fixed + mem_fixed + 2 * MIN_BAR
+    base = 3 + BADGE_WIDTH + 1 + util_fixed + mem_fixed + 2 * MIN_BAR
+    if reason:
+        base += len(reason) + 1  # kept before the optional fields: it says what is wrong
     keep = list(FIELDS)
     show_name = bool(name)
 
@@ -131,6 +143,8 @@ def gpu_line(g: GpuSample, info: GpuInfo | None, width: int, p: Palette) -> Text
     for f in FIELDS:
         if f in keep:
             out.append_text(f.draw(g, p))
+    if reason:
+        out.append(" " + reason, style=health_style(health.state, p))
     return out
 
 

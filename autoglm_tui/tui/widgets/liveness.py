@@ -1,8 +1,9 @@
 """Why a node's figures are not live: the banner of its screens, and the memory that keeps them.
 
 A screen of one node (node, GPU, process) never closes under the user: when the node goes
-STALE, UNREACHABLE or LEFT, or is removed from the fleet, the last figures stay and the banner
-says what happened (:class:`KeptNode` remembers the node's last state).
+STALE, UNREACHABLE, FAILED or LEFT, or is removed from the fleet, the last figures stay and the
+banner says what happened (:class:`KeptNode` remembers the node's last state). An UP node whose
+agent lost its heartbeat (samples still flow) gets a warning banner too.
 """
 
 from __future__ import annotations
@@ -33,10 +34,27 @@ class KeptNode:
         return self.node
 
 
+def heartbeat_why(node: NodeState) -> str:
+    """Why the heartbeat was lost, without the words 'lost heartbeat' ('lease expired')."""
+    why = clean(node.member_reason or "", 160).removeprefix("lost heartbeat").strip(" :;")
+    return why[1:-1] if why.startswith("(") and why.endswith(")") else why
+
+
 def status_reason(node: NodeState, now: float) -> str | None:
     """Why a node has its status, with ages computed now (a STALE reason is not frozen)."""
     if node.status is NodeStatus.STALE:
         return f"no sample for {fmt.duration(node.age(now))}"
+    if node.status is NodeStatus.FAILED:
+        lost = node.agent_lost_at if node.agent_lost_at is not None else node.status_since
+        out = f"heartbeat lost {fmt.duration(max(0.0, now - lost))} ago"
+        why = heartbeat_why(node)
+        if why:
+            out += f" ({why})"
+        if node.data_status is NodeStatus.UNREACHABLE and node.data_reason:
+            out += f"; {clean(node.data_reason, 160)}"
+        elif node.age(now) is not None:
+            out += f"; no sample for {fmt.duration(node.age(now))}"
+        return out
     return clean(node.reason, 300) if node.reason else None
 
 
@@ -60,7 +78,23 @@ def liveness(
         return out
     status = node.status
     if status is NodeStatus.UP:
-        return None
+        if not node.agent_lost:
+            return None
+        out.append(f"{name}: agent lost at {clock_time(node.agent_lost_at)}",
+                   style=f"bold {p.warning}")
+        why = heartbeat_why(node)
+        out.append((f" ({why})" if why else "") + ": its heartbeat lapsed but samples still "
+                   "flow, so it stays UP. Check the agent on the node.", style=p.warning)
+        return out
+    if status is NodeStatus.FAILED:
+        lost = node.agent_lost_at if node.agent_lost_at is not None else node.status_since
+        why = heartbeat_why(node)
+        out.append(f"{name} FAILED: heartbeat lost at {clock_time(lost)}",
+                   style=f"bold {p.error}")
+        ago = fmt.duration(max(0.0, now - lost)) + " ago" + (f", {why}" if why else "")
+        out.append(f" ({ago}); kept with its alerts until it returns or :forget {name}{old}.",
+                   style=p.error)
+        return out
     if status is NodeStatus.LEFT:
         out.append(f"{name} LEFT the cluster at {clock_time(node.left_at or node.status_since)}",
                    style=f"bold {p.warning}")

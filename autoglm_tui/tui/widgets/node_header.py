@@ -12,6 +12,7 @@ from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
 from autoglm_tui.tui.render import Palette, clock_time
+from autoglm_tui.tui.widgets.liveness import status_reason
 
 
 class NodeHeader(Widget):
@@ -24,6 +25,7 @@ class NodeHeader(Widget):
         self.error: str | None = None
         self.cost_pct: float | None = None
         self.monitor: ProcessCost | None = None
+        self.now = 0.0
 
     def show(
         self, node: NodeState | None, now: float, error: str | None = None,
@@ -33,6 +35,7 @@ class NodeHeader(Widget):
         `monitor` the monitor process's own cost (`FleetState.monitor_cost`: known when the
         sampler runs inside the monitor, as in the local view)."""
         self.node = node
+        self.now = now
         self.error = error
         self.cost_pct = cost_pct
         self.monitor = monitor if monitor is not None and monitor.t is not None else None
@@ -65,6 +68,8 @@ class NodeHeader(Widget):
                 parts.append(_kv("TUI ", cost, p))
             if s is not None:
                 parts.append(_kv("last sample ", clock_time(s.t), p))
+            if node.sampler_restarts:
+                parts.insert(2, self._restarts(node, p))
         if self.error:
             parts.insert(1, Text(clean(self.error, 200), style=f"bold {p.error}"))
         out = Text(no_wrap=True, overflow="ellipsis")
@@ -76,6 +81,14 @@ class NodeHeader(Widget):
             out.append_text(part)
         return out
 
+    def _restarts(self, node: NodeState, p: Palette) -> Text:
+        """How often the node's sampler was restarted, and why it last ended."""
+        out = Text(f"sampler restarted {node.sampler_restarts}x", style=f"bold {p.warning}")
+        if node.sampler_exit:
+            out.append(f" (last: {clean(node.sampler_exit, 80)} at "
+                       f"{clock_time(node.sampler_exit_at)})", style=p.warning)
+        return out
+
     def _status(self, node: NodeState, p: Palette) -> Text:
         status = node.status
         style = {
@@ -84,8 +97,11 @@ class NodeHeader(Widget):
             NodeStatus.STALE: p.warning,
         }.get(status, p.error)
         out = Text(status.value, style=f"bold {style}")
-        if node.reason and status != NodeStatus.UP:
-            out.append(" " + clean(node.reason, 120), style=style)
+        reason = status_reason(node, self.now) if status != NodeStatus.UP else None
+        if reason:
+            out.append(" " + clean(reason, 120), style=style)
+        if status is NodeStatus.UP and node.agent_lost:
+            out.append(" ⚠ agent lost", style=f"bold {p.warning}")
         return out
 
 

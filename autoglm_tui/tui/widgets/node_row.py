@@ -28,10 +28,11 @@ from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import METRICS
 from autoglm_tui.text import clean
-from autoglm_tui.tui.render import SPARK, Palette, bar, cell
+from autoglm_tui.tui.render import SPARK, Palette, bar, cell, clock_time
+from autoglm_tui.tui.widgets.gpu_health_view import worst_cell, worst_detail
 from autoglm_tui.tui.widgets.io_correlation import io_cell
 from autoglm_tui.tui.widgets.live_table import Column
-from autoglm_tui.tui.widgets.liveness import status_reason
+from autoglm_tui.tui.widgets.liveness import heartbeat_why, status_reason
 
 STRIP_MIN, STRIP_MAX = 8, 16  # width of the GPU util strip: one block per GPU
 
@@ -42,6 +43,7 @@ def node_columns(strip: int = STRIP_MIN) -> list[Column]:
         Column("status", "Status", 11, help="UP, STALE, UNREACHABLE, FAILED, LEFT, INVALID"),
         Column("node", "Node", 16),
         Column("gpus", "GPUs", 4, right=True),
+        Column("health", "Hlth", 5, help="the worst GPU health: OK, SLOW, RESET, LOST"),
         Column("strip", "GPU util", strip),
         Column("gmem", "GPU mem", 11, right=True),
         Column("cpu", "CPU", 4, right=True),
@@ -166,7 +168,21 @@ def node_row_key(node: NodeState, paint: RowPaint) -> Hashable:
         facts.io.computed_at(node.node_id) if facts.io is not None else None,
         fmt.duration(age) if age is not None else None,
         age is not None and age > 3 * node.interval_s,
+        node.agent_lost_at,  # the agent-lost mark changes no status
+        node.sampler_restarts,
     )
+
+
+AGENT_LOST_MARK = "⚠agent"  # an UP node whose heartbeat is lost: samples flow, the agent not
+
+
+def status_cell(node: NodeState, p: Palette) -> Text:
+    """The status word; an UP node whose agent (heartbeat) is lost says so beside it."""
+    if node.status is NodeStatus.UP and node.agent_lost:
+        out = Text("UP", style=status_style(node.status, p), no_wrap=True, overflow="ellipsis")
+        out.append(" " + AGENT_LOST_MARK, style=f"bold {p.warning}")
+        return out
+    return cell(node.status.value, status_style(node.status, p))
 
 
 def node_cells(node: NodeState, paint: RowPaint) -> dict[str, Text]:
@@ -188,7 +204,8 @@ def node_cells(node: NodeState, paint: RowPaint) -> dict[str, Text]:
     smp = node.sampler_cpu_pct
     io = facts.io.get(node, facts.now) if facts.io is not None else None
     return {
-        "status": cell(node.status.value, status_style(node.status, p)),
+        "status": status_cell(node, p),
+        "health": worst_cell(node, p, grey),
         "node": cell(clean(node.node_id, 128), "bold" if not grey else p.muted),
         "labels": cell(labels_text(node.labels), p.muted),
         "gpus": cell(str(gpus) if gpus else "-", dim, True),
@@ -301,6 +318,19 @@ def node_detail(node: NodeState, now: float, p: Palette) -> Text:
     reason = status_reason(node, now)
     if reason and node.status is not NodeStatus.UP:
         out.append(": " + reason, style=status_style(node.status, p))
+    if node.status is NodeStatus.UP and node.agent_lost:
+        out.append(f"  ·  agent lost at {clock_time(node.agent_lost_at)}",
+                   style=f"bold {p.warning}")
+        why = heartbeat_why(node)
+        out.append((f" ({why})" if why else "") + "; samples still flow", style=p.warning)
+    if node.sampler_restarts:
+        out.append(f"  ·  sampler restarted {node.sampler_restarts}x", style=p.warning)
+        if node.sampler_exit:
+            out.append(f", last: {clean(node.sampler_exit, 120)}", style=p.warning)
+    health = worst_detail(node, p)
+    if health is not None:
+        out.append("  ·  ", style=p.muted)
+        out.append_text(health)
     host = host_of(node)
     if host != node.node_id:
         out.append("  ·  host ", style=p.muted)

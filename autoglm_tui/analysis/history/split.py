@@ -1,0 +1,184 @@
+"""A node's history in parts (:class:`SplitHistory`) and the backfill of any history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
+
+from autoglm_tui.analysis.history.node import NodeHistory
+from autoglm_tui.analysis.history.store import NAN, Key
+
+H = TypeVar("H", NodeHistory, "SplitHistory")
+
+
+def backfilled(
+    own: NodeHistory | SplitHistory,
+    times: Sequence[float],
+    series: Mapping[Key, Sequence[float | None]],
+    empty: H,
+) -> H:
+    """A history holding `times`/`series` (older points, e.g. from a range query) followed by
+    `own`'s points newer than ``times[-1]``, built in the `empty` history given (same sizes as
+    `own`). Points of `own` from ``times[0]`` to ``times[-1]`` are replaced; older ones are kept
+    before. Coarse points come back as their means."""
+    first, last = times[0], times[-1]
+    rows: dict[float, dict[Key, float | None]] = {}
+    for key in own.keys():  # noqa: SIM118 (a history, not a dict)
+        for t, v in own.points(key):
+            rows.setdefault(t, {})[key] = v
+    own_times = sorted(rows)
+    for t in own_times:
+        if t < first:
+            empty.append(t, rows[t])
+    for i, t in enumerate(times):
+        empty.append(t, {key: col[i] for key, col in series.items()})
+    for t in own_times:
+        if t > last:
+            empty.append(t, rows[t])
+    return empty
+
+
+def _first_of(
+    own: Callable[[Key], bool] | None, earlier: list[Callable[[Key], bool] | None]
+) -> Callable[[Key], bool] | None:
+    """What a part takes: what its own `accept` takes and no earlier part does."""
+    if not earlier:
+        return own
+    if any(e is None for e in earlier):
+        return lambda key: False  # an earlier part takes every key
+
+    def accept(key: Key) -> bool:
+        return (own is None or own(key)) and not any(e(key) for e in earlier)  # type: ignore[misc]
+
+    return accept
+
+
+class SplitHistory:
+    """One node's history in parts, each a :class:`NodeHistory` with its own tiers; a key
+    lives in the first part that accepts it. Reads and writes look like one NodeHistory's.
+
+    Every part sees every point (its row holds only its own keys) and so shares the sequence of
+    times; a point whose keys were all seen before (one subset test in C) is not searched for
+    new keys by the parts. A copy copies each part as cheaply as a NodeHistory copies."""
+
+    __slots__ = ("_owned", "_seen", "parts")
+
+    def __init__(self, parts: list[NodeHistory]) -> None:
+        if not parts:
+            raise ValueError("a split history needs at least one part")
+        own = [part._accept for part in parts]
+        for n, part in enumerate(parts):
+            part._accept = _first_of(own[n], own[:n])
+        self.parts = parts
+        self._seen: set[Key] = set()  # keys of every point so far, less the forgotten ones
+        self._owned = True  # False while a copy shares `_seen`
+
+    def _part(self, key: Key) -> NodeHistory | None:
+        for part in self.parts:
+            if key in part:
+                return part
+        return None
+
+    def __len__(self) -> int:
+        return len(self.parts[0])
+
+    def __contains__(self, key: object) -> bool:
+        return any(key in part for part in self.parts)
+
+    def keys(self) -> list[Key]:
+        out: list[Key] = []
+        for part in self.parts:
+            out.extend(part.keys())
+        return out
+
+    def append(self, t: float, values: dict[Key, float | None]) -> None:
+        """Each part records the point with its own keys (new keys found by set operations,
+        only when the point has a key not seen before)."""
+        keys = values.keys()
+        look = not keys <= self._seen
+        if look:
+            self._mine().update(keys)
+        for part in self.parts:
+            part._append(t, values, look)
+
+    def _mine(self) -> set[Key]:
+        if not self._owned:
+            self._seen, self._owned = set(self._seen), True
+        return self._seen
+
+    def forget(self, predicate: Callable[[Key], bool]) -> None:
+        for part in self.parts:
+            part.forget(predicate)
+        gone = [k for k in self._seen if predicate(k)]
+        if gone:  # seen again, they are looked for as new (a forgotten key comes back)
+            self._mine().difference_update(gone)
+
+    @property
+    def fine_since(self) -> float | None:
+        return self.parts[0].fine_since
+
+    def points(
+        self,
+        key: Key,
+        since: float | None = None,
+        until: float | None = None,
+        *,
+        peak: bool = False,
+    ) -> list[tuple[float, float | None]]:
+        part = self._part(key)
+        return part.points(key, since, until, peak=peak) if part is not None else []
+
+    def values(
+        self, key: Key, since: float | None = None, until: float | None = None
+    ) -> list[float]:
+        part = self._part(key)
+        return part.values(key, since, until) if part is not None else []
+
+    def latest(self, key: Key) -> float | None:
+        part = self._part(key)
+        return part.latest(key) if part is not None else None
+
+    def tail(self, key: Key, n: int) -> list[float | None]:
+        part = self._part(key)
+        return part.tail(key, n) if part is not None else []
+
+    def nbytes(self) -> int:
+        return sum(part.nbytes() for part in self.parts)
+
+    def window(
+        self, keys: Sequence[Key], since: float, until: float | None = None, *,
+        peak: bool = False,
+    ) -> tuple[list[float], list[list[float] | None]]:
+        """NodeHistory.window over the parts: every part shares the sequence of times, but a
+        part with a shorter fine tier holds coarse means where another holds points, so keys
+        of other parts are read at the first part's times (NaN where a part has no point)."""
+        parts = self.parts
+        where = [next((n for n, p in enumerate(parts) if k in p), -1) for k in keys]
+        used = {n for n in where if n >= 0}
+        if len(used) <= 1:
+            part = parts[used.pop()] if used else parts[0]
+            return part.window(keys, since, until, peak=peak)
+        first = min(used)
+        times, rows = parts[first].window(
+            [k if n == first else ("", None) for k, n in zip(keys, where, strict=True)],
+            since, until, peak=peak)
+        for j, (key, n) in enumerate(zip(keys, where, strict=True)):
+            if n < 0 or n == first:
+                continue
+            ts, (row,) = parts[n].window([key], since, until, peak=peak)
+            if row is None:
+                continue
+            at = dict(zip(ts, row, strict=True))
+            rows[j] = [at.get(t, NAN) for t in times]
+        return times, rows
+
+    def clone(self) -> SplitHistory:
+        """An independent copy (a replay checkpoint keeps one): each part's cheap copy."""
+        new = SplitHistory.__new__(SplitHistory)
+        new.parts = [part.clone() for part in self.parts]
+        new._seen = self._seen
+        self._owned = new._owned = False
+        return new
+
+
+History = NodeHistory | SplitHistory  # what a node's `history` is
