@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from autoglm_tui import __version__
+from autoglm_tui.helpformat import use_everywhere
 from autoglm_tui.profiles import apply_to_command_line
 
 # Subcommand name -> module under autoglm_tui.commands.
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name not in NO_PROFILES:  # these take --profile (autoglm_tui/profiles.py)
             sub.choices[name].add_argument("--profile", metavar="NAME", help=PROFILE_HELP)
     sub.choices["config"].set_defaults(root_parser=parser)
+    use_everywhere(parser)  # --help fits the terminal, whatever formatter a command chose
     return parser
 
 

@@ -154,6 +154,17 @@ class IntervalRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class MonitorCost:
+    """The monitor's own process: its CPU seconds and resident memory so far, sent by a source
+    that runs inside it (the local view's in-process sampler), so the UI can show what the
+    monitor costs beside what its sampler costs. Not recorded: it is about this run."""
+
+    t: float
+    cpu_time_s: float
+    rss_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class RegistryChanged:
     """The discovery registry's own health (etcd reachable or degraded)."""
 
@@ -198,5 +209,5 @@ Control = ClockTick | StateReset | Checkpoint | Restore
 Event = (
     NodeJoined | NodeLeft | NodeInvalid | NodeUnreachable | HelloReceived | SampleReceived
     | RegistryChanged | HeartbeatLost | NodeForgotten | SamplerExited | HistoryBackfill
-    | IntervalRequested
+    | IntervalRequested | MonitorCost
 )

@@ -40,6 +40,76 @@ def num(value: float | None, unit: str = "", na: str = NA, digits: int = 0) -> s
     return f"{value:.{digits}f}{unit}"
 
 
+def compact(value: float, digits: int = 3) -> str:
+    """A plain number in at most about `digits` significant figures, never in exponent form:
+    12 -> '12', 0.25 -> '0.25', 12345 -> '12.3k', 51790000 -> '51.8M'."""
+    v = float(value)
+    if v != v or v in (float("inf"), float("-inf")):
+        return NA
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+    for limit, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if v >= limit:
+            return sign + _figures(v / limit, digits) + suffix
+    if v == int(v):
+        return sign + str(int(v))
+    if v < 0.001:
+        return "0" if v == 0 else f"{sign}{v:.1e}" if v < 1e-6 else f"{sign}{v:.6f}".rstrip("0")
+    return sign + _figures(v, digits)
+
+
+def _figures(v: float, digits: int) -> str:
+    """`v` (0 < v < 1000) with `digits` significant figures, trailing zeros dropped."""
+    places = max(0, digits - len(str(int(v))))
+    if v < 1:
+        places = digits  # 0.123
+    text = f"{v:.{places}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def seconds(value: float) -> str:
+    """A short time span as a latency reads: 850us, 250ms, 2.5s, 1m30s."""
+    v = abs(float(value))
+    if v < 0.001:
+        return f"{value * 1e6:.0f}us"
+    if v < 1:
+        return f"{value * 1000:.3g}ms"
+    if v < 60:
+        return f"{value:.3g}s"
+    return duration(value)
+
+
+def in_unit(value: float | None, unit: str, na: str = NA) -> str:
+    """A metric's value in its unit (``metrics.Metric.unit``): 'pct' 97.0%, 'bytes' 49.4M,
+    'bytes/s' 5.2M/s, 's' 250ms, 'ms' 12.5ms, 'w' 350W, 'c' 81°C, 'mhz' 1410MHz, '1/s' 12.3k/s,
+    'count' and unitless 51.8M; a rate of change ('UNIT/min') as '+1.5%/min'. Never in
+    exponent form."""
+    if value is None or value != value:
+        return na
+    if unit.endswith("/min"):
+        text = in_unit(value, unit[:-4], na)
+        return f"{'+' if value > 0 else ''}{text}/min"
+    if unit == "pct":
+        return f"{value:.1f}%"
+    if unit == "bytes":
+        return bytes_(value)
+    if unit == "bytes/s":
+        return rate(value)
+    if unit == "s":
+        return seconds(value)
+    if unit == "ms":
+        return seconds(value / 1000)
+    if unit == "w":
+        return compact(value) + "W"
+    if unit == "c":
+        return f"{value:.0f}°C"
+    if unit == "mhz":
+        return f"{value:.0f}MHz"
+    if unit == "1/s":
+        return compact(value) + "/s"
+    return compact(value)
+
+
 def duration(seconds: float | None, na: str = NA) -> str:
     """Compact elapsed time: '42s', '3m05s', '2h04m', '3d02h'."""
     if seconds is None:

@@ -1,6 +1,7 @@
 """Command-line options for alerting, shared by the local and cluster views.
 
-``add_alert_args(parser)`` adds --rules, --alert-log, --alertmanager, --no-alerts;
+``add_alert_args(parser)`` adds --rules, --alert-log, --alertmanager, --log-pending,
+--no-alerts;
 ``pipeline_from_args(args)`` builds the pipeline or raises AlertSetupError with a message fit
 for the terminal (a bad rules file lists each error with its line, never a traceback);
 ``close_pipeline(pipeline)`` delivers what is queued and closes the log after the UI exits.
@@ -35,6 +36,9 @@ def add_alert_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--alertmanager", metavar="URL",
                    help="push firing and resolved alerts to this Alertmanager "
                    "(e.g. http://127.0.0.1:9093)")
+    g.add_argument("--log-pending", action="store_true",
+                   help="also log alerts that go pending and end without firing (off by "
+                   "default: on a busy fleet they flip hundreds of times a minute)")
     g.add_argument("--no-alerts", action="store_true",
                    help="do not evaluate alert rules (no log, no Alertmanager)")
 
@@ -56,6 +60,7 @@ def pipeline_from_args(
             alert_log=getattr(args, "alert_log", None),
             alertmanager_url=getattr(args, "alertmanager", None),
             ephemeral=ephemeral,
+            log_pending=bool(getattr(args, "log_pending", False)),
         )
     except RulesFileError as exc:
         n = len(exc.errors)

@@ -61,9 +61,14 @@ class AlertPipeline:
         recent_max: int = 500,
         resend_check_s: float = 5.0,
         log_notice: str | None = None,
+        log_pending: bool = False,
     ) -> None:
         self.engine = engine
         self.log = log
+        # Pending alerts that end without firing are noise in the log (a busy fleet flips
+        # hundreds a minute); they are logged only when asked (--log-pending).
+        self.log_pending = log_pending
+        self._pending_in_log: set[str] = set()  # pending alerts the log knows (snapshots)
         self.log_notice = log_notice  # e.g. "the default log is taken: writing alerts-2.jsonl"
         self.alertmanager = alertmanager
         self.silences = silences or SilenceStore(None)
@@ -123,7 +128,7 @@ class AlertPipeline:
                 for on_fire in self.on_fire:
                     with contextlib.suppress(Exception):
                         extra.update(on_fire(e) or {})
-            if self.log is not None:
+            if self.log is not None and self._logs(e):
                 self.log.submit_event(e, **extra)
             if e.state in (AlertState.RESOLVED, AlertState.INACTIVE):
                 ended.append(e.fingerprint)
@@ -139,6 +144,20 @@ class AlertPipeline:
         if events:
             self.recent.extend(events)
             self.version += 1
+
+    def _logs(self, e: AlertEvent) -> bool:
+        """Whether event `e` goes to the log: everything with --log-pending; else not the
+        pending<->inactive flips of alerts that never fired, except the end of one the log
+        holds as pending (a snapshot restated it), so a restart does not take it back."""
+        if self.log_pending:
+            return True
+        if e.state == AlertState.PENDING:
+            return False
+        if (e.state == AlertState.INACTIVE and e.fired_at is None
+                and e.fingerprint not in self._pending_in_log):
+            return False
+        self._pending_in_log.discard(e.fingerprint)
+        return True
 
     def _resend(self, now: float) -> None:
         """Now and then: firing alerts to Alertmanager again, silenced ones withdrawn. Alerts
@@ -164,7 +183,9 @@ class AlertPipeline:
             return
         self._rotations_seen = log.rotations
         self._restated_at = now
-        for rec in snapshot_records(self.engine.active(), now, why, **extra):
+        active = self.engine.active()
+        self._pending_in_log = {a.fingerprint for a in active if a.state == AlertState.PENDING}
+        for rec in snapshot_records(active, now, why, **extra):
             log.submit(rec)
 
     # ------------------------------------------------------------------ restart
@@ -298,6 +319,7 @@ def build_pipeline(
     no_log: bool = False,
     ephemeral: bool = False,
     restore: bool = True,
+    log_pending: bool = False,
 ) -> AlertPipeline:
     """Make a pipeline from command-line options: rules files (the user's config dir rules
     first when it exists, then `rules_paths`), the log path (default under the data dir),
@@ -306,7 +328,8 @@ def build_pipeline(
     `ephemeral` (demos, synthetic data) writes no state it was not asked for: no log unless
     `alert_log` names one, silences kept in memory unless `silences_path` names a file.
     With `restore` (the default) the alerts the log says were active are taken back
-    (:meth:`AlertPipeline.restore`).
+    (:meth:`AlertPipeline.restore`). `log_pending` logs pending alerts that end without
+    firing too (off by default: they are noise).
 
     When the default log is in use by another monitor, this one writes the first free
     ``alerts-N.jsonl`` beside it and says so (:attr:`AlertPipeline.log_notice`); an explicit
@@ -333,7 +356,7 @@ def build_pipeline(
     else:
         store = SilenceStore(None if ephemeral else paths.silences_file())
     pipeline = AlertPipeline(engine, log=log, alertmanager=am, silences=store,
-                             log_notice=notice)
+                             log_notice=notice, log_pending=log_pending)
     if restore:
         pipeline.restore(time.time())
     return pipeline

@@ -1,9 +1,15 @@
-"""Cluster-level figures: label groups with sum and mean per metric, and the summary line (pure).
+"""Cluster-level figures: label groups with sum, mean and max per metric, and the summary line
+(pure).
 
 This is the seed's hierarchical aggregation: GPU -> node -> label group -> cluster. Live
 figures count only nodes that are UP (a STALE or UNREACHABLE node's last figures are shown on its
-own row, greyed, but are not mixed into live totals). A GPU metric's sum and mean run over
+own row, greyed, but are not mixed into live totals). A GPU metric's sum, mean and max run over
 every GPU of the counted nodes; a node metric's over the counted nodes.
+
+What a group shows for a metric depends on what it is (:func:`combine`): percentages and
+other levels (temperature, clock, load) their mean and max (a sum of percentages means
+nothing); absolute quantities (bytes, rates, watts, tokens/s) their sum; latencies the worst
+member's (the mean of P95s is not a P95 of anything).
 """
 
 from __future__ import annotations
@@ -39,12 +45,32 @@ DEFAULT_METRICS = NODE_METRICS + GPU_METRICS
 NO_LABEL = "(none)"
 
 
+MEAN, SUM, WORST = "mean", "sum", "worst"
+LEVEL_UNITS = ("pct", "c", "mhz", "")  # levels: a group shows their mean (and max)
+LATENCY_UNITS = ("s", "ms")  # quantiles and latencies: a group shows its worst member's
+
+
+def combine(metric: str) -> str:
+    """How a group shows `metric`: MEAN (and max) for levels such as percentages, WORST for
+    latencies, SUM for absolute quantities."""
+    unit = METRICS[metric].unit
+    if unit in LATENCY_UNITS:
+        return WORST
+    return MEAN if unit in LEVEL_UNITS else SUM
+
+
 @dataclass(frozen=True, slots=True)
 class Stat:
-    """Sum and count of the known values of one metric (unknown values are not counted)."""
+    """Sum, count and maximum of the known values of one metric (unknown values are not
+    counted)."""
 
     total: float = 0.0
     count: int = 0
+    peak: float = float("-inf")
+
+    @property
+    def max(self) -> float | None:
+        return self.peak if self.count else None
 
     @property
     def mean(self) -> float | None:
@@ -72,6 +98,18 @@ class Aggregate:
         s = self.stats.get(metric)
         return s.mean if s else None
 
+    def max(self, metric: str) -> float | None:
+        s = self.stats.get(metric)
+        return s.max if s else None
+
+    def figure(self, metric: str) -> float | None:
+        """The group's figure for `metric`, as :func:`combine` says: the mean of a level, the
+        sum of an amount, the worst (highest) latency."""
+        how = combine(metric)
+        if how == SUM:
+            return self.sum(metric)
+        return self.mean(metric) if how == MEAN else self.max(metric)
+
 
 def aggregate(
     nodes: Iterable[NodeState], metrics: Sequence[str] = DEFAULT_METRICS
@@ -79,6 +117,7 @@ def aggregate(
     """Sum and mean of each metric over the UP nodes in `nodes`."""
     totals = {m: 0.0 for m in metrics}
     counts = dict.fromkeys(metrics, 0)
+    peaks = dict.fromkeys(metrics, float("-inf"))
     n_nodes = n_live = n_gpus = 0
     gpu_metrics = [m for m in metrics if METRICS[m].scope is Scope.GPU]
     # Service metrics count at their node-level value (subject None).
@@ -95,18 +134,23 @@ def aggregate(
             if v is not None:
                 totals[m] += v
                 counts[m] += 1
+                if v > peaks[m]:
+                    peaks[m] = v
         indices = node.gpu_indices()
         n_gpus += len(indices)
         for m in gpu_metrics:
-            total, count = 0.0, 0
+            total, count, peak = 0.0, 0, peaks[m]
             for key in gpu_keys(m, indices):
                 v = values.get(key)
                 if v is not None:
                     total += v
                     count += 1
+                    if v > peak:
+                        peak = v
             totals[m] += total
             counts[m] += count
-    stats = {m: Stat(totals[m], counts[m]) for m in metrics}
+            peaks[m] = peak
+    stats = {m: Stat(totals[m], counts[m], peaks[m]) for m in metrics}
     return Aggregate(n_nodes, n_live, n_gpus, stats)
 
 

@@ -28,6 +28,7 @@ from functools import lru_cache
 from autoglm_tui.analysis.derive import derive
 from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
 from autoglm_tui.analysis.history import History, Key, NodeHistory, SplitHistory, backfilled
+from autoglm_tui.analysis.process_cost import ProcessCost, sampler_cpu_pct
 from autoglm_tui.analysis.services import (
     DEFAULT_RATE_WINDOW_S,
     DEFAULT_WINDOW_S,
@@ -40,6 +41,7 @@ from autoglm_tui.events import (
     HelloReceived,
     HistoryBackfill,
     IntervalRequested,
+    MonitorCost,
     NodeForgotten,
     NodeInvalid,
     NodeJoined,
@@ -58,16 +60,6 @@ from autoglm_tui.model import GpuInfo, GpuSample, Hello, ProcSample, Sample
 def gpu_keys(metric: str, indices: tuple[int, ...]) -> tuple[Key, ...]:
     """The keys of `metric` for these GPUs (made once: lookups in hot loops allocate nothing)."""
     return tuple((metric, i) for i in indices)
-
-
-def sampler_cpu_pct(prev: Sample | None, cur: Sample) -> float | None:
-    """The sampler's own CPU, in % of one core, from the growth of its CPU time between two
-    samples (None for the first, or when its clock or CPU time went back: it restarted)."""
-    if prev is None or prev.self_cost is None or cur.self_cost is None:
-        return None
-    dt = cur.t - prev.t
-    dcpu = cur.self_cost.cpu_time_s - prev.self_cost.cpu_time_s
-    return 100.0 * dcpu / dt if dt > 0 and dcpu >= 0 else None
 
 
 def keeps_history(key: Key) -> bool:
@@ -258,6 +250,7 @@ class FleetState:
         self._changes: list[StatusChange] = []
         self.notes: deque[NodeNote] = deque(maxlen=1000)  # newest node notes
         self.notes_total = 0  # notes ever made (readers keep their place with notes_after)
+        self.monitor_cost = ProcessCost()  # this monitor's own process (MonitorCost events)
 
     def empty_like(self) -> FleetState:
         """A new, empty state with the same settings (a replay seek starts from one)."""
@@ -275,6 +268,7 @@ class FleetState:
         new = self.empty_like()
         new.version = self.version
         new.registry_ok, new.registry_reason = self.registry_ok, self.registry_reason
+        new.monitor_cost = self.monitor_cost
         new.notes.extend(self.notes)
         new.notes_total = self.notes_total
         for node_id, n in self.nodes.items():
@@ -354,6 +348,8 @@ class FleetState:
                 node.request_unconfirmed = 0
         elif isinstance(event, HistoryBackfill):
             self._on_backfill(event)
+        elif isinstance(event, MonitorCost):
+            self.monitor_cost = self.monitor_cost.after(event.t, event.cpu_time_s, event.rss_bytes)
 
     def _on_joined(self, event: NodeJoined) -> None:
         """A node exists, or its heartbeat is back, or its registration changed."""

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from autoglm_tui.events import Event, HelloReceived, NodeJoined, SampleReceived
+from autoglm_tui.events import Event, HelloReceived, MonitorCost, NodeJoined, SampleReceived
 
 Emit = Callable[[Event], None]
 
@@ -23,7 +23,11 @@ class Source(Protocol):
 
 
 class LocalSource:
-    """This machine, sampled in-process every `interval_s` seconds."""
+    """This machine, sampled in-process every `interval_s` seconds.
+
+    The sampler runs inside the monitor, so its samples carry its own cost (its calls and
+    threads, not the whole process: ``Collector(in_process=True)``), and each sample is
+    followed by a ``MonitorCost`` with the monitor process's CPU time and memory."""
 
     def __init__(
         self,
@@ -39,8 +43,10 @@ class LocalSource:
 
     async def run(self, emit: Emit) -> None:
         from autoglm_tui.sampler.collector import Collector
+        from autoglm_tui.sampler.sysinfo import self_cost
 
-        collector = Collector(interval_s=self.interval_s, **self.collector_options)  # type: ignore[arg-type]
+        collector = Collector(interval_s=self.interval_s, in_process=True,  # type: ignore[arg-type]
+                              **self.collector_options)
         try:
             emit(NodeJoined(self.clock(), self.node_id, source="local"))
             hello = await asyncio.to_thread(collector.hello, self.clock())
@@ -50,6 +56,7 @@ class LocalSource:
             while True:
                 sample = await asyncio.to_thread(collector.sample, self.clock())
                 emit(SampleReceived(self.clock(), self.node_id, sample))
+                emit(MonitorCost(self.clock(), *self_cost()))
                 next_at += self.interval_s
                 delay = next_at - loop.time()
                 if delay < 0:  # fell behind (suspended laptop, overloaded box): do not burst

@@ -41,6 +41,8 @@ from autoglm_tui.model import (
 GIB = 1 << 30
 GPU_MEM = 80 * GIB
 HOST_MEM = 1024 * GIB
+CHECKPOINT_EVERY_S = 600.0  # training nodes idle their GPUs this often (a checkpoint)
+CHECKPOINT_S = 20.0
 ZONES = ("a", "b", "c", "d")
 # Other busy processes of a GPU node, so a node lists as many processes as the real sampler's
 # default (`sample --top 25`: the top 25 by CPU, GPU processes included).
@@ -203,9 +205,13 @@ class SyntheticFleet:
         dt = self.interval_s
         gpus_n = len(n.hello.static.gpus)
         if n.role == "train":
-            # tensor-parallel steps: all GPUs busy together, a short sync dip every ~20 s
+            # tensor-parallel steps keep all GPUs busy together (86-99%); a checkpoint every
+            # 10 minutes (20 s, at another minute on each node) slows them together. Sync
+            # stalls last milliseconds and do not show at 1 Hz: a dip every few seconds would
+            # reset every `for` of a busy-GPU rule forever and never let it fire.
             wave = 0.5 + 0.5 * math.sin(t / 3.0 + n.phase)
-            base = 88.0 + 8.0 * wave if (t + n.phase * 3) % 20 > 2 else 35.0
+            checkpoint = (t + n.phase * 97.0) % CHECKPOINT_EVERY_S < CHECKPOINT_S
+            base = 55.0 if checkpoint else 89.0 + 7.0 * wave
         else:
             base = 45.0 + 30.0 * (0.5 + 0.5 * math.sin(t / 40.0 + n.phase))
         gpu_samples = []

@@ -17,20 +17,26 @@ from autoglm_tui.recording.cli import add_record_args
 
 KEYS_HELP = """\
 keys (? lists every key of the current screen):
-  Enter / click twice   open the node, GPU or process under the cursor   Esc  back one level
-  /   filter: gpu.util>80 & label.zone=a & host~=dgx   (= != > >= < <= ~=, & joins)
-  g   group nodes by a label (sum and mean per group; Enter opens a group)
-  < > r   sort column and direction (or click a header)    G  every GPU, stragglers marked
-  :   command line: :nodes :gpus :alerts :node NAME :gpu NODE N :sort COL :group LABEL
-  on a node: 0-9 open that GPU, k signal a process (needs --allow-remote-actions)
-  q   quit
+  Enter, click twice  open the node, GPU or process under the cursor
+  Esc                 back where you came from
+  /                   filter: gpu.util>80 & label.zone=a & host~=dgx
+                      (= != > >= < <= ~=; & joins)
+  g                   group nodes by a label (means and max of percentages,
+                      sums of amounts; Enter opens a group)
+  < > r               sort column and direction (or click a header)
+  G                   every GPU, stragglers marked
+  :                   command line: :nodes :gpus :alerts :node NAME
+                      :gpu NODE N :sort COL :group LABEL
+  0-9 (on a node)     open that GPU
+  k (on a process)    signal it (needs --allow-remote-actions)
+  q                   quit
 
 examples:
   autoglm-tui cluster --etcd 10.0.0.5:2379
   autoglm-tui cluster --hosts gpu1,ops@gpu2:2222 --ssh-key ~/.ssh/id_ed25519
   autoglm-tui cluster --prometheus http://prometheus:9090 --job gpu-nodes
-  autoglm-tui cluster --profile prod          (options from ~/.config/autoglm-tui/config.toml)
-  autoglm-tui cluster --demo 64x8            (an invented fleet, no network)
+  autoglm-tui cluster --profile prod    (~/.config/autoglm-tui/config.toml)
+  autoglm-tui cluster --demo 64x8       (an invented fleet, no network)
 """
 
 _DEMO = re.compile(r"(\d{1,5})(?:x(\d{1,2}))?")

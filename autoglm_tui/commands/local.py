@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 
 KEYS_HELP = """\
-keys:
-  q quit   ? help (every key of the current screen)   / filter   Esc clear filter / back
-  c m g s p e u   sort by CPU%, RSS, GPU memory, SM%, PID, elapsed time, user
-  < >  previous / next sort column   r reverse   t process tree
-  Enter / double click   process details   k send a signal (asks first; Esc cancels)
-  A alerts (Enter jumps, a ack, s silence)   i IO correlation (network vs disk)
+keys (? lists every key of the current screen):
+  q                 quit
+  /                 filter processes; Esc clears the filter, then goes back
+  c m g s p e u     sort by CPU%, RSS, GPU memory, SM%, PID, elapsed time, user
+  < > r             previous / next sort column, reverse
+  t                 process tree
+  Enter, dbl click  process details
+  k                 send a signal (asks first, naming the pid and command)
+  0-9               open that GPU
+  A                 alerts (Enter opens a group or jumps; a ack, s silence)
+  i                 IO correlation (network vs disk)
 """
 
 

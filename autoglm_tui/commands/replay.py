@@ -19,7 +19,7 @@ from --at at --speed to the end and stays there.
 
 examples:
   autoglm-tui replay incident.jsonl.zst --at 03:12:40 --speed 4
-  autoglm-tui replay ~/.local/state/autoglm-tui/flight/20261124T031240Z-gpu_mem_high-n7.jsonl.zst
+  autoglm-tui replay ~/.local/state/autoglm-tui/flight/20261124T031240Z-n7.jsonl.zst
   autoglm-tui replay fleet.jsonl.zst --info          (what is in it, as JSON)
 """
 

@@ -17,9 +17,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     rsub = p.add_subparsers(dest="rules_command", metavar="SUBCOMMAND")
-    check = rsub.add_parser("check", help="validate rules files; print each error with its line")
-    check.add_argument("files", nargs="+", metavar="FILE")
-    lst = rsub.add_parser("list", help="show the rules in force (defaults, user config, --rules)")
+    check = rsub.add_parser(
+        "check",
+        help="validate rules files; print each error with its line",
+        description=(
+            "Read each FILE as an alert rules file (TOML, one [[rule]] table per rule) and "
+            "print every error with its file and line, in line order; nothing is started. "
+            "Exit status: 0 when every file is valid, 1 when any has an error."
+        ),
+        epilog=("example:\n"
+                "  autoglm-tui rules check ~/.config/autoglm-tui/rules.toml extra.toml"),
+    )
+    check.add_argument("files", nargs="+", metavar="FILE",
+                       help="a rules file to check (several may be given)")
+    lst = rsub.add_parser(
+        "list",
+        help="show the rules in force (defaults, user config, --rules)",
+        description=(
+            "Print the alert rules a monitor would use: the built-in defaults, then "
+            "~/.config/autoglm-tui/rules.toml, then each --rules FILE, one line per rule "
+            "(name, kind, severity, for, what it checks) with the file and line it came from."
+        ),
+    )
     lst.add_argument("--rules", action="append", default=[], metavar="FILE",
                      help="a rules file loaded after the defaults (repeatable)")
     lst.add_argument("--no-user-rules", action="store_true",

@@ -98,8 +98,12 @@ class Collector:
         adaptive: bool = False,
         health_interval_s: float = HEALTH_INTERVAL_S,
         services: ServiceMonitor | None = None,
+        in_process: bool = False,
     ) -> None:
         self.interval_s = interval_s
+        # Inside another program (the local view) the process's CPU time is that program's:
+        # the sampler then reports only its own calls and threads.
+        self.own_cost = sysinfo.InProcessCost() if in_process else None
         self.proc_interval_s = proc_interval_s
         self.health_interval_s = health_interval_s
         self.requested_interval_s: float | None = None
@@ -171,6 +175,7 @@ class Collector:
 
     def sample(self, now: float) -> Sample:
         """One tick. Never raises for something the host or a GPU does: that becomes a field."""
+        started_cpu = time.thread_time()
         errors: list[str] = []
         mono = time.monotonic()
         if mono - self._cpu_at < MIN_WINDOW_S:  # called right after construction
@@ -216,6 +221,9 @@ class Collector:
         if services is not None:
             errors.extend(services.refused())  # registered services it will not scrape
         cpu_s, rss = sysinfo.self_cost()
+        if self.own_cost is not None:
+            self.own_cost.add_call(time.thread_time() - started_cpu)
+            cpu_s = self.own_cost.cpu_s()
         self._seq += 1
         return Sample(
             t=round(now, 3),
@@ -227,7 +235,8 @@ class Collector:
             gpus=gpu.gpus,
             procs=procs,
             procs_fresh=full,
-            self_cost=SelfSample(cpu_time_s=round(cpu_s, 2), rss_bytes=rss),
+            self_cost=SelfSample(cpu_time_s=round(cpu_s, 3 if self.own_cost else 2),
+                                 rss_bytes=rss),
             services=services.services() if services is not None else (),
             errors=tuple(errors),
             sampling=self.sampling(),

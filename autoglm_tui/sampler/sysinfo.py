@@ -10,6 +10,8 @@ import os
 import platform
 import pwd
 import socket
+import threading
+import time
 
 from autoglm_tui.text import clean
 
@@ -183,3 +185,41 @@ def self_cost() -> tuple[float, int]:
         except (ImportError, OSError):
             rss = 0
     return cpu, rss
+
+
+OWN_THREADS = ("autoglm-", "nvml-")  # names of the threads the sampler starts
+
+
+class InProcessCost:
+    """The sampler's own CPU seconds when it runs inside another program (the local view,
+    where the process's CPU time is the whole UI's): the time its calls spent on the calling
+    thread (:meth:`add_call`) plus the CPU time of the threads it started (services, probes,
+    NVML lanes and the Xid watcher, found by name). Never goes backwards: a thread that ends
+    keeps its last reading."""
+
+    def __init__(self) -> None:
+        self.calls_s = 0.0
+        self._threads: dict[int, float] = {}
+        self._retired_s = 0.0
+
+    def add_call(self, thread_cpu_s: float) -> None:
+        """Count CPU seconds a sampler call spent on the caller's thread."""
+        self.calls_s += max(0.0, thread_cpu_s)
+
+    def cpu_s(self) -> float:
+        """CPU seconds so far: calls plus the sampler's threads, live and ended."""
+        live: dict[int, float] = {}
+        for th in threading.enumerate():
+            ident = th.ident
+            if ident is None or not th.name.startswith(OWN_THREADS):
+                continue
+            try:
+                live[ident] = time.clock_gettime(time.pthread_getcpuclockid(ident))
+            except (AttributeError, OSError, ValueError):  # not on this platform, or gone
+                continue
+        for ident, last in self._threads.items():
+            now = live.get(ident)
+            if now is None or now < last:  # ended (or its id went to a new thread)
+                self._retired_s += last
+        self._threads = live
+        return self.calls_s + self._retired_s + sum(live.values())

@@ -184,8 +184,9 @@ class MonitorApp(App[int]):
         screen = self.screen
         if isinstance(screen, HelpScreen):
             return
-        entries = help_entries(self, screen.active_bindings.items())
-        title = f"{type(screen).__name__.removesuffix('Screen') or 'Main'} screen"
+        entries = help_entries(self, screen.active_bindings.items(), screen)
+        name = getattr(screen, "HELP_TITLE", None) or type(screen).__name__.removesuffix("Screen")
+        title = f"{name or 'Main'} screen"
         self.push_screen(HelpScreen(title, entries, getattr(screen, "help_notes", "")))
 
     def confirm_signal(self, node_id: str, proc: ProcSample) -> None:

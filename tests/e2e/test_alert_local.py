@@ -125,8 +125,9 @@ def test_cpu_burner_pending_firing_alertmanager_resolved(
     rules = tmp / "rules.toml"
     rules.write_text(RULES)
     log = tmp / "alerts.jsonl"
+    # --log-pending: the log also holds the pending line before the firing one
     tmux.start(140, 45, [str(CLI), "local", "--rules", str(rules), "--alert-log", str(log),
-                         "--alertmanager", am.url, "--interval", "0.5"])
+                         "--alertmanager", am.url, "--interval", "0.5", "--log-pending"])
     tmux.wait_for(lambda s: "Processes" in s and "PID" in s, "the local view")
 
     burner = subprocess.Popen([sys.executable, "-c", BURN, "autoglm-e2e-burner"])
@@ -148,6 +149,7 @@ def test_cpu_burner_pending_firing_alertmanager_resolved(
         assert set(states[:at]) <= {"pending", "inactive"}, states
         pending, fired = lines[at - 1], firing[0]
         assert fired["t"] - pending["t"] >= 3.0  # `for = "3s"` held in between
+        assert fired["started_at"] == pending["started_at"]
         assert fired["value"] > 25 and fired["node"] and fired["severity"] == "critical"
         assert "autoglm-e2e-burner" in fired["command"]
         assert f"pid {pid}" in fired["summary"]

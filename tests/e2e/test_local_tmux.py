@@ -151,3 +151,15 @@ def test_small_terminal_shows_every_pane(tmux: Tmux) -> None:
     assert "Traceback" not in screen
     tmux.keys("q")
     assert tmux.wait_exit() == 0
+
+
+def test_header_tells_the_sampler_from_the_tui(tmux: Tmux) -> None:
+    """Issue 15 item 7: the local view's sampler runs inside the TUI; the header gives the
+    sampler's own CPU and, labelled apart, the TUI process's (the sampler's is part of it)."""
+    tmux.start(120, 40, [str(CLI)])
+    pattern = re.compile(r"sampler (\d+\.\d)% CPU\s+│\s+TUI (\d+\.\d)% CPU (\S+) RSS")
+    screen = tmux.wait_for(lambda s: pattern.search(s.splitlines()[0]) is not None,
+                           "the sampler's and the TUI's cost in the header", timeout=30)
+    sampler, tui, rss = pattern.search(screen.splitlines()[0]).groups()  # type: ignore[union-attr]
+    assert float(sampler) <= float(tui) + 1.0  # a part of the whole (readings 1 s apart)
+    assert rss.endswith(("M", "G"))

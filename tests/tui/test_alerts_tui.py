@@ -78,6 +78,15 @@ async def test_alerts_screen_ack_silence_and_jump(tmp_path: Path) -> None:
         assert isinstance(app.screen, AlertsScreen)
         text = screen_text(pilot)
         assert "2 firing · 0 pending" in text and "train_cpu" in text
+        # the two alerts of one rule are one group, open (firing), its header first
+        assert "▾ train_cpu" in text and "2 processes on 1 node" in text
+        await pilot.press("a")  # on the header: every alert of the group
+        await settle(pilot)
+        assert sum(r.acked for r in pipeline.rows()) == 2 and "2 ack" in screen_text(pilot)
+        await pilot.press("a")  # again: un-acknowledged
+        await settle(pilot)
+        assert sum(r.acked for r in pipeline.rows()) == 0
+        await pilot.press("down")  # the first alert of the group
         await pilot.press("a")
         await settle(pilot)
         assert sum(r.acked for r in pipeline.rows()) == 1
@@ -136,33 +145,43 @@ async def test_untrusted_command_lines_show_literally(tmp_path: Path) -> None:
         await settle(pilot)
         await pilot.press("A")
         await settle(pilot)
+        await pilot.press("enter")  # open the rule's group (13 alerts: closed at first)
+        await settle(pilot)
         text = screen_text(pilot)
         assert "[red]x[/red]" in text  # markup shown as text, not applied
         assert "\x1b" not in text and "\x07" not in text
         assert EVIL_CMDLINE not in text  # the control characters were replaced
 
 
-async def test_cluster_screen_alerts_pane_io_column_and_jump(tmp_path: Path) -> None:
+def fleet_with_alerts(nodes: int, gpus: int, rules: str, seconds: int
+                      ) -> tuple[Monitor, AlertPipeline, object]:
+    """A synthetic fleet's monitor after `seconds` of samples, alerting with `rules`."""
     from autoglm_tui.analysis.state import FleetState
     from autoglm_tui.cluster.synthetic import SyntheticFleet
-    from autoglm_tui.tui.cluster_app import ClusterApp
-    from autoglm_tui.tui.screens.cluster import ClusterScreen
 
     from .cluster_kit import T0, Clock
 
-    clock = Clock(T0 + 20)
-    fleet = SyntheticFleet(nodes=4, gpus=2, seed=7, clock=clock)
+    clock = Clock(T0 + seconds)
+    fleet = SyntheticFleet(nodes=nodes, gpus=gpus, seed=7, clock=clock)
     monitor = Monitor(FleetState())
-    rules = '[[rule]]\nname = "busy_node"\nmetric = "cpu.util_pct"\nthreshold = -1\n' \
-            'match = { zone = "a" }\n'
     pipeline = AlertPipeline(AlertEngine(parse_rules(rules)[0]))
     pipeline.install(monitor)
     for e in fleet.join_events(T0):
         monitor.apply(e)
-    for k in range(20):
+    for k in range(seconds):
         for e in fleet.tick_events(T0 + 1 + k):
             monitor.apply(e)
         monitor.tick(T0 + 1 + k)
+    return monitor, pipeline, clock
+
+
+async def test_cluster_screen_alerts_pane_io_column_and_jump(tmp_path: Path) -> None:
+    from autoglm_tui.tui.cluster_app import ClusterApp
+    from autoglm_tui.tui.screens.cluster import ClusterScreen
+
+    rules = '[[rule]]\nname = "busy_node"\nmetric = "cpu.util_pct"\nthreshold = -1\n' \
+            'match = { zone = "a" }\n'
+    monitor, pipeline, clock = fleet_with_alerts(4, 2, rules, 20)
     firing = sorted(a.target.node for a in pipeline.firing())
     assert firing, "the synthetic fleet has zone=a nodes"
     app = ClusterApp(monitor, [ScriptedSource([])], clock=clock)
@@ -190,3 +209,76 @@ async def test_cluster_screen_alerts_pane_io_column_and_jump(tmp_path: Path) -> 
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, ClusterScreen)
+
+
+UNIT_RULES = """
+[[rule]]
+name = "rss_big"
+metric = "proc.rss_bytes"
+threshold = 1000000
+"""
+
+
+async def test_alert_values_read_in_their_unit(tmp_path: Path) -> None:
+    """Issue 15 item 14: a byte value reads 41.0M on the alerts screen and in the pane's
+    summaries, never 4.299e+07."""
+    app, pipeline = _app(tmp_path, UNIT_RULES)
+    assert pipeline.firing()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = screen_text(pilot)
+        assert "e+0" not in pane
+        # one line for the rule, its worst process's value in bytes
+        assert re.search(r"rss_big · \d+ processes · worst pid 4121 18\.0G", pane), pane
+        await pilot.press("A")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        text = screen_text(pilot)
+        assert "▸ rss_big" in text and "13 processes on 1 node" in text  # a large group: closed
+        assert re.search(r"13 processes on 1 node\s+18\.0G\s", text)  # the worst's value
+        await pilot.press("enter")
+        await settle(pilot)
+        text = screen_text(pilot)
+        assert "e+0" not in text
+        rows = [ln for ln in text.splitlines() if "pid" in ln and "FIRING" in ln]
+        assert rows and all(re.search(r"\s\d+(\.\d)?[KMG]\s", ln) for ln in rows), rows
+    # the summaries (screen, pane, log) say it in bytes too
+    assert all(re.search(r"proc\.rss_bytes of pid \d+ .* is \d+(\.\d)?[KMG] > 977K",
+                         r.alert.summary()) for r in pipeline.rows())
+
+
+async def test_cluster_alerts_grouped_by_rule_pending_closed_until_enter() -> None:
+    """Issue 15 item 8: hundreds of pending GPUs are one line in the pane and one closed
+    group on the alerts screen; Enter opens it."""
+    from autoglm_tui.tui.cluster_app import ClusterApp
+
+    rules = ('[[rule]]\nname = "gpu_util_high"\nmetric = "gpu.util_pct"\nthreshold = 85\n'
+             'for = "3m"\n')
+    monitor, pipeline, clock = fleet_with_alerts(24, 8, rules, 60)
+    pending = [r for r in pipeline.rows() if r.alert.state == AlertState.PENDING]
+    nodes = {r.alert.target.node for r in pending}
+    assert len(pending) > 50 and not pipeline.firing()
+    app = ClusterApp(monitor, [ScriptedSource([])], clock=clock, gc_tuning=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        text = screen_text(pilot)
+        line = f"gpu_util_high · {len(pending)} GPUs on {len(nodes)} nodes · worst node-"
+        assert line in text
+        assert f"0 firing · {len(pending)} pending" in text
+        assert sum("gpu_util_high" in ln for ln in text.splitlines()) == 1  # one line, not 100s
+        await pilot.press("colon", *"alerts", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        text = screen_text(pilot)
+        assert "▸ gpu_util_high" in text and f"{len(pending)} GPUs on {len(nodes)} nodes" in text
+        assert sum("gpu_util_high" in ln for ln in text.splitlines()) == 1  # closed
+        assert app.screen.selected is None  # the cursor is on the group's header
+        await pilot.press("enter")
+        await settle(pilot)
+        text = screen_text(pilot)
+        assert "▾ gpu_util_high" in text
+        members = [ln for ln in text.splitlines() if re.search(r"node-\d+ gpu\d", ln)]
+        assert len(members) > 20  # as many as the screen holds
+        await pilot.press("down", "enter")  # an alert of the group: its GPU opens
+        await settle(pilot)
+        assert type(app.screen).__name__ == "GpuScreen"

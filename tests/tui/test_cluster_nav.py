@@ -192,7 +192,7 @@ async def test_help_lists_every_key_of_each_screen() -> None:
         await start(pilot, app)
         expectations = [
             ((), ["Filter", "Group by next label", "Reverse sort", "Command line", "Quit"]),
-            (("enter",), ["Open a GPU", "Signal", "Command line", "Quit"]),
+            (("enter",), ["Open a GPU", "Send a signal", "Command line", "Quit"]),
             (("1",), ["Back", "Signal the selected process", "Command line"]),
         ]
         for keys, words in expectations:

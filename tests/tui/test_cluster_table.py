@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from autoglm_tui.tui.screens.cluster import ClusterScreen
 from autoglm_tui.tui.screens.gpus import GpusScreen
+from autoglm_tui.tui.widgets.node_row import latency_text
 
-from .cluster_kit import SIZE, make_app, screen_text, settle, shown_nodes, start
+from .cluster_kit import SIZE, feed, make_app, screen_text, settle, shown_nodes, start
 
 
 def cpu_of(app, node_id: str) -> float:  # type: ignore[no-untyped-def]
@@ -148,9 +149,12 @@ async def test_filter_queries_including_malformed_ones() -> None:
 
 
 async def test_grouping_by_label_with_aggregated_rows_that_expand() -> None:
-    app, _, _ = make_app(nodes=8)
+    app, fleet, clock = make_app(nodes=8)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot, app)
+        for _ in range(8):  # the inference servers' first scrapes (every 5 s)
+            clock.t += 1
+            await feed(pilot, app, list(fleet.tick_events(clock.t)))
         screen = app.screen
         assert isinstance(screen, ClusterScreen)
         await pilot.press("g")  # labels: rack, role, zone -> rack first
@@ -171,7 +175,17 @@ async def test_grouping_by_label_with_aggregated_rows_that_expand() -> None:
 
         assert fmt.bytes_(used) in text
         assert "role=infer  2 nodes, 2 up, 8 GPUs" in text  # the detail line: sums and means
-        assert "GPU util Σ" in text and "x̄" in text
+        assert "GPU util x̄" in text and "GPU mem Σ" in text
+        # issue 15 item 9: percentages as mean and max, never summed; P95 the worst member's
+        assert "util Σ" not in text and "CPU Σ" not in text and "mem Σ" not in text.replace(
+            "GPU mem Σ", "")
+        utils = [n.metric("gpu.util_pct", i) for n in infer for i in range(4)]
+        assert f"GPU util x̄ {sum(utils) / 8:.0f}% max {max(utils):.0f}%" in text
+        infer_row = next(ln for ln in text.splitlines() if "▸ 2/2 up" in ln)
+        assert f"{sum(utils) / 8:.0f}% ↑{max(utils):.0f}%" in infer_row
+        worst = max(n.metric("svc.latency_p95_s") for n in infer)
+        mean = sum(n.metric("svc.latency_p95_s") for n in infer) / 2
+        assert latency_text(worst) in infer_row and latency_text(mean) not in infer_row
 
         await pilot.press("enter")  # expand "infer"
         await settle(pilot, app)

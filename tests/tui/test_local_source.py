@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -44,6 +45,17 @@ async def test_real_local_source_shows_this_machine() -> None:
             await pilot.press(*MARKER)
             await pilot.pause()
             assert table_pids(pilot) == [child.pid]
+            # issue 15 item 7: the sampler's own cost and, apart, the TUI process's
+            for _ in range(100):
+                await pilot.pause(0.1)
+                if "TUI " in screen_text(pilot).splitlines()[0]:
+                    break
+            header = screen_text(pilot).splitlines()[0]
+            assert re.search(r"sampler \d+\.\d% CPU\s+│\s+TUI \d+\.\d% CPU \S+ RSS", header)
+            state = app.monitor.state
+            node = state.nodes[source.node_id]
+            assert node.sampler_cpu_pct is not None and state.monitor_cost.cpu_pct is not None
+            assert state.monitor_cost.rss_bytes and state.monitor_cost.rss_bytes > 10 << 20
     finally:
         child.kill()
         child.wait(timeout=5)
@@ -55,7 +67,9 @@ def test_cli_help_lists_the_options(capsys) -> None:  # type: ignore[no-untyped-
     except SystemExit as exc:
         assert exc.code == 0
     out = capsys.readouterr().out
-    for option in ("--interval", "--theme", "--top", "--no-mouse", "? help", "k send a signal"):
+    out = " ".join(out.split())
+    for option in ("--interval", "--theme", "--top", "--no-mouse",
+                   "? lists every key of the current screen", "k send a signal"):
         assert option in out
 
 

@@ -55,7 +55,7 @@ async def test_80x24_shows_all_8_gpus_alerts_and_processes() -> None:
     assert len(lines) == 24
     assert gpu_indices(lines) == list(range(8))
     alerts = next(ln for ln in lines if "Alerts" in ln)
-    assert "8 firing" in alerts  # the counts are in the pane's title
+    assert "16 firing" in alerts  # the counts are in the pane's title (memory and util rules)
     assert any(ln.lstrip(" │").startswith("FIRING") for ln in lines)
     head = next(i for i, ln in enumerate(lines) if "PID" in ln and "COMMAND" in ln)
     assert len(process_rows(lines[head:])) >= 3

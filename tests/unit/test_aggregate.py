@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 
 from autoglm_tui.analysis.aggregate import (
+    MEAN,
+    SUM,
+    WORST,
     aggregate,
     cluster_summary,
+    combine,
     group_by_label,
     label_keys,
 )
@@ -49,6 +53,28 @@ def test_group_by_label_sums_and_means_per_metric() -> None:
     assert a.mean("svc.tokens_per_s") is None  # no service anywhere: unknown, not 0
     none = groups[2].agg
     assert (none.nodes, none.live, none.gpus, none.mean("gpu.util_pct")) == (1, 0, 0, None)
+
+
+def test_a_group_shows_means_and_max_of_levels_sums_of_amounts_worst_latency() -> None:
+    """Issue 15 item 9: no sums of percentages; the group P95 is the worst member's."""
+    assert [combine(m) for m in ("gpu.util_pct", "mem.used_pct", "gpu.temp_c",
+                                 "gpu.mem_used_bytes", "net.rx_bps", "gpu.power_w",
+                                 "svc.tokens_per_s", "svc.latency_p95_s")] == [
+        MEAN, MEAN, MEAN, SUM, SUM, SUM, SUM, WORST]
+    st = FleetState()
+    for nid, util, p95 in (("n1", 90.0, 0.4), ("n2", 50.0, 2.5), ("n3", 70.0, None)):
+        st.apply(NodeJoined(1.0, nid, labels={"zone": "a"}))
+        st.apply(HelloReceived(1.0, nid, hello(nid)))
+        st.apply(SampleReceived(2.0, nid, sample(2.0, 1, gpu_util=util, cpu=util / 2)))
+        if p95 is not None:
+            st.nodes[nid].metrics[("svc.latency_p95_s", None)] = p95
+    (g,) = group_by_label(st.nodes.values(), "zone")
+    agg = g.agg
+    assert agg.figure("gpu.util_pct") == 70.0 and agg.max("gpu.util_pct") == 90.0
+    assert agg.figure("cpu.util_pct") == 35.0 and agg.max("cpu.util_pct") == 45.0
+    assert agg.figure("gpu.mem_used_bytes") == agg.sum("gpu.mem_used_bytes") == 6 * (40 << 30)
+    assert agg.figure("svc.latency_p95_s") == 2.5  # the worst, not the mean 1.45
+    assert aggregate([]).max("gpu.util_pct") is None
 
 
 def test_only_up_nodes_count_in_live_figures() -> None:
@@ -96,3 +122,19 @@ def test_sampler_cost_is_cpu_time_over_sample_time() -> None:
     assert st.nodes["n"].sampler_cpu_pct == pytest.approx(5.0)  # same sample again: unchanged
     st.apply(SampleReceived(4.0, "n", replace(sample(13.0, 3), self_cost=SelfSample(0.01, 1))))
     assert st.nodes["n"].sampler_cpu_pct is None  # the sampler restarted: its CPU time went back
+
+
+def test_process_cost_from_cumulative_cpu_time() -> None:
+    from autoglm_tui.analysis.process_cost import ProcessCost
+    from autoglm_tui.events import MonitorCost
+
+    cost = ProcessCost().after(10.0, 2.0, 50 << 20)
+    assert cost.cpu_pct is None and cost.rss_bytes == 50 << 20  # one reading: no rate yet
+    cost = cost.after(12.0, 2.5, 51 << 20)
+    assert cost.cpu_pct == 25.0
+    assert cost.after(13.0, 1.0, 1).cpu_pct is None  # CPU time went back: a new process
+    st = FleetState()
+    st.apply(MonitorCost(1.0, 1.0, 10))
+    st.apply(MonitorCost(3.0, 1.1, 20))
+    assert st.monitor_cost.cpu_pct == pytest.approx(5.0) and st.monitor_cost.rss_bytes == 20
+    assert st.clone().monitor_cost == st.monitor_cost

@@ -139,11 +139,12 @@ def test_a_restart_neither_pages_again_nor_forgets(tmp_path: Path) -> None:
     second.start()
     second.step("95")
     second.step("95")
-    assert _alert_lines(path) == [("n1", "pending", ""), ("n1", "firing", "")]
+    # (a pending start is not a line of its own without --log-pending; the firing line
+    # carries started_at)
+    assert _alert_lines(path) == [("n1", "firing", "")]
     second.step("20")
     second.stop()
-    assert _alert_lines(path) == [("n1", "pending", ""), ("n1", "firing", ""),
-                                  ("n1", "resolved", "condition cleared")]
+    assert _alert_lines(path) == [("n1", "firing", ""), ("n1", "resolved", "condition cleared")]
     (ended,) = [r for r in read_log(path) if r.get("state") == "resolved"]
     assert ended["started_at"] == round(started, 3)
     # A third start: nothing is active, nothing comes back.
@@ -203,3 +204,40 @@ def test_node_notes_are_logged(tmp_path: Path) -> None:
                      ("n1", "sampler_exited", "sampler stopped (killed by signal KILL)"),
                      ("n1", "agent_back", "heartbeat back")]
     assert rig.monitor.state.nodes["n1"].sampler_restarts == 1
+
+
+def test_pending_flips_stay_out_of_the_log_unless_asked(tmp_path: Path) -> None:
+    """Issue 15 item 8: a GPU that goes above the threshold and back, again and again, without
+    ever holding for `for`, is no line in the log; with --log-pending it is every flip."""
+    quiet = Rig(tmp_path / "quiet.jsonl")
+    loud = Rig(tmp_path / "loud.jsonl")
+    loud.pipeline.log_pending = True
+    for rig in (quiet, loud):
+        rig.start()
+        for util in ("90", "20", "90", "20", "90", "20"):
+            rig.step(util)
+        rig.stop()
+    assert _alert_lines(tmp_path / "quiet.jsonl") == []
+    assert _alert_lines(tmp_path / "loud.jsonl") == [("n1", "pending", ""),
+                                                     ("n1", "inactive", "condition cleared")] * 3
+
+
+def test_a_pending_alert_the_log_restated_ends_in_the_log(tmp_path: Path) -> None:
+    """A pending alert written into a snapshot (after a rotation, or at start) has its end
+    logged, so the next start does not take back an alert that is over."""
+    path = tmp_path / "alerts.jsonl"
+    first = Rig(path)
+    first.start()
+    first.step("90")  # pending
+    first.pipeline._restate(first.t, "log rotated")  # what a rotation does
+    first.stop()
+    second = Rig(path, t=first.t + 5)
+    found = second.pipeline.restore(second.t)  # restated again at start
+    assert found is not None and found.describe() == "restored 0 firing, 1 pending"
+    second.start()
+    second.step("20")
+    second.stop()
+    assert _alert_lines(path)[-1] == ("n1", "inactive", "condition cleared")
+    third = Rig(path, t=second.t + 5)
+    assert third.pipeline.restore(third.t).describe() == "restored 0 firing, 0 pending"
+    third.stop()

@@ -134,3 +134,53 @@ def test_first_sample_right_after_construction_still_has_cpu_figures() -> None:
     coll = Collector()
     sample = coll.sample(time.time())
     assert len(sample.cpu.per_core_pct) == psutil.cpu_count()
+
+
+def _burnt(thread: object) -> bool:
+    """Whether `thread` has used 0.3 s of CPU (its own clock)."""
+    ident = getattr(thread, "ident", None)
+    return ident is not None and time.clock_gettime(time.pthread_getcpuclockid(ident)) >= 0.3
+
+
+def test_in_process_cost_is_the_samplers_own_not_the_host_programs() -> None:
+    """Issue 15 item 7: inside the local view the process's CPU time is the whole UI's; an
+    in-process collector reports only its calls and the threads it started."""
+    import threading
+    import time as _time
+
+    from autoglm_tui.sampler.collector import Collector
+
+    def burn(seconds: float) -> None:
+        end = _time.thread_time() + seconds
+        while _time.thread_time() < end:
+            pass
+
+    done, stop = threading.Event(), threading.Event()
+
+    def worker() -> None:  # like the sampler's own threads (services, NVML lanes): long-lived
+        done.wait()
+        burn(0.3)
+        stop.wait()
+
+    ours = threading.Thread(target=worker, name="autoglm-test-worker", daemon=True)
+    ours.start()
+    inside = Collector(interval_s=1.0, top_n=5, in_process=True)
+    whole = Collector(interval_s=1.0, top_n=5)
+    try:
+        first_in, first_whole = inside.sample(_time.time()), whole.sample(_time.time())
+        burn(0.5)  # the host program's own work, on the sampler's calling thread
+        done.set()  # a thread of the sampler's (by its name) works 0.3 s
+        deadline = _time.monotonic() + 30
+        while not _burnt(ours) and _time.monotonic() < deadline:
+            _time.sleep(0.01)
+        second_in, second_whole = inside.sample(_time.time()), whole.sample(_time.time())
+    finally:
+        stop.set()
+        inside.close()
+        whole.close()
+    assert first_in.self_cost is not None and second_in.self_cost is not None
+    assert first_whole.self_cost is not None and second_whole.self_cost is not None
+    grew_in = second_in.self_cost.cpu_time_s - first_in.self_cost.cpu_time_s
+    grew_whole = second_whole.self_cost.cpu_time_s - first_whole.self_cost.cpu_time_s
+    assert grew_whole >= 0.75  # the process: the burns and the samples
+    assert 0.3 <= grew_in < 0.5  # the sampler: its thread and its calls, not the 0.5 s burn

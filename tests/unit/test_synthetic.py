@@ -80,3 +80,34 @@ def test_bad_sizes_are_refused() -> None:
         SyntheticFleet(nodes=-1)
     with pytest.raises(ValueError):
         SyntheticFleet(interval_s=0)
+
+
+def test_busy_training_gpus_fire_the_default_rule_instead_of_flipping_pending() -> None:
+    """Issue 15 item 8: the demo's training GPUs are busy above gpu_util_high's 85% long
+    enough for its 3 minutes, so it fires; a checkpoint (every 10 minutes) is the only dip,
+    so pending alerts are not reset every few seconds."""
+    from autoglm_tui.alerting.pipeline import AlertPipeline
+    from autoglm_tui.alerting.rule_files import default_rules
+    from autoglm_tui.analysis.alerts import AlertEngine, AlertState
+    from autoglm_tui.monitor import Monitor
+
+    (rule,) = [r for r in default_rules() if r.name == "gpu_util_high"]
+    assert rule.for_s == 180 and rule.threshold == 85
+    pipeline = AlertPipeline(AlertEngine([rule]))
+    monitor = Monitor()
+    pipeline.install(monitor)
+    fleet = SyntheticFleet(nodes=16, gpus=8, seed=0, clock=_clock)
+    t = 1_700_000_000.0
+    for e in fleet.join_events(t):
+        monitor.apply(e)
+    for _ in range(240):
+        t += 1.0
+        for e in fleet.tick_events(t):
+            monitor.apply(e)
+        monitor.tick(t)
+    train = [n for n in fleet.nodes if n.role == "train"]
+    busy_gpus = sum(len(n.hello.static.gpus) - (n.straggler is not None) for n in train)
+    firing = pipeline.firing()
+    assert len(firing) >= busy_gpus * 0.6, (len(firing), busy_gpus)
+    flips = [e for e in pipeline.recent if e.state == AlertState.INACTIVE]
+    assert len(flips) <= busy_gpus * 0.5  # a checkpoint now and then, not every 20 s

@@ -56,20 +56,9 @@ class Missing:
 
 
 def in_unit(v: float, unit: str) -> str:
-    """A value in its metric's unit: 97.0%, 49.4 MiB, 5.2 MB/s, 2.5s; a rate of change
-    (unit "UNIT/min") as "+1.5%/min"."""
-    if unit.endswith("/min"):
-        text = in_unit(v, unit[:-4])
-        return f"{'+' if v > 0 else ''}{text}/min"
-    if unit == "pct":
-        return f"{v:.1f}%"
-    if unit == "bytes":
-        return fmt.bytes_(v)
-    if unit == "bytes/s":
-        return fmt.rate(v)
-    if unit in ("ms", "s", "w", "c"):
-        return f"{v:.3g}{unit if unit != 'c' else '°C'}"
-    return f"{v:.4g}"
+    """A value in its metric's unit: 97.0%, 49.4M, 5.2M/s, 250ms; a rate of change (unit
+    "UNIT/min") as "+1.5%/min" (format.in_unit; never in exponent form)."""
+    return fmt.in_unit(v, unit)
 
 
 def _field(v: float | None, unit: str = "") -> object:

@@ -1,9 +1,13 @@
-"""The alerts screen (`:alerts`, or A): firing first, then pending, then recently resolved.
+"""The alerts screen (`:alerts`, or A): alerts grouped by rule, firing first, then pending,
+then recently resolved (alerting/groups.py).
 
+A group is one line ("▸ gpu_util_high · 341 GPUs on 43 nodes", its worst member's value);
+firing groups of up to 10 alerts are open, the others closed until Enter opens them. On an alert,
 Enter jumps to what fired (the node, its GPU, or the process); ``a`` acknowledges (again:
 un-acknowledges), ``s`` silences for a chosen time (this target or the whole rule), ``u`` lifts
-the silence. Acks and silences persist across restarts (alerting/silences.py). The footer line
-says how the sinks are doing (log file, Alertmanager delivery).
+the silence; on a group they act on every member (``s``: the whole rule). Acks and silences
+persist across restarts (alerting/silences.py). The footer line says how the sinks are doing
+(log file, Alertmanager delivery).
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from autoglm_tui import format as fmt
+from autoglm_tui.alerting.groups import (
+    AlertGroup,
+    Line,
+    alert_value,
+    group_alerts,
+    is_open,
+    visible,
+)
 from autoglm_tui.analysis.alerts import Alert, AlertState
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.text import clean
@@ -53,7 +65,9 @@ COLUMNS = [
     Column("marks", "Marks", 20),
     Column("summary", "Summary", 24, fill=True),
 ]
-AlertItem = tuple[str, int]  # (fingerprint, how many rows above have the same one)
+# A line of the table: ("group", key) for a group's header, (fingerprint, n) for an alert
+# (n: how many lines above show the same fingerprint, normally 0).
+AlertItem = tuple[str, object]
 
 
 class SilenceDialog(ModalScreen[tuple[float, bool] | None]):
@@ -68,19 +82,22 @@ class SilenceDialog(ModalScreen[tuple[float, bool] | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, alert: Alert) -> None:
+    def __init__(self, alert: Alert, whole_rule_only: bool = False) -> None:
         super().__init__()
         self.alert = alert
+        self.whole_rule_only = whole_rule_only  # a group: only the whole rule makes sense
 
     def compose(self) -> ComposeResult:
         with Vertical():
             title = Text("Silence ", style="bold")
             title.append(clean(self.alert.rule.name, 60))
-            title.append(" on ")
-            title.append(clean(str(self.alert.target), 80))
+            if not self.whole_rule_only:
+                title.append(" on ")
+                title.append(clean(str(self.alert.target), 80))
             yield Static(title)
             yield OptionList(*(Option(Text(label), id=str(i))
-                               for i, (label, _, _) in enumerate(SILENCE_CHOICES)))
+                               for i, (label, _, whole) in enumerate(SILENCE_CHOICES)
+                               if whole or not self.whole_rule_only))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -92,7 +109,11 @@ class SilenceDialog(ModalScreen[tuple[float, bool] | None]):
 
 
 class AlertsScreen(StateScreen):
-    """Every alert the pipeline knows, newest state first within each group."""
+    """Every alert the pipeline knows, grouped by rule and state (firing first)."""
+
+    HELP_TITLE = "Alerts"
+    KEY_HELP = {"enter": "On a group: show or hide its alerts; on an alert: open its "
+                         "node, GPU or process"}  # widget keys, as here
 
     DEFAULT_CSS = """
     AlertsScreen #alerts-title { height: 1; background: $panel; padding: 0 1; }
@@ -102,15 +123,21 @@ class AlertsScreen(StateScreen):
     age_every_s = 1.0  # the Since column moves without new data
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("enter", "jump", "Go to target"),
-        Binding("a", "ack", "Ack"),
-        Binding("s", "silence", "Silence"),
-        Binding("u", "unsilence", "Unsilence"),
+        Binding("enter", "jump", "Open group / go to target",
+                tooltip="on a group: show or hide its alerts; on an alert: open its node, "
+                "GPU or process"),
+        Binding("a", "ack", "Ack", tooltip="acknowledge (again: un-acknowledge); on a group, "
+                "every alert of it"),
+        Binding("s", "silence", "Silence", tooltip="mute for a while: this target or the "
+                "whole rule; on a group, the whole rule"),
+        Binding("u", "unsilence", "Unsilence", tooltip="lift the silence (on a group: of "
+                "every alert of it)"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self._rows: dict[AlertItem, AlertRow] = {}
+        self._rows: dict[AlertItem, Line] = {}
+        self.toggled: set[str] = set()  # group keys opened or closed against the default
         self._now = 0.0
         self._p = Palette()
 
@@ -150,20 +177,26 @@ class AlertsScreen(StateScreen):
         self.query_one("#alerts-title", Static).update(title)
         status = Text(clean(pipeline.status_line(), 400) or "no sinks", style=p.muted)
         self.query_one("#alerts-status", Static).update(status)
-        rows: dict[AlertItem, AlertRow] = {}
+        rows: dict[AlertItem, Line] = {}
         seen: dict[str, int] = {}
-        for row in pipeline.rows():
-            fp = row.alert.fingerprint
-            rows[(fp, seen.get(fp, 0))] = row
+        for line in visible(group_alerts(pipeline.rows(), now), self.toggled):
+            if line.row is None:
+                rows[("group", line.group.key)] = line
+                continue
+            fp = line.row.alert.fingerprint
+            rows[(fp, seen.get(fp, 0))] = line
             seen[fp] = seen.get(fp, 0) + 1
         self._rows = rows
         self.table.show(list(rows), self._render_row)  # only the rows in view are drawn
 
     def _render_row(self, item: object) -> list[Text]:
-        row = self._rows.get(item)  # type: ignore[call-overload]
-        if row is None:
+        line = self._rows.get(item)  # type: ignore[call-overload]
+        if line is None:
             return []
-        a, p, now = row.alert, self._p, self._now
+        if line.row is None:
+            return self._render_group(line.group)
+        row, p, now = line.row, self._p, self._now
+        a = row.alert
         style = state_style(row, p)
         marks = Text()
         if row.acked:
@@ -178,23 +211,62 @@ class AlertsScreen(StateScreen):
         since = (f"{fmt.duration(now - a.resolved_at)} ago"
                  if a.state == AlertState.RESOLVED and a.resolved_at is not None
                  else fmt.duration(now - a.active_since))
+        member = line.group.size > 1  # under its group's header: indented
         return [
             Text(STATE_LABEL[a.state], style=style),
             Text(SEVERITY_MARK.get(a.severity, "").strip() or "·", style=style),
-            Text(clean(a.rule.name, 48)),
+            Text(("  " if member else "") + clean(a.rule.name, 48)),
             Text(clean(str(a.target), 60)),
-            Text("-" if a.value is None else f"{a.value:.4g}"),
+            Text(alert_value(a)),
             Text(since),
             marks,
             Text(clean(a.summary(), 300), style=p.muted if row.silence else ""),
         ]
 
+    def _render_group(self, g: AlertGroup) -> list[Text]:
+        p = self._p
+        style = state_style(g.worst, p) if g.silenced < g.size else p.muted
+        marks = Text()
+        if g.acked:
+            marks.append(f"{g.acked} ack ", style=p.success)
+        if g.silenced:
+            marks.append(f"{g.silenced} silenced", style=p.muted)
+        age = fmt.duration(g.age_s)
+        summary = Text("worst ", style=p.muted)
+        summary.append(clean(str(g.worst.alert.target), 120), style="bold")
+        summary.append(" · " + clean(g.worst.alert.summary(), 300), style=p.muted)
+        return [
+            Text(STATE_LABEL[g.state], style=f"bold {style}"),
+            Text(SEVERITY_MARK.get(g.severity, "").strip() or "·", style=style),
+            Text(("▾ " if is_open(g, self.toggled) else "▸ ") + clean(g.rule, 48),
+                 style="bold"),
+            Text(g.what(), style="bold"),
+            Text(alert_value(g.worst.alert)),
+            Text(f"{age} ago" if g.state == AlertState.RESOLVED else age),
+            marks,
+            summary,
+        ]
+
     # ------------------------------------------------------------------ actions
 
     @property
-    def selected(self) -> AlertRow | None:
-        """The alert under the cursor."""
+    def selected_line(self) -> Line | None:
+        """The line under the cursor: a group's header or one alert."""
         return self._rows.get(self.table.selected)  # type: ignore[arg-type]
+
+    @property
+    def selected(self) -> AlertRow | None:
+        """The alert under the cursor (None on a group's header)."""
+        line = self.selected_line
+        return None if line is None else line.row
+
+    def _targets(self) -> list[AlertRow]:
+        """What an action applies to: the alert under the cursor, or every alert of the
+        group whose header it is on."""
+        line = self.selected_line
+        if line is None:
+            return []
+        return list(line.group.rows) if line.row is None else [line.row]
 
     def on_live_table_activated(self, event: LiveTable.Activated) -> None:
         event.stop()
@@ -204,10 +276,14 @@ class AlertsScreen(StateScreen):
         event.stop()
 
     def action_jump(self) -> None:
-        row = self.selected
-        if row is None:
+        line = self.selected_line
+        if line is None:
             return
-        target = row.alert.target
+        if line.row is None:  # a group's header: open or close it
+            self.toggled ^= {line.group.key}
+            self.repaint(self.monitor_app.clock(), force=True)
+            return
+        target = line.row.alert.target
         node = self.state.nodes.get(target.node)
         if node is None:
             self.notify(f"{clean(target.node, 64)} is no longer in the fleet", severity="warning")
@@ -215,17 +291,24 @@ class AlertsScreen(StateScreen):
         self.go(target_intent(node, target.gpu, target.pid))
 
     def action_ack(self) -> None:
-        row, pipeline = self.selected, self.pipeline
-        if row is None or pipeline is None:
+        rows, pipeline = self._targets(), self.pipeline
+        if not rows or pipeline is None:
             return
-        pipeline.ack(row.alert)
+        if len(rows) == 1:
+            pipeline.ack(rows[0].alert)
+        else:  # a group: ack every alert, or, when all are acked, un-ack them
+            everyone = all(r.acked for r in rows)
+            for r in rows:
+                if r.acked == everyone:
+                    pipeline.ack(r.alert)
         self.repaint(self.monitor_app.clock(), force=True)
 
     def action_silence(self) -> None:
-        row, pipeline = self.selected, self.pipeline
-        if row is None or pipeline is None:
+        line, pipeline = self.selected_line, self.pipeline
+        if line is None or pipeline is None:
             return
-        alert = row.alert
+        group = line.row is None
+        alert = line.group.worst.alert if group else line.row.alert  # type: ignore[union-attr]
 
         def chosen(choice: tuple[float, bool] | None) -> None:
             if choice is None or self.pipeline is None:
@@ -236,14 +319,17 @@ class AlertsScreen(StateScreen):
             self.notify(Text(f"silenced {s.describe()} until {until}").plain, timeout=4)
             self.repaint(self.monitor_app.clock(), force=True)
 
-        self.app.push_screen(SilenceDialog(alert), chosen)
+        self.app.push_screen(SilenceDialog(alert, whole_rule_only=group), chosen)
 
     def action_unsilence(self) -> None:
-        row, pipeline = self.selected, self.pipeline
-        if row is None or pipeline is None or row.silence is None:
+        pipeline = self.pipeline
+        if pipeline is None:
             return
-        pipeline.unsilence(row.silence)
-        self.repaint(self.monitor_app.clock(), force=True)
+        silences = {r.silence.id: r.silence for r in self._targets() if r.silence is not None}
+        for silence in silences.values():
+            pipeline.unsilence(silence)
+        if silences:
+            self.repaint(self.monitor_app.clock(), force=True)
 
 
 def target_intent(node: NodeState, gpu: int | None, pid: int | None) -> Intent:

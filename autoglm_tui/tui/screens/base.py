@@ -156,10 +156,11 @@ class StateScreen(Screen):
         raise NotImplementedError
 
     def paint_header(self, node_id: str, node: NodeState | None, now: float) -> None:
-        """Draw the screen's NodeHeader (status, sampler cost, source errors) for `node`."""
+        """Draw the screen's NodeHeader (status, sampler and monitor cost, source errors)."""
         app = self.monitor_app
         cost = node.sampler_cpu_pct if node is not None else None
-        self.query_one(NodeHeader).show(node, now, app.error_text(), cost)
+        self.query_one(NodeHeader).show(node, now, app.error_text(), cost,
+                                        self.state.monitor_cost)
 
     # ------------------------------------------------------------------ command line
 

@@ -69,6 +69,8 @@ Hlth         worst GPU: OK, SLOW (degraded), RESET
 class ClusterScreen(TableScreen):
     """Every node of the cluster; the root of the drill-down."""
 
+    HELP_TITLE = "Cluster"
+    KEY_HELP = {"enter": "Open the node (on a group row: open or close the group)"}
     help_notes = STATUS_LEGEND  # the help screen shows it under the keys
 
     sort_columns = SORT_COLUMNS

@@ -127,6 +127,9 @@ def nice_window(seconds: float) -> float:
 class GpuScreen(StateScreen):
     """History and processes of one GPU of one node."""
 
+    HELP_TITLE = "GPU"
+    KEY_HELP = {"enter": "Open the process"}  # widget keys, as here
+
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("k", "signal", "Signal the selected process"),

@@ -80,6 +80,9 @@ def peer_text(devs: list[Deviation] | None, p: Palette, grey: bool) -> Text:
 class GpusScreen(TableScreen):
     """All GPUs, sortable and filterable, with peer outliers marked."""
 
+    HELP_TITLE = "All GPUs"
+    KEY_HELP = {"enter": "Open the GPU"}  # widget keys, as here
+
     sort_columns = SORT_COLUMNS
     ascending_first = ("node", "gpu", "status", "name")
     table_id = "gpu-table"

@@ -20,34 +20,68 @@ class HelpEntry:
     group: str
 
 
+# Textual's own bindings that mean nothing here: no screen has a second focusable widget to
+# Tab to, and Ctrl+C copies only a mouse selection (without one it quits: listed with Quit).
+HIDDEN_ACTIONS = frozenset({"app.focus_next", "app.focus_previous", "screen.copy_text",
+                            "help_quit"})
+QUIT_KEYS = "q ^q ^c"
+
+
 def help_entries(
-    app_display: object, active: Iterable[tuple[str, ActiveBinding]]
+    app_display: object, active: Iterable[tuple[str, ActiveBinding]],
+    screen: object | None = None,
 ) -> list[HelpEntry]:
-    """One entry per described binding, grouped by where it is defined (screen, widget, app).
+    """One entry per described binding that does something here, grouped by where it is
+    defined (screen, widget, app).
 
     `app_display` is the app (for ``get_key_display``); `active` is
-    ``screen.active_bindings.items()`` taken before the help screen opens.
+    ``screen.active_bindings.items()`` taken before the help screen opens; `screen` (that
+    screen) may say better what a key does there (``KEY_HELP``: "enter" -> "Open the
+    process"), its widgets' keys included. Keys that would do nothing are left out:
+    sideways scrolling of a table that fits, scrolling of a pane that does not scroll.
     """
+    overrides: dict[str, str] = dict(getattr(screen, "KEY_HELP", {}) or {})
     seen: dict[tuple[str, str], HelpEntry] = {}
     order: list[tuple[str, str]] = []
-    for _key, ab in active:
+    for key, ab in active:
         b: Binding = ab.binding
-        if not b.description or b.system:
+        if not b.description or b.system or b.action in HIDDEN_ACTIONS:
             continue
         group = _group(ab)
-        ident = (b.description, group)  # one line per thing the user can do
+        if group == "table" and not does_something(ab.node, b.action):
+            continue
+        if b.action == "quit":
+            ident = ("Quit", group)
+            if ident not in seen:
+                seen[ident] = HelpEntry(QUIT_KEYS, "Quit", group)
+                order.append(ident)
+            continue
+        description = overrides.get(key, b.description)
+        ident = (description, group)  # one line per thing the user can do
         display = app_display.get_key_display(b)  # type: ignore[attr-defined]
         if ident in seen:  # several keys for one thing: list them together
             old = seen[ident]
             if display not in old.keys.split(" "):
                 seen[ident] = HelpEntry(f"{old.keys} {display}", old.description, group)
             continue
-        text = f"{b.description}: {b.tooltip}" if b.tooltip else b.description
+        tooltip = "" if key in overrides else b.tooltip
+        text = f"{description}: {tooltip}" if tooltip else description
         seen[ident] = HelpEntry(display, text, group)
         order.append(ident)
     rank = {"screen": 0, "app": 1, "table": 2}
     entries = [seen[i] for i in order]
     return sorted(entries, key=lambda e: rank.get(e.group, 1))
+
+
+def does_something(node: object, action: str) -> bool:
+    """Whether a widget's key would move anything now: sideways keys only when the widget is
+    wider than its view; scrolling keys of a pane (not a table's cursor) only when it scrolls."""
+    if "left" in action or "right" in action:
+        return getattr(node, "max_scroll_x", 0) > 0
+    if action.startswith(("scroll_", "page_")) and not hasattr(node, "cursor_type") \
+            and not hasattr(node, "move_cursor"):
+        return getattr(node, "max_scroll_y", 0) > 0
+    return True
 
 
 def _group(ab: ActiveBinding) -> str:

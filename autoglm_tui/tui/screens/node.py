@@ -39,6 +39,15 @@ COMPACT_BELOW_ROWS = 32  # shorter terminals get the compact layout (app.tcss: .
 class NodeScreen(StateScreen):
     """Everything about one node on one screen."""
 
+    HELP_TITLE = "Node"
+    KEY_HELP = {  # what keys do here, widget keys included
+        "enter": "Open the highlighted process (command line, owner, history)",
+        "k": "Send a signal to the highlighted process (asks first)",
+        "A": "All alerts (grouped by rule)",
+        "i": "IO correlation: network beside disk, Pearson r (again: hide)",
+        "t": "Process tree (again: flat list)",
+    }
+
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/",
                 priority=True),

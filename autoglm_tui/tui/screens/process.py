@@ -24,6 +24,8 @@ from autoglm_tui.tui.widgets.node_header import NodeHeader
 class ProcessScreen(StateScreen):
     """One process of one node; reads `node_id`'s state like every other screen."""
 
+    HELP_TITLE = "Process"
+
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("k", "signal", "Send signal"),

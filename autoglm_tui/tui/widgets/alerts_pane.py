@@ -1,9 +1,12 @@
-"""The alerts pane: firing, then pending, then recently resolved alerts, one line each.
+"""The alerts pane: alerts grouped by rule (firing, then pending, then recently resolved),
+one line per group, as Alertmanager groups notifications.
 
-It reads the monitor's alert pipeline (``monitor.alerts``); on a node screen it shows that
-node's alerts, on the cluster screen every node's. It hides itself when there is nothing to
-show, so a quiet system keeps its rows for the figures. Every string from a node (its name,
-a process command) is cleaned and drawn as plain Text, never markup.
+A rule that holds on many targets is one line ("gpu_util_high · 341 GPUs on 43 nodes · worst
+node-017 gpu3 97.0%", alerting/groups.py); a rule on one target shows that alert. It reads the
+monitor's alert pipeline (``monitor.alerts``); on a node screen it shows that node's alerts, on
+the cluster screen every node's. It hides itself when there is nothing to show, so a quiet
+system keeps its rows for the figures. Every string from a node (its name, a process command)
+is cleaned and drawn as plain Text, never markup.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from textual.geometry import Size
 from textual.widget import Widget
 
 from autoglm_tui import format as fmt
+from autoglm_tui.alerting.groups import AlertGroup, group_alerts
 from autoglm_tui.analysis.alerts import AlertState
 from autoglm_tui.text import clean
 from autoglm_tui.tui.render import Palette
@@ -53,6 +57,7 @@ class AlertView:
         return sum(self.firing_per_node.values())
 
 
+LIST_FIRING_UP_TO = 3  # a firing rule on this many targets or fewer: one line per alert
 MANY_ALERTS = 200  # beyond this many, the list is read at most once a second
 _VIEWS: WeakKeyDictionary[AlertPipeline, AlertView] = WeakKeyDictionary()
 
@@ -95,7 +100,7 @@ def alert_line(row: AlertRow, now: float, width: int, p: Palette, show_node: boo
     a = row.alert
     out = Text(no_wrap=True, overflow="ellipsis")
     style = state_style(row, p)
-    out.append(STATE_LABEL[a.state].ljust(8), style=style)
+    out.append(STATE_LABEL[a.state].ljust(9), style=style)
     out.append(SEVERITY_MARK.get(a.severity, "  "), style=style)
     out.append(" ")
     out.append(clean(a.rule.name, 40), style=f"bold {p.label}" if a.state != AlertState.RESOLVED
@@ -115,6 +120,30 @@ def alert_line(row: AlertRow, now: float, width: int, p: Palette, show_node: boo
         out.append(f"[silenced {fmt.duration(row.silence.until - now)}] ", style=p.muted)
     out.append("· ", style=p.muted)
     out.append(clean(a.summary(), 300), style=p.muted if row.silence else "")
+    return out
+
+
+def group_line(group: AlertGroup, p: Palette, show_node: bool) -> Text:
+    """One group of alerts as one line: state, severity, rule, how many on how many nodes,
+    the worst member and its value, age, ack and silence counts."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    style = state_style(group.worst, p) if group.silenced < group.size else p.muted
+    out.append(STATE_LABEL[group.state].ljust(9), style=style)
+    out.append(SEVERITY_MARK.get(group.severity, "  "), style=style)
+    out.append(" ")
+    out.append(clean(group.rule, 40), style=f"bold {p.label}"
+               if group.state != AlertState.RESOLVED else p.muted)
+    out.append(" · ", style=p.muted)
+    out.append(group.what(with_nodes=show_node), style="bold")
+    out.append(" · worst ", style=p.muted)
+    out.append(clean(group.worst_text(with_node=show_node), 120))
+    age = fmt.duration(group.age_s)
+    out.append(f" · {age} ago" if group.state == AlertState.RESOLVED else f" · for {age}",
+               style=p.muted)
+    if group.acked:
+        out.append(f" [{group.acked} ack]", style=p.success)
+    if group.silenced:
+        out.append(f" [{group.silenced} silenced]", style=p.muted)
     return out
 
 
@@ -182,20 +211,29 @@ class AlertsPane(Widget):
         p = Palette.from_variables(self.app.theme_variables)
         pipeline = self.pipeline
         rows = self.rows()
-        active = [r for r in rows if r.alert.state in (AlertState.FIRING, AlertState.PENDING)]
-        firing = sum(1 for r in active if r.alert.state == AlertState.FIRING)
-        pending = len(active) - firing
-        recent = [r for r in rows if r.alert.state == AlertState.RESOLVED][:2]
-        wanted = (active + recent)[: self.max_lines]
+        by_state = {AlertState.FIRING: 0, AlertState.PENDING: 0}
+        for r in rows:
+            if r.alert.state in by_state:
+                by_state[r.alert.state] += 1
+        firing, pending = by_state[AlertState.FIRING], by_state[AlertState.PENDING]
+        groups = group_alerts(rows, now)
+        active = [g for g in groups if g.state in by_state]
+        recent = [g for g in groups if g.state == AlertState.RESOLVED][:2]
+        show_node = node_id is None
+        entries: list[Text] = []
+        for g in active + recent:
+            if g.size == 1 or (g.state == AlertState.FIRING and g.size <= LIST_FIRING_UP_TO):
+                entries.extend(alert_line(r, now, 0, p, show_node) for r in g.rows)
+            else:
+                entries.append(group_line(g, p, show_node))
+        wanted = entries[: self.max_lines]
         room = self.content_size.height if self.size.height else len(wanted)
-        shown = wanted[: max(1, room)]
-        width = max(20, self.content_size.width or 80)
-        lines = [alert_line(r, now, width, p, show_node=node_id is None) for r in shown]
+        lines = wanted[: max(1, room)]
         if pipeline is None:
             lines = [Text("alerting is off", style=p.muted)]
         elif not lines:
             lines = [Text("no alerts", style=p.muted)]
-        more = len(active) + len(recent) - len(shown)
+        more = len(entries) - min(len(entries), len(lines))
         counts = Text()
         counts.append(f"{firing} firing · {pending} pending")
         if more > 0:

@@ -1,4 +1,5 @@
-"""The one-line status bar of a node: host, status, uptime, sampler cost, last sample time."""
+"""The one-line status bar of a node: host, status, uptime, sampler cost (and, in the local
+view, where the sampler runs inside the monitor, the monitor's own cost), last sample time."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from autoglm_tui import format as fmt
+from autoglm_tui.analysis.process_cost import ProcessCost
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
@@ -22,17 +24,21 @@ class NodeHeader(Widget):
         self.node: NodeState | None = None
         self.error: str | None = None
         self.cost_pct: float | None = None
+        self.monitor: ProcessCost | None = None
         self.now = 0.0
 
     def show(
         self, node: NodeState | None, now: float, error: str | None = None,
-        cost_pct: float | None = None,
+        cost_pct: float | None = None, monitor: ProcessCost | None = None,
     ) -> None:
-        """Draw `node`; `cost_pct` is its sampler's CPU use (`NodeState.sampler_cpu_pct`)."""
+        """Draw `node`; `cost_pct` is its sampler's CPU use (`NodeState.sampler_cpu_pct`),
+        `monitor` the monitor process's own cost (`FleetState.monitor_cost`: known when the
+        sampler runs inside the monitor, as in the local view)."""
         self.node = node
         self.now = now
         self.error = error
         self.cost_pct = cost_pct
+        self.monitor = monitor if monitor is not None and monitor.t is not None else None
         self.refresh()
 
     def render(self) -> Text:
@@ -49,10 +55,17 @@ class NodeHeader(Widget):
             static = node.hello.static if node.hello else None
             if s is not None and static is not None and static.boot_time:
                 parts.append(_kv("up ", fmt.duration(s.t - static.boot_time), p))
+            monitor = self.monitor
             if s is not None and s.self_cost is not None:
                 cpu = fmt.pct(self.cost_pct, digits=1)
-                cost = f"{cpu} CPU {fmt.bytes_(s.self_cost.rss_bytes)} RSS"
+                # in-process, the sampler's memory is the monitor's: shown once, below
+                cost = f"{cpu} CPU" if monitor is not None else \
+                    f"{cpu} CPU {fmt.bytes_(s.self_cost.rss_bytes)} RSS"
                 parts.append(_kv("sampler ", cost, p))
+            if monitor is not None:
+                cost = (f"{fmt.pct(monitor.cpu_pct, digits=1)} CPU "
+                        f"{fmt.bytes_(monitor.rss_bytes)} RSS")
+                parts.append(_kv("TUI ", cost, p))
             if s is not None:
                 parts.append(_kv("last sample ", clock_time(s.t), p))
             if node.sampler_restarts:

@@ -14,18 +14,19 @@ newest sample, status, labels, alerts, stragglers, IO window and lag goes into
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from rich.text import Text
 
 from autoglm_tui import format as fmt
-from autoglm_tui.analysis.aggregate import Aggregate
+from autoglm_tui.analysis.aggregate import SUM, WORST, Aggregate, combine
 from autoglm_tui.analysis.node_table import GroupRow, TableFacts, gpu_sum
 from autoglm_tui.analysis.peers import gpu_stragglers
 from autoglm_tui.analysis.query import host_of
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
+from autoglm_tui.metrics import METRICS
 from autoglm_tui.text import clean
 from autoglm_tui.tui.render import SPARK, Palette, bar, cell, clock_time
 from autoglm_tui.tui.widgets.gpu_health_view import worst_cell, worst_detail
@@ -230,15 +231,20 @@ def node_cells(node: NodeState, paint: RowPaint) -> dict[str, Text]:
 
 
 def group_cells(value: str, group: GroupRow, paint: RowPaint) -> dict[str, Text]:
-    """The cells of one label group's row, by column key (sums for amounts, means for
-    percentages; columns without a group figure stay blank)."""
+    """The cells of one label group's row, by column key: means of levels (the GPU util
+    strip also its max), sums of amounts, the worst latency (aggregate.combine); columns
+    without a group figure stay blank."""
     p, agg = paint.palette, group.agg
     head = f"{'▾' if value in paint.open_groups else '▸'} {agg.live}/{agg.nodes} up"
-    util = agg.mean("gpu.util_pct")
+    util, top = agg.mean("gpu.util_pct"), agg.max("gpu.util_pct")
     strip = Text(no_wrap=True, overflow="ellipsis")
     if util is not None:
-        strip.append_text(bar(util, max(1, paint.strip - 4), p))
-        strip.append(f"{util:3.0f}%"[-4:])
+        figures = f"{util:.0f}%" + (f" ↑{top:.0f}%" if top is not None else "")
+        room = paint.strip - len(figures) - 1
+        if room >= 2:
+            strip.append_text(bar(util, room, p))
+            strip.append(" ")
+        strip.append(figures)
     else:
         strip.append(fmt.NA, style=p.muted)
     style = "bold"
@@ -250,43 +256,56 @@ def group_cells(value: str, group: GroupRow, paint: RowPaint) -> dict[str, Text]
         "strip": strip,
         "gmem": cell(mem_pair(agg.sum("gpu.mem_used_bytes"), agg.sum("gpu.mem_total_bytes")),
                      style, True),
-        "cpu": cell(fmt.pct(agg.mean("cpu.util_pct")), style, True),
-        "mem": cell(fmt.pct(agg.mean("mem.used_pct")), style, True),
+        "cpu": cell(fmt.pct(agg.figure("cpu.util_pct")), style, True),
+        "mem": cell(fmt.pct(agg.figure("mem.used_pct")), style, True),
         "net": cell(rate_pair(agg.sum("net.rx_bps"), agg.sum("net.tx_bps")), style, True),
         "disk": cell(rate_pair(agg.sum("disk.read_bps"), agg.sum("disk.write_bps")), style, True),
-        "tok": cell(tokens_text(agg.sum("svc.tokens_per_s")), style, True),
-        "p95": cell(latency_text(agg.mean("svc.latency_p95_s")), style, True),
-        "queue": cell(count_text(agg.sum("svc.queue_len")), style, True),
-        "kv": cell(pct_text(agg.mean("svc.kv_cache_pct")), style, True),
+        "tok": cell(tokens_text(agg.figure("svc.tokens_per_s")), style, True),
+        "p95": cell(latency_text(agg.figure("svc.latency_p95_s")), style, True),
+        "queue": cell(count_text(agg.figure("svc.queue_len")), style, True),
+        "kv": cell(pct_text(agg.figure("svc.kv_cache_pct")), style, True),
         "alerts": alerts_cell(group.alerts, p),
     }
 
 
+DETAIL_METRICS = (
+    ("GPU util", "gpu.util_pct"), ("GPU mem", "gpu.mem_used_bytes"), ("CPU", "cpu.util_pct"),
+    ("mem", "mem.used_pct"), ("net rx", "net.rx_bps"), ("net tx", "net.tx_bps"),
+    ("disk r", "disk.read_bps"), ("disk w", "disk.write_bps"), ("tokens/s", "svc.tokens_per_s"),
+    ("P95", "svc.latency_p95_s"), ("power", "gpu.power_w"), ("GPU temp", "gpu.temp_c"),
+)
+
+
 def group_detail(group: GroupRow, key: str) -> Text:
-    """Sum and mean of every metric of a group, for the detail line."""
+    """A group's figures for the detail line: mean and max of levels ("GPU util x̄ 82% max
+    97%"), sums of amounts ("GPU mem Σ 3.7T"), the worst latency ("P95 worst 1.58s")."""
     agg: Aggregate = group.agg
     out = Text(no_wrap=True, overflow="ellipsis")
     out.append(f"{clean(key, 32)}={group.title}", style="bold")
     out.append(f"  {agg.nodes} nodes, {agg.live} up, {agg.gpus} GPUs")
-
-    def both(label: str, metric: str, show: Callable[[float | None], str]) -> None:
-        total, mean = agg.sum(metric), agg.mean(metric)
-        if total is None:
-            return
-        out.append(f"  ·  {label} Σ {show(total)} x̄ {show(mean)}")
-
-    both("GPU util", "gpu.util_pct", fmt.pct)
-    both("GPU mem", "gpu.mem_used_bytes", fmt.bytes_)
-    both("CPU", "cpu.util_pct", fmt.pct)
-    both("mem", "mem.used_pct", fmt.pct)
-    both("net rx", "net.rx_bps", fmt.rate)
-    both("net tx", "net.tx_bps", fmt.rate)
-    both("disk r", "disk.read_bps", fmt.rate)
-    both("disk w", "disk.write_bps", fmt.rate)
-    both("tokens/s", "svc.tokens_per_s", lambda v: fmt.num(v))
-    both("P95", "svc.latency_p95_s", lambda v: fmt.num(v, "s", digits=2))
-    both("power", "gpu.power_w", lambda v: fmt.num(v, "W"))
+    for label, metric in DETAIL_METRICS:
+        figure = agg.figure(metric)
+        if figure is None:
+            continue
+        unit = METRICS[metric].unit
+        how = combine(metric)
+        if how == SUM:
+            out.append(f"  ·  {label} Σ {fmt.in_unit(figure, unit)}")
+        elif how == WORST:
+            out.append(f"  ·  {label} worst {fmt.in_unit(figure, unit)}")
+        else:
+            out.append(f"  ·  {label} x̄ {level_text(figure, unit)} "
+                       f"max {level_text(agg.max(metric), unit)}")
     return out
+
+
+def level_text(v: float | None, unit: str) -> str:
+    """A level as the table shows it: 82%, 71°C (no decimals)."""
+    if v is None:
+        return fmt.NA
+    if unit == "pct":
+        return fmt.pct(v)
+    return fmt.in_unit(v, unit)
 
 
 def node_detail(node: NodeState, now: float, p: Palette) -> Text:
