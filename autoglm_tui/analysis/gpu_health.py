@@ -17,6 +17,8 @@ from enum import Enum
 
 from autoglm_tui.gpu_codes import (
     APP,
+    BENIGN_MASK,
+    CLOCK_REASONS,
     CRITICAL,
     REASON_HW_POWER_BRAKE,
     REASON_HW_SLOWDOWN,
@@ -201,3 +203,24 @@ def _n(value: int | None) -> str:
 
 
 __all__ = ["GpuHealth", "Health", "XidNote", "gpu_health", "node_health", "worst"]
+
+
+def clock_reason_shares(
+    points: Iterable[tuple[float, float | None]],
+) -> tuple[int, list[tuple[str, float]]]:
+    """How often each clock-limiting reason was active over a stretch of history: (points
+    read, [(reason, share 0..1)] most frequent first). Benign reasons (idle, application clocks,
+    sync boost, display) are left out. Only whole bit masks count: an older point that is the
+    mean of a bucket in which the reasons changed says nothing about any one bit."""
+    n = 0
+    counts = dict.fromkeys((name for bit, name in CLOCK_REASONS if not bit & BENIGN_MASK), 0)
+    for _, v in points:
+        if v is None or v != v or v < 0 or v != int(v):
+            continue
+        n += 1
+        mask = int(v)
+        for bit, name in CLOCK_REASONS:
+            if mask & bit and not bit & BENIGN_MASK:
+                counts[name] += 1
+    shares = sorted(((k, c / n) for k, c in counts.items() if c), key=lambda kv: -kv[1])
+    return n, shares

@@ -84,6 +84,8 @@ async def test_badges_from_the_fake_nvml_through_the_real_sampler(
         text = screen_text(app)
         assert "Health SLOW (degraded)  HW power brake" in text
         assert "Clocks HW power brake" in text and "held back power 40%" in text
+        # and over the history the node has: the brake was on in both samples
+        assert "Limits, last " in text and "HW power brake 100% of 2 samples" in text
         assert "PCIe Gen5 x16" in text and "NVLink 18 links up" in text
 
 

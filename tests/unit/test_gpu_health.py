@@ -143,3 +143,16 @@ def test_fleet_state_gives_each_gpus_health_as_plain_data() -> None:
     assert node.worst_gpu_health() == Health.RESET_NEEDED
     assert node.gpu_health()[1].reasons == ("row remap pending: reset the GPU",)
     assert FleetState().nodes.get("x") is None
+
+
+def test_clock_reason_shares_count_whole_masks_and_leave_benign_reasons_out() -> None:
+    from autoglm_tui.analysis.gpu_health import clock_reason_shares
+    from autoglm_tui.gpu_codes import REASON_HW_SLOWDOWN, REASON_IDLE, REASON_SW_POWER_CAP
+
+    both = float(REASON_HW_SLOWDOWN | REASON_SW_POWER_CAP)
+    points = [(1.0, both), (2.0, float(REASON_HW_SLOWDOWN)), (3.0, float(REASON_IDLE)),
+              (4.0, None), (5.0, 0.0), (6.0, 2.5)]  # a gap and a mixed bucket's mean: skipped
+    n, shares = clock_reason_shares(points)
+    assert n == 4
+    assert shares == [("HW slowdown", 0.5), ("SW power cap", 0.25)]  # idle is not a limit
+    assert clock_reason_shares([]) == (0, [])

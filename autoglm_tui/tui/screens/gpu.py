@@ -18,7 +18,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from autoglm_tui import format as fmt
-from autoglm_tui.analysis.gpu_health import gpu_health
+from autoglm_tui.analysis.gpu_health import clock_reason_shares, gpu_health
 from autoglm_tui.analysis.history import Key
 from autoglm_tui.analysis.peers import gpu_stragglers
 from autoglm_tui.analysis.state import NodeState
@@ -174,7 +174,7 @@ class GpuScreen(StateScreen):
         node = self.node_state(self.node_id)
         self.paint_header(self.node_id, node, now)
         self._paint_info(node)
-        self._paint_health(node)
+        self._paint_health(node, now)
         for plot in self.query(MetricPlot):
             plot.show(node, now)
         procs = []
@@ -228,12 +228,20 @@ class GpuScreen(StateScreen):
             self._shown_text["info"] = out
             self.query_one("#gpu-info", Static).update(out, layout=False)  # one line: no re-layout
 
-    def _paint_health(self, node: NodeState | None) -> None:
-        """Clock-event reasons, Xids, remaps and links of this GPU (widgets/gpu_health_view)."""
+    def _paint_health(self, node: NodeState | None, now: float) -> None:
+        """Clock-event reasons (now and over the history), Xids, remaps and links of this GPU
+        (widgets/gpu_health_view)."""
         p = Palette.from_variables(self.app.theme_variables)
         g = node.gpu(self.index) if node is not None else None
+        over = None
+        if node is not None and g is not None and g.clock_reasons is not None:
+            points = node.history.points(("gpu.clock_reasons", self.index), since=now - 900.0)
+            if points:
+                n, shares = clock_reason_shares(points)
+                over = (f"last {fmt.duration(now - points[0][0])}", n, shares)
         lines = [] if g is None else health_lines(gpu_health(g), g, p,
-                                                  compact=self.size.height < COMPACT_BELOW_ROWS)
+                                                  compact=self.size.height < COMPACT_BELOW_ROWS,
+                                                  over=over)
         out = Text("\n").join(lines)
         old = self._shown_text.get("health")
         if old is None or not same(old, out):

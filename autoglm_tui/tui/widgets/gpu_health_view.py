@@ -108,9 +108,11 @@ def worst_detail(node: NodeState, p: Palette) -> Text | None:
     return out
 
 
-def health_lines(h: GpuHealth, g: GpuSample, p: Palette, compact: bool = False) -> list[Text]:
+def health_lines(h: GpuHealth, g: GpuSample, p: Palette, compact: bool = False,
+                 over: tuple[str, int, list[tuple[str, float]]] | None = None) -> list[Text]:
     """The GPU screen's health section: state and reasons, clock-event reasons and throttled
-    time, recent Xids with their times, memory (remaps, retired pages), PCIe, NVLink.
+    time (now, and `over` a stretch of history: its name, points read and each reason's share),
+    recent Xids with their times, memory (remaps, retired pages), PCIe, NVLink.
     `compact` (a short terminal): the state line alone (its reasons name the newest Xid)."""
     if compact:
         return health_lines(h, g, p)[:1]
@@ -137,6 +139,20 @@ def health_lines(h: GpuHealth, g: GpuSample, p: Palette, compact: bool = False) 
         clocks.append(f"power {fmt.pct(h.throttle_power_pct)}, "
                       f"thermal {fmt.pct(h.throttle_thermal_pct)} of the interval")
     lines.append(clocks)
+    if over is not None and over[1]:
+        window, n, shares = over
+        past = Text(no_wrap=True, overflow="ellipsis")
+        past.append(f"Limits, {window} ", style=p.muted)
+        if not shares:
+            past.append(f"none in {n} samples")
+        else:
+            for i, (name, share) in enumerate(shares):
+                if i:
+                    past.append(" · ", style=p.muted)
+                past.append(f"{name} {fmt.pct(100.0 * share)}",
+                            style=p.warning if share >= 0.05 else "")
+            past.append(f" of {n} samples", style=p.muted)
+        lines.append(past)
 
     xid = Text(no_wrap=True, overflow="ellipsis")
     xid.append("Xids ", style=p.muted)
