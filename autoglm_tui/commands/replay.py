@@ -13,8 +13,9 @@ written and nothing is sent to Alertmanager). A seek back restores the nearest c
 (taken every 10 s of recording while playing) and plays the seconds after it; a seek with no
 checkpoint near rebuilds the state from --warmup before the target.
 
-keys: the timeline (pause, seek, speed) comes with the next UI update; until then replay plays
-from --at at --speed to the end and stays there.
+keys: space pause/play, [ ] 10 s back/forward, { } 1 minute, - + slower/faster (0.25x to
+16x), :goto 03:12:40 (or +5m from the start, -2m from the end); d the diagnosis. The bar at
+the bottom shows play or pause, the speed, the time, the position and where alerts fired.
 
 examples:
   autoglm-tui replay incident.jsonl.zst --at 03:12:40 --speed 4
@@ -208,16 +209,15 @@ def build_app(args: argparse.Namespace, monitor: Any, controller: Any, nodes: li
 
     source = ReplaySource(controller)
     if args.node is not None or len(nodes) == 1:
-        from autoglm_tui.tui.app import MonitorApp
-        from autoglm_tui.tui.screens.node import NodeScreen
+        from autoglm_tui.tui.intents import OpenNode
+        from autoglm_tui.tui.replay_app import ReplayMonitorApp
 
         node_id = args.node or nodes[0]
-        app = MonitorApp(monitor, [source], lambda: NodeScreen(node_id), theme=theme,
-                         clock=clock)
+        app = ReplayMonitorApp(monitor, [source], OpenNode(node_id), theme=theme, clock=clock)
     else:
-        from autoglm_tui.tui.cluster_app import ClusterApp
+        from autoglm_tui.tui.replay_app import ReplayClusterApp
 
-        app = ClusterApp(monitor, [source], theme=theme, clock=clock)
+        app = ReplayClusterApp(monitor, [source], theme=theme, clock=clock)
     app.replay = controller  # type: ignore[attr-defined]
     app.sub_title = f"replay {controller.recording.path.name}"
     return app

@@ -27,3 +27,11 @@ class SignalRequest(Message):
         super().__init__()
         self.node_id = node_id
         self.proc = proc
+
+
+class ReplayGoto(Message):
+    """`:goto TIME` in a replay: the replay app parses the time and seeks there."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text

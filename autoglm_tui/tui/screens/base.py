@@ -16,6 +16,7 @@ from typing import Any, Protocol, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input
@@ -28,6 +29,7 @@ from autoglm_tui.tui.widgets.breadcrumb import Breadcrumb
 from autoglm_tui.tui.widgets.command_line import CommandError, CommandLine
 from autoglm_tui.tui.widgets.liveness import KeptNode, LivenessBanner
 from autoglm_tui.tui.widgets.node_header import NodeHeader
+from autoglm_tui.tui.widgets.replay_bar import ReplayBar
 
 
 class MonitorHost(Protocol):
@@ -95,6 +97,15 @@ class StateScreen(Screen):
 
     # ------------------------------------------------------------------ layout
 
+    @property
+    def replay_mode(self) -> bool:
+        """A replay (`autoglm-tui replay`): the timeline bar and the `:` line on every screen."""
+        return getattr(self.app, "replay", None) is not None
+
+    @property
+    def has_command_line(self) -> bool:
+        return self.cluster_mode or self.replay_mode
+
     def compose(self) -> ComposeResult:
         chrome = self.cluster_mode
         if chrome:
@@ -102,9 +113,14 @@ class StateScreen(Screen):
             if self.node_id is not None:
                 yield LivenessBanner(id="liveness", classes="liveness")
         yield from self.compose_body()
-        if chrome:
+        if self.has_command_line:
             yield CommandLine(COMMANDS, self._command_values, id="command-line")
-        yield Footer()
+        if self.replay_mode:  # docked with the footer: always on screen, whatever the body
+            with Vertical(id="replay-bottom"):
+                yield ReplayBar(id="replay-bar")
+                yield Footer()
+        else:
+            yield Footer()
 
     def compose_body(self) -> Iterable[Widget]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -125,7 +141,7 @@ class StateScreen(Screen):
         if action in TEXT_ENTRY and isinstance(self.focused, Input):
             return None  # typed into the box that has the focus (shown, but not run)
         # Without the command line its keys are hidden from the footer and help, and do nothing.
-        return self.cluster_mode or action not in CLUSTER_ONLY
+        return self.has_command_line or action not in CLUSTER_ONLY
 
     # ------------------------------------------------------------------ drawing
 

@@ -17,7 +17,15 @@ from autoglm_tui.analysis.aggregate import label_keys
 from autoglm_tui.analysis.query import field_names
 from autoglm_tui.analysis.state import FleetState, NodeState
 from autoglm_tui.text import clean
-from autoglm_tui.tui.intents import OpenAlerts, OpenGpu, OpenGpus, OpenNode, OpenNodes
+from autoglm_tui.tui.intents import (
+    OpenAlerts,
+    OpenDiagnosis,
+    OpenGpu,
+    OpenGpus,
+    OpenNode,
+    OpenNodes,
+)
+from autoglm_tui.tui.messages import ReplayGoto
 from autoglm_tui.tui.widgets.command_line import Command, CommandError, parse
 
 COMMANDS: tuple[Command, ...] = (
@@ -25,6 +33,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("gpus", (), "every GPU of the cluster, stragglers marked"),
     Command("alerts", (), "alerts firing, pending and resolved"),
     Command("node", ("NAME",), "open a node's screen"),
+    Command("diagnose", ("[NODE]",), "findings, worst first: the fleet's, or a node's"),
+    Command("goto", ("TIME",), "replay: go to 03:12:40, +5m (from the start), -2m (from the end)"),
     Command("gpu", ("NODE", "INDEX"), "open a GPU (on a node's screens: gpu INDEX)"),
     Command("group", ("LABEL",), "group the node table by a label ('off' ungroups)"),
     Command("sort", ("COLUMN",), "sort the table by a column (again: reverse)"),
@@ -62,7 +72,7 @@ def command_values(target: CommandTarget, command: str, index: int, args: list[s
     """Completion values for argument `index` of `command`, on `target`'s screen."""
     nodes = target.state.nodes
     names = sorted(clean(n, 128) for n in nodes)  # what the user can see and type
-    if command == "node" and index == 0:
+    if command in ("node", "diagnose") and index == 0:
         return names
     if command == "gpu":
         here = nodes.get(target.node_id) if target.node_id is not None else None
@@ -99,6 +109,19 @@ def run_command(screen: Screen[Any], target: CommandTarget, text: str) -> None:
         if node_id is None:
             raise CommandError(f"no node {clean(args[0], 64)!r} (Tab completes)")
         screen.post_message(OpenNode(node_id, reset=True))
+    elif cmd.name == "diagnose":
+        found: str | None = None
+        if args:
+            found = find_node(nodes, args[0])
+            if found is None:
+                raise CommandError(f"no node {clean(args[0], 64)!r} (Tab completes)")
+        screen.post_message(OpenDiagnosis(found, reset=True))
+    elif cmd.name == "goto":
+        if getattr(screen.app, "replay", None) is None:
+            raise CommandError(":goto moves a replay (autoglm-tui replay FILE)")
+        if not args:
+            raise CommandError("usage: :goto TIME (03:12:40, 03:12:40Z for UTC, +5m, -2m)")
+        screen.post_message(ReplayGoto(args[0]))
     elif cmd.name == "gpu":
         node_id, index = gpu_args(nodes, target.node_id, args)
         screen.post_message(OpenGpu(node_id, index, reset=True))

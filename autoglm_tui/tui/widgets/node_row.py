@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.text import Text
 
@@ -28,6 +28,7 @@ from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
 from autoglm_tui.tui.render import SPARK, Palette, bar, cell
+from autoglm_tui.tui.widgets.findings import NodeMark, mark_text
 from autoglm_tui.tui.widgets.io_correlation import io_cell
 from autoglm_tui.tui.widgets.live_table import Column
 from autoglm_tui.tui.widgets.liveness import status_reason
@@ -70,6 +71,7 @@ class RowPaint:
     strip: int  # width of the GPU util strip
     stragglers: dict[str, set[int]]  # marked GPUs of the nodes in view
     open_groups: set[str]
+    findings: dict[str, NodeMark] = field(default_factory=dict)  # diagnosis, per node
 
 
 def status_style(status: NodeStatus, p: Palette) -> str:
@@ -82,6 +84,15 @@ def status_style(status: NodeStatus, p: Palette) -> str:
         NodeStatus.LEFT: p.muted,
         NodeStatus.CONNECTING: p.muted,
     }.get(status, "")
+
+
+def status_cell(status: NodeStatus, mark: NodeMark | None, p: Palette) -> Text:
+    """The status, then the diagnosis marker ('UP ◆2') when the node has findings."""
+    out = cell(status.value, status_style(status, p))
+    if mark is not None:
+        out.append(" ")
+        out.append_text(mark_text(mark, p))
+    return out
 
 
 def labels_text(labels: dict[str, str]) -> str:
@@ -154,6 +165,7 @@ def node_row_key(node: NodeState, paint: RowPaint) -> Hashable:
         facts.io.computed_at(node.node_id) if facts.io is not None else None,
         fmt.duration(age) if age is not None else None,
         age is not None and age > 3 * node.interval_s,
+        paint.findings.get(node.node_id),
     )
 
 
@@ -176,7 +188,7 @@ def node_cells(node: NodeState, paint: RowPaint) -> dict[str, Text]:
     smp = node.sampler_cpu_pct
     io = facts.io.get(node, facts.now) if facts.io is not None else None
     return {
-        "status": cell(node.status.value, status_style(node.status, p)),
+        "status": status_cell(node.status, paint.findings.get(node.node_id), p),
         "node": cell(clean(node.node_id, 128), "bold" if not grey else p.muted),
         "labels": cell(labels_text(node.labels), p.muted),
         "gpus": cell(str(gpus) if gpus else "-", dim, True),
