@@ -109,6 +109,17 @@ def open_recording(path: str) -> Any:
 def build_monitor(args: argparse.Namespace) -> Any:
     """A monitor for replay: alert rules evaluated again (no log, no Alertmanager, no saved
     silences) and the diagnosis, both reset when a seek replaces the state."""
+    if args.no_alerts:
+        return replay_monitor(None)
+    from autoglm_tui import paths
+
+    user = paths.user_rules_file()
+    return replay_monitor([*([user] if user.is_file() else []), *args.rules])
+
+
+def replay_monitor(rule_files: list[Any] | None) -> Any:
+    """The replay's monitor: the default rules plus `rule_files` (None: no alerting) and the
+    diagnosis, both reset by a seek that replaces the state and kept in its checkpoints."""
     import copy
 
     from autoglm_tui.alerting.pipeline import AlertPipeline
@@ -119,12 +130,10 @@ def build_monitor(args: argparse.Namespace) -> Any:
     from autoglm_tui.monitor import Monitor
 
     monitor = Monitor(FleetState(history_s=900.0))
-    if not args.no_alerts:
-        from autoglm_tui import paths
+    if rule_files is not None:
         from autoglm_tui.alerting.rule_files import load_rule_set
 
-        user = paths.user_rules_file()
-        rules = load_rule_set([*([user] if user.is_file() else []), *args.rules]).enabled
+        rules = load_rule_set(rule_files).enabled
         pipeline = AlertPipeline(AlertEngine(rules), silences=SilenceStore(None))
         pipeline.install(monitor)
 

@@ -24,7 +24,7 @@ from textual.widgets import Footer, Input
 from autoglm_tui.analysis.state import FleetState, NodeState
 from autoglm_tui.monitor import Monitor
 from autoglm_tui.tui.intents import Back, Intent
-from autoglm_tui.tui.screens.commands import COMMANDS, command_values, run_command
+from autoglm_tui.tui.screens.commands import command_values, commands_for, run_command
 from autoglm_tui.tui.widgets.breadcrumb import Breadcrumb
 from autoglm_tui.tui.widgets.command_line import CommandError, CommandLine
 from autoglm_tui.tui.widgets.liveness import KeptNode, LivenessBanner
@@ -114,7 +114,8 @@ class StateScreen(Screen):
                 yield LivenessBanner(id="liveness", classes="liveness")
         yield from self.compose_body()
         if self.has_command_line:
-            yield CommandLine(COMMANDS, self._command_values, id="command-line")
+            yield CommandLine(commands_for(self.replay_mode), self._command_values,
+                              id="command-line")
         if self.replay_mode:  # docked with the footer: always on screen, whatever the body
             with Vertical(id="replay-bottom"):
                 yield ReplayBar(id="replay-bar")

@@ -34,7 +34,6 @@ COMMANDS: tuple[Command, ...] = (
     Command("alerts", (), "alerts firing, pending and resolved"),
     Command("node", ("NAME",), "open a node's screen"),
     Command("diagnose", ("[NODE]",), "findings, worst first: the fleet's, or a node's"),
-    Command("goto", ("TIME",), "replay: go to 03:12:40, +5m (from the start), -2m (from the end)"),
     Command("gpu", ("NODE", "INDEX"), "open a GPU (on a node's screens: gpu INDEX)"),
     Command("group", ("LABEL",), "group the node table by a label ('off' ungroups)"),
     Command("sort", ("COLUMN",), "sort the table by a column (again: reverse)"),
@@ -42,6 +41,15 @@ COMMANDS: tuple[Command, ...] = (
     Command("help", (), "every key of this screen"),
     Command("quit", (), "leave autoglm-tui", aliases=("q", "exit")),
 )
+# Offered only in a replay (`autoglm-tui replay`), where the timeline can move.
+REPLAY_COMMANDS: tuple[Command, ...] = (
+    Command("goto", ("TIME",), "replay: go to 03:12:40, +5m (from the start), -2m (from the end)"),
+)
+
+
+def commands_for(replay: bool) -> tuple[Command, ...]:
+    """The commands of the `:` line: the replay's too when replaying."""
+    return (*COMMANDS, *REPLAY_COMMANDS) if replay else COMMANDS
 
 
 class CommandTarget(Protocol):
@@ -92,7 +100,7 @@ def command_values(target: CommandTarget, command: str, index: int, args: list[s
 
 def run_command(screen: Screen[Any], target: CommandTarget, text: str) -> None:
     """Run one command line on behalf of `screen`; CommandError says what is wrong."""
-    cmd, args = parse(text, COMMANDS)
+    cmd, args = parse(text, commands_for(getattr(screen.app, "replay", None) is not None))
     nodes = target.state.nodes
     if len(args) > len(cmd.args) and cmd.name != "filter":
         raise CommandError(f"usage: :{cmd.usage}")

@@ -102,6 +102,8 @@ class DiagnosisScreen(StateScreen):
     def paint(self, now: float) -> None:
         p = self._p = Palette.from_variables(self.app.theme_variables)
         self._now = now
+        if self.scope_node is not None:
+            self.node_state(self.scope_node)  # keeps its last state for the liveness banner
         found = self.findings()
         title = Text("Diagnosis", style="bold", no_wrap=True, overflow="ellipsis")
         title.append("  " + (clean(self.scope_node, 64) if self.scope_node else "fleet"),
