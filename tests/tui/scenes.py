@@ -28,9 +28,9 @@ from autoglm_tui.analysis.rules import parse_rules
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.cluster.sources import ScriptedSource
 from autoglm_tui.cluster.synthetic import SyntheticFleet
+from autoglm_tui.commands.replay import replay_monitor
 from autoglm_tui.events import SampleReceived
 from autoglm_tui.monitor import Monitor
-from autoglm_tui.commands.replay import replay_monitor
 from autoglm_tui.recording.feed import feed
 from autoglm_tui.recording.reader import Recording
 from autoglm_tui.recording.replay import ReplayController

@@ -69,7 +69,8 @@ async def test_enter_shows_the_evidence_then_goes_to_the_process_and_esc_comes_b
             await pilot.press("enter")  # to the subject: the leaking process
             await _settle(pilot)
             assert isinstance(app.screen, ProcessScreen)
-            assert screen_text(app).splitlines()[0].strip() == "cluster › diagnosis › mix-0 pid 4600"
+            crumb = screen_text(app).splitlines()[0].strip()
+            assert crumb == "cluster › diagnosis › mix-0 pid 4600"
             await pilot.press("escape")
             await _settle(pilot)
             assert isinstance(app.screen, DiagnosisScreen)
