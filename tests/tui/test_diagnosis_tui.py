@@ -123,7 +123,7 @@ async def test_cluster_rows_carry_a_marker_and_the_detail_line_names_the_finding
             y0, x0 = screen.find("◆1", "mix-0")
             y1, x1 = screen.find("◆1", "mix-1")
             assert screen.lines[y0][x0].fg != screen.lines[y1][x1].fg
-            assert "mix-0  ◆ 1 finding (d) gpu_memory_leak pid 4600: pid 4600 (python3)" in text
+            assert "mix-0  ◆ 1 finding (d) gpu_memory_leak: pid 4600 (python3)" in text
 
 
 async def test_node_screen_names_its_worst_finding_and_d_opens_its_diagnosis() -> None:
@@ -134,7 +134,7 @@ async def test_node_screen_names_its_worst_finding_and_d_opens_its_diagnosis() -
             await pilot.press("enter")  # mix-0
             await _settle(pilot)
             assert isinstance(app.screen, NodeScreen)
-            assert "◆ 1 finding (d) gpu_memory_leak pid 4600: pid 4600 (python3) GPU memory " \
+            assert "◆ 1 finding (d) gpu_memory_leak: pid 4600 (python3) GPU memory " \
                 "keeps growing: +240M/min" in screen_text(app)
             await pilot.press("d")
             await _settle(pilot)
@@ -148,7 +148,7 @@ async def test_local_replay_of_a_leak_shows_the_line_and_the_screen() -> None:
         app = replay_leak()
         async with app.run_test(size=BIG) as pilot:
             await _settle(pilot)
-            assert "◆ 1 finding (d) gpu_memory_leak pid 4300" in screen_text(app)
+            assert "◆ 1 finding (d) gpu_memory_leak: pid 4300 (python3)" in screen_text(app)
             await pilot.press("d")
             await _settle(pilot)
             text = screen_text(app)

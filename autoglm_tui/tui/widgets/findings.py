@@ -137,11 +137,12 @@ def findings_line(findings: list[Finding], p: Palette, key: str = "d") -> Text:
                style=severity_style(worst.severity, p))
     out.append(f"({key}) ", style=p.muted)
     out.append(clean(worst.name, 48), style="bold")
-    if worst.subject.kind not in ("node", "fleet"):
-        out.append(" " + subject_text(worst).removeprefix(clean(worst.subject.node or "", 120))
-                   .strip(), style=p.accent)
+    verdict = clean(worst.verdict, 300)
+    where = subject_text(worst).removeprefix(clean(worst.subject.node or "", 120)).strip()
+    if worst.subject.kind not in ("node", "fleet") and where not in verdict:
+        out.append(" " + where, style=p.accent)  # the verdict does not say which GPU/pid
     out.append(": ")
-    out.append(clean(worst.verdict, 300))
+    out.append(verdict)
     return out
 
 

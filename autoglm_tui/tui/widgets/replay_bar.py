@@ -91,7 +91,7 @@ def timeline_text(c: Timeline, width: int, p: Palette, fired: list[float],
     if c.at_end:
         state, style = "■ end", p.muted
     elif c.paused:
-        state, style = "⏸ paused", f"bold {p.warning}"
+        state, style = "|| paused", f"bold {p.warning}"
     else:
         state, style = "▶", f"bold {p.success}"
     left = Text(no_wrap=True)
