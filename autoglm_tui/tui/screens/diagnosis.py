@@ -75,7 +75,7 @@ class DiagnosisScreen(StateScreen):
         yield Static(id="diag-title")
         yield LiveTable(FINDING_COLUMNS, id="diag-table")
         with VerticalScroll(id="diag-evidence-box") as box:
-            box.border_title = "Evidence"
+            box.border_title = "Finding"
             yield Static(id="diag-evidence")
 
     @property
