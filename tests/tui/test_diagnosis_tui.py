@@ -12,27 +12,20 @@ from autoglm_tui.tui.screens.diagnosis import DiagnosisScreen
 from autoglm_tui.tui.screens.node import NodeScreen
 from autoglm_tui.tui.screens.process import ProcessScreen
 
-from .scenes import replay_app, replay_leak, replay_mixed, utc
+from .scenes import replay_app, replay_leak, replay_mixed, settle, utc
 from .terminal import capture, screen_text, style_of
 
 SMALL = (80, 24)
 BIG = (160, 50)
 
 
-async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.pause()
-    pilot.app.repaint(force=True)
-    await pilot.pause()
-    await pilot.pause()
-
-
 async def test_d_lists_the_fleets_findings_worst_first_at_80x24() -> None:
     with utc():
         app = replay_mixed()
         async with app.run_test(size=SMALL) as pilot:
-            await _settle(pilot)
+            await settle(pilot)
             await pilot.press("d")
-            await _settle(pilot)
+            await settle(pilot)
             assert isinstance(app.screen, DiagnosisScreen)
             text = screen_text(app)
             lines = text.splitlines()
@@ -53,29 +46,29 @@ async def test_enter_shows_the_evidence_then_goes_to_the_process_and_esc_comes_b
     with utc():
         app = replay_mixed()
         async with app.run_test(size=SMALL) as pilot:
-            await _settle(pilot)
+            await settle(pilot)
             await pilot.press("d")
-            await _settle(pilot)
+            await settle(pilot)
             await pilot.press("enter")  # the evidence, full height
-            await _settle(pilot)
+            await settle(pilot)
             text = screen_text(app)
             assert "Sev   Finding" not in text  # the table made room
             for expected in ("out of memory in about 16m31s", "grew 2.1G over 9 min",
                              "What to do", "1. take a memory snapshot"):
                 assert expected in text, expected
             await pilot.press("end")  # the rest of it, scrolled into view
-            await _settle(pilot)
+            await settle(pilot)
             assert "Enter / o: go to mix-0 pid 4600  ·  Esc: back to the list" in screen_text(app)
             await pilot.press("enter")  # to the subject: the leaking process
-            await _settle(pilot)
+            await settle(pilot)
             assert isinstance(app.screen, ProcessScreen)
             crumb = screen_text(app).splitlines()[0].strip()
             assert crumb == "cluster › diagnosis › mix-0 pid 4600"
             await pilot.press("escape")
-            await _settle(pilot)
+            await settle(pilot)
             assert isinstance(app.screen, DiagnosisScreen)
             await pilot.press("escape")  # out of the evidence view: the list again
-            await _settle(pilot)
+            await settle(pilot)
             assert "Sev   Finding" in screen_text(app)
 
 
@@ -83,12 +76,12 @@ async def test_o_on_a_gpu_finding_opens_that_gpu() -> None:
     with utc():
         app = replay_mixed()
         async with app.run_test(size=BIG) as pilot:
-            await _settle(pilot)
+            await settle(pilot)
             await pilot.press("d", "down")
-            await _settle(pilot)
+            await settle(pilot)
             assert "lags the other GPUs of mix-1" in screen_text(app)
             await pilot.press("o")
-            await _settle(pilot)
+            await settle(pilot)
             assert screen_text(app).splitlines()[0].strip() == "cluster › diagnosis › mix-1 GPU 2"
 
 
@@ -96,16 +89,16 @@ async def test_diagnose_command_for_one_node_lists_only_its_findings() -> None:
     with utc():
         app = replay_mixed()
         async with app.run_test(size=BIG, notifications=True) as pilot:
-            await _settle(pilot)
+            await settle(pilot)
             await pilot.press("colon", *"diagnose mix-1", "enter")
-            await _settle(pilot)
+            await settle(pilot)
             text = screen_text(app)
             assert text.splitlines()[0].strip() == "cluster › mix-1 › diagnosis"
             assert "Diagnosis  mix-1  1 finding (1 warning)" in text
             assert "straggler_gpu" in text and "gpu_memory_leak" not in text
             assert "not in the cluster" not in text  # the node is there: no liveness banner
             await pilot.press("colon", *"diagnose nosuch", "enter")
-            await _settle(pilot)
+            await settle(pilot)
             assert "no node 'nosuch'" in screen_text(app)
 
 
@@ -113,7 +106,7 @@ async def test_cluster_rows_carry_a_marker_and_the_detail_line_names_the_finding
     with utc():
         app = replay_mixed()
         async with app.run_test(size=SMALL) as pilot:
-            await _settle(pilot)
+            await settle(pilot)
             text = screen_text(app)
             row0 = next(line for line in text.splitlines() if " mix-0 " in line)
             row1 = next(line for line in text.splitlines() if " mix-1 " in line)
@@ -130,14 +123,14 @@ async def test_node_screen_names_its_worst_finding_and_d_opens_its_diagnosis() -
     with utc():
         app = replay_mixed()
         async with app.run_test(size=BIG) as pilot:
-            await _settle(pilot)
+            await settle(pilot)
             await pilot.press("enter")  # mix-0
-            await _settle(pilot)
+            await settle(pilot)
             assert isinstance(app.screen, NodeScreen)
             assert "◆ 1 finding (d) gpu_memory_leak: pid 4600 (python3) GPU memory " \
                 "keeps growing: +240M/min" in screen_text(app)
             await pilot.press("d")
-            await _settle(pilot)
+            await settle(pilot)
             text = screen_text(app)
             assert text.splitlines()[0].strip() == "cluster › mix-0 › diagnosis"
             assert "gpu_memory_leak" in text and "straggler_gpu" not in text
@@ -147,10 +140,10 @@ async def test_local_replay_of_a_leak_shows_the_line_and_the_screen() -> None:
     with utc():
         app = replay_leak()
         async with app.run_test(size=BIG) as pilot:
-            await _settle(pilot)
+            await settle(pilot)
             assert "◆ 1 finding (d) gpu_memory_leak: pid 4300 (python3)" in screen_text(app)
             await pilot.press("d")
-            await _settle(pilot)
+            await settle(pilot)
             text = screen_text(app)
             assert "Diagnosis  leak-0  1 finding (1 warning)" in text
             assert "out of memory in about" in text
@@ -160,11 +153,11 @@ async def test_a_healthy_fleet_shows_no_finding_and_no_marker() -> None:
     with utc():
         app = replay_app("healthy_inference")
         async with app.run_test(size=BIG) as pilot:
-            await _settle(pilot)
+            await settle(pilot)
             text = screen_text(app)
             assert "◆" not in text
             await pilot.press("d")
-            await _settle(pilot)
+            await settle(pilot)
             text = screen_text(app)
             assert "Diagnosis  fleet  0 findings" in text
             assert "No findings: nothing the diagnosis can name is wrong here" in text
@@ -174,7 +167,7 @@ async def test_untrusted_text_in_a_finding_is_drawn_as_plain_text() -> None:
     with utc():
         app = replay_mixed()
         async with app.run_test(size=BIG) as pilot:
-            await _settle(pilot)
+            await settle(pilot)
             runner = app.monitor.diagnosis
             assert runner is not None
             evil = Finding("cpu_bound", Severity.CRITICAL,
@@ -185,7 +178,7 @@ async def test_untrusted_text_in_a_finding_is_drawn_as_plain_text() -> None:
                            score=9.0, since=runner.now - 30)
             runner.findings = [evil, *runner.findings]  # what the UI reads
             await pilot.press("d")
-            await _settle(pilot)
+            await settle(pilot)
             text = screen_text(app)
             assert "pid 4600 ([bold red]x[/] [2J) is busy" in text  # ESC cleaned, markup shown
             assert "[link=http://x]cpu[/link] 99%" in text
@@ -198,8 +191,8 @@ async def test_diagnosis_off_says_so() -> None:
         app = replay_mixed()
         app.monitor.diagnosis = None
         async with app.run_test(size=SMALL) as pilot:
-            await _settle(pilot)
+            await settle(pilot)
             await pilot.press("d")
-            await _settle(pilot)
+            await settle(pilot)
             assert "diagnosis is off" in screen_text(app)
 
