@@ -189,3 +189,19 @@ def test_the_bar_shows_a_seeks_progress() -> None:
     playing = timeline_text(fake(position=300.0), 80, p, [150.0])  # type: ignore[arg-type]
     assert isinstance(playing, Text) and playing.cell_len == 80
     assert playing.plain.rstrip().endswith("5:00/10:00") and "!" in playing.plain
+
+
+async def test_help_lists_the_timeline_keys() -> None:
+    with utc():
+        app, _c = replay("gpu_memory_leak")
+        async with app.run_test(size=(100, 50)) as pilot:
+            await wait_bar(pilot, lambda t: "0:00/9:55" in t, "the start")
+            await pilot.press("question_mark")
+            await pilot.pause(0.2)
+            text = screen_text(app)
+            for key, what in (("space", "Pause/play"), ("[", "Back 10 s"), ("]", "Forward 10 s"),
+                              ("{", "Back 1 min"), ("}", "Forward 1 min"),
+                              ("-", "Slower (down to 0.25x)"), ("+", "Faster (up to 16x)"),
+                              ("d", "Diagnosis")):
+                line = next((ln for ln in text.splitlines() if what in ln), "")
+                assert f"{key}  {what}" in line, (key, what, text)
