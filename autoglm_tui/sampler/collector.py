@@ -12,6 +12,7 @@ run less often (sampler/adaptive.py); ``Sample.sampling`` says what is in force.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from typing import TYPE_CHECKING
@@ -64,13 +65,12 @@ def make_backends(prefer: str | None = None) -> tuple[HostBackend, ProcBackend]:
     linux = procfs.available()
     host: HostBackend | None = None
     if choice != "procfs":
-        try:
+        if importlib.util.find_spec("psutil") is not None:
             from autoglm_tui.sampler.host import PsutilHost
 
             host = PsutilHost()
-        except ImportError:
-            if choice == "psutil":
-                raise
+        elif choice == "psutil":
+            raise ImportError("psutil is not installed (pip install psutil), or use procfs")
     if host is None:
         if not linux:
             raise RuntimeError("neither psutil nor a Linux /proc is available on this host")

@@ -139,9 +139,14 @@ def test_cpu_burner_pending_firing_alertmanager_resolved(
 
         firing = _wait(lambda: [r for r in ours() if r["state"] == "firing"],
                        "the firing line in the alert log")
-        states = [r["state"] for r in ours()]
-        assert states[:2] == ["pending", "firing"]
-        pending, fired = ours()[0], firing[0]
+        lines = ours()
+        states = [r["state"] for r in lines]
+        at = states.index("firing")
+        # On a loaded machine the burner may dip under the threshold before it holds long
+        # enough (pending -> inactive -> pending); the firing line always follows a pending one.
+        assert at >= 1 and states[at - 1] == "pending", states
+        assert set(states[:at]) <= {"pending", "inactive"}, states
+        pending, fired = lines[at - 1], firing[0]
         assert fired["t"] - pending["t"] >= 3.0  # `for = "3s"` held in between
         assert fired["value"] > 25 and fired["node"] and fired["severity"] == "critical"
         assert "autoglm-e2e-burner" in fired["command"]
@@ -164,7 +169,9 @@ def test_cpu_burner_pending_firing_alertmanager_resolved(
     resolved = _wait(lambda: [r for r in ours() if r["state"] == "resolved"],
                      "the resolved line in the alert log")
     assert resolved[0]["reason"] == "process exited"
-    assert [r["state"] for r in ours()][:3] == ["pending", "firing", "resolved"]
+    after = [r["state"] for r in ours()]
+    after = after[after.index("firing"):]
+    assert after[:2] == ["firing", "resolved"]
     am.wait_alerts(lambda a: not any(x["labels"].get("pid") == str(pid) for x in a))
     tmux.wait_for(lambda s: "resolved" in s and "cpu_burn" in s, "the resolved alert on screen")
 

@@ -26,6 +26,7 @@ from autoglm_tui.recording.reader import Recording
 from autoglm_tui.recording.recorder import Recorder
 from autoglm_tui.recording.replay import ReplayController
 from autoglm_tui.tui.app import MonitorApp
+from autoglm_tui.tui.intents import OpenNode
 from autoglm_tui.tui.screens.node import NodeScreen
 from tests.tui.helpers import screen_text
 
@@ -87,7 +88,7 @@ async def test_replayed_screen_matches_the_live_screen_at_that_time(tmp_path: Pa
     at = sorted(figures)[-3]  # a time in the middle of the run
     upto = [e for e in events if e.t <= at]
     live_app = MonitorApp(Monitor(), [ScriptedSource([(0, e) for e in upto])],
-                          lambda: NodeScreen(upto[0].node_id), clock=lambda: at)
+                          OpenNode(upto[0].node_id), clock=lambda: at)
     async with live_app.run_test(size=(120, 40)) as pilot:
         for _ in range(20):
             await pilot.pause(0.05)
@@ -144,7 +145,7 @@ async def test_flight_recording_from_a_live_alert_opens_in_replay(tmp_path: Path
     controller = ReplayController(rec, speed=16.0)
     app = build_app(args, monitor, controller, rec.nodes)
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(60):
+        for _ in range(300):  # at most 15 s on a loaded machine; it ends in about 0.3 s
             await pilot.pause(0.05)
             if controller.at_end:
                 break
