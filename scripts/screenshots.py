@@ -33,12 +33,18 @@ SHOTS: dict[str, tuple[str, tuple[int, int]]] = {
     "local-gpu-120x40": ("local-gpu", (120, 40)),
     "cluster-160x44": ("cluster", (160, 44)),
     "cluster-80x24": ("cluster", (80, 24)),
+    "cluster-node-80x24": ("cluster-node", (80, 24)),
     "cluster-gpus-160x44": ("cluster-gpus", (160, 44)),
     "cluster-alerts-160x44": ("cluster-alerts", (160, 44)),
     "diagnosis-120x40": ("replay-diagnosis", (120, 40)),
     "diagnosis-80x24": ("replay-diagnosis", (80, 24)),
     "replay-120x40": ("replay-cluster", (120, 40)),
     "replay-80x24": ("replay-node", (80, 24)),
+    "local-services-120x40": ("local-services", (120, 40)),
+    "service-120x40": ("local-service", (120, 40)),
+    "service-80x24": ("local-service", (80, 24)),
+    "services-pane-80x24": ("cluster-service-node", (80, 24)),
+    "cluster-services-160x44": ("cluster-services", (160, 44)),
 }
 
 

@@ -24,6 +24,8 @@ NODE_METRICS: tuple[str, ...] = (
     "disk.write_bps",
     "svc.tokens_per_s",
     "svc.latency_p95_s",
+    "svc.queue_len",
+    "svc.kv_cache_pct",
 )
 GPU_METRICS: tuple[str, ...] = (
     "gpu.util_pct",

@@ -170,6 +170,10 @@ def node_sort_value(node: NodeState, key: str, facts: TableFacts) -> object:
         return m.get(("svc.tokens_per_s", None))
     if key == "p95":
         return m.get(("svc.latency_p95_s", None))
+    if key == "queue":
+        return m.get(("svc.queue_len", None))
+    if key == "kv":
+        return m.get(("svc.kv_cache_pct", None))
     if key == "alerts":
         return facts.alerts.get(node.node_id, 0)
     if key == "lag":
@@ -198,6 +202,8 @@ def group_sort_value(group: GroupRow, key: str) -> object:
         "disk": lambda: add_known(agg.sum("disk.read_bps"), agg.sum("disk.write_bps")),
         "tok": lambda: agg.sum("svc.tokens_per_s"),
         "p95": lambda: agg.mean("svc.latency_p95_s"),
+        "queue": lambda: agg.sum("svc.queue_len"),
+        "kv": lambda: agg.mean("svc.kv_cache_pct"),
         "alerts": lambda: group.alerts,
     }
     fn = table.get(key)

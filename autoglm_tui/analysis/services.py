@@ -366,31 +366,36 @@ def _values_of(sid: str, v: ServiceView) -> dict[Key, float | None]:
     return out
 
 
-def gpus_of(pid: int | None, procs: tuple[ProcSample, ...]) -> tuple[int, ...]:
-    """GPU indices used by `pid` and its descendants among `procs` (a server's engine
-    processes are often its children)."""
+def family_of(pid: int | None, procs: tuple[ProcSample, ...]) -> list[ProcSample]:
+    """The listed process `pid` and its listed descendants, the process first (a server's
+    engine processes are often its children)."""
     if pid is None:
-        return ()
+        return []
     children: dict[int, list[ProcSample]] = {}
     by_pid: dict[int, ProcSample] = {}
     for p in procs:
         by_pid[p.pid] = p
         if p.ppid is not None:
             children.setdefault(p.ppid, []).append(p)
-    found: set[int] = set()
+    out: list[ProcSample] = []
     todo = [pid]
     seen = {pid}
     while todo:
-        cur = todo.pop()
+        cur = todo.pop(0)
         proc = by_pid.get(cur)
         if proc is not None:
-            found.update(u.index for u in proc.gpus)
+            out.append(proc)
         for child in children.get(cur, ()):
             if child.pid not in seen:
                 seen.add(child.pid)
                 todo.append(child.pid)
-    return tuple(sorted(found))
+    return out
+
+
+def gpus_of(pid: int | None, procs: tuple[ProcSample, ...]) -> tuple[int, ...]:
+    """GPU indices used by `pid` and its descendants among `procs`."""
+    return tuple(sorted({u.index for p in family_of(pid, procs) for u in p.gpus}))
 
 
 __all__ = ["COUNT_OF", "DEFAULT_RATE_WINDOW_S", "DEFAULT_WINDOW_S", "NODE_AGG", "SERVICE_METRICS",
-           "Latency", "ServiceTracker", "ServiceView", "gpus_of", "service_ids"]
+           "Latency", "ServiceTracker", "ServiceView", "family_of", "gpus_of", "service_ids"]

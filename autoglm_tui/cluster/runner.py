@@ -6,6 +6,10 @@ registry, or this machine alone) into per-node SSH streams and forwards every ev
 connection, so each remote sampler sees EOF on its stdin and exits. Used by ``snapshot`` and by
 the cluster view.
 
+A node registered in etcd also names its inference servers (its registration's ``services``):
+they go to its SSH source, which hands them to the sampler as a control line, at start and
+whenever the registration changes.
+
 A node's stream runs while it is a member: it stops on a graceful leave (``NodeLeft``), a forget
 (``NodeForgotten``) or a registration that does not validate, and keeps running when only the
 heartbeat is lost (``HeartbeatLost``), so a node whose agent died but whose sampler streams stays
@@ -139,7 +143,7 @@ class Runner:
             self._slots = asyncio.Semaphore(max(1, self.config.max_connects))
         return options, self._keys, self._slots
 
-    def _start(self, spec: HostSpec) -> None:
+    def _start(self, spec: HostSpec, services: Any = None) -> None:
         from autoglm_tui.cluster.ssh import SshSource
 
         if self._closed:
@@ -148,6 +152,7 @@ class Runner:
         options, keys, slots = self._ssh_parts()
         source = SshSource(spec, options, keys=keys, slots=slots, clock=self.clock, rng=self.rng)
         source.request_interval(self.policy.interval_for(spec.node_id))
+        source.request_services(services)
         task = asyncio.ensure_future(self._guard(source.run(self.emit), spec.node_id))
         self.streams[spec.node_id] = _Stream(spec, task, source)
 
@@ -203,15 +208,18 @@ class Runner:
                 return
             self.emit(event)
             spec = HostSpec(event.node_id, host, port, event.user, dict(event.labels))
+            services = (event.registration or {}).get("services")
             current = self.streams.get(event.node_id)
             if current is None or (current.spec.host, current.spec.port, current.spec.user) != (
                 spec.host,
                 spec.port,
                 spec.user,
             ):
-                self._start(spec)
+                self._start(spec, services)
             else:
                 current.spec = spec
+                if current.source is not None:
+                    current.source.request_services(services)
             return
         if isinstance(event, (NodeLeft, NodeInvalid, NodeForgotten)):
             self._stop(event.node_id)

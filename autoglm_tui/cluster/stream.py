@@ -9,20 +9,24 @@ cannot apply: they are counted as skipped until the next full sample.
 
 ``control_lines()`` says what the transport should write to the sampler's stdin (docs/wire.md,
 "Control lines"): after the hello, deltas please (when the hello lists "delta") and the interval
-the monitor wants (``request_interval``); after a delta that cannot apply, a full sample please.
-A sampler whose hello does not list "control" (schema 1.0) is never sent anything.
+the monitor wants (``request_interval``) and the services the node's registration names
+(``request_services``, to a sampler whose hello lists "services"); after a delta that cannot
+apply, a full sample please. A sampler whose hello does not list "control" (schema 1.0) is
+never sent anything.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from autoglm_tui import wire
 from autoglm_tui.events import Event, HelloReceived, NodeInvalid, SampleReceived
 from autoglm_tui.model import Hello, Sample
-from autoglm_tui.sampler.control import MAX_INTERVAL_S, MIN_INTERVAL_S
+from autoglm_tui.sampler.control import MAX_INTERVAL_S, MAX_LINE, MAX_SERVICES, MIN_INTERVAL_S
 from autoglm_tui.text import clean
 from autoglm_tui.wire_patch import StreamDecoder
 
@@ -127,6 +131,35 @@ def control_interval(seconds: float | None) -> bytes:
     return b'{"type":"control","interval":%s}\n' % format(seconds, "g").encode()
 
 
+ServiceEntry = tuple[tuple[str, str], ...]  # one registered service: sorted (key, value) pairs
+
+
+def service_entries(services: Iterable[Mapping[str, object]] | None) -> tuple[ServiceEntry, ...]:
+    """The registration's ``services`` (dicts with url and optional name, kind, as validated by
+    cluster/registration.py) as hashable entries; anything else in them is left out, and the
+    sampler checks every entry again (it alone knows its own addresses)."""
+    out: list[ServiceEntry] = []
+    for svc in list(services or ())[:MAX_SERVICES]:
+        if not isinstance(svc, Mapping) or not isinstance(svc.get("url"), str):
+            continue
+        out.append(tuple(sorted((k, v) for k, v in svc.items()
+                                if k in ("url", "name", "kind") and isinstance(v, str))))
+    return tuple(out)
+
+
+def control_services(entries: tuple[ServiceEntry, ...]) -> bytes:
+    """The control line that names the node's registered services (``[]``: none any more).
+    Entries that would take it past the sampler's line limit are left out (a registration
+    cannot hold that many long URLs, cluster/registration.py)."""
+    listed = [dict(e) for e in entries]
+    while True:
+        line = json.dumps({"type": "control", "services": listed}, ensure_ascii=False,
+                          separators=(",", ":")).encode() + b"\n"
+        if len(line) <= MAX_LINE or not listed:
+            return line
+        listed.pop()
+
+
 def check_interval(seconds: float | None) -> float | None:
     """`seconds` as a float the sampler accepts (0.2 to 3600 s), or None; ValueError if not."""
     if seconds is None:
@@ -156,6 +189,11 @@ class SamplerStream:
         self.interval_s = check_interval(interval_s)
         self._interval_sent: float | None = None
         self.interval_lines = 0  # interval lines offered so far
+        # The services the node's registration names, and what this run of the sampler was
+        # told (a new run starts with none).
+        self.services: tuple[ServiceEntry, ...] = ()
+        self._services_sent: tuple[ServiceEntry, ...] = ()
+        self.services_lines = 0  # services lines offered so far
 
     def feed(self, line: bytes, now: float) -> Event | None:
         """The event for one line, or None (bad line counted, or stream already invalid)."""
@@ -181,6 +219,7 @@ class SamplerStream:
             self.hello = msg
             self._asked.clear()
             self._interval_sent = None  # a new run starts at its own --interval
+            self._services_sent = ()  # ... and knows no registered services
             self._check = True
             return HelloReceived(now, self.node_id, msg)
         if self.hello is None:
@@ -205,6 +244,12 @@ class SamplerStream:
         self.interval_s = check_interval(seconds)
         self._check = True
 
+    def request_services(self, services: Iterable[Mapping[str, object]] | None) -> None:
+        """The services the node's registration names (its ``services`` list); the line goes
+        out with the next ``control_lines()`` when they differ from what the sampler has."""
+        self.services = service_entries(services)
+        self._check = True
+
     def control_lines(self) -> list[bytes]:
         """Lines the transport should write to the sampler's stdin now (each offered once):
         ask a sampler that announces "delta" for compact samples, for the interval wanted, and
@@ -227,6 +272,10 @@ class SamplerStream:
             out.append(control_interval(self.interval_s))
             self._interval_sent = self.interval_s
             self.interval_lines += 1
+        if self.services != self._services_sent and "services" in hello.features:
+            out.append(control_services(self.services))
+            self._services_sent = self.services
+            self.services_lines += 1
         return out
 
 
@@ -239,4 +288,6 @@ __all__ = [
     "StreamStats",
     "check_interval",
     "control_interval",
+    "control_services",
+    "service_entries",
 ]

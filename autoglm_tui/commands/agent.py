@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from autoglm_tui.cluster.registration import RegisteredService
 
 DEFAULT_INTERVAL_S = 5.0
 
@@ -97,7 +102,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--service", action="append", type=service_spec, default=[],
         metavar="URL[,name=N][,kind=K]",
         help="an inference server to name in the registration (repeatable; the syntax of "
-        "`autoglm-tui sample --service`)",
+        "`autoglm-tui sample --service`): the cluster view hands it to this node's sampler, "
+        "which scrapes it even without discovery when its host is this node (loopback or one "
+        "of its addresses)",
     )
     beat = parser.add_argument_group("heartbeat")
     beat.add_argument(
@@ -165,6 +172,23 @@ def _unit_args(args: argparse.Namespace) -> list[str]:
     from autoglm_tui.exporter.options import output_unit_args
 
     return out + output_unit_args(args)
+
+
+def _unscraped(services: Iterable[RegisteredService]) -> list[str]:
+    """Why this node's sampler would refuse registered services (it checks each entry as the
+    agent cannot: the path's characters, the host being this node), one line each."""
+    from autoglm_tui.sampler.services import local
+    from autoglm_tui.sampler.services.targets import TargetError, from_registration
+
+    out = []
+    for svc in services:
+        try:
+            reason = local.refuse(from_registration(svc.to_dict()).host)
+        except TargetError as exc:
+            reason = str(exc)
+        if reason is not None:
+            out.append(f"--service {svc.url}: this node's sampler will not scrape it: {reason}")
+    return out
 
 
 def _fail(message: str) -> int:
@@ -274,6 +298,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except RegistrationError as exc:
         return _fail(f"this node's registration would be rejected: {exc.reason}")
+    for problem in _unscraped(registration.services):
+        log.warning("%s", problem)
 
     outputs = None
     if args.metrics_listen or args.influx:  # /metrics and InfluxDB beside the heartbeat

@@ -50,6 +50,7 @@ MIN_WINDOW_S = 0.1  # the shortest span a CPU percentage is computed over
 FIRST_SCRAPES_WAIT_S = 1.5  # how long the first sample may wait for the services' first round
 MIB = 1 << 20
 FEATURES = ("control", "delta")  # what Hello.features announces (schema 1.1)
+SERVICES_FEATURE = "services"  # announced too when inference servers are scraped
 
 
 def make_backends(prefer: str | None = None) -> tuple[HostBackend, ProcBackend]:
@@ -150,7 +151,7 @@ class Collector:
             interval_s=self.interval_s,
         )
         return Hello(schema=SCHEMA, host=host, sampler_version=__version__, t=now, static=static,
-                     schema_minor=SCHEMA_MINOR, features=FEATURES)
+                     schema_minor=SCHEMA_MINOR, features=self.features)
 
     def set_interval(self, interval_s: float, requested: bool = True) -> None:
         """Sample every `interval_s` from now on (a control line asked for it, or stopped)."""
@@ -212,6 +213,8 @@ class Collector:
         except Exception as exc:
             errors.append(_reason("process list", exc))
             procs, full = (), False
+        if services is not None:
+            errors.extend(services.refused())  # registered services it will not scrape
         cpu_s, rss = sysinfo.self_cost()
         self._seq += 1
         return Sample(
@@ -229,6 +232,12 @@ class Collector:
             errors=tuple(errors),
             sampling=self.sampling(),
         )
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """What the hello announces: control lines, compact samples, and the registration's
+        services (a control line) when this collector scrapes inference servers."""
+        return FEATURES if self.services is None else (*FEATURES, SERVICES_FEATURE)
 
     def _start_services(self) -> None:
         """Start the service monitor's thread (once)."""

@@ -4,6 +4,10 @@
                                              null goes back to the --interval the run began with
     {"type": "control", "full": true}        make the next sample a full one (not a delta)
     {"type": "control", "delta": true}       compact samples from now on (false: full ones)
+    {"type": "control", "services": [{"url": "http://127.0.0.1:8000/metrics", "name": "chat",
+                                      "kind": "vllm"}, ...]}
+                                             the inference servers the node's registration
+                                             names (replacing the previous list; [] clears)
 
 Keys may be combined in one line. A line that is not such an object, or a value out of range,
 changes nothing for that key and leaves a reason in the next sample's ``errors``; the sampler
@@ -18,9 +22,11 @@ import json
 import math
 from typing import Any
 
+from autoglm_tui.sampler.services.targets import Target, TargetError, from_registration
 from autoglm_tui.text import clean
 
-MAX_LINE = 4096
+MAX_LINE = 128 * 1024  # fits a registration's 16 services of 1024-character URLs
+MAX_SERVICES = 16  # as many as a registration may name (cluster/registration.py)
 MIN_INTERVAL_S = 0.2
 MAX_INTERVAL_S = 3600.0
 MAX_NOTES = 8  # reasons kept for the next sample
@@ -37,6 +43,11 @@ class Controls:
         self.full_wanted = False
         self.changed = False  # set when something that affects the schedule changed
         self.notes: list[str] = []  # reasons for ignored lines, for the next sample's errors
+        # The registration's services: (index in the list, target) for the usable entries, and
+        # the reasons the others were refused; `services_changed` until the loop hands them on.
+        self.services: tuple[tuple[int, Target], ...] = ()
+        self.services_refused: tuple[str, ...] = ()
+        self.services_changed = False
         self.lines = 0
         self._buf = bytearray()
         self._skipping = False
@@ -127,6 +138,39 @@ class Controls:
         self.delta = value
         return None
 
+    def _services(self, value: Any) -> str | None:
+        if not isinstance(value, list):
+            return f"expected a list of services, got {_show(value)}"
+        usable: list[tuple[int, Target]] = []
+        refused: list[str] = []
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(value[:MAX_SERVICES]):
+            try:
+                target = from_registration(entry)
+            except TargetError as exc:
+                refused.append(clean(f"control services[{i}] refused: {exc}", 300))
+                continue
+            if target.url in seen:
+                refused.append(clean(f"control services[{i}] refused: {target.url} is already "
+                                     f"services[{seen[target.url]}]", 300))
+                continue
+            seen[target.url] = i
+            usable.append((i, target))
+        if len(value) > MAX_SERVICES:
+            refused.append(f"control services: {len(value)} entries, at most {MAX_SERVICES}; "
+                           f"the last {len(value) - MAX_SERVICES} are ignored")
+        self.services = tuple(usable)
+        self.services_refused = tuple(refused)
+        self.services_changed = True
+        return None
+
+    def take_services(self) -> tuple[tuple[tuple[int, Target], ...], tuple[str, ...]] | None:
+        """The registration's services and the refusals when a line changed them, else None."""
+        if not self.services_changed:
+            return None
+        self.services_changed = False
+        return self.services, self.services_refused
+
     # ------------------------------------------------------------------ out
 
     def take_full(self) -> bool:
@@ -137,6 +181,10 @@ class Controls:
     def take_notes(self) -> list[str]:
         notes, self.notes = self.notes, []
         return notes
+
+    def note(self, text: str) -> None:
+        """Keep a reason for the next sample's errors."""
+        self._note(text)
 
     def _note(self, text: str) -> None:
         if len(self.notes) < MAX_NOTES:
@@ -151,4 +199,5 @@ _HANDLERS = {
     "interval": Controls._interval,
     "full": Controls._full,
     "delta": Controls._delta,
+    "services": Controls._services,
 }

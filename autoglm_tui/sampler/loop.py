@@ -42,8 +42,10 @@ DESCRIPTION = textwrap.fill(
     "Stops on SIGTERM/SIGINT, when the reader closes the pipe, or on end of input when stdin "
     "is a pipe or socket (as under SSH). Control lines on stdin (JSON, one per line) change "
     'the interval ({"type":"control","interval":5}), ask for a full sample '
-    '({"type":"control","full":true}) or switch compact samples on '
-    '({"type":"control","delta":true}); see docs/wire.md.',
+    '({"type":"control","full":true}), switch compact samples on '
+    '({"type":"control","delta":true}) or name the services the node registered '
+    '({"type":"control","services":[{"url":...,"name":...}]}: scraped only when the URL\'s '
+    "host is this node); see docs/wire.md.",
     78,
 )
 
@@ -314,6 +316,13 @@ def run(
                 step = controls.interval_s
                 coll.set_interval(step, requested=controls.requested_interval_s is not None)
                 due = last + step
+            registered = controls.take_services()
+            if registered is not None:  # the node's registration named its services
+                if coll.services is not None:
+                    coll.services.set_registered(*registered)
+                else:
+                    controls.note("control services: this sampler does not scrape inference "
+                                  "servers")
             now = time.monotonic()
             if now < due:
                 continue  # woken by a control line before the sample is due

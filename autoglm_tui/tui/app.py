@@ -56,7 +56,8 @@ class SourceBatch(Message):
 class MonitorApp(App[int]):
     """A monitor UI over any sources, opening on any place (the root of the navigation)."""
 
-    CSS_PATH = Path(__file__).resolve().parent / "app.tcss"  # absolute: subclasses live elsewhere
+    # Absolute paths: subclasses live elsewhere. services.tcss: the inference services' parts.
+    CSS_PATH = [Path(__file__).resolve().parent / name for name in ("app.tcss", "services.tcss")]
     TITLE = "autoglm-tui"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [

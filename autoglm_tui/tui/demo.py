@@ -1,13 +1,18 @@
 """A deterministic recording of a busy 4-GPU node (one GPU lost) for screenshots and UI tests.
 
-Pure data: no clock, no randomness, no I/O. Includes a process whose command line carries a
-terminal escape and markup (``\\x1b]0;pwned\\x07[red]x[/red]``), which must show literally.
+Pure data: no clock, no I/O, no randomness but a seeded generator. Includes a process whose
+command line carries a terminal escape and markup (``\\x1b]0;pwned\\x07[red]x[/red]``), which
+must show literally. With ``services=True`` the vLLM process (pid 4121, port 8000) also serves
+metrics: a vLLM-like service scraped every 5 s (cluster/synthetic_services.py, seeded).
 """
 
 from __future__ import annotations
 
 import math
+import random
+from dataclasses import replace
 
+from autoglm_tui.cluster.synthetic_services import SyntheticService
 from autoglm_tui.events import Event, HelloReceived, NodeJoined, SampleReceived
 from autoglm_tui.model import (
     CpuSample,
@@ -164,16 +169,24 @@ def demo_sample(seq: int, t: float, gpus: int = 4, lost: tuple[int, ...] = (2,))
 
 
 def demo_events(
-    node_id: str = "gpu-node-01", samples: int = 90, t0: float = T0, gpus: int = 4
+    node_id: str = "gpu-node-01", samples: int = 90, t0: float = T0, gpus: int = 4,
+    services: bool = False,
 ) -> list[Event]:
-    """Joined, hello, then `samples` samples one second apart."""
+    """Joined, hello, then `samples` samples one second apart (with `services`, the vLLM
+    process serves metrics too)."""
     events: list[Event] = [
         NodeJoined(t0, node_id, source="replay"),
         HelloReceived(t0, node_id, demo_hello(node_id, gpus, t0)),
     ]
+    vllm = SyntheticService(random.Random(4121), 0) if services else None
     for seq in range(samples):
         t = t0 + 1.0 + seq
-        events.append(SampleReceived(t, node_id, demo_sample(seq, t, gpus)))
+        sample = demo_sample(seq, t, gpus)
+        if vllm is not None:
+            svc = replace(vllm.sample(t, 40 + 50 * _wave(seq, 20)), pid=4121,
+                          model="/models/Llama-3-70B")
+            sample = replace(sample, services=(svc,))
+        events.append(SampleReceived(t, node_id, sample))
     return events
 
 

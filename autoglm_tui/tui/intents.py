@@ -16,9 +16,9 @@ A place already open in the stack is never opened twice: going there pops back t
 
 To add a place: subclass :class:`Intent` here (screens that open it import it from here, never
 from another screen's module) with its fields, ``place``, ``parent`` and ``crumb``, and register
-its screen in ``tui/navigator.py``. ``OpenService`` and ``OpenDiagnosis`` are declared already,
-for the Services and Diagnosis screens: until a screen is registered for them, the navigator
-says so instead of opening anything.
+its screen in ``tui/navigator.py``. ``OpenDiagnosis`` is declared already, for the
+Diagnosis screen: until a screen is registered for it, the navigator says so instead of opening
+anything.
 """
 
 from __future__ import annotations
@@ -147,8 +147,8 @@ class OpenProcess(Intent):
 
 
 class OpenService(Intent):
-    """An inference service of a node (`service_id`), or all of the node's (None). Declared for
-    the Services screen (issue 10): it registers its screen in the navigator for this intent."""
+    """An inference service of a node (`service_id`: the Service screen), or all of the node's
+    (None: the services table of that node)."""
 
     def __init__(self, node_id: str, service_id: str | None = None, *, reset: bool = False) -> None:
         super().__init__(reset=reset)
@@ -165,6 +165,16 @@ class OpenService(Intent):
     def crumb(self, below: Intent | None) -> str:
         what = "services" if self.service_id is None else clean(self.service_id, 48)
         return f"{self.node_prefix(below)}{what}"
+
+
+class OpenServices(Intent):
+    """Every inference service of the fleet (`:services`)."""
+
+    def parent(self) -> Intent | None:
+        return OpenNodes()
+
+    def crumb(self, below: Intent | None) -> str:
+        return "services"
 
 
 class OpenDiagnosis(Intent):

@@ -33,6 +33,8 @@ from autoglm_tui.tui.intents import (
     OpenNode,
     OpenNodes,
     OpenProcess,
+    OpenService,
+    OpenServices,
 )
 from autoglm_tui.tui.screens.alerts import AlertsScreen
 from autoglm_tui.tui.screens.cluster import ClusterScreen
@@ -41,6 +43,8 @@ from autoglm_tui.tui.screens.gpu import GpuScreen
 from autoglm_tui.tui.screens.gpus import GpusScreen
 from autoglm_tui.tui.screens.node import NodeScreen
 from autoglm_tui.tui.screens.process import ProcessScreen
+from autoglm_tui.tui.screens.service import ServiceScreen
+from autoglm_tui.tui.screens.services import ServicesScreen
 
 ScreenFactory = Callable[[Any], Screen[Any]]
 
@@ -52,6 +56,9 @@ SCREENS: dict[type[Intent], ScreenFactory] = {
     OpenNode: lambda i: NodeScreen(i.node_id),
     OpenGpu: lambda i: GpuScreen(i.node_id, i.index),
     OpenProcess: lambda i: ProcessScreen(i.node_id, i.pid, i.create_time),
+    OpenService: lambda i: (ServiceScreen(i.node_id, i.service_id) if i.service_id is not None
+                            else ServicesScreen(i.node_id)),
+    OpenServices: lambda i: ServicesScreen(),
 }
 
 

@@ -7,6 +7,7 @@ values (None) sort last whichever the direction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ SORT_LABELS = {
     "gpu": "GPU MEM",
     "sm": "SM%",
     "pid": "PID",
-    "time": "TIME",
+    "time": "ELAPSED",
     "user": "USER",
     "command": "COMMAND",
 }
@@ -53,6 +54,44 @@ def command_of(p: ProcSample) -> str:
     """The command line, or the process name when the command line is empty (kernel threads)."""
     cmd = clean(p.cmdline, 4096).strip()
     return cmd or f"[{clean(p.name, 256)}]"
+
+
+# Interpreters whose first argument is what a person calls the program; options of theirs that
+# take a value (the value is skipped too). `-m MODULE` and the script are what is shown first.
+_INTERPRETERS = re.compile(r"^(python[\d.]*|pypy[\d.]*|node|nodejs|ruby|perl|bash|sh)$")
+_VALUE_OPTIONS = {"-X", "-W", "--check-hash-based-pycs", "-r", "--require"}
+_INLINE = {"-c", "-e", "-"}  # code on the command line or stdin: the whole line says more
+
+
+def short_command(p: ProcSample) -> tuple[str, str]:
+    """What the program is, then how it was started: ``python3 -m vllm.entrypoints.x --port 1``
+    -> ('vllm.entrypoints.x --port 1', 'python3 -m'); ``/venv/bin/python -u train.py`` ->
+    ('train.py', 'python -u'). Anything else: (the command line, ''). Cleaned text."""
+    cmd = command_of(p)
+    args = cmd.split()
+    interp = args[0].rsplit("/", 1)[-1]
+    if not _INTERPRETERS.match(interp) or len(args) < 2:
+        return cmd, ""
+    opts: list[str] = []
+    i = 1
+    while i < len(args):
+        arg = args[i]
+        if arg == "-m" and i + 1 < len(args):
+            return " ".join(args[i + 1:]), " ".join([interp, *opts, "-m"])
+        if arg in _INLINE or arg == "--" or not arg.startswith("-"):
+            break
+        opts.append(arg)
+        if arg in _VALUE_OPTIONS and i + 1 < len(args):
+            i += 1
+            opts.append(args[i])
+        i += 1
+    if i >= len(args) or args[i] in _INLINE:
+        return cmd, ""
+    if args[i] == "--":
+        i += 1
+    if i >= len(args):
+        return cmd, ""
+    return " ".join(args[i:]), " ".join([interp, *opts])
 
 
 def _value(p: ProcSample, key: str) -> float | str | None:

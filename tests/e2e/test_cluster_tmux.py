@@ -116,7 +116,13 @@ def test_cluster_view_with_etcd_agents_and_sshd(
             "the confirmation",
         )
         assert MARK in screen
-        tmux.keys("Enter")  # SIGTERM
+        tmux.keys("Enter")  # Cancel has the focus: nothing is sent
+        tmux.wait_for(lambda s: "Send a signal" not in s and f"› pid {victim.pid}" in s,
+                      "the dialog to close")
+        assert victim.poll() is None
+        tmux.keys("k")
+        tmux.wait_for(lambda s: "Send a signal to process" in s, "the confirmation again")
+        tmux.keys("Left", "Left", "Left", "Enter")  # Cancel -> KILL -> INT -> SIGTERM
         victim.wait(timeout=20)
         assert victim.returncode == -signal.SIGTERM
         tmux.wait_for(lambda s: f"node-a: sent SIGTERM to {victim.pid}" in s, "the result")

@@ -17,6 +17,7 @@ import pytest
 
 from autoglm_tui import wire
 from autoglm_tui.model import Hello, Sample
+from autoglm_tui.sampler.control import MAX_LINE
 from autoglm_tui.wire_patch import StreamDecoder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +92,8 @@ def test_a_new_interval_takes_effect_and_travels_on_the_wire(sampler) -> None:
     s = sampler("--interval", "2")
     hello, _ = s.read()
     assert isinstance(hello, Hello)
-    assert hello.schema_minor == 1 and set(hello.features) == {"control", "delta"}
+    # "services": it scrapes inference servers, so it takes the registration's list too.
+    assert hello.schema_minor == 1 and set(hello.features) == {"control", "delta", "services"}
     first, _ = s.read()
     assert isinstance(first, Sample) and first.sampling is not None
     assert first.sampling.interval_s == 2.0 and first.sampling.requested_interval_s is None
@@ -119,7 +121,7 @@ def test_bad_control_lines_are_reported_and_ignored(sampler) -> None:
     s.send(b'["type","control"]\n')
     s.send(b'{"type":"other"}\n')
     s.send(b"\xff\xfe\n")
-    s.send(b'{"type":"control","interval":"' + b"9" * 5000 + b'"}\n')
+    s.send(b'{"type":"control","interval":"' + b"9" * (MAX_LINE + 10) + b'"}\n')
     errors: list[str] = []
     for _ in range(8):
         msg, _ = s.read()
@@ -133,7 +135,7 @@ def test_bad_control_lines_are_reported_and_ignored(sampler) -> None:
     assert "control key 'colour' is not known here" in text
     assert "must be a JSON object" in text
     assert "needs \"type\": \"control\"" in text
-    assert "longer than 4096 bytes" in text
+    assert f"longer than {MAX_LINE} bytes" in text
     assert msg.sampling.interval_s == 0.3  # type: ignore[union-attr]
     assert s.proc.poll() is None  # still running
     assert s.close() == 0

@@ -11,6 +11,8 @@ import pytest
 import autoglm_tui
 from autoglm_tui.cluster.runner import RunnerConfig
 from autoglm_tui.events import NodeStatus
+from tests.fakes.metrics_http import MetricsHttp
+from tests.fakes.service_pages import FakeServer
 from tests.integration.fleet_watch import FleetWatch
 from tests.integration.sshd_fixture import SshdSet, pid_alive, sshd_missing, wait_for
 
@@ -78,3 +80,30 @@ async def test_push_sampler_option_on_a_node_with_psutil(servers: SshdSet) -> No
         running = node.sampler_pids()
         assert running
     assert wait_for(lambda: not any(pid_alive(p) for p in running), 10), "sampler left behind"
+
+
+async def test_a_pushed_sampler_takes_the_registered_services(
+    servers: SshdSet, bare_bin: str
+) -> None:
+    """The services control line reaches a pushed sampler on a bare python3 (no psutil: this
+    node's addresses come from /proc), after the bootstrap has read the code."""
+    fake = FakeServer("vllm")
+    fake.request(0.0, 0.5)
+    fake.load(2, 1, 0.3)
+    http = MetricsHttp()
+    url = http.route("/pushed/metrics", fake.page)
+    node = servers.start(path_dirs=(bare_bin,))
+    spec = node.spec()
+    try:
+        async with FleetWatch(RunnerConfig(hosts=(spec,), ssh=servers.ssh_options())) as watch:
+            assert await watch.until(lambda: watch.samples(spec.node_id) >= 1), watch.describe()
+            source = watch.runner.streams[spec.node_id].source
+            assert source is not None
+            source.request_services([{"url": url, "name": "pushed"}])
+            state = watch.state.nodes[spec.node_id]
+            assert await watch.until(lambda: "pushed" in state.services, 20), watch.describe()
+            view = state.services["pushed"]
+            assert (view.kind, view.source, view.up, view.running) == (
+                "vllm", "registration", True, 2)
+    finally:
+        http.close()

@@ -115,11 +115,12 @@ def pipeline_for(rules: str) -> AlertPipeline:
     return AlertPipeline(AlertEngine(parse_rules(rules)[0]))
 
 
-def local_app(theme: str = "dark") -> MonitorApp:
-    """The local view over the demo recording, with its alerts evaluated sample by sample."""
+def local_app(theme: str = "dark", services: bool = False) -> MonitorApp:
+    """The local view over the demo recording, with its alerts evaluated sample by sample
+    (`services`: its vLLM process serves metrics)."""
     monitor = Monitor()
     pipeline_for(LOCAL_RULES).install(monitor)
-    for event in demo_events(NODE):
+    for event in demo_events(NODE, services=services):
         monitor.apply(event)
         if isinstance(event, SampleReceived):
             monitor.tick(event.t)
@@ -218,10 +219,17 @@ SCENES: dict[str, Scene] = {
     "replay-diagnosis": Scene(replay_mixed, keys("d")),
     "replay-evidence": Scene(replay_mixed, keys("d", "enter")),
     "replay-node": Scene(replay_leak),
+    "local-services": Scene(lambda: local_app(services=True)),
+    "local-service": Scene(lambda: local_app(services=True), keys("S", "enter")),
+    "cluster-service-node": Scene(cluster_app, keys("down", "down", "down", "enter")),
+    "cluster-service": Scene(cluster_app, keys("down", "down", "down", "enter", "S", "enter")),
+    "cluster-services": Scene(cluster_app, keys("colon", *"services", "enter")),
 }
 # The main screens at the two sizes the snapshot tests hold: 80x24 and 160x50.
 SNAPSHOTS = ("local", "cluster-node", "cluster-gpu", "cluster", "cluster-gpus", "cluster-alerts",
-             "cluster-help", "replay-cluster", "replay-diagnosis", "replay-evidence", "replay-node")
+             "cluster-help", "local-services", "local-service", "cluster-service-node",
+             "cluster-service", "cluster-services", "replay-cluster", "replay-diagnosis",
+             "replay-evidence", "replay-node")
 SNAPSHOT_SIZES = ((80, 24), (160, 50))
 
 

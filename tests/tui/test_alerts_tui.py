@@ -118,7 +118,7 @@ async def test_io_correlation_pane_toggles_and_shows_r(tmp_path: Path) -> None:
         await pilot.press("i")
         await settle(pilot)
         text = screen_text(pilot)
-        assert "IO correlation" in text and "network: MB/s" in text and "disk: IOPS" in text
+        assert "IO correlation" in text and "network: bytes/s" in text and "disk: IOPS" in text
         points = re.search(r"(\d+) aligned points", text)
         assert points and int(points.group(1)) >= 60  # the demo's 90 s of history, aligned
         r = re.search(r"r\(net, disk MB/s\) (\S+)", text)

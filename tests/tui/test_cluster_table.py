@@ -84,6 +84,19 @@ async def test_sorting_by_columns_keys_and_header_clicks() -> None:
         assert labels == sorted(labels)
 
 
+async def test_reopening_the_filter_types_at_its_end() -> None:
+    app, _, _ = make_app(nodes=8)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot, app)
+        await pilot.press("slash", *"host~=node-00", "enter")
+        await settle(pilot, app)
+        assert "filter 8 of 8 shown" in screen_text(app)
+        await pilot.press("slash", *"[04]", "enter")  # reopened: the keys go after the text
+        await settle(pilot, app)
+        assert shown_nodes(app) == ["node-000", "node-004"]
+        assert "filter 2 of 8 shown" in screen_text(app)
+
+
 async def test_filter_queries_including_malformed_ones() -> None:
     app, _, _ = make_app(nodes=8)
     async with app.run_test(size=SIZE) as pilot:
@@ -215,3 +228,39 @@ async def test_all_gpus_view_marks_stragglers_sorts_and_filters() -> None:
         await pilot.press("escape", "escape")  # clear, then back to the cluster
         await settle(pilot, app)
         assert isinstance(app.screen, ClusterScreen)
+
+
+def highlighted(app) -> str:  # type: ignore[no-untyped-def]
+    """The text of the highlighted row (the cursor's background) as the terminal shows it."""
+    from .terminal import capture
+
+    screen = capture(app)
+    table = app.screen.table
+    cursor_bg = table.get_component_rich_style("live-table--cursor").bgcolor
+    want = cursor_bg.get_truecolor().hex.lower() if cursor_bg else ""
+    rows = ["".join(c.char for c in line) for line in screen.lines
+            if line and sum(c.bg == want for c in line) > len(line) // 2]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+async def test_home_end_and_a_new_sort_shows_the_top() -> None:
+    app, _, _ = make_app(nodes=16, gpus=4)  # 64 GPUs: more rows than the screen holds
+    async with app.run_test(size=(100, 24)) as pilot:
+        await start(pilot, app)
+        await pilot.press("G")
+        await settle(pilot, app)
+        first = gpu_rows(app)[0]
+        await pilot.press("end")
+        await settle(pilot, app)
+        assert first not in gpu_rows(app)  # scrolled to the bottom
+        assert highlighted(app).split()[:2] == ["node-015", "3"]
+        await pilot.press("home")
+        await settle(pilot, app)
+        assert gpu_rows(app)[0] == first and highlighted(app).split()[:2] == ["node-000", "0"]
+
+        await pilot.press("end", "greater_than_sign")  # a new sort: the view goes to its top
+        await settle(pilot, app)
+        top = gpu_rows(app)[0]
+        assert highlighted(app).split()[:2] == [top[0], str(top[1])]
+        assert app.screen.table.cursor_row == 0

@@ -149,7 +149,13 @@ async def test_remote_signal_is_confirmed_naming_node_pid_and_command() -> None:
 
         await pilot.press("k")
         await settle(pilot, app)
-        await pilot.press("enter")  # SIGTERM has the focus
+        await pilot.press("enter")  # Cancel has the focus: nothing sent
+        await settle(pilot, app)
+        assert sent == [] and isinstance(app.screen, NodeScreen)
+
+        await pilot.press("k")
+        await settle(pilot, app)
+        await pilot.press("left", "left", "left", "enter")  # Cancel -> KILL -> INT -> TERM
         await settle(pilot, app)
         await pilot.pause(0.05)
         assert [(i.node_id, i.pid, i.signal) for i in sent] == [("node-001", proc.pid, "TERM")]

@@ -124,6 +124,53 @@ async def test_filter_hides_rows_and_escape_restores_them() -> None:
         assert "sort CPU% ▼" in subtitle and "tree" not in subtitle
 
 
+async def test_reopening_the_filter_keeps_it_and_types_at_its_end() -> None:
+    app = make_app(demo_events())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"bo", "enter")
+        assert sorted(table_pids(pilot)) == [5200, 5201]
+        await pilot.press("slash", "b")  # the first key after `/` adds to the filter
+        await pilot.pause()
+        assert "filter 'bob'" in screen_text(pilot)
+        assert sorted(table_pids(pilot)) == [5200, 5201]
+
+
+async def test_elapsed_column_is_named_elapsed_not_time() -> None:
+    # top and ps call CPU time TIME; this column is wall time since the process started.
+    app = make_app(demo_events())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        head = _line_with(screen_text(pilot), "PID")
+        assert "ELAPSED" in head and " TIME " not in head
+        await pilot.press("e")
+        await settle(pilot)
+        assert "sort ELAPSED ▼" in screen_text(pilot)
+
+
+async def test_home_end_and_a_new_sort_shows_the_top_of_the_process_table() -> None:
+    app = make_app(demo_events())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(ProcessTable)
+        pids = table_pids(pilot)
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.selected is not None and table.selected.pid == pids[-1]
+        assert _line_with(screen_text(pilot), f" {pids[-1]} ")  # scrolled into view
+        await pilot.press("home")
+        await pilot.pause()
+        assert table.selected is not None and table.selected.pid == pids[0]
+
+        await pilot.press("end", "p")  # sort by pid: the view goes to the top of the new order
+        await settle(pilot)
+        by_pid = table_pids(pilot)
+        assert by_pid != pids
+        assert table.selected is not None and table.selected.pid == by_pid[0]
+        assert _line_with(screen_text(pilot), f" {by_pid[0]} ")
+        assert table.scroll_y == 0
+
+
 async def test_tree_view_nests_children_under_parents() -> None:
     app = make_app(demo_events())
     async with app.run_test(size=SIZE) as pilot:
@@ -198,7 +245,7 @@ async def test_untrusted_command_line_is_shown_literally() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         rows = {int(r[0]): r for r in table_rows(pilot)}
-        assert rows[7777][-1] == "python3  ]0;pwned [red]x[/red] --serve"
+        assert rows[7777][-1] == "]0;pwned [red]x[/red] --serve  (python3)"
         assert rows[4242][1] == "[b]eve [31m"
         assert rows[4242][-1] == "[link=http://x]y"
         text = screen_text(pilot)
@@ -281,7 +328,7 @@ async def test_a_digit_opens_that_gpu_with_its_history_and_processes() -> None:
         assert text.splitlines()[0].split()[0] == NODE  # no breadcrumb: the header comes first
         assert ":node" not in text  # nor the cluster's command line
         for title in ("GPU util %", "GPU memory used (GiB)", "temperature °C", "power W",
-                      "PCIe MiB/s", "Processes on this GPU"):
+                      "PCIe bytes/s", "Processes on this GPU"):
             assert title in text, title
         assert "cluster ›" not in text
         assert "4121" in text  # the demo's vLLM server holds GPU 0

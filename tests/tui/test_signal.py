@@ -65,7 +65,7 @@ async def test_confirmed_term_kills_the_process(sleeper: subprocess.Popen[bytes]
                    signal_sender=local_signal_sender(NODE))
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await _open_dialog(pilot, sleeper.pid)
-        await pilot.press("enter")  # SIGTERM has the focus
+        await pilot.click("#sig-TERM")
         assert sleeper.wait(timeout=5) == -signal.SIGTERM
         await pilot.pause()
         await pilot.pause()
@@ -94,13 +94,30 @@ async def test_escape_cancels_and_the_process_lives(sleeper: subprocess.Popen[by
             sleeper.wait(timeout=0.3)
 
 
+async def test_enter_cancels_since_cancel_has_the_focus(
+    sleeper: subprocess.Popen[bytes],
+) -> None:
+    # As in htop, the default is to do nothing: a stray Enter must not send a signal.
+    app = make_app(_events_with(_as_listed(sleeper)), now=demo_end(3),
+                   signal_sender=local_signal_sender(NODE))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        dialog = await _open_dialog(pilot, sleeper.pid)
+        assert dialog.focused is not None and dialog.focused.id == "cancel"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, NodeScreen)
+        assert "sent SIG" not in screen_text(pilot)
+        with pytest.raises(subprocess.TimeoutExpired):
+            sleeper.wait(timeout=0.3)
+
+
 async def test_a_recycled_pid_is_never_signalled(sleeper: subprocess.Popen[bytes]) -> None:
     # The table shows a process with this pid that started earlier: not the one running now.
     shown = _as_listed(sleeper, create_time=psutil.Process(sleeper.pid).create_time() - 100)
     app = make_app(_events_with(shown), now=demo_end(3), signal_sender=local_signal_sender(NODE))
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await _open_dialog(pilot, sleeper.pid)
-        await pilot.press("enter")
+        await pilot.click("#sig-TERM")
         await pilot.pause()
         assert "different process" in screen_text(pilot)
         with pytest.raises(subprocess.TimeoutExpired):

@@ -15,7 +15,8 @@ is handled in the channel's data callback as packets arrive, with no reader task
 (:class:`~autoglm_tui.cluster.ssh.session.SamplerSession`), and a sampler that offers compact
 lines is asked for them (a control line on its stdin after its hello; docs/wire.md).
 ``request_interval(seconds)`` asks the node's sampler for another interval, now and after every
-restart.
+restart; ``request_services(services)`` hands it the services the node's registration names, the
+same way (a control line on its stdin, never a command-line argument).
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ from autoglm_tui.cluster.ssh.connect import ConnectFailed, SshTarget, connect, d
 from autoglm_tui.cluster.ssh.host_keys import HostKeyStore
 from autoglm_tui.cluster.ssh.options import PUSH_MODES, SshOptions
 from autoglm_tui.cluster.ssh.session import Emit, SamplerOutcome, SamplerSession
-from autoglm_tui.cluster.stream import LineSplitter, SamplerStream, StderrTail, check_interval
+from autoglm_tui.cluster.stream import (
+    LineSplitter,
+    SamplerStream,
+    StderrTail,
+    check_interval,
+    service_entries,
+)
 from autoglm_tui.events import NodeUnreachable, SamplerExited
 from autoglm_tui.text import clean
 
@@ -79,6 +86,7 @@ class SshSource:
         self.compression: str | None = None  # what the node compresses with ("none": nothing)
         self.full_lines = False  # its sampler sends full lines only (no "delta" in its hello)
         self.interval_s: float | None = None  # asked of the sampler (None: its own --interval)
+        self.services: tuple[dict[str, str], ...] = ()  # the registration's services
         self._session: SamplerSession | None = None
 
     @property
@@ -98,6 +106,19 @@ class SshSource:
         session = self._session
         if session is not None and not session.done.done():
             session.stream.request_interval(seconds)
+            session.send_controls()
+
+    def request_services(self, services: Any) -> None:
+        """The services the node's registration names (a list of {"url", "name"?, "kind"?}):
+        sent to a sampler whose hello lists "services", at once and after every restart, as a
+        control line on its stdin; the sampler scrapes those whose host is that node."""
+        entries = tuple(dict(e) for e in service_entries(services))
+        if entries == self.services:
+            return
+        self.services = entries
+        session = self._session
+        if session is not None and not session.done.done():
+            session.stream.request_services(entries)
             session.send_controls()
 
     @property
@@ -175,6 +196,7 @@ class SshSource:
             interval_s=self.interval_s,
             watch_full_lines=watch,
         )
+        session.stream.request_services(self.services)
         try:
             chan, _ = await conn.create_session(
                 lambda: session,

@@ -12,6 +12,13 @@ something other than a metrics page are not probed again until their socket chan
 that failed in passing (timed out, HTTP 5xx) are retried every ``retry_s``. A discovered
 service whose server is gone stays listed as down, with the reason, for ``forget_after_s``;
 services given with ``--service`` stay for good.
+
+The node's registration may name services too (``set_registered``, from a control line): each
+is scraped while it is in the list and its host is this node (local.py; checked every round,
+so an address the node gives up stops its scrapes); the others are refused with a reason,
+which ``refused()`` keeps for every sample's ``errors``. A registered service replaces one
+discovery found on the same port (it is named as registered) and is never probed again by
+discovery; an ``--service`` endpoint with the same URL wins over it.
 """
 
 from __future__ import annotations
@@ -21,13 +28,13 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from autoglm_tui.model import ServiceSample
-from autoglm_tui.sampler.services import discovery, sockets
+from autoglm_tui.sampler.services import discovery, local, sockets
 from autoglm_tui.sampler.services.options import (
     DEFAULT_INTERVAL_S,
     DEFAULT_MAX_BYTES,
@@ -101,6 +108,12 @@ class ServiceMonitor:
         self._snapshot: tuple[ServiceSample, ...] = ()
         self._pids: frozenset[int] = frozenset()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a new registered list: run a round now
+        self._lock = threading.Lock()
+        self._pending: tuple[tuple[tuple[int, Target], ...], tuple[str, ...]] | None = None
+        self._registered: tuple[tuple[int, Target], ...] = ()
+        self._registered_problems: tuple[str, ...] = ()
+        self._refused: tuple[str, ...] = ()
         self._ready = threading.Event()  # set when the first round is done
         self._thread: threading.Thread | None = None
         self.rounds = 0
@@ -140,6 +153,19 @@ class ServiceMonitor:
         """The newest result for every service (never blocks)."""
         return self._snapshot
 
+    def set_registered(self, targets: Sequence[tuple[int, Target]],
+                       problems: Sequence[str] = ()) -> None:
+        """The services the node's registration names now, as (index in its list, target),
+        and the reasons entries were refused before reaching here; replaces the previous list
+        at the start of the next round, which runs at once (thread-safe)."""
+        with self._lock:
+            self._pending = (tuple(targets), tuple(problems))
+        self._wake.set()
+
+    def refused(self) -> tuple[str, ...]:
+        """Why registered services are not scraped (for every sample's errors; never blocks)."""
+        return self._refused
+
     def pids(self) -> frozenset[int]:
         """The processes serving the known services (the sampler always lists them)."""
         return self._pids
@@ -148,6 +174,7 @@ class ServiceMonitor:
         """Stop the thread: it ends after the scrape in progress, which is waited for at most
         `wait_s` (the thread is a daemon: a hanging endpoint never holds up an exit)."""
         self._stop.set()
+        self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=wait_s)
@@ -164,13 +191,16 @@ class ServiceMonitor:
             now = time.monotonic()
             if next_at < now:  # fell behind (slow endpoints): skip, do not bunch up
                 next_at = now + self.interval_s
-            self._stop.wait(next_at - now)
+            if self._wake.wait(next_at - now):  # a new registered list (or the stop)
+                self._wake.clear()
+                next_at = time.monotonic()
 
     # ------------------------------------------------------------------ one round
 
     def run_round(self) -> None:
         """Check the listening sockets (every `listen_check_s`), discover if due, scrape every
         service once."""
+        self._apply_registered()
         mono = time.monotonic()
         found = self._found
         if self._listen_at is None or mono - self._listen_at >= self.listen_check_s - 0.01:
@@ -203,12 +233,12 @@ class ServiceMonitor:
         self._ready.set()
 
     def _wants_sockets(self) -> bool:
-        return self.discover or any(e.target.host in LOOPBACK for e in self._entries)
+        return self.discover or any(_local(e.target) for e in self._entries)
 
     def _pid_of(self, entry: _Entry) -> int | None:
         """The process listening on the entry's port, as of the last discovery, while it
         still listens and still exists (a restarted server is found again within a minute)."""
-        if entry.target.source == "discovered" or entry.target.host in LOOPBACK:
+        if _local(entry.target):
             port = entry.target.port
             pid = self._port_pid.get(port) if port in self._listening else None
             if pid is not None and sockets.procfs_available() and not sockets.alive(pid):
@@ -242,6 +272,46 @@ class ServiceMonitor:
             entry.model = model_id(entry.target, sample.kind, self.timeout_s)
         return dataclasses.replace(sample, model=entry.model) if entry.model else sample
 
+    def _apply_registered(self) -> None:
+        """Take a new registered list, if one came; check each entry's host against this
+        node's addresses (every round: addresses change); make the entries match."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self._registered, self._registered_problems = pending
+            self._dirty = True  # a port no longer registered may be discovered again
+            self._listen_at = None  # read the sockets now: link the new ports to their pids
+            if not self.discover:
+                self._probed_at = None  # (without discovery this maps ports only, no probe)
+        if pending is None and not self._registered:
+            return
+        refused = list(self._registered_problems)
+        wanted: dict[str, Target] = {}
+        options = {e.target.url for e in self._entries if e.target.source == "option"}
+        for index, target in self._registered:
+            reason = local.refuse(target.host)
+            if reason is not None:
+                refused.append(clean(f"control services[{index}] refused: {target.url}: "
+                                     f"{reason}", 300))
+            elif target.url not in options:  # an --service endpoint with that URL wins
+                wanted[target.url] = target
+        ports = {t.port for t in wanted.values()}
+        keep: list[_Entry] = []
+        for e in self._entries:
+            src = e.target.source
+            if src == "registration" and e.target.url not in wanted:
+                continue  # no longer registered (or no longer this node's): not scraped
+            if src == "discovered" and e.target.port in ports:
+                continue  # the registered entry for that port replaces it
+            if src == "registration":
+                e.target = wanted.pop(e.target.url)  # the name or kind may have changed
+            keep.append(e)
+        keep.extend(_Entry(t) for t in wanted.values())
+        self._entries = keep
+        self._refused = tuple(sorted(refused, key=_index_of))
+        if pending is not None:
+            self._publish()
+
     def _forget(self) -> None:
         now = self.clock()
         keep = []
@@ -269,8 +339,7 @@ class ServiceMonitor:
         new: list[_Entry] = []
         if not self.discover:
             return new
-        taken = {e.target.port for e in self._entries
-                 if e.target.source == "discovered" or e.target.host in LOOPBACK}
+        taken = {e.target.port for e in self._entries if _local(e.target)}
         todo: list[discovery.Candidate] = []
         for cand in discovery.candidates(found, owner, self._gpu_pids, self.own_pid):
             lst = cand.listener
@@ -324,6 +393,18 @@ def monitor_options(args: argparse.Namespace) -> dict[str, Any]:
             timeout_s=args.service_timeout,
         )
     }
+
+
+def _local(target: Target) -> bool:
+    """Whether the target is on this node (its port names a local process): discovered and
+    registered services always are, --service ones when their host is loopback."""
+    return target.source in ("discovered", "registration") or target.host in LOOPBACK
+
+
+def _index_of(reason: str) -> int:
+    """Sort key: the list index a ``control services[N]`` reason names (the others last)."""
+    head = reason.partition("[")[2].partition("]")[0]
+    return int(head) if head.isdigit() else 1 << 30
 
 
 def _unique(targets: Iterable[Target]) -> list[Target]:

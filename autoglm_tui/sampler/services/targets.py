@@ -16,6 +16,9 @@ from autoglm_tui.model import SERVICE_KINDS
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}")
 _HOST = re.compile(r"[A-Za-z0-9._\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
+# A metrics path from a registration: plain path characters and a simple query, nothing a
+# shell, a terminal or an HTTP request line could make anything of.
+_SAFE_PATH = re.compile(r"/[A-Za-z0-9._~/%+-]*(?:\?[A-Za-z0-9._~%+=&-]*)?")
 MAX_URL = 1024
 
 
@@ -107,4 +110,38 @@ def parse_spec(spec: str, source: str = "option") -> Target:
     return Target(scheme, host, port, path, name, kind, source)
 
 
-__all__ = ["Target", "TargetError", "parse_spec", "parse_url"]
+def from_registration(entry: object) -> Target:
+    """A Target from one entry of a registration's ``services`` list as a control line carries
+    it (``{"url": ..., "name": ..., "kind": ...}``): the URL must be a full http(s) URL with a
+    plain path; TargetError says what is wrong. Whether its host is this node is local.py's."""
+    if not isinstance(entry, dict):
+        raise TargetError(f"expected an object with url, name and kind, not {_kind(entry)}")
+    extra = set(entry) - {"url", "name", "kind"}
+    if extra:
+        raise TargetError(f"unknown key {sorted(map(str, extra))[0][:40]!r} (url, name, kind)")
+    url, name, kind = entry.get("url"), entry.get("name"), entry.get("kind")
+    if not isinstance(url, str) or any(v is not None and not isinstance(v, str)
+                                       for v in (name, kind)):
+        raise TargetError("url, name and kind must be strings")
+    raw = url.strip()
+    if "://" not in raw:
+        raise TargetError(f"need a full http(s)://host:port/path URL, not {raw[:80]!r}")
+    if "," in raw:
+        raise TargetError(f"a URL may not hold ',': {raw[:80]!r}")
+    scheme, host, port, path = parse_url(raw)
+    if not _SAFE_PATH.fullmatch(path):
+        raise TargetError(f"path {path[:80]!r} holds characters a metrics path does not need "
+                          "(letters, digits and ._~/%+- only, and a simple ?query)")
+    if name is not None and not _NAME.fullmatch(name):
+        raise TargetError(f"bad service name {name[:40]!r}: use letters, digits and ._:- "
+                          "(at most 64)")
+    if kind is not None and kind not in SERVICE_KINDS:
+        raise TargetError(f"unknown kind {kind[:40]!r}; one of {', '.join(SERVICE_KINDS)}")
+    return Target(scheme, host, port, path, name, kind, source="registration")
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+__all__ = ["Target", "TargetError", "from_registration", "parse_spec", "parse_url"]

@@ -24,6 +24,8 @@ from autoglm_tui.tui.intents import (
     OpenGpus,
     OpenNode,
     OpenNodes,
+    OpenService,
+    OpenServices,
 )
 from autoglm_tui.tui.messages import ReplayGoto
 from autoglm_tui.tui.widgets.command_line import Command, CommandError, parse
@@ -35,6 +37,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("node", ("NAME",), "open a node's screen"),
     Command("diagnose", ("[NODE]",), "findings, worst first: the fleet's, or a node's"),
     Command("gpu", ("NODE", "INDEX"), "open a GPU (on a node's screens: gpu INDEX)"),
+    Command("services", (), "every inference service of the fleet, sortable"),
+    Command("service", ("NODE", "ID"), "open a service (on a node's screens: service ID)"),
     Command("group", ("LABEL",), "group the node table by a label ('off' ungroups)"),
     Command("sort", ("COLUMN",), "sort the table by a column (again: reverse)"),
     Command("filter", ("QUERY",), "filter rows, e.g. gpu.util>80 & label.zone=a ('' clears)"),
@@ -89,6 +93,13 @@ def command_values(target: CommandTarget, command: str, index: int, args: list[s
         if index == 1 and args:
             found = nodes.get(find_node(nodes, args[0]) or "")
             return [str(i) for i in (found.gpu_indices() if found else [])]
+    if command == "service":
+        here = nodes.get(target.node_id) if target.node_id is not None else None
+        if index == 0:
+            return [clean(s, 128) for s in (here.services if here else ())] + names
+        if index == 1 and args:
+            found = nodes.get(find_node(nodes, args[0]) or "")
+            return [clean(s, 128) for s in (found.services if found else ())]
     if command == "group" and index == 0:
         return ["off", *label_keys(nodes.values())]
     if command == "sort" and index == 0:
@@ -133,6 +144,11 @@ def run_command(screen: Screen[Any], target: CommandTarget, text: str) -> None:
     elif cmd.name == "gpu":
         node_id, index = gpu_args(nodes, target.node_id, args)
         screen.post_message(OpenGpu(node_id, index, reset=True))
+    elif cmd.name == "services":
+        screen.post_message(OpenServices(reset=True))
+    elif cmd.name == "service":
+        node_id, service_id = service_args(nodes, target.node_id, args)
+        screen.post_message(OpenService(node_id, service_id, reset=True))
     elif cmd.name == "group":
         target.set_group(None if not args or args[0] == "off" else args[0])
     elif cmd.name == "sort":
@@ -165,3 +181,32 @@ def gpu_args(nodes: dict[str, NodeState], here: str | None, args: list[str]) -> 
     if index not in nodes[found].gpu_indices():
         raise CommandError(f"{clean(found, 64)} has no GPU {index}")
     return found, index
+
+
+def find_service(node: NodeState, name: str) -> str | None:
+    """The service id the user means on `node`: exact, else the one whose printable form is
+    `name`."""
+    if name in node.services:
+        return name
+    matches = [s for s in node.services if clean(s, 128) == name]
+    return matches[0] if len(matches) == 1 else None
+
+
+def service_args(nodes: dict[str, NodeState], here: str | None, args: list[str]
+                 ) -> tuple[str, str]:
+    """The node and service id of `:service NODE ID` (or `:service ID` on a node's screens)."""
+    if len(args) == 1 and here is not None and here in nodes:
+        node_id, name = here, args[0]
+    elif len(args) == 2:
+        node_id, name = args
+    else:
+        raise CommandError("usage: :service NODE ID (or :service ID on a node's screen; "
+                           ":services lists them)")
+    found = find_node(nodes, node_id)
+    if found is None:
+        raise CommandError(f"no node {clean(node_id, 64)!r}")
+    sid = find_service(nodes[found], name)
+    if sid is None:
+        raise CommandError(f"{clean(found, 64)} has no service {clean(name, 64)!r} (Tab "
+                           "completes)")
+    return found, sid

@@ -1,4 +1,5 @@
-"""Confirmation before a signal: names the process, offers TERM / INT / KILL, Esc cancels."""
+"""Confirmation before a signal: names the process, offers TERM / INT / KILL; Cancel has the
+focus (Enter cancels, as in htop), Esc cancels."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ class SignalDialog(ModalScreen[str | None]):
                 yield Button("Cancel", id="cancel", variant="default")
 
     def on_mount(self) -> None:
-        self.query_one("#sig-TERM", Button).focus()
+        self.query_one("#cancel", Button).focus()  # a stray Enter sends nothing
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

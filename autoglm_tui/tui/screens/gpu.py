@@ -6,7 +6,8 @@ resized), since building a plot costs milliseconds. Enter on a process opens its
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+import math
+from collections.abc import Callable, Hashable, Iterable
 
 from rich.text import Text
 from textual.binding import Binding
@@ -25,13 +26,14 @@ from autoglm_tui.text import clean
 from autoglm_tui.tui.focus import focus_now
 from autoglm_tui.tui.intents import OpenProcess
 from autoglm_tui.tui.messages import SignalRequest
+from autoglm_tui.tui.plot_axes import apply_time_axis, apply_value_axis, value_axis
+from autoglm_tui.tui.procview import short_command
 from autoglm_tui.tui.render import Palette, cell, plot_runs
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.widgets.live_table import Column, LiveTable, same
 from autoglm_tui.tui.widgets.node_header import NodeHeader
 
 GIB = float(1 << 30)
-MIB = float(1 << 20)
 
 PROC_COLUMNS = [
     Column("pid", "PID", 8, right=True),
@@ -44,23 +46,44 @@ PROC_COLUMNS = [
 ]
 
 
+Range = Callable[[NodeState, int], "tuple[float, float] | None"]
+
+
+def pct_range(node: NodeState, index: int) -> tuple[float, float]:
+    return (0.0, 100.0)
+
+
+def mem_range(node: NodeState, index: int) -> tuple[float, float] | None:
+    total = node.metric("gpu.mem_total_bytes", index)
+    return (0.0, total / GIB) if total else None
+
+
+def power_range(node: NodeState, index: int) -> tuple[float, float] | None:
+    limit = node.metric("gpu.power_limit_w", index)
+    return (0.0, float(limit)) if limit else None
+
+
 class MetricPlot(PlotextPlot):
-    """A plotext chart of one or two series of one node's history."""
+    """A plotext chart of one or two series of one GPU's history over the last minutes:
+    round ticks, never below zero, on a fixed range where the value has one (util 0-100 %,
+    memory 0 to the GPU's size, power 0 to its limit)."""
 
     def __init__(
         self,
         title: str,
         series: list[tuple[Key, str]],
         *,
+        index: int,
         scale: float = 1.0,
-        ymax: float | None = None,
+        fixed: Range | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id, classes="metric-plot")
         self.title_text = title  # a fixed, trusted string: plotext output is parsed as ANSI
         self.series = series
+        self.index = index
         self.scale = scale
-        self.ymax = ymax
+        self.fixed = fixed
         self._stamp: tuple[object, ...] | None = None
 
     def show(self, node: NodeState | None, now: float) -> None:
@@ -72,19 +95,29 @@ class MetricPlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.title(self.title_text)
-        plt.xlabel("seconds ago")
+        window = 60.0
+        values: list[float] = []
         drew = False
         if node is not None:
             for key, label in self.series:
                 parts = plot_runs(node.history.points(key, peak=True), now, self.scale)
                 for n, (xs, ys) in enumerate(parts):
                     plt.plot(xs, ys, marker="braille", label=label if n == 0 and label else None)
+                    window = max(window, -xs[0])
+                    values += ys
                     drew = True
-        if self.ymax is not None:
-            plt.ylim(0, self.ymax)
         if not drew:
             plt.plot([0.0], [0.0], marker=" ")
+        fixed = self.fixed(node, self.index) if self.fixed is not None and node else None
+        rows = max(1, self.size.height - 3)  # title, axis line, tick labels
+        apply_value_axis(plt, value_axis(values, rows, fixed=fixed))
+        apply_time_axis(plt, nice_window(window), max(10, self.size.width - 8))
         self.refresh()
+
+
+def nice_window(seconds: float) -> float:
+    """The history shown, rounded up to a whole minute (5 minutes: 300)."""
+    return 60.0 * math.ceil(seconds / 60.0 - 1e-9)
 
 
 class GpuScreen(StateScreen):
@@ -107,15 +140,17 @@ class GpuScreen(StateScreen):
         yield NodeHeader(self.node_id, id="header")
         yield Static(id="gpu-info", classes="detail")
         with Grid(id="gpu-plots"):
-            yield MetricPlot("GPU util %", [(("gpu.util_pct", i), "")], ymax=100.0,
-                             id="plot-util")
+            yield MetricPlot("GPU util %", [(("gpu.util_pct", i), "")], index=i,
+                             fixed=pct_range, id="plot-util")
             yield MetricPlot("GPU memory used (GiB)", [(("gpu.mem_used_bytes", i), "")],
-                             scale=GIB, id="plot-mem")
-            yield MetricPlot("temperature °C", [(("gpu.temp_c", i), "")], id="plot-temp")
-            yield MetricPlot("power W", [(("gpu.power_w", i), "")], id="plot-power")
-            yield MetricPlot("PCIe MiB/s", [(("gpu.pcie_rx_bps", i), "rx"),
-                                            (("gpu.pcie_tx_bps", i), "tx")],
-                             scale=MIB, id="plot-pcie")
+                             index=i, scale=GIB, fixed=mem_range, id="plot-mem")
+            yield MetricPlot("temperature °C", [(("gpu.temp_c", i), "")], index=i,
+                             id="plot-temp")
+            yield MetricPlot("power W", [(("gpu.power_w", i), "")], index=i,
+                             fixed=power_range, id="plot-power")
+            yield MetricPlot("PCIe bytes/s", [(("gpu.pcie_rx_bps", i), "rx"),
+                                              (("gpu.pcie_tx_bps", i), "tx")],
+                             index=i, id="plot-pcie")
         table = LiveTable(PROC_COLUMNS, id="gpu-procs")
         table.border_title = "Processes on this GPU"
         yield table
@@ -189,7 +224,11 @@ class GpuScreen(StateScreen):
         if proc is None:
             return [cell("")] * len(PROC_COLUMNS)
         gpu = next((g for g in proc.gpus if g.index == self.index), None)
-        cmd = clean(proc.cmdline, 1024).strip() or f"[{clean(proc.name, 64)}]"
+        main, launcher = short_command(proc)  # the script or module first
+        cmd = cell(main)
+        if launcher:
+            cmd.append(f"  ({launcher})", style=Palette.from_variables(
+                self.app.theme_variables).muted)
         return [
             cell(str(proc.pid), "bold", True),
             cell(clean(proc.user, 32)),
@@ -197,7 +236,7 @@ class GpuScreen(StateScreen):
             cell(fmt.pct(gpu.sm_pct if gpu else None), "", True),
             cell(fmt.pct(proc.cpu_pct, digits=0), "", True),
             cell(fmt.bytes_(proc.rss_bytes), "", True),
-            cell(cmd),
+            cmd,
         ]
 
     def selected_proc(self) -> ProcSample | None:

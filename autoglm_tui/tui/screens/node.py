@@ -17,7 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Input
 
 from autoglm_tui.tui.focus import focus_now
-from autoglm_tui.tui.intents import OpenAlerts, OpenDiagnosis, OpenGpu, OpenProcess
+from autoglm_tui.tui.intents import OpenAlerts, OpenDiagnosis, OpenGpu, OpenProcess, OpenService
 from autoglm_tui.tui.messages import SignalRequest
 from autoglm_tui.tui.procview import SORT_KEYS, ViewOptions
 from autoglm_tui.tui.render import Palette
@@ -32,8 +32,9 @@ from autoglm_tui.tui.widgets.io_pane import IoPane
 from autoglm_tui.tui.widgets.node_header import NodeHeader
 from autoglm_tui.tui.widgets.pane import NodePane
 from autoglm_tui.tui.widgets.process_table import ProcessTable
+from autoglm_tui.tui.widgets.services_pane import ServicesPane
 
-COMPACT_BELOW_ROWS = 32  # shorter terminals get the compact host and IO panes
+COMPACT_BELOW_ROWS = 32  # shorter terminals get the compact layout (app.tcss: .-compact)
 
 
 class NodeScreen(StateScreen):
@@ -60,6 +61,9 @@ class NodeScreen(StateScreen):
         Binding("A", "alerts", "Alerts", key_display="A"),
         Binding("d", "diagnosis", "Diagnosis"),
         Binding("i", "io_correlation", "IO correlation"),
+        Binding("S", "services", "Services", key_display="S", show=False,
+                tooltip="to the Services pane and back"),
+        Binding("z", "fold_services", "Fold / unfold the Services pane", show=False),
         Binding("G", "gpu_prompt", "Open a GPU by index", key_display="G", priority=True),
         *(Binding(str(n), f"open_gpu({n})", "Open the GPU with that index", show=False)
           for n in range(10)),
@@ -69,12 +73,13 @@ class NodeScreen(StateScreen):
         super().__init__()
         self.node_id = node_id
         self.opts = ViewOptions()
-        self._subtitle = ""
+        self._subtitle: tuple[bool, str] = (False, "")
 
     def compose_body(self) -> Iterable[Widget]:
         yield NodeHeader(self.node_id, id="header")
         yield FindingsLine(id="findings-line")
         yield GpuPane(id="gpus")
+        yield ServicesPane(id="services")
         with Horizontal(id="middle"):
             yield HostPane(id="host")
             yield IoPane(id="io")
@@ -82,7 +87,8 @@ class NodeScreen(StateScreen):
         yield IoCorrelationPane(id="iocorr", shown=False)
         with Vertical(id="procs") as procs:
             procs.border_title = "Processes"
-            yield Input(placeholder="filter by user, command or pid", id="filter")
+            yield Input(placeholder="filter by user, command or pid", id="filter",
+                        select_on_focus=False)  # opened again, the first key adds to it
             yield ProcessTable(id="proc-table")
 
     def on_mount(self) -> None:
@@ -108,14 +114,22 @@ class NodeScreen(StateScreen):
         node = self.node_state(self.node_id)
         self.paint_header(self.node_id, node, now)
         compact = self.compact
+        # Below 32 rows the panes keep only their top border (app.tcss); with `i` the IO
+        # correlation takes the place of the host/IO panes (short: of GPUs and alerts too).
+        self.set_class(compact, "-compact")
+        self.query_one(ServicesPane).follow(node)
+        iocorr = self.query_one(IoCorrelationPane)
         for pane in self.query(NodePane):
             if pane.display:
                 pane.show(node, now, compact)
-        self.query_one(AlertsPane).show(self.node_id, now)
+        alerts = self.query_one(AlertsPane)
+        if compact and (iocorr.display or self.has_class("-command")):
+            alerts.display = False  # its rows go to the IO correlation or the command line
+        else:
+            alerts.show(self.node_id, now, compact)
         runner = self.monitor_app.monitor.diagnosis
         self.query_one(FindingsLine).show(runner.for_node(self.node_id) if runner else [],
                                           Palette.from_variables(self.app.theme_variables))
-        iocorr = self.query_one(IoCorrelationPane)
         if iocorr.display:
             iocorr.show(node, now)
         self._paint_table()
@@ -132,9 +146,16 @@ class NodeScreen(StateScreen):
             sub.append("  ·  filter ")
             sub.append(repr(self.opts.filter))
         sub.append(f"  ·  {table.shown} shown")
-        if sub.plain != self._subtitle:
-            self._subtitle = sub.plain
-            self.query_one("#procs").border_subtitle = sub
+        compact = self.compact
+        if (compact, sub.plain) != self._subtitle:
+            self._subtitle = (compact, sub.plain)
+            procs = self.query_one("#procs")
+            if compact:  # no bottom border: the sort and counts follow the title
+                title = Text("Processes  ")
+                title.append_text(Text(sub.plain, style="not bold"))
+                procs.border_title, procs.border_subtitle = title, ""
+            else:
+                procs.border_title, procs.border_subtitle = "Processes", sub
 
     # ------------------------------------------------------------------ actions
 
@@ -142,15 +163,20 @@ class NodeScreen(StateScreen):
         self.opts = replace(self.opts, **changes)  # type: ignore[arg-type]
         self._paint_table()
 
+    def _resort(self, **changes: object) -> None:
+        """A new order: show its top, not the row the cursor was on (as htop does)."""
+        self._set_opts(**changes)
+        self.table.to_top()
+
     def action_sort(self, key: str) -> None:
-        self._set_opts(sort=key, reverse=False)
+        self._resort(sort=key, reverse=False)
 
     def action_cycle_sort(self, step: int) -> None:
         i = SORT_KEYS.index(self.opts.sort)
-        self._set_opts(sort=SORT_KEYS[(i + step) % len(SORT_KEYS)], reverse=False)
+        self._resort(sort=SORT_KEYS[(i + step) % len(SORT_KEYS)], reverse=False)
 
     def action_reverse(self) -> None:
-        self._set_opts(reverse=not self.opts.reverse)
+        self._resort(reverse=not self.opts.reverse)
 
     def action_tree(self) -> None:
         self._set_opts(tree=not self.opts.tree)
@@ -158,6 +184,7 @@ class NodeScreen(StateScreen):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("-active")
+        box.cursor_position = len(box.value)
         focus_now(box)
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -197,6 +224,23 @@ class NodeScreen(StateScreen):
 
     def action_gpu_prompt(self) -> None:
         self.query_one(CommandLine).open("gpu ")
+        self._command_line_shown(True)
+
+    def action_command(self) -> None:
+        super().action_command()
+        self._command_line_shown(True)
+
+    def on_command_line_submitted(self, event: CommandLine.Submitted) -> None:
+        self._command_line_shown(False)
+
+    def on_command_line_closed(self, event: CommandLine.Closed) -> None:
+        self._command_line_shown(False)
+
+    def _command_line_shown(self, shown: bool) -> None:
+        """The `:` line takes two rows: on a short terminal, those of the alerts pane."""
+        if shown != self.has_class("-command"):
+            self.set_class(shown, "-command")
+            self.repaint(self.monitor_app.clock(), force=True)
 
     def on_click(self, event: events.Click) -> None:
         pane = event.widget
@@ -213,6 +257,28 @@ class NodeScreen(StateScreen):
         proc = event.proc
         self.go(OpenProcess(self.node_id, proc.pid, proc.create_time))
 
+    # ------------------------------------------------------------------ services
+
+    def action_services(self) -> None:
+        pane = self.query_one(ServicesPane)
+        if not pane.display:
+            self.notify("no inference service seen on this node", severity="warning")
+        elif pane.has_focus:
+            focus_now(self.table)
+        else:
+            if pane.collapsed:
+                pane.toggle()
+            focus_now(pane)
+
+    def action_fold_services(self) -> None:
+        pane = self.query_one(ServicesPane)
+        if pane.display:
+            pane.toggle()
+
+    def on_services_pane_open(self, event: ServicesPane.Open) -> None:
+        event.stop()
+        self.go(OpenService(self.node_id, event.service_id))
+
     def action_alerts(self) -> None:
         self.go(OpenAlerts())
 
@@ -222,8 +288,8 @@ class NodeScreen(StateScreen):
     def action_io_correlation(self) -> None:
         iocorr = self.query_one(IoCorrelationPane)
         iocorr.display = not iocorr.display
-        if iocorr.display:
-            iocorr.show(self.node_state(self.node_id), self.monitor_app.clock())
+        self.set_class(iocorr.display, "-iocorr")
+        self.repaint(self.monitor_app.clock(), force=True)
 
     def action_signal(self) -> None:
         proc = self.table.selected

@@ -87,19 +87,24 @@ class TableScreen(StateScreen):
         self._sort(column, reverse)
 
     def _sort(self, key: str, reverse: bool) -> None:
+        """Sort by `key` and show the top of the new order (as htop and k9s do)."""
         self.sort_key, self.sort_reverse = key, reverse
         self.table.mark_sort(key, reverse)
         self.refresh_now()
+        self.table.move_cursor(0)
 
     # ------------------------------------------------------------------ filter
 
     def filter_box(self, placeholder: str) -> Input:
-        return Input(placeholder=placeholder, id=self.filter_id, classes="filter-box")
+        # select_on_focus off: opened again over a filter, the first key adds to it
+        return Input(placeholder=placeholder, id=self.filter_id, classes="filter-box",
+                     select_on_focus=False)
 
     def action_filter(self) -> None:
         box = self.query_one(f"#{self.filter_id}", Input)
         box.add_class("-active")
         box.value = self.filter_query.source
+        box.cursor_position = len(box.value)
         focus_now(box)
 
     def set_filter(self, query: str) -> None:

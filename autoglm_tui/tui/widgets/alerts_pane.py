@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from rich.text import Text
+from textual import events
 from textual.geometry import Size
 from textual.widget import Widget
 
@@ -154,6 +155,8 @@ class AlertsPane(Widget):
         self.hint = hint
         self.node_id: str | None = None
         self.now = 0.0
+        self.compact = False
+        self._wanted = 0
         self._lines: list[Text] = []
 
     @property
@@ -168,9 +171,14 @@ class AlertsPane(Widget):
             rows = [r for r in rows if r.alert.target.node == self.node_id]
         return rows
 
-    def show(self, node_id: str | None, now: float) -> None:
+    def show(self, node_id: str | None, now: float, compact: bool | None = None) -> None:
+        """Redraw for `node_id` (None: every node). `compact`: the pane has only its top
+        border, so the counts join the title. As many alerts as fit the pane's height are
+        listed; the pane asks for at most `max_lines`, and the rest are counted as "more"."""
         self.node_id = node_id
         self.now = now
+        if compact is not None:
+            self.compact = compact
         p = Palette.from_variables(self.app.theme_variables)
         pipeline = self.pipeline
         rows = self.rows()
@@ -178,7 +186,9 @@ class AlertsPane(Widget):
         firing = sum(1 for r in active if r.alert.state == AlertState.FIRING)
         pending = len(active) - firing
         recent = [r for r in rows if r.alert.state == AlertState.RESOLVED][:2]
-        shown = (active + recent)[: self.max_lines]
+        wanted = (active + recent)[: self.max_lines]
+        room = self.content_size.height if self.size.height else len(wanted)
+        shown = wanted[: max(1, room)]
         width = max(20, self.content_size.width or 80)
         lines = [alert_line(r, now, width, p, show_node=node_id is None) for r in shown]
         if pipeline is None:
@@ -186,22 +196,37 @@ class AlertsPane(Widget):
         elif not lines:
             lines = [Text("no alerts", style=p.muted)]
         more = len(active) + len(recent) - len(shown)
-        sub = Text()
-        sub.append(f"{firing} firing · {pending} pending")
+        counts = Text()
+        counts.append(f"{firing} firing · {pending} pending")
         if more > 0:
-            sub.append(f" · {more} more")
+            counts.append(f" · {more} more")
         if self.hint:
-            sub.append(f" · {self.hint}")
-        self.border_subtitle = sub
+            counts.append(f" · {self.hint}")
+        if self.compact:  # no bottom border: the counts follow the title
+            title = Text("Alerts ")
+            title.append_text(Text(" ").join([Text("·", style=p.muted), counts]))
+            self.border_title = title
+            self.border_subtitle = ""
+        else:
+            self.border_title = "Alerts"
+            self.border_subtitle = counts
         self.set_class(not active, "-quiet")
         shown_now = bool(active or recent) or not self.hide_when_empty
-        relayout = shown_now != self.display or len(lines) != len(self._lines)
+        borders = 1 if self.compact else 2
+        old_wanted = self._wanted
+        self._wanted = max(1, len(wanted))  # the lines it asks for (an auto height's size)
+        self.styles.max_height = self._wanted + borders
+        relayout = shown_now != self.display or self._wanted != old_wanted
         self.display = shown_now
         self._lines = lines
         self.refresh(layout=relayout)  # the screen's layout moves only when the height does
 
+    def on_resize(self, event: events.Resize) -> None:
+        if self.display and self._lines:
+            self.show(self.node_id, self.now)  # as many alerts as fit the new height
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return max(1, len(self._lines))
+        return max(1, self._wanted)
 
     def render(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")

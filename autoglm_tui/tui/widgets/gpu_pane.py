@@ -139,14 +139,19 @@ class GpuPane(NodePane):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("GPUs", id=id)
-        self._subtitle = ""
+        self._subtitle: tuple[bool | None, str] = (False, "")
 
     def show(self, node: NodeState | None, now: float, compact: bool | None = None) -> None:
         driver = node.hello.static.nvml.driver_version if node and node.hello else None
         subtitle = f"driver {clean(driver, 32)}" if driver else ""
-        if subtitle != self._subtitle:
-            self._subtitle = subtitle
-            self.border_subtitle = Text(subtitle)
+        if (compact, subtitle) != self._subtitle:
+            self._subtitle = (compact, subtitle)
+            if compact and subtitle:  # no bottom border: the driver follows the title
+                title = Text("GPUs  ")
+                title.append(subtitle, style="not bold")
+                self.border_title, self.border_subtitle = title, ""
+            else:
+                self.border_title, self.border_subtitle = "GPUs", Text(subtitle)
         super().show(node, now, compact)
 
     def build(self, width: int) -> list[Text]:

@@ -20,6 +20,7 @@ from textual_plotext import PlotextPlot
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.correlation import IoWindow, describe_r, io_window
 from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.tui.plot_axes import apply_time_axis, apply_value_axis, value_axis
 from autoglm_tui.tui.render import Palette, plot_runs
 
 WINDOW_S = 300.0
@@ -27,7 +28,8 @@ MB = 1e6
 
 
 class TimeChart(PlotextPlot):
-    """One chart of two series: one on the left axis, one on the right."""
+    """One chart of two series: one on the left axis, one on the right; both axes start at
+    zero (rates, counts and latencies are never negative) and tick at round values."""
 
     def draw(
         self,
@@ -43,16 +45,19 @@ class TimeChart(PlotextPlot):
         plt.clear_data()
         plt.title(title)  # fixed, trusted strings only: plotext output is parsed as ANSI
         drew = False
+        rows = max(1, self.size.height - 4)  # title, frame lines, tick labels
         for side, (label, values, scale) in (("left", left), ("right", right)):
+            shown: list[float] = []
             for n, (xs, ys) in enumerate(plot_runs(zip(times, values, strict=True), now, scale)):
                 plt.plot(xs, ys, marker="braille", yside=side,
                          label=label if n == 0 else None)
+                shown += ys
                 drew = True
+            fixed = (0.0, right_max) if side == "right" and right_max is not None else None
+            apply_value_axis(plt, value_axis(shown, rows, fixed=fixed), yside=side)
         if not drew:
             plt.plot([0.0], [0.0], marker=" ")
-        plt.xlim(-window_s, 0)
-        if right_max is not None:
-            plt.ylim(0, right_max, yside="right")
+        apply_time_axis(plt, window_s, max(10, self.size.width - 14))
         self.refresh()
 
 
@@ -104,8 +109,8 @@ class IoCorrelationPane(Vertical):
         w = io_window(node.history, now - self.window_s, now, link_mbps=link)
         self.window = w
         self.query_one("#io-net", TimeChart).draw(
-            "network: MB/s (left), % of link (right)", w.times,
-            ("net MB/s", w.net_bps, MB), ("util %", w.net_util_pct, 1.0), now, self.window_s,
+            "network: bytes/s (left), % of link (right)", w.times,
+            ("net B/s", w.net_bps, 1.0), ("util %", w.net_util_pct, 1.0), now, self.window_s,
             right_max=100.0,
         )
         self.query_one("#io-disk", TimeChart).draw(

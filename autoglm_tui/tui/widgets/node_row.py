@@ -56,6 +56,9 @@ def node_columns(strip: int = STRIP_MIN) -> list[Column]:
                help="correlation of network and disk throughput; ! when a scenario matches"),
         Column("smp", "Smp", 5, right=True, help="the sampler's own CPU"),
         Column("labels", "Labels", 16),
+        # Last, so they are the first to go on a narrow terminal (Left/Right scroll to them).
+        Column("queue", "Queue", 5, right=True, help="requests waiting, all services"),
+        Column("kv", "KV%", 4, right=True, help="KV cache in use, the fullest service"),
     ]
 
 
@@ -146,6 +149,14 @@ def latency_text(v: float | None) -> str:
     return f"{v * 1000:.0f}ms" if v < 1 else f"{v:.2f}s"
 
 
+def count_text(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}"
+
+
+def pct_text(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}%"
+
+
 def alerts_cell(count: int, p: Palette) -> Text:
     return cell(str(count) if count else "-", f"bold {p.error}" if count else p.muted, True)
 
@@ -203,6 +214,9 @@ def node_cells(node: NodeState, paint: RowPaint) -> dict[str, Text]:
                      dim, True),
         "tok": cell(tokens_text(m.get(("svc.tokens_per_s", None))), dim, True),
         "p95": cell(latency_text(m.get(("svc.latency_p95_s", None))), dim, True),
+        "queue": cell(count_text(m.get(("svc.queue_len", None))), dim, True),
+        "kv": cell(pct_text(m.get(("svc.kv_cache_pct", None))),
+                   dim or p.level(m.get(("svc.kv_cache_pct", None)), 85, 95), True),
         "io": io_cell(io, p),
         "alerts": alerts_cell(facts.alerts.get(node.node_id, 0), p),
         "lag": cell(fmt.duration(age) if age is not None else "-", lag_style, True),
@@ -237,6 +251,8 @@ def group_cells(value: str, group: GroupRow, paint: RowPaint) -> dict[str, Text]
         "disk": cell(rate_pair(agg.sum("disk.read_bps"), agg.sum("disk.write_bps")), style, True),
         "tok": cell(tokens_text(agg.sum("svc.tokens_per_s")), style, True),
         "p95": cell(latency_text(agg.mean("svc.latency_p95_s")), style, True),
+        "queue": cell(count_text(agg.sum("svc.queue_len")), style, True),
+        "kv": cell(pct_text(agg.mean("svc.kv_cache_pct")), style, True),
         "alerts": alerts_cell(group.alerts, p),
     }
 

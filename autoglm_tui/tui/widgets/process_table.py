@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
 from autoglm_tui import format as fmt
 from autoglm_tui.model import ProcSample, Sample
 from autoglm_tui.text import clean
-from autoglm_tui.tui.procview import ProcRow, ViewOptions, command_of, visible_rows
+from autoglm_tui.tui.procview import ProcRow, ViewOptions, short_command, visible_rows
 from autoglm_tui.tui.render import Palette
 
 
@@ -32,7 +33,7 @@ COLUMNS = (
     Col("sm", "SM%", 5, True),
     Col("cpu", "CPU%", 7, True),
     Col("rss", "RSS", 7, True),
-    Col("time", "TIME", 7, True),
+    Col("time", "ELAPSED", 8, True),  # wall time since start (top's TIME is CPU time)
 )
 CMD_KEY = "cmd"
 MIN_CMD = 12
@@ -49,7 +50,10 @@ def _cells(row: ProcRow, now: float, p: Palette) -> tuple[Text, ...]:
     cpu = proc.cpu_pct
     cmd = Text(" ", no_wrap=True, overflow="ellipsis")
     cmd.append(row.prefix, style=p.muted)
-    cmd.append(command_of(proc))
+    main, launcher = short_command(proc)  # the script or module first, then the interpreter
+    cmd.append(main)
+    if launcher:
+        cmd.append(f"  ({launcher})", style=p.muted)
     return (
         num(str(proc.pid), f"bold {p.accent}" if row.is_gpu else ""),
         Text(" " + clean(proc.user, 32), no_wrap=True, overflow="ellipsis"),
@@ -78,6 +82,12 @@ def _signature(cells: tuple[Text, ...]) -> tuple[tuple[str, str], ...]:
 
 class ProcessTable(DataTable):
     """Processes of one sample; the cursor follows the selected process when rows move."""
+
+    # DataTable's Home/End move between columns; in a table of rows they go to the ends.
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
 
     class Open(Message):
         """The user asked for the detail of a process (Enter or double click)."""
@@ -192,6 +202,13 @@ class ProcessTable(DataTable):
         proc = self.selected
         if proc is not None:
             self.post_message(self.Open(proc))
+
+    def to_top(self) -> None:
+        """Put the cursor on the first row and scroll to it."""
+        self._selected = self._order[0] if self._order else None
+        if self._order:
+            self.move_cursor(row=0)
+        self.scroll_to(y=0, animate=False, immediate=True)
 
     def select_pid(self, pid: int) -> bool:
         """Move the cursor to `pid`'s row; False when it is not shown."""
