@@ -59,7 +59,7 @@ class NodeScreen(StateScreen):
         Binding("t", "tree", "Tree"),
         Binding("k", "signal", "Signal"),
         Binding("A", "alerts", "Alerts", key_display="A"),
-        Binding("d", "diagnosis", "Diagnosis"),
+        Binding("d", "diagnosis", "Diagnosis", show=False),  # the findings line says (d)
         Binding("i", "io_correlation", "IO correlation"),
         Binding("S", "services", "Services", key_display="S", show=False,
                 tooltip="to the Services pane and back"),
