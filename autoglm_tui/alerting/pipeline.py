@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 # After a rotation the active alerts are restated in the new file, at most this often (a
 # restatement larger than the file's size limit must not rotate the log in a loop).
 RESTATE_MIN_S = 60.0
+FIRE_NOTES_MAX = 1000  # alerts whose on_fire notes are kept before the forgotten are pruned
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class AlertRow:
     alert: Alert
     acked: bool
     silence: Silence | None
+    flight_recording: str | None = None  # the file the flight recorder wrote when it fired
 
 
 class AlertPipeline:
@@ -85,6 +87,9 @@ class AlertPipeline:
         # Called when an alert fires; returned fields join its log line (the flight
         # recorder names its file so). A failing callback is skipped, never the tick.
         self.on_fire: list[Callable[[AlertEvent], dict[str, Any] | None]] = []
+        # What the callbacks returned, per alert, while the engine knows the alert (the
+        # alerts screen names the flight recording's file).
+        self.fire_notes: dict[str, dict[str, Any]] = {}
         # The monitor it is installed in: its diagnosis runner's findings feed the
         # `kind = "diagnosis"` rules (the runner's hook runs before this one).
         self.monitor: Monitor | None = None
@@ -125,9 +130,13 @@ class AlertPipeline:
             silenced = silences.silenced(e.rule, e.target, now)
             extra: dict[str, Any] = {"silenced": True} if silenced is not None else {}
             if e.state == AlertState.FIRING:
+                notes: dict[str, Any] = {}
                 for on_fire in self.on_fire:
                     with contextlib.suppress(Exception):
-                        extra.update(on_fire(e) or {})
+                        notes.update(on_fire(e) or {})
+                if notes:
+                    extra.update(notes)
+                    self.fire_notes[e.fingerprint] = notes
             if self.log is not None and self._logs(e):
                 self.log.submit_event(e, **extra)
             if e.state in (AlertState.RESOLVED, AlertState.INACTIVE):
@@ -137,6 +146,9 @@ class AlertPipeline:
                 to_am.append(e)
         if ended:
             silences.forget(ended)
+        if len(self.fire_notes) > FIRE_NOTES_MAX:  # forget alerts the engine let go of
+            known = {a.fingerprint for a in self.engine.alerts()}
+            self.fire_notes = {fp: n for fp, n in self.fire_notes.items() if fp in known}
         if silences.silences:
             silences.expire(now)
         if self.alertmanager is not None and to_am:
@@ -217,7 +229,9 @@ class AlertPipeline:
             s = self.silences.silenced(a.rule.name, a.target, self.now)
             if s is not None and not include_silenced:
                 continue
-            out.append(AlertRow(a, self.silences.is_acked(a.fingerprint), s))
+            flight = self.fire_notes.get(a.fingerprint, {}).get("flight_recording")
+            out.append(AlertRow(a, self.silences.is_acked(a.fingerprint), s,
+                                str(flight) if flight is not None else None))
         return out
 
     def counts(self) -> dict[AlertState, int]:

@@ -14,8 +14,9 @@ target (they are kept every 2 s around the playhead, and a background thread pla
 to keep some there too) and plays the seconds after it; a seek with no checkpoint near rebuilds
 the state from --warmup before the target.
 
-keys: the timeline (pause, seek, speed) comes with the next UI update; until then replay plays
-from --at at --speed to the end and stays there.
+keys: space pause/play, [ ] 10 s back/forward, { } 1 minute, - + slower/faster (0.25x to
+16x), :goto 03:12:40 (or +5m from the start, -2m from the end); d the diagnosis. The bar at
+the bottom shows play or pause, the speed, the time, the position and where alerts fired.
 
 examples:
   autoglm-tui replay incident.jsonl.zst --at 03:12:40 --speed 4
@@ -111,6 +112,17 @@ def build_monitor(args: argparse.Namespace) -> Any:
     """A monitor for replay: alert rules evaluated again (no log, no Alertmanager, no saved
     silences) and the diagnosis, both reset when a seek replaces the state."""
     return monitor_factory(args)()
+
+
+def replay_monitor(rule_files: list[Any] | None) -> Any:
+    """A replay monitor with the default rules plus `rule_files` (None: no alerting); it reads
+    no user rules file (what tests and pictures use)."""
+    rules = None
+    if rule_files is not None:
+        from autoglm_tui.alerting.rule_files import load_rule_set
+
+        rules = load_rule_set(rule_files).enabled
+    return _monitor(rules)
 
 
 def monitor_factory(args: argparse.Namespace) -> Any:
@@ -224,15 +236,15 @@ def build_app(args: argparse.Namespace, monitor: Any, controller: Any, nodes: li
 
     source = ReplaySource(controller)
     if args.node is not None or len(nodes) == 1:
-        from autoglm_tui.tui.app import MonitorApp
         from autoglm_tui.tui.intents import OpenNode
+        from autoglm_tui.tui.replay_app import ReplayMonitorApp
 
         node_id = args.node or nodes[0]
-        app = MonitorApp(monitor, [source], OpenNode(node_id), theme=theme, clock=clock)
+        app = ReplayMonitorApp(monitor, [source], OpenNode(node_id), theme=theme, clock=clock)
     else:
-        from autoglm_tui.tui.cluster_app import ClusterApp
+        from autoglm_tui.tui.replay_app import ReplayClusterApp
 
-        app = ClusterApp(monitor, [source], theme=theme, clock=clock)
+        app = ReplayClusterApp(monitor, [source], theme=theme, clock=clock)
     app.replay = controller  # type: ignore[attr-defined]
     app.sub_title = f"replay {controller.recording.path.name}"
     return app

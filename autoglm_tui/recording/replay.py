@@ -67,6 +67,8 @@ class ReplayController:
         self.position = self.start
         self.target: float | None = self._clamp(at) if at is not None else self.start
         self.rebuilding = False
+        self.seek_span: tuple[float, float] | None = None  # what a seek reads, from..to
+        self.seek_reached: float | None = None  # how far it has read (set by its thread)
         self.seeks = 0
         self.version = 0  # bumped on every change a timeline shows
         self._wake = asyncio.Event() if _has_loop() else None
@@ -137,6 +139,16 @@ class ReplayController:
 
     def slower(self) -> None:
         self.set_speed(next((s for s in reversed(SPEEDS) if s < self._speed), MIN_SPEED))
+
+    def seek_progress(self) -> float | None:
+        """How much of a seek's data has been read (0..1), None when no seek is reading."""
+        span, reached = self.seek_span, self.seek_reached
+        if not self.rebuilding or span is None:
+            return None
+        begin, target = span
+        if reached is None or target <= begin:
+            return 0.0
+        return min(1.0, max(0.0, (reached - begin) / (target - begin)))
 
     def _clamp(self, t: float) -> float:
         return min(self.end, max(self.start, t))
@@ -283,6 +295,8 @@ class ReplaySource:
         store = c.checkpoints
         cp = store.best(target, target - c.warmup_s) if store is not None else None
         c.rebuilding = True
+        c.seek_reached = None
+        c.seek_span = (c.position, target)
         try:
             near = self._events is not None and 0 <= target - c.position <= c.warmup_s
             if near and (cp is None or cp <= c.position):
@@ -291,6 +305,7 @@ class ReplaySource:
                 self._emit_with_ticks(emit, events, target)
             elif cp is not None and store is not None:
                 self.restores += 1
+                c.seek_span = (cp, target)
                 events = await asyncio.to_thread(self._from, cp, target, store.get(cp))
                 emit(Restore(cp, store.get(cp)))
                 self._next_tick = cp + c.tick_s
@@ -298,6 +313,7 @@ class ReplaySource:
             else:
                 self.rebuilds += 1
                 begin = max(c.start, target - c.warmup_s)
+                c.seek_span = (begin, target)
                 pre, events = await asyncio.to_thread(self._rebuild, begin, target)
                 emit(StateReset(begin))
                 for ev in pre:
@@ -311,6 +327,7 @@ class ReplaySource:
             self._next_tick = math.floor(target / c.tick_s) * c.tick_s + c.tick_s
         finally:
             c.rebuilding = False
+            c.seek_span = None
 
     def _from(self, t: float, target: float, snapshot: Any) -> list[Event]:
         """The events after a checkpoint at `t` (which holds every event up to `t`, and each
@@ -331,6 +348,8 @@ class ReplaySource:
                 return out
             self._next = None
             out.append(ev)
+            if len(out) % 256 == 0:
+                self.controller.seek_reached = ev.t  # the timeline's progress (a float: atomic)
 
     def _emit_with_ticks(self, emit: Emit, events: list[Event], target: float) -> None:
         tick = self.controller.tick_s

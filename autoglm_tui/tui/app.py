@@ -147,6 +147,11 @@ class MonitorApp(App[int]):
         if first_sample:
             self.call_later(self.repaint)  # the first figures should not wait for the timer
 
+    @property
+    def backlog(self) -> int:
+        """Source events waiting to be folded in (a replay's seek shows it as progress)."""
+        return len(self._queue)
+
     def on_source_failed(self, message: SourceFailed) -> None:
         text = f"{message.source} stopped: {clean(message.reason, 300)}"
         self.source_errors.append(text)

@@ -37,3 +37,11 @@ class ForgetRequest(Message):
     def __init__(self, node_id: str) -> None:
         super().__init__()
         self.node_id = node_id
+
+
+class ReplayGoto(Message):
+    """`:goto TIME` in a replay: the replay app parses the time and seeks there."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text

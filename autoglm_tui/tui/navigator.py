@@ -34,6 +34,7 @@ from autoglm_tui.tui.intents import (
     Back,
     Intent,
     OpenAlerts,
+    OpenDiagnosis,
     OpenGpu,
     OpenGpus,
     OpenNode,
@@ -44,6 +45,7 @@ from autoglm_tui.tui.intents import (
 )
 from autoglm_tui.tui.screens.alerts import AlertsScreen
 from autoglm_tui.tui.screens.cluster import ClusterScreen
+from autoglm_tui.tui.screens.diagnosis import DiagnosisScreen
 from autoglm_tui.tui.screens.gpu import GpuScreen
 from autoglm_tui.tui.screens.gpus import GpusScreen
 from autoglm_tui.tui.screens.node import NodeScreen
@@ -57,6 +59,7 @@ SCREENS: dict[type[Intent], ScreenFactory] = {
     OpenNodes: lambda i: ClusterScreen(),
     OpenGpus: lambda i: GpusScreen(),
     OpenAlerts: lambda i: AlertsScreen(),
+    OpenDiagnosis: lambda i: DiagnosisScreen(i.node_id),
     OpenNode: lambda i: NodeScreen(i.node_id),
     OpenGpu: lambda i: GpuScreen(i.node_id, i.index),
     OpenProcess: lambda i: ProcessScreen(i.node_id, i.pid, i.create_time),

@@ -3,9 +3,11 @@
 Each scene builds an app over fixed data on a stopped clock, then presses the keys that lead to
 its screen: the local view over ``tui/demo.py``'s recording (4 GPUs, one lost, a hostile
 command line), the cluster view over ``cluster/synthetic.py``'s seeded fleet (12 nodes x 8
-GPUs, five minutes of history, alert rules that fire and pend on it), and the same fleet in
+GPUs, five minutes of history, alert rules that fire and pend on it), the same fleet in
 trouble (``troubled.py``: a FAILED node, a lost agent, a LEFT node, GPU health faults; and an
-alert log on a full disk). Times are shown in UTC.
+alert log on a full disk), and replays of two recordings of the diagnosis corpus
+(tests/scenarios/), paused 30 s before their end with the default alert rules and the diagnosis
+computed as they were then. Times are shown in UTC.
 
     .venv/bin/python scripts/snapshots.py      # rewrite tests/tui/snapshots/ (then review the diff)
     .venv/bin/python scripts/screenshots.py    # rewrite screenshots/ (the README's SVGs)
@@ -18,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual.pilot import Pilot
 
@@ -29,17 +32,23 @@ from autoglm_tui.analysis.rules import parse_rules
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.cluster.sources import ScriptedSource
 from autoglm_tui.cluster.synthetic import SyntheticFleet
+from autoglm_tui.commands.replay import replay_monitor
 from autoglm_tui.events import SampleReceived
 from autoglm_tui.monitor import Monitor
+from autoglm_tui.recording.feed import feed
+from autoglm_tui.recording.reader import Recording
+from autoglm_tui.recording.replay import ReplayController
 from autoglm_tui.tui.app import MonitorApp
 from autoglm_tui.tui.cluster_app import ClusterApp
 from autoglm_tui.tui.demo import demo_end, demo_events
 from autoglm_tui.tui.intents import OpenNode
+from autoglm_tui.tui.replay_app import ReplayClusterApp, ReplayMonitorApp
 from autoglm_tui.tui.themes import resolve_theme
 from autoglm_tui.tui.widgets.process_table import ProcessTable
 
 from .troubled import troubled_ticks
 
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 NODE = "gpu-node-01"
 CLUSTER_T0 = 1_763_980_000.0
 CLUSTER_HISTORY_S = 300
@@ -189,6 +198,37 @@ def troubled_app(full_disk: bool = False) -> ClusterApp:
                       clock=lambda: CLUSTER_T0, theme=resolve_theme("dark"), gc_tuning=False)
 
 
+def replay_app(scenario: str, before_end_s: float = 30.0) -> MonitorApp:
+    """`autoglm-tui replay tests/scenarios/SCENARIO.jsonl.gz`, fed synchronously up to
+    `before_end_s` before the end and paused there (one node: the local view)."""
+    rec = Recording.open(SCENARIOS / f"{scenario}.jsonl.gz")
+    monitor = replay_monitor([])  # the default rules only: no user file is read
+    until = rec.end - before_end_s
+    feed(rec, monitor, rec.start, until)
+    controller = ReplayController(rec, paused=True)
+    controller.position, controller.target = until, None
+    theme = resolve_theme("dark")
+    app: MonitorApp
+    if len(rec.nodes) == 1:
+        app = ReplayMonitorApp(monitor, [ScriptedSource([])], OpenNode(rec.nodes[0]), theme=theme,
+                               clock=lambda: until)
+    else:
+        app = ReplayClusterApp(monitor, [ScriptedSource([])], theme=theme, clock=lambda: until,
+                               gc_tuning=False)
+    app.replay = controller  # type: ignore[attr-defined]
+    return app
+
+
+def replay_mixed() -> MonitorApp:
+    """Two nodes: a GPU memory leak (critical) on mix-0, a straggling GPU on mix-1."""
+    return replay_app("mixed_leak_and_straggler")
+
+
+def replay_leak() -> MonitorApp:
+    """One node whose serving process leaks GPU memory: the local view."""
+    return replay_app("gpu_memory_leak")
+
+
 async def nothing(pilot: Pilot) -> None:
     return None
 
@@ -228,6 +268,10 @@ SCENES: dict[str, Scene] = {
     "cluster-gpus": Scene(cluster_app, keys("G")),
     "cluster-alerts": Scene(cluster_app, keys("colon", *"alerts", "enter")),
     "cluster-help": Scene(cluster_app, keys("question_mark")),
+    "replay-cluster": Scene(replay_mixed),
+    "replay-diagnosis": Scene(replay_mixed, keys("d")),
+    "replay-evidence": Scene(replay_mixed, keys("d", "enter")),
+    "replay-node": Scene(replay_leak),
     "local-services": Scene(lambda: local_app(services=True)),
     "local-service": Scene(lambda: local_app(services=True), keys("S", "enter")),
     "cluster-service-node": Scene(cluster_app, keys("down", "down", "down", "enter")),
@@ -245,7 +289,8 @@ SCENES: dict[str, Scene] = {
 SNAPSHOTS = ("local", "cluster-node", "cluster-gpu", "cluster", "cluster-gpus", "cluster-alerts",
              "cluster-help", "local-services", "local-service", "cluster-service-node",
              "cluster-service", "cluster-services", "members", "members-failed",
-             "members-forget", "health-gpu", "health-gpus", "sink-full")
+             "members-forget", "health-gpu", "health-gpus", "sink-full", "replay-cluster",
+             "replay-diagnosis", "replay-evidence", "replay-node")
 SNAPSHOT_SIZES = ((80, 24), (160, 50))
 
 

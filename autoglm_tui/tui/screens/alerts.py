@@ -138,6 +138,7 @@ class AlertsScreen(StateScreen):
         super().__init__()
         self._rows: dict[AlertItem, Line] = {}
         self.toggled: set[str] = set()  # group keys opened or closed against the default
+        self._status = Text()
         self._now = 0.0
         self._p = Palette()
 
@@ -175,8 +176,7 @@ class AlertsScreen(StateScreen):
         title.append(f" · {counts[AlertState.RESOLVED]} resolved recently", style=p.muted)
         title.append(f" · {len(pipeline.engine.rules)} rules", style=p.muted)
         self.query_one("#alerts-title", Static).update(title)
-        status = Text(clean(pipeline.status_line(), 400) or "no sinks", style=p.muted)
-        self.query_one("#alerts-status", Static).update(status)
+        self._status = Text(clean(pipeline.status_line(), 400) or "no sinks", style=p.muted)
         rows: dict[AlertItem, Line] = {}
         seen: dict[str, int] = {}
         for line in visible(group_alerts(pipeline.rows(), now), self.toggled):
@@ -188,6 +188,18 @@ class AlertsScreen(StateScreen):
             seen[fp] = seen.get(fp, 0) + 1
         self._rows = rows
         self.table.show(list(rows), self._render_row)  # only the rows in view are drawn
+        self._paint_status()
+
+    def _paint_status(self) -> None:
+        """The sinks' health, or the flight recording of the highlighted alert (the file to
+        open with `autoglm-tui replay`)."""
+        row = self.selected
+        text = self._status
+        if row is not None and row.flight_recording:
+            text = Text("flight recording: ", style=f"bold {self._p.label}")
+            text.append(clean(row.flight_recording, 400))
+            text.append("  (autoglm-tui replay FILE)", style=self._p.muted)
+        self.query_one("#alerts-status", Static).update(text)
 
     def _render_row(self, item: object) -> list[Text]:
         line = self._rows.get(item)  # type: ignore[call-overload]
@@ -208,6 +220,8 @@ class AlertsScreen(StateScreen):
                          style=p.warning if a.restored_summary is not None else p.muted)
         if a.state == AlertState.RESOLVED and a.reason:  # why it ended
             marks.append((" " if marks.plain else "") + clean(a.reason, 60), style=p.muted)
+        if row.flight_recording:
+            marks.append(" rec" if marks.plain else "rec", style=p.label)
         since = (f"{fmt.duration(now - a.resolved_at)} ago"
                  if a.state == AlertState.RESOLVED and a.resolved_at is not None
                  else fmt.duration(now - a.active_since))
@@ -274,6 +288,7 @@ class AlertsScreen(StateScreen):
 
     def on_live_table_moved(self, event: LiveTable.Moved) -> None:
         event.stop()
+        self._paint_status()
 
     def action_jump(self) -> None:
         line = self.selected_line

@@ -18,6 +18,7 @@ from typing import Any, Protocol, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input
@@ -25,11 +26,12 @@ from textual.widgets import Footer, Input
 from autoglm_tui.analysis.state import FleetState, NodeState
 from autoglm_tui.monitor import Monitor
 from autoglm_tui.tui.intents import Back, Intent
-from autoglm_tui.tui.screens.commands import COMMANDS, command_values, run_command
+from autoglm_tui.tui.screens.commands import command_values, commands_for, run_command
 from autoglm_tui.tui.widgets.breadcrumb import Breadcrumb
 from autoglm_tui.tui.widgets.command_line import CommandError, CommandLine
 from autoglm_tui.tui.widgets.liveness import KeptNode, LivenessBanner
 from autoglm_tui.tui.widgets.node_header import NodeHeader
+from autoglm_tui.tui.widgets.replay_bar import ReplayBar
 from autoglm_tui.tui.widgets.sink_banner import SinkBanner
 
 
@@ -98,6 +100,15 @@ class StateScreen(Screen):
 
     # ------------------------------------------------------------------ layout
 
+    @property
+    def replay_mode(self) -> bool:
+        """A replay (`autoglm-tui replay`): the timeline bar and the `:` line on every screen."""
+        return getattr(self.app, "replay", None) is not None
+
+    @property
+    def has_command_line(self) -> bool:
+        return self.cluster_mode or self.replay_mode
+
     def compose(self) -> ComposeResult:
         chrome = self.cluster_mode
         if chrome:
@@ -106,9 +117,15 @@ class StateScreen(Screen):
                 yield LivenessBanner(id="liveness", classes="liveness")
         yield SinkBanner(id="sink-banner", classes="sink-banner")
         yield from self.compose_body()
-        if chrome:
-            yield CommandLine(COMMANDS, self._command_values, id="command-line")
-        yield Footer()
+        if self.has_command_line:
+            yield CommandLine(commands_for(self.replay_mode), self._command_values,
+                              id="command-line")
+        if self.replay_mode:  # docked with the footer: always on screen, whatever the body
+            with Vertical(id="replay-bottom"):
+                yield ReplayBar(id="replay-bar")
+                yield Footer()
+        else:
+            yield Footer()
 
     def compose_body(self) -> Iterable[Widget]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -129,7 +146,7 @@ class StateScreen(Screen):
         if action in TEXT_ENTRY and isinstance(self.focused, Input):
             return None  # typed into the box that has the focus (shown, but not run)
         # Without the command line its keys are hidden from the footer and help, and do nothing.
-        return self.cluster_mode or action not in CLUSTER_ONLY
+        return self.has_command_line or action not in CLUSTER_ONLY
 
     # ------------------------------------------------------------------ drawing
 

@@ -25,12 +25,13 @@ from autoglm_tui.analysis.query import NodeSubject
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
-from autoglm_tui.tui.intents import OpenGpus, OpenNode
+from autoglm_tui.tui.intents import OpenDiagnosis, OpenGpus, OpenNode
 from autoglm_tui.tui.messages import ForgetRequest
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.table_screen import SORT_BINDINGS, TableScreen
 from autoglm_tui.tui.widgets.alerts_pane import AlertsPane, alert_view
 from autoglm_tui.tui.widgets.command_line import CommandError
+from autoglm_tui.tui.widgets.findings import NodeMark, findings_line, node_marks
 from autoglm_tui.tui.widgets.live_table import LiveTable, same
 from autoglm_tui.tui.widgets.node_row import (
     SORT_COLUMNS,
@@ -86,6 +87,7 @@ class ClusterScreen(TableScreen):
         Binding("g", "group", "Group by next label"),
         *SORT_BINDINGS,
         Binding("G", "gpus", "All GPUs (:gpus)", key_display="G"),
+        Binding("d", "diagnosis", "Diagnosis (:diagnose)"),
         Binding("ctrl+d", "forget", "Forget the FAILED/LEFT node (asks first)", show=False),
         Binding("escape", "escape", "Clear filter / close groups", show=False),
     ]
@@ -102,6 +104,8 @@ class ClusterScreen(TableScreen):
         self._paint: RowPaint | None = None
         self._summary_text = Text()
         self._detail_text = Text()
+        self._marks_version: int | None = -1
+        self._marks_cache: dict[str, NodeMark] = {}
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static(id="cluster-summary", classes="summary")
@@ -124,7 +128,7 @@ class ClusterScreen(TableScreen):
         facts = TableFacts(now, alerts.firing_per_node, self.io_windows)
         items = order_rows(nodes, facts, self.sort_key, self.sort_reverse, self.group_key,
                            self.open_groups, title=lambda t: clean(t, 64))
-        self._paint = RowPaint(facts, p, self.strip, {}, self.open_groups)
+        self._paint = RowPaint(facts, p, self.strip, {}, self.open_groups, self._marks())
         table = self.table
         table.show(items, self._render_row, key=self._row_key, fill=False)  # type: ignore[arg-type]
         self._paint.stragglers = self._stragglers(table)  # of the rows in view, then built
@@ -135,6 +139,15 @@ class ClusterScreen(TableScreen):
         if len(self.io_windows) > len(state.nodes) + 64:
             self.io_windows.forget(state.nodes)
         self.io_windows.next_paint()
+
+    def _marks(self) -> dict[str, NodeMark]:
+        """Each node's findings in short (the rows' marker), read when the diagnosis moved."""
+        runner = self.monitor_app.monitor.diagnosis
+        version = runner.version if runner is not None else None
+        if version != self._marks_version:
+            self._marks_version = version
+            self._marks_cache = node_marks(runner.findings) if runner is not None else {}
+        return self._marks_cache
 
     def _update_strip(self, nodes: list[NodeState], now: float) -> None:
         """Widen the GPU strip once a node with more GPUs shows up (looked for when the node
@@ -241,6 +254,13 @@ class ClusterScreen(TableScreen):
                 node = self.state.nodes.get(item[1])
                 if node is not None:
                     out = node_detail(node, paint.facts.now, p)
+                    runner = self.monitor_app.monitor.diagnosis
+                    found = runner.for_node(node.node_id) if runner is not None else []
+                    if found:  # the worst finding first: it says most at 80 columns
+                        head = Text(clean(node.node_id, 128) + "  ", style="bold",
+                                    no_wrap=True, overflow="ellipsis")
+                        out = head.append_text(findings_line(found, p)) \
+                            .append("  ·  ", style=p.muted).append_text(out)
         self._detail_text = self._update("#cluster-detail", self._detail_text, out)
 
     def _update(self, selector: str, old: Text, new: Text) -> Text:
@@ -299,6 +319,9 @@ class ClusterScreen(TableScreen):
         item = self.table.selected
         if isinstance(item, tuple) and item[0] == "node":
             self.post_message(ForgetRequest(item[1]))  # the app checks the status and asks
+
+    def action_diagnosis(self) -> None:
+        self.go(OpenDiagnosis())
 
     def action_escape(self) -> None:
         if self.clear_filter():

@@ -20,6 +20,7 @@ from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
 from autoglm_tui.tui.intents import (
     OpenAlerts,
+    OpenDiagnosis,
     OpenGpu,
     OpenGpus,
     OpenNode,
@@ -27,7 +28,7 @@ from autoglm_tui.tui.intents import (
     OpenService,
     OpenServices,
 )
-from autoglm_tui.tui.messages import ForgetRequest
+from autoglm_tui.tui.messages import ForgetRequest, ReplayGoto
 from autoglm_tui.tui.widgets.command_line import Command, CommandError, parse
 
 COMMANDS: tuple[Command, ...] = (
@@ -35,6 +36,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("gpus", (), "every GPU of the cluster, stragglers marked"),
     Command("alerts", (), "alerts firing, pending and resolved"),
     Command("node", ("NAME",), "open a node's screen"),
+    Command("diagnose", ("[NODE]",), "findings, worst first: the fleet's, or a node's"),
     Command("gpu", ("NODE", "INDEX"), "open a GPU (on a node's screens: gpu INDEX)"),
     Command("services", (), "every inference service of the fleet, sortable"),
     Command("service", ("NODE", "ID"), "open a service (on a node's screens: service ID)"),
@@ -45,6 +47,15 @@ COMMANDS: tuple[Command, ...] = (
     Command("help", (), "every key of this screen"),
     Command("quit", (), "leave autoglm-tui", aliases=("q", "exit")),
 )
+# Offered only in a replay (`autoglm-tui replay`), where the timeline can move.
+REPLAY_COMMANDS: tuple[Command, ...] = (
+    Command("goto", ("TIME",), "replay: go to 03:12:40, +5m (from the start), -2m (from the end)"),
+)
+
+
+def commands_for(replay: bool) -> tuple[Command, ...]:
+    """The commands of the `:` line: the replay's too when replaying."""
+    return (*COMMANDS, *REPLAY_COMMANDS) if replay else COMMANDS
 
 
 class CommandTarget(Protocol):
@@ -75,7 +86,7 @@ def command_values(target: CommandTarget, command: str, index: int, args: list[s
     """Completion values for argument `index` of `command`, on `target`'s screen."""
     nodes = target.state.nodes
     names = sorted(clean(n, 128) for n in nodes)  # what the user can see and type
-    if command == "node" and index == 0:
+    if command in ("node", "diagnose") and index == 0:
         return names
     if command == "forget" and index == 0:  # the nodes that can be forgotten
         return sorted(clean(n, 128) for n, node in nodes.items()
@@ -105,7 +116,7 @@ def command_values(target: CommandTarget, command: str, index: int, args: list[s
 
 def run_command(screen: Screen[Any], target: CommandTarget, text: str) -> None:
     """Run one command line on behalf of `screen`; CommandError says what is wrong."""
-    cmd, args = parse(text, COMMANDS)
+    cmd, args = parse(text, commands_for(getattr(screen.app, "replay", None) is not None))
     nodes = target.state.nodes
     if len(args) > len(cmd.args) and cmd.name != "filter":
         raise CommandError(f"usage: :{cmd.usage}")
@@ -122,6 +133,19 @@ def run_command(screen: Screen[Any], target: CommandTarget, text: str) -> None:
         if node_id is None:
             raise CommandError(f"no node {clean(args[0], 64)!r} (Tab completes)")
         screen.post_message(OpenNode(node_id, reset=True))
+    elif cmd.name == "diagnose":
+        found: str | None = None
+        if args:
+            found = find_node(nodes, args[0])
+            if found is None:
+                raise CommandError(f"no node {clean(args[0], 64)!r} (Tab completes)")
+        screen.post_message(OpenDiagnosis(found, reset=True))
+    elif cmd.name == "goto":
+        if getattr(screen.app, "replay", None) is None:
+            raise CommandError(":goto moves a replay (autoglm-tui replay FILE)")
+        if not args:
+            raise CommandError("usage: :goto TIME (03:12:40, 03:12:40Z for UTC, +5m, -2m)")
+        screen.post_message(ReplayGoto(args[0]))
     elif cmd.name == "gpu":
         node_id, index = gpu_args(nodes, target.node_id, args)
         screen.post_message(OpenGpu(node_id, index, reset=True))

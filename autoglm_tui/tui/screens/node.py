@@ -17,13 +17,14 @@ from textual.widget import Widget
 from textual.widgets import Input
 
 from autoglm_tui.tui.focus import focus_now
-from autoglm_tui.tui.intents import OpenAlerts, OpenGpu, OpenProcess, OpenService
+from autoglm_tui.tui.intents import OpenAlerts, OpenDiagnosis, OpenGpu, OpenProcess, OpenService
 from autoglm_tui.tui.messages import SignalRequest
 from autoglm_tui.tui.procview import SORT_KEYS, ViewOptions
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.widgets.alerts_pane import AlertsPane
 from autoglm_tui.tui.widgets.command_line import CommandLine
+from autoglm_tui.tui.widgets.findings import FindingsLine
 from autoglm_tui.tui.widgets.gpu_pane import GpuPane
 from autoglm_tui.tui.widgets.host_pane import HostPane
 from autoglm_tui.tui.widgets.io_correlation import IoCorrelationPane
@@ -67,6 +68,7 @@ class NodeScreen(StateScreen):
         Binding("t", "tree", "Tree"),
         Binding("k", "signal", "Signal"),
         Binding("A", "alerts", "Alerts", key_display="A"),
+        Binding("d", "diagnosis", "Diagnosis", show=False),  # the findings line says (d)
         Binding("i", "io_correlation", "IO correlation"),
         Binding("S", "services", "Services", key_display="S", show=False,
                 tooltip="to the Services pane and back"),
@@ -84,6 +86,7 @@ class NodeScreen(StateScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield NodeHeader(self.node_id, id="header")
+        yield FindingsLine(id="findings-line")
         yield GpuPane(id="gpus")
         yield ServicesPane(id="services")
         with Horizontal(id="middle"):
@@ -133,6 +136,9 @@ class NodeScreen(StateScreen):
             alerts.display = False  # its rows go to the IO correlation or the command line
         else:
             alerts.show(self.node_id, now, compact)
+        runner = self.monitor_app.monitor.diagnosis
+        self.query_one(FindingsLine).show(runner.for_node(self.node_id) if runner else [],
+                                          Palette.from_variables(self.app.theme_variables))
         if iocorr.display:
             iocorr.show(node, now)
         self._paint_table()
@@ -284,6 +290,9 @@ class NodeScreen(StateScreen):
 
     def action_alerts(self) -> None:
         self.go(OpenAlerts())
+
+    def action_diagnosis(self) -> None:
+        self.go(OpenDiagnosis(self.node_id))
 
     def action_io_correlation(self) -> None:
         iocorr = self.query_one(IoCorrelationPane)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.text import Text
 
@@ -29,6 +29,7 @@ from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import METRICS
 from autoglm_tui.text import clean
 from autoglm_tui.tui.render import SPARK, Palette, bar, cell, clock_time
+from autoglm_tui.tui.widgets.findings import NodeMark, mark_text
 from autoglm_tui.tui.widgets.gpu_health_view import worst_cell, worst_detail
 from autoglm_tui.tui.widgets.io_correlation import io_cell
 from autoglm_tui.tui.widgets.live_table import Column
@@ -76,6 +77,7 @@ class RowPaint:
     strip: int  # width of the GPU util strip
     stragglers: dict[str, set[int]]  # marked GPUs of the nodes in view
     open_groups: set[str]
+    findings: dict[str, NodeMark] = field(default_factory=dict)  # diagnosis, per node
 
 
 def status_style(status: NodeStatus, p: Palette) -> str:
@@ -170,19 +172,25 @@ def node_row_key(node: NodeState, paint: RowPaint) -> Hashable:
         age is not None and age > 3 * node.interval_s,
         node.agent_lost_at,  # the agent-lost mark changes no status
         node.sampler_restarts,
+        paint.findings.get(node.node_id),
     )
 
 
 AGENT_LOST_MARK = "⚠agent"  # an UP node whose heartbeat is lost: samples flow, the agent not
 
 
-def status_cell(node: NodeState, p: Palette) -> Text:
-    """The status word; an UP node whose agent (heartbeat) is lost says so beside it."""
+def status_cell(node: NodeState, mark: NodeMark | None, p: Palette) -> Text:
+    """The status word; an UP node whose agent (heartbeat) is lost says so beside it; then the
+    diagnosis marker ('UP ◆2') when the node has findings."""
     if node.status is NodeStatus.UP and node.agent_lost:
         out = Text("UP", style=status_style(node.status, p), no_wrap=True, overflow="ellipsis")
         out.append(" " + AGENT_LOST_MARK, style=f"bold {p.warning}")
-        return out
-    return cell(node.status.value, status_style(node.status, p))
+    else:
+        out = cell(node.status.value, status_style(node.status, p))
+    if mark is not None:
+        out.append(" ")
+        out.append_text(mark_text(mark, p))
+    return out
 
 
 def node_cells(node: NodeState, paint: RowPaint) -> dict[str, Text]:
@@ -204,7 +212,7 @@ def node_cells(node: NodeState, paint: RowPaint) -> dict[str, Text]:
     smp = node.sampler_cpu_pct
     io = facts.io.get(node, facts.now) if facts.io is not None else None
     return {
-        "status": status_cell(node, p),
+        "status": status_cell(node, paint.findings.get(node.node_id), p),
         "health": worst_cell(node, p, grey),
         "node": cell(clean(node.node_id, 128), "bold" if not grey else p.muted),
         "labels": cell(labels_text(node.labels), p.muted),
