@@ -72,10 +72,15 @@ async def test_the_alerts_screen_names_the_flight_recording(tmp_path: Path) -> N
             await pilot.pause()
             assert isinstance(app.screen, AlertsScreen)
             text = screen_text(app)
-            rows = [line for line in text.splitlines() if "cpu_any" in line and "FIRING" in line]
+            lines = [line for line in text.splitlines() if "cpu_any" in line and "FIRING" in line]
+            groups = [line for line in lines if "▾ cpu_any" in line or "▸ cpu_any" in line]
+            rows = [line for line in lines if line not in groups]  # one line per alert
+            assert len(groups) == 1 and "2 nodes" in groups[0]  # the rule's group, open
             assert len(rows) == 2
             assert all("FIRING" in row and " rec " in row + " " for row in rows)
-            status = text.splitlines()[SIZE[1] - 2]
+            await pilot.press("down")  # from the group's header to its first alert
+            await pilot.pause()
+            status = screen_text(app).splitlines()[SIZE[1] - 2]
             assert status.strip().startswith(f"flight recording: {path}")
             assert "(autoglm-tui replay FILE)" in status
 
