@@ -173,6 +173,8 @@ class PrometheusSource:
                 else:
                     delay = 0.0
                 wait = delay or max(0.2, self.refresh_s() - (time.monotonic() - started))
+                if not delay and self.config.defer_infos and self.stats.rounds == 1:
+                    wait = 0.2  # the first frame is out: the host facts it left out come next
                 self._wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
@@ -389,19 +391,25 @@ class PrometheusSource:
                 continue
             values = results.values.get(node_id, {})
             data_t = _data_time(values, targets)
-            if data_t is None or (node.last_t is not None and data_t <= node.last_t):
+            if data_t is None:
                 continue  # nothing newer than what the state has
-            node.down = False
+            newer = node.last_t is None or data_t > node.last_t
             infos = self.infos.get(node_id, {})
             interval = max(node.interval_s, self._period)
             gpus = sum(1 for (_k, scope, _s) in values if scope == "gpu")
-            if (infos_due or node.static is None or gpus != node.gpu_rows
-                    or interval != node.static.interval_s):
+            # Facts read this round reach the node even when its figures are not newer (a
+            # refresh faster than the scrapes): its hello must not wait for the next facts.
+            check = (infos_due or node.static is None or gpus != node.gpu_rows
+                     or interval != node.static.interval_s)
+            if check and (newer or (infos_due and node.static is not None)):
                 node.gpu_rows = gpus  # facts are only looked at again when they may change
                 hello = node_hello(node_id, values, infos, now, interval)
                 if hello.static != node.static:
                     node.static = hello.static
                     emit(HelloReceived(now, node_id, hello))
+            if not newer:
+                continue  # nothing newer than what the state has
+            node.down = False
             node.seq += 1
             details = node_id in detail
             sample, derived = node_sample(

@@ -101,7 +101,7 @@ class HostPane(NodePane):
             grid = core_grid(cpu.per_core_pct, width, 4, p)
         load_line = Text(load, style=p.muted, no_wrap=True, overflow="ellipsis")
         static = node.hello.static if node and node.hello else None
-        if static and not self.compact:
+        if static and static.cpu_cores_logical and not self.compact:
             load_line.append(f"  ·  {static.cpu_cores_logical} cores", style=p.muted)
         out += grid
         out.append(meter_line("Mem", mem.used_pct, mem_tail, bar_w, p))
