@@ -25,7 +25,7 @@ SEVERITY_WORD = {Severity.CRITICAL: "CRIT", Severity.WARNING: "WARN", Severity.I
 
 FINDING_COLUMNS = [
     Column("sev", "Sev", 4),
-    Column("name", "Finding", 18),
+    Column("name", "Finding", 19),  # write_amplification, the longest name, whole
     Column("subject", "Subject", 20),
     Column("since", "Since", 6, right=True),
     Column("verdict", "Verdict", 20, fill=True),
