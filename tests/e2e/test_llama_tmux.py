@@ -56,7 +56,8 @@ def test_local_view_shows_the_discovered_llama_server_under_load(
         assert "llama" in next(ln for ln in screen.splitlines() if "SmolLM2" in ln)
         tmux.keys("S")
         tmux.keys("Enter")
-        tmux.wait_for(lambda s: "llamacpp  SmolLM2" in s and "scraped" in s, "the Service screen", 30)
+        tmux.wait_for(lambda s: "llamacpp  SmolLM2" in s and "scraped" in s,
+                      "the Service screen", 30)
         # Past the first rate window under load, the figure settles; compare it with what
         # the generator counted over the 15 s window that ends now (within 30%: the screen
         # shows a rate over the scrapes of the last 15 s, which lag the answers a little).
