@@ -210,9 +210,9 @@ def _ciphers_offered(tmp_path: Path, ssh_config: str, host: str) -> list[str]:
     options = SshOptions(config=(str(path),))
     target = SshTarget(HostSpec(host, host), options,
                        HostKeyStore((str(tmp_path / "known_hosts"),)), asyncio.Semaphore(1))
-    kwargs = connect_kwargs(target, None, host_config(options, host, None, None))
+    kwargs = connect_kwargs(target, None, host_config(target, host, None, None))
     options = asyncssh.SSHClientConnectionOptions(
-        config=[str(path)], host=host, known_hosts=None, client_keys=None,
+        config=[str(path)], host=host, known_hosts=target.keys.match, client_keys=None,
         encryption_algs=kwargs.get("encryption_algs", ()),
     )
     return [alg.decode() for alg in options.encryption_algs]
@@ -240,7 +240,7 @@ def _compression(tmp_path: Path, ssh_config: str, host: str, hop: bool = False,
     options = SshOptions(config=(str(path),), **opts)  # type: ignore[arg-type]
     target = SshTarget(HostSpec(host, host), options,
                        HostKeyStore((str(tmp_path / "known_hosts"),)), full_lines=full_lines)
-    kwargs = connect_kwargs(target, None, host_config(options, host, None, None), hop=hop)
+    kwargs = connect_kwargs(target, None, host_config(target, host, None, None), hop=hop)
     return kwargs.get("compression_algs")
 
 

@@ -212,9 +212,11 @@ def compression_algs(mode: str, full_lines: bool, by_config: bool) -> str | None
     return ZLIB if full_lines else "none"
 
 
-def host_config(options: SshOptions, host: str, port: int | None, username: str | None) -> Any:
-    """What ssh_config says for one host (asyncssh options that are only read, never used
-    to connect)."""
+def host_config(target: SshTarget, host: str, port: int | None, username: str | None) -> Any:
+    """What ssh_config says for one host (asyncssh options that are only read, never used to
+    connect; they carry the target's host-key check all the same, so they could not connect
+    unverified even if they were)."""
+    options = target.options
     config: Any = list(options.config) if options.config is not None else ()
     return asyncssh.SSHClientConnectionOptions(
         config=config,
@@ -222,9 +224,7 @@ def host_config(options: SshOptions, host: str, port: int | None, username: str 
         port=port if port is not None else (),
         username=username if username is not None else (),
         client_keys=None,
-        # This options object only reads ssh_config and never connects; the connection
-        # itself always verifies host keys through HostKeyStore.
-        known_hosts=None,
+        known_hosts=target.keys.match,
     )
 
 
@@ -239,7 +239,7 @@ async def _open(target: SshTarget, jumps: list[Any]) -> tuple[Any, _Client]:
     spec, options = target.spec, target.options
     username = spec.user or options.username
     try:
-        node_config = host_config(options, spec.host, spec.port, username)
+        node_config = host_config(target, spec.host, spec.port, username)
     except (OSError, ValueError, asyncssh.Error) as exc:
         raise ConnectFailed(f"cannot read ssh_config: {describe_error(exc)}") from None
     tunnel: Any = None  # None: no tunnel (ProxyJump, when set, is opened here, verified)
@@ -253,7 +253,7 @@ async def _open(target: SshTarget, jumps: list[Any]) -> tuple[Any, _Client]:
         except HostSpecError as exc:
             raise ConnectFailed(f"bad ProxyJump in ssh_config: {exc}") from None
         try:
-            hop_config = host_config(options, hop_host, hop_port, hop_user)
+            hop_config = host_config(target, hop_host, hop_port, hop_user)
         except (OSError, ValueError, asyncssh.Error) as exc:
             reason = f"cannot read ssh_config: {describe_error(exc)}"
             raise ConnectFailed(f"via jump host {hop_host}: {reason}") from None
