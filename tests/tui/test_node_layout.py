@@ -7,7 +7,11 @@ import re
 
 from textual.pilot import Pilot
 
-from . import scenes
+from autoglm_tui.alerting.pipeline import AlertPipeline
+from autoglm_tui.alerting.rule_files import default_rules
+from autoglm_tui.analysis.alerts import AlertEngine
+
+from . import cluster_kit, scenes
 from .terminal import capture
 
 SPARK = set("▁▂▃▄▅▆▇█")
@@ -97,3 +101,47 @@ async def test_the_command_line_takes_the_alerts_rows_not_the_table() -> None:
     assert len(process_rows(lines[head:])) >= 3
     lines = await screen_of("cluster-node", (80, 24), "colon", "escape")
     assert any("Alerts" in ln and "firing" in ln for ln in lines)
+
+
+async def test_demo_fleet_node_screen_starts_at_its_header() -> None:
+    """`cluster --demo 4x8`, Enter at 80x24: the node screen fits, header and GPUs included
+    (the alerts pane, with only pending alerts, once pushed the header off the top)."""
+    app, fleet, clock = cluster_kit.make_app(nodes=4, gpus=8)
+    AlertPipeline(AlertEngine(default_rules())).install(app.monitor)  # as the command does
+    async with app.run_test(size=(80, 24)) as pilot:
+        await cluster_kit.start(pilot, app)
+        for k in range(1, 16):  # long enough for the demo's util rule to be pending
+            clock.t = cluster_kit.T0 + k
+            await cluster_kit.feed(pilot, app, fleet.tick_events(clock.t))
+        await pilot.press("enter")
+        for _ in range(3):  # the panes settle over a repaint or two, as on the timer
+            await cluster_kit.settle(pilot, app)
+        lines = cluster_kit.screen_text(app).splitlines()
+        assert len(lines) == 24
+        node = app.screen.node_id  # type: ignore[attr-defined]
+        assert node in lines[0] and node in lines[1]  # the breadcrumb, then the node header
+        assert gpu_indices(lines) == list(range(8))
+        alerts = next(ln for ln in lines if "Alerts" in ln)
+        assert "0 firing" in alerts and "0 pending" not in alerts
+        head = next(i for i, ln in enumerate(lines) if "PID" in ln and "COMMAND" in ln)
+        assert len(process_rows(lines[head:])) >= 3
+        assert "Filter" in lines[-1]
+        assert_nothing_wraps(lines)
+
+
+async def test_a_failed_node_with_a_service_keeps_its_banner_and_header_at_80x24() -> None:
+    """Banner, header, 8 GPUs, a service, host/IO, an alert: more than 24 rows hold. The table
+    shrinks to one process and the Services pane folds; nothing leaves the top."""
+    lines = await screen_of("members-failed", (80, 24))
+    assert len(lines) == 24
+    assert "node-003 FAILED" in lines[1] and lines[2].startswith(" node-003.")
+    assert gpu_indices(lines) == list(range(8))
+    assert any("▸ Services (1)" in ln and "P95" in ln for ln in lines)
+    assert any("FIRING" in ln and "node_not_up" in ln for ln in lines)
+    head = next(i for i, ln in enumerate(lines) if "PID" in ln and "COMMAND" in ln)
+    assert len(process_rows(lines[head:])) >= 1
+    assert "Filter" in lines[-1]
+    assert_nothing_wraps(lines)
+    lines = await screen_of("members-failed", (80, 40))  # room: the pane is not folded
+    assert not any("▸ Services" in ln for ln in lines)
+    assert any(ln.lstrip(" │").startswith("vllm ") for ln in lines)

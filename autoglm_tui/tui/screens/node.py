@@ -35,6 +35,8 @@ from autoglm_tui.tui.widgets.process_table import ProcessTable
 from autoglm_tui.tui.widgets.services_pane import ServicesPane
 
 COMPACT_BELOW_ROWS = 32  # shorter terminals get the compact layout (app.tcss: .-compact)
+PROCS_MIN_ROWS = {True: 5, False: 6}  # the process table's least height (app.tcss), by compact
+PROCS_SQUEEZED_ROWS = 3  # its title, column heads and one process, when rows run short
 
 
 class NodeScreen(StateScreen):
@@ -135,6 +137,7 @@ class NodeScreen(StateScreen):
         if compact and (iocorr.display or self.has_class("-command")):
             alerts.display = False  # its rows go to the IO correlation or the command line
         else:
+            alerts.room = self._alerts_room(compact, self._squeeze(compact))
             alerts.show(self.node_id, now, compact)
         runner = self.monitor_app.monitor.diagnosis
         self.query_one(FindingsLine).show(runner.for_node(self.node_id) if runner else [],
@@ -142,6 +145,39 @@ class NodeScreen(StateScreen):
         if iocorr.display:
             iocorr.show(node, now)
         self._paint_table()
+
+    def _taken(self, *but: str) -> int:
+        """The rows of every shown child but `but` (auto heights, as last laid out)."""
+        return sum(child.outer_size.height for child in self.children
+                   if child.display and child.id not in but)
+
+    def _squeeze(self, compact: bool) -> int:
+        """On a short screen that cannot hold every pane (a FAILED node's banner, services,
+        8 GPUs), shrink the table to one process, then fold the Services pane, so that
+        nothing is pushed off the top; returns the table's least height."""
+        services = self.query_one(ServicesPane)
+        procs = self.query_one("#procs")
+        least = PROCS_MIN_ROWS[compact]
+        squeezed = False
+        if compact and self.size.height:
+            alerts = self.query_one(AlertsPane)
+            unfold = services.rows_unfolded() if services.squeezed else 0
+            short = (self._taken("alerts", "procs") + unfold + least - self.size.height
+                     + (alerts.outer_size.height and 2))  # its title and one alert
+            if short > 0:
+                least = max(PROCS_SQUEEZED_ROWS, least - short)
+                squeezed = short > PROCS_MIN_ROWS[compact] - least and services.display
+        services.squeeze(squeezed)
+        procs.styles.min_height = least
+        return least
+
+    def _alerts_room(self, compact: bool, procs_least: int) -> int | None:
+        """The alerts lines that fit: the screen's rows less every other pane's, the table's
+        least height and the alerts pane's own borders."""
+        if not self.size.height:
+            return None
+        borders = 1 if compact else 2
+        return max(1, self.size.height - self._taken("alerts", "procs") - procs_least - borders)
 
     def _paint_table(self) -> None:
         node = self.node_state(self.node_id)
@@ -281,7 +317,11 @@ class NodeScreen(StateScreen):
 
     def action_fold_services(self) -> None:
         pane = self.query_one(ServicesPane)
-        if pane.display:
+        if pane.display and pane.squeezed:
+            self.notify("no room to unfold the Services pane at this terminal height: "
+                        "S then Enter opens the service, :services lists them all",
+                        severity="warning")
+        elif pane.display:
             pane.toggle()
 
     def on_services_pane_open(self, event: ServicesPane.Open) -> None:

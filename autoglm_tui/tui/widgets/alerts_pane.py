@@ -187,6 +187,7 @@ class AlertsPane(Widget):
         self.compact = False
         self._wanted = 0
         self._lines: list[Text] = []
+        self.room: int | None = None  # the most lines its screen leaves it (None: no limit)
 
     @property
     def pipeline(self) -> AlertPipeline | None:
@@ -228,6 +229,8 @@ class AlertsPane(Widget):
                 entries.append(group_line(g, p, show_node))
         wanted = entries[: self.max_lines]
         room = self.content_size.height if self.size.height else len(wanted)
+        if self.room is not None:
+            room = min(room, self.room) if self.size.height else self.room
         lines = wanted[: max(1, room)]
         if pipeline is None:
             lines = [Text("alerting is off", style=p.muted)]
@@ -253,6 +256,8 @@ class AlertsPane(Widget):
         borders = 1 if self.compact else 2
         old_wanted = self._wanted
         self._wanted = max(1, len(wanted))  # the lines it asks for (an auto height's size)
+        if self.room is not None:
+            self._wanted = max(1, min(self._wanted, self.room))
         self.styles.max_height = self._wanted + borders
         relayout = shown_now != self.display or self._wanted != old_wanted
         self.display = shown_now

@@ -68,7 +68,8 @@ class ServicesPane(NodePane, can_focus=True):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("Services", id=id)
-        self.collapsed = False
+        self.collapsed = False  # folded by the user (`z`)
+        self.squeezed = False  # folded by its screen, for want of rows
         self.cursor = 0
         self.top = 0  # the first service listed (the window follows the cursor)
         self._ids: list[str] = []  # the services listed, in order (what the cursor indexes)
@@ -105,15 +106,28 @@ class ServicesPane(NodePane, can_focus=True):
         """The id of the service under the cursor."""
         return self._ids[self.cursor] if 0 <= self.cursor < len(self._ids) else None
 
-    def rows_shown(self) -> int:
-        if self.collapsed:
-            return 0
+    @property
+    def folded(self) -> bool:
+        return self.collapsed or self.squeezed
+
+    def rows_unfolded(self) -> int:
+        """The service lines listed below its header while unfolded."""
         return min(len(self._ids), COMPACT_ROWS if self.compact else FULL_ROWS)
+
+    def rows_shown(self) -> int:
+        return 0 if self.folded else self.rows_unfolded()
 
     def toggle(self) -> None:
         self.collapsed = not self.collapsed
         self._stamp += 1
         self.refresh(layout=True)
+
+    def squeeze(self, squeezed: bool) -> None:
+        """Fold (or unfold) for want of rows; the user's own fold stays as it is."""
+        if squeezed != self.squeezed:
+            self.squeezed = squeezed
+            self._stamp += 1
+            self.refresh(layout=True)
 
     def _redraw(self) -> None:
         self._stamp += 1
@@ -160,8 +174,8 @@ class ServicesPane(NodePane, can_focus=True):
         n = len(views)
         shown = self.rows_shown()
         all_marks = {sid: service_marks(node, v, self.now) for sid, v in views.items()}
-        first = f"Services ({n})" if self.compact or self.collapsed else "Service"
-        if self.collapsed:
+        first = f"Services ({n})" if self.compact or self.folded else "Service"
+        if self.folded:
             return [self._summary(views, all_marks, width, p)]
         head = header(columns, p, first)
         if shown < n:
@@ -213,7 +227,8 @@ class ServicesPane(NodePane, can_focus=True):
             worst = max(flagged, key=lambda m: m.row)
             out.append("  " + "; ".join(worst.reasons[:1]),
                        style=f"bold {p.error}" if worst.row == BAD else p.warning)
-        out.append("  (z: expand)", style=p.muted)
+        out.append("  (S Enter: open)" if self.squeezed and not self.collapsed
+                   else "  (z: expand)", style=p.muted)
         out.truncate(width, overflow="ellipsis")
         return out
 
