@@ -225,13 +225,22 @@ class AlertPipeline:
     def rows(self, include_silenced: bool = True) -> list[AlertRow]:
         """Firing, then pending, then recently resolved, each with its ack and silence."""
         out = []
+        store, now = self.silences, self.now
+        # A large fleet has thousands of alerts and usually no silence, ack or note: look
+        # those up only when there are some.
+        silencing = any(s.until > now for s in store.silences)
+        keyed = bool(store.acks or self.fire_notes)
         for a in self.engine.alerts():
-            s = self.silences.silenced(a.rule.name, a.target, self.now)
+            s = store.silenced(a.rule.name, a.target, now) if silencing else None
             if s is not None and not include_silenced:
                 continue
-            flight = self.fire_notes.get(a.fingerprint, {}).get("flight_recording")
-            out.append(AlertRow(a, self.silences.is_acked(a.fingerprint), s,
-                                str(flight) if flight is not None else None))
+            if keyed:
+                fp = a.fingerprint
+                flight = self.fire_notes.get(fp, {}).get("flight_recording")
+                out.append(AlertRow(a, store.is_acked(fp), s,
+                                    str(flight) if flight is not None else None))
+            else:
+                out.append(AlertRow(a, False, s, None))
         return out
 
     def counts(self) -> dict[AlertState, int]:

@@ -35,6 +35,35 @@ _health_raw = operator.attrgetter(
 _HEALTH_CACHE: dict[str, tuple[tuple[object, ...], dict[Key, float | None]]] = {}
 _HEALTH_CACHE_MAX = 65536  # GPUs (then it starts again)
 
+# A GPU's figures, each a GpuSample field of the same name, and their keys, made once per
+# GPU index (and per pid for processes): a sample's few hundred keys are not built anew.
+GPU_FIGURES = (
+    "util_pct", "mem_util_pct", "mem_used_bytes", "mem_total_bytes", "mem_used_pct", "temp_c",
+    "power_w", "power_limit_w", "fan_pct", "sm_clock_mhz", "pcie_rx_bps", "pcie_tx_bps",
+    "ecc_errors", "xid",
+)
+_gpu_values = operator.attrgetter(*GPU_FIGURES)
+PROC_FIGURES = ("proc.cpu_pct", "proc.rss_bytes", "proc.gpu_mem_bytes", "proc.sm_util_pct")
+_GPU_KEYS: dict[int, tuple[Key, ...]] = {}
+_PROC_KEYS: dict[int, tuple[Key, ...]] = {}
+_PROC_KEYS_MAX = 1 << 20  # pids (then it starts again)
+
+
+def _gpu_keys(index: int) -> tuple[Key, ...]:
+    keys = _GPU_KEYS.get(index)
+    if keys is None:
+        keys = _GPU_KEYS[index] = tuple((f"gpu.{name}", index) for name in GPU_FIGURES)
+    return keys
+
+
+def _proc_keys(pid: int) -> tuple[Key, ...]:
+    keys = _PROC_KEYS.get(pid)
+    if keys is None:
+        if len(_PROC_KEYS) >= _PROC_KEYS_MAX:
+            _PROC_KEYS.clear()
+        keys = _PROC_KEYS[pid] = tuple((name, pid) for name in PROC_FIGURES)
+    return keys
+
 
 def _has_health(g: GpuSample) -> bool:
     """False for a GPU from a sampler older than schema 1.1 (or one that reports no health)."""
@@ -94,29 +123,13 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
     out[("net.util_pct", None)] = util
 
     for g in sample.gpus:
-        i = g.index
-        out[("gpu.util_pct", i)] = g.util_pct
-        out[("gpu.mem_util_pct", i)] = g.mem_util_pct
-        out[("gpu.mem_used_bytes", i)] = g.mem_used_bytes
-        out[("gpu.mem_total_bytes", i)] = g.mem_total_bytes
-        out[("gpu.mem_used_pct", i)] = g.mem_used_pct
-        out[("gpu.temp_c", i)] = g.temp_c
-        out[("gpu.power_w", i)] = g.power_w
-        out[("gpu.power_limit_w", i)] = g.power_limit_w
-        out[("gpu.fan_pct", i)] = g.fan_pct
-        out[("gpu.sm_clock_mhz", i)] = g.sm_clock_mhz
-        out[("gpu.pcie_rx_bps", i)] = g.pcie_rx_bps
-        out[("gpu.pcie_tx_bps", i)] = g.pcie_tx_bps
-        out[("gpu.ecc_errors", i)] = g.ecc_errors
-        out[("gpu.xid", i)] = g.xid
+        out.update(zip(_gpu_keys(g.index), _gpu_values(g), strict=True))
         if _has_health(g):
             out.update(_health(g))
 
     for p in sample.procs:
-        out[("proc.cpu_pct", p.pid)] = p.cpu_pct
-        out[("proc.rss_bytes", p.pid)] = p.rss_bytes
-        out[("proc.gpu_mem_bytes", p.pid)] = p.gpu_mem_bytes
-        out[("proc.sm_util_pct", p.pid)] = p.sm_pct
+        out.update(zip(_proc_keys(p.pid),
+                       (p.cpu_pct, p.rss_bytes, p.gpu_mem_bytes, p.sm_pct), strict=True))
 
     return out
 

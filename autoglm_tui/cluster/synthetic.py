@@ -15,7 +15,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from autoglm_tui.cluster.sources import Emit
@@ -43,6 +43,7 @@ GPU_MEM = 80 * GIB
 HOST_MEM = 1024 * GIB
 CHECKPOINT_EVERY_S = 600.0  # training nodes idle their GPUs this often (a checkpoint)
 CHECKPOINT_S = 20.0
+SLICE_NODES = 32  # nodes sampled together in `run` (slices spread over the interval)
 ZONES = ("a", "b", "c", "d")
 # Other busy processes of a GPU node, so a node lists as many processes as the real sampler's
 # default (`sample --top 25`: the top 25 by CPU, GPU processes included).
@@ -171,9 +172,10 @@ class SyntheticFleet:
             out.append(HelloReceived(t, n.node_id, n.hello))
         return out
 
-    def tick_events(self, t: float) -> list[SampleReceived]:
-        """One sample per node for time `t` (advances the counters)."""
-        return [SampleReceived(t, n.node_id, self._sample(n, t)) for n in self.nodes]
+    def tick_events(self, t: float, nodes: Sequence[_Node] | None = None) -> list[SampleReceived]:
+        """One sample per node (of `nodes`, default all) for time `t` (advances the counters)."""
+        return [SampleReceived(t, n.node_id, self._sample(n, t))
+                for n in (self.nodes if nodes is None else nodes)]
 
     def history(self, start: float, seconds: float) -> Iterator[list[SampleReceived]]:
         """Ticks from `start` over `seconds`, one list per interval (to pre-fill a state)."""
@@ -182,20 +184,26 @@ class SyntheticFleet:
             yield self.tick_events(start + k * self.interval_s)
 
     async def run(self, emit: Emit) -> None:
-        """Emit joins, then a sample per node every interval until cancelled."""
+        """Emit joins, then a sample per node every interval until cancelled. As real
+        samplers do, the nodes tick at different moments: the fleet is sampled in slices of
+        at most ``SLICE_NODES`` spread over the interval, so a large fleet never holds the
+        event loop for the whole fleet's samples at once."""
         for event in self.join_events(self.clock()):
             emit(event)
         loop = asyncio.get_running_loop()
+        slices = [self.nodes[i:i + SLICE_NODES] for i in range(0, len(self.nodes), SLICE_NODES)]
+        step = self.interval_s / max(1, len(slices))
         next_at = loop.time()
         while True:
-            for event in self.tick_events(self.clock()):
-                emit(event)
-            next_at += self.interval_s
-            delay = next_at - loop.time()
-            if delay < 0:
-                next_at = loop.time()
-                delay = 0
-            await asyncio.sleep(delay)
+            for part in slices:
+                for event in self.tick_events(self.clock(), part):
+                    emit(event)
+                next_at += step
+                delay = next_at - loop.time()
+                if delay < 0:
+                    next_at = loop.time()
+                    delay = 0
+                await asyncio.sleep(delay)
 
     # ------------------------------------------------------------------ figures
 

@@ -270,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
         refresh_hz=args.refresh,
         theme=theme,
         remote_signaller=signaller,
+        tick_every_s=min(1.0, args.interval),  # rules: once a second at most, not each repaint
     )
     try:
         app.run(mouse=not args.no_mouse)

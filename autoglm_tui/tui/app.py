@@ -92,6 +92,10 @@ class MonitorApp(App[int]):
         self._queue: deque[Event] = deque()
         self._batch_posted = False
         self._painted_data = False
+        # The monitor's tick (status ageing, alert rules) at most this often (0: every
+        # repaint); a fleet sampled each second gains nothing from rules run twice a second.
+        self.tick_every_s = 0.0
+        self._ticked_at = float("-inf")
 
     # ------------------------------------------------------------------ life cycle
 
@@ -165,10 +169,14 @@ class MonitorApp(App[int]):
     # ------------------------------------------------------------------ drawing
 
     def repaint(self, force: bool = False) -> None:
-        """Age the state and run the alert rules now; redraw the screen in a separate turn of
-        the event loop, so a key pressed meanwhile is handled between the two."""
+        """Age the state and run the alert rules now (at most every `tick_every_s`, unless
+        forced); redraw the screen in a separate turn of the event loop, so a key pressed
+        meanwhile is handled between the two."""
         now = self.clock()
-        self.monitor.tick(now)
+        every = self.tick_every_s
+        if force or every <= 0 or not self._ticked_at <= now < self._ticked_at + 0.9 * every:
+            self._ticked_at = now
+            self.monitor.tick(now)
         self.call_later(self._paint_screen, now, force)
 
     def _paint_screen(self, now: float, force: bool) -> None:

@@ -11,6 +11,7 @@ line.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from dataclasses import replace
 
 from rich.text import Text
 from textual.binding import Binding
@@ -198,12 +199,14 @@ class ClusterScreen(TableScreen):
 
     def _summary(self, now: float, alerts: int) -> ClusterSummary:
         """The cluster's figures: read again each second, or at once when a node changes
-        status or the firing count moves (over 1,000 nodes they cost milliseconds)."""
-        stamp = (int(now), tuple(self.state.counts().values()), alerts,
+        status (over 1,000 nodes they cost milliseconds); the firing count follows at once."""
+        stamp = (int(now), tuple(self.state.counts().values()),
                  self.state.registry_ok, self.state.registry_reason)
         if self._summary_at != stamp or self._summary_cache is None:
             self._summary_at = stamp
             self._summary_cache = cluster_summary(self.state, alerts)
+        elif self._summary_cache.alerts_firing != alerts:  # the count alone: no new sums
+            self._summary_cache = replace(self._summary_cache, alerts_firing=alerts)
         return self._summary_cache
 
     def _paint_summary(self, p: Palette, alerts: int, shown: int) -> None:

@@ -11,7 +11,7 @@ is cleaned and drawn as plain Text, never markup.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
@@ -43,8 +43,8 @@ SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "i "}
 class AlertView:
     """The pipeline's rows and the firing count per node, shared by everything drawn in a
     repaint. Read again when the alerts change (``version``); with many alerts (a large fleet
-    with thousands pending, where listing them is the costly part of a repaint) at most once a
-    second unless the counts by state move."""
+    with hundreds pending, where listing them is the costly part of a repaint) at most once a
+    second unless the counts by state move, and with thousands at most once a second."""
 
     version: int
     second: int
@@ -71,8 +71,9 @@ def alert_view(pipeline: AlertPipeline | None) -> AlertView:
         return view
     counts = tuple(pipeline.counts().values())
     second = int(pipeline.now)
-    if (view is not None and sum(counts) > MANY_ALERTS and view.second == second
-            and view.counts == counts):
+    total = sum(counts)
+    if (view is not None and view.second == second and total > MANY_ALERTS
+            and (view.counts == counts or total > 10 * MANY_ALERTS)):
         return view
     rows = pipeline.rows()
     per: dict[str, int] = {}
@@ -188,6 +189,8 @@ class AlertsPane(Widget):
         self._wanted = 0
         self._lines: list[Text] = []
         self.room: int | None = None  # the most lines its screen leaves it (None: no limit)
+        self._group_stamp: tuple[object, ...] | None = None
+        self._groups: tuple[int, int, list[AlertGroup]] = (0, 0, [])
 
     @property
     def pipeline(self) -> AlertPipeline | None:
@@ -201,6 +204,25 @@ class AlertsPane(Widget):
             rows = [r for r in rows if r.alert.target.node == self.node_id]
         return rows
 
+    def _grouped(self, node_id: str | None, now: float) -> tuple[int, int, list[AlertGroup]]:
+        """Firing and pending counts and the groups, worked out again only when the alert
+        view was read again (thousands of alerts in a large fleet); the ages follow `now`."""
+        view = alert_view(self.pipeline)
+        stamp = (id(view), view.version, view.second, node_id)
+        if self._group_stamp != stamp:
+            rows = self.rows()
+            by_state = {AlertState.FIRING: 0, AlertState.PENDING: 0}
+            for r in rows:
+                if r.alert.state in by_state:
+                    by_state[r.alert.state] += 1
+            self._group_stamp = stamp
+            self._groups = (by_state[AlertState.FIRING], by_state[AlertState.PENDING],
+                            group_alerts(rows, now))
+        firing, pending, groups = self._groups
+        return firing, pending, [g if g.age_s == max(0.0, now - g.since)
+                                 else replace(g, age_s=max(0.0, now - g.since))
+                                 for g in groups]
+
     def show(self, node_id: str | None, now: float, compact: bool | None = None) -> None:
         """Redraw for `node_id` (None: every node). `compact`: the pane has only its top
         border, so the counts join the title. As many alerts as fit the pane's height are
@@ -211,14 +233,8 @@ class AlertsPane(Widget):
             self.compact = compact
         p = Palette.from_variables(self.app.theme_variables)
         pipeline = self.pipeline
-        rows = self.rows()
-        by_state = {AlertState.FIRING: 0, AlertState.PENDING: 0}
-        for r in rows:
-            if r.alert.state in by_state:
-                by_state[r.alert.state] += 1
-        firing, pending = by_state[AlertState.FIRING], by_state[AlertState.PENDING]
-        groups = group_alerts(rows, now)
-        active = [g for g in groups if g.state in by_state]
+        firing, pending, groups = self._grouped(node_id, now)
+        active = [g for g in groups if g.state in (AlertState.FIRING, AlertState.PENDING)]
         recent = [g for g in groups if g.state == AlertState.RESOLVED][:2]
         show_node = node_id is None
         entries: list[Text] = []
