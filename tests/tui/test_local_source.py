@@ -43,7 +43,10 @@ async def test_real_local_source_shows_this_machine() -> None:
             assert "No GPU:" in text or " 0 " in text  # a GPU line, or why there is none
             await pilot.press("slash")
             await pilot.press(*MARKER)
-            await pilot.pause()
+            for _ in range(50):  # typed into the filter box, one key at a time (slower under load)
+                await pilot.pause(0.1)
+                if table_pids(pilot) == [child.pid]:
+                    break
             assert table_pids(pilot) == [child.pid]
             # issue 15 item 7: the sampler's own cost and, apart, the TUI process's
             for _ in range(100):
