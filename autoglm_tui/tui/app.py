@@ -4,9 +4,10 @@ Data flows one way, through one door in both local and cluster mode. Each source
 worker and calls :meth:`MonitorApp.emit` per event; events wait in a queue and are folded into
 the ``Monitor`` by ``SourceBatch`` messages, at most ``APPLY_BUDGET_S`` of work each, so a burst
 of samples never holds a key press for long. A repaint timer (at most 2 Hz) calls
-``monitor.tick`` (status ageing, alert rules) and, in a separate turn of the event loop, asks the
-visible screen to redraw if the state moved. Screens read the state; they never call psutil,
-NVML, etcd or SSH, and they say where to go with intents, which the navigator carries out.
+``monitor.tick`` (status ageing, alert rules; at most every ``tick_every_s``) and, in a
+separate turn of the event loop, asks the visible screen to redraw if the state moved. Screens
+read the state; they never call psutil, NVML, etcd or SSH, and they say where to go with
+intents, which the navigator carries out.
 """
 
 from __future__ import annotations
