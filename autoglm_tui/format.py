@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 NA = "N/A"
 
 _BYTE_UNITS = ("B", "K", "M", "G", "T", "P")
@@ -108,6 +110,11 @@ def in_unit(value: float | None, unit: str, na: str = NA) -> str:
     if unit == "1/s":
         return compact(value) + "/s"
     return compact(value)
+
+
+def clock_time(t: float | None) -> str:
+    """Unix time -> local 'HH:MM:SS' ('-' when unknown)."""
+    return "-" if t is None else time.strftime("%H:%M:%S", time.localtime(t))
 
 
 def duration(seconds: float | None, na: str = NA) -> str:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from autoglm_tui import format as fmt
 from autoglm_tui.analysis.derive import derive
 from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
 from autoglm_tui.analysis.history import History, Key, NodeHistory, SplitHistory, backfilled
@@ -439,10 +440,12 @@ class FleetState:
             if node.data_status == NodeStatus.UP and node.last_sample_at is not None:
                 limit = self.stale_after_intervals * node.interval_s
                 if now - node.last_sample_at > limit:
+                    # A clock time, not an age: the reason is kept (alert summaries, the
+                    # log) long after "for 4s" would have stopped being true.
                     self._data(
                         node,
                         NodeStatus.STALE,
-                        f"no sample for {now - node.last_sample_at:.0f}s",
+                        f"no sample since {fmt.clock_time(node.last_sample_at)}",
                         now,
                     )
             if (

@@ -7,7 +7,6 @@ strings that pass through :func:`safe` are shown literally.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,9 +19,7 @@ SPARK = "▁▂▃▄▅▆▇█"
 EIGHTHS = " ▁▂▃▄▅▆▇█"
 
 
-def clock_time(t: float | None) -> str:
-    """Unix time -> local 'HH:MM:SS' ('-' when unknown)."""
-    return "-" if t is None else time.strftime("%H:%M:%S", time.localtime(t))
+clock_time = fmt.clock_time  # the screens' name for it
 
 
 def cell(text: str, style: str = "", right: bool = False) -> Text:
