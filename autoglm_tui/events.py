@@ -38,6 +38,10 @@ class NodeJoined:
     labels: dict[str, str] = field(default_factory=dict)
     source: str = "local"  # "local", "etcd", "hosts", "replay", "synthetic"
     registration: dict[str, object] | None = None  # the validated registration, when from etcd
+    # (under REGISTRATION_PROBLEMS, what was left out of it as bad: a services entry, say)
+
+
+REGISTRATION_PROBLEMS = "problems"
 
 
 @dataclass(frozen=True, slots=True)

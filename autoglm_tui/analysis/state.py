@@ -37,6 +37,7 @@ from autoglm_tui.analysis.services import (
     ServiceView,
 )
 from autoglm_tui.events import (
+    REGISTRATION_PROBLEMS,
     Event,
     HeartbeatLost,
     HelloReceived,
@@ -55,6 +56,7 @@ from autoglm_tui.events import (
 )
 from autoglm_tui.metrics import NO_HISTORY
 from autoglm_tui.model import GpuInfo, GpuSample, Hello, ProcSample, Sample
+from autoglm_tui.text import clean
 
 
 @lru_cache(maxsize=4096)
@@ -176,6 +178,14 @@ class NodeState:
     def worst_gpu_health(self) -> Health | None:
         """The worst health among the node's GPUs (None: no sample yet, or no GPUs)."""
         return node_health(self.last_sample)
+
+    def registration_problems(self) -> list[str]:
+        """What the registry's value held that was left out as bad (plain text, at most 4)."""
+        reg = self.registration or {}
+        found = reg.get(REGISTRATION_PROBLEMS)
+        if not isinstance(found, list):
+            return []
+        return [clean(str(p), 160) for p in found[:4]]
 
     def gpu_indices(self) -> tuple[int, ...]:
         """The node's GPU indices: from its newest sample, else from its hello (none yet: ())."""

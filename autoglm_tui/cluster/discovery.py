@@ -60,6 +60,7 @@ from autoglm_tui.cluster.registration import (
     parse_registration,
 )
 from autoglm_tui.events import (
+    REGISTRATION_PROBLEMS,
     Event,
     HeartbeatLost,
     NodeForgotten,
@@ -432,6 +433,9 @@ class RegistryWatcher:
 
 
 def _joined(t: float, reg: Registration) -> NodeJoined:
+    value = reg.to_dict()
+    if reg.problems:  # what was left out of it, for the node's detail line
+        value[REGISTRATION_PROBLEMS] = list(reg.problems)
     return NodeJoined(
         t,
         reg.node_id,
@@ -439,7 +443,7 @@ def _joined(t: float, reg: Registration) -> NodeJoined:
         ssh_port=reg.ssh_port,
         labels=dict(reg.labels),
         source="etcd",
-        registration=reg.to_dict(),
+        registration=value,
     )
 
 

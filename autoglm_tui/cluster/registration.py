@@ -97,6 +97,9 @@ class Registration:
     started_at: float | None = None
     service_url: str | None = None
     services: tuple[RegisteredService, ...] = ()
+    # What was left out of the value as read (a bad services entry), for the monitor to show;
+    # never part of the value itself.
+    problems: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form (the wire shape of the registry value)."""
@@ -233,33 +236,49 @@ def check_service_url(url: object) -> str:
     return url
 
 
-def check_services(value: object) -> tuple[RegisteredService, ...]:
-    """The `services` list: at most 16 objects {"url", "name"?, "kind"?}, each URL an http(s)
-    metrics URL, each name letters, digits and ._:- ; ValueError names the bad entry."""
+def split_services(value: object) -> tuple[tuple[RegisteredService, ...], tuple[str, ...]]:
+    """The `services` list's good entries and, apart, what was wrong with the others: at most
+    16 objects {"url", "name"?, "kind"?}, each URL an http(s) metrics URL, each name letters,
+    digits and ._:- . A bad entry is left out on its own; the node and its other services
+    stay (a bad endpoint affects only itself)."""
     from autoglm_tui.sampler.services.targets import TargetError, parse_spec
 
     if not isinstance(value, list):
-        raise ValueError(f"services: not a list ({type(value).__name__})")
+        return (), (f"services: not a list ({type(value).__name__}); none kept",)
+    problems: list[str] = []
     if len(value) > MAX_SERVICES:
-        raise ValueError(f"services: {len(value)} entries, at most {MAX_SERVICES}")
+        problems.append(f"services: {len(value)} entries, the first {MAX_SERVICES} kept")
+        value = value[:MAX_SERVICES]
     out = []
     for i, entry in enumerate(value):
         if not isinstance(entry, dict) or set(entry) - {"url", "name", "kind"}:
-            raise ValueError(f"services[{i}]: need an object with url and optional name, kind")
+            problems.append(f"services[{i}]: need an object with url and optional name, kind")
+            continue
         url, name, kind = entry.get("url"), entry.get("name"), entry.get("kind")
         if not isinstance(url, str) or any(x is not None and not isinstance(x, str)
                                            for x in (name, kind)):
-            raise ValueError(f"services[{i}]: url, name and kind must be strings")
+            problems.append(f"services[{i}]: url, name and kind must be strings")
+            continue
         if "," in url:
-            raise ValueError(f"services[{i}]: url may not hold ',': {_show(url)}")
+            problems.append(f"services[{i}]: url may not hold ',': {_show(url)}")
+            continue
         spec = url + (f",name={name}" if name is not None else "") + (
             f",kind={kind}" if kind is not None else "")
         try:
             target = parse_spec(spec, source="registration")
         except TargetError as exc:
-            raise ValueError(f"services[{i}]: {clean(str(exc), 120)}") from None
+            problems.append(f"services[{i}]: {clean(str(exc), 120)}")
+            continue
         out.append(RegisteredService(target.url, target.name, target.kind))
-    return tuple(out)
+    return tuple(out), tuple(problems)
+
+
+def check_services(value: object) -> tuple[RegisteredService, ...]:
+    """The `services` list, every entry good; ValueError names the first bad one."""
+    services, problems = split_services(value)
+    if problems:
+        raise ValueError(problems[0])
+    return services
 
 
 def _resources(value: object) -> Resources:
@@ -404,7 +423,8 @@ def _parse_object(node_id: str, obj: dict[str, Any]) -> Registration:
         service_url = obj.get("service_url")
         if service_url is not None:
             service_url = check_service_url(service_url)
-        services = check_services(obj["services"]) if obj.get("services") is not None else ()
+        services, problems = (split_services(obj["services"]) if obj.get("services") is not None
+                              else ((), ()))
     except ValueError as exc:
         raise _Invalid(str(exc)) from None
     ssh_port = _int(obj, "ssh_port", 1, 65535, optional=False)
@@ -421,6 +441,7 @@ def _parse_object(node_id: str, obj: dict[str, Any]) -> Registration:
         started_at=_number(obj, "started_at", 0.0, 1e11),
         service_url=service_url,
         services=services,
+        problems=problems,
     )
 
 
@@ -440,4 +461,5 @@ __all__ = [
     "node_id_from_key",
     "parse_registration",
     "registration_from_object",
+    "split_services",
 ]

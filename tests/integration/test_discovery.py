@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.cluster.discovery import LEFT_DELETED, LEFT_LEASE, list_registry
 from autoglm_tui.cluster.etcd_client import EtcdConfig
 from autoglm_tui.cluster.members import FAILED_LEASE
@@ -356,3 +357,23 @@ async def test_a_healthy_quiet_etcd_is_never_called_degraded(etcd_server: EtcdSe
         await asyncio.sleep(8.0)
         assert rec.health() == [True], rec.describe()
         assert rec.watcher.lists == 1
+
+
+async def test_a_bad_services_entry_leaves_only_itself_out(etcd_server: EtcdServer) -> None:
+    """One bad entry in a registration's `services` (here a javascript: URL) is left out and
+    named; the node joins with its good service (it used to be INVALID as a whole)."""
+    config = etcd_server.config()
+    good = {"url": "http://127.0.0.1:8000/metrics", "name": "chat"}
+    async with etcd(config) as client:
+        await client.put(key("svc"), registration(
+            "svc", services=[good, {"url": "javascript:alert(1)"}]))
+        async with Recorder(config) as rec:
+            assert await rec.until(lambda: rec.joined("svc")), rec.describe()
+            assert not rec.invalid()
+            joined = rec.joined("svc")[0]
+    assert joined.registration is not None
+    assert [s["url"] for s in joined.registration["services"]] == [good["url"]]  # type: ignore[union-attr]
+    state = FleetState()
+    state.apply(joined)
+    [problem] = state.nodes["svc"].registration_problems()
+    assert problem.startswith("services[1]: ") and "javascript" in problem

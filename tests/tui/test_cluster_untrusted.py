@@ -161,3 +161,26 @@ async def test_remote_signal_is_confirmed_naming_node_pid_and_command() -> None:
         assert [(i.node_id, i.pid, i.signal) for i in sent] == [("node-001", proc.pid, "TERM")]
         assert sent[0].create_time == proc.create_time
         assert f"node-001: sent SIGTERM to {proc.pid}" in shown
+
+
+async def test_a_left_out_services_entry_is_named_on_the_detail_line_and_header() -> None:
+    """A registration's bad services entry (left out by the parser) is shown, literally, on the
+    cluster's detail line and on the node's header; the node itself is watched as usual."""
+    problem = "services[1]: bad URL 'javascript:[red]x[/red]\x1b[2J'"
+    joined = NodeJoined(T0 - 2, "node-001", address="10.0.0.2", ssh_port=22,
+                        source="etcd", registration={"problems": [problem]})
+    app, fleet, clock = make_app(nodes=4, extra=[joined])
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot, app)
+        await pilot.press("down")  # node-001
+        await settle(pilot, app)
+        text = screen_text(app)
+        detail = next(ln for ln in text.splitlines() if "registration:" in ln)
+        assert "node-001" in detail and "UP" in detail
+        assert "services[1]: bad URL 'javascript:[red]x[/red] [2J' (left out)" in detail
+        assert not CONTROL.search(text)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert isinstance(app.screen, NodeScreen)
+        header = screen_text(app).splitlines()[1]
+        assert "registration: services[1]:" in header and "UP" in header

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from autoglm_tui.cluster.registration import RegistrationError, parse_registration
+from autoglm_tui.cluster.registration import check_services, parse_registration
 from autoglm_tui.sampler.services import discovery, sockets
 from autoglm_tui.sampler.services.kinds import KINDS, hinted_kind, recognise
 from autoglm_tui.sampler.services.sockets import Listener
@@ -63,11 +63,22 @@ def test_registration_services_are_validated() -> None:
     again = parse_registration(PREFIX + "n1", json.dumps(reg.to_dict()).encode(), PREFIX)
     assert again.services == reg.services
     assert parse_registration(PREFIX + "n1", _reg(), PREFIX).services == ()
-    for bad in ([{"url": "javascript:alert(1)"}], [{"url": "8000", "name": "a b"}], "x",
-                [{"url": "8000", "shell": "rm -rf /"}], [{"url": "8000"}] * 17,
-                [{"url": "http://h/\x1b[2J"}], [{"url": "8000,name=sneaky"}], [{"url": 8000}]):
-        with pytest.raises(RegistrationError, match="services"):
-            parse_registration(PREFIX + "n1", _reg(services=bad), PREFIX)
+    # A bad entry is left out on its own and named; the node and its good entries stay.
+    good = {"url": "http://127.0.0.1:8001/metrics"}
+    for bad in ([{"url": "javascript:alert(1)"}], [{"url": "8000", "name": "a b"}],
+                [{"url": "8000", "shell": "rm -rf /"}], [{"url": "http://h/\x1b[2J"}],
+                [{"url": "8000,name=sneaky"}], [{"url": 8000}]):
+        reg = parse_registration(PREFIX + "n1", _reg(services=[good, *bad]), PREFIX)
+        assert [s.url for s in reg.services] == [good["url"]], bad
+        assert len(reg.problems) == 1 and reg.problems[0].startswith("services[1]: "), bad
+        assert "\x1b" not in reg.problems[0]
+        assert "problems" not in reg.to_dict()  # never written back as part of the value
+        with pytest.raises(ValueError, match=r"services\[0\]"):
+            check_services(bad)  # the strict check (the agent's own list) still refuses
+    reg = parse_registration(PREFIX + "n1", _reg(services="x"), PREFIX)
+    assert reg.services == () and reg.problems == ("services: not a list (str); none kept",)
+    reg = parse_registration(PREFIX + "n1", _reg(services=[{"url": "8000"}] * 17), PREFIX)
+    assert len(reg.services) == 16 and reg.problems == ("services: 17 entries, the first 16 kept",)
 
 
 def test_agent_option_puts_services_in_the_registration() -> None:

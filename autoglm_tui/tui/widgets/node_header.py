@@ -70,6 +70,10 @@ class NodeHeader(Widget):
                 parts.append(_kv("last sample ", clock_time(s.t), p))
             if node.sampler_restarts:
                 parts.insert(2, self._restarts(node, p))
+            problems = node.registration_problems()
+            if problems:  # a bad services entry, left out of the registration
+                parts.insert(2, Text(f"registration: {problems[0]} (left out)",
+                                     style=f"bold {p.warning}"))
         if self.error:
             parts.insert(1, Text(clean(self.error, 200), style=f"bold {p.error}"))
         out = Text(no_wrap=True, overflow="ellipsis")

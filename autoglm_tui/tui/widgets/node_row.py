@@ -331,6 +331,10 @@ def node_detail(node: NodeState, now: float, p: Palette) -> Text:
                    style=f"bold {p.warning}")
         why = heartbeat_why(node)
         out.append((f" ({why})" if why else "") + "; samples still flow", style=p.warning)
+    problems = node.registration_problems()
+    if problems:  # bad entries the registry's value held, left out (the node is watched)
+        out.append("  ·  registration: " + "; ".join(problems) + " (left out)",
+                   style=f"bold {p.warning}")
     if node.sampler_restarts:
         out.append(f"  ·  sampler restarted {node.sampler_restarts}x", style=p.warning)
         if node.sampler_exit:
