@@ -169,7 +169,7 @@ async def test_a_left_out_services_entry_is_named_on_the_detail_line_and_header(
     problem = "services[1]: bad URL 'javascript:[red]x[/red]\x1b[2J'"
     joined = NodeJoined(T0 - 2, "node-001", address="10.0.0.2", ssh_port=22,
                         source="etcd", registration={"problems": [problem]})
-    app, fleet, clock = make_app(nodes=4, extra=[joined])
+    app, _fleet, _clock = make_app(nodes=4, extra=[joined])
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot, app)
         await pilot.press("down")  # node-001
