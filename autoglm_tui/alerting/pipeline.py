@@ -234,13 +234,10 @@ class AlertPipeline:
             s = store.silenced(a.rule.name, a.target, now) if silencing else None
             if s is not None and not include_silenced:
                 continue
-            if keyed:
-                fp = a.fingerprint
-                flight = self.fire_notes.get(fp, {}).get("flight_recording")
-                out.append(AlertRow(a, store.is_acked(fp), s,
-                                    str(flight) if flight is not None else None))
-            else:
-                out.append(AlertRow(a, False, s, None))
+            fp = a.fingerprint if keyed else None
+            flight = self.fire_notes.get(fp, {}).get("flight_recording") if fp else None
+            out.append(AlertRow(a, bool(fp) and store.is_acked(fp), s,
+                                str(flight) if flight is not None else None))
         return out
 
     def counts(self) -> dict[AlertState, int]:

@@ -127,16 +127,9 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
         if _has_health(g):
             out.update(_health(g))
 
-    known = _PROC_KEYS
     for p in sample.procs:
-        keys = known.get(p.pid) or _proc_keys(p.pid)
-        out[keys[0]] = p.cpu_pct
-        out[keys[1]] = p.rss_bytes
-        if p.gpus:  # most listed processes use no GPU: their GPU figures are None
-            out[keys[2]] = p.gpu_mem_bytes
-            out[keys[3]] = p.sm_pct
-        else:
-            out[keys[2]] = out[keys[3]] = None
+        out.update(zip(_proc_keys(p.pid),
+                       (p.cpu_pct, p.rss_bytes, p.gpu_mem_bytes, p.sm_pct), strict=True))
 
     return out
 

@@ -174,8 +174,9 @@ class MonitorApp(App[int]):
         forced); redraw the screen in a separate turn of the event loop, so a key pressed
         meanwhile is handled between the two."""
         now = self.clock()
-        every = self.tick_every_s
-        if force or every <= 0 or not self._ticked_at <= now < self._ticked_at + 0.9 * every:
+        last, every = self._ticked_at, self.tick_every_s
+        due = now < last or now >= last + 0.9 * every  # (the clock went back: tick)
+        if force or due:
             self._ticked_at = now
             self.monitor.tick(now)
         self.call_later(self._paint_screen, now, force)

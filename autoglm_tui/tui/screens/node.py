@@ -134,10 +134,15 @@ class NodeScreen(StateScreen):
             if pane.display:
                 pane.show(node, now, compact)
         alerts = self.query_one(AlertsPane)
+        taken = self._taken("alerts", "procs")  # as last laid out (auto heights)
+        least = self._squeeze(compact, taken)
         if compact and (iocorr.display or self.has_class("-command")):
             alerts.display = False  # its rows go to the IO correlation or the command line
         else:
-            alerts.room = self._alerts_room(compact, self._squeeze(compact))
+            # What the screen leaves the alerts once the table has its least height.
+            borders = 1 if compact else 2
+            alerts.room = max(1, self.size.height - taken - least - borders) \
+                if self.size.height else None
             alerts.show(self.node_id, now, compact)
         runner = self.monitor_app.monitor.diagnosis
         self.query_one(FindingsLine).show(runner.for_node(self.node_id) if runner else [],
@@ -151,7 +156,7 @@ class NodeScreen(StateScreen):
         return sum(child.outer_size.height for child in self.children
                    if child.display and child.id not in but)
 
-    def _squeeze(self, compact: bool) -> int:
+    def _squeeze(self, compact: bool, taken: int) -> int:
         """On a short screen that cannot hold every pane (a FAILED node's banner, services,
         8 GPUs), shrink the table to one process, then fold the Services pane, so that
         nothing is pushed off the top; returns the table's least height."""
@@ -162,7 +167,7 @@ class NodeScreen(StateScreen):
         if compact and self.size.height:
             alerts = self.query_one(AlertsPane)
             unfold = services.rows_unfolded() if services.squeezed else 0
-            short = (self._taken("alerts", "procs") + unfold + least - self.size.height
+            short = (taken + unfold + least - self.size.height
                      + (alerts.outer_size.height and 2))  # its title and one alert
             if short > 0:
                 least = max(PROCS_SQUEEZED_ROWS, least - short)
@@ -170,14 +175,6 @@ class NodeScreen(StateScreen):
         services.squeeze(squeezed)
         procs.styles.min_height = least
         return least
-
-    def _alerts_room(self, compact: bool, procs_least: int) -> int | None:
-        """The alerts lines that fit: the screen's rows less every other pane's, the table's
-        least height and the alerts pane's own borders."""
-        if not self.size.height:
-            return None
-        borders = 1 if compact else 2
-        return max(1, self.size.height - self._taken("alerts", "procs") - procs_least - borders)
 
     def _paint_table(self) -> None:
         node = self.node_state(self.node_id)

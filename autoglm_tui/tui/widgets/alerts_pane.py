@@ -219,9 +219,7 @@ class AlertsPane(Widget):
             self._groups = (by_state[AlertState.FIRING], by_state[AlertState.PENDING],
                             group_alerts(rows, now))
         firing, pending, groups = self._groups
-        return firing, pending, [g if g.age_s == max(0.0, now - g.since)
-                                 else replace(g, age_s=max(0.0, now - g.since))
-                                 for g in groups]
+        return firing, pending, [replace(g, age_s=max(0.0, now - g.since)) for g in groups]
 
     def show(self, node_id: str | None, now: float, compact: bool | None = None) -> None:
         """Redraw for `node_id` (None: every node). `compact`: the pane has only its top
