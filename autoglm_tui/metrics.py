@@ -38,8 +38,9 @@ _ALL = [
     Metric("gpu.sm_clock_mhz", Scope.GPU, "mhz", "SM clock"),
     Metric("gpu.pcie_rx_bps", Scope.GPU, "bytes/s", "PCIe RX"),
     Metric("gpu.pcie_tx_bps", Scope.GPU, "bytes/s", "PCIe TX"),
-    Metric("gpu.ecc_errors", Scope.GPU, "count", "ECC errors"),
-    Metric("gpu.xid", Scope.GPU, "", "last Xid"),
+    # A counter and a code: shown as their newest value, never plotted or correlated.
+    Metric("gpu.ecc_errors", Scope.GPU, "count", "ECC errors", history=False),
+    Metric("gpu.xid", Scope.GPU, "", "last Xid", history=False),
     # GPU health (schema 1.1; analysis/gpu_health.py sums them up). Flags are 1 or 0, and
     # None where the GPU does not report the field. Only the clock-event reasons keep a
     # history (the GPU screen plots them); the rest change rarely and keep their newest value.

@@ -190,6 +190,7 @@ def one(
             fold[:] = [0, 0.0]
             paint_times.clear()
             spans.clear()
+            gc_pauses.clear()
             n_frames = len(frames)
             c0, w0 = time.process_time(), time.perf_counter()
             await asyncio.sleep(seconds)
@@ -198,6 +199,8 @@ def one(
             result["gen_pct"] = 100.0 * gen_time[0] / wall  # CPU time over the same wall time
             result["fold_us"] = 1e6 * fold[1] / max(1, fold[0])  # CPU per event folded in
             result["fold_pct"] = 100.0 * fold[1] / wall
+            # wall time in garbage collections (a share of the CPU figures, of both parts)
+            result["gc_pct"] = 100.0 * sum(gc_pauses) / wall
             result["frames_per_s"] = (len(frames) - n_frames) / wall
             result["paint_ms"] = (1000.0 * statistics.median(paint_times) if paint_times
                                   else None)
@@ -366,8 +369,9 @@ def table(
     out.append("folding samples into the state (CPU): " + ", ".join(
         f"{r['nodes']} nodes {r['fold_pct']:.1f}% of a core, {r['fold_us']:.0f} us an event"
         for r in rows))
-    out.append("longest garbage-collector pause: " + ", ".join(
-        f"{r['nodes']} nodes {r['gc_max_ms']:.0f} ms" for r in rows))
+    out.append("garbage collection (wall time, longest pause): " + ", ".join(
+        f"{r['nodes']} nodes {r['gc_pct']:.1f}% of the time, {r['gc_max_ms']:.0f} ms"
+        for r in rows))
     out.append("RSS MB after the imports / after the pre-fill / at the end: " + ", ".join(
         f"{r['nodes']} nodes {r['rss_start_mb']:.0f} / {r['rss_prefill_mb']:.0f} / "
         f"{r['rss_mb']:.0f}" for r in rows))

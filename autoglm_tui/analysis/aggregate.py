@@ -14,12 +14,17 @@ member's (the mean of P95s is not a P95 of anything).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
+from autoglm_tui.analysis.rollup import ROLLUP_METRICS
 from autoglm_tui.analysis.state import FleetState, NodeState, gpu_keys
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import METRICS, Scope
+
+_KNOWN = partial(operator.is_not, None)
 
 NODE_METRICS: tuple[str, ...] = (
     "cpu.util_pct",
@@ -119,7 +124,10 @@ def aggregate(
     counts = dict.fromkeys(metrics, 0)
     peaks = dict.fromkeys(metrics, float("-inf"))
     n_nodes = n_live = n_gpus = 0
-    gpu_metrics = [m for m in metrics if METRICS[m].scope is Scope.GPU]
+    gpu_all: list[tuple[str, list[float | None]]] = [
+        (m, []) for m in metrics if METRICS[m].scope is Scope.GPU]
+    rollup_at = [(m, ROLLUP_METRICS.index(m)) for m, _ in gpu_all if m in ROLLUP_METRICS]
+    gpu_cols = [(m, col) for m, col in gpu_all if m not in ROLLUP_METRICS]
     # Service metrics count at their node-level value (subject None).
     node_keys = [(m, (m, None)) for m in metrics
                  if METRICS[m].scope in (Scope.NODE, Scope.SERVICE)]
@@ -138,18 +146,26 @@ def aggregate(
                     peaks[m] = v
         indices = node.gpu_indices()
         n_gpus += len(indices)
-        for m in gpu_metrics:
-            total, count, peak = 0.0, 0, peaks[m]
-            for key in gpu_keys(m, indices):
-                v = values.get(key)
-                if v is not None:
-                    total += v
-                    count += 1
-                    if v > peak:
-                        peak = v
-            totals[m] += total
-            counts[m] += count
-            peaks[m] = peak
+        rolled = node.rollups
+        if rolled is not None and rolled[0] is values:  # summed when the sample came
+            for m, i in rollup_at:
+                s, c, peak = rolled[1][i]
+                totals[m] += s
+                counts[m] += c
+                if peak > peaks[m]:
+                    peaks[m] = peak
+            cols = gpu_cols
+        else:
+            cols = gpu_all
+        get = values.get
+        for m, col in cols:  # the GPUs' values gathered in C, summed once at the end
+            col.extend(map(get, gpu_keys(m, indices)))
+    for m, col in gpu_all:
+        known = list(filter(_KNOWN, col))
+        if known:
+            totals[m] += sum(known)
+            counts[m] += len(known)
+            peaks[m] = max(peaks[m], max(known))
     stats = {m: Stat(totals[m], counts[m], peaks[m]) for m in metrics}
     return Aggregate(n_nodes, n_live, n_gpus, stats)
 

@@ -127,9 +127,15 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
         if _has_health(g):
             out.update(_health(g))
 
+    known = _PROC_KEYS.get
     for p in sample.procs:
-        out.update(zip(_proc_keys(p.pid),
-                       (p.cpu_pct, p.rss_bytes, p.gpu_mem_bytes, p.sm_pct), strict=True))
+        keys = known(p.pid) or _proc_keys(p.pid)
+        if p.gpus:
+            out.update(zip(keys, (p.cpu_pct, p.rss_bytes, p.gpu_mem_bytes, p.sm_pct),
+                           strict=True))
+        else:  # most listed processes use no GPU: their GPU figures are absent, not None
+            out[keys[0]] = p.cpu_pct
+            out[keys[1]] = p.rss_bytes
 
     return out
 

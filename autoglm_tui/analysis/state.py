@@ -20,16 +20,19 @@ status (its agent lost while samples flow, its sampler restarted) is a :class:`N
 from __future__ import annotations
 
 import math
+import operator
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.derive import derive
 from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
 from autoglm_tui.analysis.history import History, Key, NodeHistory, SplitHistory, backfilled
 from autoglm_tui.analysis.process_cost import ProcessCost, sampler_cpu_pct
+from autoglm_tui.analysis.rollup import Rollup, gpu_rollups
 from autoglm_tui.analysis.services import (
     DEFAULT_RATE_WINDOW_S,
     DEFAULT_WINDOW_S,
@@ -57,6 +60,8 @@ from autoglm_tui.events import (
 from autoglm_tui.metrics import NO_HISTORY
 from autoglm_tui.model import GpuInfo, GpuSample, Hello, ProcSample, Sample
 from autoglm_tui.text import clean
+
+_PID = operator.attrgetter("pid")
 
 
 @lru_cache(maxsize=4096)
@@ -149,6 +154,9 @@ class NodeState:
         return self.agent_lost_at is not None
     sampler_cpu_pct: float | None = None  # the sampler's own CPU between its last two samples
     _gpus: tuple[object, tuple[int, ...]] | None = field(default=None, repr=False, compare=False)
+    # ROLLUP_METRICS summed over the GPUs, made with `metrics` (the dict they were read from)
+    rollups: tuple[dict[Key, float | None], tuple[Rollup, ...]] | None = field(
+        default=None, repr=False, compare=False)
 
     @property
     def interval_s(self) -> float:
@@ -402,13 +410,16 @@ class FleetState:
         node.metrics = values
         node.history.append(event.t, values)
         node.last_sample = sample
+        node.rollups = (values, gpu_rollups(values, node.gpu_indices()))
         node.last_sample_at = event.t
         if node.requested_interval_s is not None:
             self._confirm_interval(node, sample)
-        for p in sample.procs:
-            node.proc_seen[p.pid] = event.t
-            node.proc_info[p.pid] = p
-        self._forget_procs(node, event.t, len(sample.procs))
+        procs = sample.procs
+        pids = list(map(_PID, procs))
+        node.proc_seen.update(zip(pids, repeat(event.t)))
+        node.proc_info.update(zip(pids, procs, strict=True))
+        if len(node.proc_seen) > len(pids) or len(set(pids)) < len(pids):
+            self._forget_procs(node, event.t, len(procs))  # some process known is not listed
         self._data(node, NodeStatus.UP, None, event.t)
 
     def _on_backfill(self, event: HistoryBackfill) -> None:

@@ -138,3 +138,34 @@ def test_process_cost_from_cumulative_cpu_time() -> None:
     st.apply(MonitorCost(3.0, 1.1, 20))
     assert st.monitor_cost.cpu_pct == pytest.approx(5.0) and st.monitor_cost.rss_bytes == 20
     assert st.clone().monitor_cost == st.monitor_cost
+
+
+def test_sums_made_when_samples_come_equal_the_sums_of_the_newest_values() -> None:
+    """The fleet summary's GPU sums are made as each sample is folded in (a rollup per
+    node); they must be what summing every GPU's newest value gives, with GPUs whose value
+    is unknown left out, and a node whose values are not the ones summed is summed afresh."""
+    from autoglm_tui.cluster.synthetic import SyntheticFleet
+
+    fleet = SyntheticFleet(nodes=12, gpus=4, seed=3)
+    st = FleetState()
+    for e in fleet.join_events(100.0):
+        st.apply(e)
+    for k in range(3):
+        for e in fleet.tick_events(101.0 + k):
+            st.apply(e)
+    some = next(iter(st.nodes.values()))
+    some.metrics[("gpu.util_pct", some.gpu_indices()[0])] = None  # one GPU not known
+    some.metrics = dict(some.metrics)  # not the dict its rollup was made from
+    metrics = ("gpu.util_pct", "gpu.mem_used_bytes", "gpu.mem_total_bytes", "gpu.temp_c")
+    rolled = aggregate(st.nodes.values(), metrics)
+    for node in st.nodes.values():
+        node.rollups = None
+    fresh = aggregate(st.nodes.values(), metrics)
+    for m in metrics:
+        assert rolled.stats[m].count == fresh.stats[m].count
+        assert rolled.stats[m].sum == pytest.approx(fresh.stats[m].sum, rel=1e-12)
+        assert rolled.max(m) == fresh.max(m)
+    assert rolled.stats["gpu.util_pct"].count == 12 * 4 - 1
+    by_hand = [v for n in st.nodes.values() for i in n.gpu_indices()
+               if (v := n.metrics.get(("gpu.util_pct", i))) is not None]
+    assert rolled.mean("gpu.util_pct") == pytest.approx(sum(by_hand) / len(by_hand))

@@ -422,3 +422,78 @@ def test_long_runs_of_coarse_points_read_as_the_two_tiers_by_the_book(seed: int)
         assert close(h.points(K, lo, hi), want)
         times, (row,) = h.window([K], lo, hi)
         assert close(list(zip(times, [None if v != v else v for v in row], strict=True)), want)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rows_picked_by_position_equal_rows_looked_up_by_key(seed: int) -> None:
+    """A split history picks a row by position when a point has the last point's keys in the
+    same order. Fed runs of same-shaped points broken by new keys, absent keys, None values,
+    keys in another order, forgotten keys coming back and columns renumbered, it must hold
+    exactly what it holds when every point is looked at key by key."""
+    rng = random.Random(seed)
+
+    def split() -> SplitHistory:
+        return SplitHistory([NodeHistory(14, 5.0, 6, accept=lambda k: not _is_proc(k)),
+                             NodeHistory(7, 5.0, 9, accept=_is_proc)])
+
+    fast, slow = split(), split()
+    pool = [K, J, ("gpu.util_pct", 1), ("svc.up", "s1"), *(("proc.cpu_pct", p) for p in range(6))]
+    shape = list(pool[:5])
+    for i in range(400):
+        if rng.random() < 0.08:  # another shape: keys come, go, or change order
+            shape = rng.sample(pool, rng.randint(1, len(pool)))
+        values = {k: (None if rng.random() < 0.05 else float(rng.randint(0, 99))) for k in shape}
+        fast.append(float(i), values)
+        slow._keys = None  # never the same shape: every point looked at key by key
+        slow.append(float(i), values)
+        if rng.random() < 0.03:
+            pid = rng.randrange(6)
+            for h in (fast, slow):
+                h.forget(lambda k, pid=pid: k == ("proc.cpu_pct", pid))
+    assert fast.keys() == slow.keys()
+    for key in pool:
+        assert fast.points(key) == slow.points(key), key
+        assert fast.points(key, peak=True) == slow.points(key, peak=True), key
+        assert fast.tail(key, 20) == slow.tail(key, 20), key
+
+
+def test_rows_picked_by_position_follow_columns_renumbered_after_many_forgotten_keys() -> None:
+    """Forgetting many series renumbers a part's columns at its next sealed chunk: rows
+    picked by position after that must land in the new columns."""
+    def split() -> SplitHistory:
+        return SplitHistory([NodeHistory(40, 5.0, 6, accept=lambda k: not _is_proc(k)),
+                             NodeHistory(40, 5.0, 6, accept=_is_proc)])
+
+    fast, slow = split(), split()
+    procs = [("proc.cpu_pct", p) for p in range(100)]
+    t = 0.0
+    for shape in (procs, procs[90:]):  # 90 processes end and are forgotten in between
+        for _ in range(23):
+            values = {K: t, **{k: t + k[1] for k in shape}}
+            fast.append(t, values)
+            slow._keys = None
+            slow.append(t, values)
+            t += 1.0
+        for h in (fast, slow):
+            h.forget(lambda k: _is_proc(k) and k[1] < 90)
+    assert fast.parts[1]._lay.epoch == slow.parts[1]._lay.epoch == 1  # renumbered once
+    for key in (K, *procs[88:]):
+        assert fast.points(key) == slow.points(key), key
+    assert fast.latest(("proc.cpu_pct", 95)) == t - 1 + 95
+
+
+@pytest.mark.parametrize("kind", ["node", "split"])
+def test_a_forgotten_key_back_without_a_value_gets_its_series_at_its_first_value(
+    kind: str
+) -> None:
+    """A process forgotten, then listed again first without a figure (None) and then with
+    one, has its series back from that value, whether or not other keys are new then."""
+    h = _history(kind)
+    p = ("proc.cpu_pct", 7)
+    h.append(1.0, {K: 1.0, p: 5.0})
+    h.forget(lambda k: k == p)
+    h.append(2.0, {K: 2.0, p: None})
+    h.append(3.0, {K: 3.0, p: 9.0})
+    assert p in h and h.latest(p) == 9.0
+    # its value from before it was forgotten is not shown again: a gap
+    assert h.points(p) == [(1.0, None), (2.0, None), (3.0, 9.0)]

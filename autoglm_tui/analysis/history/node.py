@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from itertools import compress, count, repeat
+from operator import ne, truediv
 
 from autoglm_tui.analysis.history.store import (
     CHUNK,
@@ -19,8 +21,6 @@ from autoglm_tui.analysis.history.store import (
     merge,
     nans,
 )
-
-_NONE: frozenset[Key] = frozenset()
 
 
 class NodeHistory:
@@ -68,12 +68,21 @@ class NodeHistory:
 
     def append(self, t: float, values: dict[Key, float | None]) -> None:
         """Record one point in time; keys absent from `values` get a gap at `t`."""
-        self._append(t, values, True)
+        self._append(t, values, None)
 
-    def _append(self, t: float, values: dict[Key, float | None], look: bool) -> None:
-        """append(); without `look`, the caller knows no key of `values` is new here."""
+    def _append(self, t: float, values: dict[Key, float | None],
+                new: Collection[Key] | None) -> None:
+        """append(); `new`: the keys of `values` new to this history, when the caller knows
+        them (a :class:`SplitHistory` routes keys to its parts), else None: looked for here."""
+        if self._advance(t):
+            self._put(t, values, new)
+
+    def _advance(self, t: float) -> bool:
+        """Make room for a point at `t` (seal the open chunk, move the oldest bucket to the
+        coarse tier or drop the oldest point); False if `t` is out of order (the point is
+        dropped: the time axis only moves forward)."""
         if self._len and t < self._last_t:
-            return  # out of order: dropped (the time axis only moves forward)
+            return False
         if self.buckets:
             bucket = math.floor(t / self.bucket_s)
             if self._rows and bucket != self._bucket:
@@ -86,14 +95,23 @@ class NodeHistory:
                 self._seal()
             if self._len == self.capacity:
                 self._drop_oldest()
+        return True
+
+    def _put(self, t: float, values: dict[Key, float | None],
+             new: Collection[Key] | None) -> None:
+        """The point's row (after :meth:`_advance`), new keys given their series first."""
         lay = self._lay
         # A series is created at its first value: metrics a node never reports cost nothing,
         # and keys `accept` refuses none either (they are remembered as refused).
-        new = lay.new_keys(values) if look else _NONE  # set differences, in C
-        if new or lay.waiting:
+        if new is None:
+            new = lay.new_keys(values)  # set differences, in C
+        if new or any_new_value(values, lay):
             lay = self._add_keys(new, values, t)
-        get = values.get
-        self._rows.append(array("f", [NAN if v is None else v for v in map(get, lay.order)]))
+        self._push(t, _row(values, lay.order))
+
+    def _push(self, t: float, row: array) -> None:
+        """Add a row made for the layout as it is (after :meth:`_advance`)."""
+        self._rows.append(row)
         self._rt.append(t)
         self._len += 1
         self._last_t = t
@@ -105,7 +123,7 @@ class NodeHistory:
             self._owned = True
         return self._lay
 
-    def _add_keys(self, new: set[Key], values: dict[Key, float | None], t: float) -> Layout:
+    def _add_keys(self, new: Collection[Key], values: dict[Key, float | None], t: float) -> Layout:
         """Sort the keys never seen (refused, waiting for a value, or a series now) and give
         the waiting keys that have a value now their series."""
         lay = self._lay
@@ -117,6 +135,8 @@ class NodeHistory:
                 if key in lay.dead:  # forgotten: back once it has a value
                     if values[key] is not None:
                         adding.append(key)
+                    else:
+                        lay.waiting.add(key)
                     continue
                 if accept is not None and not accept(key):
                     lay.ignored.add(key)
@@ -223,21 +243,21 @@ class NodeHistory:
             a, b = 0, len(self._rows)
             self._rows, self._rt = [], []
         n = b - a
-        mean, peak = nans(width), nans(width)
-        for key in self._lay.live_keys():
-            s = slots.get(key)
-            if s is None or s >= width:
-                continue
-            col = flat[s + a * width: s + b * width: width]
-            total = sum(col)
-            if total == total:  # no gap in the bucket (NaN != NaN): the fast path
-                mean[s] = total / n
-                peak[s] = max(col)
-                continue
-            known = [v for v in col if v == v]  # gaps left out of the mean and the max
-            if known:
-                mean[s] = sum(known) / len(known)
-                peak[s] = max(known)
+        lay = self._lay
+        if slots is lay.slots:  # the bucket's columns are the layout's: every column at once
+            mean, peak = _bucket_stats(flat, width, a, b)
+            for key in lay.dead:  # forgotten: their columns are no longer theirs
+                s = slots.get(key)
+                if s is not None and s < width:
+                    mean[s] = peak[s] = NAN
+        else:  # written before the columns were renumbered: column by column
+            mean, peak = nans(width), nans(width)
+            for key in lay.live_keys():
+                s = slots.get(key)
+                if s is None or s >= width:
+                    continue
+                m, p = _column_stats(flat[s + a * width: s + b * width: width])
+                mean[s], peak[s] = m, p
         self._coarse.append(Chunk(array("d", [times[a]]), mean, width, slots, epoch, False, peak))
         self._c_len += 1
         merge(self._coarse, self._c_skip, MERGE_COARSE)
@@ -393,6 +413,58 @@ class NodeHistory:
         fine += sum(4 * len(r) + 8 for r in self._rows)
         return fine + sum(8 * len(c.times) + 4 * (len(c.flat) + len(c.peak or ()))
                           for c in self._coarse)
+
+
+def _any_value(values: dict[Key, float | None], keys: set[Key]) -> bool:
+    """Whether any of `keys` has a value (not None) in `values` (in C: no Python loop)."""
+    got = list(map(values.get, keys))
+    return got.count(None) != len(got)
+
+
+def _column_stats(col: Sequence[float]) -> tuple[float, float]:
+    """Mean and max of one column of a bucket, gaps left out (NaN, NaN: no value)."""
+    total = sum(col)
+    if total == total:  # no gap in the bucket (NaN != NaN): the fast path
+        return total / len(col), max(col)
+    known = [v for v in col if v == v]
+    if not known:
+        return NAN, NAN
+    return sum(known) / len(known), max(known)
+
+
+def _bucket_stats(flat: array, width: int, a: int, b: int) -> tuple[array, array]:
+    """Mean and max of each column over rows a..b-1 of `flat` (gaps left out), the columns
+    made in C (one tuple per column from the rows, summed and maxed by map)."""
+    n = b - a
+    cols = list(zip(*[flat[i * width:(i + 1) * width] for i in range(a, b)], strict=True))
+    totals = list(map(sum, cols))
+    mean = array("f", map(truediv, totals, repeat(n, len(totals))))
+    peak = array("f", map(max, cols))
+    for s in compress(count(), map(ne, totals, totals)):  # a gap (NaN) in the column
+        mean[s], peak[s] = _column_stats(cols[s])
+    return mean, peak
+
+
+def any_new_value(values: dict[Key, float | None], lay: Layout) -> bool:
+    """Whether a key waiting for its first value has one in `values`."""
+    return bool(lay.waiting) and _any_value(values, lay.waiting)
+
+
+def row_of(values: Sequence[float | None]) -> array:
+    """One row from values in column order (None: a gap), built in C while none is None."""
+    try:
+        return array("f", values)
+    except TypeError:  # a value is None (a gap)
+        return array("f", [NAN if v is None else v for v in values])
+
+
+def _row(values: dict[Key, float | None], order: list[Key]) -> array:
+    """The values of `order`'s keys as one row, NaN for a key absent or None. The common
+    case (no None among the values) is built in C; a None falls back to a Python loop."""
+    try:
+        return array("f", map(values.get, order, repeat(NAN, len(order))))
+    except TypeError:  # a value is None (a gap)
+        return array("f", [NAN if v is None else v for v in map(values.get, order)])
 
 
 def _read(chunks: list[Chunk], skip: int, keys: Sequence[Key], since: float, hi: float,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from operator import itemgetter
+from typing import NamedTuple, TypeVar
 
-from autoglm_tui.analysis.history.node import NodeHistory
-from autoglm_tui.analysis.history.store import NAN, Key
+from autoglm_tui.analysis.history.node import NodeHistory, any_new_value, row_of
+from autoglm_tui.analysis.history.store import NAN, Key, Layout
 
 H = TypeVar("H", NodeHistory, "SplitHistory")
 
@@ -53,15 +54,50 @@ def _first_of(
     return accept
 
 
+class _Pick(NamedTuple):
+    """A part's row, picked by position out of a point's values: valid while the part's
+    layout is `layout` with `width` columns."""
+
+    layout: Layout
+    width: int
+    take: Callable[[list[float | None]], Sequence[float | None]]
+
+
+def _none(values: list[float | None]) -> tuple[()]:
+    return ()
+
+
+def _single(at: int) -> Callable[[list[float | None]], tuple[float | None]]:
+    return lambda values: (values[at],)
+
+
+_ROUTES: dict[tuple[Callable[[Key], bool] | None, ...], dict[str, int]] = {}
+_ROUTES_MAX = 256  # sets of parts (then it starts again)
+
+
+def _routes(accepts: tuple[Callable[[Key], bool] | None, ...]) -> dict[str, int]:
+    """The metric name -> part index (-1: no part) verdicts of split histories whose parts
+    have these `accept` (one dict for every node of a fleet)."""
+    route = _ROUTES.get(accepts)
+    if route is None:
+        if len(_ROUTES) >= _ROUTES_MAX:
+            _ROUTES.clear()
+        route = _ROUTES[accepts] = {}
+    return route
+
+
 class SplitHistory:
     """One node's history in parts, each a :class:`NodeHistory` with its own tiers; a key
     lives in the first part that accepts it. Reads and writes look like one NodeHistory's.
 
     Every part sees every point (its row holds only its own keys) and so shares the sequence of
     times; a point whose keys were all seen before (one subset test in C) is not searched for
-    new keys by the parts. A copy copies each part as cheaply as a NodeHistory copies."""
+    new keys. New keys are routed here, each to the part that takes it: the parts' `accept`
+    decide by a key's metric name (the verdict is kept per name and shared by every split
+    history with the same parts' `accept`), so no part keeps a set of the keys it refused. A
+    copy copies each part as cheaply as a NodeHistory copies."""
 
-    __slots__ = ("_owned", "_seen", "parts")
+    __slots__ = ("_index", "_keys", "_owned", "_picks", "_route", "_seen", "parts")
 
     def __init__(self, parts: list[NodeHistory]) -> None:
         if not parts:
@@ -72,6 +108,13 @@ class SplitHistory:
         self.parts = parts
         self._seen: set[Key] = set()  # keys of every point so far, less the forgotten ones
         self._owned = True  # False while a copy shares `_seen`
+        self._route = _routes(tuple(own))
+        # The keys of the last point, in its order, with their positions, and per part how to
+        # pick its row out of a point's values (see append): a node's points mostly have the
+        # same keys in the same order, so most rows are picked by position, with no hashing.
+        self._keys: list[Key] | None = None
+        self._index: dict[Key, int] = {}
+        self._picks: list[_Pick | None] = [None] * len(parts)
 
     def _part(self, key: Key) -> NodeHistory | None:
         for part in self.parts:
@@ -92,14 +135,69 @@ class SplitHistory:
         return out
 
     def append(self, t: float, values: dict[Key, float | None]) -> None:
-        """Each part records the point with its own keys (new keys found by set operations,
-        only when the point has a key not seen before)."""
+        """Each part records the point with its own keys. A point with the same keys in the
+        same order as the last one (the common case: one list comparison, by identity) has
+        each part's row picked out of its values by position, while the part's columns are
+        the ones the positions were found for; other points are looked at key by key (new
+        keys found by set operations, only when the point has a key not seen before)."""
+        order = list(values)
+        if order == self._keys:
+            self._append_same(t, values)
+            return
+        self._keys = order
+        self._index = {k: i for i, k in enumerate(order)}
+        self._picks = [None] * len(self.parts)
         keys = values.keys()
-        look = not keys <= self._seen
-        if look:
-            self._mine().update(keys)
-        for part in self.parts:
-            part._append(t, values, look)
+        parts = self.parts
+        if keys <= self._seen:
+            for part in parts:
+                part._append(t, values, ())
+            return
+        new = keys - self._seen
+        self._mine().update(new)
+        mine: list[list[Key]] = [[] for _ in parts]
+        route = self._route
+        for key in new:
+            n = route.get(key[0])
+            if n is None:
+                n = route[key[0]] = next(
+                    (i for i, p in enumerate(parts) if p._accept is None or p._accept(key)), -1)
+            if n >= 0:
+                mine[n].append(key)
+        for part, keys_new in zip(parts, mine, strict=True):
+            part._append(t, values, keys_new)
+
+    def _append_same(self, t: float, values: dict[Key, float | None]) -> None:
+        """append() of a point whose keys (and their order) are the last point's."""
+        got: list[float | None] | None = None
+        for n, part in enumerate(self.parts):
+            if not part._advance(t):
+                continue
+            lay = part._lay
+            pick = self._picks[n]
+            if (pick is None or pick.layout is not lay or pick.width != len(lay.order)
+                    or any_new_value(values, lay)):
+                part._put(t, values, ())  # the columns changed, or a key gets its series
+                self._picks[n] = self._pick(part)
+                continue
+            if got is None:
+                got = list(values.values())
+                got.append(NAN)  # what a column whose key the point lacks picks
+            part._push(t, row_of(pick.take(got)))
+
+    def _pick(self, part: NodeHistory) -> _Pick:
+        """How to pick `part`'s row out of the values of a point with the last point's keys."""
+        lay = part._lay
+        index, missing = self._index, len(self._index)
+        at = [index.get(k, missing) for k in lay.order]
+        take: Callable[[list[float | None]], Sequence[float | None]]
+        if not at:
+            take = _none
+        elif len(at) == 1:
+            take = _single(at[0])
+        else:
+            take = itemgetter(*at)
+        return _Pick(lay, len(at), take)
 
     def _mine(self) -> set[Key]:
         if not self._owned:
@@ -107,6 +205,7 @@ class SplitHistory:
         return self._seen
 
     def forget(self, predicate: Callable[[Key], bool]) -> None:
+        self._keys = None  # a forgotten key seen again is new: look at the next point
         for part in self.parts:
             part.forget(predicate)
         gone = [k for k in self._seen if predicate(k)]
@@ -177,6 +276,8 @@ class SplitHistory:
         new = SplitHistory.__new__(SplitHistory)
         new.parts = [part.clone() for part in self.parts]
         new._seen = self._seen
+        new._route = self._route
+        new._keys, new._index, new._picks = None, {}, [None] * len(new.parts)
         self._owned = new._owned = False
         return new
 
