@@ -113,7 +113,7 @@ class SplitHistory:
         # pick its row out of a point's values (see append): a node's points mostly have the
         # same keys in the same order, so most rows are picked by position, with no hashing.
         self._keys: list[Key] | None = None
-        self._index: dict[Key, int] = {}
+        self._index: dict[Key, int] | None = None  # made when a pick is, then let go
         self._picks: list[_Pick | None] = [None] * len(parts)
 
     def _part(self, key: Key) -> NodeHistory | None:
@@ -145,7 +145,7 @@ class SplitHistory:
             self._append_same(t, values)
             return
         self._keys = order
-        self._index = {k: i for i, k in enumerate(order)}
+        self._index = None
         self._picks = [None] * len(self.parts)
         keys = values.keys()
         parts = self.parts
@@ -184,11 +184,16 @@ class SplitHistory:
                 got = list(values.values())
                 got.append(NAN)  # what a column whose key the point lacks picks
             part._push(t, row_of(pick.take(got)))
+        if self._index is not None and None not in self._picks:
+            self._index = None  # every pick made: the positions are not needed (memory)
 
     def _pick(self, part: NodeHistory) -> _Pick:
         """How to pick `part`'s row out of the values of a point with the last point's keys."""
         lay = part._lay
-        index, missing = self._index, len(self._index)
+        index = self._index
+        if index is None:
+            index = self._index = {k: i for i, k in enumerate(self._keys or ())}
+        missing = len(index)
         at = [index.get(k, missing) for k in lay.order]
         take: Callable[[list[float | None]], Sequence[float | None]]
         if not at:
@@ -277,7 +282,7 @@ class SplitHistory:
         new.parts = [part.clone() for part in self.parts]
         new._seen = self._seen
         new._route = self._route
-        new._keys, new._index, new._picks = None, {}, [None] * len(new.parts)
+        new._keys, new._index, new._picks = None, None, [None] * len(new.parts)
         self._owned = new._owned = False
         return new
 
