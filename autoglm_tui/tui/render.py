@@ -19,9 +19,6 @@ SPARK = "▁▂▃▄▅▆▇█"
 EIGHTHS = " ▁▂▃▄▅▆▇█"
 
 
-clock_time = fmt.clock_time  # the screens' name for it
-
-
 def cell(text: str, style: str = "", right: bool = False) -> Text:
     """One table cell: a single line, cut with an ellipsis, justified left or right."""
     return Text(text, style=style, no_wrap=True, overflow="ellipsis",

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from autoglm_tui import format as fmt
 from autoglm_tui.alerting.alert_log import AlertLog, read_log
 from autoglm_tui.alerting.pipeline import AlertPipeline
 from autoglm_tui.analysis.alerts import AlertEngine, parse_rules
@@ -27,7 +28,6 @@ from autoglm_tui.recording.recorder import RECORDABLE, Recorder
 from autoglm_tui.recording.replay import ReplayController
 from autoglm_tui.tui.app import MonitorApp
 from autoglm_tui.tui.intents import OpenNode
-from autoglm_tui.tui.render import clock_time
 from autoglm_tui.tui.screens.node import NodeScreen
 from tests.tui.helpers import screen_text
 
@@ -105,7 +105,7 @@ async def test_replayed_screen_matches_the_live_screen_at_that_time(tmp_path: Pa
     monitor = build_monitor(args)
     controller = ReplayController(rec, at=at, paused=True)
     app = build_app(args, monitor, controller, rec.nodes)
-    shown = ["||", "paused", "1x", clock_time(at)]
+    shown = ["||", "paused", "1x", fmt.clock_time(at)]
     async with app.run_test(size=(120, 40)) as pilot:
         got = ""
         for _ in range(300):  # the seek done and the timeline redrawn (its own 4 Hz timer)

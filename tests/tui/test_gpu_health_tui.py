@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from autoglm_tui import format as fmt
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.cluster.sources import ScriptedSource
 from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
@@ -21,7 +22,7 @@ from autoglm_tui.monitor import Monitor
 from autoglm_tui.sampler.collector import Collector
 from autoglm_tui.sampler.nvml import MODULE_ENV
 from autoglm_tui.tui.cluster_app import ClusterApp
-from autoglm_tui.tui.render import Palette, clock_time
+from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.gpu import GpuScreen
 from autoglm_tui.tui.screens.gpus import GpusScreen
 
@@ -125,8 +126,8 @@ async def test_cluster_rows_gpus_table_and_the_gpu_health_section() -> None:
         assert "Health RESET (reset needed)  Xid 48: double-bit ECC error" in text
         assert "Xids 2 in the last 10 minutes, 2 since the sampler started" in text
         newest = line_with(app, "Xid 48 double-bit ECC error")
-        assert newest.split()[0] == clock_time(end - 40)
-        assert line_with(app, "Xid 94 contained ECC error").split()[0] == clock_time(end - 100)
+        assert newest.split()[0] == fmt.clock_time(end - 40)
+        assert line_with(app, "Xid 94 contained ECC error").split()[0] == fmt.clock_time(end - 100)
         assert text.index("Xid 48 double") < text.index("Xid 94 contained")  # newest first
         assert "Memory rows remapped: 0 correctable, 0 uncorrectable" in text
 

@@ -18,6 +18,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
+from autoglm_tui import format as fmt
 from autoglm_tui.analysis.diagnosis.model import Finding, Severity
 from autoglm_tui.text import clean
 from autoglm_tui.tui.focus import focus_now
@@ -29,7 +30,7 @@ from autoglm_tui.tui.intents import (
     OpenProcess,
     OpenService,
 )
-from autoglm_tui.tui.render import Palette, clock_time
+from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.widgets.findings import (
     FINDING_COLUMNS,
@@ -122,7 +123,7 @@ class DiagnosisScreen(StateScreen):
                         title.append(", ", style=p.muted)
                     title.append(f"{n} {sev.value}", style=severity_style(sev, p))
                 title.append(")", style=p.muted)
-            title.append(f"  ·  as of {clock_time(now)}", style=p.muted)
+            title.append(f"  ·  as of {fmt.clock_time(now)}", style=p.muted)
         if not same(title, self._title):
             self._title = title
             self.query_one("#diag-title", Static).update(title)

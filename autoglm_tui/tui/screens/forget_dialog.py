@@ -17,14 +17,13 @@ from autoglm_tui import format as fmt
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
-from autoglm_tui.tui.render import clock_time
 from autoglm_tui.tui.widgets.liveness import status_reason
 
 
 def forget_summary(node: NodeState, now: float) -> str:
     """What the node is now, in one line: 'FAILED since 12:03:04 (4m): lost heartbeat'."""
     age = fmt.duration(max(0.0, now - node.status_since))
-    since = f" since {clock_time(node.status_since)} ({age})"
+    since = f" since {fmt.clock_time(node.status_since)} ({age})"
     why = status_reason(node, now)
     reason = f": {why}" if why else ""
     return f"{node.status.value}{since}{reason}"

@@ -17,7 +17,7 @@ from textual.widgets import Static
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.diagnosis.model import Finding, Severity
 from autoglm_tui.text import clean
-from autoglm_tui.tui.render import Palette, cell, clock_time
+from autoglm_tui.tui.render import Palette, cell
 from autoglm_tui.tui.widgets.live_table import Column, same
 
 MARK = "◆"  # a node with findings (cluster rows, node screen)
@@ -57,7 +57,7 @@ def finding_cells(f: Finding, now: float, p: Palette) -> list[Text]:
 def window_text(f: Finding) -> str:
     """'00:00:05-00:09:05, 9 min' (local time of day)."""
     start, end = f.window
-    return f"{clock_time(start)}-{clock_time(end)}, {fmt.duration(max(0.0, end - start))}"
+    return f"{fmt.clock_time(start)}-{fmt.clock_time(end)}, {fmt.duration(max(0.0, end - start))}"
 
 
 def evidence_text(f: Finding, now: float, p: Palette, go_hint: str | None) -> Text:
@@ -74,8 +74,8 @@ def evidence_text(f: Finding, now: float, p: Palette, go_hint: str | None) -> Te
     out.append("Evidence", style=f"bold {p.label}")
     out.append(f"  ({window_text(f)}", style=p.muted)
     if f.since is not None:
-        out.append(f"; seen since {clock_time(f.since)}, {fmt.duration(max(0.0, now - f.since))}"
-                   " ago", style=p.muted)
+        ago = fmt.duration(max(0.0, now - f.since))
+        out.append(f"; seen since {fmt.clock_time(f.since)}, {ago} ago", style=p.muted)
     out.append(")\n", style=p.muted)
     for ev in f.evidence:
         out.append("  · ")

@@ -16,7 +16,7 @@ from autoglm_tui.analysis.gpu_health import GpuHealth, Health, XidNote, gpu_heal
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.model import GpuSample
 from autoglm_tui.text import clean
-from autoglm_tui.tui.render import Palette, cell, clock_time
+from autoglm_tui.tui.render import Palette, cell
 
 BADGE_WIDTH = 5  # "RESET"
 XID_LINES = 3  # recent Xids listed on the GPU screen
@@ -199,7 +199,7 @@ def _xid_line(note: XidNote, p: Palette) -> Text:
     one = Text(no_wrap=True, overflow="ellipsis")
     sev = f"bold {p.error}" if note.severity == "critical" else (
         p.warning if note.severity == "warn" else p.muted)
-    one.append(f"  {clock_time(note.t)}  ", style=p.muted)
+    one.append(f"  {fmt.clock_time(note.t)}  ", style=p.muted)
     one.append(f"Xid {note.xid}", style=sev)
     one.append(f" {clean(note.name, 60)}", style="bold")
     one.append(f": {clean(note.meaning, 200)}", style=p.muted)

@@ -15,7 +15,7 @@ from autoglm_tui import format as fmt
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
-from autoglm_tui.tui.render import Palette, clock_time
+from autoglm_tui.tui.render import Palette
 
 
 class KeptNode:
@@ -80,7 +80,7 @@ def liveness(
     if status is NodeStatus.UP:
         if not node.agent_lost:
             return None
-        out.append(f"{name}: agent lost at {clock_time(node.agent_lost_at)}",
+        out.append(f"{name}: agent lost at {fmt.clock_time(node.agent_lost_at)}",
                    style=f"bold {p.warning}")
         why = heartbeat_why(node)
         out.append((f" ({why})" if why else "") + ": its heartbeat lapsed but samples still "
@@ -89,20 +89,21 @@ def liveness(
     if status is NodeStatus.FAILED:
         lost = node.agent_lost_at if node.agent_lost_at is not None else node.status_since
         why = heartbeat_why(node)
-        out.append(f"{name} FAILED: heartbeat lost at {clock_time(lost)}",
+        out.append(f"{name} FAILED: heartbeat lost at {fmt.clock_time(lost)}",
                    style=f"bold {p.error}")
         ago = fmt.duration(max(0.0, now - lost)) + " ago" + (f", {why}" if why else "")
         out.append(f" ({ago}); kept with its alerts until it returns or :forget {name}{old}.",
                    style=p.error)
         return out
     if status is NodeStatus.LEFT:
-        out.append(f"{name} LEFT the cluster at {clock_time(node.left_at or node.status_since)}",
+        left = fmt.clock_time(node.left_at or node.status_since)
+        out.append(f"{name} LEFT the cluster at {left}",
                    style=f"bold {p.warning}")
         out.append(f"{reason}{old}.", style=p.warning)
     elif status is NodeStatus.STALE:
         out.append(f"{name} is STALE", style=f"bold {p.warning}")
         out.append(f": no sample for {fmt.duration(age)}; figures shown are from "
-                   f"{clock_time(node.last_sample_at)}.", style=p.warning)
+                   f"{fmt.clock_time(node.last_sample_at)}.", style=p.warning)
     elif status is NodeStatus.UNREACHABLE:
         out.append(f"{name} is UNREACHABLE", style=f"bold {p.error}")
         out.append(f"{reason}{old}; retrying.", style=p.error)

@@ -11,7 +11,7 @@ from autoglm_tui.analysis.process_cost import ProcessCost
 from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
-from autoglm_tui.tui.render import Palette, clock_time
+from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.widgets.liveness import status_reason
 
 
@@ -67,7 +67,7 @@ class NodeHeader(Widget):
                         f"{fmt.bytes_(monitor.rss_bytes)} RSS")
                 parts.append(_kv("TUI ", cost, p))
             if s is not None:
-                parts.append(_kv("last sample ", clock_time(s.t), p))
+                parts.append(_kv("last sample ", fmt.clock_time(s.t), p))
             if node.sampler_restarts:
                 parts.insert(2, self._restarts(node, p))
             problems = node.registration_problems()
@@ -90,7 +90,7 @@ class NodeHeader(Widget):
         out = Text(f"sampler restarted {node.sampler_restarts}x", style=f"bold {p.warning}")
         if node.sampler_exit:
             out.append(f" (last: {clean(node.sampler_exit, 80)} at "
-                       f"{clock_time(node.sampler_exit_at)})", style=p.warning)
+                       f"{fmt.clock_time(node.sampler_exit_at)})", style=p.warning)
         return out
 
     def _status(self, node: NodeState, p: Palette) -> Text:

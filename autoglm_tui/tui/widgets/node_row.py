@@ -28,7 +28,7 @@ from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import METRICS
 from autoglm_tui.text import clean
-from autoglm_tui.tui.render import SPARK, Palette, bar, cell, clock_time
+from autoglm_tui.tui.render import SPARK, Palette, bar, cell
 from autoglm_tui.tui.widgets.findings import NodeMark, mark_text
 from autoglm_tui.tui.widgets.gpu_health_view import worst_cell, worst_detail
 from autoglm_tui.tui.widgets.io_correlation import io_cell
@@ -327,7 +327,7 @@ def node_detail(node: NodeState, now: float, p: Palette) -> Text:
     if reason and node.status is not NodeStatus.UP:
         out.append(": " + reason, style=status_style(node.status, p))
     if node.status is NodeStatus.UP and node.agent_lost:
-        out.append(f"  ·  agent lost at {clock_time(node.agent_lost_at)}",
+        out.append(f"  ·  agent lost at {fmt.clock_time(node.agent_lost_at)}",
                    style=f"bold {p.warning}")
         why = heartbeat_why(node)
         out.append((f" ({why})" if why else "") + "; samples still flow", style=p.warning)

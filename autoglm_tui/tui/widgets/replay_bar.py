@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from rich.text import Text
 from textual.widget import Widget
 
-from autoglm_tui.tui.render import Palette, clock_time
+from autoglm_tui import format as fmt
+from autoglm_tui.tui.render import Palette
 
 REFRESH_S = 0.25
 BACKLOG_SHOWN = 1000  # events waiting to be applied: a seek's burst, not normal play
@@ -97,7 +98,7 @@ def timeline_text(c: Timeline, width: int, p: Palette, fired: list[float],
     left = Text(no_wrap=True)
     left.append(state, style=style)
     left.append(f" {speed_text(c.speed)} ", style="bold")
-    left.append(clock_time(shown), style="bold")
+    left.append(fmt.clock_time(shown), style="bold")
     left.append(" ")
     right = Text(no_wrap=True)
     right.append(" ")
