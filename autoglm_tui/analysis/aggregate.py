@@ -14,17 +14,14 @@ member's (the mean of P95s is not a P95 of anything).
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 
-from autoglm_tui.analysis.rollup import ROLLUP_METRICS
-from autoglm_tui.analysis.state import FleetState, NodeState, gpu_keys
+from autoglm_tui.analysis.derive import gpu_keys
+from autoglm_tui.analysis.rollup import ROLLUP_METRICS, Rollup, rollup_of
+from autoglm_tui.analysis.state import FleetState, NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import METRICS, Scope
-
-_KNOWN = partial(operator.is_not, None)
 
 NODE_METRICS: tuple[str, ...] = (
     "cpu.util_pct",
@@ -128,6 +125,12 @@ def aggregate(
         (m, []) for m in metrics if METRICS[m].scope is Scope.GPU]
     rollup_at = [(m, ROLLUP_METRICS.index(m)) for m, _ in gpu_all if m in ROLLUP_METRICS]
     gpu_cols = [(m, col) for m, col in gpu_all if m not in ROLLUP_METRICS]
+
+    def add(m: str, r: Rollup) -> None:
+        totals[m] += r.sum
+        counts[m] += r.count
+        peaks[m] = max(peaks[m], r.peak)
+
     # Service metrics count at their node-level value (subject None).
     node_keys = [(m, (m, None)) for m in metrics
                  if METRICS[m].scope in (Scope.NODE, Scope.SERVICE)]
@@ -149,11 +152,7 @@ def aggregate(
         rolled = node.rollups
         if rolled is not None and rolled[0] is values:  # summed when the sample came
             for m, i in rollup_at:
-                s, c, peak = rolled[1][i]
-                totals[m] += s
-                counts[m] += c
-                if peak > peaks[m]:
-                    peaks[m] = peak
+                add(m, rolled[1][i])
             cols = gpu_cols
         else:
             cols = gpu_all
@@ -161,11 +160,7 @@ def aggregate(
         for m, col in cols:  # the GPUs' values gathered in C, summed once at the end
             col.extend(map(get, gpu_keys(m, indices)))
     for m, col in gpu_all:
-        known = list(filter(_KNOWN, col))
-        if known:
-            totals[m] += sum(known)
-            counts[m] += len(known)
-            peaks[m] = max(peaks[m], max(known))
+        add(m, rollup_of(col))
     stats = {m: Stat(totals[m], counts[m], peaks[m]) for m in metrics}
     return Aggregate(n_nodes, n_live, n_gpus, stats)
 

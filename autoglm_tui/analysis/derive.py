@@ -7,6 +7,7 @@ analysis/services.py keeps per node.
 from __future__ import annotations
 
 import operator
+from functools import lru_cache
 
 from autoglm_tui.analysis.history import Key
 from autoglm_tui.analysis.rates import counter_rate, ratio_of_deltas
@@ -47,6 +48,12 @@ PROC_FIGURES = ("proc.cpu_pct", "proc.rss_bytes", "proc.gpu_mem_bytes", "proc.sm
 _GPU_KEYS: dict[int, tuple[Key, ...]] = {}
 _PROC_KEYS: dict[int, tuple[Key, ...]] = {}
 _PROC_KEYS_MAX = 1 << 20  # pids (then it starts again)
+
+
+@lru_cache(maxsize=4096)
+def gpu_keys(metric: str, indices: tuple[int, ...]) -> tuple[Key, ...]:
+    """The keys of `metric` for these GPUs (made once: lookups in hot loops allocate nothing)."""
+    return tuple((metric, i) for i in indices)
 
 
 def _gpu_keys(index: int) -> tuple[Key, ...]:

@@ -8,10 +8,13 @@ microseconds a sample), and the summary adds up one small tuple per node.
 
 from __future__ import annotations
 
+import math
 import operator
-from functools import lru_cache, partial
+from collections.abc import Iterable
+from functools import partial
 from typing import NamedTuple
 
+from autoglm_tui.analysis.derive import gpu_keys
 from autoglm_tui.analysis.history import Key
 
 ROLLUP_METRICS = ("gpu.util_pct", "gpu.mem_used_bytes", "gpu.mem_total_bytes")
@@ -19,25 +22,21 @@ _KNOWN = partial(operator.is_not, None)
 
 
 class Rollup(NamedTuple):
-    """One metric over a node's GPUs: the sum and count of the known values, and the peak
-    (-inf when none is known)."""
+    """Values of one metric: the sum and count of the known ones, and the peak (-inf when
+    none is known)."""
 
     sum: float
     count: int
     peak: float
 
 
-@lru_cache(maxsize=1024)
-def _keys(indices: tuple[int, ...]) -> tuple[tuple[Key, ...], ...]:
-    return tuple(tuple((m, i) for i in indices) for m in ROLLUP_METRICS)
+def rollup_of(values: Iterable[float | None]) -> Rollup:
+    """The Rollup of `values`, unknown ones (None) left out (in C)."""
+    known = list(filter(_KNOWN, values))
+    return Rollup(sum(known), len(known), max(known)) if known else Rollup(0.0, 0, -math.inf)
 
 
 def gpu_rollups(values: dict[Key, float | None], indices: tuple[int, ...]) -> tuple[Rollup, ...]:
     """Per metric of ROLLUP_METRICS (in that order), its Rollup over the GPUs `indices`."""
-    out = []
     get = values.get
-    for keys in _keys(indices):
-        known = list(filter(_KNOWN, map(get, keys)))
-        out.append(Rollup(sum(known), len(known), max(known)) if known
-                   else Rollup(0.0, 0, float("-inf")))
-    return tuple(out)
+    return tuple(rollup_of(map(get, gpu_keys(m, indices))) for m in ROLLUP_METRICS)

@@ -24,7 +24,6 @@ import operator
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import repeat
 
 from autoglm_tui import format as fmt
@@ -62,12 +61,6 @@ from autoglm_tui.model import GpuInfo, GpuSample, Hello, ProcSample, Sample
 from autoglm_tui.text import clean
 
 _PID = operator.attrgetter("pid")
-
-
-@lru_cache(maxsize=4096)
-def gpu_keys(metric: str, indices: tuple[int, ...]) -> tuple[Key, ...]:
-    """The keys of `metric` for these GPUs (made once: lookups in hot loops allocate nothing)."""
-    return tuple((metric, i) for i in indices)
 
 
 def keeps_history(key: Key) -> bool:
