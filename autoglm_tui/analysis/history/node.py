@@ -415,12 +415,6 @@ class NodeHistory:
                           for c in self._coarse)
 
 
-def _any_value(values: dict[Key, float | None], keys: set[Key]) -> bool:
-    """Whether any of `keys` has a value (not None) in `values` (in C: no Python loop)."""
-    got = list(map(values.get, keys))
-    return got.count(None) != len(got)
-
-
 def _column_stats(col: Sequence[float]) -> tuple[float, float]:
     """Mean and max of one column of a bucket, gaps left out (NaN, NaN: no value)."""
     total = sum(col)
@@ -446,8 +440,11 @@ def _bucket_stats(flat: array, width: int, a: int, b: int) -> tuple[array, array
 
 
 def any_new_value(values: dict[Key, float | None], lay: Layout) -> bool:
-    """Whether a key waiting for its first value has one in `values`."""
-    return bool(lay.waiting) and _any_value(values, lay.waiting)
+    """Whether a key waiting for its first value has one in `values` (in C: no Python loop)."""
+    if not lay.waiting:
+        return False
+    got = list(map(values.get, lay.waiting))
+    return got.count(None) != len(got)
 
 
 def row_of(values: Sequence[float | None]) -> array:
@@ -459,12 +456,8 @@ def row_of(values: Sequence[float | None]) -> array:
 
 
 def _row(values: dict[Key, float | None], order: list[Key]) -> array:
-    """The values of `order`'s keys as one row, NaN for a key absent or None. The common
-    case (no None among the values) is built in C; a None falls back to a Python loop."""
-    try:
-        return array("f", map(values.get, order, repeat(NAN, len(order))))
-    except TypeError:  # a value is None (a gap)
-        return array("f", [NAN if v is None else v for v in map(values.get, order)])
+    """The values of `order`'s keys as one row, NaN for a key absent or None."""
+    return row_of(list(map(values.get, order, repeat(NAN, len(order)))))
 
 
 def _read(chunks: list[Chunk], skip: int, keys: Sequence[Key], since: float, hi: float,
