@@ -18,8 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from autoglm_tui.analysis.derive import gpu_keys
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.rollup import ROLLUP_METRICS, Rollup, rollup_of
-from autoglm_tui.analysis.state import FleetState, NodeState
+from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import METRICS, Scope
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from autoglm_tui.analysis.aggregate import Aggregate, group_by_label
 from autoglm_tui.analysis.correlation import IoWindow, io_window
 from autoglm_tui.analysis.derive import gpu_keys
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.events import NodeStatus
 
 NodeItem = tuple[str, str]  # ("node", node_id) or ("group", value)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from statistics import median
 from typing import TypeVar
 
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.events import NodeStatus
 
 K = TypeVar("K", bound=Hashable)

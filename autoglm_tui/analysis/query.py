@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.metrics import METRICS, Scope
 
 OPERATORS = ("~=", "==", "!=", ">=", "<=", "=", ">", "<")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.node_table import natural_key, sort_items
 from autoglm_tui.analysis.query import NodeSubject, Query, metric_scope
 from autoglm_tui.analysis.services import ServiceView
-from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.metrics import Scope
 
 ServiceItem = tuple[str, str]  # (node id, service id)

@@ -23,23 +23,21 @@ import math
 import operator
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import repeat
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.derive import derive
-from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
-from autoglm_tui.analysis.history import History, Key, NodeHistory, SplitHistory, backfilled
+from autoglm_tui.analysis.history import Key, NodeHistory, SplitHistory, backfilled
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.process_cost import ProcessCost, sampler_cpu_pct
-from autoglm_tui.analysis.rollup import Rollup, gpu_rollups
+from autoglm_tui.analysis.rollup import gpu_rollups
 from autoglm_tui.analysis.services import (
     DEFAULT_RATE_WINDOW_S,
     DEFAULT_WINDOW_S,
     ServiceTracker,
-    ServiceView,
 )
 from autoglm_tui.events import (
-    REGISTRATION_PROBLEMS,
     Event,
     HeartbeatLost,
     HelloReceived,
@@ -57,8 +55,7 @@ from autoglm_tui.events import (
     SamplerExited,
 )
 from autoglm_tui.metrics import NO_HISTORY
-from autoglm_tui.model import GpuInfo, GpuSample, Hello, ProcSample, Sample
-from autoglm_tui.text import clean
+from autoglm_tui.model import Sample
 
 _PID = operator.attrgetter("pid")
 
@@ -96,127 +93,6 @@ class NodeNote:
     node_id: str
     what: str
     reason: str | None = None
-
-
-@dataclass
-class NodeState:
-    """Everything known about one node. Read-only for everyone but FleetState."""
-
-    node_id: str
-    history: History
-    status: NodeStatus = NodeStatus.CONNECTING  # what is shown (see the module docstring)
-    reason: str | None = None
-    status_since: float = 0.0
-    data_status: NodeStatus = NodeStatus.CONNECTING  # what the data path alone says
-    data_reason: str | None = None
-    agent_lost_at: float | None = None  # heartbeat lost without a leave (None: alive or n/a)
-    member_reason: str | None = None  # why the heartbeat was lost, or why the node left
-    labels: dict[str, str] = field(default_factory=dict)
-    address: str | None = None
-    ssh_port: int | None = None
-    source: str = "local"
-    registration: dict[str, object] | None = None
-    hello: Hello | None = None
-    last_sample: Sample | None = None
-    last_sample_at: float | None = None  # monitor time of the newest sample
-    first_seen: float = 0.0
-    left_at: float | None = None
-    bad_lines: int = 0
-    sampler_restarts: int = 0  # remote sampler exits its source restarted it after
-    sampler_exit: str | None = None  # the last one's reason
-    sampler_exit_at: float | None = None
-    metrics: dict[Key, float | None] = field(default_factory=dict)  # newest derived values
-    proc_seen: dict[int, float] = field(default_factory=dict)  # pid -> last time listed
-    proc_info: dict[int, ProcSample] = field(default_factory=dict)  # pid -> newest listing
-    service_tracker: ServiceTracker = field(default_factory=ServiceTracker)
-
-    @property
-    def services(self) -> dict[str, ServiceView]:
-        """The node's inference services by id, with their derived figures (newest sample's
-        order). Their history is in ``history`` under ``(svc.*, service id)``."""
-        return self.service_tracker.views
-
-    # An interval the monitor asked for that no sample has confirmed yet (IntervalRequested),
-    # and how many samples arrived since without confirming it.
-    requested_interval_s: float | None = None
-    request_unconfirmed: int = 0
-
-    @property
-    def agent_lost(self) -> bool:
-        """The heartbeat lapsed without a leave (the node is FAILED, or UP from samples alone)."""
-        return self.agent_lost_at is not None
-    sampler_cpu_pct: float | None = None  # the sampler's own CPU between its last two samples
-    _gpus: tuple[object, tuple[int, ...]] | None = field(default=None, repr=False, compare=False)
-    # ROLLUP_METRICS summed over the GPUs, made with `metrics` (the dict they were read from)
-    rollups: tuple[dict[Key, float | None], tuple[Rollup, ...]] | None = field(
-        default=None, repr=False, compare=False)
-
-    @property
-    def interval_s(self) -> float:
-        """The node's sample interval now: what its newest sample says is in force (schema
-        1.1; a monitor may have asked for another), else what its hello announced. While a
-        request for a longer interval is on its way, the longer one (STALE is measured in it)."""
-        sampling = self.last_sample.sampling if self.last_sample is not None else None
-        if sampling is not None:
-            now = sampling.interval_s
-        else:
-            now = self.hello.static.interval_s if self.hello else 1.0
-        wanted = self.requested_interval_s
-        return wanted if wanted is not None and wanted > now else now
-
-    def age(self, now: float) -> float | None:
-        """Seconds since the newest sample arrived (the sample lag shown in the UI)."""
-        return None if self.last_sample_at is None else max(0.0, now - self.last_sample_at)
-
-    def metric(self, name: str, subject: int | str | None = None) -> float | None:
-        return self.metrics.get((name, subject))
-
-    def gpu_health(self) -> tuple[GpuHealth, ...]:
-        """Each GPU's health from the newest sample, in its order (analysis/gpu_health.py)."""
-        sample = self.last_sample
-        return tuple(gpu_health(g) for g in sample.gpus) if sample is not None else ()
-
-    def worst_gpu_health(self) -> Health | None:
-        """The worst health among the node's GPUs (None: no sample yet, or no GPUs)."""
-        return node_health(self.last_sample)
-
-    def registration_problems(self) -> list[str]:
-        """What the registry's value held that was left out as bad (plain text, at most 4)."""
-        reg = self.registration or {}
-        found = reg.get(REGISTRATION_PROBLEMS)
-        if not isinstance(found, list):
-            return []
-        return [clean(str(p), 160) for p in found[:4]]
-
-    def gpu_indices(self) -> tuple[int, ...]:
-        """The node's GPU indices: from its newest sample, else from its hello (none yet: ())."""
-        source: object = self.last_sample if self.last_sample is not None else self.hello
-        cached = self._gpus
-        if cached is not None and cached[0] is source:
-            return cached[1]
-        if self.last_sample is not None:
-            out = tuple(g.index for g in self.last_sample.gpus)
-        else:
-            out = tuple(g.index for g in self.hello.static.gpus) if self.hello is not None else ()
-        self._gpus = (source, out)  # made once per sample: the tables read it for every row
-        return out
-
-    def gpu(self, index: int) -> GpuSample | None:
-        """GPU `index` in the newest sample (None: no sample, or not in it)."""
-        sample = self.last_sample
-        if sample is None:
-            return None
-        return next((g for g in sample.gpus if g.index == index), None)
-
-    def gpu_info(self, index: int) -> GpuInfo | None:
-        """What the hello says about GPU `index` (model, UUID, bus), if anything."""
-        if self.hello is None:
-            return None
-        return next((g for g in self.hello.static.gpus if g.index == index), None)
-
-    def subjects(self, name: str) -> list[int | str | None]:
-        """Which GPUs (pids, service ids) have a value of `name` in the newest sample."""
-        return [s for (n, s) in self.metrics if n == name]
 
 
 class FleetState:

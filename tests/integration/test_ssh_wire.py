@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from autoglm_tui import wire
-from autoglm_tui.analysis.state import FleetState, NodeState
+from autoglm_tui.analysis.node_state import NodeState
+from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.cluster.runner import RunnerConfig
 from autoglm_tui.events import (
     HelloReceived,

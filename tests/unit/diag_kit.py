@@ -7,7 +7,8 @@ from dataclasses import replace
 
 from autoglm_tui.analysis.diagnosis import DiagnosisConfig, Finding, diagnose
 from autoglm_tui.analysis.history import Key
-from autoglm_tui.analysis.state import FleetState, NodeState
+from autoglm_tui.analysis.node_state import NodeState
+from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.model import GpuSample, MemSample, ProcGpuUse, ProcSample, Sample
 from tests.unit.samples import sample

@@ -18,7 +18,8 @@ from autoglm_tui.analysis.diagnosis import (
     Subject,
 )
 from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context
-from autoglm_tui.analysis.state import FleetState, NodeState, StatusChange
+from autoglm_tui.analysis.node_state import NodeState
+from autoglm_tui.analysis.state import FleetState, StatusChange
 from autoglm_tui.events import HelloReceived, NodeJoined, NodeStatus, SampleReceived
 from autoglm_tui.monitor import Monitor
 

@@ -6,7 +6,7 @@ from autoglm_tui.analysis.diagnosis import DiagnosisRunner, Finding, Severity, S
 from autoglm_tui.analysis.diagnosis import names as M
 from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context
 from autoglm_tui.analysis.diagnosis.tracker import FindingTracker
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from tests.unit.diag_kit import T0, const, make_node
 
 

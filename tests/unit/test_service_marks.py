@@ -5,12 +5,12 @@ filters (analysis/service_table.py), and how a service's figures read
 from __future__ import annotations
 
 from autoglm_tui.analysis.history import NodeHistory
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.quantiles import Quantile
 from autoglm_tui.analysis.query import parse
 from autoglm_tui.analysis.service_marks import BAD, OK, WARN, marks, slope_per_s, warned
 from autoglm_tui.analysis.service_table import ServiceSubject, service_rows
 from autoglm_tui.analysis.services import Latency, ServiceView, family_of, gpus_of
-from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.model import ProcGpuUse, ProcSample
 from autoglm_tui.tui.widgets.service_row import (
     PANE_COLUMNS,

@@ -19,8 +19,8 @@ from autoglm_tui.analysis.alerts.kind import kind_of
 from autoglm_tui.analysis.alerts.model import Alert, AlertEvent, AlertState, Target
 from autoglm_tui.analysis.alerts.rule import OPS, SERVICE_LABELS, Rule
 from autoglm_tui.analysis.diagnosis.model import Finding
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.services import ServiceView
-from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.metrics import Scope
 from autoglm_tui.text import clean
 

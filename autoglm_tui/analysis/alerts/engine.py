@@ -40,7 +40,8 @@ from autoglm_tui.analysis.alerts.kinds import KINDS
 from autoglm_tui.analysis.alerts.model import SEVERITY_RANK, Alert, AlertEvent, AlertState
 from autoglm_tui.analysis.alerts.rule import Rule, format_duration
 from autoglm_tui.analysis.diagnosis.model import Finding
-from autoglm_tui.analysis.state import FleetState, NodeState, StatusChange
+from autoglm_tui.analysis.node_state import NodeState
+from autoglm_tui.analysis.state import FleetState, StatusChange
 from autoglm_tui.events import NodeStatus
 
 

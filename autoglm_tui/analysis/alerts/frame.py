@@ -24,8 +24,8 @@ from itertools import accumulate, chain, compress, count, islice, repeat
 from typing import Any
 
 from autoglm_tui import metrics
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.services import COUNT_OF, SERVICE_METRICS, ServiceView
-from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.metrics import Scope
 
 Value = float | None

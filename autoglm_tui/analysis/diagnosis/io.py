@@ -10,7 +10,7 @@ from autoglm_tui.analysis.diagnosis.model import Evidence, Finding, Severity, Su
 from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context, Window, register
 from autoglm_tui.analysis.diagnosis.stats import mean, share
 from autoglm_tui.analysis.diagnosis.words import ms_ev, pct_ev, rate_ev, window_words
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 
 CHECK_STEP_S = 10.0
 HINT_FINDING = {"write amplification": "write_amplification", "saturation": "network_saturation"}

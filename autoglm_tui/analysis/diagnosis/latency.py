@@ -23,7 +23,7 @@ from autoglm_tui.analysis.diagnosis.serving import service_ids, service_subject
 from autoglm_tui.analysis.diagnosis.stats import pearson, ridge, row_mean
 from autoglm_tui.analysis.diagnosis.words import latency_words, window_words
 from autoglm_tui.analysis.history import Key
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from autoglm_tui.analysis.diagnosis.model import Evidence, Finding, Severity, Su
 from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context, register
 from autoglm_tui.analysis.diagnosis.stats import ends, pairs, quarter_medians, since_time, theil_sen
 from autoglm_tui.analysis.diagnosis.words import bytes_ev, eta_words, window_words
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.format import bytes_
 
 MIB = float(1 << 20)

@@ -9,7 +9,7 @@ from autoglm_tui.analysis.diagnosis.model import Evidence, Finding, Severity, Su
 from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context, register
 from autoglm_tui.analysis.diagnosis.stats import known
 from autoglm_tui.analysis.diagnosis.words import bytes_ev, window_words
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.format import bytes_
 
 

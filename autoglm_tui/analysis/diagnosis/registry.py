@@ -15,7 +15,7 @@ from typing import ClassVar
 from autoglm_tui.analysis.diagnosis.config import DiagnosisConfig
 from autoglm_tui.analysis.diagnosis.model import Finding
 from autoglm_tui.analysis.history import Key
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.events import NodeStatus
 
 

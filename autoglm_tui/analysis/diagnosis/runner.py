@@ -13,7 +13,8 @@ from autoglm_tui.analysis.diagnosis.config import DiagnosisConfig
 from autoglm_tui.analysis.diagnosis.model import Finding
 from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context, is_up, selected
 from autoglm_tui.analysis.diagnosis.tracker import Change, FindingTracker
-from autoglm_tui.analysis.state import FleetState, NodeState, StatusChange
+from autoglm_tui.analysis.node_state import NodeState
+from autoglm_tui.analysis.state import FleetState, StatusChange
 
 if TYPE_CHECKING:
     from autoglm_tui.monitor import Monitor

@@ -23,7 +23,7 @@ from autoglm_tui.analysis.diagnosis.model import Evidence, Finding, Severity, Su
 from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context, register
 from autoglm_tui.analysis.diagnosis.serving import service_ids
 from autoglm_tui.analysis.history import Key
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 
 METRICS = ("gpu_util", "queue_per_replica", "kv_cache")
 LABELS = {"gpu_util": "GPU util", "queue_per_replica": "queue per replica",

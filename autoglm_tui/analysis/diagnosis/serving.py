@@ -20,7 +20,7 @@ from autoglm_tui.analysis.diagnosis.stats import (
     theil_sen,
 )
 from autoglm_tui.analysis.diagnosis.words import pct_ev, window_words
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 
 
 def service_ids(node: NodeState, metric: str) -> list[str | None]:

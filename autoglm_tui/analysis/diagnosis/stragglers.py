@@ -8,8 +8,8 @@ from autoglm_tui.analysis.diagnosis.model import Evidence, Finding, Severity, Su
 from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context, register
 from autoglm_tui.analysis.diagnosis.stats import grand_mean, mean
 from autoglm_tui.analysis.diagnosis.words import window_words
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.peers import DEFAULT_GAPS, outliers
-from autoglm_tui.analysis.state import NodeState
 
 NODE_TOKENS_GAP = 0.3  # a node's tokens/s this far below its group's median (share of it)
 

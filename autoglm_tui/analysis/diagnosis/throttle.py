@@ -9,7 +9,7 @@ from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context, Window, r
 from autoglm_tui.analysis.diagnosis.stats import mean
 from autoglm_tui.analysis.diagnosis.words import pct_ev, window_words
 from autoglm_tui.analysis.history import Key
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 
 NEXT = {
     "power": ("the GPU runs into its power limit: check the limit (nvidia-smi -q -d POWER) "

@@ -35,7 +35,7 @@ from autoglm_tui.alerting.groups import (
     visible,
 )
 from autoglm_tui.analysis.alerts import Alert, AlertState
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.text import clean
 from autoglm_tui.tui.focus import focus_now
 from autoglm_tui.tui.intents import Intent, OpenGpu, OpenNode, OpenProcess

@@ -23,7 +23,8 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input
 
-from autoglm_tui.analysis.state import FleetState, NodeState
+from autoglm_tui.analysis.node_state import NodeState
+from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.monitor import Monitor
 from autoglm_tui.tui.intents import Back, Intent
 from autoglm_tui.tui.screens.commands import command_values, commands_for, run_command

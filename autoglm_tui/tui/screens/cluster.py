@@ -20,10 +20,10 @@ from textual.widgets import Static
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.aggregate import ClusterSummary, cluster_summary, label_keys
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.node_table import IoWindows, TableFacts, order_rows
 from autoglm_tui.analysis.peers import gpu_stragglers
 from autoglm_tui.analysis.query import NodeSubject
-from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
 from autoglm_tui.tui.intents import OpenDiagnosis, OpenGpus, OpenNode

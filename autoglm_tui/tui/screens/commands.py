@@ -14,8 +14,9 @@ from typing import Any, Protocol
 from textual.screen import Screen
 
 from autoglm_tui.analysis.aggregate import label_keys
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.query import field_names
-from autoglm_tui.analysis.state import FleetState, NodeState
+from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
 from autoglm_tui.tui.intents import (

@@ -20,8 +20,8 @@ from textual_plotext import PlotextPlot
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.gpu_health import clock_reason_shares, gpu_health
 from autoglm_tui.analysis.history import Key
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.peers import gpu_stragglers
-from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.model import ProcSample
 from autoglm_tui.text import clean

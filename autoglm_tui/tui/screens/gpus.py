@@ -18,10 +18,10 @@ from textual.widgets import Static
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.aggregate import label_keys
 from autoglm_tui.analysis.gpu_health import gpu_health
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.node_table import add_known, natural_key, sort_items
 from autoglm_tui.analysis.peers import Deviation, gpu_stragglers
 from autoglm_tui.analysis.query import GpuSubject
-from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
 from autoglm_tui.tui.intents import OpenGpu

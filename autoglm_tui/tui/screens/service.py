@@ -21,9 +21,9 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from autoglm_tui import format as fmt
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.service_marks import OK, ServiceMarks, warned
 from autoglm_tui.analysis.services import Latency, ServiceView, family_of
-from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.model import ProcSample
 from autoglm_tui.text import clean

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.gpu_health import GpuHealth, Health, XidNote, gpu_health
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.model import GpuSample
 from autoglm_tui.text import clean
 from autoglm_tui.tui.render import Palette, cell

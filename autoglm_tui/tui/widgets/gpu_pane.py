@@ -10,7 +10,7 @@ from rich.text import Text
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.gpu_health import gpu_health
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.model import GpuInfo, GpuSample
 from autoglm_tui.text import clean
 from autoglm_tui.tui.render import Palette, bar, fit

@@ -19,7 +19,7 @@ from textual_plotext import PlotextPlot
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.correlation import IoWindow, describe_r, io_window
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.tui.plot_axes import apply_time_axis, apply_value_axis, value_axis
 from autoglm_tui.tui.render import Palette, plot_runs
 

@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from autoglm_tui import format as fmt
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
 from autoglm_tui.tui.render import Palette

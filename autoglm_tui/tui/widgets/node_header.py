@@ -7,8 +7,8 @@ from rich.text import Text
 from textual.widget import Widget
 
 from autoglm_tui import format as fmt
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.process_cost import ProcessCost
-from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
 from autoglm_tui.tui.render import Palette

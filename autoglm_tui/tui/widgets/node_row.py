@@ -21,10 +21,10 @@ from rich.text import Text
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.aggregate import SUM, WORST, Aggregate, combine
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.node_table import GroupRow, TableFacts, gpu_sum
 from autoglm_tui.analysis.peers import gpu_stragglers
 from autoglm_tui.analysis.query import host_of
-from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import METRICS
 from autoglm_tui.text import clean

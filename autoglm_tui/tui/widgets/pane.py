@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.geometry import Size
 from textual.widget import Widget
 
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.tui.render import Palette, lines
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from textual_plotext import PlotextPlot
 
 from autoglm_tui.analysis.history import Key
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.tui.plot_axes import apply_time_axis, apply_value_axis, value_axis
 from autoglm_tui.tui.render import plot_runs
 

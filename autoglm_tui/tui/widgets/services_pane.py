@@ -20,9 +20,9 @@ from textual import events
 from textual.binding import Binding
 from textual.message import Message
 
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.service_marks import BAD, OK, ServiceMarks, marks
 from autoglm_tui.analysis.services import ServiceView
-from autoglm_tui.analysis.state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.widgets.chart import time_columns

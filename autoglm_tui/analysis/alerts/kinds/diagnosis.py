@@ -25,7 +25,7 @@ from autoglm_tui.analysis.alerts.model import Target
 from autoglm_tui.analysis.alerts.rule import SERVICE_LABELS, Rule
 from autoglm_tui.analysis.diagnosis import REGISTRY
 from autoglm_tui.analysis.diagnosis.model import Finding
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.text import clean
 
 CLEARED = "finding cleared"

@@ -29,7 +29,7 @@ from autoglm_tui.analysis.alerts.frame import NODE_SUBJECTS, Frame, Value
 from autoglm_tui.analysis.alerts.kind import Checks, RuleKind
 from autoglm_tui.analysis.alerts.rule import Rule, format_number
 from autoglm_tui.analysis.alerts.windows import z_exceeds, zscore
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.metrics import Scope
 
 _IS_KNOWN = partial(operator.is_not, None)

@@ -25,7 +25,7 @@ from autoglm_tui.analysis.alerts.core import (
 from autoglm_tui.analysis.alerts.frame import Frame, hits
 from autoglm_tui.analysis.alerts.kind import Checks, RuleKind
 from autoglm_tui.analysis.alerts.rule import Rule, format_number
-from autoglm_tui.analysis.state import NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import Scope
 
