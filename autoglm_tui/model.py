@@ -279,16 +279,22 @@ class ProcSample:
 
     @property
     def gpu_mem_bytes(self) -> int | None:
-        if not self.gpus:  # most listed processes use no GPU
+        gpus = self.gpus
+        if not gpus:  # most listed processes use no GPU
             return None
-        vals = [g.mem_bytes for g in self.gpus if g.mem_bytes is not None]
+        if len(gpus) == 1:  # most of the others use one (read for every sample: no list)
+            return gpus[0].mem_bytes
+        vals = [g.mem_bytes for g in gpus if g.mem_bytes is not None]
         return sum(vals) if vals else None
 
     @property
     def sm_pct(self) -> float | None:
-        if not self.gpus:
+        gpus = self.gpus
+        if not gpus:
             return None
-        vals = [g.sm_pct for g in self.gpus if g.sm_pct is not None]
+        if len(gpus) == 1:
+            return gpus[0].sm_pct
+        vals = [g.sm_pct for g in gpus if g.sm_pct is not None]
         return sum(vals) if vals else None
 
 

@@ -3,18 +3,11 @@
 `bench_cluster_tui.py` measures folding as one figure (CPU time per sample, in the app, while
 it repaints and runs the alert rules). This benchmark runs the same app and fleet several times,
 each time with `FleetState._on_sample` replaced after the pre-fill by a variant that leaves
-parts of the work out, so the figure per sample can be split: deriving the metrics dict and
-appending it to the history, the process bookkeeping, the services' windows, the fleet-summary
-sums. A variant that leaves work out is not a working monitor (screens read stale or missing
-figures); it exists to measure what that work costs where it runs, with the app's caches and
-garbage as they are, which a tight loop over one node's sample does not show.
-
-The last variant, ``rows from the sample``, measures a fold with no metrics dict: each history
-part's row is read straight off the sample's GPU and process objects with ``attrgetter`` (as the
-alert rules already read their columns), and only the node-level figures go into a small dict.
-Its rows are not matched to the history's columns (the plots show nonsense meanwhile): it is the
-cost such a design would have, to size the work that issue 9's CPU target needs (see
-docs/architecture.md, "Cluster view").
+parts of the work out, so the figure per sample can be split: the node's figures and history
+(with the fleet-summary sums), the process tracking, the services' windows. A variant that
+leaves work out is not a working monitor (screens read stale or missing figures); it exists to
+measure what that work costs where it runs, with the app's caches and garbage as they are,
+which a tight loop over one node's sample does not show.
 
 Run: ``.venv/bin/python benchmarks/bench_fold_parts.py --nodes 256 --repeat 3``; one fresh
 process per variant and run, medians printed as one markdown table.
@@ -24,14 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import operator
 import os
 import statistics
 import subprocess
 import sys
-from array import array
 from collections.abc import Callable
-from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -39,66 +29,31 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-_GPU_ROW = operator.attrgetter(
-    "util_pct", "mem_util_pct", "mem_used_bytes", "mem_used_pct", "temp_c", "power_w",
-    "sm_clock_mhz", "pcie_rx_bps", "pcie_tx_bps")
-_PROC_ROW = operator.attrgetter("cpu_pct", "rss_bytes")
-_GPU_PROC_ROW = operator.attrgetter("cpu_pct", "rss_bytes", "gpu_mem_bytes", "sm_pct")
-_PID = operator.attrgetter("pid")
-NAN = float("nan")
-
 
 def variants() -> dict[str, Callable[..., None] | None]:
     """Name -> the `_on_sample` to use after the pre-fill (None: the one that ships)."""
     from autoglm_tui.analysis import state as S
 
-    def fold(self: Any, event: Any, *, services: bool = True, rollups: bool = True,
-             procs: bool = True, derive: bool = True) -> None:
+    def fold(self: Any, event: Any, *, services: bool = True, procs: bool = True,
+             figures: bool = True) -> None:
         # FleetState._on_sample as shipped, less the parts switched off (no duplicate check,
-        # no interval confirmation: neither runs for the synthetic fleet)
+        # no interval confirmation, no source-derived figures: none of them runs here)
         node = self._node(event.node_id, event.t)
         sample = event.sample
-        prev = node.last_sample
-        if derive:
-            node.sampler_cpu_pct = S.sampler_cpu_pct(prev, sample)
-            values = S.derive(sample, prev)
+        old, old_at = node.last_sample, node.last_sample_at
+        if figures:
+            node.sampler_cpu_pct = S.sampler_cpu_pct(old, sample)
+            prev = old if old is not None and sample.t > old.t else None
+            head = S.node_figures(sample, prev)
             if services:
                 svc_values, _gone = node.service_tracker.update(sample, event.t)
                 if svc_values:
-                    values.update(svc_values)
-            node.metrics = values
-            node.history.append(event.t, values)
-            if rollups:
-                node.rollups = (values, S.gpu_rollups(values, node.gpu_indices()))
+                    head.update(svc_values)
+            self._fold_figures(node, event.t, sample, head, False)
         node.last_sample = sample
         node.last_sample_at = event.t
         if procs:
-            listed = sample.procs
-            pids = list(map(_PID, listed))
-            node.proc_seen.update(zip(pids, repeat(event.t)))
-            node.proc_info.update(zip(pids, listed, strict=True))
-            if len(node.proc_seen) > len(pids) or len(set(pids)) < len(pids):
-                self._forget_procs(node, event.t, len(listed))
-        self._data(node, S.NodeStatus.UP, None, event.t)
-
-    def rows_from_sample(self: Any, event: Any) -> None:
-        node = self._node(event.node_id, event.t)
-        sample = event.sample
-        cpu, mem = sample.cpu, sample.mem
-        small = {("cpu.util_pct", None): cpu.util_pct, ("cpu.iowait_pct", None): cpu.iowait_pct,
-                 ("mem.used_pct", None): mem.used_pct,
-                 ("swap.used_pct", None): mem.swap_used_pct,
-                 ("load.1m", None): cpu.load[0] if cpu.load else None}
-        gpu_row = array("f", chain.from_iterable(map(_GPU_ROW, sample.gpus)))
-        gpu_row.extend(NAN if v is None else v for v in small.values())
-        proc_row = array("f", chain.from_iterable(
-            _GPU_PROC_ROW(p) if p.gpus else _PROC_ROW(p) for p in sample.procs))
-        node.metrics = small
-        for part, row in zip(node.history.parts, (gpu_row, proc_row), strict=True):
-            if part._advance(event.t):
-                part._push(event.t, row)
-        node.last_sample = sample
-        node.last_sample_at = event.t
+            self._track_procs(node, event.t, old, old_at, sample)
         self._data(node, S.NodeStatus.UP, None, event.t)
 
     def only(**off: bool) -> Callable[..., None]:
@@ -107,13 +62,9 @@ def variants() -> dict[str, Callable[..., None] | None]:
     return {
         "as shipped": None,
         "without the services' windows": only(services=False),
-        "without the fleet-summary sums": only(rollups=False),
-        "without the process bookkeeping": only(procs=False),
-        "derive + history (+ process bookkeeping)": only(services=False, rollups=False),
-        "derive + history only": only(services=False, rollups=False, procs=False),
-        "newest sample replaced only": only(services=False, rollups=False, procs=False,
-                                            derive=False),
-        "rows from the sample (no metrics dict)": rows_from_sample,
+        "without the process tracking": only(procs=False),
+        "figures + history only": only(services=False, procs=False),
+        "newest sample replaced only": only(services=False, procs=False, figures=False),
     }
 
 

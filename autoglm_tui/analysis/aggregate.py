@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from autoglm_tui.analysis.derive import gpu_keys
+from autoglm_tui.analysis.derive import GPU_FIELDS
 from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.rollup import ROLLUP_METRICS, Rollup, rollup_of
 from autoglm_tui.analysis.state import FleetState
@@ -36,14 +36,7 @@ NODE_METRICS: tuple[str, ...] = (
     "svc.queue_len",
     "svc.kv_cache_pct",
 )
-GPU_METRICS: tuple[str, ...] = (
-    "gpu.util_pct",
-    "gpu.mem_used_bytes",
-    "gpu.mem_total_bytes",
-    "gpu.mem_used_pct",
-    "gpu.power_w",
-    "gpu.temp_c",
-)
+GPU_METRICS: tuple[str, ...] = ROLLUP_METRICS  # summed as each sample is folded in
 DEFAULT_METRICS = NODE_METRICS + GPU_METRICS
 NO_LABEL = "(none)"
 
@@ -140,7 +133,7 @@ def aggregate(
         if node.status is not NodeStatus.UP:
             continue
         n_live += 1
-        values = node.metrics
+        values = node.node_metrics
         for m, key in node_keys:
             v = values.get(key)
             if v is not None:
@@ -151,15 +144,17 @@ def aggregate(
         indices = node.gpu_indices()
         n_gpus += len(indices)
         rolled = node.rollups
-        if rolled is not None and rolled[0] is values:  # summed when the sample came
+        if rolled is not None and rolled[0] is node.last_sample:  # summed when it came
             for m, i in rollup_at:
                 add(m, rolled[1][i])
             cols = gpu_cols
         else:
             cols = gpu_all
-        get = values.get
+        gpus = node.last_sample.gpus if node.last_sample is not None else ()
         for m, col in cols:  # the GPUs' values gathered in C, summed once at the end
-            col.extend(map(get, gpu_keys(m, indices)))
+            field = GPU_FIELDS.get(m)
+            if field is not None:
+                col.extend(map(field, gpus))
     for m, col in gpu_all:
         add(m, rollup_of(col))
     stats = {m: Stat(totals[m], counts[m], peaks[m]) for m in metrics}

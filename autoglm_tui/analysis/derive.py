@@ -7,10 +7,15 @@ analysis/services.py keeps per node.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from itertools import chain, repeat
+from operator import ne
+from typing import Any, NamedTuple
 
 from autoglm_tui.analysis.history import Key
 from autoglm_tui.analysis.rates import counter_rate, ratio_of_deltas
+from autoglm_tui.metrics import METRICS, Scope
 from autoglm_tui.model import GpuSample, Sample
 
 # GPU health metrics (schema 1.1): gpu.NAME is GpuSample.NAME, a field or a property.
@@ -27,13 +32,13 @@ GPU_HEALTH = tuple(
 )
 _health_values = operator.attrgetter(*(attr for _, attr in GPU_HEALTH))
 # The raw fields the health metrics are computed from. They change rarely, so each GPU (by
-# UUID) keeps its last raw fields and the dict of values computed from them (_health).
+# UUID) keeps its last raw fields and the values computed from them (_health).
 _health_raw = operator.attrgetter(
     "clock_reasons", "throttle_power_pct", "throttle_thermal_pct", "xids", "xid_total",
     "remap_uncorrectable", "remap_pending", "remap_failed", "retired_pages", "retired_pending",
     "pcie_width", "pcie_width_max", "pcie_replay", "nvlink_links", "nvlink_errors",
 )
-_HEALTH_CACHE: dict[str, tuple[tuple[object, ...], dict[Key, float | None]]] = {}
+_HEALTH_CACHE: dict[str, tuple[tuple[object, ...], tuple[float | None, ...]]] = {}
 _HEALTH_CACHE_MAX = 65536  # GPUs (then it starts again)
 
 # A GPU's figures, each a GpuSample field of the same name, and their keys, made once per
@@ -45,7 +50,23 @@ GPU_FIGURES = (
 )
 _gpu_values = operator.attrgetter(*GPU_FIGURES)
 PROC_FIGURES = ("proc.cpu_pct", "proc.rss_bytes", "proc.gpu_mem_bytes", "proc.sm_util_pct")
+_proc_values = operator.attrgetter("cpu_pct", "rss_bytes", "gpu_mem_bytes", "sm_pct")
+# Most listed processes use no GPU: their GPU figures are absent, not None.
+_host_proc_values = operator.attrgetter("cpu_pct", "rss_bytes")
+_INDEX = operator.attrgetter("index")
+_PID = operator.attrgetter("pid")
+_USED_GPUS = operator.attrgetter("gpus")
+# Per-GPU and per-process metrics read straight off a sample, by metric name: the values
+# derive() gives (a unit test holds them equal), read without a dict per value.
+GPU_FIELDS: dict[str, Callable[[Any], Any]] = {
+    m.name: operator.attrgetter(m.name.removeprefix("gpu."))
+    for m in METRICS.values() if m.scope == Scope.GPU
+}
+PROC_FIELDS: dict[str, Callable[[Any], Any]] = dict(zip(
+    PROC_FIGURES, map(operator.attrgetter, ("cpu_pct", "rss_bytes", "gpu_mem_bytes", "sm_pct")),
+    strict=True))
 _GPU_KEYS: dict[int, tuple[Key, ...]] = {}
+_HEALTH_KEYS: dict[int, tuple[Key, ...]] = {}
 _PROC_KEYS: dict[int, tuple[Key, ...]] = {}
 _PROC_KEYS_MAX = 1 << 20  # pids (then it starts again)
 
@@ -63,6 +84,13 @@ def _gpu_keys(index: int) -> tuple[Key, ...]:
     return keys
 
 
+def _health_keys(index: int) -> tuple[Key, ...]:
+    keys = _HEALTH_KEYS.get(index)
+    if keys is None:
+        keys = _HEALTH_KEYS[index] = tuple((name, index) for name, _ in GPU_HEALTH)
+    return keys
+
+
 def _proc_keys(pid: int) -> tuple[Key, ...]:
     keys = _PROC_KEYS.get(pid)
     if keys is None:
@@ -72,31 +100,119 @@ def _proc_keys(pid: int) -> tuple[Key, ...]:
     return keys
 
 
-def _has_health(g: GpuSample) -> bool:
-    """False for a GPU from a sampler older than schema 1.1 (or one that reports no health)."""
-    return (g.clock_reasons is not None or g.xid_total is not None
-            or g.pcie_width is not None or g.remap_pending is not None
-            or g.nvlink_links is not None or g.retired_pages is not None)
+# A GPU from a sampler older than schema 1.1 (or one that reports no health) has none of these.
+_health_signs = operator.attrgetter("clock_reasons", "xid_total", "pcie_width", "remap_pending",
+                                    "nvlink_links", "retired_pages")
+_NO_HEALTH = (None,) * 6
 
 
-def _health(g: GpuSample) -> dict[Key, float | None]:
-    """The GPU_HEALTH values of `g` under their keys, computed again only when its raw health
-    fields (or its index) changed since the last sample of that GPU (read-only: callers copy
-    them into their own dict)."""
-    raw = (g.index, *_health_raw(g))
+def _health(g: GpuSample) -> tuple[float | None, ...]:
+    """The GPU_HEALTH values of `g` (in that order), computed again only when its raw health
+    fields changed since the last sample of that GPU."""
+    raw = _health_raw(g)
     cached = _HEALTH_CACHE.get(g.uuid)
     if cached is not None and cached[0] == raw:
         return cached[1]
     if len(_HEALTH_CACHE) >= _HEALTH_CACHE_MAX:
         _HEALTH_CACHE.clear()
-    keys = ((name, g.index) for name, _ in GPU_HEALTH)
-    values = dict(zip(keys, _health_values(g), strict=True))
+    values = _health_values(g)
     _HEALTH_CACHE[g.uuid] = (raw, values)
     return values
 
 
+class Shape(NamedTuple):
+    """What the keys of a sample's GPU and process figures depend on: the GPUs (whether each
+    reports health) and the listed processes (whether each uses a GPU), in sample order."""
+
+    gpus: tuple[int, ...]
+    health: tuple[bool, ...]
+    pids: tuple[int, ...]
+    uses_gpu: tuple[bool, ...]
+
+
+def shape_of(sample: Sample) -> Shape:
+    """The sample's Shape (made in C)."""
+    gpus, procs = sample.gpus, sample.procs
+    return Shape(tuple(map(_INDEX, gpus)),
+                 tuple(map(ne, map(_health_signs, gpus), repeat(_NO_HEALTH))),
+                 tuple(map(_PID, procs)), tuple(map(bool, map(_USED_GPUS, procs))))
+
+
+def keys_of(shape: Shape) -> tuple[Key, ...]:
+    """The keys of the GPU and process figures of a sample of this shape, in the order
+    :func:`values_of` gives their values (a key repeated where a GPU or pid is)."""
+    out: list[Key] = []
+    for index, health in zip(shape.gpus, shape.health, strict=True):
+        out += _gpu_keys(index)
+        if health:
+            out += _health_keys(index)
+    for pid, uses_gpu in zip(shape.pids, shape.uses_gpu, strict=True):
+        keys = _PROC_KEYS.get(pid) or _proc_keys(pid)
+        out += keys if uses_gpu else keys[:2]
+    return tuple(out)
+
+
+def _gpu_and_health(g: GpuSample) -> tuple[float | None, ...]:
+    return _gpu_values(g) + _health(g)
+
+
+Reader = Callable[[Any], tuple[float | None, ...]]
+
+
+def readers_of(shape: Shape) -> tuple[Reader, ...]:
+    """What reads the figures of each GPU, then of each process, of a sample of this shape."""
+    return (*(_gpu_and_health if health else _gpu_values for health in shape.health),
+            *(_proc_values if uses_gpu else _host_proc_values for uses_gpu in shape.uses_gpu))
+
+
+def values_of(sample: Sample, readers: tuple[Reader, ...]) -> list[float | None]:
+    """The values of the sample's GPU and process figures (``readers_of`` its shape), one flat
+    list in the order of ``keys_of(shape)``: no key is made or hashed."""
+    out: list[float | None] = []
+    add = out.extend
+    for read, item in zip(readers, chain(sample.gpus, sample.procs)):  # noqa: B905 (as long)
+        add(read(item))
+    return out
+
+
+Picker = Callable[[list[float | None]], Sequence[float | None]]
+
+
+def pickers_of(shape: Shape, metrics: Sequence[str]) -> tuple[Picker, ...]:
+    """Per GPU metric of `metrics` (each one of GPU_FIGURES), what picks its value on each GPU
+    of a sample of this shape (in sample order) out of the list values_of gives."""
+    starts: list[int] = []
+    at = 0
+    for health in shape.health:
+        starts.append(at)
+        at += len(GPU_FIGURES) + (len(GPU_HEALTH) if health else 0)
+    out: list[Picker] = []
+    for m in metrics:
+        k = GPU_FIGURES.index(m.removeprefix("gpu."))
+        out.append(_picker([s + k for s in starts]))
+    return tuple(out)
+
+
+def _picker(at: list[int]) -> Picker:
+    if not at:
+        return lambda values: ()
+    if len(at) == 1:
+        only = at[0]
+        return lambda values: (values[only],)
+    return operator.itemgetter(*at)
+
+
 def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
     """Every metric value of `sample`, keyed by (metric, subject); rates need `prev`."""
+    out = node_figures(sample, prev)
+    shape = shape_of(sample)
+    out.update(zip(keys_of(shape), values_of(sample, readers_of(shape)), strict=True))
+    return out
+
+
+def node_figures(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
+    """The node-level metric values of `sample` (CPU, memory, disk, network); rates need
+    `prev`. The GPU and process figures are :func:`keys_of` and :func:`values_of`."""
     out: dict[Key, float | None] = {}
     cpu, mem = sample.cpu, sample.mem
     out[("cpu.util_pct", None)] = cpu.util_pct
@@ -128,22 +244,6 @@ def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:
     if n.link_speed_mbps and rx is not None and tx is not None:
         util = min(100.0, 100.0 * max(rx, tx) * 8 / (n.link_speed_mbps * 1e6))
     out[("net.util_pct", None)] = util
-
-    for g in sample.gpus:
-        out.update(zip(_gpu_keys(g.index), _gpu_values(g), strict=True))
-        if _has_health(g):
-            out.update(_health(g))
-
-    known = _PROC_KEYS.get
-    for p in sample.procs:
-        keys = known(p.pid) or _proc_keys(p.pid)
-        if p.gpus:
-            out.update(zip(keys, (p.cpu_pct, p.rss_bytes, p.gpu_mem_bytes, p.sm_pct),
-                           strict=True))
-        else:  # most listed processes use no GPU: their GPU figures are absent, not None
-            out[keys[0]] = p.cpu_pct
-            out[keys[1]] = p.rss_bytes
-
     return out
 
 

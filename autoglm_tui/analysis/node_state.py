@@ -4,8 +4,11 @@ whose docstring says how a node's status is worked out)."""
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
+from itertools import repeat
 
+from autoglm_tui.analysis.derive import Picker, Reader, Shape
 from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
 from autoglm_tui.analysis.history import History, Key
 from autoglm_tui.analysis.rollup import Rollup
@@ -13,6 +16,22 @@ from autoglm_tui.analysis.services import ServiceTracker, ServiceView
 from autoglm_tui.events import REGISTRATION_PROBLEMS, NodeStatus
 from autoglm_tui.model import GpuInfo, GpuSample, Hello, ProcSample, Sample
 from autoglm_tui.text import clean
+
+_PID = operator.attrgetter("pid")
+
+
+@dataclass(slots=True)
+class FoldKeys:
+    """The keys of a node's last folded sample: its GPU and process keys for its shape (what
+    reads their values, what picks the fleet-summary figures out of them), its node-level and
+    service keys, and the history row's keys (those two joined)."""
+
+    shape: Shape | None = None
+    flat: tuple[Key, ...] = ()
+    read: tuple[Reader, ...] = ()
+    rollup: tuple[Picker, ...] = ()
+    head: list[Key] | None = None
+    row: tuple[Key, ...] = ()
 
 
 @dataclass
@@ -42,9 +61,6 @@ class NodeState:
     sampler_restarts: int = 0  # remote sampler exits its source restarted it after
     sampler_exit: str | None = None  # the last one's reason
     sampler_exit_at: float | None = None
-    metrics: dict[Key, float | None] = field(default_factory=dict)  # newest derived values
-    proc_seen: dict[int, float] = field(default_factory=dict)  # pid -> last time listed
-    proc_info: dict[int, ProcSample] = field(default_factory=dict)  # pid -> newest listing
     service_tracker: ServiceTracker = field(default_factory=ServiceTracker)
 
     @property
@@ -64,9 +80,78 @@ class NodeState:
         return self.agent_lost_at is not None
     sampler_cpu_pct: float | None = None  # the sampler's own CPU between its last two samples
     _gpus: tuple[object, tuple[int, ...]] | None = field(default=None, repr=False, compare=False)
-    # ROLLUP_METRICS summed over the GPUs, made with `metrics` (the dict they were read from)
-    rollups: tuple[dict[Key, float | None], tuple[Rollup, ...]] | None = field(
+    # ROLLUP_METRICS summed over the GPUs of a sample (the one they were read from)
+    rollups: tuple[Sample, tuple[Rollup, ...]] | None = field(
         default=None, repr=False, compare=False)
+    # The newest derived values (see `metrics`): node-level and service figures at once, the
+    # GPU and process figures (keys, values) added on first read
+    _metrics: dict[Key, float | None] = field(default_factory=dict, repr=False, compare=False)
+    _pending: tuple[tuple[Key, ...], list[float | None]] | None = field(
+        default=None, repr=False, compare=False)
+    # Processes known but not listed in the newest sample: when each was last listed, and
+    # that listing (see `proc_seen`, `proc_info`)
+    _unlisted_at: dict[int, float] = field(default_factory=dict, repr=False, compare=False)
+    _unlisted: dict[int, ProcSample] = field(default_factory=dict, repr=False, compare=False)
+    _proc_view: tuple[object, dict[int, ProcSample]] | None = field(
+        default=None, repr=False, compare=False)
+    # The keys of the last sample folded (FleetState reuses them while the shape is the same)
+    fold: FoldKeys = field(default_factory=lambda: FoldKeys(), repr=False, compare=False)
+
+    @property
+    def metrics(self) -> dict[Key, float | None]:
+        """The newest sample's derived values by (metric, subject): node, GPU, process and
+        service figures. The GPU and process figures go into the dict on the first read after
+        a sample (most samples are never read that way: the rules and the fleet summary read
+        the samples, the cluster table only the rows in view)."""
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            self._metrics.update(zip(*pending, strict=True))
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, values: dict[Key, float | None]) -> None:
+        self._metrics = values
+        self._pending = None
+
+    @property
+    def node_metrics(self) -> dict[Key, float | None]:
+        """The node-level and service figures of ``metrics`` (it may hold more): what is
+        read of every node each second, without making the GPU and process keys."""
+        return self._metrics
+
+    def set_metrics(self, values: dict[Key, float | None], keys: tuple[Key, ...],
+                    pending: list[float | None]) -> None:
+        """The newest values: `values` now, and `pending` under `keys` on first read."""
+        self._metrics = values
+        self._pending = (keys, pending)
+
+    @property
+    def proc_seen(self) -> dict[int, float]:
+        """pid -> when the process was last listed, for every process known."""
+        out = dict(self._unlisted_at)
+        if self.last_sample is not None and self.last_sample_at is not None:
+            out.update(zip(map(_PID, self.last_sample.procs), repeat(self.last_sample_at)))
+        return out
+
+    @property
+    def proc_info(self) -> dict[int, ProcSample]:
+        """pid -> its newest listing, for every process known (made once per sample)."""
+        sample = self.last_sample
+        view = self._proc_view
+        if view is not None and view[0] is sample:
+            return view[1]
+        out = dict(self._unlisted)
+        if sample is not None:
+            out.update(zip(map(_PID, sample.procs), sample.procs, strict=True))
+        self._proc_view = (sample, out)
+        return out
+
+    @proc_info.setter
+    def proc_info(self, listings: dict[int, ProcSample]) -> None:
+        """Set the known processes' listings (a test's setup); the newest sample's win."""
+        self._unlisted = dict(listings)
+        self._proc_view = None
 
     @property
     def interval_s(self) -> float:
@@ -117,6 +202,11 @@ class NodeState:
             out = tuple(g.index for g in self.hello.static.gpus) if self.hello is not None else ()
         self._gpus = (source, out)  # made once per sample: the tables read it for every row
         return out
+
+    def set_gpu_indices(self, source: object, indices: tuple[int, ...]) -> None:
+        """What gpu_indices() gives while `source` is the newest sample (known when it came:
+        read later, each node's GPU samples would be fetched back into the CPU's caches)."""
+        self._gpus = (source, indices)
 
     def gpu(self, index: int) -> GpuSample | None:
         """GPU `index` in the newest sample (None: no sample, or not in it)."""

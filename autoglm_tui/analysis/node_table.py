@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from autoglm_tui.analysis.aggregate import Aggregate, group_by_label
 from autoglm_tui.analysis.correlation import IoWindow, io_window
-from autoglm_tui.analysis.derive import gpu_keys
+from autoglm_tui.analysis.derive import GPU_FIELDS
 from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.events import NodeStatus
 
@@ -54,17 +54,23 @@ def sort_items(pairs: Iterable[tuple[object, Hashable]], reverse: bool) -> list[
     return [i for _, i in known] + unknown
 
 
+def gpu_values(node: NodeState, metric: str) -> list[float]:
+    """The known values of a GPU metric on the node's GPUs, read off its newest sample."""
+    sample, field = node.last_sample, GPU_FIELDS.get(metric)
+    if sample is None or field is None:
+        return []
+    return [v for v in map(field, sample.gpus) if v is not None]
+
+
 def gpu_sum(node: NodeState, metric: str) -> float | None:
     """The sum of a GPU metric over the node's GPUs (None: no GPU reports it)."""
-    values = node.metrics
-    known = [v for k in gpu_keys(metric, node.gpu_indices()) if (v := values.get(k)) is not None]
+    known = gpu_values(node, metric)
     return sum(known) if known else None
 
 
 def gpu_mean(node: NodeState, metric: str) -> float | None:
     """The mean of a GPU metric over the node's GPUs that report it."""
-    values = node.metrics
-    known = [v for k in gpu_keys(metric, node.gpu_indices()) if (v := values.get(k)) is not None]
+    known = gpu_values(node, metric)
     return sum(known) / len(known) if known else None
 
 
@@ -146,7 +152,7 @@ class GroupRow:
 
 def node_sort_value(node: NodeState, key: str, facts: TableFacts) -> object:
     """The value a node sorts by in column `key` (None sorts last)."""
-    m = node.metrics
+    m = node.node_metrics
     if key == "status":
         return STATUS_ORDER.get(node.status, 9)
     if key == "node":

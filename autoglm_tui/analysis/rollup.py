@@ -1,23 +1,23 @@
 """A node's GPU figures summed over its GPUs when its sample is folded in (pure).
 
 The fleet summary sums a few GPU metrics over every GPU of the fleet once a second. Read then,
-each of 8,192 values sits in one of 1,024 dicts long out of the CPU's caches (about 25 ms at
+each of 8,192 values sits in one of 1,024 samples long out of the CPU's caches (about 25 ms at
 1,024 nodes). Summed while the sample is folded in, the values are still at hand (a few
-microseconds a sample), and the summary adds up one small tuple per node.
+microseconds a sample), and the summary adds up one small tuple per node. They are picked out
+of the list of the sample's figures the fold reads anyway (analysis/derive.py, values_of).
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import NamedTuple
 
-from autoglm_tui.analysis.derive import gpu_keys
-from autoglm_tui.analysis.history import Key
-
-ROLLUP_METRICS = ("gpu.util_pct", "gpu.mem_used_bytes", "gpu.mem_total_bytes")
+# The GPU figures of the fleet summary (analysis/aggregate.py)
+ROLLUP_METRICS = ("gpu.util_pct", "gpu.mem_used_bytes", "gpu.mem_total_bytes", "gpu.mem_used_pct",
+                  "gpu.power_w", "gpu.temp_c")
 _KNOWN = partial(operator.is_not, None)
 
 
@@ -36,7 +36,19 @@ def rollup_of(values: Iterable[float | None]) -> Rollup:
     return Rollup(sum(known), len(known), max(known)) if known else Rollup(0.0, 0, -math.inf)
 
 
-def gpu_rollups(values: dict[Key, float | None], indices: tuple[int, ...]) -> tuple[Rollup, ...]:
-    """Per metric of ROLLUP_METRICS (in that order), its Rollup over the GPUs `indices`."""
-    get = values.get
-    return tuple(rollup_of(map(get, gpu_keys(m, indices))) for m in ROLLUP_METRICS)
+def gpu_rollups(values: list[float | None],
+                pickers: Sequence[Callable[[list[float | None]], Sequence[float | None]]],
+                ) -> tuple[Rollup, ...]:
+    """Per metric of ROLLUP_METRICS (in that order), its Rollup over a sample's GPUs: `values`
+    is the sample's list of GPU and process figures (derive.values_of), `pickers` what picks
+    each metric's values out of it (derive.pickers_of with ROLLUP_METRICS)."""
+    out: list[Rollup] = []
+    for pick in pickers:  # one loop, no call per metric: this runs for every sample
+        known = pick(values)
+        if None in known:
+            known = [v for v in known if v is not None]
+        out.append(Rollup(sum(known), len(known), max(known)) if known else _NONE)  # type: ignore[arg-type]
+    return tuple(out)
+
+
+_NONE = Rollup(0.0, 0, -math.inf)  # no value known

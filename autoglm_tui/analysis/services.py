@@ -26,6 +26,7 @@ gives ``svc.up`` 0 and no other figure.
 from __future__ import annotations
 
 import math
+import operator
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -171,12 +172,16 @@ class ServiceTracker:
         self._tracks: dict[str, _Track] = {}
         self._values: dict[Key, float | None] = {}
         self.version = 0  # bumped whenever a figure may have changed
+        # (service id, scrape time) of the last sample's services, while every figure is
+        # the one those scrapes give (None: look at the next sample's services one by one)
+        self._scrapes: tuple[tuple[str, float | None], ...] | None = None
 
     def clone(self) -> ServiceTracker:
         """An independent copy (a replay checkpoint keeps one): scrapes and steps are immutable
         and shared; each service's list of steps is copied."""
         new = ServiceTracker(self.window_s, self.rate_window_s, self.min_requests)
         new.views, new._values, new.version = self.views, self._values, self.version
+        new._scrapes = self._scrapes
         for sid, track in self._tracks.items():
             copy = new._tracks[sid] = _Track()
             copy.last_ok, copy.last_t, copy.view = track.last_ok, track.last_t, track.view
@@ -189,6 +194,9 @@ class ServiceTracker:
         services = sample.services
         if not services and not self._tracks:
             return self._values, set()
+        scrapes = tuple(map(_ID_AND_TIME, services))
+        if scrapes == self._scrapes:
+            return self._values, set()  # the same scrapes again, of the same services
         ids = _ids(services)
         changed = False
         for sid, svc in zip(ids, services, strict=True):
@@ -206,6 +214,9 @@ class ServiceTracker:
             self.views = {sid: self._tracks[sid].view for sid in ids}  # type: ignore[misc]
             self._values = self._node_values(ids)
             self.version += 1
+        # A scrape with no time is folded again each sample (as one whose service is new)
+        known = all(svc.t is not None for svc in services)
+        self._scrapes = scrapes if known else None
         return self._values, gone
 
     # ------------------------------------------------------------------ one scrape
@@ -313,6 +324,9 @@ class ServiceTracker:
             else:
                 out[(name, None)] = max(vals)  # type: ignore[type-var]
         return out
+
+
+_ID_AND_TIME = operator.attrgetter("service_id", "t")
 
 
 def _ids(services: tuple[ServiceSample, ...]) -> list[str]:

@@ -24,14 +24,22 @@ import operator
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import repeat
 
 from autoglm_tui import format as fmt
-from autoglm_tui.analysis.derive import derive
+from autoglm_tui.analysis.derive import (
+    Shape,
+    derive,
+    keys_of,
+    node_figures,
+    pickers_of,
+    readers_of,
+    shape_of,
+    values_of,
+)
 from autoglm_tui.analysis.history import Key, NodeHistory, SplitHistory, backfilled
-from autoglm_tui.analysis.node_state import NodeState
+from autoglm_tui.analysis.node_state import FoldKeys, NodeState
 from autoglm_tui.analysis.process_cost import ProcessCost, sampler_cpu_pct
-from autoglm_tui.analysis.rollup import gpu_rollups
+from autoglm_tui.analysis.rollup import ROLLUP_METRICS, gpu_rollups
 from autoglm_tui.analysis.services import (
     DEFAULT_RATE_WINDOW_S,
     DEFAULT_WINDOW_S,
@@ -58,6 +66,12 @@ from autoglm_tui.metrics import NO_HISTORY
 from autoglm_tui.model import Sample
 
 _PID = operator.attrgetter("pid")
+
+
+def _node_level(key: Key) -> bool:
+    """A key of a node-level or service figure (not one of a GPU or a process)."""
+    return key[1] is None or isinstance(key[1], str)
+
 
 
 def keeps_history(key: Key) -> bool:
@@ -164,7 +178,10 @@ class FleetState:
             c = NodeState.__new__(NodeState)
             c.__dict__.update(n.__dict__)
             c.history = n.history.clone()
-            c.proc_seen, c.proc_info = dict(n.proc_seen), dict(n.proc_info)
+            c.metrics = n.metrics  # every figure in (shared: neither changes it again)
+            c._unlisted_at, c._unlisted = dict(n._unlisted_at), dict(n._unlisted)
+            c.fold = FoldKeys(n.fold.shape, n.fold.flat, n.fold.read, n.fold.rollup,
+                              n.fold.head, n.fold.row)
             c.service_tracker = n.service_tracker.clone()
             new.nodes[node_id] = c
         return new
@@ -261,35 +278,85 @@ class FleetState:
     def _on_sample(self, event: SampleReceived) -> None:
         node = self._node(event.node_id, event.t)
         sample = event.sample
-        prev = node.last_sample
-        if prev is not None and sample.seq <= prev.seq and sample.t <= prev.t:
+        old, old_at = node.last_sample, node.last_sample_at
+        if old is not None and sample.seq <= old.seq and sample.t <= old.t:
             node.bad_lines += 1  # a replayed or duplicated sample: keep the newer one
             return
-        node.sampler_cpu_pct = sampler_cpu_pct(prev, sample)
-        if prev is not None and sample.t <= prev.t:
-            prev = None  # the node's clock or stream restarted: no rates across the jump
-        values = derive(sample, prev)
+        node.sampler_cpu_pct = sampler_cpu_pct(old, sample)
+        prev = old if old is not None and sample.t > old.t else None  # else no rates across
+        head = node_figures(sample, prev)  # a restart of the node's clock or stream
         svc_values, gone = node.service_tracker.update(sample, event.t)
         if svc_values:
-            values.update(svc_values)
+            head.update(svc_values)
         if gone:
             node.history.forget(lambda k: k[0].startswith("svc.") and k[1] in gone)
-        if event.derived:
-            values.update(event.derived)
-        node.metrics = values
-        node.history.append(event.t, values)
+        derived = event.derived
+        if derived:
+            head.update(derived)
+        old_shape = node.fold.shape
+        self._fold_figures(node, event.t, sample, head,
+                           bool(derived) and not all(map(_node_level, derived)))
         node.last_sample = sample
-        node.rollups = (values, gpu_rollups(values, node.gpu_indices()))
+        node.set_gpu_indices(sample, node.fold.shape.gpus)  # type: ignore[union-attr]
         node.last_sample_at = event.t
         if node.requested_interval_s is not None:
             self._confirm_interval(node, sample)
-        procs = sample.procs
-        pids = list(map(_PID, procs))
-        node.proc_seen.update(zip(pids, repeat(event.t)))
-        node.proc_info.update(zip(pids, procs, strict=True))
-        if len(node.proc_seen) > len(pids) or len(set(pids)) < len(pids):
-            self._forget_procs(node, event.t, len(procs))  # some process known is not listed
+        self._track_procs(node, event.t, old, old_at, old_shape)
         self._data(node, NodeStatus.UP, None, event.t)
+
+    @staticmethod
+    def _fold_figures(node: NodeState, t: float, sample: Sample,
+                      head: dict[Key, float | None], eager: bool) -> None:
+        """Record the sample's values in the node's metrics and history: `head` (node-level,
+        service and source-derived figures) and the GPU and process figures, read off the
+        sample as one flat list. While the sample's shape and head keys are the last one's,
+        the history gets that list with the same keys object (rows picked by position, no
+        dict), and the metrics dict gets the GPU and process figures only when read. `eager`:
+        `head` holds GPU or process keys (a source's own figures), which replace the sample's.
+        The fleet-summary sums (``rollups``) are picked out of the same list."""
+        keys = node.fold
+        shape = shape_of(sample)
+        renew = shape != keys.shape
+        if renew:
+            keys.shape, keys.flat, keys.read = shape, keys_of(shape), readers_of(shape)
+            keys.rollup = pickers_of(shape, ROLLUP_METRICS)
+        flat = values_of(sample, keys.read)
+        node.rollups = (sample, gpu_rollups(flat, keys.rollup))
+        if eager:
+            values = dict(zip(keys.flat, flat, strict=True))
+            values.update(head)
+            node.metrics = values
+            node.history.append(t, values)
+            return
+        head_keys = list(head)
+        if renew or head_keys != keys.head:
+            keys.head, keys.row = head_keys, (*head_keys, *keys.flat)
+        row = list(head.values())
+        row += flat
+        node.history.append_row(t, keys.row, row)
+        node.set_metrics(head, keys.flat, flat)
+
+    def _track_procs(self, node: NodeState, t: float, old: Sample | None,
+                     old_at: float | None, old_shape: Shape | None) -> None:
+        """Keep the processes known but no longer listed (when last listed, their listing),
+        from the moment the list of pids changes, and forget the ones due (_forget_procs).
+        `old` is the node's sample before this one, `old_shape` the shape it was folded with
+        (the list of pids compared without reading each process again)."""
+        pids = node.fold.shape.pids  # type: ignore[union-attr]
+        if old is not None and (old_shape.pids if old_shape is not None
+                                else tuple(map(_PID, old.procs))) != pids:
+            listed = set(pids)
+            at = old_at if old_at is not None else t
+            for p in old.procs:
+                if p.pid not in listed:
+                    node._unlisted_at[p.pid] = at
+                    node._unlisted[p.pid] = p
+            for pid in listed.intersection(node._unlisted_at):
+                del node._unlisted_at[pid]
+                node._unlisted.pop(pid, None)
+            self._forget_procs(node, t, pids)
+        elif node._unlisted_at:
+            self._forget_procs(node, t, pids)
 
     def _on_backfill(self, event: HistoryBackfill) -> None:
         """Older points for a node's history, derived the way live samples are."""
@@ -437,23 +504,23 @@ class FleetState:
         buckets = math.ceil((self.history_s - fine_s) / self.bucket_s)
         return NodeHistory(max(2, fine), self.bucket_s, buckets, accept=accept)
 
-    def _forget_procs(self, node: NodeState, now: float, listed: int) -> None:
+    def _forget_procs(self, node: NodeState, now: float, listed: tuple[int, ...]) -> None:
         """Forget processes not listed for `proc_forget_s`, and beyond `max_procs` the ones
-        listed longest ago (never one in the newest sample, which lists `listed` processes)."""
-        seen = node.proc_seen
-        gone = [pid for pid, at in seen.items() if now - at > self.proc_forget_s]
-        extra = len(seen) - len(gone) - max(self.max_procs, listed)
+        listed longest ago (never one in the newest sample, which lists `listed`)."""
+        unlisted = node._unlisted_at
+        gone = [pid for pid, at in unlisted.items() if now - at > self.proc_forget_s]
+        extra = len(unlisted) - len(gone) + len(set(listed)) - max(self.max_procs, len(listed))
         if extra > 0:
             gone_set = set(gone)
-            older = sorted((at, pid) for pid, at in seen.items()
-                           if at < now and pid not in gone_set)
+            older = sorted((at, pid) for pid, at in unlisted.items() if pid not in gone_set)
             gone.extend(pid for _, pid in older[:extra])
         if not gone:
             return
         gone_set = set(gone)
         for pid in gone:
-            del node.proc_seen[pid]
-            node.proc_info.pop(pid, None)
+            del unlisted[pid]
+            node._unlisted.pop(pid, None)
+        node._proc_view = None
         node.history.forget(lambda k: k[0].startswith("proc.") and k[1] in gone_set)
 
     # ------------------------------------------------------------------ views

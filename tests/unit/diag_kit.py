@@ -81,7 +81,8 @@ def make_node(
         metrics.setdefault(("gpu.mem_used_bytes", i), float(gpu_used))
         metrics.setdefault(("gpu.mem_total_bytes", i), float(80 * GIB))
     node = NodeState(node_id=node_id, history=history, status=status, labels=labels or {},
-                     last_sample=last, last_sample_at=T0 + seconds, metrics=metrics)
+                     last_sample=last, last_sample_at=T0 + seconds)
+    node.metrics = metrics
     node.proc_info = {p.pid: p for p in procs}
     return node
 

@@ -143,7 +143,8 @@ def test_process_cost_from_cumulative_cpu_time() -> None:
 def test_sums_made_when_samples_come_equal_the_sums_of_the_newest_values() -> None:
     """The fleet summary's GPU sums are made as each sample is folded in (a rollup per
     node); they must be what summing every GPU's newest value gives, with GPUs whose value
-    is unknown left out, and a node whose values are not the ones summed is summed afresh."""
+    is unknown left out, and a node whose rollup is not of its newest sample is summed
+    afresh."""
     from autoglm_tui.cluster.synthetic import SyntheticFleet
 
     fleet = SyntheticFleet(nodes=12, gpus=4, seed=3)
@@ -154,8 +155,15 @@ def test_sums_made_when_samples_come_equal_the_sums_of_the_newest_values() -> No
         for e in fleet.tick_events(101.0 + k):
             st.apply(e)
     some = next(iter(st.nodes.values()))
-    some.metrics[("gpu.util_pct", some.gpu_indices()[0])] = None  # one GPU not known
-    some.metrics = dict(some.metrics)  # not the dict its rollup was made from
+    last = some.last_sample
+    assert last is not None
+    unknown = replace(last, seq=last.seq + 1, t=last.t + 1.0,  # one GPU's util not known
+                      gpus=(replace(last.gpus[0], util_pct=None), *last.gpus[1:]))
+    st.apply(SampleReceived(104.0, some.node_id, unknown))
+    assert some.metrics[("gpu.util_pct", some.gpu_indices()[0])] is None
+    other = list(st.nodes.values())[1]
+    assert other.rollups is not None
+    other.rollups = (last, other.rollups[1])  # a rollup not of its newest sample: not used
     metrics = ("gpu.util_pct", "gpu.mem_used_bytes", "gpu.mem_total_bytes", "gpu.temp_c")
     rolled = aggregate(st.nodes.values(), metrics)
     for node in st.nodes.values():

@@ -366,8 +366,7 @@ def test_untrusted_strings_in_summaries_are_cleaned() -> None:
 
 def test_fast_sample_readers_agree_with_derive() -> None:
     """The engine reads GPU and process values off the sample; they must be derive()'s."""
-    from autoglm_tui.analysis.alerts.frame import GPU_FIELDS, PROC_FIELDS
-    from autoglm_tui.analysis.derive import derive
+    from autoglm_tui.analysis.derive import GPU_FIELDS, PROC_FIELDS, derive
     from autoglm_tui.metrics import METRICS, Scope
     from autoglm_tui.tui.demo import demo_sample
 

@@ -23,25 +23,13 @@ from functools import partial
 from itertools import accumulate, chain, compress, count, islice, repeat
 from typing import Any
 
-from autoglm_tui import metrics
+from autoglm_tui.analysis.derive import GPU_FIELDS, PROC_FIELDS
 from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.services import COUNT_OF, SERVICE_METRICS, ServiceView
 from autoglm_tui.metrics import Scope
 
 Value = float | None
 
-# Per-GPU and per-process metrics read straight off the newest sample: the same values derive()
-# puts in NodeState.metrics (a unit test holds them equal), read without a dict per value.
-GPU_FIELDS: dict[str, Callable[[Any], Any]] = {
-    m.name: operator.attrgetter(m.name.removeprefix("gpu."))
-    for m in metrics.METRICS.values() if m.scope == Scope.GPU
-}
-PROC_FIELDS: dict[str, Callable[[Any], Any]] = {
-    "proc.cpu_pct": operator.attrgetter("cpu_pct"),
-    "proc.rss_bytes": operator.attrgetter("rss_bytes"),
-    "proc.gpu_mem_bytes": operator.attrgetter("gpu_mem_bytes"),
-    "proc.sm_util_pct": operator.attrgetter("sm_pct"),
-}
 NODE_SUBJECTS: tuple[None] = (None,)  # the one subject of a node metric
 # A service rule's `match` on the service itself (sorted (label, value) pairs), or None.
 ServiceMatch = tuple[tuple[str, str], ...] | None
@@ -196,7 +184,7 @@ class ServiceMembers(Members):
     def __init__(self, nodes: Sequence[NodeState], match: ServiceMatch,
                  min_requests: int | None, layouts: Layouts, tag: str) -> None:
         views = [n.services for n in nodes]
-        node_metrics = [n.metrics for n in nodes]
+        node_metrics = [n.node_metrics for n in nodes]
         groups: list[Sequence[Any]] = []
         for vs, m in zip(views, node_metrics, strict=True):
             if vs:
@@ -277,7 +265,7 @@ class Frame:
         self.pos = pos
         self.ats = ats
         self.samples = [n.last_sample for n in nodes]
-        self.metrics = [n.metrics for n in nodes]
+        self.metrics = [n.node_metrics for n in nodes]
         self._interned = interned
         self._layouts = layouts
         self._tag = tag

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import NamedTuple, TypeVar
 
-from autoglm_tui.analysis.history.node import NodeHistory, any_new_value, row_of
+from autoglm_tui.analysis.history.node import NodeHistory, row_of
 from autoglm_tui.analysis.history.store import NAN, Key, Layout
 
 H = TypeVar("H", NodeHistory, "SplitHistory")
@@ -56,11 +56,13 @@ def _first_of(
 
 class _Pick(NamedTuple):
     """A part's row, picked by position out of a point's values: valid while the part's
-    layout is `layout` with `width` columns."""
+    layout is `layout` with `width` columns; `waiting` picks the values of the layout's keys
+    that wait for a first value (None: none of them is in the point)."""
 
     layout: Layout
     width: int
     take: Callable[[list[float | None]], Sequence[float | None]]
+    waiting: Callable[[list[float | None]], Sequence[float | None]] | None
 
 
 def _none(values: list[float | None]) -> tuple[()]:
@@ -69,6 +71,19 @@ def _none(values: list[float | None]) -> tuple[()]:
 
 def _single(at: int) -> Callable[[list[float | None]], tuple[float | None]]:
     return lambda values: (values[at],)
+
+
+def _taker(at: list[int]) -> Callable[[list[float | None]], Sequence[float | None]]:
+    """What picks the values at positions `at` out of a list, as a sequence (in C)."""
+    if not at:
+        return _none
+    if len(at) == 1:
+        return _single(at[0])
+    return itemgetter(*at)
+
+
+def _any_known(values: Sequence[float | None]) -> bool:
+    return values.count(None) != len(values)
 
 
 _ROUTES: dict[tuple[Callable[[Key], bool] | None, ...], dict[str, int]] = {}
@@ -97,7 +112,7 @@ class SplitHistory:
     history with the same parts' `accept`), so no part keeps a set of the keys it refused. A
     copy copies each part as cheaply as a NodeHistory copies."""
 
-    __slots__ = ("_index", "_keys", "_owned", "_picks", "_route", "_seen", "parts")
+    __slots__ = ("_index", "_keys", "_owned", "_picks", "_route", "_row_keys", "_seen", "parts")
 
     def __init__(self, parts: list[NodeHistory]) -> None:
         if not parts:
@@ -115,6 +130,7 @@ class SplitHistory:
         self._keys: list[Key] | None = None
         self._index: dict[Key, int] | None = None  # made when a pick is, then let go
         self._picks: list[_Pick | None] = [None] * len(parts)
+        self._row_keys: tuple[Key, ...] | None = None  # the keys object append_row got last
 
     def _part(self, key: Key) -> NodeHistory | None:
         for part in self.parts:
@@ -140,9 +156,10 @@ class SplitHistory:
         each part's row picked out of its values by position, while the part's columns are
         the ones the positions were found for; other points are looked at key by key (new
         keys found by set operations, only when the point has a key not seen before)."""
+        self._row_keys = None
         order = list(values)
         if order == self._keys:
-            self._append_same(t, values)
+            self._append_same(t, values, list(values.values()), order)
             return
         self._keys = order
         self._index = None
@@ -167,22 +184,33 @@ class SplitHistory:
         for part, keys_new in zip(parts, mine, strict=True):
             part._append(t, values, keys_new)
 
-    def _append_same(self, t: float, values: dict[Key, float | None]) -> None:
-        """append() of a point whose keys (and their order) are the last point's."""
-        got: list[float | None] | None = None
+    def append_row(self, t: float, keys: tuple[Key, ...], row: list[float | None]) -> None:
+        """append() of ``dict(zip(keys, row))``, with no dict made while `keys` is the very
+        object the last call got (the caller keeps it while a node's samples have the same
+        keys): the parts' rows are picked out of `row` by position. `row` is taken over."""
+        if keys is not self._row_keys or self._keys is None:
+            self.append(t, dict(zip(keys, row, strict=True)))
+            self._row_keys = keys
+            return
+        self._append_same(t, None, row, keys)
+
+    def _append_same(self, t: float, values: dict[Key, float | None] | None,
+                     got: list[float | None], keys: Sequence[Key]) -> None:
+        """append() of a point whose keys (and their order) are the last point's: `got` its
+        values in that order, `values` the point as a dict (None: made here if needed)."""
+        got.append(NAN)  # what a column whose key the point lacks picks
         for n, part in enumerate(self.parts):
             if not part._advance(t):
                 continue
             lay = part._lay
             pick = self._picks[n]
             if (pick is None or pick.layout is not lay or pick.width != len(lay.order)
-                    or any_new_value(values, lay)):
+                    or (pick.waiting is not None and _any_known(pick.waiting(got)))):
+                if values is None:
+                    values = dict(zip(keys, got[:-1], strict=True))
                 part._put(t, values, ())  # the columns changed, or a key gets its series
                 self._picks[n] = self._pick(part)
                 continue
-            if got is None:
-                got = list(values.values())
-                got.append(NAN)  # what a column whose key the point lacks picks
             part._push(t, row_of(pick.take(got)))
         if self._index is not None and None not in self._picks:
             self._index = None  # every pick made: the positions are not needed (memory)
@@ -195,14 +223,8 @@ class SplitHistory:
             index = self._index = {k: i for i, k in enumerate(self._keys or ())}
         missing = len(index)
         at = [index.get(k, missing) for k in lay.order]
-        take: Callable[[list[float | None]], Sequence[float | None]]
-        if not at:
-            take = _none
-        elif len(at) == 1:
-            take = _single(at[0])
-        else:
-            take = itemgetter(*at)
-        return _Pick(lay, len(at), take)
+        waiting = [i for k in lay.waiting if (i := index.get(k)) is not None]
+        return _Pick(lay, len(at), _taker(at), _taker(waiting) if waiting else None)
 
     def _mine(self) -> set[Key]:
         if not self._owned:
@@ -210,7 +232,7 @@ class SplitHistory:
         return self._seen
 
     def forget(self, predicate: Callable[[Key], bool]) -> None:
-        self._keys = None  # a forgotten key seen again is new: look at the next point
+        self._keys = self._row_keys = None  # a forgotten key seen again is new: look again
         for part in self.parts:
             part.forget(predicate)
         gone = [k for k in self._seen if predicate(k)]
@@ -283,6 +305,7 @@ class SplitHistory:
         new._seen = self._seen
         new._route = self._route
         new._keys, new._index, new._picks = None, None, [None] * len(new.parts)
+        new._row_keys = None
         self._owned = new._owned = False
         return new
 
