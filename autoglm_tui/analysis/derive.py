@@ -13,7 +13,7 @@ from itertools import chain, repeat
 from operator import ne
 from typing import Any, NamedTuple
 
-from autoglm_tui.analysis.history import Key
+from autoglm_tui.analysis.history import Key, Picker, picker
 from autoglm_tui.analysis.rates import counter_rate, ratio_of_deltas
 from autoglm_tui.metrics import METRICS, Scope
 from autoglm_tui.model import GpuSample, Sample
@@ -50,9 +50,10 @@ GPU_FIGURES = (
 )
 _gpu_values = operator.attrgetter(*GPU_FIGURES)
 PROC_FIGURES = ("proc.cpu_pct", "proc.rss_bytes", "proc.gpu_mem_bytes", "proc.sm_util_pct")
-_proc_values = operator.attrgetter("cpu_pct", "rss_bytes", "gpu_mem_bytes", "sm_pct")
+_PROC_ATTRS = ("cpu_pct", "rss_bytes", "gpu_mem_bytes", "sm_pct")  # ProcSample's, in that order
+_proc_values = operator.attrgetter(*_PROC_ATTRS)
 # Most listed processes use no GPU: their GPU figures are absent, not None.
-_host_proc_values = operator.attrgetter("cpu_pct", "rss_bytes")
+_host_proc_values = operator.attrgetter(*_PROC_ATTRS[:2])
 _INDEX = operator.attrgetter("index")
 _PID = operator.attrgetter("pid")
 _USED_GPUS = operator.attrgetter("gpus")
@@ -63,8 +64,7 @@ GPU_FIELDS: dict[str, Callable[[Any], Any]] = {
     for m in METRICS.values() if m.scope == Scope.GPU
 }
 PROC_FIELDS: dict[str, Callable[[Any], Any]] = dict(zip(
-    PROC_FIGURES, map(operator.attrgetter, ("cpu_pct", "rss_bytes", "gpu_mem_bytes", "sm_pct")),
-    strict=True))
+    PROC_FIGURES, map(operator.attrgetter, _PROC_ATTRS), strict=True))
 _GPU_KEYS: dict[int, tuple[Key, ...]] = {}
 _HEALTH_KEYS: dict[int, tuple[Key, ...]] = {}
 _PROC_KEYS: dict[int, tuple[Key, ...]] = {}
@@ -147,7 +147,7 @@ def keys_of(shape: Shape) -> tuple[Key, ...]:
         if health:
             out += _health_keys(index)
     for pid, uses_gpu in zip(shape.pids, shape.uses_gpu, strict=True):
-        keys = _PROC_KEYS.get(pid) or _proc_keys(pid)
+        keys = _proc_keys(pid)
         out += keys if uses_gpu else keys[:2]
     return tuple(out)
 
@@ -175,9 +175,6 @@ def values_of(sample: Sample, readers: tuple[Reader, ...]) -> list[float | None]
     return out
 
 
-Picker = Callable[[list[float | None]], Sequence[float | None]]
-
-
 def pickers_of(shape: Shape, metrics: Sequence[str]) -> tuple[Picker, ...]:
     """Per GPU metric of `metrics` (each one of GPU_FIGURES), what picks its value on each GPU
     of a sample of this shape (in sample order) out of the list values_of gives."""
@@ -189,17 +186,8 @@ def pickers_of(shape: Shape, metrics: Sequence[str]) -> tuple[Picker, ...]:
     out: list[Picker] = []
     for m in metrics:
         k = GPU_FIGURES.index(m.removeprefix("gpu."))
-        out.append(_picker([s + k for s in starts]))
+        out.append(picker([s + k for s in starts]))
     return tuple(out)
-
-
-def _picker(at: list[int]) -> Picker:
-    if not at:
-        return lambda values: ()
-    if len(at) == 1:
-        only = at[0]
-        return lambda values: (values[only],)
-    return operator.itemgetter(*at)
 
 
 def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:

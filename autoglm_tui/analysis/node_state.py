@@ -8,9 +8,9 @@ import operator
 from dataclasses import dataclass, field
 from itertools import repeat
 
-from autoglm_tui.analysis.derive import Picker, Reader, Shape
+from autoglm_tui.analysis.derive import Reader, Shape
 from autoglm_tui.analysis.gpu_health import GpuHealth, Health, gpu_health, node_health
-from autoglm_tui.analysis.history import History, Key
+from autoglm_tui.analysis.history import History, Key, Picker
 from autoglm_tui.analysis.rollup import Rollup
 from autoglm_tui.analysis.services import ServiceTracker, ServiceView
 from autoglm_tui.events import REGISTRATION_PROBLEMS, NodeStatus

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import NamedTuple
+
+from autoglm_tui.analysis.history import Picker
 
 # The GPU figures of the fleet summary (analysis/aggregate.py)
 ROLLUP_METRICS = ("gpu.util_pct", "gpu.mem_used_bytes", "gpu.mem_total_bytes", "gpu.mem_used_pct",
@@ -32,23 +34,17 @@ class Rollup(NamedTuple):
 
 def rollup_of(values: Iterable[float | None]) -> Rollup:
     """The Rollup of `values`, unknown ones (None) left out (in C)."""
-    known = list(filter(_KNOWN, values))
-    return Rollup(sum(known), len(known), max(known)) if known else Rollup(0.0, 0, -math.inf)
+    known = values if type(values) in (tuple, list) else list(values)
+    if None in known:
+        known = list(filter(_KNOWN, known))
+    return Rollup(sum(known), len(known), max(known)) if known else _NONE  # type: ignore[arg-type]
 
 
-def gpu_rollups(values: list[float | None],
-                pickers: Sequence[Callable[[list[float | None]], Sequence[float | None]]],
-                ) -> tuple[Rollup, ...]:
+def gpu_rollups(values: list[float | None], pickers: Sequence[Picker]) -> tuple[Rollup, ...]:
     """Per metric of ROLLUP_METRICS (in that order), its Rollup over a sample's GPUs: `values`
     is the sample's list of GPU and process figures (derive.values_of), `pickers` what picks
     each metric's values out of it (derive.pickers_of with ROLLUP_METRICS)."""
-    out: list[Rollup] = []
-    for pick in pickers:  # one loop, no call per metric: this runs for every sample
-        known = pick(values)
-        if None in known:
-            known = [v for v in known if v is not None]
-        out.append(Rollup(sum(known), len(known), max(known)) if known else _NONE)  # type: ignore[arg-type]
-    return tuple(out)
+    return tuple([rollup_of(pick(values)) for pick in pickers])
 
 
 _NONE = Rollup(0.0, 0, -math.inf)  # no value known

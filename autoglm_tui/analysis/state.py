@@ -23,7 +23,7 @@ import math
 import operator
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.derive import (
@@ -37,7 +37,7 @@ from autoglm_tui.analysis.derive import (
     values_of,
 )
 from autoglm_tui.analysis.history import Key, NodeHistory, SplitHistory, backfilled
-from autoglm_tui.analysis.node_state import FoldKeys, NodeState
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.process_cost import ProcessCost, sampler_cpu_pct
 from autoglm_tui.analysis.rollup import ROLLUP_METRICS, gpu_rollups
 from autoglm_tui.analysis.services import (
@@ -71,7 +71,6 @@ _PID = operator.attrgetter("pid")
 def _node_level(key: Key) -> bool:
     """A key of a node-level or service figure (not one of a GPU or a process)."""
     return key[1] is None or isinstance(key[1], str)
-
 
 
 def keeps_history(key: Key) -> bool:
@@ -180,8 +179,7 @@ class FleetState:
             c.history = n.history.clone()
             c.metrics = n.metrics  # every figure in (shared: neither changes it again)
             c._unlisted_at, c._unlisted = dict(n._unlisted_at), dict(n._unlisted)
-            c.fold = FoldKeys(n.fold.shape, n.fold.flat, n.fold.read, n.fold.rollup,
-                              n.fold.head, n.fold.row)
+            c.fold = replace(n.fold)  # each side changes its own in place
             c.service_tracker = n.service_tracker.clone()
             new.nodes[node_id] = c
         return new
@@ -354,8 +352,7 @@ class FleetState:
             for pid in listed.intersection(node._unlisted_at):
                 del node._unlisted_at[pid]
                 node._unlisted.pop(pid, None)
-            self._forget_procs(node, t, pids)
-        elif node._unlisted_at:
+        if node._unlisted_at:  # with none, no process is due and none is beyond max_procs
             self._forget_procs(node, t, pids)
 
     def _on_backfill(self, event: HistoryBackfill) -> None:

@@ -32,6 +32,7 @@ references, not the data, and a copy costs memory only for what is new after it.
 
 from autoglm_tui.analysis.history.node import NodeHistory
 from autoglm_tui.analysis.history.split import History, SplitHistory, backfilled
-from autoglm_tui.analysis.history.store import CHUNK, NAN, Key
+from autoglm_tui.analysis.history.store import CHUNK, NAN, Key, Picker, picker
 
-__all__ = ["CHUNK", "NAN", "History", "Key", "NodeHistory", "SplitHistory", "backfilled"]
+__all__ = ["CHUNK", "NAN", "History", "Key", "NodeHistory", "Picker", "SplitHistory",
+           "backfilled", "picker"]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from operator import itemgetter
 from typing import NamedTuple, TypeVar
 
 from autoglm_tui.analysis.history.node import NodeHistory, row_of
-from autoglm_tui.analysis.history.store import NAN, Key, Layout
+from autoglm_tui.analysis.history.store import NAN, Key, Layout, Picker, picker
 
 H = TypeVar("H", NodeHistory, "SplitHistory")
 
@@ -61,25 +60,8 @@ class _Pick(NamedTuple):
 
     layout: Layout
     width: int
-    take: Callable[[list[float | None]], Sequence[float | None]]
-    waiting: Callable[[list[float | None]], Sequence[float | None]] | None
-
-
-def _none(values: list[float | None]) -> tuple[()]:
-    return ()
-
-
-def _single(at: int) -> Callable[[list[float | None]], tuple[float | None]]:
-    return lambda values: (values[at],)
-
-
-def _taker(at: list[int]) -> Callable[[list[float | None]], Sequence[float | None]]:
-    """What picks the values at positions `at` out of a list, as a sequence (in C)."""
-    if not at:
-        return _none
-    if len(at) == 1:
-        return _single(at[0])
-    return itemgetter(*at)
+    take: Picker
+    waiting: Picker | None
 
 
 def _any_known(values: Sequence[float | None]) -> bool:
@@ -224,7 +206,7 @@ class SplitHistory:
         missing = len(index)
         at = [index.get(k, missing) for k in lay.order]
         waiting = [i for k in lay.waiting if (i := index.get(k)) is not None]
-        return _Pick(lay, len(at), _taker(at), _taker(waiting) if waiting else None)
+        return _Pick(lay, len(at), picker(at), picker(waiting) if waiting else None)
 
     def _mine(self) -> set[Key]:
         if not self._owned:

@@ -5,6 +5,8 @@ copied before a change while a copy of its history shares it), so copies share t
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import NamedTuple
 
 Key = tuple[str, "int | str | None"]
@@ -13,6 +15,19 @@ CHUNK = 32  # rows a chunk holds without a coarse tier (with one: a bucket's row
 MERGE_ROWS = 48  # sealed chunks are merged into one once they hold this many rows together
 MERGE_COARSE = 8  # coarse points are merged into runs of this many
 _NANS = array("f", [NAN]) * 4096
+
+
+Picker = Callable[[list[float | None]], Sequence[float | None]]
+
+
+def picker(at: list[int]) -> Picker:
+    """What picks the values at positions `at` out of a list, as a sequence (in C)."""
+    if not at:
+        return lambda values: ()
+    if len(at) == 1:
+        only = at[0]
+        return lambda values: (values[only],)
+    return itemgetter(*at)
 
 
 def nans(n: int) -> array:
