@@ -30,7 +30,8 @@ _ALL = [
     Metric("gpu.mem_util_pct", Scope.GPU, "pct", "GPU memory bandwidth util"),
     Metric("gpu.mem_used_bytes", Scope.GPU, "bytes", "GPU memory used"),
     Metric("gpu.mem_total_bytes", Scope.GPU, "bytes", "GPU memory total", history=False),
-    Metric("gpu.mem_used_pct", Scope.GPU, "pct", "GPU memory used"),
+    # Its history is read off gpu.mem_used_bytes over the newest total (RATIOS).
+    Metric("gpu.mem_used_pct", Scope.GPU, "pct", "GPU memory used", history=False),
     Metric("gpu.temp_c", Scope.GPU, "c", "GPU temperature"),
     Metric("gpu.power_w", Scope.GPU, "w", "GPU power"),
     Metric("gpu.power_limit_w", Scope.GPU, "w", "GPU power limit", history=False),
@@ -114,6 +115,11 @@ _ALL = [
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 # Metrics whose newest value is all that is kept (NodeHistory records no series for them).
 NO_HISTORY: frozenset[str] = frozenset(m.name for m in _ALL if not m.history)
+# Percentages whose history is their numerator's (which keeps one) over the newest value of
+# their denominator (a constant of the device): metric -> (numerator, denominator).
+RATIOS: dict[str, tuple[str, str]] = {
+    "gpu.mem_used_pct": ("gpu.mem_used_bytes", "gpu.mem_total_bytes"),
+}
 
 
 def get(name: str) -> Metric:

@@ -5,6 +5,7 @@ whose docstring says how a node's status is worked out)."""
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -14,6 +15,7 @@ from autoglm_tui.analysis.history import History, Key, Picker
 from autoglm_tui.analysis.rollup import Rollup
 from autoglm_tui.analysis.services import ServiceTracker, ServiceView
 from autoglm_tui.events import REGISTRATION_PROBLEMS, NodeStatus
+from autoglm_tui.metrics import RATIOS
 from autoglm_tui.model import GpuInfo, GpuSample, Hello, ProcSample, Sample
 from autoglm_tui.text import clean
 
@@ -172,6 +174,19 @@ class NodeState:
 
     def metric(self, name: str, subject: int | str | None = None) -> float | None:
         return self.metrics.get((name, subject))
+
+    def window(self, keys: Sequence[Key], since: float, until: float | None = None
+               ) -> tuple[list[float], list[list[float] | None]]:
+        """``history.window`` that also reads the metrics.RATIOS percentages (their history is
+        their numerator's over the newest denominator; None while that is unknown or 0)."""
+        read = [(RATIOS[k[0]][0], k[1]) if k[0] in RATIOS else k for k in keys]
+        times, rows = self.history.window(read, since, until)
+        for n, key in enumerate(keys):
+            row = rows[n]
+            if key[0] in RATIOS and row is not None:
+                total = self.metrics.get((RATIOS[key[0]][1], key[1]))
+                rows[n] = [100.0 * v / total for v in row] if total else None
+        return times, rows
 
     def gpu_health(self) -> tuple[GpuHealth, ...]:
         """Each GPU's health from the newest sample, in its order (analysis/gpu_health.py)."""

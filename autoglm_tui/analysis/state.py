@@ -132,6 +132,7 @@ class FleetState:
         service_window_s: float = DEFAULT_WINDOW_S,
         service_rate_window_s: float = DEFAULT_RATE_WINDOW_S,
         proc_fine_s: float = 60.0,
+        proc_bucket_s: float = 20.0,
     ) -> None:
         self.history_s = history_s
         self.stale_after_intervals = stale_after_intervals
@@ -144,6 +145,7 @@ class FleetState:
         self.service_window_s = service_window_s  # quantiles and error rate of services
         self.service_rate_window_s = service_rate_window_s  # their tokens/s and requests/s
         self.proc_fine_s = min(proc_fine_s, fine_s)  # processes' full-resolution history
+        self.proc_bucket_s = proc_bucket_s  # and their buckets beyond it
         self.nodes: dict[str, NodeState] = {}
         self.registry_ok: bool | None = None  # None: no registry in use
         self.registry_reason: str | None = None
@@ -159,7 +161,7 @@ class FleetState:
                            self.proc_forget_s, self.fine_s, self.bucket_s, self.max_procs,
                            self.reap_after_s, service_window_s=self.service_window_s,
                            service_rate_window_s=self.service_rate_window_s,
-                           proc_fine_s=self.proc_fine_s)
+                           proc_fine_s=self.proc_fine_s, proc_bucket_s=self.proc_bucket_s)
         fresh.version = self.version + 1  # a screen comparing versions repaints
         return fresh
 
@@ -487,19 +489,19 @@ class FleetState:
         """Node and GPU metrics, then process metrics, each in a history covering
         `history_s` at one point a second (processes with a shorter fine tier)."""
         return SplitHistory([
-            self._tiers(self.fine_s, keeps_history),
-            self._tiers(self.proc_fine_s, is_process_metric),
+            self._tiers(self.fine_s, self.bucket_s, keeps_history),
+            self._tiers(self.proc_fine_s, self.proc_bucket_s, is_process_metric),
         ])
 
-    def _tiers(self, fine_s: float, accept: Callable[[Key], bool]) -> NodeHistory:
+    def _tiers(self, fine_s: float, bucket_s: float, accept: Callable[[Key], bool]) -> NodeHistory:
         """A history covering `history_s` at one point a second: `fine_s` of it at full
         resolution (plus one bucket, so a `fine_s` window always reads fine points), the rest
         in `bucket_s` buckets; one tier only when the history is that short."""
-        fine = int(fine_s + self.bucket_s)
-        if self.bucket_s <= 0 or self.history_s <= fine:
+        fine = int(fine_s + bucket_s)
+        if bucket_s <= 0 or self.history_s <= fine:
             return NodeHistory(max(2, int(self.history_s)), accept=accept)
-        buckets = math.ceil((self.history_s - fine_s) / self.bucket_s)
-        return NodeHistory(max(2, fine), self.bucket_s, buckets, accept=accept)
+        buckets = math.ceil((self.history_s - fine_s) / bucket_s)
+        return NodeHistory(max(2, fine), bucket_s, buckets, accept=accept)
 
     def _forget_procs(self, node: NodeState, now: float, listed: tuple[int, ...]) -> None:
         """Forget processes not listed for `proc_forget_s`, and beyond `max_procs` the ones

@@ -10,6 +10,7 @@ from autoglm_tui.analysis.history import Key
 from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import NodeStatus
+from autoglm_tui.metrics import RATIOS
 from autoglm_tui.model import GpuSample, MemSample, ProcGpuUse, ProcSample, Sample
 from tests.unit.samples import sample
 
@@ -41,6 +42,10 @@ def proc(pid: int, gpu_mem: dict[int, int] | None = None, rss: int = 1 << 30,
     return ProcSample(pid, 1, "u", name, f"{name} job.py", 50.0, rss, 100.0, "running", 4, gpus)
 
 
+def _scaled(f: Series, by: float) -> Series:
+    return lambda s: None if (v := f(s)) is None else v * by
+
+
 def make_node(
     series: Mapping[Key, Series],
     seconds: float,
@@ -61,6 +66,12 @@ def make_node(
     if procs is None:
         procs = tuple(proc(100 + i, {i: gpu_used}) for i in range(gpus))
     history = FleetState()._new_history()
+    series = {**series}
+    for key in [k for k in series if k[0] in RATIOS]:  # kept as their numerator's history
+        num, den = RATIOS[key[0]]
+        if den != "gpu.mem_total_bytes":
+            raise ValueError(f"make_node knows no total for {key[0]}")
+        series[(num, key[1])] = _scaled(series.pop(key), 80 * GIB / 100.0)
     n = int(seconds / interval) + 1
     values: dict[Key, float | None] = {}
     for k in range(n):

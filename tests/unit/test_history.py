@@ -497,3 +497,17 @@ def test_a_forgotten_key_back_without_a_value_gets_its_series_at_its_first_value
     assert p in h and h.latest(p) == 9.0
     # its value from before it was forgotten is not shown again: a gap
     assert h.points(p) == [(1.0, None), (2.0, None), (3.0, 9.0)]
+
+
+def test_a_forgotten_key_back_with_no_value_then_a_value_gets_one_column() -> None:
+    """A forgotten key seen again with no value waits for one; when it has one it gets its
+    series back once (it was given a second column while both forgotten and waiting)."""
+    for h in (tiered(capacity=10, bucket_s=5.0, buckets=4),
+              SplitHistory([tiered(capacity=10, bucket_s=5.0, buckets=4)])):
+        h.append(0.0, {K: 1.0, J: 1.0})
+        h.forget(lambda k: k == K)
+        h.append(1.0, {K: None, J: 2.0})
+        h.append(2.0, {J: 3.0, K: 5.0})  # another order: looked at key by key
+        h.append(3.0, {J: 4.0, K: 6.0})
+        assert h.keys() == [J, K]
+        assert h.points(K) == [(0.0, None), (1.0, None), (2.0, 5.0), (3.0, 6.0)]

@@ -1,5 +1,7 @@
 import itertools
 
+import pytest
+
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import (
@@ -354,17 +356,24 @@ def test_processes_keep_a_shorter_fine_tier_and_constants_keep_no_history() -> N
     proc_points = node.history.points(("proc.cpu_pct", 7))
     recent = [t for t, _ in proc_points if t > now - 60.0]
     assert recent == [now - 59.0 + s for s in range(60)]  # the last minute at full rate
-    older = [t for t, _ in proc_points if t <= now - 70.0]
-    # then 10 s buckets (the first stands at its first sample, 101 s)
-    assert older[:2] == [101.0, 110.0]
-    assert {b - a for a, b in itertools.pairwise(older[1:])} == {10.0}
+    older = [t for t, _ in proc_points if t <= now - 80.0]
+    # then 20 s buckets (the first stands at its first sample, 101 s)
+    assert older[:2] == [101.0, 120.0]
+    assert {b - a for a, b in itertools.pairwise(older[1:])} == {20.0}
     assert proc_points[0][0] <= now - 390.0  # all of it still there, coarser
-    # a device's constants: newest value only (the percentage used keeps history: diagnosis)
-    assert node.metric("gpu.mem_total_bytes", 0) is not None
-    for name in ("gpu.mem_total_bytes", "gpu.power_limit_w"):
+    # a device's constants: newest value only
+    total = node.metric("gpu.mem_total_bytes", 0)
+    assert total
+    for name in ("gpu.mem_total_bytes", "gpu.power_limit_w", "gpu.mem_used_pct"):
         assert node.history.points((name, 0)) == []
-    assert node.history.points(("gpu.mem_used_pct", 0))
-    assert node.history.points(("gpu.mem_used_bytes", 0))  # the rest keeps its history
+    used = node.history.points(("gpu.mem_used_bytes", 0))  # the rest keeps its history
+    assert used
+    # the percentage used is read off the bytes' history (the diagnosis reads it so)
+    times, (pct, raw) = node.window([("gpu.mem_used_pct", 0), ("gpu.mem_used_bytes", 0)],
+                                    since=0.0)
+    assert times == [t for t, _ in used] and raw is not None and pct is not None
+    assert pct == pytest.approx([100.0 * v / total for v in raw])
+    assert pct[-1] == pytest.approx(node.metric("gpu.mem_used_pct", 0), rel=1e-6)
 
 
 def test_gpu_indices_come_from_the_newest_sample_else_the_hello() -> None:

@@ -63,7 +63,7 @@ class Context:
         if hit is not None:
             return hit
         since = self.now - seconds
-        times, rows = node.history.window(ks, since, self.now)
+        times, rows = node.window(ks, since, self.now)
         w = Window(since, self.now, times, {k: r for k, r in zip(ks, rows, strict=True)
                                             if r is not None})
         self._windows[cache_key] = w
@@ -73,7 +73,7 @@ class Context:
     def span(self, node: NodeState, keys: Iterable[Key], since: float, until: float) -> Window:
         """The node's series over [since, until] (not cached)."""
         ks = tuple(keys)
-        times, rows = node.history.window(ks, since, until)
+        times, rows = node.window(ks, since, until)
         return Window(since, until, times, {k: r for k, r in zip(ks, rows, strict=True)
                                             if r is not None})
 

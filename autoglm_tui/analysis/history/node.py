@@ -190,11 +190,11 @@ class NodeHistory:
     def _flat(self) -> tuple[array, int]:
         """The open rows as one flat array (short rows padded with gaps) and its width."""
         width = len(self._lay.order)
-        flat = array("f")
+        flat = nans(width * len(self._rows))  # gaps, allocated at its size; then the rows
+        at = 0
         for row in self._rows:
-            flat.extend(row)
-            if len(row) < width:
-                flat.extend(nans(width - len(row)))
+            flat[at:at + len(row)] = row
+            at += width
         return flat, width
 
     def _seal(self) -> None:
@@ -432,8 +432,8 @@ def _bucket_stats(flat: array, width: int, a: int, b: int) -> tuple[array, array
     n = b - a
     cols = list(zip(*[flat[i * width:(i + 1) * width] for i in range(a, b)], strict=True))
     totals = list(map(sum, cols))
-    mean = array("f", map(truediv, totals, repeat(n, len(totals))))
-    peak = array("f", map(max, cols))
+    mean = array("f", list(map(truediv, totals, repeat(n, len(totals)))))  # from a list:
+    peak = array("f", list(map(max, cols)))  # allocated at its size
     for s in compress(count(), map(ne, totals, totals)):  # a gap (NaN) in the column
         mean[s], peak[s] = _column_stats(cols[s])
     return mean, peak

@@ -68,18 +68,25 @@ def _any_known(values: Sequence[float | None]) -> bool:
     return values.count(None) != len(values)
 
 
-_ROUTES: dict[tuple[Callable[[Key], bool] | None, ...], dict[str, int]] = {}
+class _Routes(NamedTuple):
+    """The verdicts of split histories whose parts have the same `accept` (one for every node
+    of a fleet): metric name -> part index (-1: no part), and the keys no part takes."""
+
+    part: dict[str, int]
+    refused: set[Key]
+
+
+_ROUTES: dict[tuple[Callable[[Key], bool] | None, ...], _Routes] = {}
 _ROUTES_MAX = 256  # sets of parts (then it starts again)
+_REFUSED_MAX = 1 << 16  # keys no part takes, kept to skip them at once (then it starts again)
 
 
-def _routes(accepts: tuple[Callable[[Key], bool] | None, ...]) -> dict[str, int]:
-    """The metric name -> part index (-1: no part) verdicts of split histories whose parts
-    have these `accept` (one dict for every node of a fleet)."""
+def _routes(accepts: tuple[Callable[[Key], bool] | None, ...]) -> _Routes:
     route = _ROUTES.get(accepts)
     if route is None:
         if len(_ROUTES) >= _ROUTES_MAX:
             _ROUTES.clear()
-        route = _ROUTES[accepts] = {}
+        route = _ROUTES[accepts] = _Routes({}, set())
     return route
 
 
@@ -88,13 +95,14 @@ class SplitHistory:
     lives in the first part that accepts it. Reads and writes look like one NodeHistory's.
 
     Every part sees every point (its row holds only its own keys) and so shares the sequence of
-    times; a point whose keys were all seen before (one subset test in C) is not searched for
-    new keys. New keys are routed here, each to the part that takes it: the parts' `accept`
-    decide by a key's metric name (the verdict is kept per name and shared by every split
-    history with the same parts' `accept`), so no part keeps a set of the keys it refused. A
-    copy copies each part as cheaply as a NodeHistory copies."""
+    times. A point's new keys (those of no part's layout, and not refused by every part: set
+    differences in C) are routed here, each to the part that takes it: the parts' `accept`
+    decide by a key's metric name. The verdict is kept per name, and the keys every part
+    refuses in one set, both shared by every split history with the same parts' `accept`, so
+    no history keeps a set of the keys it refused or saw. A copy copies each part as cheaply
+    as a NodeHistory copies."""
 
-    __slots__ = ("_index", "_keys", "_owned", "_picks", "_route", "_row_keys", "_seen", "parts")
+    __slots__ = ("_index", "_keys", "_picks", "_route", "_row_keys", "parts")
 
     def __init__(self, parts: list[NodeHistory]) -> None:
         if not parts:
@@ -103,8 +111,6 @@ class SplitHistory:
         for n, part in enumerate(parts):
             part._accept = _first_of(own[n], own[:n])
         self.parts = parts
-        self._seen: set[Key] = set()  # keys of every point so far, less the forgotten ones
-        self._owned = True  # False while a copy shares `_seen`
         self._route = _routes(tuple(own))
         # The keys of the last point, in its order, with their positions, and per part how to
         # pick its row out of a point's values (see append): a node's points mostly have the
@@ -146,16 +152,23 @@ class SplitHistory:
         self._keys = order
         self._index = None
         self._picks = [None] * len(self.parts)
-        keys = values.keys()
         parts = self.parts
-        if keys <= self._seen:
+        refused = self._route.refused
+        new = values.keys() - refused
+        for part in parts:
+            new -= part._lay.slots.keys()
+        for part in parts:
+            if part._lay.dead:  # forgotten: new again when seen again
+                new |= values.keys() & part._lay.dead
+        for part in parts:  # waiting for a first value: the part looks at them each point
+            if part._lay.waiting:
+                new -= part._lay.waiting
+        if not new:
             for part in parts:
                 part._append(t, values, ())
             return
-        new = keys - self._seen
-        self._mine().update(new)
         mine: list[list[Key]] = [[] for _ in parts]
-        route = self._route
+        route = self._route.part
         for key in new:
             n = route.get(key[0])
             if n is None:
@@ -163,6 +176,10 @@ class SplitHistory:
                     (i for i, p in enumerate(parts) if p._accept is None or p._accept(key)), -1)
             if n >= 0:
                 mine[n].append(key)
+            else:
+                if len(refused) >= _REFUSED_MAX:
+                    refused.clear()
+                refused.add(key)
         for part, keys_new in zip(parts, mine, strict=True):
             part._append(t, values, keys_new)
 
@@ -208,18 +225,10 @@ class SplitHistory:
         waiting = [i for k in lay.waiting if (i := index.get(k)) is not None]
         return _Pick(lay, len(at), picker(at), picker(waiting) if waiting else None)
 
-    def _mine(self) -> set[Key]:
-        if not self._owned:
-            self._seen, self._owned = set(self._seen), True
-        return self._seen
-
     def forget(self, predicate: Callable[[Key], bool]) -> None:
         self._keys = self._row_keys = None  # a forgotten key seen again is new: look again
         for part in self.parts:
             part.forget(predicate)
-        gone = [k for k in self._seen if predicate(k)]
-        if gone:  # seen again, they are looked for as new (a forgotten key comes back)
-            self._mine().difference_update(gone)
 
     @property
     def fine_since(self) -> float | None:
@@ -284,11 +293,9 @@ class SplitHistory:
         """An independent copy (a replay checkpoint keeps one): each part's cheap copy."""
         new = SplitHistory.__new__(SplitHistory)
         new.parts = [part.clone() for part in self.parts]
-        new._seen = self._seen
         new._route = self._route
         new._keys, new._index, new._picks = None, None, [None] * len(new.parts)
         new._row_keys = None
-        self._owned = new._owned = False
         return new
 
 

@@ -80,7 +80,9 @@ def merge(chunks: list[Chunk], skip: int, rows: int) -> None:
             for i in range(len(c.times)):
                 dst.extend(src[i * c.width:(i + 1) * c.width])
                 dst.extend(pad)
-    chunks[-run:] = [Chunk(times, flat, width, last.slots, last.epoch, True, peak)]
+    # Slices are allocated at their size: the arrays grown above hold up to an eighth more.
+    chunks[-run:] = [Chunk(times[:], flat[:], width, last.slots, last.epoch, True,
+                           None if peak is None else peak[:])]
 
 
 class Layout:
@@ -116,10 +118,10 @@ class Layout:
         new = values.keys() - self.slots.keys()
         if new and self.ignored:
             new -= self.ignored
-        if new and self.waiting:
-            new -= self.waiting
         if self.dead:
             new |= values.keys() & self.dead
+        if new and self.waiting:  # looked at each point until they have a value
+            new -= self.waiting
         return new
 
     def copy(self) -> Layout:
