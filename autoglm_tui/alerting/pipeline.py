@@ -19,9 +19,9 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autoglm_tui.alerting.alert_log import AlertLog, LogInUse
 from autoglm_tui.alerting.alertmanager import AlertmanagerClient
@@ -40,9 +40,8 @@ RESTATE_MIN_S = 60.0
 FIRE_NOTES_MAX = 1000  # alerts whose on_fire notes are kept before the forgotten are pruned
 
 
-@dataclass(frozen=True, slots=True)
-class AlertRow:
-    """One line of the alerts pane."""
+class AlertRow(NamedTuple):
+    """One line of the alerts pane (a tuple: a large fleet makes thousands a second)."""
 
     alert: Alert
     acked: bool
@@ -230,6 +229,8 @@ class AlertPipeline:
         # those up only when there are some.
         silencing = any(s.until > now for s in store.silences)
         keyed = bool(store.acks or self.fire_notes)
+        if not silencing and not keyed:
+            return list(map(AlertRow, self.engine.alerts(), repeat(False), repeat(None)))
         for a in self.engine.alerts():
             s = store.silenced(a.rule.name, a.target, now) if silencing else None
             if s is not None and not include_silenced:

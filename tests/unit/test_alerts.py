@@ -551,3 +551,31 @@ min_peers = 2
     thrice = play(rules, series, extra_evals=[T0 + i + d for i in range(26) for d in (0.3, 0.6)])
     assert events(once) == events(thrice)
     assert {e[2] for e in events(once)} == {"hot", "spike", "spread", "zone"}
+
+
+def test_a_firing_gpu_alert_follows_each_sample_and_keeps_its_worst_while_it_dips() -> None:
+    """What the alerts pane shows of a firing alert: its newest value, the value it last held
+    at (the group's worst member), when it last held, and since when it dipped."""
+    rules = parse_rules(HOT.replace('for = "3s"', 'for = "0s"\nkeep_firing_for = "30s"'))[0]
+    engine = AlertEngine(rules)
+    state = FleetState()
+    state.apply(NodeJoined(T0, "n1"))
+    state.apply(HelloReceived(T0, "n1", hello("n1", gpus=0)))
+
+    def step(t: float, util: float) -> None:
+        changes = state.apply(SampleReceived(T0 + t, "n1", _gpu_sample(T0 + t, int(t) + 1,
+                                                                          {0: util, 1: 10.0})))
+        engine.evaluate(state, T0 + t, changes + state.tick(T0 + t))
+
+    for t, util in enumerate([90.0, 97.0, 93.0]):
+        step(float(t), util)
+        (a,) = engine.active()
+        assert (a.state, a.value, a.held_value, a.last_true, a.false_since) == (
+            AlertState.FIRING, util, util, T0 + t, None)
+    step(3.0, 60.0)  # dips: still firing (keep_firing_for), the held value stays
+    (a,) = engine.active()
+    assert (a.state, a.value, a.held_value, a.last_true, a.false_since) == (
+        AlertState.FIRING, 60.0, 93.0, T0 + 2, T0 + 3)
+    step(4.0, 91.0)  # holds again: the dip is forgotten
+    (a,) = engine.active()
+    assert (a.value, a.held_value, a.last_true, a.false_since) == (91.0, 91.0, T0 + 4, None)
