@@ -155,14 +155,8 @@ class SplitHistory:
         parts = self.parts
         refused = self._route.refused
         new = values.keys() - refused
-        for part in parts:
-            new -= part._lay.slots.keys()
-        for part in parts:
-            if part._lay.dead:  # forgotten: new again when seen again
-                new |= values.keys() & part._lay.dead
-        for part in parts:  # waiting for a first value: the part looks at them each point
-            if part._lay.waiting:
-                new -= part._lay.waiting
+        for part in parts:  # new to every part (a key lives in one part; the rest never see it)
+            new &= part._lay.new_keys(values)
         if not new:
             for part in parts:
                 part._append(t, values, ())

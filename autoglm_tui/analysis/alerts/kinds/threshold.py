@@ -24,13 +24,10 @@ from autoglm_tui.analysis.alerts.core import (
 )
 from autoglm_tui.analysis.alerts.frame import Frame, hits
 from autoglm_tui.analysis.alerts.kind import Checks, RuleKind
-from autoglm_tui.analysis.alerts.model import AlertState
 from autoglm_tui.analysis.alerts.rule import Rule, format_number
 from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import Scope
-
-FIRING = AlertState.FIRING
 
 
 class ThresholdKind(RuleKind):
@@ -113,17 +110,8 @@ def _threshold(engine: EngineCore, c: Compiled, f: Frame) -> None:
         for s, v in zip(subs, vals, strict=True):
             if v is not None:
                 hold = cmp(v, th)
-                if hold:
-                    a = act.get(s)
-                    if a is not None and a.state is FIRING and a.restored_summary is None:
-                        # still firing: what step would do, without the call (thousands of
-                        # GPUs in a busy fleet)
-                        a.value = a.held_value = v
-                        a.last_true, a.false_since = at, None
-                        continue
-                    step(c, node, s, at, (True, v, None))
-                elif s in act:
-                    step(c, node, s, at, (False, v, None))
+                if hold or s in act:
+                    step(c, node, s, at, (hold, v, None))
         if scope is not Scope.GPU:
             engine.gone(c, node, at, subs)
 
