@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from math import isnan
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from autoglm_tui import format as fmt
@@ -92,21 +94,6 @@ def alert_value(alert: Alert) -> str:
     return fmt.in_unit(value, kind_of(alert.rule.kind).value_unit(alert.rule))
 
 
-def subject_of(alert: Alert) -> str:
-    t = alert.target
-    if t.group is not None:
-        return "group"
-    if not t.node:
-        return "fleet"
-    if t.gpu is not None:
-        return "gpu"
-    if t.pid is not None:
-        return "pid"
-    if t.service is not None:
-        return "service"
-    return "node"
-
-
 def _badness(row: AlertRow) -> tuple[int, float]:
     """Sort key putting the worst member first: known values before unknown ones, then the
     furthest in the rule's direction."""
@@ -117,10 +104,24 @@ def _badness(row: AlertRow) -> tuple[int, float]:
     return (0, v if a.rule.op in LOW_IS_WORSE else -v)
 
 
-def _target_order(row: AlertRow) -> tuple[str, int, int, str, str]:
-    t = row.alert.target
-    return (t.node, -1 if t.gpu is None else t.gpu, -1 if t.pid is None else t.pid,
-            t.service or "", t.group or "")
+def _worst(members: list[AlertRow], alerts: list[Alert]) -> AlertRow:
+    """The first member furthest past the threshold (min by _badness), found in C while
+    every member's held value is known."""
+    held = list(map(_HELD, alerts))
+    if None in held or any(map(isnan, held)):
+        return min(members, key=_badness)
+    pick = min if alerts[0].rule.op in LOW_IS_WORSE else max  # one rule: one direction
+    return members[held.index(pick(held))]
+
+
+_ORDER = attrgetter("alert.target.order")
+_ALERT = attrgetter("alert")
+_HELD = attrgetter("held_value")
+_KIND = attrgetter("target.kind")
+_NODE = attrgetter("target.node")
+_SINCE = attrgetter("active_since")
+_ACKED = attrgetter("acked")
+_SILENCE = attrgetter("silence")
 
 
 def group_alerts(rows: Iterable[AlertRow], now: float) -> list[AlertGroup]:
@@ -132,26 +133,28 @@ def group_alerts(rows: Iterable[AlertRow], now: float) -> list[AlertGroup]:
         buckets.setdefault((a.state, a.rule.name), []).append(row)
     out = []
     for (state, rule), members in buckets.items():
-        members.sort(key=_target_order)
-        alerts = [r.alert for r in members]
-        subjects = {subject_of(a) for a in alerts}
+        members.sort(key=_ORDER)
+        alerts = list(map(_ALERT, members))
+        subjects = set(map(_KIND, alerts))
         if state == AlertState.RESOLVED:
             since = max((a.resolved_at or a.last_true) for a in alerts)
         else:
-            since = min(a.active_since for a in alerts)
+            since = min(map(_SINCE, alerts))
+        nodes = set(map(_NODE, alerts))
+        nodes.discard("")  # group and fleet alerts have no node
         out.append(AlertGroup(
             key=f"{state.value}|{rule}",
             rule=rule,
             state=state,
             severity=alerts[0].severity,
             rows=tuple(members),
-            worst=min(members, key=_badness),
-            nodes=len({a.target.node for a in alerts if a.target.node}),
+            worst=_worst(members, alerts),
+            nodes=len(nodes),
             subject=subjects.pop() if len(subjects) == 1 else "target",
             since=since,
             age_s=max(0.0, now - since),
-            acked=sum(1 for r in members if r.acked),
-            silenced=sum(1 for r in members if r.silence is not None),
+            acked=sum(map(_ACKED, members)),
+            silenced=len(members) - list(map(_SILENCE, members)).count(None),
         ))
     out.sort(key=lambda g: (STATE_RANK.get(g.state, 9), SEVERITY_RANK.get(g.severity, 9),
                             -g.size, g.rule))

@@ -121,9 +121,10 @@ def aggregate(
     gpu_cols = [(m, col) for m, col in gpu_all if m not in ROLLUP_METRICS]
 
     def add(m: str, r: Rollup) -> None:
-        totals[m] += r.sum
-        counts[m] += r.count
-        peaks[m] = max(peaks[m], r.peak)
+        total, count, peak = r
+        totals[m] += total
+        counts[m] += count
+        peaks[m] = max(peaks[m], peak)
 
     # Service metrics count at their node-level value (subject None).
     node_keys = [(m, (m, None)) for m in metrics

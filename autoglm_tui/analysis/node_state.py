@@ -83,7 +83,7 @@ class NodeState:
     sampler_cpu_pct: float | None = None  # the sampler's own CPU between its last two samples
     _gpus: tuple[object, tuple[int, ...]] | None = field(default=None, repr=False, compare=False)
     # ROLLUP_METRICS summed over the GPUs of a sample (the one they were read from)
-    rollups: tuple[Sample, tuple[Rollup, ...]] | None = field(
+    rollups: tuple[Sample, list[Rollup]] | None = field(
         default=None, repr=False, compare=False)
     # The newest derived values (see `metrics`): node-level and service figures at once, the
     # GPU and process figures (keys, values) added on first read

@@ -13,7 +13,6 @@ import math
 import operator
 from collections.abc import Iterable, Sequence
 from functools import partial
-from typing import NamedTuple
 
 from autoglm_tui.analysis.history import Picker
 
@@ -23,13 +22,9 @@ ROLLUP_METRICS = ("gpu.util_pct", "gpu.mem_used_bytes", "gpu.mem_total_bytes", "
 _KNOWN = partial(operator.is_not, None)
 
 
-class Rollup(NamedTuple):
-    """Values of one metric: the sum and count of the known ones, and the peak (-inf when
-    none is known)."""
-
-    sum: float
-    count: int
-    peak: float
+# Values of one metric: the sum and count of the known ones, and the peak (-inf when none is
+# known). A plain tuple: a sample makes six of them as it is folded in.
+Rollup = tuple[float, int, float]
 
 
 def rollup_of(values: Iterable[float | None]) -> Rollup:
@@ -37,14 +32,21 @@ def rollup_of(values: Iterable[float | None]) -> Rollup:
     known = values if type(values) in (tuple, list) else list(values)
     if None in known:
         known = list(filter(_KNOWN, known))
-    return Rollup(sum(known), len(known), max(known)) if known else _NONE  # type: ignore[arg-type]
+    return (sum(known), len(known), max(known)) if known else _NONE  # type: ignore[arg-type]
 
 
-def gpu_rollups(values: list[float | None], pickers: Sequence[Picker]) -> tuple[Rollup, ...]:
+def gpu_rollups(values: list[float | None], pickers: Sequence[Picker]) -> list[Rollup]:
     """Per metric of ROLLUP_METRICS (in that order), its Rollup over a sample's GPUs: `values`
     is the sample's list of GPU and process figures (derive.values_of), `pickers` what picks
-    each metric's values out of it (derive.pickers_of with ROLLUP_METRICS)."""
-    return tuple([rollup_of(pick(values)) for pick in pickers])
+    each metric's values out of it (derive.pickers_of with ROLLUP_METRICS). rollup_of's
+    work, written out in one loop: this runs for every sample."""
+    out = []
+    for pick in pickers:
+        known = pick(values)
+        if None in known:
+            known = list(filter(_KNOWN, known))
+        out.append((sum(known), len(known), max(known)) if known else _NONE)
+    return out
 
 
-_NONE = Rollup(0.0, 0, -math.inf)  # no value known
+_NONE: Rollup = (0.0, 0, -math.inf)  # no value known

@@ -117,3 +117,27 @@ def test_unknown_values_come_last_and_empty_input() -> None:
     (g,) = group_alerts(rows, NOW)
     assert g.worst.alert.target.gpu == 1
     assert group_alerts([], NOW) == []
+
+
+def test_the_worst_member_is_the_furthest_past_the_threshold_unknown_values_last() -> None:
+    """The group line names the member furthest in the rule's direction (the first in target
+    order on a tie); a member with no value (None or NaN) is never worse than one with a
+    value, and a group with no value at all names its first member."""
+    nan = float("nan")
+    high = [row("gpu_util_high", "node-001", 0, 90.0, AlertState.PENDING),
+            row("gpu_util_high", "node-001", 1, None, AlertState.PENDING),
+            row("gpu_util_high", "node-001", 2, nan, AlertState.PENDING),
+            row("gpu_util_high", "node-002", 0, 97.0, AlertState.PENDING),
+            row("gpu_util_high", "node-003", 0, 97.0, AlertState.PENDING)]
+    (group,) = group_alerts(high[::-1], NOW)  # any order in: target order out
+    assert group.worst_text() == "node-002 gpu0 97.0%"
+    low = [row("gpu_util_low", "node-001", 0, 12.0, AlertState.FIRING),
+           row("gpu_util_low", "node-001", 1, 3.0, AlertState.FIRING),
+           row("gpu_util_low", "node-002", 0, 3.0, AlertState.FIRING)]
+    (group,) = group_alerts(low, NOW)
+    assert group.worst_text() == "node-001 gpu1 3.0%"
+    unknown = [row("gpu_util_high", f"node-00{n}", 0, v, AlertState.PENDING)
+               for n, v in ((2, nan), (1, None))]
+    (group,) = group_alerts(unknown, NOW)
+    assert group.worst is group.rows[0] and str(group.worst.alert.target) == "node-001 gpu0"
+    assert (group.nodes, group.subject, group.acked, group.silenced) == (2, "gpu", 0, 0)

@@ -579,3 +579,30 @@ def test_a_firing_gpu_alert_follows_each_sample_and_keeps_its_worst_while_it_dip
     step(4.0, 91.0)  # holds again: the dip is forgotten
     (a,) = engine.active()
     assert (a.value, a.held_value, a.last_true, a.false_since) == (91.0, 91.0, T0 + 4, None)
+
+
+def test_active_alerts_list_firing_then_pending_each_most_severe_then_oldest_first() -> None:
+    """What the alerts pane lists first: firing before pending; within each, critical before
+    warning before info; then the alert that started first."""
+    rules = (
+        '[[rule]]\nname = "warn"\nmetric = "gpu.util_pct"\nthreshold = 85\nfor = "2s"\n'
+        '[[rule]]\nname = "crit"\nmetric = "gpu.util_pct"\nthreshold = 95\nfor = "2s"\n'
+        'severity = "critical"\n'
+        '[[rule]]\nname = "note"\nmetric = "gpu.temp_c"\nthreshold = 60\nfor = "2s"\n'
+        'severity = "info"\n'
+    )
+    p = play(rules, {("n1", "gpu.util_pct", 0): "90 90 90 90 90 90",  # warn, firing from 2 s
+                     ("n1", "gpu.util_pct", 1): "10 10 10 99 99 99",  # warn + crit, from 3 s
+                     ("n1", "gpu.util_pct", 2): "10 10 10 10 99 99",  # warn + crit, pending
+                     ("n1", "gpu.temp_c", 0): "70 70 70 70 70 70",  # note, firing from 2 s
+                     ("n1", "gpu.temp_c", 1): "10 10 10 10 70 70"})  # note, pending
+    got = [(a.state.value, a.rule.name, str(a.target)) for a in p.engine.active()]
+    assert got == [
+        ("firing", "crit", "n1 gpu1"),
+        ("firing", "warn", "n1 gpu0"),
+        ("firing", "warn", "n1 gpu1"),
+        ("firing", "note", "n1 gpu0"),
+        ("pending", "crit", "n1 gpu2"),
+        ("pending", "warn", "n1 gpu2"),
+        ("pending", "note", "n1 gpu1"),
+    ]

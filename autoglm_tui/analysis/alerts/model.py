@@ -35,6 +35,27 @@ class Target:
     service: str | None = None  # the service id on the node (its name, else KIND:PORT)
     group: str | None = None  # a replica group, "LABEL=VALUE" (group-level findings)
     finding: str | None = None  # the finding's name (diagnosis alerts)
+    # Made once with the target (lists of thousands of alerts sort and count by them in C):
+    # what it is ("group", "fleet", "gpu", "pid", "service" or "node"), and its place in a
+    # list (node, then GPU, pid, service, group).
+    kind: str = field(init=False, repr=False, compare=False)
+    order: tuple[str, int, int, str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.group is not None:
+            kind = "group"
+        elif not self.node:
+            kind = "fleet"
+        elif self.gpu is not None:
+            kind = "gpu"
+        elif self.pid is not None:
+            kind = "pid"
+        else:
+            kind = "service" if self.service is not None else "node"
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "order", (
+            self.node, -1 if self.gpu is None else self.gpu, -1 if self.pid is None else self.pid,
+            self.service or "", self.group or ""))
 
     @property
     def subject(self) -> int | str | None:

@@ -11,7 +11,10 @@ is cleaned and drawn as plain Text, never markup.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
+from itertools import compress, repeat
+from operator import attrgetter, is_
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
@@ -60,6 +63,8 @@ class AlertView:
 LIST_FIRING_UP_TO = 3  # a firing rule on this many targets or fewer: one line per alert
 MANY_ALERTS = 200  # beyond this many, the list is read at most once a second
 _VIEWS: WeakKeyDictionary[AlertPipeline, AlertView] = WeakKeyDictionary()
+_STATE = attrgetter("alert.state")
+_NODE = attrgetter("alert.target.node")
 
 
 def alert_view(pipeline: AlertPipeline | None) -> AlertView:
@@ -76,11 +81,8 @@ def alert_view(pipeline: AlertPipeline | None) -> AlertView:
             and (view.counts == counts or total > 10 * MANY_ALERTS)):
         return view
     rows = pipeline.rows()
-    per: dict[str, int] = {}
-    for r in rows:
-        if r.alert.state == AlertState.FIRING:
-            node = r.alert.target.node
-            per[node] = per.get(node, 0) + 1
+    firing = compress(rows, map(is_, map(_STATE, rows), repeat(AlertState.FIRING)))
+    per = dict(Counter(map(_NODE, firing)))  # (in C: thousands of alerts in a large fleet)
     view = _VIEWS[pipeline] = AlertView(pipeline.version, second, counts, rows, per)
     return view
 
