@@ -38,15 +38,8 @@ def rollup_of(values: Iterable[float | None]) -> Rollup:
 def gpu_rollups(values: list[float | None], pickers: Sequence[Picker]) -> list[Rollup]:
     """Per metric of ROLLUP_METRICS (in that order), its Rollup over a sample's GPUs: `values`
     is the sample's list of GPU and process figures (derive.values_of), `pickers` what picks
-    each metric's values out of it (derive.pickers_of with ROLLUP_METRICS). rollup_of's
-    work, written out in one loop: this runs for every sample."""
-    out = []
-    for pick in pickers:
-        known = pick(values)
-        if None in known:
-            known = list(filter(_KNOWN, known))
-        out.append((sum(known), len(known), max(known)) if known else _NONE)
-    return out
+    each metric's values out of it (derive.pickers_of with ROLLUP_METRICS)."""
+    return [rollup_of(pick(values)) for pick in pickers]
 
 
 _NONE: Rollup = (0.0, 0, -math.inf)  # no value known
