@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
@@ -58,6 +58,16 @@ def same(a: Text, b: Text) -> bool:
         and a.spans == b.spans
         and a.justify == b.justify
     )
+
+
+def _in_order(spans: list[Span]) -> bool:
+    """Whether each span ends before the next begins (as Text.append makes them)."""
+    end = 0
+    for span in spans:
+        if span.start < end:
+            return False
+        end = span.end
+    return True
 
 
 def lay_out(cells: Sequence[Text], columns: Sequence[Column]) -> Text:
@@ -164,6 +174,9 @@ class LiveTable(ScrollView, can_focus=True):
         self._sort_key: str | None = None
         self._sort_reverse = False
         self.rows_built = 0  # rows built since start (benchmarks read it)
+        # The widget's own Rich style (background and text colour, a walk up the DOM), read
+        # once per `show` and whenever the styles change, not once per line drawn.
+        self._base: Style | None = None
 
     # ------------------------------------------------------------------ columns
 
@@ -242,6 +255,7 @@ class LiveTable(ScrollView, can_focus=True):
         self._render = render
         self._row_key = key
         self._rows.clear()
+        self._base = None
         self._kept, self._built = self._built, {}
         if keep is not None and (old_row >= len(items) or items[old_row] != keep):
             row = self.row_of(keep)
@@ -314,10 +328,16 @@ class LiveTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ drawing
 
+    def _base_style(self) -> Style:
+        base = self._base
+        if base is None:
+            base = self._base = self.rich_style
+        return base
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         scroll_x = int(self.scroll_x)
-        base = self.rich_style
+        base = self._base_style()
         if y < HEADER_ROWS:
             strip = self._header_strip()
         else:
@@ -356,7 +376,7 @@ class LiveTable(ScrollView, can_focus=True):
         else:
             render = self._render
             cells = render(item) if render is not None else ()
-            strip = self._cells_strip(cells).apply_style(self.rich_style)
+            strip = self._cells_strip(cells)
             self.rows_built += 1
         if key is not None:
             self._built[item] = (key, strip)
@@ -364,11 +384,16 @@ class LiveTable(ScrollView, can_focus=True):
         return strip
 
     def _cells_strip(self, cells: Sequence[Text]) -> Strip:
-        """One row's cells laid out at their columns' widths, as segments (what `lay_out`
-        does, without building one Text of the whole row first)."""
+        """One row's cells laid out at their columns' widths, as segments in the widget's
+        style (what `lay_out` does, without building one Text of the whole row first). A cell
+        of one style (most are) is one segment, made here; a cell with spans is rendered by
+        Rich, its own style under its spans' and the widget's under both."""
         console = self.app.console
+        get_style = console.get_style
         null = Style.null()
+        widget = self._base_style()
         segments: list[Segment] = []
+        add = segments.append
         for col, cell in zip(self._laid, cells, strict=False):
             piece = cell
             if piece.cell_len > col.width:
@@ -376,11 +401,27 @@ class LiveTable(ScrollView, can_focus=True):
                 piece.truncate(col.width, overflow="ellipsis")
             gap = col.width - piece.cell_len
             right = col.right or cell.justify == "right"
-            segments.append(Segment(" " * (PAD + gap if right else PAD)))
-            # Text.render leaves the Text's own style to its caller: put it under the spans'
-            base = console.get_style(piece.style, default=null) if piece.style else None
-            segments.extend(Segment.apply_style(piece.render(console, end=""), base))
-            segments.append(Segment(" " * (PAD if right else PAD + gap)))
+            add(Segment(" " * (PAD + gap if right else PAD), widget))
+            style = widget + get_style(piece.style, default=null) if piece.style else widget
+            spans, plain = piece.spans, piece.plain
+            if not spans:
+                if plain:
+                    add(Segment(plain, style))
+            elif not _in_order(spans):  # overlapping spans: Rich combines their styles
+                segments.extend(Segment.apply_style(piece.render(console, end=""), style))
+            else:  # pieces appended one after another (a GPU strip): a segment each
+                at = 0
+                for span in spans:
+                    start, end = span.start, span.end
+                    if start > at:
+                        add(Segment(plain[at:start], style))
+                    if end > start:
+                        add(Segment(plain[start:end],
+                                    style + get_style(span.style, default=null)))
+                    at = max(at, end)
+                if at < len(plain):
+                    add(Segment(plain[at:], style))
+            add(Segment(" " * (PAD if right else PAD + gap), widget))
         return Strip(segments, self.row_width)
 
     def _to_strip(self, line: Text) -> Strip:
@@ -389,6 +430,7 @@ class LiveTable(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._base = None
         self._forget_rows()  # theme changed: build rows again with the new styles
 
     def on_resize(self, event: events.Resize) -> None:
