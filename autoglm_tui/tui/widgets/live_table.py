@@ -386,8 +386,9 @@ class LiveTable(ScrollView, can_focus=True):
     def _cells_strip(self, cells: Sequence[Text]) -> Strip:
         """One row's cells laid out at their columns' widths, as segments in the widget's
         style (what `lay_out` does, without building one Text of the whole row first). A cell
-        of one style (most are) is one segment, made here; a cell with spans is rendered by
-        Rich, its own style under its spans' and the widget's under both."""
+        of one style (most are) is one segment, and one of pieces appended one after another a
+        segment per piece, made here; a cell whose spans overlap is rendered by Rich, its own
+        style under its spans' and the widget's under both."""
         console = self.app.console
         get_style = console.get_style
         null = Style.null()
@@ -404,12 +405,9 @@ class LiveTable(ScrollView, can_focus=True):
             add(Segment(" " * (PAD + gap if right else PAD), widget))
             style = widget + get_style(piece.style, default=null) if piece.style else widget
             spans, plain = piece.spans, piece.plain
-            if not spans:
-                if plain:
-                    add(Segment(plain, style))
-            elif not _in_order(spans):  # overlapping spans: Rich combines their styles
+            if not _in_order(spans):  # overlapping spans: Rich combines their styles
                 segments.extend(Segment.apply_style(piece.render(console, end=""), style))
-            else:  # pieces appended one after another (a GPU strip): a segment each
+            else:  # one style, or pieces appended one after another (a GPU strip)
                 at = 0
                 for span in spans:
                     start, end = span.start, span.end
