@@ -23,6 +23,10 @@ second), in a fresh process:
    time from each key press to the first frame that shows the moved cursor;
 5. read the process's RSS.
 
+Besides the percentages it prints the TUI's CPU per unit of the synthetic fleet's CPU over the
+same seconds, and the TUI's CPU at the largest fleet over the smallest: ratios within a run,
+which hold while a shared VM's speed swings (it does, by up to 2x within an hour).
+
 `--repeat N` runs each fleet size N times (each in a fresh process) and reports medians.
 `--memory` adds where the memory goes: the objects the garbage collector tracks, by type, and
 the history's buffers by metric group; `--trace` adds the largest allocations made after the
@@ -197,6 +201,11 @@ def one(
             cpu, wall = time.process_time() - c0, time.perf_counter() - w0
             result["cpu_pct"] = 100.0 * cpu / wall
             result["gen_pct"] = 100.0 * gen_time[0] / wall  # CPU time over the same wall time
+            # The TUI's CPU per unit of the fleet's, over the same seconds in one process: a
+            # VM that runs slower for a while slows both, so the ratio holds where the
+            # percentages swing (up to 2x within an hour on a shared 2-core VM)
+            result["tui_per_fleet"] = (result["cpu_pct"] - result["gen_pct"]) / max(
+                result["gen_pct"], 1e-9)
             result["fold_us"] = 1e6 * fold[1] / max(1, fold[0])  # CPU per event folded in
             result["fold_pct"] = 100.0 * fold[1] / wall
             # wall time in garbage collections (a share of the CPU figures, of both parts)
@@ -369,6 +378,15 @@ def table(
     out.append("folding samples into the state (CPU): " + ", ".join(
         f"{r['nodes']} nodes {r['fold_pct']:.1f}% of a core, {r['fold_us']:.0f} us an event"
         for r in rows))
+    out.append("TUI CPU per unit of the synthetic fleet's CPU, same seconds (the VM's speed "
+               "cancels out): " + ", ".join(
+                   f"{r['nodes']} nodes {r['tui_per_fleet']:.2f}" for r in rows))
+    if len(rows) > 1:
+        small, big = min(rows, key=lambda r: r["nodes"]), max(rows, key=lambda r: r["nodes"])
+        out.append(
+            f"TUI CPU at {big['nodes']} nodes / at {small['nodes']}: "
+            f"{(big['cpu_pct'] - big['gen_pct']) / (small['cpu_pct'] - small['gen_pct']):.2f} "
+            f"for {big['nodes'] / small['nodes']:.0f}x the nodes")
     out.append("garbage collection (wall time, longest pause): " + ", ".join(
         f"{r['nodes']} nodes {r['gc_pct']:.1f}% of the time, {r['gc_max_ms']:.0f} ms"
         for r in rows))
