@@ -123,7 +123,7 @@ def test_services_measurement_read_back(tmp_path: Path, fleet: ExporterFleet) ->
         for q in RETENTION:
             influx.query(q, method="POST")
         with Load(server):
-            fleet.start("127.0.0.4", node_name="gpu-c", listen=False, extra=[
+            exporter = fleet.start("127.0.0.4", node_name="gpu-c", listen=False, extra=[
                 "--influx", influx.url, "--influx-rp-for", "service=latency_14d",
                 "--service", f"{page},name=chat", "--no-service-discovery",
                 "--service-interval", "1"])
@@ -139,6 +139,9 @@ def test_services_measurement_read_back(tmp_path: Path, fleet: ExporterFleet) ->
                 return got if got and got[0]["last_7"] and got[0]["last_7"] >= 100 else []
 
             (row,) = wait_until(latest, "service figures over a window", timeout=30)
+            # Stopped while the load runs: every line written so far came from a scrape
+            # under load (tokens still growing), and none lands while the counts are read.
+            exporter.stop()
         assert (row["service"], row["kind"], row["model"], row["node"]) == (
             "chat", "vllm", "org/chat-7b", "gpu-c")
         assert in_bucket(row["last"]), row
