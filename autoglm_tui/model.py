@@ -7,6 +7,8 @@ figures are raw cumulative counters; the monitor derives rates (analysis/rates.p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
+from operator import ge, le
 
 from autoglm_tui.gpu_codes import (
     HW_SLOWDOWN_MASK,
@@ -336,9 +338,9 @@ class Histogram:
         b, c = self.bounds, self.counts
         if len(c) != len(b) + 1:
             return False
-        if any(b[i] >= b[i + 1] for i in range(len(b) - 1)):
+        if any(map(ge, b, islice(b, 1, None))):  # pairwise, in C (NaN: never "out of order")
             return False
-        return all(c[i] <= c[i + 1] for i in range(len(c) - 1))
+        return all(map(le, c, islice(c, 1, None)))  # (NaN: not "never decreasing")
 
 
 @dataclass(frozen=True, slots=True)

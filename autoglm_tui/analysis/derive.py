@@ -51,7 +51,19 @@ GPU_FIGURES = (
 _gpu_values = operator.attrgetter(*GPU_FIGURES)
 PROC_FIGURES = ("proc.cpu_pct", "proc.rss_bytes", "proc.gpu_mem_bytes", "proc.sm_util_pct")
 _PROC_ATTRS = ("cpu_pct", "rss_bytes", "gpu_mem_bytes", "sm_pct")  # ProcSample's, in that order
-_proc_values = operator.attrgetter(*_PROC_ATTRS)
+_proc_attr_values = operator.attrgetter(*_PROC_ATTRS)
+
+
+def _proc_values(p: Any) -> tuple[float | None, ...]:
+    """A GPU process's figures (_PROC_ATTRS' values); one that uses one GPU, as most do, is
+    read here rather than through its two properties."""
+    gpus = p.gpus
+    if len(gpus) == 1:
+        g = gpus[0]
+        return (p.cpu_pct, p.rss_bytes, g.mem_bytes, g.sm_pct)
+    return _proc_attr_values(p)
+
+
 # Most listed processes use no GPU: their GPU figures are absent, not None.
 _host_proc_values = operator.attrgetter(*_PROC_ATTRS[:2])
 _INDEX = operator.attrgetter("index")

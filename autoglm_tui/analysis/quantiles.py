@@ -10,8 +10,11 @@ that bound with ``above`` set. Pure: no clock, no I/O.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
+from operator import le
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +37,23 @@ def histogram_quantile(
         return None
     # Cumulative counts must not decrease (a torn read could make them); Prometheus
     # flattens such dips the same way.
-    mono = list(counts)
-    for i in range(1, len(mono)):
-        if mono[i] < mono[i - 1]:
-            mono[i] = mono[i - 1]
-    total = mono[-1]
-    if not total > 0 or math.isnan(total):
-        return None
-    rank = q * total
-    b = next(i for i, c in enumerate(mono) if c >= rank)
+    if all(map(le, counts, islice(counts, 1, None))):  # the usual case, checked in C
+        mono: Sequence[float] = counts  # (no NaN either: NaN fails every comparison)
+        total = mono[-1]
+        if not total > 0:
+            return None
+        rank = q * total
+        b = bisect_left(mono, rank)  # the first bucket whose count reaches the rank
+    else:
+        mono = list(counts)
+        for i in range(1, len(mono)):
+            if mono[i] < mono[i - 1]:
+                mono[i] = mono[i - 1]
+        total = mono[-1]
+        if not total > 0 or math.isnan(total):
+            return None
+        rank = q * total
+        b = next(i for i, c in enumerate(mono) if c >= rank)
     if b == len(bounds):  # the +Inf bucket
         return bounds[-1], True
     if b == 0 and bounds[0] <= 0:

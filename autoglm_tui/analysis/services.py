@@ -30,6 +30,7 @@ import operator
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import repeat
 
 from autoglm_tui.analysis.quantiles import Quantile, quantile
 from autoglm_tui.model import Histogram, ProcSample, Sample, ServiceSample
@@ -134,8 +135,8 @@ def _hist_step(prev: Histogram | None, cur: Histogram | None) -> Histogram | Non
         return None
     if prev is None or not prev.valid or prev.bounds != cur.bounds or cur.count < prev.count:
         return cur  # new, restarted or re-bucketed: everything it holds is new
-    counts = tuple(c - p for c, p in zip(cur.counts, prev.counts, strict=True))
-    if any(d < 0 for d in counts):
+    counts = tuple(map(operator.sub, cur.counts, prev.counts))  # (valid: as long, in C)
+    if any(map(operator.lt, counts, repeat(0.0))):
         return cur
     total = None if cur.sum is None or prev.sum is None else cur.sum - prev.sum
     if total is not None and total < 0:
@@ -289,7 +290,7 @@ class ServiceTracker:
         steps = [h for h in steps if h is not None and h.bounds == cur.bounds]
         if not steps:
             return Latency(None, None, None, None, 0.0, True)
-        counts = [math.fsum(col) for col in zip(*(h.counts for h in steps), strict=True)]
+        counts = list(map(math.fsum, zip(*(h.counts for h in steps), strict=True)))
         n = counts[-1]
         sums = [h.sum for h in steps]
         avg = None

@@ -16,6 +16,7 @@ kept in a :class:`Layouts` cache owned by the engine and checked for equality ea
 
 from __future__ import annotations
 
+import math
 import operator
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ NODE_SUBJECTS: tuple[None] = (None,)  # the one subject of a node metric
 ServiceMatch = tuple[tuple[str, str], ...] | None
 _NODE_SERVICE_KEYS = [(name, None) for name in SERVICE_METRICS]
 _KNOWN = partial(operator.is_not, None)
+_NONE_AS_NAN = {None: math.nan}.get  # (v, v): NaN for None, else v itself
 
 
 def hits(col: Sequence[Value], cmp: Callable[[Any, Any], bool], threshold: float) -> list[int]:
@@ -47,8 +49,12 @@ def hits(col: Sequence[Value], cmp: Callable[[Any, Any], bool], threshold: float
         if not any(map(cmp, col, repeat(threshold))):
             return []
         found = list(compress(count(), map(cmp, col, repeat(threshold))))
-    except TypeError:  # an unknown value (ordering None raises): look one by one
-        return [i for i, v in enumerate(col) if v is not None and cmp(v, threshold)]
+    except TypeError:  # an unknown value (ordering None raises): NaN in its place, in C
+        if col.count(None) == len(col):
+            return []  # no value known (a health metric this fleet does not report)
+        # NaN compares false with every op but !=, whose None are left out below
+        known = list(map(_NONE_AS_NAN, col, col))
+        found = list(compress(count(), map(cmp, known, repeat(threshold))))
     if cmp is operator.ne:  # None != x holds where ordering None would raise
         return [i for i in found if col[i] is not None]
     return found

@@ -22,6 +22,8 @@ from autoglm_tui.analysis.history.store import (
     nans,
 )
 
+_NONE_AS_NAN = {None: NAN}.get  # called (v, v): NaN for None, else v itself
+
 
 class NodeHistory:
     """History of one node (or of the keys of one node that `accept` takes): sealed chunks and
@@ -451,8 +453,8 @@ def row_of(values: Sequence[float | None]) -> array:
     """One row from values in column order (None: a gap), built in C while none is None."""
     try:
         return array("f", values)
-    except TypeError:  # a value is None (a gap)
-        return array("f", [NAN if v is None else v for v in values])
+    except TypeError:  # a value is None (a gap): NaN in its place, still in C
+        return array("f", map(_NONE_AS_NAN, values, values))
 
 
 def _row(values: dict[Key, float | None], order: list[Key]) -> array:

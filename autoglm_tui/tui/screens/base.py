@@ -154,7 +154,9 @@ class StateScreen(Screen):
     def repaint(self, now: float, force: bool = False) -> None:
         """Redraw if the state or the alerts changed since this screen last drew (or when
         forced, or when `age_every_s` has passed)."""
-        if not self.ready:
+        # `display` turns false once Textual starts taking the screen down (the app exits or
+        # the screen is removed): a paint queued just before would find its widgets gone.
+        if not self.ready or not self.display:
             return
         alerts = self.monitor_app.monitor.alerts  # alert changes repaint too (pane, counts)
         # The writers' health changes on their own threads: read it at every repaint.

@@ -20,6 +20,7 @@ from autoglm_tui.analysis.alerts.core import (
     EngineCore,
     Frames,
     aggregate,
+    held_again,
     labels_match,
 )
 from autoglm_tui.analysis.alerts.frame import Frame, hits
@@ -97,7 +98,7 @@ def _threshold(engine: EngineCore, c: Compiled, f: Frame) -> None:
                 engine.key = (pos[i] >> CHUNK_BITS, idx, pos[i])
                 step(c, nodes[i], None, ats[i], (hold, v, None))
         return
-    off = side.off
+    off, for_s = side.off, c.rule.for_s
     for i in engine.candidates(c, f, side.owners(hits(col, cmp, th))):
         node, at, subs, vals = nodes[i], ats[i], side.subject(i), col[off[i]:off[i + 1]]
         act = active.get(ids[i])
@@ -108,10 +109,13 @@ def _threshold(engine: EngineCore, c: Compiled, f: Frame) -> None:
                     step(c, node, s, at, (True, v, None))
             continue
         for s, v in zip(subs, vals, strict=True):
-            if v is not None:
-                hold = cmp(v, th)
-                if hold or s in act:
-                    step(c, node, s, at, (hold, v, None))
+            if v is None:
+                continue
+            if cmp(v, th):
+                if not held_again(act.get(s), at, v, for_s):
+                    step(c, node, s, at, (True, v, None))
+            elif s in act:
+                step(c, node, s, at, (False, v, None))
         if scope is not Scope.GPU:
             engine.gone(c, node, at, subs)
 
