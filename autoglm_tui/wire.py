@@ -21,6 +21,11 @@ from typing import Any, Union
 from autoglm_tui.model import SCHEMA, SCHEMA_MAJOR, Hello, Sample
 from autoglm_tui.text import clean
 
+try:  # a JSON parser in C that reads a sample line 3-4x faster (the monitor's largest cost)
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - a dependency; the standard parser where it is missing
+    _loads = json.loads
+
 MAX_LINE_BYTES = 1 << 20
 MAX_LIST = 65536
 # Field names that differ between Python and the wire.
@@ -453,9 +458,17 @@ def parse(line: str | bytes) -> Any:
     if not line:
         raise WireError("empty line")
     try:
-        return json.loads(line)
+        return _loads(line)
     except (ValueError, RecursionError) as exc:
-        raise WireError(f"not JSON: {clean(str(exc), 120)}") from None
+        raise WireError(f"not JSON: {_why(line, exc)}") from None
+
+
+def _why(line: str, exc: Exception) -> str:
+    """What the parser found wrong, said plainly for a number JSON does not have."""
+    pos = getattr(exc, "pos", None)
+    if isinstance(pos, int) and line[pos:pos + 9].lstrip("-").startswith(("NaN", "Infinity")):
+        return f"a non-finite number at char {pos} (JSON has no NaN or Infinity)"
+    return clean(str(exc), 120)
 
 
 def decode(line: str | bytes) -> Hello | Sample:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from autoglm_tui import wire
@@ -242,7 +242,7 @@ class _ObjectPatch:
             setter = cls.__dict__[f.name].__set__ if slots else None
             self.table[key] = [f.name, setter, None, _quick(hints[f.name], key)]
         self.copy = _copier(cls, [f.name for f in fields]) if slots else None
-        self._columns: dict[tuple[str, ...], list[list[Any] | None]] = {}
+        self._columns: dict[tuple[str, ...], _Columns] = {}
 
     def _entry(self, key: str) -> list[Any] | None:
         entry = self.table.get(key)
@@ -284,7 +284,7 @@ class _ObjectPatch:
             setter(obj, value)
         return obj
 
-    def columns(self, fields: Any, path: str) -> list[list[Any] | None]:
+    def columns(self, fields: Any, path: str) -> _Columns:
         """The table entries of a columnar patch's keys (None: a key this monitor does not
         know, whose values are skipped), checked once per distinct list of keys."""
         if fields.__class__ is not list or len(fields) > MAX_COLUMNS \
@@ -295,26 +295,21 @@ class _ObjectPatch:
         if found is None:
             if len(self._columns) > 256:
                 self._columns.clear()
-            found = self._columns[names] = [self._entry(f) for f in names]
+            found = self._columns[names] = _Columns(self._entry(f) for f in names)
         return found
 
     def patch_row(
-        self, old: Any, row: Any, columns: list[list[Any] | None], path: str, ident: Any
+        self, old: Any, row: Any, columns: _Columns, path: str, ident: Any
     ) -> Any:
         """Apply one row of a columnar list patch to element `ident` of the list at `path`:
         [mask, values of the keys whose bit is set, in column order]."""
         if row.__class__ is not list or not row or row[0].__class__ is not int:
             raise wire.WireError(f"{path}[{ident}]: expected [mask, values...]")
-        mask = row[0]
-        if mask < 0 or mask >> len(columns) or bin(mask).count("1") != len(row) - 1:
+        picked = columns.picked(row[0])
+        if picked is None or len(picked) != len(row) - 1:
             raise wire.WireError(f"{path}[{ident}]: mask and values do not agree")
         obj = self.copy(old)  # type: ignore[misc]
-        k = 1
-        for j, entry in enumerate(columns):
-            if not mask >> j & 1:
-                continue
-            sub = row[k]
-            k += 1
+        for entry, sub in zip(picked, row[1:]):  # noqa: B905 (as long: checked above)
             if entry is None:
                 continue
             attr, setter, apply, quick = entry
@@ -323,6 +318,30 @@ class _ObjectPatch:
                 value = apply(getattr(old, attr), sub, f"{path}[{ident}].{entry[0]}")
             setter(obj, value)
         return obj
+
+
+class _Columns(list[list[Any] | None]):
+    """A columnar patch's table entries (see _ObjectPatch.columns), with the entries each
+    mask picks: a stream's rows repeat a few masks (the figures that move every second)."""
+
+    MAX_MASKS = 1024  # masks remembered per list of columns (then it starts again)
+
+    def __init__(self, entries: Iterable[list[Any] | None]) -> None:
+        super().__init__(entries)
+        self._picks: dict[int, tuple[list[Any] | None, ...]] = {}
+
+    def picked(self, mask: int) -> tuple[list[Any] | None, ...] | None:
+        """The entries of the columns whose bit is set in `mask`, in column order; None for
+        a mask with a bit beyond the columns (or a negative one)."""
+        found = self._picks.get(mask)
+        if found is None:
+            if mask < 0 or mask >> len(self):
+                return None
+            found = tuple(e for j, e in enumerate(self) if mask >> j & 1)
+            if len(self._picks) >= self.MAX_MASKS:
+                self._picks.clear()
+            self._picks[mask] = found
+        return found
 
 
 def _object_patch(cls: Any) -> _ObjectPatch:

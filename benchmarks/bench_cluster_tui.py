@@ -72,7 +72,7 @@ def rss_mb() -> float:
 def one(
     nodes: int, gpus: int, seconds: float, history: float, presses: int, alerts: bool = True,
     prefill: float | None = None, memory: bool = False, trace: bool = False,
-    gc_tuning: bool = True,
+    gc_tuning: bool = True, wire_lines: bool = False,
 ) -> dict[str, Any]:
     """Run one fleet size in this process; return the measurements."""
     from autoglm_tui.analysis.state import FleetState
@@ -94,6 +94,26 @@ def one(
         return out
 
     fleet.tick_events = timed_tick  # type: ignore[method-assign]
+    if wire_lines:  # live samples travel as the sampler's lines, decoded as a stream does
+        from autoglm_tui.events import SampleReceived
+        from autoglm_tui.wire_delta import DeltaEncoder
+        from autoglm_tui.wire_patch import StreamDecoder
+
+        encoders: dict[str, DeltaEncoder] = {}
+        decoders: dict[str, StreamDecoder] = {}
+
+        def wire_tick(t: float, nodes: Any = None) -> Any:
+            # encoding is the samplers' work (counted with the fleet); decoding the monitor's
+            t0 = time.thread_time()
+            events = tick(t, nodes)
+            lines = [encoders.setdefault(e.node_id, DeltaEncoder()).encode(e.sample).encode()
+                     for e in events]
+            gen_time[0] += time.thread_time() - t0
+            return [SampleReceived(e.t, e.node_id,
+                                   decoders.setdefault(e.node_id, StreamDecoder()).decode(line),
+                                   line=line) for e, line in zip(events, lines, strict=True)]
+
+        fleet.tick_events = wire_tick  # type: ignore[method-assign]
 
     state = FleetState(history_s=history)
     monitor = Monitor(state)
@@ -185,7 +205,8 @@ def one(
     app = BenchApp(monitor, [fleet], gc_tuning=gc_tuning,
                    tick_every_s=min(1.0, fleet.interval_s))  # as `cluster` runs it
     result: dict[str, Any] = {"nodes": nodes, "gpus": gpus, "prefill_s": prefill_s,
-                              "rss_start_mb": rss_start, "rss_prefill_mb": rss_prefill}
+                              "rss_start_mb": rss_start, "rss_prefill_mb": rss_prefill,
+                              "wire": wire_lines}
 
     async def drive() -> None:
         async with app.run_test(size=(160, 50), headless=True) as pilot:
@@ -351,12 +372,15 @@ def table(
         return "meets" if value <= target else f"misses by {value - target:.0f}"
 
     runs = rows[0].get("runs", 1) if rows else 1
+    wire = bool(rows and rows[0].get("wire"))
     how = (f"{prefill / 60:.0f} min pre-filled, then live" if prefill > 0
            else "all of it live")
     out = [
         f"Cluster view, synthetic fleet at 1 Hz, repaint 2 Hz, 160x50, {history / 60:.0f} min of "
         f"history ({how}), {'default alert rules on' if alerts else 'no alert rules'}"
-        f"{'' if gc_tuning else ', no garbage-collector tuning'}; CPU "
+        f"{'' if gc_tuning else ', no garbage-collector tuning'}"
+        f"{'; live samples as wire lines (the fleet encodes, the TUI decodes)' if wire else ''}"
+        "; CPU "
         f"over {seconds:.0f} s; {'median of ' + str(runs) + ' runs; ' if runs > 1 else ''}"
         f"machine: {os.cpu_count()} CPUs",
         "",
@@ -434,6 +458,10 @@ def main() -> int:
                              "no rarer full collections), to see what the tuning buys")
     parser.add_argument("--no-alerts", action="store_true",
                         help="leave the default alert rules out (they run in `cluster`)")
+    parser.add_argument("--wire", action="store_true",
+                        help="live samples travel as the samplers' lines (full and delta, as "
+                             "`cluster` asks for) and are decoded as a node's stream decodes "
+                             "them: the TUI's figures include decoding, the fleet's encoding")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     prefill = args.history if args.prefill is None else args.prefill
@@ -441,7 +469,7 @@ def main() -> int:
         print(json.dumps(one(args.one, args.gpus, args.seconds, args.history, args.presses,
                              alerts=not args.no_alerts, prefill=prefill, memory=args.memory,
                              gc_tuning=not args.no_gc_tuning,
-                             trace=args.trace)))
+                             trace=args.trace, wire_lines=args.wire)))
         return 0
     rows = []
     for n in args.nodes:
@@ -453,6 +481,7 @@ def main() -> int:
                  "--prefill", str(prefill), "--presses", str(args.presses),
                  *(["--no-alerts"] if args.no_alerts else []),
                  *(["--no-gc-tuning"] if args.no_gc_tuning else []),
+                 *(["--wire"] if args.wire else []),
                  *(["--memory"] if args.memory else []),
                  *(["--trace"] if args.trace else [])],
                 capture_output=True, text=True, check=False,

@@ -189,3 +189,41 @@ def test_decoder_raises_only_wire_error(value: object) -> None:
 def test_decoder_never_raises_on_random_bytes(raw: bytes) -> None:
     with contextlib.suppress(WireError):
         decode(raw)
+
+
+def test_the_fast_json_parser_decodes_as_the_standard_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """wire.parse reads lines with orjson (a dependency): a synthetic fleet's full and delta
+    lines (every figure moving) and strings with escapes and non-ASCII text decode to the very
+    samples the standard parser gives; a line the standard parser would take but that is not
+    valid JSON text (a lone surrogate escape, NaN) is refused with the reason."""
+    import orjson
+
+    from autoglm_tui.cluster.synthetic import SyntheticFleet
+    from autoglm_tui.wire_delta import DeltaEncoder
+    from autoglm_tui.wire_patch import StreamDecoder
+
+    assert wire._loads is orjson.loads
+    fleet = SyntheticFleet(nodes=3, gpus=8, seed=2)
+    encoders = {n.node_id: DeltaEncoder(full_every_s=20) for n in fleet.nodes}
+    lines = [(e.node_id, encoders[e.node_id].encode(e.sample).encode())
+             for k in range(45) for e in fleet.tick_events(1_000_000.0 + k)]
+    odd = ["tab\there", 'quote " and \\ backslash', "é 中文 😀", "\u2028 line sep", "a" * 300]
+    lines += [("odd", encode(sample(float(i), i + 1, procs=(proc(7, cmdline=c),))).encode())
+              for i, c in enumerate(odd)]
+
+    def decoded() -> list[object]:
+        decoders: dict[str, StreamDecoder] = {}
+        return [decoders.setdefault(node, StreamDecoder()).decode(line) for node, line in lines]
+
+    fast = decoded()
+    monkeypatch.setattr(wire, "_loads", json.loads)
+    assert fast == decoded()
+    assert sum(b'"delta"' in line[:20] for _, line in lines) > 100  # deltas were compared
+    assert [s.procs[0].cmdline for s in fast[-len(odd):]] == [clean(c, 4096) for c in odd]
+    monkeypatch.undo()
+    good = wire.encode(sample(1.0, 1, procs=(proc(7),)))
+    for bad in (good.replace('"python train.py"', '"\\ud800"'),
+                good.replace('"util_pct":', '"util_pct":NaN,"x":', 1)):
+        assert bad != good
+        with pytest.raises(WireError, match="not JSON"):
+            decode(bad)

@@ -180,13 +180,15 @@ def test_a_bad_delta_is_a_wire_error_and_changes_nothing() -> None:
         '{"type":"delta","seq":2,"t":2,"gpus":{"@":"index","c":{"0":{"index":5}}}}',
         '{"type":"delta","seq":2,"t":"two"}',
         '{"type":"delta","seq":"2"}',
-        '{"type":"delta","seq":2,"cpu":{"util_pct":NaN}}',
         '{"type":"delta","seq":2,"procs":{"@":"nope"}}',
         '{"type":"delta","seq":2,"cpu":{"~":["util_pct"]}}',
     ]
     bad += [
         '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"0":[3,1,2]}}}',
         '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"0":[1]}}}',
+        # a mask seen before (its columns remembered) with a value too many
+        '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"0":[1,5],'
+        '"1":[1,5,6]}}}',
         '{"type":"delta","seq":2,"gpus":{"@":"index","f":"util_pct","v":{"0":[1,5]}}}',
         '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"0":["1",5]}}}',
         '{"type":"delta","seq":2,"gpus":{"@":"index","f":["util_pct"],"v":{"7":[1,5]}}}',
@@ -206,6 +208,16 @@ def test_a_bad_delta_is_a_wire_error_and_changes_nothing() -> None:
         with pytest.raises(wire.WireError):
             dec2.decode(line)
         assert dec2.last is None and dec2.needs_full
+    # A line that is not JSON (NaN is not) may be noise between two samples: the stream keeps
+    # its place, and a sample lost that way shows in the next delta's seq.
+    dec2 = StreamDecoder()
+    dec2.decode(wire.encode(first))
+    with pytest.raises(wire.WireError, match="not JSON: a non-finite number"):
+        dec2.decode('{"type":"delta","seq":2,"cpu":{"util_pct":NaN}}')
+    assert dec2.last == first and not dec2.needs_full
+    with pytest.raises(wire.WireError, match="delta for seq 3 follows seq 1"):
+        dec2.decode('{"type":"delta","seq":3,"t":3}')
+    assert dec2.last is None and dec2.needs_full
     # A field this monitor does not know is ignored, as it is in a full line (in a column too).
     ok = dec.decode('{"type":"delta","seq":2,"t":2,"future_field":{"x":1}}')
     assert ok == replace(first, t=2.0, seq=2)
