@@ -27,6 +27,11 @@ Besides the percentages it prints the TUI's CPU per unit of the synthetic fleet'
 same seconds, and the TUI's CPU at the largest fleet over the smallest: ratios within a run,
 which hold while a shared VM's speed swings (it does, by up to 2x within an hour).
 
+`--wire` sends the live samples as the samplers' lines (full and delta) and has the TUI decode
+them as a node's stream does, so the TUI's figures include decoding (the default leaves it out:
+the samples arrive as objects); the fleet's figure then includes the samplers' encoding, which
+here runs in the same process.
+
 `--repeat N` runs each fleet size N times (each in a fresh process) and reports medians.
 `--memory` adds where the memory goes: the objects the garbage collector tracks, by type, and
 the history's buffers by metric group; `--trace` adds the largest allocations made after the
@@ -229,6 +234,7 @@ def one(
             result["tui_per_fleet"] = result["tui_pct"] / max(result["gen_pct"], 1e-9)
             result["fold_us"] = 1e6 * fold[1] / max(1, fold[0])  # CPU per event folded in
             result["fold_pct"] = 100.0 * fold[1] / wall
+            result["folded_per_s"] = fold[0] / wall  # about `nodes` unless the loop fell behind
             # wall time in garbage collections (a share of the CPU figures, of both parts)
             result["gc_pct"] = 100.0 * sum(gc_pauses) / wall
             result["frames_per_s"] = (len(frames) - n_frames) / wall
@@ -402,6 +408,11 @@ def table(
     out.append("folding samples into the state (CPU): " + ", ".join(
         f"{r['nodes']} nodes {r['fold_pct']:.1f}% of a core, {r['fold_us']:.0f} us an event"
         for r in rows))
+    behind = [r for r in rows if r.get("folded_per_s", r["nodes"]) < 0.95 * r["nodes"]]
+    if behind:  # one core saturated: the fleet's samples came late, the figures are too low
+        out.append("FELL BEHIND (a core saturated, so the figures above are too low): " + ", ".join(
+            f"{r['nodes']} nodes folded {r['folded_per_s']:.0f} samples a second of "
+            f"{r['nodes']}" for r in behind))
     out.append("TUI CPU per unit of the synthetic fleet's CPU, same seconds (the VM's speed "
                "cancels out): " + ", ".join(
                    f"{r['nodes']} nodes {r['tui_per_fleet']:.2f}" for r in rows))
@@ -461,7 +472,9 @@ def main() -> int:
     parser.add_argument("--wire", action="store_true",
                         help="live samples travel as the samplers' lines (full and delta, as "
                              "`cluster` asks for) and are decoded as a node's stream decodes "
-                             "them: the TUI's figures include decoding, the fleet's encoding")
+                             "them: the TUI's figures include decoding, the fleet's encoding "
+                             "(which runs in the same process: where it saturates a core, the "
+                             "table says the run fell behind)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     prefill = args.history if args.prefill is None else args.prefill
