@@ -409,8 +409,9 @@ def table(
         f"{r['nodes']} nodes {r['fold_pct']:.1f}% of a core, {r['fold_us']:.0f} us an event"
         for r in rows))
     behind = [r for r in rows if r.get("folded_per_s", r["nodes"]) < 0.95 * r["nodes"]]
-    if behind:  # one core saturated: the fleet's samples came late, the figures are too low
-        out.append("FELL BEHIND (a core saturated, so the figures above are too low): " + ", ".join(
+    if behind:  # the loop was late: the fleet's ticks slipped (not made up), figures too low
+        out.append("FELL BEHIND (the event loop was late and the fleet's ticks slipped, so "
+                   "fewer samples came and the figures above are too low): " + ", ".join(
             f"{r['nodes']} nodes folded {r['folded_per_s']:.0f} samples a second of "
             f"{r['nodes']}" for r in behind))
     out.append("TUI CPU per unit of the synthetic fleet's CPU, same seconds (the VM's speed "
