@@ -29,8 +29,9 @@ which hold while a shared VM's speed swings (it does, by up to 2x within an hour
 
 `--wire` sends the live samples as the samplers' lines (full and delta) and has the TUI decode
 them as a node's stream does, so the TUI's figures include decoding (the default leaves it out:
-the samples arrive as objects); the fleet's figure then includes the samplers' encoding, which
-here runs in the same process.
+the samples arrive as objects). The samplers then run in a child process (`--feed`) that writes
+their lines to a pipe, as a node's sampler writes to its SSH channel; the fleet's figure is that
+process's CPU (inventing and encoding), the TUI's all of the app's process.
 
 `--repeat N` runs each fleet size N times (each in a fresh process) and reports medians.
 `--memory` adds where the memory goes: the objects the garbage collector tracks, by type, and
@@ -64,6 +65,8 @@ sys.path.insert(0, str(REPO))
 TARGET_CPU_PCT = 15.0
 TARGET_P95_MS = 100.0
 TARGET_RSS_MB = 400.0
+WIRE_TITLE = ("; live samples as wire lines from a feed process (its CPU is the fleet column), "
+              "decoded by the TUI")
 
 
 def rss_mb() -> float:
@@ -72,6 +75,83 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class WireFeed:
+    """A source for `--wire`: the synthetic fleet's samplers run in a child process (this
+    script with ``--feed``) and write their lines (full and delta) to a pipe, as a node's
+    sampler writes to its SSH channel; here each line is decoded by the node's own stream
+    decoder, in the event loop, and folded in as a stream's samples are."""
+
+    def __init__(self, fleet: Any, nodes: int, gpus: int) -> None:
+        self.fleet, self.nodes, self.gpus = fleet, nodes, gpus
+        self.interval_s = fleet.interval_s
+        self.pid: int | None = None
+
+    def cpu_s(self) -> float:
+        """The feed process's CPU time so far (user and system)."""
+        if self.pid is None:
+            return 0.0
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    async def run(self, emit: Any) -> None:
+        from autoglm_tui.events import SampleReceived
+        from autoglm_tui.wire_patch import StreamDecoder
+
+        for event in self.fleet.join_events(time.time()):
+            emit(event)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--feed", str(self.nodes), "--gpus", str(self.gpus),
+            stdout=asyncio.subprocess.PIPE, limit=1 << 22)
+        self.pid = proc.pid
+        decoders: dict[str, StreamDecoder] = {}
+        assert proc.stdout is not None
+        try:
+            while True:
+                raw = await proc.stdout.readline()
+                if not raw:
+                    raise RuntimeError(f"the feed process ended ({await proc.wait()})")
+                node_id, _, line = raw.rstrip(b"\n").partition(b"\t")
+                node = node_id.decode()
+                decoder = decoders.get(node)
+                if decoder is None:
+                    decoder = decoders[node] = StreamDecoder()
+                emit(SampleReceived(time.time(), node, decoder.decode(line), line=line))
+        finally:
+            if proc.returncode is None:
+                proc.kill()  # by its PID; reaped by the event loop's child watcher
+                await proc.wait()
+
+
+def feed(nodes: int, gpus: int) -> None:
+    """`--feed`: the fleet's samplers, writing "node<TAB>line" to stdout at 1 Hz, each node's
+    lines from its own DeltaEncoder, in slices spread over the second as `SyntheticFleet.run`
+    emits them; until stdout closes."""
+    from autoglm_tui.cluster.synthetic import SLICE_NODES, SyntheticFleet
+    from autoglm_tui.wire_delta import DeltaEncoder
+
+    fleet = SyntheticFleet(nodes=nodes, gpus=gpus, seed=1)
+    encoders = {n.node_id: DeltaEncoder() for n in fleet.nodes}
+    out = sys.stdout.buffer
+    slices = [fleet.nodes[i:i + SLICE_NODES] for i in range(0, nodes, SLICE_NODES)]
+    step = fleet.interval_s / len(slices)
+    next_at = time.monotonic()
+    try:
+        while True:
+            for part in slices:
+                out.write(b"".join(
+                    e.node_id.encode() + b"\t" + encoders[e.node_id].encode(e.sample).encode()
+                    + b"\n" for e in fleet.tick_events(time.time(), part)))
+                out.flush()
+                next_at += step
+                delay = next_at - time.monotonic()
+                if delay < 0:
+                    next_at, delay = time.monotonic(), 0.0
+                time.sleep(delay)
+    except BrokenPipeError:
+        pass
 
 
 def one(
@@ -99,26 +179,6 @@ def one(
         return out
 
     fleet.tick_events = timed_tick  # type: ignore[method-assign]
-    if wire_lines:  # live samples travel as the sampler's lines, decoded as a stream does
-        from autoglm_tui.events import SampleReceived
-        from autoglm_tui.wire_delta import DeltaEncoder
-        from autoglm_tui.wire_patch import StreamDecoder
-
-        encoders: dict[str, DeltaEncoder] = {}
-        decoders: dict[str, StreamDecoder] = {}
-
-        def wire_tick(t: float, nodes: Any = None) -> Any:
-            # encoding is the samplers' work (counted with the fleet); decoding the monitor's
-            t0 = time.thread_time()
-            events = tick(t, nodes)
-            lines = [encoders.setdefault(e.node_id, DeltaEncoder()).encode(e.sample).encode()
-                     for e in events]
-            gen_time[0] += time.thread_time() - t0
-            return [SampleReceived(e.t, e.node_id,
-                                   decoders.setdefault(e.node_id, StreamDecoder()).decode(line),
-                                   line=line) for e, line in zip(events, lines, strict=True)]
-
-        fleet.tick_events = wire_tick  # type: ignore[method-assign]
 
     state = FleetState(history_s=history)
     monitor = Monitor(state)
@@ -207,7 +267,8 @@ def one(
 
     ClusterScreen.paint = timed_paint  # type: ignore[method-assign]
 
-    app = BenchApp(monitor, [fleet], gc_tuning=gc_tuning,
+    source: Any = WireFeed(fleet, nodes, gpus) if wire_lines else fleet
+    app = BenchApp(monitor, [source], gc_tuning=gc_tuning,
                    tick_every_s=min(1.0, fleet.interval_s))  # as `cluster` runs it
     result: dict[str, Any] = {"nodes": nodes, "gpus": gpus, "prefill_s": prefill_s,
                               "rss_start_mb": rss_start, "rss_prefill_mb": rss_prefill,
@@ -223,11 +284,15 @@ def one(
             gc_pauses.clear()
             n_frames = len(frames)
             c0, w0 = time.process_time(), time.perf_counter()
+            f0 = source.cpu_s() if wire_lines else 0.0
             await asyncio.sleep(seconds)
             cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-            result["cpu_pct"] = 100.0 * cpu / wall
+            if wire_lines:  # the samplers' work is the feed process's CPU
+                gen_time[0] = source.cpu_s() - f0
             result["gen_pct"] = 100.0 * gen_time[0] / wall  # CPU time over the same wall time
-            result["tui_pct"] = result["cpu_pct"] - result["gen_pct"]  # the monitor's own
+            # the monitor's own: all of this process with --wire, else less the sample-making
+            result["tui_pct"] = 100.0 * cpu / wall - (0.0 if wire_lines else result["gen_pct"])
+            result["cpu_pct"] = result["tui_pct"] + result["gen_pct"]
             # The TUI's CPU per unit of the fleet's, over the same seconds in one process: a
             # VM that runs slower for a while slows both, so the ratio holds where the
             # percentages swing (up to 2x within an hour on a shared 2-core VM)
@@ -385,7 +450,7 @@ def table(
         f"Cluster view, synthetic fleet at 1 Hz, repaint 2 Hz, 160x50, {history / 60:.0f} min of "
         f"history ({how}), {'default alert rules on' if alerts else 'no alert rules'}"
         f"{'' if gc_tuning else ', no garbage-collector tuning'}"
-        f"{'; live samples as wire lines (the fleet encodes, the TUI decodes)' if wire else ''}"
+        f"{WIRE_TITLE if wire else ''}"
         "; CPU "
         f"over {seconds:.0f} s; {'median of ' + str(runs) + ' runs; ' if runs > 1 else ''}"
         f"machine: {os.cpu_count()} CPUs",
@@ -473,12 +538,15 @@ def main() -> int:
     parser.add_argument("--wire", action="store_true",
                         help="live samples travel as the samplers' lines (full and delta, as "
                              "`cluster` asks for) and are decoded as a node's stream decodes "
-                             "them: the TUI's figures include decoding, the fleet's encoding "
-                             "(which runs in the same process: where it saturates a core, the "
-                             "table says the run fell behind)")
+                             "them (the samplers run in a child process writing to a pipe): the "
+                             "TUI's figures include decoding, the fleet's is the child's CPU")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--feed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     prefill = args.history if args.prefill is None else args.prefill
+    if args.feed is not None:
+        feed(args.feed, args.gpus)
+        return 0
     if args.one is not None:
         print(json.dumps(one(args.one, args.gpus, args.seconds, args.history, args.presses,
                              alerts=not args.no_alerts, prefill=prefill, memory=args.memory,
