@@ -66,8 +66,8 @@ sys.path.insert(0, str(REPO))
 TARGET_CPU_PCT = 15.0
 TARGET_P95_MS = 100.0
 TARGET_RSS_MB = 400.0
-WIRE_TITLE = ("; live samples as wire lines from a feed process (made ahead: the fleet column "
-              "is only its writing), decoded by the TUI")
+WIRE_TITLE = ("; live samples as wire lines from a feed process (made ahead, not counted), "
+              "decoded by the TUI")
 
 
 def rss_mb() -> float:
@@ -94,12 +94,6 @@ class WireFeed:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--feed", str(nodes), "--gpus", str(gpus),
              "--seconds", str(ahead_s)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-
-    def cpu_s(self) -> float:
-        """The feed process's CPU time so far (user and system)."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def wait_ready(self) -> None:
         """Block until the child has made its lines."""
@@ -143,12 +137,12 @@ def feed(nodes: int, gpus: int, ahead_s: float) -> None:
     node's from its own DeltaEncoder), say "ready", wait for a line on stdin, then write them
     at 1 Hz in slices spread over each second, as `SyntheticFleet.run` emits samples; then go
     on making lines live, until stdout closes."""
-    from autoglm_tui.cluster.synthetic import SLICE_NODES, SyntheticFleet
+    from autoglm_tui.cluster.synthetic import Pacer, SyntheticFleet
     from autoglm_tui.wire_delta import DeltaEncoder
 
     fleet = SyntheticFleet(nodes=nodes, gpus=gpus, seed=1)
     encoders = {n.node_id: DeltaEncoder() for n in fleet.nodes}
-    slices = [fleet.nodes[i:i + SLICE_NODES] for i in range(0, nodes, SLICE_NODES)]
+    slices = fleet.slices()
 
     def lines(t: float, part: Any) -> bytes:
         return b"".join(e.node_id.encode() + b"\t" + encoders[e.node_id].encode(e.sample).encode()
@@ -160,19 +154,14 @@ def feed(nodes: int, gpus: int, ahead_s: float) -> None:
     out.write(b"ready\n")
     out.flush()
     sys.stdin.readline()
-    step = fleet.interval_s / len(slices)
-    next_at = time.monotonic()
+    pace = Pacer(fleet.interval_s / len(slices), time.monotonic)
     k = 0
     try:
         while True:
             for j, part in enumerate(slices):
                 out.write(made[k][j] if k < len(made) else lines(t0 + k, part))
                 out.flush()
-                next_at += step
-                delay = next_at - time.monotonic()
-                if delay < 0:
-                    next_at, delay = time.monotonic(), 0.0
-                time.sleep(delay)
+                time.sleep(pace.wait_s())
             if k < len(made):
                 made[k] = []
             k += 1
@@ -316,15 +305,12 @@ def one(
             gc_pauses.clear()
             n_frames = len(frames)
             c0, w0 = time.process_time(), time.perf_counter()
-            f0 = source.cpu_s() if wire_lines else 0.0
             await asyncio.sleep(seconds)
             cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-            if wire_lines:  # the samplers' work is the feed process's CPU
-                gen_time[0] = source.cpu_s() - f0
+            result["cpu_pct"] = 100.0 * cpu / wall
+            # (none with --wire: the feed process made its samples ahead)
             result["gen_pct"] = 100.0 * gen_time[0] / wall  # CPU time over the same wall time
-            # the monitor's own: all of this process with --wire, else less the sample-making
-            result["tui_pct"] = 100.0 * cpu / wall - (0.0 if wire_lines else result["gen_pct"])
-            result["cpu_pct"] = result["tui_pct"] + result["gen_pct"]
+            result["tui_pct"] = result["cpu_pct"] - result["gen_pct"]  # the monitor's own
             # The TUI's CPU per unit of the fleet's, over the same seconds in one process: a
             # VM that runs slower for a while slows both, so the ratio holds where the
             # percentages swing (up to 2x within an hour on a shared 2-core VM)
@@ -515,7 +501,7 @@ def table(
                    "fewer samples came and the figures above are too low): " + ", ".join(
             f"{r['nodes']} nodes folded {r['folded_per_s']:.0f} samples a second of "
             f"{r['nodes']}" for r in behind))
-    if wire:  # the feed's lines were made ahead: its CPU over the window is only writing
+    if wire:  # the feed's lines were made ahead: no fleet CPU over the window
         out.append("TUI CPU per unit of the fleet's: not read with --wire (the samplers' lines "
                    "were made ahead); compare the TUI's CPU with a run without it")
     else:

@@ -95,6 +95,22 @@ class _Node:
     service: SyntheticService | None = None
 
 
+class Pacer:
+    """Ticks spread evenly, `step_s` apart on `clock`: how long to wait after each. A late
+    tick is not made up (the next one is a whole step after it)."""
+
+    def __init__(self, step_s: float, clock: Callable[[], float]) -> None:
+        self.step_s, self.clock = step_s, clock
+        self.next_at = clock()
+
+    def wait_s(self) -> float:
+        self.next_at += self.step_s
+        delay = self.next_at - self.clock()
+        if delay < 0:
+            self.next_at, delay = self.clock(), 0.0
+        return delay
+
+
 class SyntheticFleet:
     """N nodes x G GPUs of invented but plausible data, one sample per node per interval."""
 
@@ -190,20 +206,18 @@ class SyntheticFleet:
         event loop for the whole fleet's samples at once."""
         for event in self.join_events(self.clock()):
             emit(event)
-        loop = asyncio.get_running_loop()
-        slices = [self.nodes[i:i + SLICE_NODES] for i in range(0, len(self.nodes), SLICE_NODES)]
-        step = self.interval_s / max(1, len(slices))
-        next_at = loop.time()
+        slices = self.slices()
+        pace = Pacer(self.interval_s / len(slices), asyncio.get_running_loop().time)
         while True:
             for part in slices:
                 for event in self.tick_events(self.clock(), part):
                     emit(event)
-                next_at += step
-                delay = next_at - loop.time()
-                if delay < 0:
-                    next_at = loop.time()
-                    delay = 0
-                await asyncio.sleep(delay)
+                await asyncio.sleep(pace.wait_s())
+
+    def slices(self) -> list[list[_Node]]:
+        """The nodes in the groups `run` samples together (at least one group)."""
+        return [self.nodes[i:i + SLICE_NODES]
+                for i in range(0, len(self.nodes), SLICE_NODES)] or [[]]
 
     # ------------------------------------------------------------------ figures
 
