@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from autoglm_tui import __version__
+from autoglm_tui.aio import stop_tasks, within
 from autoglm_tui.cluster.backoff import Backoff
 from autoglm_tui.cluster.etcd_client import EtcdClient, EtcdConfig, EtcdError
 from autoglm_tui.cluster.member_ops import leave
@@ -221,9 +222,7 @@ class Agent:
         try:
             await asyncio.wait({work, halt}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (work, halt):
-                task.cancel()
-            await asyncio.gather(work, halt, return_exceptions=True)
+            await stop_tasks([work, halt])
             await self._leave()
 
     async def _heartbeat(self) -> None:
@@ -294,7 +293,7 @@ class Agent:
             if lease_id is None and self.registrations == 0 and self._client is None:
                 return  # never reached etcd: nothing to take back
             try:
-                await asyncio.wait_for(self._leave_registry(lease_id), LEAVE_TIMEOUT_S)
+                await within(self._leave_registry(lease_id), LEAVE_TIMEOUT_S)
             except (EtcdError, asyncio.TimeoutError) as exc:
                 log.warning(
                     "could not leave the registry (%s); without a leave the node reads as "

@@ -27,6 +27,7 @@ import grpc
 from aetcd import rpc
 from aetcd import watcher as aetcd_watcher
 
+from autoglm_tui.aio import within
 from autoglm_tui.cluster.etcd_config import DEFAULT_PORT, DEFAULT_PREFIX, Endpoint, EtcdConfig
 
 PAGE_SIZE = 200  # keys per Range page when listing a prefix
@@ -260,7 +261,7 @@ class EtcdClient:
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.close(), 2.0)
+                await within(client.close(), 2.0)
 
     async def __aenter__(self) -> EtcdClient:
         await self.connect()
@@ -457,7 +458,7 @@ class EtcdClient:
     async def _read(self, call: Any, timeout: float, waiting_for: str) -> Any:
         """The stream's next reply; EtcdUnavailable when it ends or stays silent `timeout` s."""
         try:
-            reply = await asyncio.wait_for(call.read(), timeout)
+            reply = await within(call.read(), timeout)
         except asyncio.TimeoutError:
             raise EtcdUnavailable(
                 f"no answer from etcd for {timeout:.1f} s to {waiting_for} (link or host silent)"

@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from autoglm_tui.aio import within
 from autoglm_tui.cluster.etcd_config import EtcdConfig
 from autoglm_tui.cluster.members import FORGOTTEN_BY_OPERATOR
 from autoglm_tui.events import Event, NodeForgotten
@@ -71,7 +72,7 @@ async def forget_node(
                                    f"remove it from there and it leaves the table")
     if etcd is not None:
         try:
-            known = await asyncio.wait_for(forget_in_registry(etcd, node_id, force),
+            known = await within(forget_in_registry(etcd, node_id, force),
                                            ETCD_TIMEOUT_S)
         except MembershipError as exc:
             return ForgetResult(False, clean(str(exc), 300))

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from autoglm_tui.aio import stop_tasks
 from autoglm_tui.cluster.etcd_config import EtcdConfig
 from autoglm_tui.cluster.forget import ForgetResult, forget_node
 from autoglm_tui.cluster.hosts import HostSpec, HostSpecError, read_hosts_file, validate_host
@@ -91,9 +92,12 @@ class Runner:
     clock: Callable[[], float] = time.time
     rng: random.Random | None = None
     streams: dict[str, _Stream] = field(default_factory=dict)
+    stop_grace_s: float = 5.0  # a stopped stream's time to close before it is cancelled again
 
     def __post_init__(self) -> None:
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping: set[asyncio.Task[None]] = set()  # streams told to stop, until they have
+        self._reaper: asyncio.Task[None] | None = None
         self._closed = False
         self._slots: asyncio.Semaphore | None = None
         self._keys: Any = None
@@ -126,13 +130,12 @@ class Runner:
     async def close(self) -> None:
         """Stop every stream and close every connection (remote samplers get EOF)."""
         self._closed = True
-        tasks = [s.task for s in self.streams.values()] + self._tasks
+        tasks = [s.task for s in self.streams.values()] + self._tasks + list(self._stopping)
+        if self._reaper is not None:
+            tasks.append(self._reaper)
         self.streams.clear()
         self._tasks = []
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(tasks, self.stop_grace_s)
 
     # ------------------------------------------------------------------ SSH streams
 
@@ -183,6 +186,17 @@ class Runner:
         stream = self.streams.pop(node_id, None)
         if stream is not None:
             stream.task.cancel()
+            if not stream.task.done():
+                self._stopping.add(stream.task)
+                stream.task.add_done_callback(self._stopping.discard)
+                if self._reaper is None or self._reaper.done():
+                    self._reaper = asyncio.ensure_future(self._reap())
+
+    async def _reap(self) -> None:
+        """Wait until every stopped stream has ended, cancelling again any that went on (a
+        cancellation a library lost): a node taken out never keeps its sampler running."""
+        while self._stopping:
+            await stop_tasks(list(self._stopping), self.stop_grace_s)
 
     async def _guard(self, work: Any, node_id: str) -> None:
         """Run one node's stream; a bug in it marks only that node INVALID."""

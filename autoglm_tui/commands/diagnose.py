@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import Any
 
+from autoglm_tui.aio import stop_tasks
 from autoglm_tui.cluster.source_args import add_source_args
 
 EPILOG = """\
@@ -145,8 +146,7 @@ def _from_live(args: argparse.Namespace, monitor: Any, prog: str) -> tuple[Any, 
                           end="", file=sys.stderr, flush=True)
         finally:
             await runner.close()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await stop_tasks([task])
             if sys.stderr.isatty():
                 print(file=sys.stderr)
         now = time.time()

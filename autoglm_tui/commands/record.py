@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import sys
 
+from autoglm_tui.aio import stop_tasks, within
 from autoglm_tui.cluster.source_args import add_source_args
 from autoglm_tui.recording.cli import add_record_args
 
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             while not stop.is_set() and (end is None or time.monotonic() < end):
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
+                    await within(stop.wait(), 1.0)
                 monitor.tick(time.time())
                 if not args.quiet and time.monotonic() - last_note >= 10.0:
                     last_note = time.monotonic()
@@ -97,8 +98,7 @@ def run(args: argparse.Namespace) -> int:
                           file=sys.stderr, flush=True)
         finally:
             await runner.close()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await stop_tasks([task])
 
     ok = False
     try:

@@ -14,6 +14,7 @@ import argparse
 import sys
 from typing import Any
 
+from autoglm_tui.aio import stop_tasks, within
 from autoglm_tui.cluster.source_args import add_source_args
 
 DEFAULT_WAIT_S = 10.0
@@ -111,13 +112,12 @@ async def take_snapshot(config: Any, wait_s: float, tap: Any = None) -> dict[str
     runner = Runner(config, on_event)
     task = asyncio.ensure_future(runner.run())
     try:
-        await asyncio.wait_for(settled.wait(), timeout=max(0.0, wait_s))
+        await within(settled.wait(), timeout=max(0.0, wait_s))
     except asyncio.TimeoutError:
         pass
     finally:
         await runner.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_tasks([task])
     now = time.time()
     state.tick(now)
     doc: dict[str, Any] = {
@@ -158,12 +158,11 @@ async def take_source_snapshot(source: Any, wait_s: float, tap: Any = None
 
     task = asyncio.ensure_future(source.run(on_event))
     try:
-        await asyncio.wait_for(settled.wait(), timeout=max(0.0, wait_s))
+        await within(settled.wait(), timeout=max(0.0, wait_s))
     except asyncio.TimeoutError:
         pass
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_tasks([task])
     now = time.time()
     state.tick(now)
     return {

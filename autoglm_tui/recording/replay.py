@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from autoglm_tui.aio import within
 from autoglm_tui.cluster.sources import Emit
 from autoglm_tui.events import Checkpoint, ClockTick, Event, Restore, StateReset
 from autoglm_tui.model import Sample
@@ -164,7 +165,7 @@ class ReplayController:
             self._wake = asyncio.Event()
         self._wake.clear()
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            await within(self._wake.wait(), timeout)
 
 
 def clamp_speed(speed: float) -> float:

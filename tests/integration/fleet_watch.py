@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from autoglm_tui.aio import stop_tasks
 from autoglm_tui.analysis.state import FleetState, StatusChange
 from autoglm_tui.cluster.runner import Runner, RunnerConfig
 from autoglm_tui.events import Event, NodeStatus, SampleReceived
@@ -36,8 +37,7 @@ class FleetWatch:
     async def close(self) -> None:
         await self.runner.close()
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_tasks([self._task])
             self._task = None
 
     async def until(self, predicate: Callable[[], Any], timeout: float = 20.0) -> bool:

@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from autoglm_tui.aio import stop_tasks, within
 from autoglm_tui.cluster.prometheus import probes
 from autoglm_tui.cluster.prometheus import queries as q
 from autoglm_tui.cluster.prometheus.assemble import node_hello, node_sample
@@ -177,10 +178,9 @@ class PrometheusSource:
                     wait = 0.2  # the first frame is out: the host facts it left out come next
                 self._wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                    await within(self._wake.wait(), timeout=wait)
         finally:
-            history.cancel()
-            await asyncio.gather(history, return_exceptions=True)
+            await stop_tasks([history])
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     def refresh_s(self) -> float:

@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncssh
 
+from autoglm_tui.aio import within
 from autoglm_tui.cluster.hosts import HostSpec, HostSpecError, split_destination
 from autoglm_tui.cluster.ssh.host_keys import HostKeyStore
 from autoglm_tui.cluster.ssh.options import SshOptions
@@ -109,7 +110,7 @@ class Connection:
         status, stdout). ConnectFailed when the channel fails, asyncio.TimeoutError after
         `timeout` seconds."""
         try:
-            result = await asyncio.wait_for(self.conn.run(command, check=False), timeout)
+            result = await within(self.conn.run(command, check=False), timeout)
         except (asyncssh.Error, OSError) as exc:
             raise ConnectFailed(describe_error(exc)) from None
         stdout = result.stdout if isinstance(result.stdout, str) else ""
@@ -127,15 +128,15 @@ async def connect(target: SshTarget, timeout: float | None = None) -> AsyncItera
     try:
         if target.slots is not None:
             async with target.slots:
-                conn, client = await asyncio.wait_for(_open(target, jumps), timeout)
+                conn, client = await within(_open(target, jumps), timeout)
         else:
-            conn, client = await asyncio.wait_for(_open(target, jumps), timeout)
+            conn, client = await within(_open(target, jumps), timeout)
         yield Connection(conn, client)
     finally:
         if conn is not None:
             conn.close()  # the node's sshd closes a sampler's stdin: it exits
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.wait_closed(), 2.0)
+                await within(conn.wait_closed(), 2.0)
         for jump in reversed(jumps):
             jump.close()
 

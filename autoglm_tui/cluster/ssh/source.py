@@ -31,6 +31,7 @@ from typing import Any
 
 import asyncssh
 
+from autoglm_tui.aio import within
 from autoglm_tui.cluster.backoff import Backoff
 from autoglm_tui.cluster.hosts import HostSpec
 from autoglm_tui.cluster.push import build_bundle
@@ -229,7 +230,7 @@ class SshSource:
             watchdog.cancel()
             chan.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(chan.wait_closed(), 2.0)
+                await within(chan.wait_closed(), 2.0)
         if session.error is not None:
             raise session.error  # a bug in this process, not the node's fault: see Runner._guard
         stream = session.stream
