@@ -195,7 +195,11 @@ class Runner:
     async def _reap(self) -> None:
         """Wait until every stopped stream has ended, cancelling again any that went on (a
         cancellation a library lost): a node taken out never keeps its sampler running."""
-        while self._stopping:
+        while True:
+            # A task that ended may still be here (its callback runs on a later loop turn).
+            self._stopping.difference_update([t for t in self._stopping if t.done()])
+            if not self._stopping:
+                return
             await stop_tasks(list(self._stopping), self.stop_grace_s)
 
     async def _guard(self, work: Any, node_id: str) -> None:

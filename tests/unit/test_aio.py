@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -103,3 +104,28 @@ def test_the_package_times_its_awaits_with_within() -> None:
     users = [str(p.relative_to(root)) for p in root.rglob("*.py")
              if p.name != "aio.py" and "asyncio.wait_for(" in p.read_text(encoding="utf-8")]
     assert users == []
+
+
+def test_the_reaper_ends_when_a_stopped_stream_ends_at_once() -> None:
+    """A stream that ends on its first cancellation, in the loop turn the reaper starts in:
+    the reaper returns and close() ends (it once spun in place, holding the loop)."""
+    outcome: list[str] = []
+
+    async def scenario() -> None:
+        runner = Runner(RunnerConfig(), lambda event: None, stop_grace_s=0.05)
+        for name in ("n1", "n2"):
+            task = asyncio.ensure_future(asyncio.sleep(3600))
+            runner.streams[name] = _Stream(HostSpec(name, "127.0.0.1", 22, None, {}), task)
+        await asyncio.sleep(0)
+        runner._stop("n1")  # ends in the turn the reaper first runs in, before its callbacks
+        await asyncio.sleep(0.2)
+        runner._stop("n2")
+        await asyncio.sleep(0.2)
+        await runner.close()
+        outcome.append("closed")
+
+    # In a thread of its own: a loop that spins never yields to a timeout in its own loop.
+    thread = threading.Thread(target=asyncio.run, args=(scenario(),), daemon=True)
+    thread.start()
+    thread.join(10.0)
+    assert outcome == ["closed"]
