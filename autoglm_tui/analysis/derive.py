@@ -112,10 +112,12 @@ def _proc_keys(pid: int) -> tuple[Key, ...]:
     return keys
 
 
-# A GPU from a sampler older than schema 1.1 (or one that reports no health) has none of these.
-_health_signs = operator.attrgetter("clock_reasons", "xid_total", "pcie_width", "remap_pending",
-                                    "nvlink_links", "retired_pages")
-_NO_HEALTH = (None,) * 6
+# A GPU from a sampler older than schema 1.1 (or one that reports no health) has every raw
+# health field as a GpuSample has it by default, so each health metric has the value such a
+# GPU gives (none is known): a shape says "no health" only then, and the values are exact.
+_NO_HEALTH_GPU = GpuSample(index=0, uuid="", state="ok")
+_NO_HEALTH = _health_raw(_NO_HEALTH_GPU)
+NO_HEALTH_VALUES: tuple[float | None, ...] = _health_values(_NO_HEALTH_GPU)
 
 
 def _health(g: GpuSample) -> tuple[float | None, ...]:
@@ -146,7 +148,7 @@ def shape_of(sample: Sample) -> Shape:
     """The sample's Shape (made in C)."""
     gpus, procs = sample.gpus, sample.procs
     return Shape(tuple(map(_INDEX, gpus)),
-                 tuple(map(ne, map(_health_signs, gpus), repeat(_NO_HEALTH))),
+                 tuple(map(ne, map(_health_raw, gpus), repeat(_NO_HEALTH))),
                  tuple(map(_PID, procs)), tuple(map(bool, map(_USED_GPUS, procs))))
 
 
@@ -169,6 +171,8 @@ def _gpu_and_health(g: GpuSample) -> tuple[float | None, ...]:
 
 
 Reader = Callable[[Any], tuple[float | None, ...]]
+# Reads one GPU metric, on each GPU, out of the list values_of gives
+FigureReader = Callable[[list[float | None]], Sequence[float | None]]
 
 
 def readers_of(shape: Shape) -> tuple[Reader, ...]:
@@ -200,6 +204,38 @@ def pickers_of(shape: Shape, metrics: Sequence[str]) -> tuple[Picker, ...]:
         k = GPU_FIGURES.index(m.removeprefix("gpu."))
         out.append(picker([s + k for s in starts]))
     return tuple(out)
+
+
+_GPU_METRIC_AT = {f"gpu.{name}": k for k, name in enumerate(GPU_FIGURES)}
+_HEALTH_METRIC_AT = {name: k for k, (name, _) in enumerate(GPU_HEALTH)}
+
+
+@lru_cache(maxsize=4096)
+def gpu_reader(metric: str, health: tuple[bool, ...]) -> FigureReader | None:
+    """What reads `metric` (one of GPU_FIGURES or GPU_HEALTH) on each GPU of a sample whose
+    shape has `health`, in sample order, out of the list values_of gives; None for another
+    metric (read it off the GpuSample). A GPU with no health gives NO_HEALTH_VALUES, which is
+    what its properties give."""
+    width = len(GPU_FIGURES)
+    k = _GPU_METRIC_AT.get(metric)
+    if k is None:
+        k = _HEALTH_METRIC_AT.get(metric)
+        if k is None:
+            return None
+        k += width
+    starts: list[int] = []
+    at = 0
+    for has in health:
+        starts.append(at)
+        at += width + (len(GPU_HEALTH) if has else 0)
+    if k < width or all(health):
+        return picker([s + k for s in starts])
+    none = NO_HEALTH_VALUES[k - width]
+    if not any(health):
+        values = (none,) * len(health)
+        return lambda _flat: values
+    at_or_none = [s + k if has else -1 for s, has in zip(starts, health, strict=True)]
+    return lambda flat: tuple(flat[i] if i >= 0 else none for i in at_or_none)
 
 
 def derive(sample: Sample, prev: Sample | None) -> dict[Key, float | None]:

@@ -85,6 +85,10 @@ class NodeState:
     # ROLLUP_METRICS summed over the GPUs of a sample (the one they were read from)
     rollups: tuple[Sample, list[Rollup]] | None = field(
         default=None, repr=False, compare=False)
+    # The GPU and process figures of a sample as the fold read them (derive.values_of), with
+    # its shape's health flags: what the alert rules' GPU columns are picked out of
+    figures: tuple[Sample, list[float | None], tuple[bool, ...]] | None = field(
+        default=None, repr=False, compare=False)
     # The newest derived values (see `metrics`): node-level and service figures at once, the
     # GPU and process figures (keys, values) added on first read
     _metrics: dict[Key, float | None] = field(default_factory=dict, repr=False, compare=False)

@@ -313,7 +313,8 @@ class FleetState:
         the history gets that list with the same keys object (rows picked by position, no
         dict), and the metrics dict gets the GPU and process figures only when read. `eager`:
         `head` holds GPU or process keys (a source's own figures), which replace the sample's.
-        The fleet-summary sums (``rollups``) are picked out of the same list."""
+        The fleet-summary sums (``rollups``) are picked out of the same list, and it is kept
+        (``figures``) for the alert rules' GPU columns."""
         keys = node.fold
         shape = shape_of(sample)
         renew = shape != keys.shape
@@ -322,6 +323,7 @@ class FleetState:
             keys.rollup = pickers_of(shape, ROLLUP_METRICS)
         flat = values_of(sample, keys.read)
         node.rollups = (sample, gpu_rollups(flat, keys.rollup))
+        node.figures = (sample, flat, shape.health)
         if eager:
             values = dict(zip(keys.flat, flat, strict=True))
             values.update(head)

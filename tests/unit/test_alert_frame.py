@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from autoglm_tui.analysis.alerts import Rule
 from autoglm_tui.analysis.alerts.frame import Frame, Layouts, hits
 from autoglm_tui.analysis.alerts.kinds.peer import peer_may_fire, peer_screen
-from autoglm_tui.analysis.derive import derive
+from autoglm_tui.analysis.derive import GPU_FIELDS, derive
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
-from autoglm_tui.model import GpuSample
+from autoglm_tui.model import GpuSample, NvLinkErrors, XidEvent
 
 from .samples import hello, proc, sample
 
@@ -86,6 +86,55 @@ def test_columns_are_the_derived_metrics_node_by_node() -> None:
     assert f.node_col("cpu.util_pct") == [10.0, 10.0, 10.0]
     assert f.node_col("svc.latency_p95_s") == [None, None, None]  # no service: no data
     assert f.index == {"a": 0, "b": 1, "c": 2}
+
+
+# GPUs whose health fields differ: none (an old sampler), all, and only fields that alone do
+# not look like health to a quick glance (throttle shares, a replay counter, NVLink errors)
+HEALTHY = dict(clock_reasons=0x8, xids=(XidEvent(990.0, 79), XidEvent(995.0, 13)),
+               xid_total=2, remap_pending=1, retired_pages=0, retired_pending=0,
+               pcie_width=8, pcie_width_max=16, pcie_replay=3, nvlink_links=4,
+               nvlink_errors=(NvLinkErrors(0, crc_flit=2, replay=1),))
+GPU_HEALTHS = [{}, HEALTHY, dict(throttle_power_pct=12.5), dict(pcie_replay=7),
+               dict(nvlink_links=2, nvlink_errors=(NvLinkErrors(1, recovery=4),))]
+
+
+def test_gpu_columns_are_each_gpus_own_figures_whatever_its_health() -> None:
+    """The columns are picked out of the figures the fold read (NodeState.figures): for GPUs
+    with and without health, nodes mixing both, nodes all alike (read all at once) and a node
+    whose newest sample the fold has not read, each value is the GpuSample's own."""
+    state = FleetState()
+    layouts: list[list[dict[str, object]]] = [
+        [HEALTHY, HEALTHY], [HEALTHY, HEALTHY], [{}, HEALTHY, GPU_HEALTHS[2]],
+        [GPU_HEALTHS[3], GPU_HEALTHS[4]], [{}, {}], []]
+    for k, healths in enumerate(layouts):
+        name = f"n{k}"
+        state.apply(NodeJoined(T0, name))
+        state.apply(HelloReceived(T0, name, hello(name, gpus=len(healths))))
+        s = replace(sample(T0, 1, gpus=0), gpus=tuple(
+            GpuSample(index=i, uuid=f"{name}-{i}", state="ok", util_pct=float(10 * k + i),
+                      mem_used_bytes=(i + 1) << 30, mem_total_bytes=80 << 30, **h)  # type: ignore[arg-type]
+            for i, h in enumerate(healths)))
+        state.apply(SampleReceived(T0, name, s))
+    # A sample the fold never read (set by hand): read off the sample itself.
+    late = state.nodes["n4"]
+    assert late.last_sample is not None
+    late.last_sample = replace(late.last_sample, gpus=tuple(
+        replace(g, util_pct=99.0, clock_reasons=0x20) for g in late.last_sample.gpus))
+
+    def by_hand(f: Frame, metric: str) -> list[object]:
+        return [GPU_FIELDS[metric](g) for s in f.samples for g in s.gpus]
+
+    f = frame_of(state)
+    for metric in GPU_FIELDS:
+        assert f.gpus.col(metric) == by_hand(f, metric), metric
+    assert f.gpus.col("gpu.util_pct")[-2:] == [99.0, 99.0]
+    assert f.gpus.col("gpu.xid_critical")[:2] == [1, 1]  # Xid 79 is critical, 13 is not
+    # Nodes that all share one shape: every column read at once, the same values.
+    for keep in (["n0", "n1"], ["n4"], ["n2"]):
+        nodes = [state.nodes[n] for n in keep]
+        g = Frame(keep, nodes, list(range(len(nodes))), [T0] * len(nodes), {}, Layouts(), "new")
+        for metric in GPU_FIELDS:
+            assert g.gpus.col(metric) == by_hand(g, metric), (keep, metric)
 
 
 def test_equal_gpu_sets_share_one_tuple() -> None:

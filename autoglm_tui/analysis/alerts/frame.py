@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 import operator
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from itertools import accumulate, chain, compress, count, islice, repeat
 from typing import Any
 
-from autoglm_tui.analysis.derive import GPU_FIELDS, PROC_FIELDS
+from autoglm_tui.analysis.derive import GPU_FIELDS, PROC_FIELDS, FigureReader, gpu_reader
 from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.services import COUNT_OF, SERVICE_METRICS, ServiceView
 from autoglm_tui.metrics import Scope
@@ -36,6 +36,10 @@ NODE_SUBJECTS: tuple[None] = (None,)  # the one subject of a node metric
 ServiceMatch = tuple[tuple[str, str], ...] | None
 _NODE_SERVICE_KEYS = [(name, None) for name in SERVICE_METRICS]
 _KNOWN = partial(operator.is_not, None)
+_GPU_INDEX = operator.attrgetter("index")
+_FIGURES = operator.attrgetter("figures")
+_FIRST, _SECOND, _THIRD = map(operator.itemgetter, range(3))
+_UNSEEN = object()  # no reader looked up yet (None: the figures do not hold the metric)
 _NONE_AS_NAN = {None: math.nan}.get  # (v, v): NaN for None, else v itself
 
 
@@ -161,6 +165,73 @@ class Members:
         """The nodes (frame indices, ascending, once each) that hold the given flat indices."""
         off = self.off
         return sorted({bisect_right(off, i) - 1 for i in flat})
+
+
+class GpuMembers(Members):
+    """The GPUs of a frame's nodes. A metric's column is picked out of each node's figures as
+    the fold read them (``NodeState.figures``: one list a node, more often still in the CPU's
+    caches than 8 GpuSample objects; all nodes at once, in C, while they share one shape's
+    health flags, as a fleet's nodes mostly do). A node whose figures are not its newest
+    sample's, or a metric the figures do not hold, is read off the samples: the same values."""
+
+    __slots__ = ("_flats", "_healths", "_same")
+
+    def __init__(self, nodes: Sequence[NodeState], samples: Sequence[Any],
+                 interned: dict[tuple[int, ...], tuple[int, ...]] | None, layouts: Layouts,
+                 tag: str) -> None:
+        super().__init__([s.gpus for s in samples], _GPU_INDEX, GPU_FIELDS, interned, layouts,
+                         tag)
+        figures = list(map(_FIGURES, nodes))
+        try:  # in C while every node's figures are its newest sample's (the common case)
+            current = all(map(operator.is_, map(_FIRST, figures), samples))
+        except TypeError:  # a node has none (None cannot be indexed)
+            current = False
+        flats: list[list[Value] | None]
+        healths: list[tuple[bool, ...] | None]
+        if current:
+            flats, healths = list(map(_SECOND, figures)), list(map(_THIRD, figures))
+        else:
+            flats, healths = [], []
+            for f, s in zip(figures, samples, strict=True):
+                if f is not None and f[0] is s:
+                    flats.append(f[1])
+                    healths.append(f[2])
+                else:
+                    flats.append(None)
+                    healths.append(None)
+        self._flats = flats
+        self._healths = healths
+        # every node's figures at hand, with one shape's health flags
+        self._same = bool(healths) and healths[0] is not None and healths.count(
+            healths[0]) == len(healths)
+
+    def col(self, metric: str) -> list[Value]:
+        out = self._cols.get(metric)
+        if out is None:
+            out = self._cols[metric] = self._read(metric)
+        return out
+
+    def _read(self, metric: str) -> list[Value]:
+        get = self._fields.get(metric)
+        if get is None:  # no such GPU metric: no value anywhere
+            return [None] * self.off[-1]
+        if self._same:
+            read = gpu_reader(metric, self._healths[0])  # type: ignore[arg-type]
+            if read is not None:
+                return list(chain.from_iterable(map(read, self._flats)))  # type: ignore[arg-type]
+        readers: dict[tuple[bool, ...], FigureReader | None] = {}
+        parts: list[Iterable[Value]] = []
+        add = parts.append
+        for gpus, flat, health in zip(self.groups, self._flats, self._healths, strict=True):
+            if health is not None:
+                read = readers.get(health, _UNSEEN)  # type: ignore[arg-type]
+                if read is _UNSEEN:
+                    read = readers[health] = gpu_reader(metric, health)
+                if read is not None:
+                    add(read(flat))  # type: ignore[arg-type]
+                    continue
+            add(map(get, gpus))
+        return list(chain.from_iterable(parts))
 
 
 def service_labels(sid: str, view: ServiceView) -> dict[str, str | None]:
@@ -296,9 +367,8 @@ class Frame:
     def gpus(self) -> Members:
         out = self._gpus
         if out is None:
-            out = self._gpus = Members(
-                [s.gpus for s in self.samples], operator.attrgetter("index"), GPU_FIELDS,
-                self._interned, self._layouts, self._tag + "gpu")
+            out = self._gpus = GpuMembers(self.nodes, self.samples, self._interned,
+                                          self._layouts, self._tag + "gpu")
         return out
 
     @property
