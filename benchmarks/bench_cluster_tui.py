@@ -178,7 +178,7 @@ def one(
     from autoglm_tui.analysis.state import FleetState
     from autoglm_tui.cluster.synthetic import SyntheticFleet
     from autoglm_tui.monitor import Monitor
-    from autoglm_tui.tui.cluster_app import ClusterApp
+    from autoglm_tui.tui.cluster_app import ClusterApp, tune_gc
     from autoglm_tui.tui.screens.cluster import ClusterScreen
 
     fleet = SyntheticFleet(nodes=nodes, gpus=gpus, seed=1)
@@ -210,6 +210,8 @@ def one(
         build_pipeline([], no_log=True, include_user_rules=False,
                        silences_path=str(silences)).install(monitor)
     rss_start = rss_mb()
+    if gc_tuning:  # as the app will at start: the pre-fill is not slowed by CPython's defaults
+        tune_gc()
     prefill = history if prefill is None else prefill
     now = time.time()
     start = now - prefill
