@@ -191,23 +191,19 @@ def values_of(sample: Sample, readers: tuple[Reader, ...]) -> list[float | None]
     return out
 
 
-def pickers_of(shape: Shape, metrics: Sequence[str]) -> tuple[Picker, ...]:
-    """Per GPU metric of `metrics` (each one of GPU_FIGURES), what picks its value on each GPU
-    of a sample of this shape (in sample order) out of the list values_of gives."""
-    starts: list[int] = []
-    at = 0
-    for health in shape.health:
-        starts.append(at)
-        at += len(GPU_FIGURES) + (len(GPU_HEALTH) if health else 0)
-    out: list[Picker] = []
-    for m in metrics:
-        k = GPU_FIGURES.index(m.removeprefix("gpu."))
-        out.append(picker([s + k for s in starts]))
-    return tuple(out)
-
-
 _GPU_METRIC_AT = {f"gpu.{name}": k for k, name in enumerate(GPU_FIGURES)}
 _HEALTH_METRIC_AT = {name: k for k, (name, _) in enumerate(GPU_HEALTH)}
+
+
+def pickers_of(shape: Shape, metrics: Sequence[str]) -> tuple[Picker, ...]:
+    """Per GPU metric of `metrics` (each ``gpu.`` and one of GPU_FIGURES), what picks its value
+    on each GPU of a sample of this shape (in sample order) out of the list values_of gives."""
+    out: list[Picker] = []
+    for m in metrics:
+        if m not in _GPU_METRIC_AT:
+            raise ValueError(f"{m!r} is not one of the GPU figures")
+        out.append(gpu_reader(m, shape.health))  # type: ignore[arg-type]
+    return tuple(out)
 
 
 @lru_cache(maxsize=4096)

@@ -150,16 +150,18 @@ class Members:
         return out
 
     def col(self, metric: str) -> list[Value]:
-        """The metric's value for every GPU (or process), flat, in node order."""
+        """The metric's value for every member, flat, in node order (read once a frame)."""
         out = self._cols.get(metric)
         if out is None:
-            get = self._fields.get(metric)
-            # Every GPU and process metric is a field (or property) of the sample; a name that
-            # is not has no value anywhere, as in the node's derived metrics.
-            out = (list(map(get, chain.from_iterable(self.groups))) if get is not None
-                   else [None] * self.off[-1])
-            self._cols[metric] = out
+            out = self._cols[metric] = self._read(metric)
         return out
+
+    def _read(self, metric: str) -> list[Value]:
+        get = self._fields.get(metric)
+        # Every GPU and process metric is a field (or property) of the sample; a name that is
+        # not has no value anywhere, as in the node's derived metrics.
+        return (list(map(get, chain.from_iterable(self.groups))) if get is not None
+                else [None] * self.off[-1])
 
     def owners(self, flat: Sequence[int]) -> list[int]:
         """The nodes (frame indices, ascending, once each) that hold the given flat indices."""
@@ -190,26 +192,15 @@ class GpuMembers(Members):
         healths: list[tuple[bool, ...] | None]
         if current:
             flats, healths = list(map(_SECOND, figures)), list(map(_THIRD, figures))
-        else:
-            flats, healths = [], []
-            for f, s in zip(figures, samples, strict=True):
-                if f is not None and f[0] is s:
-                    flats.append(f[1])
-                    healths.append(f[2])
-                else:
-                    flats.append(None)
-                    healths.append(None)
+        else:  # per node: its figures while they are its newest sample's, else none
+            held = [f if f is not None and f[0] is s else (None, None, None)
+                    for f, s in zip(figures, samples, strict=True)]
+            flats, healths = list(map(_SECOND, held)), list(map(_THIRD, held))
         self._flats = flats
         self._healths = healths
         # every node's figures at hand, with one shape's health flags
         self._same = bool(healths) and healths[0] is not None and healths.count(
             healths[0]) == len(healths)
-
-    def col(self, metric: str) -> list[Value]:
-        out = self._cols.get(metric)
-        if out is None:
-            out = self._cols[metric] = self._read(metric)
-        return out
 
     def _read(self, metric: str) -> list[Value]:
         get = self._fields.get(metric)
@@ -293,15 +284,12 @@ class ServiceMembers(Members):
         """Node i's view of service `sid`."""
         return self._views[i].get(sid)
 
-    def col(self, metric: str) -> list[Value]:
-        out = self._cols.get(metric)
-        if out is None:
-            out = [m.get((metric, sid))
-                   for m, sids in zip(self._metrics, self.groups, strict=True) for sid in sids]
-            figure = COUNT_OF.get(metric)
-            if figure is not None and (figure != "finished" or self._min is not None):
-                self._mask(out, figure)
-            self._cols[metric] = out
+    def _read(self, metric: str) -> list[Value]:
+        out = [m.get((metric, sid))
+               for m, sids in zip(self._metrics, self.groups, strict=True) for sid in sids]
+        figure = COUNT_OF.get(metric)
+        if figure is not None and (figure != "finished" or self._min is not None):
+            self._mask(out, figure)
         return out
 
     def _mask(self, out: list[Value], figure: str) -> None:
