@@ -171,8 +171,6 @@ def _gpu_and_health(g: GpuSample) -> tuple[float | None, ...]:
 
 
 Reader = Callable[[Any], tuple[float | None, ...]]
-# Reads one GPU metric, on each GPU, out of the list values_of gives
-FigureReader = Callable[[list[float | None]], Sequence[float | None]]
 
 
 def readers_of(shape: Shape) -> tuple[Reader, ...]:
@@ -200,14 +198,15 @@ def pickers_of(shape: Shape, metrics: Sequence[str]) -> tuple[Picker, ...]:
     on each GPU of a sample of this shape (in sample order) out of the list values_of gives."""
     out: list[Picker] = []
     for m in metrics:
-        if m not in _GPU_METRIC_AT:
+        read = gpu_reader(m, shape.health) if m in _GPU_METRIC_AT else None
+        if read is None:
             raise ValueError(f"{m!r} is not one of the GPU figures")
-        out.append(gpu_reader(m, shape.health))  # type: ignore[arg-type]
+        out.append(read)
     return tuple(out)
 
 
 @lru_cache(maxsize=4096)
-def gpu_reader(metric: str, health: tuple[bool, ...]) -> FigureReader | None:
+def gpu_reader(metric: str, health: tuple[bool, ...]) -> Picker | None:
     """What reads `metric` (one of GPU_FIGURES or GPU_HEALTH) on each GPU of a sample whose
     shape has `health`, in sample order, out of the list values_of gives; None for another
     metric (read it off the GpuSample). A GPU with no health gives NO_HEALTH_VALUES, which is

@@ -24,7 +24,8 @@ from functools import partial
 from itertools import accumulate, chain, compress, count, islice, repeat
 from typing import Any
 
-from autoglm_tui.analysis.derive import GPU_FIELDS, PROC_FIELDS, FigureReader, gpu_reader
+from autoglm_tui.analysis.derive import GPU_FIELDS, PROC_FIELDS, gpu_reader
+from autoglm_tui.analysis.history import Picker
 from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.services import COUNT_OF, SERVICE_METRICS, ServiceView
 from autoglm_tui.metrics import Scope
@@ -210,7 +211,7 @@ class GpuMembers(Members):
             read = gpu_reader(metric, self._healths[0])  # type: ignore[arg-type]
             if read is not None:
                 return list(chain.from_iterable(map(read, self._flats)))  # type: ignore[arg-type]
-        readers: dict[tuple[bool, ...], FigureReader | None] = {}
+        readers: dict[tuple[bool, ...], Picker | None] = {}
         parts: list[Iterable[Value]] = []
         add = parts.append
         for gpus, flat, health in zip(self.groups, self._flats, self._healths, strict=True):
