@@ -55,6 +55,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -201,12 +202,11 @@ def one(
 
     state = FleetState(history_s=history)
     monitor = Monitor(state)
+    scratch = tempfile.TemporaryDirectory(prefix="bench-")  # removed when the run ends
     if alerts:  # the default rules, evaluated once a second, as `cluster` does
-        import tempfile
-
         from autoglm_tui.alerting.pipeline import build_pipeline
 
-        silences = Path(tempfile.mkdtemp(prefix="bench-")) / "silences.json"
+        silences = Path(scratch.name) / "silences.json"
         build_pipeline([], no_log=True, include_user_rules=False,
                        silences_path=str(silences)).install(monitor)
     rss_start = rss_mb()
@@ -377,6 +377,7 @@ def one(
     finally:
         if feed_src is not None:
             feed_src.close()
+        scratch.cleanup()
     if memory or trace:
         tracemalloc.stop()
         result["memory"] = [result.pop("gc_census", ""),

@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,13 +18,19 @@ pytestmark = pytest.mark.e2e
 
 CLI = Path(sys.executable).with_name("autoglm-tui")
 EVIL_ARG = "\x1b]0;pwned\x07[red]x[/red]"
-_XDG = tempfile.mkdtemp(prefix="autoglm-xdg-")  # the alert log and silences land here, not in $HOME
-ENV = {
-    **os.environ,
-    "LANG": "C.UTF-8",
-    "LC_ALL": "C.UTF-8",
-    **{v: f"{_XDG}/{v.lower()}" for v in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")},
-}
+ENV = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+XDG_VARS = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_xdg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The alert log and silences land in pytest's own temporary folder (removed with it),
+    not in $HOME."""
+    base = tmp_path_factory.mktemp("xdg")
+    ENV.update({v: str(base / v.lower()) for v in XDG_VARS})
+    yield
+    for v in XDG_VARS:
+        ENV.pop(v, None)
 
 
 class Tmux:

@@ -191,9 +191,10 @@ async def test_help_lists_every_key_of_each_screen() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot, app)
         expectations = [
-            ((), ["Filter", "Group by next label", "Reverse sort", "Command line", "Quit"]),
-            (("enter",), ["Open a GPU", "Send a signal", "Command line", "Quit"]),
-            (("1",), ["Back", "Signal the selected process", "Command line"]),
+            ((), ["Filter", "Group: by the next label", "Reverse sort", "Command: :nodes",
+                  "Quit"]),
+            (("enter",), ["Open a GPU", "Send a signal", "Command: :nodes", "Quit"]),
+            (("1",), ["Back", "Signal the selected process", "Command: :nodes"]),
         ]
         for keys, words in expectations:
             await pilot.press(*keys)

@@ -7,7 +7,8 @@ import pytest
 
 from autoglm_tui.tui.screens.help import HelpScreen
 
-from .scenes import SCENES, settle, utc
+from .scenes import SCENES, settle, shoot, utc
+from .terminal import screen_text
 
 HIDDEN = ("Copy selected text", "Focus Next", "Focus Previous", "Select",
           "Open the highlighted row", "Quit the app and return")
@@ -74,3 +75,40 @@ async def test_the_local_screen_names_what_its_keys_do() -> None:
                   "IO correlation: network beside disk", "Process tree", "Sort by CPU%",
                   "Open the GPU with that index", "All alerts (grouped by rule)"):
         assert words in text, words
+
+
+async def test_a_long_description_wraps_under_itself_at_80x24() -> None:
+    # what the help box draws at 80 columns: a description that does not fit goes on under
+    # the descriptions' column, never back under the keys
+    from rich.console import Console
+    from textual.widgets import Static
+
+    with utc():
+        app = SCENES["local"].app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, HelpScreen)
+            width = screen.query_one("#help-text", Static).content_region.width
+            console = Console(width=width, record=True, color_system=None)
+            console.print(screen._renderable())
+            lines = console.export_text().splitlines()
+    at = next(i for i, ln in enumerate(lines) if "Open the highlighted process" in ln)
+    assert "history)" not in lines[at]  # too long for the box: it wraps
+    column = lines[at].index("Open")
+    follow = lines[at + 1]
+    assert follow[:column].strip() == "" and follow[column:].rstrip().endswith("history)")
+    digits = next(ln for ln in lines if "Open the GPU with that index" in ln)
+    assert digits.split()[0] == "0-9"
+
+
+@pytest.mark.parametrize("scene", ["local", "cluster", "cluster-node", "cluster-gpu",
+                                   "cluster-gpus", "cluster-alerts", "cluster-services",
+                                   "cluster-service", "members", "replay-diagnosis"])
+async def test_the_footer_shows_help_and_quit_at_80_columns(scene: str) -> None:
+    # a newcomer on an 80x24 terminal sees how to get help and how to leave on every screen
+    text = await shoot(scene, (80, 24), screen_text)
+    footer = str(text).splitlines()[-1]
+    assert "? Help" in footer and "q Quit" in footer, footer

@@ -54,12 +54,22 @@ CLUSTER_ONLY = frozenset({"command", "gpu_prompt"})  # actions that need the com
 TEXT_ENTRY = frozenset({"command", "gpu_prompt", "filter"})
 
 
+# The sort keys of a screen with a sortable table (its screen has cycle_sort and reverse).
+SORT_BINDINGS = [
+    Binding("less_than_sign", "cycle_sort(-1)", "Previous sort column", key_display="<",
+            show=False),
+    Binding("greater_than_sign", "cycle_sort(1)", "Sort", key_display=">",
+            tooltip="next sort column"),
+    Binding("r", "reverse", "Reverse sort", show=False),
+]
+
+
 class StateScreen(Screen):
     """A screen drawn from the fleet state; the app's repaint timer calls `repaint(now)`."""
 
     BINDINGS = [
-        Binding("colon", "command", "Command line (:nodes :gpus :node NAME …)", key_display=":",
-                priority=True),
+        Binding("colon", "command", "Command", key_display=":", priority=True,
+                tooltip=":nodes :gpus :node NAME … (Tab completes)"),
     ]
 
     node_id: str | None = None  # set by the screens of one node (banner, `:gpu INDEX`)

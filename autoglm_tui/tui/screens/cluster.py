@@ -29,7 +29,8 @@ from autoglm_tui.text import clean
 from autoglm_tui.tui.intents import OpenDiagnosis, OpenGpus, OpenNode
 from autoglm_tui.tui.messages import ForgetRequest
 from autoglm_tui.tui.render import Palette
-from autoglm_tui.tui.screens.table_screen import SORT_BINDINGS, TableScreen
+from autoglm_tui.tui.screens.base import SORT_BINDINGS
+from autoglm_tui.tui.screens.table_screen import TableScreen
 from autoglm_tui.tui.widgets.alerts_pane import AlertsPane, alert_view
 from autoglm_tui.tui.widgets.command_line import CommandError
 from autoglm_tui.tui.widgets.findings import NodeMark, findings_line, node_marks
@@ -83,12 +84,12 @@ class ClusterScreen(TableScreen):
 
     BINDINGS = [
         Binding("enter", "open", "Open node / group", show=False),
-        Binding("slash", "filter", "Filter (gpu.util>80 & label.zone=a)", key_display="/",
-                priority=True),
-        Binding("g", "group", "Group by next label"),
+        Binding("slash", "filter", "Filter", key_display="/", priority=True,
+                tooltip="e.g. gpu.util>80 & label.zone=a"),
+        Binding("g", "group", "Group", tooltip="by the next label"),
         *SORT_BINDINGS,
-        Binding("G", "gpus", "All GPUs (:gpus)", key_display="G"),
-        Binding("d", "diagnosis", "Diagnosis (:diagnose)"),
+        Binding("G", "gpus", "GPUs", key_display="G", tooltip="every GPU of the fleet (:gpus)"),
+        Binding("d", "diagnosis", "Diagnosis", tooltip="what is wrong, with evidence (:diagnose)"),
         Binding("ctrl+d", "forget", "Forget the FAILED/LEFT node (asks first)", show=False),
         Binding("escape", "escape", "Clear filter / close groups", show=False),
     ]

@@ -26,7 +26,8 @@ from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
 from autoglm_tui.tui.intents import OpenGpu
 from autoglm_tui.tui.render import Palette, bar, cell
-from autoglm_tui.tui.screens.table_screen import SORT_BINDINGS, TableScreen
+from autoglm_tui.tui.screens.base import SORT_BINDINGS
+from autoglm_tui.tui.screens.table_screen import TableScreen
 from autoglm_tui.tui.widgets.gpu_health_view import badge
 from autoglm_tui.tui.widgets.gpu_pane import short_name
 from autoglm_tui.tui.widgets.live_table import Column, LiveTable, same
@@ -89,11 +90,11 @@ class GpusScreen(TableScreen):
     filter_id = "gpus-filter"
 
     BINDINGS = [
-        Binding("escape", "back", "Clear filter / back"),
-        Binding("slash", "filter", "Filter (gpu.util<10 & label.zone=a)", key_display="/",
-                priority=True),
-        Binding("g", "group", "Peers: next label (default: the node's GPUs)"),
-        Binding("x", "only_marked", "Only stragglers"),
+        Binding("escape", "back", "Back", tooltip="clear the filter, then back"),
+        Binding("slash", "filter", "Filter", key_display="/", priority=True,
+                tooltip="e.g. gpu.util<10 & label.zone=a"),
+        Binding("g", "group", "Peers", tooltip="by the next label (default: the node's GPUs)"),
+        Binding("x", "only_marked", "Stragglers", tooltip="only the stragglers (again: all)"),
         *SORT_BINDINGS,
     ]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding
@@ -69,8 +71,19 @@ def help_entries(
         seen[ident] = HelpEntry(display, text, group)
         order.append(ident)
     rank = {"screen": 0, "app": 1, "table": 2}
-    entries = [seen[i] for i in order]
+    entries = [HelpEntry(digit_runs(e.keys), e.description, e.group)
+               for e in (seen[i] for i in order)]
     return sorted(entries, key=lambda e: rank.get(e.group, 1))
+
+
+def digit_runs(keys: str) -> str:
+    """Keys as listed, a run of three or more digit keys in a row shortened ("0 1 2 ... 9"
+    -> "0-9"), so the keys' column stays narrow."""
+    tokens = keys.split(" ")
+    if len(tokens) >= 3 and all(len(k) == 1 and k.isdigit() for k in tokens) \
+            and [int(k) for k in tokens] == list(range(int(tokens[0]), int(tokens[-1]) + 1)):
+        return f"{tokens[0]}-{tokens[-1]}"
+    return keys
 
 
 def does_something(node: object, action: str) -> bool:
@@ -112,20 +125,53 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box") as box:
             box.border_title = "Keys"
-            yield Static(self._text(), id="help-text")
+            yield Static(self._renderable(), id="help-text")
 
     def _text(self) -> Text:
-        width = max([len(e.keys) for e in self.entries] + [5]) + 2
-        out = Text()
-        out.append(self.title_text + "\n", style="bold")
+        """The help as plain lines, a key's description on its line (what the screen shows,
+        unwrapped)."""
+        width = self._keys_width()
+        out = Text(self.title_text + "\n", style="bold")
+        for heading, entries in self._sections():
+            out.append(f"\n{heading}\n", style="bold underline")
+            for e in entries:
+                out.append(e.keys.rjust(width), style="bold")
+                out.append("  " + e.description + "\n")
+        out.append_text(self._tail())
+        return out
+
+    def _renderable(self) -> Group:
+        """The help as drawn: keys right-aligned in one column, a description too long for
+        the box wrapped under itself (not under the keys)."""
+        parts: list[Text | Table] = [Text(self.title_text, style="bold")]
+        for heading, entries in self._sections():
+            parts.append(Text(f"\n{heading}", style="bold underline"))
+            grid = Table.grid(padding=(0, 0, 0, 2))
+            grid.add_column(justify="right", no_wrap=True, min_width=self._keys_width() - 2)
+            grid.add_column(overflow="fold")
+            for e in entries:
+                grid.add_row(Text(e.keys, style="bold"), Text(e.description))
+            parts.append(grid)
+        parts.append(self._tail())
+        return Group(*parts)
+
+    def _keys_width(self) -> int:
+        return max([len(e.keys) for e in self.entries] + [5]) + 2
+
+    def _sections(self) -> list[tuple[str, list[HelpEntry]]]:
+        """(heading, entries) per group, in the entries' order."""
         names = {"screen": "This screen", "table": "Table", "app": "Everywhere"}
+        out: list[tuple[str, list[HelpEntry]]] = []
         group = None
         for e in self.entries:
             if e.group != group:
                 group = e.group
-                out.append(f"\n{names.get(group, group)}\n", style="bold underline")
-            out.append(e.keys.rjust(width), style="bold")
-            out.append("  " + e.description + "\n")
+                out.append((names.get(group, group), []))
+            out[-1][1].append(e)
+        return out
+
+    def _tail(self) -> Text:
+        out = Text()
         if self.notes:
             out.append("\nLegend\n", style="bold underline")
             out.append(self.notes + "\n")

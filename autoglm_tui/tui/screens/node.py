@@ -21,7 +21,7 @@ from autoglm_tui.tui.intents import OpenAlerts, OpenDiagnosis, OpenGpu, OpenProc
 from autoglm_tui.tui.messages import SignalRequest
 from autoglm_tui.tui.procview import SORT_KEYS, ViewOptions
 from autoglm_tui.tui.render import Palette
-from autoglm_tui.tui.screens.base import StateScreen
+from autoglm_tui.tui.screens.base import SORT_BINDINGS, StateScreen
 from autoglm_tui.tui.widgets.alerts_pane import AlertsPane
 from autoglm_tui.tui.widgets.command_line import CommandLine
 from autoglm_tui.tui.widgets.findings import FindingsLine
@@ -62,20 +62,17 @@ class NodeScreen(StateScreen):
         Binding("p", "sort('pid')", "Sort by PID", show=False),
         Binding("e", "sort('time')", "Sort by elapsed time", show=False),
         Binding("u", "sort('user')", "Sort by user", show=False),
-        Binding("less_than_sign", "cycle_sort(-1)", "Previous sort column", key_display="<",
-                show=False),
-        Binding("greater_than_sign", "cycle_sort(1)", "Sort", key_display=">",
-                tooltip="next sort column"),
-        Binding("r", "reverse", "Reverse sort", show=False),
+        *SORT_BINDINGS,
         Binding("t", "tree", "Tree"),
         Binding("k", "signal", "Signal"),
         Binding("A", "alerts", "Alerts", key_display="A"),
         Binding("d", "diagnosis", "Diagnosis", show=False),  # the findings line says (d)
-        Binding("i", "io_correlation", "IO correlation"),
+        Binding("i", "io_correlation", "IO"),
         Binding("S", "services", "Services", key_display="S", show=False,
                 tooltip="to the Services pane and back"),
         Binding("z", "fold_services", "Fold / unfold the Services pane", show=False),
-        Binding("G", "gpu_prompt", "Open a GPU by index", key_display="G", priority=True),
+        Binding("G", "gpu_prompt", "Open a GPU by index", key_display="G", priority=True,
+                show=False),
         *(Binding(str(n), f"open_gpu({n})", "Open the GPU with that index", show=False)
           for n in range(10)),
     ]

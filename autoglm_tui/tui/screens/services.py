@@ -22,7 +22,8 @@ from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
 from autoglm_tui.tui.intents import OpenService
 from autoglm_tui.tui.render import Palette, cell
-from autoglm_tui.tui.screens.table_screen import SORT_BINDINGS, TableScreen
+from autoglm_tui.tui.screens.base import SORT_BINDINGS
+from autoglm_tui.tui.screens.table_screen import TableScreen
 from autoglm_tui.tui.widgets.live_table import Column, LiveTable, same
 from autoglm_tui.tui.widgets.service_row import rate, seconds, service_cells, short_model
 from autoglm_tui.tui.widgets.services_pane import service_marks
@@ -53,10 +54,10 @@ class ServicesScreen(TableScreen):
     age_every_s = 1.0
 
     BINDINGS = [
-        Binding("escape", "back", "Clear filter / back"),
+        Binding("escape", "back", "Back", tooltip="clear the filter, then back"),
         Binding("enter", "open", "Open the service", show=False),
-        Binding("slash", "filter", "Filter (latency>1 & label.zone=a)", key_display="/",
-                priority=True),
+        Binding("slash", "filter", "Filter", key_display="/", priority=True,
+                tooltip="e.g. latency>1 & label.zone=a"),
         *SORT_BINDINGS,
     ]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from textual.binding import Binding
 from textual.widgets import Input
 
 from autoglm_tui.analysis.query import ParseError, Query, parse
@@ -20,12 +19,6 @@ from autoglm_tui.tui.focus import focus_now
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.widgets.command_line import CommandError
 from autoglm_tui.tui.widgets.live_table import LiveTable
-
-SORT_BINDINGS = [
-    Binding("less_than_sign", "cycle_sort(-1)", "Sort by previous column", key_display="<"),
-    Binding("greater_than_sign", "cycle_sort(1)", "Sort by next column", key_display=">"),
-    Binding("r", "reverse", "Reverse sort"),
-]
 
 
 def caret(text: str, exc: ParseError) -> str:
