@@ -128,6 +128,7 @@ async def test_filter_queries_including_malformed_ones() -> None:
         await pilot.press("1", "0", "1")  # gpu.util>101: nothing is that busy
         await settle(pilot, app)
         assert shown_nodes(app) == []
+        assert "No node matches the filter. Esc clears it." in screen_text(app)
         await pilot.press("escape")  # clears the filter
         await settle(pilot, app)
         assert len(shown_nodes(app)) == 8

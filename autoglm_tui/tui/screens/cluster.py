@@ -133,6 +133,7 @@ class ClusterScreen(TableScreen):
         self._paint = RowPaint(facts, p, self.strip, {}, self.open_groups, self._marks())
         table = self.table
         table.show(items, self._render_row, key=self._row_key, fill=False)  # type: ignore[arg-type]
+        table.show_empty(self._empty_hint(p) if not items else Text())
         self._paint.stragglers = self._stragglers(table)  # of the rows in view, then built
         table.fill()
         self._paint_summary(p, alerts.firing, len(nodes))
@@ -220,6 +221,8 @@ class ClusterScreen(TableScreen):
             out.append(label, style=p.muted)
             out.append(value, style=style or "bold")
 
+        if s.registry == "degraded":  # first: at 80 columns the end of the line is cut off
+            out.append("registry degraded", style=f"bold {p.error}")
         part("nodes ", f"{s.nodes_up}/{s.nodes_total} up")
         others = [f"{n} {st.value}" for st, n in s.counts.items()
                   if n and st is not NodeStatus.UP]
@@ -233,10 +236,12 @@ class ClusterScreen(TableScreen):
         part("GPU util ", fmt.pct(s.gpu_util_mean), p.level(s.gpu_util_mean))
         part("CPU ", fmt.pct(s.cpu_mean), p.level(s.cpu_mean))
         part("alerts ", f"{s.alerts_firing} firing", f"bold {p.error}" if s.alerts_firing else "")
-        reg_style = {"ok": p.success, "degraded": f"bold {p.error}"}.get(s.registry, p.muted)
-        part("registry ", s.registry if s.registry != "none" else "not used", reg_style)
-        if s.registry == "degraded" and s.registry_reason:
-            out.append(f" ({clean(s.registry_reason, 120)})", style=p.error)
+        if s.registry == "degraded":
+            if s.registry_reason:
+                part("", f"{clean(s.registry_reason, 120)}", p.error)
+        else:
+            part("registry ", s.registry if s.registry != "none" else "not used",
+                 p.success if s.registry == "ok" else p.muted)
         if self.filter_query:
             part("filter ", f"{shown} of {s.nodes_total} shown")
         self._summary_text = self._update("#cluster-summary", self._summary_text, out)
@@ -266,6 +271,26 @@ class ClusterScreen(TableScreen):
                         out = head.append_text(findings_line(found, p)) \
                             .append("  ·  ", style=p.muted).append_text(out)
         self._detail_text = self._update("#cluster-detail", self._detail_text, out)
+
+    def _empty_hint(self, p: Palette) -> Text:
+        """What the empty table says: why no node shows, and what to do next."""
+        if self.state.nodes:
+            return Text("No node matches the filter. Esc clears it.", style=p.warning)
+        ok, reason = self.state.registry_ok, self.state.registry_reason
+        if ok is False:
+            out = Text("No nodes: ", style=f"bold {p.error}")
+            out.append(clean(reason or "the registry is unreachable", 400), style=p.error)
+            out.append("\n\nThe monitor keeps trying. Check the address (--etcd HOST:PORT or "
+                       "--prometheus URL), that the server runs there, and its TLS and user "
+                       "options (autoglm-tui cluster --help).")
+            return out
+        if ok:
+            return Text(
+                "No node has registered yet.\n\nOn each node run `autoglm-tui agent --etcd "
+                "HOST:PORT` (with the same --prefix as here), or give the hosts with --hosts; "
+                "with --prometheus, check that the job (--job) has targets up.",
+                style=p.warning)
+        return Text("Waiting for the first nodes…", style=p.muted)
 
     def _update(self, selector: str, old: Text, new: Text) -> Text:
         if not same(old, new):

@@ -133,8 +133,20 @@ class GpusScreen(TableScreen):
                 pairs.append((self._sort_value(node, index), item))
         ordered = sort_items(pairs, self.sort_reverse)
         self.table.show(ordered, self._render_row)
+        self.table.show_empty(self._empty_hint() if not ordered else Text())
         self._paint_summary(len(ordered))
         self._paint_detail()
+
+    def _empty_hint(self) -> Text:
+        """What the empty table says: why no GPU shows."""
+        p = self._p
+        if not any(n.gpu_indices() for n in self.state.nodes.values()
+                   if n.last_sample is not None):
+            return Text("No GPU reported yet.", style=p.muted)
+        if self.only_marked:
+            return Text("No straggler: no GPU stands out from its peers. x shows every GPU.",
+                        style=p.muted)
+        return Text("No GPU matches the filter. Esc clears it.", style=p.warning)
 
     def _sort_value(self, node: NodeState, index: int) -> object:
         key = self.sort_key

@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Static
 
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.service_marks import BAD, OK, warned
 from autoglm_tui.analysis.service_table import ASCENDING_FIRST, SORT_KEYS, service_rows
 from autoglm_tui.events import NodeStatus
@@ -84,8 +85,21 @@ class ServicesScreen(TableScreen):
         items = service_rows(nodes, self.sort_key, self.sort_reverse, self.filter_query,
                              self.only_node)
         self.table.show(items, self._render_row)
+        self.table.show_empty(self._empty_hint(nodes) if not items else Text())
         self._paint_summary(items)
         self._paint_detail()
+
+    def _empty_hint(self, nodes: Iterable[NodeState]) -> Text:
+        """What the empty table says: a filter that matches nothing, or how services are
+        found."""
+        if self.filter_query and service_rows(nodes, self.sort_key, False, None, self.only_node):
+            return Text("No service matches the filter. Esc clears it.", style=self._p.warning)
+        where = "on this node" if self.only_node else "on any node"
+        return Text(
+            f"No inference service found {where}.\n\nThe samplers find vLLM, SGLang, TGI, "
+            "Triton and llama.cpp servers among the ports of GPU processes and of known "
+            "server programs (run the sampler as root to see every user's). Name others with "
+            "`--service URL` on the sampler or the agent.", style=self._p.muted)
 
     def _render_row(self, item: Hashable) -> list[Text]:
         node_id, sid = item  # type: ignore[misc]

@@ -177,6 +177,29 @@ class LiveTable(ScrollView, can_focus=True):
         # The widget's own Rich style (background and text colour, a walk up the DOM), read
         # once per `show` and whenever the styles change, not once per line drawn.
         self._base: Style | None = None
+        self._empty = Text()  # what the body says while there is no row (show_empty)
+        self._empty_lines: tuple[int, list[Strip]] | None = None  # wrapped, for a width
+
+    def show_empty(self, text: Text) -> None:
+        """What the body says while the table has no row (why, and what to do), wrapped to
+        the table's width; an empty Text says nothing."""
+        if same(text, self._empty):
+            return
+        self._empty, self._empty_lines = text, None
+        if not self.items:
+            self.refresh()
+
+    def _empty_line(self, row: int, width: int) -> Strip | None:
+        """Line `row` of the empty table's message (a blank line above it), or None."""
+        if not self._empty.plain:
+            return None
+        if self._empty_lines is None or self._empty_lines[0] != width:
+            console = self.app.console
+            wrapped = self._empty.wrap(console, max(1, width - 2 * PAD))
+            self._empty_lines = (width, [self._to_strip(Text(" " * PAD) + line)
+                                         for line in wrapped])
+        lines = self._empty_lines[1]
+        return lines[row - 1] if 1 <= row <= len(lines) else None
 
     # ------------------------------------------------------------------ columns
 
@@ -343,7 +366,10 @@ class LiveTable(ScrollView, can_focus=True):
         else:
             row = int(self.scroll_y) + y - HEADER_ROWS
             if row >= len(self.items):
-                return Strip.blank(width, base)
+                line = self._empty_line(row, width) if not self.items else None
+                if line is None:
+                    return Strip.blank(width, base)
+                return line.apply_style(base).crop_extend(0, width, base)
             strip = self._row_strip(row)
             if row == self.cursor_row:
                 cursor = self.get_component_rich_style("live-table--cursor", partial=True)
