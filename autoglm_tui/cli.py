@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from autoglm_tui import __version__
+from autoglm_tui.commands.members import with_default_subcommand
 from autoglm_tui.helpformat import use_everywhere
 from autoglm_tui.profiles import apply_to_command_line
 
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["local", *argv]
+    if argv[0] == "members":
+        argv = with_default_subcommand(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         argv = ["local"]

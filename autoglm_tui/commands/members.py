@@ -23,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "Every node that runs 'autoglm-tui agent' has a heartbeat (on a lease) and a member "
             "record (on no lease) in etcd. A node whose heartbeat lapsed without a graceful "
             "leave is FAILED: monitors keep it, with its alerts, until it returns or someone "
-            "forgets it here."
+            "forgets it here. Options without a subcommand list the members "
+            "('members --etcd HOST:PORT' is 'members list --etcd HOST:PORT')."
         ),
     )
     msub = p.add_subparsers(dest="members_command", metavar="SUBCOMMAND")
@@ -47,6 +48,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--force", action="store_true", help="forget it even though it still heartbeats"
     )
     p.set_defaults(members_parser=p)
+
+
+def with_default_subcommand(argv: list[str]) -> list[str]:
+    """``members --etcd X`` as ``members list --etcd X``: an option where the subcommand goes
+    means `list` (``members`` alone, or with -h, still prints the help)."""
+    at = 1
+    while at < len(argv) and (argv[at] == "--profile" or argv[at].startswith("--profile=")):
+        at += 2 if argv[at] == "--profile" else 1
+    if at < len(argv) and argv[at].startswith("-") and argv[at] not in ("-h", "--help"):
+        return [*argv[:at], "list", *argv[at:]]
+    return argv
 
 
 def _fail(message: str, code: int = 2) -> int:

@@ -126,6 +126,10 @@ async def test_a_monitor_started_after_the_crash_shows_it_failed_and_forget_remo
     assert views["crashed"]["labels"] == {"role": "train"}
     table = cli("members", "list", "--etcd", ep)
     assert "crashed" in table.stdout and "failed" in table.stdout
+    bare = cli("members", "--etcd", ep)  # no subcommand: list
+    assert bare.returncode == 0, bare.stderr
+    assert bare.stdout.splitlines()[0] == table.stdout.splitlines()[0]  # the same table
+    assert "crashed" in bare.stdout and "failed" in bare.stdout
 
     async with MonitorRig(config) as rig:
         assert await rig.until(lambda: rig.status("crashed") == NodeStatus.FAILED), rig.describe()
