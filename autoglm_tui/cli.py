@@ -11,7 +11,6 @@ import importlib
 import sys
 
 from autoglm_tui import __version__
-from autoglm_tui.commands.members import with_default_subcommand
 from autoglm_tui.helpformat import use_everywhere
 from autoglm_tui.profiles import apply_to_command_line
 
@@ -46,13 +45,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose subcommand may be left out when options follow: `members --etcd X` lists.
+DEFAULT_SUBCOMMAND = {"members": "list", "rules": "list"}
+
+
+def with_default_subcommand(argv: list[str]) -> list[str]:
+    """``members --etcd X`` as ``members list --etcd X`` (see DEFAULT_SUBCOMMAND): an option
+    where the subcommand goes means the default one; the command alone, or with -h, still
+    prints its help. The command's own --profile may come first."""
+    default = DEFAULT_SUBCOMMAND.get(argv[0]) if argv else None
+    if default is None:
+        return argv
+    at = 1
+    while at < len(argv) and (argv[at] == "--profile" or argv[at].startswith("--profile=")):
+        at += 2 if argv[at] == "--profile" else 1
+    if at < len(argv) and argv[at].startswith("-") and argv[at] not in ("-h", "--help"):
+        return [*argv[:at], default, *argv[at:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["local", *argv]
-    if argv[0] == "members":
-        argv = with_default_subcommand(argv)
+    argv = with_default_subcommand(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         argv = ["local"]

@@ -50,17 +50,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(members_parser=p)
 
 
-def with_default_subcommand(argv: list[str]) -> list[str]:
-    """``members --etcd X`` as ``members list --etcd X``: an option where the subcommand goes
-    means `list` (``members`` alone, or with -h, still prints the help)."""
-    at = 1
-    while at < len(argv) and (argv[at] == "--profile" or argv[at].startswith("--profile=")):
-        at += 2 if argv[at] == "--profile" else 1
-    if at < len(argv) and argv[at].startswith("-") and argv[at] not in ("-h", "--help"):
-        return [*argv[:at], "list", *argv[at:]]
-    return argv
-
-
 def _fail(message: str, code: int = 2) -> int:
     from autoglm_tui.text import clean
 

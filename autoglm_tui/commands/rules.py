@@ -13,7 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Alert rules come from the built-in defaults, then the user's "
             "~/.config/autoglm-tui/rules.toml, then each --rules FILE; a rule with the name of "
-            "an earlier one replaces it."
+            "an earlier one replaces it. Options without a subcommand list them "
+            "('rules --rules FILE' is 'rules list --rules FILE')."
         ),
     )
     rsub = p.add_subparsers(dest="rules_command", metavar="SUBCOMMAND")
