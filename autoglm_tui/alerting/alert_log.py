@@ -105,6 +105,10 @@ class AlertLog:
         self.backups = max(0, backups)
         self.lines_written = 0
         self.rotations = 0  # files rotated by this log (the pipeline restates alerts after one)
+        # What the monitor writing here watches ("local", "etcd HOST:PORT /prefix/"...): each
+        # line gets it as "scope" (one that has a scope keeps it), so a restart restores only
+        # its own alerts (restore.read_active). None: lines without one, as before.
+        self.scope: str | None = None
         self.errors = 0
         self.last_error: str | None = None
         self._fd: int | None = None
@@ -182,6 +186,8 @@ class AlertLog:
             self.last_error = None
 
     def _append(self, record: dict[str, Any]) -> None:
+        if self.scope is not None and "scope" not in record:
+            record = {**record, "scope": self.scope}
         data = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
                            default=str) + "\n").encode("utf-8", "replace")
         if self._fd is None:

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import TYPE_CHECKING
+
+from autoglm_tui.text import clean
 
 if TYPE_CHECKING:
     from autoglm_tui.alerting.pipeline import AlertPipeline
@@ -43,6 +46,23 @@ def add_alert_args(parser: argparse.ArgumentParser) -> None:
                    help="do not evaluate alert rules (no log, no Alertmanager)")
 
 
+def scope_of(args: argparse.Namespace) -> str:
+    """What a monitor started with `args` watches, as its alert log lines name it: "local"
+    (this host), else its sources ("etcd HOST:PORT /prefix/", "hosts a,b", "hosts-file PATH",
+    "prometheus URL"). A restart restores only the alerts of the same scope, so the local view
+    and each cluster can share the default log without taking over each other's alerts."""
+    parts = []
+    if getattr(args, "etcd", None):
+        parts.append(f"etcd {args.etcd} {getattr(args, 'prefix', '')}".rstrip())
+    if getattr(args, "hosts", None):
+        parts.append(f"hosts {args.hosts}")
+    if getattr(args, "hosts_file", None):
+        parts.append(f"hosts-file {os.path.abspath(args.hosts_file)}")
+    if getattr(args, "prometheus", None):
+        parts.append(f"prometheus {args.prometheus}")
+    return clean(" + ".join(parts), 500) if parts else "local"
+
+
 def pipeline_from_args(
     args: argparse.Namespace, ephemeral: bool = False
 ) -> AlertPipeline | None:
@@ -61,6 +81,7 @@ def pipeline_from_args(
             alertmanager_url=getattr(args, "alertmanager", None),
             ephemeral=ephemeral,
             log_pending=bool(getattr(args, "log_pending", False)),
+            scope=scope_of(args),
         )
     except RulesFileError as exc:
         n = len(exc.errors)

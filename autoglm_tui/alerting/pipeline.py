@@ -83,6 +83,7 @@ class AlertPipeline:
         self._rotations_seen = 0 if log is None else log.rotations
         self._restated_at = float("-inf")
         self.restored: LogState | None = None  # what restore() took back from the log
+        self._foreign: list[dict[str, Any]] = []  # other scopes' live alerts, restated as read
         # Called when an alert fires; returned fields join its log line (the flight
         # recorder names its file so). A failing callback is skipped, never the tick.
         self.on_fire: list[Callable[[AlertEvent], dict[str, Any] | None]] = []
@@ -196,7 +197,7 @@ class AlertPipeline:
         self._restated_at = now
         active = self.engine.active()
         self._pending_in_log = {a.fingerprint for a in active if a.state == AlertState.PENDING}
-        for rec in snapshot_records(active, now, why, **extra):
+        for rec in snapshot_records(active, now, why, self._foreign, **extra):
             log.submit(rec)
 
     # ------------------------------------------------------------------ restart
@@ -210,7 +211,8 @@ class AlertPipeline:
         log = self.log
         if log is None:
             return None
-        found = read_active(log.paths())
+        found = read_active(log.paths(), log.scope)
+        self._foreign = found.foreign
         ended = self.engine.restore(found.active, now)
         self._dispatch(ended, now)
         # Always (also with nothing active): the next start reads the log from here on.
@@ -341,6 +343,7 @@ def build_pipeline(
     ephemeral: bool = False,
     restore: bool = True,
     log_pending: bool = False,
+    scope: str | None = None,
 ) -> AlertPipeline:
     """Make a pipeline from command-line options: rules files (the user's config dir rules
     first when it exists, then `rules_paths`), the log path (default under the data dir),
@@ -351,6 +354,8 @@ def build_pipeline(
     With `restore` (the default) the alerts the log says were active are taken back
     (:meth:`AlertPipeline.restore`). `log_pending` logs pending alerts that end without
     firing too (off by default: they are noise).
+    `scope` says what this monitor watches (``scope_of``): the log's lines carry it and a
+    restart restores only the alerts of its own scope.
 
     When the default log is in use by another monitor, this one writes the first free
     ``alerts-N.jsonl`` beside it and says so (:attr:`AlertPipeline.log_notice`); an explicit
@@ -372,6 +377,8 @@ def build_pipeline(
         log = AlertLog(alert_log)
     elif not no_log and not ephemeral:
         log, notice = open_default_log(paths.default_alert_log())
+    if log is not None:
+        log.scope = scope
     if silences_path is not None:
         store = SilenceStore(silences_path)
     else:

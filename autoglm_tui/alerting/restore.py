@@ -46,6 +46,9 @@ class LogState:
     """What the log says was active when its writer stopped, and how sure it is."""
 
     active: list[AlertEvent] = field(default_factory=list)  # the last event of each, in order
+    # Live alerts of other monitors that share the log (another scope), as their last lines:
+    # restated untouched in each snapshot, so their own restart still finds them.
+    foreign: list[dict[str, Any]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # the files read, oldest first
     from_snapshot: bool = False  # the replay started at a complete snapshot
     gaps: int = 0  # log_gap lines met: records were dropped there
@@ -64,9 +67,13 @@ class LogState:
         return text + (f" ({', '.join(notes)})" if notes else "")
 
 
-def read_active(paths: Sequence[Path]) -> LogState:
+def read_active(paths: Sequence[Path], scope: str | None = None) -> LogState:
     """Replay an alert log (`paths`: the current file, then ``.1``, ``.2``... newest first)
-    from its newest complete snapshot; return the alerts still pending or firing."""
+    from its newest complete snapshot; return the alerts still pending or firing.
+
+    With `scope` (what this monitor watches), lines of another scope tell other monitors'
+    stories: their live alerts are returned apart (``foreign``), never restored here. A line
+    without a scope (written before scopes) belongs to every monitor."""
     out = LogState()
     chunks: list[list[dict[str, Any]]] = []
     for path in paths:
@@ -83,14 +90,18 @@ def read_active(paths: Sequence[Path]) -> LogState:
             break
     # The last line of each alert, by its target; only those still live become
     # events (validated then), so a long log costs a JSON parse a line and little more.
+    # Keys start with the line's scope (None: ours, or a line from before scopes).
     last: dict[tuple[Any, ...], dict[str, Any]] = {}
     live = ("pending", "firing")
     for records in reversed(chunks):
         for rec in records:
             kind = rec.get("kind")
+            whose = rec.get("scope")
+            if whose == scope or not isinstance(whose, str):
+                whose = None
             if kind in _ALERT_KINDS:
                 try:
-                    key = (rec["rule"], rec["node"], rec.get("gpu"), rec.get("pid"),
+                    key = (whose, rec["rule"], rec["node"], rec.get("gpu"), rec.get("pid"),
                            rec.get("service"), rec.get("group"), rec.get("finding"))
                     hash(key)
                 except (KeyError, TypeError):
@@ -102,11 +113,14 @@ def read_active(paths: Sequence[Path]) -> LogState:
                     last.pop(key, None)
             elif kind == "node_status" and "new" in rec and rec["new"] is None:
                 node = rec.get("node")  # removed: every alert of the node ended with it
-                for key in [k for k in last if k[1] == node]:
+                for key in [k for k in last if k[0] == whose and k[2] == node]:
                     del last[key]
             elif kind == "log_gap":
                 out.gaps += 1
-    for rec in last.values():
+    for key, rec in last.items():
+        if key[0] is not None:
+            out.foreign.append(rec)
+            continue
         event = event_from_record(rec)
         if event is None:
             out.skipped += 1
@@ -116,15 +130,18 @@ def read_active(paths: Sequence[Path]) -> LogState:
 
 
 def snapshot_records(
-    alerts: Iterable[Alert], now: float, why: str, **extra: Any
+    alerts: Iterable[Alert], now: float, why: str,
+    foreign: Sequence[dict[str, Any]] = (), **extra: Any
 ) -> list[dict[str, Any]]:
-    """The lines that restate the active alerts in the log: a header, then one per alert."""
+    """The lines that restate the active alerts in the log: a header, then one per alert,
+    then other scopes' live alerts as read (``LogState.foreign``, their lines kept)."""
     lines = []
     for a in alerts:
         rec = a.event(now, a.state).to_dict()
         rec["kind"] = ACTIVE
         rec["time"] = iso(now)
         lines.append(rec)
+    lines.extend({**rec, "kind": ACTIVE} for rec in foreign)
     head = {"t": round(now, 3), "time": iso(now), "kind": SNAPSHOT, "why": why,
             "count": len(lines), **extra}
     return [head, *lines]

@@ -91,8 +91,10 @@ def test_a_gap_and_a_line_cut_by_kill_9_lose_only_themselves(tmp_path: Path) -> 
 class Rig:
     """A monitor whose pipeline logs to a real file, fed GPU utilisation by hand."""
 
-    def __init__(self, path: Path, t: float = 1000.0, **log_kw: int) -> None:
+    def __init__(self, path: Path, t: float = 1000.0, scope: str | None = None,
+                 **log_kw: int) -> None:
         self.log = AlertLog(path, **log_kw)
+        self.log.scope = scope
         self.pipeline = AlertPipeline(AlertEngine(parse_rules(RULES)[0]), log=self.log)
         self.t = t
 
@@ -241,3 +243,64 @@ def test_a_pending_alert_the_log_restated_ends_in_the_log(tmp_path: Path) -> Non
     third = Rig(path, t=second.t + 5)
     assert third.pipeline.restore(third.t).describe() == "restored 0 firing, 0 pending"
     third.stop()
+
+
+def test_monitors_of_other_scopes_share_a_log_without_taking_each_others_alerts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "alerts.jsonl"
+    cluster = Rig(path, scope="etcd 10.0.0.1:2379 /autoglm/nodes/")
+    cluster.start()
+    for u in ("90", "90", "90", "90"):
+        cluster.step(u)
+    (fired,) = cluster.pipeline.firing()
+    cluster.stop()
+
+    # The local view, later, on the same (default) log: the cluster's alert is not its own.
+    local = Rig(path, t=cluster.t + 30, scope="local")
+    found = local.pipeline.restore(local.t)
+    assert found is not None and found.active == []
+    assert [(r["node"], r["state"]) for r in found.foreign] == [("n1", "firing")]
+    local.start(("vm",))
+    for _ in range(3):
+        local.t += 400  # past the restore grace: a restored alert of an unseen node would end
+        local.step("10", ("vm",))
+    assert local.pipeline.firing() == []
+    local.stop()
+    assert _alert_lines(path) == [("n1", "firing", "")]  # nothing ended it
+    restated = [r for r in read_log(path, True) if r.get("kind") == "alert_active"]
+    assert [(r["node"], r["scope"]) for r in restated] == \
+        [("n1", "etcd 10.0.0.1:2379 /autoglm/nodes/")]  # the local view's snapshot kept it
+
+    # The cluster's monitor again: its alert comes back, with its start, and pages no more.
+    again = Rig(path, t=local.t + 30, scope="etcd 10.0.0.1:2379 /autoglm/nodes/")
+    found = again.pipeline.restore(again.t)
+    assert found is not None and found.foreign == []
+    (a,) = again.pipeline.firing()
+    assert (a.target.node, a.active_since) == ("n1", fired.active_since)
+    again.stop()
+    assert [r["scope"] for r in read_log(path, True) if r.get("kind") == "alert"] == \
+        ["etcd 10.0.0.1:2379 /autoglm/nodes/"]
+
+
+def test_lines_from_before_scopes_are_restored_by_any_monitor(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.jsonl"
+    with AlertLog(path) as log:  # no scope: what earlier versions wrote
+        log.write_event(event("firing", "a"))
+    found = read_active([path], scope="local")
+    assert [e.target.node for e in found.active] == ["a"] and found.foreign == []
+
+
+def test_the_scope_names_what_the_monitor_watches(tmp_path: Path) -> None:
+    from autoglm_tui.alerting.cli import scope_of
+    from autoglm_tui.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert scope_of(parse(["local"])) == "local"
+    assert scope_of(parse(["cluster", "--etcd", "10.0.0.1:2379"])) == \
+        "etcd 10.0.0.1:2379 /autoglm/nodes/"
+    assert scope_of(parse(["cluster", "--hosts", "gpu1,gpu2"])) == "hosts gpu1,gpu2"
+    hosts = tmp_path / "hosts"
+    assert scope_of(parse(["cluster", "--hosts-file", str(hosts)])) == f"hosts-file {hosts}"
+    assert scope_of(parse(["cluster", "--prometheus", "http://p:9090"])) == \
+        "prometheus http://p:9090"
