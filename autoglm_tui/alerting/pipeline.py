@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 # After a rotation the active alerts are restated in the new file, at most this often (a
 # restatement larger than the file's size limit must not rotate the log in a loop).
 RESTATE_MIN_S = 60.0
+FOREIGN_KEEP_S = 7 * 86400.0  # another scope's alert not heard of for this long is dropped
 FIRE_NOTES_MAX = 1000  # alerts whose on_fire notes are kept before the forgotten are pruned
 
 
@@ -212,7 +213,8 @@ class AlertPipeline:
         if log is None:
             return None
         found = read_active(log.paths(), log.scope)
-        self._foreign = found.foreign
+        # Another monitor's alerts are kept for its next start, for a week at most.
+        self._foreign = [r for r in found.foreign if now - r["t"] < FOREIGN_KEEP_S]
         ended = self.engine.restore(found.active, now)
         self._dispatch(ended, now)
         # Always (also with nothing active): the next start reads the log from here on.

@@ -118,12 +118,11 @@ def read_active(paths: Sequence[Path], scope: str | None = None) -> LogState:
             elif kind == "log_gap":
                 out.gaps += 1
     for key, rec in last.items():
-        if key[0] is not None:
-            out.foreign.append(rec)
-            continue
         event = event_from_record(rec)
         if event is None:
             out.skipped += 1
+        elif key[0] is not None:
+            out.foreign.append(rec)  # valid, kept as it was written
         else:
             out.active.append(event)
     return out

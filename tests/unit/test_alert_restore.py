@@ -283,6 +283,27 @@ def test_monitors_of_other_scopes_share_a_log_without_taking_each_others_alerts(
         ["etcd 10.0.0.1:2379 /autoglm/nodes/"]
 
 
+def test_another_scopes_alert_is_restated_for_a_week_at_most(tmp_path: Path) -> None:
+    week = 7 * 86400
+    for name, start, kept in (("young", 1000.0 + week - 60, ["gpu1"]),
+                              ("old", 1000.0 + week + 60, [])):
+        path = tmp_path / f"{name}.jsonl"
+        with AlertLog(path) as log:
+            log.scope = "hosts gpu1"
+            log.write_event(event("firing", "gpu1", t=1000.0))
+            log.write(event("firing", "gpu2", t=1000.0).to_dict() | {"t": "soon"})
+        rig = Rig(path, t=start, scope="local")
+        found = rig.pipeline.restore(rig.t)
+        # the line that does not validate is dropped and counted, the other is read ...
+        assert found is not None and found.skipped == 1
+        assert [r["node"] for r in found.foreign] == ["gpu1"]
+        rig.stop()
+        # ... and restated in the local view's snapshot while younger than a week
+        head = [r for r in read_log(path, True) if r.get("kind") == "alert_snapshot"][-1]
+        restated = [r["node"] for r in read_log(path, True) if r.get("kind") == "alert_active"]
+        assert (head["count"], restated) == (len(kept), kept), name
+
+
 def test_lines_from_before_scopes_are_restored_by_any_monitor(tmp_path: Path) -> None:
     path = tmp_path / "alerts.jsonl"
     with AlertLog(path) as log:  # no scope: what earlier versions wrote
