@@ -55,7 +55,8 @@ def scope_of(args: argparse.Namespace) -> str:
     if getattr(args, "etcd", None):
         parts.append(f"etcd {args.etcd} {getattr(args, 'prefix', '')}".rstrip())
     if getattr(args, "hosts", None):
-        parts.append(f"hosts {args.hosts}")
+        hosts = sorted({h.strip() for h in str(args.hosts).split(",") if h.strip()})
+        parts.append(f"hosts {','.join(hosts)}")  # in any order, the same hosts
     if getattr(args, "hosts_file", None):
         parts.append(f"hosts-file {os.path.abspath(args.hosts_file)}")
     if getattr(args, "prometheus", None):

@@ -321,6 +321,7 @@ def test_the_scope_names_what_the_monitor_watches(tmp_path: Path) -> None:
     assert scope_of(parse(["cluster", "--etcd", "10.0.0.1:2379"])) == \
         "etcd 10.0.0.1:2379 /autoglm/nodes/"
     assert scope_of(parse(["cluster", "--hosts", "gpu1,gpu2"])) == "hosts gpu1,gpu2"
+    assert scope_of(parse(["cluster", "--hosts", "gpu2, gpu1"])) == "hosts gpu1,gpu2"
     hosts = tmp_path / "hosts"
     assert scope_of(parse(["cluster", "--hosts-file", str(hosts)])) == f"hosts-file {hosts}"
     assert scope_of(parse(["cluster", "--prometheus", "http://p:9090"])) == \
