@@ -238,7 +238,7 @@ class ClusterScreen(TableScreen):
         part("alerts ", f"{s.alerts_firing} firing", f"bold {p.error}" if s.alerts_firing else "")
         if s.registry == "degraded":
             if s.registry_reason:
-                part("", f"{clean(s.registry_reason, 120)}", p.error)
+                part("", clean(s.registry_reason, 120), p.error)
         else:
             part("registry ", s.registry if s.registry != "none" else "not used",
                  p.success if s.registry == "ok" else p.muted)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -27,6 +28,7 @@ class HelpEntry:
 HIDDEN_ACTIONS = frozenset({"app.focus_next", "app.focus_previous", "screen.copy_text",
                             "help_quit"})
 QUIT_KEYS = "q ^q ^c"
+WIDE = 240  # columns for the plain text of the help: no line wraps
 
 
 def help_entries(
@@ -128,17 +130,10 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self._renderable(), id="help-text")
 
     def _text(self) -> Text:
-        """The help as plain lines, a key's description on its line (what the screen shows,
-        unwrapped)."""
-        width = self._keys_width()
-        out = Text(self.title_text + "\n", style="bold")
-        for heading, entries in self._sections():
-            out.append(f"\n{heading}\n", style="bold underline")
-            for e in entries:
-                out.append(e.keys.rjust(width), style="bold")
-                out.append("  " + e.description + "\n")
-        out.append_text(self._tail())
-        return out
+        """The help as drawn on a terminal wide enough for every line (plain text)."""
+        console = Console(file=io.StringIO(), width=WIDE, record=True, color_system=None)
+        console.print(self._renderable())
+        return Text(console.export_text())
 
     def _renderable(self) -> Group:
         """The help as drawn: keys right-aligned in one column, a description too long for
