@@ -13,6 +13,7 @@ import sys
 from autoglm_tui import __version__
 from autoglm_tui.helpformat import use_everywhere
 from autoglm_tui.profiles import apply_to_command_line
+from autoglm_tui.stdio import silence_stdout, stdout_reader_gone
 
 # Subcommand name -> module under autoglm_tui.commands.
 COMMANDS = (
@@ -80,3 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        if not stdout_reader_gone():
+            raise  # a socket or another pipe: a real error
+        silence_stdout()  # the reader had what it wanted (`| head`): not an error
+        return 0

@@ -18,6 +18,7 @@ the rule (Kubernetes' Horizontal Pod Autoscaler):
 
 examples:
   autoglm-tui advise --etcd 10.0.0.5:2379 --for 2m
+  autoglm-tui advise incident.jsonl.zst        (a recording: the same as --replay FILE)
   autoglm-tui advise --replay incident.jsonl.zst --json | jq -r '.groups[] | .line'
 
 exit status: 0 when it ran, 2 for bad options or an unreadable recording.

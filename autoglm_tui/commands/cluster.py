@@ -25,6 +25,7 @@ keys (? lists every key of the current screen):
                       sums of amounts; Enter opens a group)
   < > r               sort column and direction (or click a header)
   G                   every GPU, stragglers marked
+  A                   every alert, grouped by rule
   :                   command line: :nodes :gpus :alerts :node NAME
                       :gpu NODE N :sort COL :group LABEL
   0-9 (on a node)     open that GPU

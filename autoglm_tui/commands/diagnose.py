@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import Any
 
+from autoglm_tui import format as fmt
 from autoglm_tui.aio import stop_tasks
 from autoglm_tui.cluster.source_args import add_source_args
 
@@ -19,6 +20,7 @@ it comes from, and what to do next):
   (the README says what each one means and what it cannot tell)
 
 examples:
+  autoglm-tui diagnose incident.jsonl.zst                  (a recording, as of its end)
   autoglm-tui diagnose --replay incident.jsonl.zst --at 03:12:40
   autoglm-tui diagnose --replay ~/.local/state/autoglm-tui/flight/FILE --json | jq .findings[0]
   autoglm-tui diagnose --hosts gpu1,gpu2 --for 5m
@@ -46,6 +48,8 @@ def add_common(p: argparse.ArgumentParser) -> None:
     r = p.add_argument_group("recording")
     r.add_argument("--replay", metavar="FILE",
                    help="read a recording (or a flight recording) instead of live nodes")
+    r.add_argument("recording", nargs="?", metavar="FILE",
+                   help="the same as --replay FILE")
     r.add_argument("--at", metavar="TIME",
                    help="with --replay: diagnose as of this time (03:12:40 local time of day, "
                    "03:12:40Z UTC, 2026-11-24T03:12:40, +5m from the start, -2m from the end, "
@@ -78,6 +82,10 @@ def collect(args: argparse.Namespace, config: Any, prog: str) -> tuple[Any, floa
     from autoglm_tui.analysis.state import FleetState
     from autoglm_tui.monitor import Monitor
 
+    if args.recording:
+        if args.replay and args.replay != args.recording:
+            _fail(prog, f"two recordings given ({args.replay} and {args.recording}): give one")
+        args.replay = args.recording
     monitor = Monitor(FleetState(history_s=900.0))
     runner = DiagnosisRunner(config).install(monitor)
     if args.replay:
@@ -178,10 +186,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_common(p)
 
 
-def render(findings: list[Any], at: float) -> str:
-    """Findings as text for a terminal (plain, no colour)."""
+def coverage(monitor: Any, at: float, source: dict, config: Any) -> tuple[str, str | None]:
+    """('2 nodes, 6 s of data', what such a short span cannot show yet, or None)."""
+    nodes = len(monitor.state.nodes)
+    span = source["collected_s"] if source.get("live") else max(0.0, at - source["from"])
+    text = f"{nodes} node{'' if nodes == 1 else 's'}, {fmt.duration(span)} of data"
+    short = []
+    if span < config.bottleneck.window_s:
+        short.append(f"bottlenecks need {fmt.duration(config.bottleneck.window_s)} of data")
+    if span < config.leak.min_span_s:
+        short.append(f"memory leaks {fmt.duration(config.leak.min_span_s)}")
+    return text, (", ".join(short) if short else None)
+
+
+def render(findings: list[Any], at: float, covered: tuple[str, str | None] | None = None
+           ) -> str:
+    """Findings as text for a terminal (plain, no colour); `covered` (:func:`coverage`) says
+    what the answer rests on when there is no finding."""
     if not findings:
-        return f"no findings as of {_clock(at)}\n"
+        line = f"no findings as of {_clock(at)}"
+        if covered is not None:
+            line += f" ({covered[0]})"
+            if covered[1]:
+                line += f"\n  too short to rule everything out: {covered[1]}"
+        return line + "\n"
     out = [f"{len(findings)} finding{'s' if len(findings) != 1 else ''} as of {_clock(at)}, "
            "worst first\n"]
     for f in findings:
@@ -206,5 +234,5 @@ def run(args: argparse.Namespace) -> int:
         doc = {"t": at, "source": source, "findings": [f.to_dict() for f in findings]}
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
     else:
-        sys.stdout.write(render(findings, at))
+        sys.stdout.write(render(findings, at, coverage(monitor, at, source, config)))
     return 0

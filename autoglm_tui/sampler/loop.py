@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
+from autoglm_tui.stdio import silence_stdout
+
 if TYPE_CHECKING:
     from autoglm_tui.sampler.services.monitor import ServiceMonitor
 
@@ -342,23 +344,13 @@ def run(
         return 0
     except BrokenPipeError:
         if to_stdout:
-            _silence_stdout()
+            silence_stdout()
         return 0
     finally:
         if coll is not None:
             coll.close()
         if own_stopper:
             stopper.restore()
-
-
-def _silence_stdout() -> None:
-    """After a broken pipe, point stdout at /dev/null so the exit flush cannot complain."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 def run_args(args: argparse.Namespace) -> int:

@@ -24,10 +24,12 @@ from autoglm_tui.tui.messages import ReplayGoto
 from autoglm_tui.tui.widgets.replay_bar import span_text
 
 if TYPE_CHECKING:
+    from autoglm_tui.model import ProcSample
     from autoglm_tui.recording.replay import ReplayController
 
 SEEK_SHORT_S = 10.0
 SEEK_LONG_S = 60.0
+NOT_LIVE = "this is a recording: its processes are not live and cannot be signalled"
 
 
 class ReplayControls(App):  # type: ignore[type-arg]
@@ -50,6 +52,10 @@ class ReplayControls(App):  # type: ignore[type-arg]
     ]
 
     replay: ReplayController | None = None
+
+    def confirm_signal(self, node_id: str, proc: ProcSample) -> None:
+        """`k` on a recorded process: nothing to signal (whatever a live view would offer)."""
+        self.notify(NOT_LIVE, severity="warning", timeout=6)
 
     def action_replay_toggle(self) -> None:
         c = self.replay

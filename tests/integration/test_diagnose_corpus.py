@@ -67,6 +67,26 @@ def test_text_output_and_a_time_inside_the_recording() -> None:
     assert bad.returncode == 2 and "outside the recording" in bad.stderr
 
 
+def test_a_recording_given_as_the_argument_and_what_no_finding_rests_on() -> None:
+    """`diagnose FILE` is `diagnose --replay FILE`; "no findings" says how many nodes and how
+    much data it rests on, and which checks that is too short for."""
+    path = str(CORPUS / "healthy_training.jsonl.gz")
+    whole = diagnose(path)
+    assert whole.returncode == 0, whole.stderr
+    assert whole.stdout == diagnose("--replay", path).stdout
+    assert "no findings as of" in whole.stdout and "(2 nodes, " in whole.stdout
+    assert "too short" not in whole.stdout  # the recording is longer than every check needs
+    early = diagnose(path, "--at", "+1m")
+    assert early.returncode == 0, early.stderr
+    assert "(2 nodes, 1m00s of data)" in early.stdout
+    assert ("too short to rule everything out: bottlenecks need 2m00s of data, memory leaks "
+            "5m00s") in early.stdout
+    two = diagnose(path, "--replay", str(CORPUS / "cpu_bound.jsonl.gz"))
+    assert two.returncode == 2 and "two recordings given" in two.stderr
+    scaled = advise(str(CORPUS / "scale_out.jsonl.gz"))
+    assert scaled.stdout == "llm-70b: 4 -> 6 replicas (GPU util 92% vs target 70%)\n"
+
+
 def test_unreadable_recordings_are_a_clear_error(tmp_path: Path) -> None:
     p = tmp_path / "x.jsonl"
     p.write_text("hello\n")

@@ -1,8 +1,11 @@
-"""An empty cluster table says why no node shows and what to do next, at 80x24: a wrong
---etcd address, a registry nobody registered in yet."""
+"""An empty table says why nothing shows and what to do next, at 80x24: a wrong --etcd
+address, a registry nobody registered in yet, no GPU or service yet, no alert."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from autoglm_tui.alerting.pipeline import build_pipeline
 from autoglm_tui.events import RegistryChanged
 
 from .cluster_kit import T0, feed, make_app, screen_text, settle, start
@@ -60,3 +63,26 @@ async def test_a_gpu_filter_that_matches_nothing_says_how_to_clear_it() -> None:
         await pilot.press("escape")
         await settle(pilot, app)
         assert "No GPU matches" not in screen_text(app)
+
+
+async def test_an_empty_alerts_screen_says_the_rules_held_nowhere(tmp_path: Path) -> None:
+    app, _, _ = make_app(nodes=0)  # a monitor without an alert pipeline: --no-alerts
+    async with app.run_test(size=(80, 24)) as pilot:
+        await feed(pilot, app, [])
+        await pilot.press("A")
+        await feed(pilot, app, [])
+        body = " ".join(screen_text(app).split())
+        assert "Alerting is off (--no-alerts): no rule is checked" in body
+
+    app, _, _ = make_app(nodes=0)
+    pipeline = build_pipeline([], no_log=True, include_user_rules=False,
+                              silences_path=str(tmp_path / "silences.json"))
+    pipeline.install(app.monitor)
+    rules = len(pipeline.engine.rules)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await feed(pilot, app, [])
+        await pilot.press("A")
+        await feed(pilot, app, [])
+        body = " ".join(screen_text(app).split())
+        assert f"Nothing is firing or pending: the {rules} rules in force hold nowhere." in body
+        assert "stays here as resolved for 15m00s" in body

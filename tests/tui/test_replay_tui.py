@@ -21,9 +21,11 @@ from autoglm_tui.recording.reader import Recording
 from autoglm_tui.recording.replay import ReplayController
 from autoglm_tui.tui.app import MonitorApp
 from autoglm_tui.tui.render import Palette
+from autoglm_tui.tui.replay_app import NOT_LIVE
 from autoglm_tui.tui.screens.diagnosis import DiagnosisScreen
 from autoglm_tui.tui.widgets.replay_bar import timeline_text
 
+from .cluster_kit import record_notifications
 from .scenes import SCENARIOS, utc
 from .terminal import screen_text
 
@@ -205,3 +207,23 @@ async def test_help_lists_the_timeline_keys() -> None:
                               ("d", "Diagnosis")):
                 line = next((ln for ln in text.splitlines() if what in ln), "")
                 assert f"{key}  {what}" in line, (key, what, text)
+
+
+async def test_recorded_processes_are_not_signalled() -> None:
+    """`k` on a process of a recording says it is not live, in the one-node view and in the
+    cluster view (whose live message would send the user to a flag `replay` does not have)."""
+    for scenario, size, keys in (("gpu_memory_leak", SMALL, ()),
+                                 ("straggler_node", BIG, ("enter",))):
+        with utc():
+            app, _c = replay(scenario)
+            async with app.run_test(size=size, notifications=True) as pilot:
+                await wait_bar(pilot, lambda t: "0:00/9:55" in t, "the start")
+                shown = record_notifications(app)  # type: ignore[arg-type]
+                await pilot.press(*keys, "k")
+                await pilot.pause(0.2)
+                assert shown == [NOT_LIVE], (scenario, shown)
+                for _ in range(40):  # the toast shows within a few frames
+                    if "this is a recording" in screen_text(app):
+                        break
+                    await pilot.pause(0.05)
+                assert "this is a recording" in screen_text(app)

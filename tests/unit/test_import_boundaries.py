@@ -73,6 +73,7 @@ def test_sampler_modules_import_with_the_standard_library_alone() -> None:
         "autoglm_tui.gpu_codes",
         "autoglm_tui.model",
         "autoglm_tui.sampler",
+        "autoglm_tui.stdio",
         "autoglm_tui.text",
         "autoglm_tui.wire",
         "autoglm_tui.wire_delta",

@@ -164,11 +164,14 @@ class AlertsScreen(StateScreen):
         self._now = now
         title = Text("Alerts", style="bold")
         if pipeline is None:
-            title.append("  alerting is off (start with --rules, or check the rules file)",
-                         style=p.muted)
+            title.append("  alerting is off", style=p.muted)
             self.query_one("#alerts-title", Static).update(title)
             self._rows = {}
             self.table.show([], self._render_row)
+            self.table.show_empty(Text(
+                "Alerting is off (--no-alerts): no rule is checked and nothing is logged or "
+                "sent. Start without --no-alerts to check the rules (`autoglm-tui rules list` "
+                "shows them).", style=p.muted))
             return
         counts = pipeline.counts()
         title.append(f"  {counts[AlertState.FIRING]} firing", style=f"bold {p.error}")
@@ -188,7 +191,19 @@ class AlertsScreen(StateScreen):
             seen[fp] = seen.get(fp, 0) + 1
         self._rows = rows
         self.table.show(list(rows), self._render_row)  # only the rows in view are drawn
+        self.table.show_empty(self._empty_hint(pipeline) if not rows else Text())
         self._paint_status()
+
+    def _empty_hint(self, pipeline: AlertPipeline) -> Text:
+        """What the empty table says: that the rules were checked and held nowhere."""
+        rules = len(pipeline.engine.rules)
+        if not rules:
+            return Text("No rule is in force, so nothing is checked: `autoglm-tui rules list` "
+                        "says where rules come from.", style=self._p.warning)
+        keep = fmt.duration(pipeline.engine.resolved_keep_s)
+        return Text(f"Nothing is firing or pending: the {rules} rule{'' if rules == 1 else 's'} "
+                    f"in force hold nowhere. An alert that ends stays here as resolved for "
+                    f"{keep}; `autoglm-tui rules list` shows the rules.", style=self._p.muted)
 
     def _paint_status(self) -> None:
         """The sinks' health, or the flight recording of the highlighted alert (the file to

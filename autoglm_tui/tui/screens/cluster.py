@@ -26,7 +26,7 @@ from autoglm_tui.analysis.peers import gpu_stragglers
 from autoglm_tui.analysis.query import NodeSubject
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
-from autoglm_tui.tui.intents import OpenDiagnosis, OpenGpus, OpenNode
+from autoglm_tui.tui.intents import OpenAlerts, OpenDiagnosis, OpenGpus, OpenNode
 from autoglm_tui.tui.messages import ForgetRequest
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.base import SORT_BINDINGS
@@ -90,6 +90,8 @@ class ClusterScreen(TableScreen):
         *SORT_BINDINGS,
         Binding("G", "gpus", "GPUs", key_display="G", tooltip="every GPU of the fleet (:gpus)"),
         Binding("d", "diagnosis", "Diagnosis", tooltip="what is wrong, with evidence (:diagnose)"),
+        Binding("A", "alerts", "All alerts (grouped by rule; :alerts)", key_display="A",
+                show=False),
         Binding("ctrl+d", "forget", "Forget the FAILED/LEFT node (asks first)", show=False),
         Binding("escape", "escape", "Clear filter / close groups", show=False),
     ]
@@ -113,7 +115,7 @@ class ClusterScreen(TableScreen):
         yield Static(id="cluster-summary", classes="summary")
         yield LiveTable(node_columns(self.strip), id="nodes")
         yield Static(id="cluster-detail", classes="detail")
-        yield AlertsPane(id="cluster-alerts", hint=":alerts for all")
+        yield AlertsPane(id="cluster-alerts", hint="A: all alerts")
         yield self.filter_box("filter: gpu.util>80 & label.zone=a & host~=dgx  (Enter keeps, "
                               "Esc clears)")
 
@@ -351,6 +353,9 @@ class ClusterScreen(TableScreen):
 
     def action_diagnosis(self) -> None:
         self.go(OpenDiagnosis())
+
+    def action_alerts(self) -> None:
+        self.go(OpenAlerts())
 
     def action_escape(self) -> None:
         if self.clear_filter():
