@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from autoglm_tui.events import SampleReceived
-from autoglm_tui.model import ServiceSample
+from autoglm_tui.model import Histogram, ServiceSample
 from autoglm_tui.tui.demo import demo_events
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.gpu import GpuScreen
@@ -293,3 +295,37 @@ async def test_short_terminal_lists_two_services_and_the_cursor_reaches_every_on
         await pilot.press("S")  # the pane has the focus: S goes back to the processes
         await settle(pilot)
         assert isinstance(app.focused, ProcessTable)
+
+
+def llamacpp(seq: int, t: float, sample: object) -> tuple[ServiceSample, ...]:
+    """A llama.cpp server, scraped with every sample: averages only (a time counter and a
+    count), no end-to-end latency and no TTFT; 9 ms a generated token."""
+    tokens = 120.0 * seq
+    return (ServiceSample(url="http://127.0.0.1:8080/metrics", kind="llamacpp", ok=True,
+                          model="SmolLM2-135M", pid=4121, port=8080, t=t, running=1.0,
+                          waiting=0.0, generation_tokens=tokens, prompt_tokens=7.0 * seq,
+                          itl=Histogram((), (tokens,), 0.009 * tokens)),)
+
+
+async def test_an_averages_only_server_shows_and_plots_its_means() -> None:
+    """llama.cpp gives means, no quantiles: the screen says "ITL mean", not "ITL P95 -", and
+    its first plot draws the ITL mean (the latency plot would stay empty)."""
+    app = make_app(with_services(demo_events(), llamacpp))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        view = app.monitor.state.nodes[NODE].services["llamacpp:8080"]
+        assert view.e2e is None and view.ttft is None and view.itl is not None
+        assert view.itl.p95 is None and view.itl.avg == pytest.approx(0.009)
+        await pilot.press("S", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ServiceScreen)
+        text = screen_text(pilot)
+        assert "ITL mean 9ms" in text and "P95" not in text
+        assert "ITL mean ms" in text  # the first plot's title, in ms
+        lines = text.splitlines()
+        title_row = next(y for y, line in enumerate(lines) if "ITL mean ms" in line)
+        assert "latency" not in lines[title_row]  # no empty latency plot in its place
+        # the plot (left of the tokens/s plot) draws the mean: braille dots besides the legend's
+        left = [line[:line.index("┤", 12)] if "┤" in line[12:] else line[:26]
+                for line in lines[title_row + 2:title_row + 10]]
+        assert any(0x2800 < ord(ch) <= 0x28FF and ch != "⢕" for line in left for ch in line)

@@ -3,7 +3,8 @@
 Reads ``NodeState.services[service_id]`` (analysis/services.py) and the node's history under
 ``(svc.*, service_id)``; no I/O. The top lines say what the service is (kind, name, model, where
 its figures come from: the metrics URL, shown as plain text), whether it answers (and why not),
-and its figures now; six plots share one time axis (latency P50/P95/P99, TTFT and ITL P95,
+and its figures now; six plots share one time axis (latency P50/P95/P99, TTFT and ITL P95, or
+the means where a server gives averages and no quantiles, as llama.cpp and Triton do;
 tokens/s, running and queued requests, KV cache %, the util of the GPUs its processes use);
 the table below lists its processes and GPUs, and Enter opens one.
 """
@@ -34,7 +35,7 @@ from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.widgets.gpu_pane import short_name
 from autoglm_tui.tui.widgets.live_table import Column, LiveTable, same
 from autoglm_tui.tui.widgets.node_header import NodeHeader
-from autoglm_tui.tui.widgets.service_plot import ServicePlot
+from autoglm_tui.tui.widgets.service_plot import Series, ServicePlot
 from autoglm_tui.tui.widgets.service_row import (
     count,
     percent,
@@ -61,10 +62,48 @@ def latency_words(label: str, lat: Latency | None) -> list[tuple[str, str]]:
     out = [(f"{label} P50 ", quantile_text(lat.p50, lat)),
            ("P95 ", quantile_text(lat.p95, lat)),
            ("P99 ", quantile_text(lat.p99, lat))]
-    if lat.p95 is None and lat.avg is not None:
+    if means_only(lat):
         out = [(f"{label} mean ", seconds(lat.avg))]
     out.append(("", f"({lat.count:.0f}{' few' if lat.few else ''})"))
     return out
+
+
+def means_only(lat: Latency | None) -> bool:
+    """Whether `lat` comes from a server that gives averages and no quantiles (llama.cpp,
+    Triton): its mean is what there is to show and plot."""
+    return lat is not None and lat.p95 is None and lat.avg is not None
+
+
+def p95_words(label: str, lat: Latency) -> tuple[str, str]:
+    """('TTFT P95 ', '120ms'), or ('ITL mean ', '9ms') from an averages-only server."""
+    if means_only(lat):
+        return (f"{label} mean ", seconds(lat.avg))
+    return (f"{label} P95 ", quantile_text(lat.p95, lat))
+
+
+def latency_series(sid: str, view: ServiceView | None) -> dict[str, tuple[str, Series]]:
+    """The latency plots' titles and series: quantiles, or the means of an averages-only
+    server (whose quantile series are empty). A server with no end-to-end latency (llama.cpp)
+    has its TTFT and ITL in the first plot, and no second one."""
+    e2e = view.e2e if view is not None else None
+    ttft = view.ttft if view is not None else None
+    itl = view.itl if view is not None else None
+    given = [(name, lat) for name, lat in (("ttft", ttft), ("itl", itl)) if lat is not None]
+    means = [means_only(lat) for _name, lat in given]
+    pair: Series = [((f"svc.{name}_avg_s" if mean else f"svc.{name}_p95_s", sid), name.upper())
+                    for (name, _lat), mean in zip(given, means, strict=True)]
+    which = "mean" if means and all(means) else "P95 / mean" if any(means) else "P95"
+    title = f"{' / '.join(label for _key, label in pair) or 'TTFT / ITL'} {which}"
+    if e2e is None and given:
+        return {"plot-latency": (title, pair)}
+    if means_only(e2e):
+        latency: Series = [(("svc.latency_avg_s", sid), "mean")]
+    else:
+        latency = [(("svc.latency_p50_s", sid), "P50"), (("svc.latency_p95_s", sid), "P95"),
+                   (("svc.latency_p99_s", sid), "P99")]
+    if not given:  # neither: the plot's series are the (empty) P95s, titled as ever
+        pair = [(("svc.ttft_p95_s", sid), "TTFT"), (("svc.itl_p95_s", sid), "ITL")]
+    return {"plot-latency": ("latency", latency), "plot-ttft": (title, pair)}
 
 
 class ServiceScreen(StateScreen):
@@ -124,11 +163,10 @@ class ServiceScreen(StateScreen):
         self._set("#svc-info", self._info(node, view, m, now, p))
         self._set("#svc-figures", self._figures(view, m, p), layout=True)
         sid = self.service_id
-        plots = {
-            "plot-latency": [(("svc.latency_p50_s", sid), "P50"),
-                             (("svc.latency_p95_s", sid), "P95"),
-                             (("svc.latency_p99_s", sid), "P99")],
-            "plot-ttft": [(("svc.ttft_p95_s", sid), "TTFT"), (("svc.itl_p95_s", sid), "ITL")],
+        latency = latency_series(sid, view)
+        self.set_class("plot-ttft" not in latency, "-no-e2e")  # its TTFT/ITL plot comes first
+        plots: dict[str, Series] = {
+            **{name: series for name, (_title, series) in latency.items()},
             "plot-tokens": [(("svc.tokens_per_s", sid), "gen"),
                             (("svc.prompt_tokens_per_s", sid), "prompt")],
             "plot-requests": [(("svc.requests_running", sid), "running"),
@@ -137,6 +175,8 @@ class ServiceScreen(StateScreen):
             "plot-gpus": [(("gpu.util_pct", i), f"GPU {i}") for i in (view.gpus if view else ())],
         }
         for plot in self.query(ServicePlot):
+            if plot.id in latency:
+                plot.title_text = latency[plot.id][0]
             if plot.display:
                 plot.show(node, now, plots.get(plot.id or "", []))
         self._paint_links(node, view)
@@ -188,9 +228,9 @@ class ServiceScreen(StateScreen):
             for label, value in latency_words("e2e", view.e2e):
                 add(label, value, bad if m is not None and m.p95 > 1 and "P95" in label else "")
             if view.ttft is not None:
-                add("TTFT P95 ", quantile_text(view.ttft.p95, view.ttft))
+                add(*p95_words("TTFT", view.ttft))
             if view.itl is not None:
-                add("ITL P95 ", quantile_text(view.itl.p95, view.itl))
+                add(*p95_words("ITL", view.itl))
             add("tok/s ", rate(view.tokens_per_s))
             add("running ", count(view.running))
             slope = ""
