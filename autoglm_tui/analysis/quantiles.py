@@ -33,27 +33,37 @@ def histogram_quantile(
     """(value, above) for quantile `q` of cumulative `counts` over finite upper `bounds`
     (``len(counts) == len(bounds) + 1``, the last count being +Inf); None when there are
     no observations or no finite bound."""
-    if not bounds or len(counts) != len(bounds) + 1 or not 0.0 <= q <= 1.0:
+    if not 0.0 <= q <= 1.0:
         return None
-    # Cumulative counts must not decrease (a torn read could make them); Prometheus
-    # flattens such dips the same way.
+    ready = _cumulative(bounds, counts)
+    return None if ready is None else _at(q, bounds, *ready)
+
+
+def _cumulative(bounds: Sequence[float], counts: Sequence[float]
+                ) -> tuple[Sequence[float], bool] | None:
+    """(`counts` made never decreasing, whether they already were), or None when there is no
+    observation or no finite bound. A torn read could make them dip; Prometheus flattens such
+    dips the same way."""
+    if not bounds or len(counts) != len(bounds) + 1:
+        return None
     if all(map(le, counts, islice(counts, 1, None))):  # the usual case, checked in C
-        mono: Sequence[float] = counts  # (no NaN either: NaN fails every comparison)
-        total = mono[-1]
-        if not total > 0:
-            return None
-        rank = q * total
-        b = bisect_left(mono, rank)  # the first bucket whose count reaches the rank
-    else:
-        mono = list(counts)
-        for i in range(1, len(mono)):
-            if mono[i] < mono[i - 1]:
-                mono[i] = mono[i - 1]
-        total = mono[-1]
-        if not total > 0 or math.isnan(total):
-            return None
-        rank = q * total
-        b = next(i for i, c in enumerate(mono) if c >= rank)
+        # (no NaN either: NaN fails every comparison)
+        return (counts, True) if counts[-1] > 0 else None
+    fixed = list(counts)
+    for i in range(1, len(fixed)):
+        if fixed[i] < fixed[i - 1]:
+            fixed[i] = fixed[i - 1]
+    total = fixed[-1]
+    return None if not total > 0 or math.isnan(total) else (fixed, False)
+
+
+def _at(q: float, bounds: Sequence[float], mono: Sequence[float], sorted_: bool
+        ) -> tuple[float, bool]:
+    """Quantile `q` (0..1) of cumulative counts with observations, never decreasing where
+    `sorted_` (a bisection), else flattened with a NaN left in place (a scan skips it)."""
+    rank = q * mono[-1]
+    # the first bucket whose count reaches the rank
+    b = bisect_left(mono, rank) if sorted_ else next(i for i, c in enumerate(mono) if c >= rank)
     if b == len(bounds):  # the +Inf bucket
         return bounds[-1], True
     if b == 0 and bounds[0] <= 0:
@@ -75,4 +85,22 @@ def quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) -> Quan
     return Quantile(q, found[0], found[1], counts[-1])
 
 
-__all__ = ["Quantile", "histogram_quantile", "quantile"]
+def quantiles(qs: Sequence[float], bounds: Sequence[float], counts: Sequence[float]
+              ) -> list[Quantile | None]:
+    """:func:`quantile` of each of `qs`, the counts checked once."""
+    ready = _cumulative(bounds, counts)
+    if ready is None:
+        return [None] * len(qs)
+    mono, sorted_ = ready
+    n = counts[-1]
+    out: list[Quantile | None] = []
+    for q in qs:
+        if 0.0 <= q <= 1.0:
+            value, above = _at(q, bounds, mono, sorted_)
+            out.append(Quantile(q, value, above, n))
+        else:
+            out.append(None)
+    return out
+
+
+__all__ = ["Quantile", "histogram_quantile", "quantile", "quantiles"]

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
 
-from autoglm_tui.analysis.quantiles import Quantile, quantile
+from autoglm_tui.analysis.quantiles import Quantile, quantiles
 from autoglm_tui.model import Histogram, ProcSample, Sample, ServiceSample
 
 Key = tuple[str, "int | str | None"]
@@ -42,6 +42,7 @@ MIN_REQUESTS = 20
 _COUNTERS = ("generation_tokens", "prompt_tokens", "requests_finished", "requests_error",
              "requests_aborted")
 _HISTS = ("e2e", "ttft", "itl", "queue")
+_QS = (0.5, 0.95, 0.99)  # the quantiles of each latency
 # Node-level value of each per-service metric over the node's services.
 _SUM = ("svc.tokens_per_s", "svc.prompt_tokens_per_s", "svc.requests_per_s",
         "svc.requests_running", "svc.queue_len")
@@ -286,31 +287,35 @@ class ServiceTracker:
         """Quantiles and mean of histogram `i` over the window's bucket steps."""
         if cur is None:
             return None
-        steps = [s.hists[i] for s in window]
-        steps = [h for h in steps if h is not None and h.bounds == cur.bounds]
+        bounds = cur.bounds
+        steps = [h for s in window if (h := s.hists[i]) is not None and h.bounds == bounds]
         if not steps:
             return Latency(None, None, None, None, 0.0, True)
-        counts = list(map(math.fsum, zip(*(h.counts for h in steps), strict=True)))
+        if len(steps) == 1:
+            counts = list(map(math.fsum, zip(steps[0].counts)))  # (fsum: floats, as below)
+        else:
+            counts = list(map(math.fsum, zip(*[h.counts for h in steps], strict=True)))
         n = counts[-1]
-        sums = [h.sum for h in steps]
         avg = None
-        if n > 0 and all(x is not None for x in sums):
-            avg = math.fsum(sums) / n  # type: ignore[arg-type]
-        bounds = cur.bounds
-        return Latency(
-            quantile(0.5, bounds, counts),
-            quantile(0.95, bounds, counts),
-            quantile(0.99, bounds, counts),
-            avg,
-            n,
-            n < self.min_requests,
-        )
+        if n > 0:
+            sums = [h.sum for h in steps]
+            if None not in sums:
+                avg = math.fsum(sums) / n  # type: ignore[arg-type]
+        p50, p95, p99 = quantiles(_QS, bounds, counts)
+        return Latency(p50, p95, p99, avg, n, n < self.min_requests)
 
     # ------------------------------------------------------------------ node level
 
     def _node_values(self, ids: list[str]) -> dict[Key, float | None]:
-        out: dict[Key, float | None] = {}
         per = [self._tracks[sid].values for sid in ids]
+        if len(per) == 1:  # (most nodes): the node's value is the service's own
+            (values,), sid = per, ids[0]
+            out = dict(values)
+            for name in SERVICE_METRICS:
+                v = values.get((name, sid))
+                out[(name, None)] = None if v is None else math.fsum((v,)) if name in _SUM else v
+            return out
+        out = {}
         for v in per:
             out.update(v)
         for name in SERVICE_METRICS:

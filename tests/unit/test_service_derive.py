@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from autoglm_tui.analysis.quantiles import histogram_quantile
+from autoglm_tui.analysis.quantiles import histogram_quantile, quantile, quantiles
 from autoglm_tui.analysis.services import ServiceTracker, gpus_of
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import HelloReceived, NodeJoined, SampleReceived
@@ -29,6 +29,18 @@ def test_histogram_quantile_interpolates_like_prometheus() -> None:
     assert histogram_quantile(0.5, (0.0, 1.0), (6.0, 8.0, 10.0)) == (0.0, False)
     # A dip in cumulative counts (torn read) is flattened, never a negative bucket.
     assert histogram_quantile(0.5, BOUNDS, (10.0, 5.0, 90.0, 100.0))[0] == pytest.approx(0.75)
+
+
+def test_quantiles_at_once_are_each_quantile() -> None:
+    """`quantiles` checks the counts once and gives what `quantile` gives for each q, also for
+    dipping counts, a NaN among them, nothing observed, no bounds and a q out of range."""
+    qs = (0.0, 0.05, 0.5, 0.9, 0.95, 0.99, 1.0, 1.5, -0.1)
+    cases = [((10.0, 60.0, 90.0, 100.0), BOUNDS), ((10.0, 5.0, 90.0, 100.0), BOUNDS),
+             ((10.0, math.nan, 90.0, 100.0), BOUNDS), ((0.0, 0.0, 0.0, 0.0), BOUNDS),
+             ((5.0,), ()), ((6.0, 8.0, 10.0), (0.0, 1.0)), ((1.0, 2.0), BOUNDS)]
+    for counts, bounds in cases:  # (repr: a NaN value is the same NaN on both sides)
+        assert repr(quantiles(qs, bounds, counts)) == repr([quantile(q, bounds, counts)
+                                                            for q in qs])
 
 
 def svc(t: float, n: float, *, ok: bool = True, gen: float | None = None,
