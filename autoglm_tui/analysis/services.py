@@ -291,10 +291,7 @@ class ServiceTracker:
         steps = [h for s in window if (h := s.hists[i]) is not None and h.bounds == bounds]
         if not steps:
             return Latency(None, None, None, None, 0.0, True)
-        if len(steps) == 1:
-            counts = list(map(math.fsum, zip(steps[0].counts)))  # (fsum: floats, as below)
-        else:
-            counts = list(map(math.fsum, zip(*[h.counts for h in steps], strict=True)))
+        counts = list(map(math.fsum, zip(*[h.counts for h in steps], strict=True)))
         n = counts[-1]
         avg = None
         if n > 0:
