@@ -186,29 +186,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_common(p)
 
 
-def coverage(monitor: Any, at: float, source: dict, config: Any) -> tuple[str, str | None]:
-    """('2 nodes, 6 s of data', what such a short span cannot show yet, or None)."""
-    nodes = len(monitor.state.nodes)
+def coverage(monitor: Any, at: float, source: dict, config: Any) -> dict[str, Any]:
+    """What the answer rests on: nodes, seconds of data, and the checks those seconds are too
+    few for (name -> seconds they need); also in ``--json`` as ``coverage``."""
     span = source["collected_s"] if source.get("live") else max(0.0, at - source["from"])
-    text = f"{nodes} node{'' if nodes == 1 else 's'}, {fmt.duration(span)} of data"
-    short = []
-    if span < config.bottleneck.window_s:
-        short.append(f"bottlenecks need {fmt.duration(config.bottleneck.window_s)} of data")
-    if span < config.leak.min_span_s:
-        short.append(f"memory leaks {fmt.duration(config.leak.min_span_s)}")
-    return text, (", ".join(short) if short else None)
+    needs = {"bottlenecks": config.bottleneck.window_s, "memory_leaks": config.leak.min_span_s}
+    return {"nodes": len(monitor.state.nodes), "data_s": round(span, 3),
+            "too_short_for": {name: need for name, need in needs.items() if span < need}}
 
 
-def render(findings: list[Any], at: float, covered: tuple[str, str | None] | None = None
-           ) -> str:
+def coverage_text(covered: dict[str, Any]) -> tuple[str, str | None]:
+    """('2 nodes, 6s of data', 'bottlenecks need 2m00s of data, memory leaks 5m00s' or None)."""
+    nodes = covered["nodes"]
+    text = f"{nodes} node{'' if nodes == 1 else 's'}, {fmt.duration(covered['data_s'])} of data"
+    short = [(name.replace("_", " "), fmt.duration(need))
+             for name, need in covered["too_short_for"].items()]
+    if not short:
+        return text, None
+    (first, need), rest = short[0], short[1:]
+    return text, ", ".join([f"{first} need {need} of data", *(f"{n} {d}" for n, d in rest)])
+
+
+def render(findings: list[Any], at: float, covered: dict[str, Any] | None = None) -> str:
     """Findings as text for a terminal (plain, no colour); `covered` (:func:`coverage`) says
     what the answer rests on when there is no finding."""
     if not findings:
         line = f"no findings as of {_clock(at)}"
         if covered is not None:
-            line += f" ({covered[0]})"
-            if covered[1]:
-                line += f"\n  too short to rule everything out: {covered[1]}"
+            text, short = coverage_text(covered)
+            line += f" ({text})"
+            if short:
+                line += f"\n  too short to rule everything out: {short}"
         return line + "\n"
     out = [f"{len(findings)} finding{'s' if len(findings) != 1 else ''} as of {_clock(at)}, "
            "worst first\n"]
@@ -230,9 +238,11 @@ def run(args: argparse.Namespace) -> int:
     config = config_from(args)
     monitor, at, source = collect(args, config, "diagnose")
     findings = monitor.diagnosis.findings
+    covered = coverage(monitor, at, source, config)
     if args.json:
-        doc = {"t": at, "source": source, "findings": [f.to_dict() for f in findings]}
+        doc = {"t": at, "source": source, "coverage": covered,
+               "findings": [f.to_dict() for f in findings]}
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
     else:
-        sys.stdout.write(render(findings, at, coverage(monitor, at, source, config)))
+        sys.stdout.write(render(findings, at, covered))
     return 0
