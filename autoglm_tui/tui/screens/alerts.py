@@ -167,8 +167,7 @@ class AlertsScreen(StateScreen):
             title.append("  alerting is off", style=p.muted)
             self.query_one("#alerts-title", Static).update(title)
             self._rows = {}
-            self.table.show([], self._render_row)
-            self.table.show_empty(Text(
+            self.table.show([], self._render_row, empty=lambda: Text(
                 "Alerting is off (--no-alerts): no rule is checked and nothing is logged or "
                 "sent. Start without --no-alerts to check the rules (`autoglm-tui rules list` "
                 "shows them).", style=p.muted))
@@ -190,8 +189,8 @@ class AlertsScreen(StateScreen):
             rows[(fp, seen.get(fp, 0))] = line
             seen[fp] = seen.get(fp, 0) + 1
         self._rows = rows
-        self.table.show(list(rows), self._render_row)  # only the rows in view are drawn
-        self.table.show_empty(self._empty_hint(pipeline) if not rows else Text())
+        self.table.show(list(rows), self._render_row,  # only the rows in view are drawn
+                        empty=lambda: self._empty_hint(pipeline))
         self._paint_status()
 
     def _empty_hint(self, pipeline: AlertPipeline) -> Text:

@@ -134,8 +134,8 @@ class ClusterScreen(TableScreen):
                            self.open_groups, title=lambda t: clean(t, 64))
         self._paint = RowPaint(facts, p, self.strip, {}, self.open_groups, self._marks())
         table = self.table
-        table.show(items, self._render_row, key=self._row_key, fill=False)  # type: ignore[arg-type]
-        table.show_empty(self._empty_hint(p) if not items else Text())
+        table.show(items, self._render_row, key=self._row_key, fill=False,  # type: ignore[arg-type]
+                   empty=lambda: self._empty_hint(p))
         self._paint.stragglers = self._stragglers(table)  # of the rows in view, then built
         table.fill()
         self._paint_summary(p, alerts.firing, len(nodes))

@@ -132,8 +132,7 @@ class GpusScreen(TableScreen):
                     continue
                 pairs.append((self._sort_value(node, index), item))
         ordered = sort_items(pairs, self.sort_reverse)
-        self.table.show(ordered, self._render_row)
-        self.table.show_empty(self._empty_hint() if not ordered else Text())
+        self.table.show(ordered, self._render_row, empty=self._empty_hint)
         self._paint_summary(len(ordered))
         self._paint_detail()
 

@@ -84,8 +84,7 @@ class ServicesScreen(TableScreen):
         nodes = self.state.nodes.values()
         items = service_rows(nodes, self.sort_key, self.sort_reverse, self.filter_query,
                              self.only_node)
-        self.table.show(items, self._render_row)
-        self.table.show_empty(self._empty_hint(nodes) if not items else Text())
+        self.table.show(items, self._render_row, empty=lambda: self._empty_hint(nodes))
         self._paint_summary(items)
         self._paint_detail()
 

@@ -177,12 +177,12 @@ class LiveTable(ScrollView, can_focus=True):
         # The widget's own Rich style (background and text colour, a walk up the DOM), read
         # once per `show` and whenever the styles change, not once per line drawn.
         self._base: Style | None = None
-        self._empty = Text()  # what the body says while there is no row (show_empty)
+        self._empty = Text()  # what the body says while there is no row (show's `empty`)
         self._empty_lines: tuple[int, list[Strip]] | None = None  # wrapped, for a width
 
-    def show_empty(self, text: Text) -> None:
-        """What the body says while the table has no row (why, and what to do), wrapped to
-        the table's width; an empty Text says nothing."""
+    def _set_empty(self, text: Text) -> None:
+        """What the body says while the table has no row, wrapped to the table's width; an
+        empty Text says nothing."""
         if same(text, self._empty):
             return
         self._empty, self._empty_lines = text, None
@@ -264,13 +264,16 @@ class LiveTable(ScrollView, can_focus=True):
         *,
         key: RowKey | None = None,
         fill: bool = True,
+        empty: Callable[[], Text] | None = None,
     ) -> None:
         """Display `items` in this order; `render(item)` builds a row's cells when it is in view.
 
         The rows on screen are built now (`fill`), so they show the same moment as the rest of
         the screen; rows scrolled into view later are built then. The list is kept as given
         (the caller builds a new one per repaint). With `fill=False` call :meth:`fill`.
-        With `key`, a row whose key is what it was at the last `show` is not built again."""
+        With `key`, a row whose key is what it was at the last `show` is not built again.
+        With no item, `empty()` is what the body says (why, and what to do next)."""
+        self._set_empty(empty() if empty is not None and not items else Text())
         keep = self.selected
         old_row = self.cursor_row
         self.items = items
