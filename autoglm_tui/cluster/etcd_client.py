@@ -130,10 +130,38 @@ def _translate(exc: BaseException) -> EtcdError:
     return EtcdError(_message(exc) or type(exc).__name__)
 
 
+# What gRPC's long connection errors come down to, in the words an operator acts on (the
+# first phrase found in the error's text, lower case, wins); any other error keeps its text.
+_CAUSES = (
+    ("connection refused", "connection refused (is etcd running there, on that port?)"),
+    ("dns resolution failed", "host name could not be resolved (DNS)"),
+    ("errors resolving", "host name could not be resolved (DNS)"),
+    ("name or service not known", "host name could not be resolved (DNS)"),
+    ("handshake failed", "TLS handshake failed (check --etcd-ca, --etcd-cert, --etcd-key)"),
+    ("certificate verify failed", "TLS certificate not trusted (check --etcd-ca)"),
+    ("no route to host", "no route to host"),
+    ("network is unreachable", "network unreachable"),
+    ("tsi_data_corrupted", "TLS refused by the server (does it want a client certificate? "
+                           "--etcd-cert, --etcd-key)"),
+    ("socket closed", "the server closed the connection (does it want TLS? --etcd-ca)"),
+    ("connection reset", "connection reset by the server"),
+    ("deadline exceeded", "no answer in time"),
+)
+
+
 def _message(exc: BaseException) -> str:
+    """The error in a few words: a known connection failure's cause, else its own text."""
     if isinstance(exc, grpc.aio.AioRpcError):
-        return f"{exc.code().name}: {exc.details()}"
-    return " ".join(str(exc).split())[:300]
+        text = f"{exc.code().name}: {exc.details()}"
+    else:
+        text = " ".join(str(exc).split())[:300]
+    return plain_cause(text)
+
+
+def plain_cause(text: str) -> str:
+    """`text` (a gRPC or socket error) as its cause in a few words, when it is a known one."""
+    low = text.lower()
+    return next((words for phrase, words in _CAUSES if phrase in low), text)
 
 
 class _Client(aetcd.Client):
@@ -255,6 +283,8 @@ class EtcdClient:
             self._client = client
             self.endpoint = endpoint
             return
+        if len(errors) == 1:  # the message names the endpoint already ("etcd HOST:PORT ...")
+            errors[0] = errors[0].split(": ", 1)[1]
         raise EtcdUnavailable("; ".join(errors) or "no endpoint answered")
 
     async def close(self) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from autoglm_tui import format as fmt
 from autoglm_tui.aio import stop_tasks
 from autoglm_tui.cluster.source_args import add_source_args
+
+if TYPE_CHECKING:
+    from autoglm_tui.analysis.diagnosis.coverage import Coverage
 
 EPILOG = """\
 findings (each with a severity, its subject, a one-line verdict, the evidence and the window
@@ -186,35 +188,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_common(p)
 
 
-def coverage(monitor: Any, at: float, source: dict, config: Any) -> dict[str, Any]:
-    """What the answer rests on: nodes, seconds of data, and the checks those seconds are too
-    few for (name -> seconds they need); also in ``--json`` as ``coverage``."""
+def covered(monitor: Any, at: float, source: dict, config: Any) -> Coverage:
+    """What the answer rests on (also in ``--json`` as ``coverage``): the nodes, and the
+    seconds collected live or of the recording up to `at`."""
+    from autoglm_tui.analysis.diagnosis.coverage import coverage
+
     span = source["collected_s"] if source.get("live") else max(0.0, at - source["from"])
-    needs = {"bottlenecks": config.bottleneck.window_s, "memory_leaks": config.leak.min_span_s}
-    return {"nodes": len(monitor.state.nodes), "data_s": round(span, 3),
-            "too_short_for": {name: need for name, need in needs.items() if span < need}}
+    return coverage(len(monitor.state.nodes), span, config)
 
 
-def coverage_text(covered: dict[str, Any]) -> tuple[str, str | None]:
-    """('2 nodes, 6s of data', 'bottlenecks need 2m00s of data, memory leaks 5m00s' or None)."""
-    nodes = covered["nodes"]
-    text = f"{nodes} node{'' if nodes == 1 else 's'}, {fmt.duration(covered['data_s'])} of data"
-    short = [(name.replace("_", " "), fmt.duration(need))
-             for name, need in covered["too_short_for"].items()]
-    if not short:
-        return text, None
-    (first, need), rest = short[0], short[1:]
-    return text, ", ".join([f"{first} need {need} of data", *(f"{n} {d}" for n, d in rest)])
-
-
-def render(findings: list[Any], at: float, covered: dict[str, Any] | None = None) -> str:
-    """Findings as text for a terminal (plain, no colour); `covered` (:func:`coverage`) says
-    what the answer rests on when there is no finding."""
+def render(findings: list[Any], at: float, covers: Coverage | None = None) -> str:
+    """Findings as text for a terminal (plain, no colour); `covers` says what the answer
+    rests on when there is no finding."""
     if not findings:
         line = f"no findings as of {_clock(at)}"
-        if covered is not None:
-            text, short = coverage_text(covered)
-            line += f" ({text})"
+        if covers is not None:
+            line += f" ({covers.what()})"
+            short = covers.too_short()
             if short:
                 line += f"\n  too short to rule everything out: {short}"
         return line + "\n"
@@ -238,11 +228,11 @@ def run(args: argparse.Namespace) -> int:
     config = config_from(args)
     monitor, at, source = collect(args, config, "diagnose")
     findings = monitor.diagnosis.findings
-    covered = coverage(monitor, at, source, config)
+    covers = covered(monitor, at, source, config)
     if args.json:
-        doc = {"t": at, "source": source, "coverage": covered,
+        doc = {"t": at, "source": source, "coverage": covers.to_dict(),
                "findings": [f.to_dict() for f in findings]}
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
     else:
-        sys.stdout.write(render(findings, at, covered))
+        sys.stdout.write(render(findings, at, covers))
     return 0

@@ -97,6 +97,11 @@ class Recorder:
     def health(self) -> list[bool]:
         return [e.ok for e in self.events if isinstance(e, RegistryChanged)]
 
+    def reasons(self) -> list[str]:
+        """Why the registry was unusable, each time it said so (newest last)."""
+        return [e.reason for e in self.events
+                if isinstance(e, RegistryChanged) and not e.ok and e.reason]
+
     def describe(self) -> str:
         return "\n".join(repr(e)[:300] for e in self.events[-30:])
 

@@ -14,10 +14,11 @@ import pytest
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.cluster.discovery import LEFT_DELETED, LEFT_LEASE, list_registry
 from autoglm_tui.cluster.etcd_client import EtcdConfig
+from autoglm_tui.cluster.etcd_config import Endpoint
 from autoglm_tui.cluster.members import FAILED_LEASE
 from autoglm_tui.events import NodeJoined
 from tests.integration.discovery_helpers import AgentPool, Recorder, etcd, registration
-from tests.integration.etcd_fixture import EtcdServer
+from tests.integration.etcd_fixture import EtcdServer, free_port
 
 pytestmark = pytest.mark.integration
 PREFIX = "/autoglm/nodes/"
@@ -339,6 +340,29 @@ async def test_tls_with_client_certificates(tmp_path: Path) -> None:
         async with Recorder(no_cert) as rec:
             assert await rec.until(lambda: rec.watcher.degraded), rec.describe()
             assert not rec.known_ids()
+            # the reason says what to try, not gRPC's words for it
+            assert rec.reasons()[0].endswith(
+                "(TLS) unreachable: TLS refused by the server (does it want a client "
+                "certificate? --etcd-cert, --etcd-key)"), rec.describe()
+        # Plain text to a TLS port: the server hangs up, and the reason says why it may have.
+        plain = EtcdConfig(endpoints=base.endpoints, timeout_s=2.0)
+        async with Recorder(plain) as rec:
+            assert await rec.until(lambda: rec.reasons()), rec.describe()
+            assert rec.reasons()[0].endswith(
+                "unreachable: the server closed the connection (does it want TLS? --etcd-ca)"
+            ), rec.describe()
+
+
+async def test_an_etcd_address_nobody_listens_on_says_connection_refused() -> None:
+    """The reason a user reads (cluster's empty table, the registry banner, the agent's log)
+    is the cause in a few words, not gRPC's paragraph about subchannels."""
+    port = free_port()  # bound and released: nothing listens there
+    config = EtcdConfig(endpoints=(Endpoint("127.0.0.1", port),), timeout_s=2.0)
+    async with Recorder(config) as rec:
+        assert await rec.until(lambda: rec.reasons()), rec.describe()
+        reason = rec.reasons()[0]
+        assert reason == (f"etcd 127.0.0.1:{port} unreachable: connection refused (is etcd "
+                          "running there, on that port?)"), reason
 
 
 async def test_a_healthy_quiet_etcd_is_never_called_degraded(etcd_server: EtcdServer) -> None:

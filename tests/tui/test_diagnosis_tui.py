@@ -8,11 +8,12 @@ as `autoglm-tui replay` does (tests/tui/scenes.py), so the findings are the engi
 from __future__ import annotations
 
 from autoglm_tui.analysis.diagnosis.model import Evidence, Finding, Severity, Subject
+from autoglm_tui.recording.reader import Recording
 from autoglm_tui.tui.screens.diagnosis import DiagnosisScreen
 from autoglm_tui.tui.screens.node import NodeScreen
 from autoglm_tui.tui.screens.process import ProcessScreen
 
-from .scenes import replay_app, replay_leak, replay_mixed, settle, utc
+from .scenes import SCENARIOS, replay_app, replay_leak, replay_mixed, settle, utc
 from .terminal import capture, screen_text, style_of
 
 SMALL = (80, 24)
@@ -160,7 +161,26 @@ async def test_a_healthy_fleet_shows_no_finding_and_no_marker() -> None:
             await settle(pilot)
             text = screen_text(app)
             assert "Diagnosis  fleet  0 findings" in text
-            assert "No findings: nothing the diagnosis can name is wrong here" in text
+            assert ("No findings (3 nodes, 9m25s of data): nothing the diagnosis can name is "
+                    "wrong here") in text
+            assert "Too short" not in text
+
+
+async def test_no_finding_from_a_minute_of_data_says_what_it_could_not_check_yet() -> None:
+    """A minute into a recording, no finding is not a clean bill: the bottleneck and leak
+    checks need more data than that, and the screen says so (as `diagnose` does)."""
+    rec = Recording.open(SCENARIOS / "healthy_inference.jsonl.gz")
+    with utc():
+        app = replay_app("healthy_inference", before_end_s=rec.end - rec.start - 65)
+        async with app.run_test(size=BIG) as pilot:
+            await settle(pilot)
+            await pilot.press("d")
+            await settle(pilot)
+            text = " ".join(screen_text(app).replace("│", " ").split())
+            assert "Diagnosis fleet 0 findings" in text
+            assert "No findings (3 nodes, 1m" in text
+            assert ("Too short to rule everything out: bottlenecks need 2m00s of data, memory "
+                    "leaks 5m00s.") in text
 
 
 async def test_untrusted_text_in_a_finding_is_drawn_as_plain_text() -> None:

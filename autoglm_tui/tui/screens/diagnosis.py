@@ -19,6 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from autoglm_tui import format as fmt
+from autoglm_tui.analysis.diagnosis.coverage import coverage, data_span
 from autoglm_tui.analysis.diagnosis.model import Finding, Severity
 from autoglm_tui.text import clean
 from autoglm_tui.tui.focus import focus_now
@@ -139,11 +140,7 @@ class DiagnosisScreen(StateScreen):
         f = self.selected
         p = self._p
         if f is None:
-            text = Text("No findings: nothing the diagnosis can name is wrong here. It looks "
-                        "for bottlenecks (CPU, PCIe, memory, compute, storage, network), "
-                        "throttled clocks, stragglers, memory leaks, memory held by no "
-                        "process, latency that follows a resource, and scaling advice.",
-                        style=p.muted)
+            text = self._no_findings(p)
         else:
             hint = (f"Enter / o: go to {subject_text(f)}  ·  Esc: back to the list"
                     if self.expanded else
@@ -152,6 +149,30 @@ class DiagnosisScreen(StateScreen):
         if not same(text, self._evidence):
             self._evidence = text
             self.query_one("#diag-evidence", Static).update(text)
+
+    def _no_findings(self, p: Palette) -> Text:
+        """What an empty list rests on: nodes and seconds of data, and the checks that need
+        more (a minute of data with no finding is not a clean bill of health)."""
+        text = Text(style=p.muted)
+        runner = self.monitor_app.monitor.diagnosis
+        covers = None
+        if runner is not None:
+            nodes = self.state.nodes
+            watched = ([nodes[self.scope_node]] if self.scope_node in nodes else []
+                       if self.scope_node is not None else nodes.values())
+            covers = coverage(*data_span(watched, self._now), runner.config)
+            text.append(f"No findings ({covers.what()}): ")
+        else:
+            text.append("No findings: ")
+        text.append("nothing the diagnosis can name is wrong here. It looks for bottlenecks "
+                    "(CPU, PCIe, memory, compute, storage, network), throttled clocks, "
+                    "stragglers, memory leaks, memory held by no process, latency that follows "
+                    "a resource, and scaling advice.")
+        short = covers.too_short() if covers is not None else None
+        if short:
+            text.append("\n\nToo short to rule everything out: ", style=f"bold {p.warning}")
+            text.append(f"{short}.", style=p.warning)
+        return text
 
     # ------------------------------------------------------------------ actions
 
