@@ -7,6 +7,7 @@ A subcommand module has ``add_parser(subparsers)`` (cheap: argparse only) and ``
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 
@@ -65,13 +66,41 @@ def with_default_subcommand(argv: list[str]) -> list[str]:
     return argv
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, with an unknown option refused by the (sub)command that
+    got it: its name and usage, and the option meant when the unknown one is a near miss
+    (argparse would print the top-level usage, which does not list the command's options)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = command_parser(parser, args)
+        message = f"unrecognized arguments: {' '.join(extra)}"
+        known = [o for a in command._actions for o in a.option_strings if o.startswith("--")]
+        guess = difflib.get_close_matches(extra[0].split("=", 1)[0], known, n=1, cutoff=0.8)
+        if extra[0].startswith("-") and guess:
+            message += f" (did you mean {guess[0]}?)"
+        command.error(message)
+    return args
+
+
+def command_parser(parser: argparse.ArgumentParser,
+                   args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost (sub)command parser that `args` went through (``members list``)."""
+    while True:
+        action = next((a for a in parser._actions
+                       if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = getattr(args, action.dest, None) if action is not None else None
+        if action is None or chosen not in action.choices:
+            return parser
+        parser = action.choices[chosen]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["local", *argv]
     argv = with_default_subcommand(argv)
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.command is None:
         argv = ["local"]
         args = parser.parse_args(argv)
