@@ -253,6 +253,28 @@ async def test_services_command_lists_the_fleet_and_opens_a_service() -> None:
         assert isinstance(app.screen, ServicesScreen)
 
 
+async def test_S_on_the_cluster_table_opens_the_fleets_services_and_esc_comes_back() -> None:
+    app, fleet, clock = cluster_kit.make_app(nodes=8)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await cluster_kit.start(pilot, app)
+        for k in range(1, 7):
+            clock.t = cluster_kit.T0 + k
+            await cluster_kit.feed(pilot, app, fleet.tick_events(clock.t))
+        await pilot.press("S")
+        await cluster_kit.settle(pilot, app)
+        text = cluster_kit.screen_text(app)
+        assert text.splitlines()[0].strip() == "cluster › services"
+        assert [line.split()[0] for line in text.splitlines()
+                if line.startswith(" node-")] == ["node-003", "node-007"]
+        await pilot.press("escape")
+        await cluster_kit.settle(pilot, app)
+        assert cluster_kit.screen_text(app).splitlines()[0].strip() == "cluster"
+        await pilot.press("question_mark")
+        await cluster_kit.settle(pilot, app)
+        assert "S  Inference services of the fleet (:services)" in \
+            cluster_kit.screen_text(app)
+
+
 async def test_service_command_on_a_node_screen() -> None:
     app, _, _ = cluster_kit.make_app(nodes=4)
     async with app.run_test(size=cluster_kit.SIZE) as pilot:

@@ -26,7 +26,7 @@ from autoglm_tui.analysis.peers import gpu_stragglers
 from autoglm_tui.analysis.query import NodeSubject
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.text import clean
-from autoglm_tui.tui.intents import OpenAlerts, OpenDiagnosis, OpenGpus, OpenNode
+from autoglm_tui.tui.intents import OpenAlerts, OpenDiagnosis, OpenGpus, OpenNode, OpenServices
 from autoglm_tui.tui.messages import ForgetRequest
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.base import SORT_BINDINGS
@@ -92,6 +92,8 @@ class ClusterScreen(TableScreen):
         Binding("d", "diagnosis", "Diagnosis", tooltip="what is wrong, with evidence (:diagnose)"),
         Binding("A", "alerts", "All alerts (grouped by rule; :alerts)", key_display="A",
                 show=False),
+        Binding("S", "services", "Inference services of the fleet (:services)",
+                key_display="S", show=False),
         Binding("ctrl+d", "forget", "Forget the FAILED/LEFT node (asks first)", show=False),
         Binding("escape", "escape", "Clear filter / close groups", show=False),
     ]
@@ -356,6 +358,9 @@ class ClusterScreen(TableScreen):
 
     def action_alerts(self) -> None:
         self.go(OpenAlerts())
+
+    def action_services(self) -> None:
+        self.go(OpenServices())
 
     def action_escape(self) -> None:
         if self.clear_filter():
