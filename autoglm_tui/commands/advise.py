@@ -62,7 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Scaling advice for every group of replicas, from live nodes (collected for --for) "
             "or a recording (--replay FILE, as of --at): 'llm-70b: 4 -> 6 replicas (GPU util "
-            "92%% vs target 70%%)'. --json prints one document for scripts and pipelines."),
+            "92% vs target 70%)'. --json prints one document for scripts and pipelines."),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -47,6 +47,8 @@ def test_help_is_complete_and_fits_80_columns(
     text = help_text(parser, monkeypatch)
     long = [line for line in text.splitlines() if len(line) > WIDTH]
     assert not long, f"{prog} --help has lines over {WIDTH} columns: {long}"
+    # argparse expands %% in an option's help, not in a description or epilog
+    assert "%%" not in text, f"{prog} --help prints a doubled percent sign"
     assert parser.description, f"{prog} --help does not say what the command does"
     # the description is printed, wrapped, under the usage
     first_words = " ".join(parser.description.split()[:4])
