@@ -203,6 +203,25 @@ async def test_enter_opens_process_detail_and_escape_returns() -> None:
         assert isinstance(app.screen, NodeScreen)
 
 
+async def test_a_process_without_gpu_says_so_in_its_gpu_charts() -> None:
+    app = make_app(demo_events())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one(ProcessTable).select_pid(812)  # sshd: no GPU
+        await pilot.press("enter")
+        await settle(pilot)
+        text = screen_text(pilot)
+        assert isinstance(app.screen, ProcessScreen) and app.screen.pid == 812
+        assert text.count("uses no GPU") == 2  # GPU memory and SM
+        assert "no data recorded" not in text
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen.query_one(ProcessTable).select_pid(4121)  # a GPU process
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "uses no GPU" not in screen_text(pilot)
+
+
 async def test_click_selects_and_double_click_opens() -> None:
     app = make_app(demo_events())
     async with app.run_test(size=SIZE) as pilot:

@@ -17,7 +17,7 @@ from autoglm_tui.text import clean
 from autoglm_tui.tui.messages import SignalRequest
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.base import StateScreen
-from autoglm_tui.tui.widgets.chart import HistoryChart, bytes_fmt, pct_fmt
+from autoglm_tui.tui.widgets.chart import NO_DATA, HistoryChart, bytes_fmt, pct_fmt
 from autoglm_tui.tui.widgets.node_header import NodeHeader
 
 
@@ -78,7 +78,10 @@ class ProcessScreen(StateScreen):
         proc, problem = self.current()
         p = Palette.from_variables(self.app.theme_variables)
         self.query_one("#proc-info", Static).update(self._info(proc, problem, node, p))
+        no_gpu = proc is not None and not proc.gpus  # its GPU charts: why they are empty
         for chart in self.query(HistoryChart):
+            if chart.id in ("chart-gpu", "chart-sm"):
+                chart.empty = "uses no GPU" if no_gpu else NO_DATA
             chart.show(node, now)
 
     def _info(self, proc: ProcSample | None, problem: str | None, node: object, p: Palette) -> Text:

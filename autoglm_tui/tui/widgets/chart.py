@@ -18,6 +18,7 @@ from autoglm_tui.tui.render import chart_rows
 from autoglm_tui.tui.widgets.pane import NodePane
 
 Formatter = Callable[[float | None], str]
+NO_DATA = "no data recorded"
 
 
 class HistoryChart(NodePane):
@@ -32,6 +33,7 @@ class HistoryChart(NodePane):
         self.formatter = formatter
         self.hi = hi
         self.binary = binary  # round the scale in powers of 1024 (byte charts)
+        self.empty = NO_DATA  # what the chart says with no value to draw (its screen knows why)
 
     def build(self, width: int) -> list[Text]:
         p = self.palette
@@ -41,7 +43,7 @@ class HistoryChart(NodePane):
         known = [v for _, v in points if v is not None]
         head = Text(no_wrap=True, overflow="ellipsis")
         if not known:
-            head.append("no data recorded", style=p.muted)
+            head.append(self.empty, style=p.muted)
             return [head]
         top = self.hi if self.hi is not None else nice_top(max(known), self.binary)
         axis_w = max(len(self.formatter(top)), 1) + 1
