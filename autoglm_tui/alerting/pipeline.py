@@ -234,7 +234,10 @@ class AlertPipeline:
         silencing = any(s.until > now for s in store.silences)
         keyed = bool(store.acks or self.fire_notes)
         if not silencing and not keyed:
-            return list(map(AlertRow, self.engine.alerts(), repeat(False), repeat(None)))
+            # made in C (tuple.__new__ of the class over zip's tuples): half the time of
+            # calling AlertRow, whose __new__ is Python, thousands of times a second
+            return list(map(tuple.__new__, repeat(AlertRow), zip(
+                self.engine.alerts(), repeat(False), repeat(None), repeat(None))))
         for a in self.engine.alerts():
             s = store.silenced(a.rule.name, a.target, now) if silencing else None
             if s is not None and not include_silenced:

@@ -14,12 +14,15 @@ member's (the mean of P95s is not a P95 of anything).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import filterfalse
+from operator import itemgetter
 
 from autoglm_tui.analysis.derive import GPU_FIELDS
 from autoglm_tui.analysis.node_state import NodeState
-from autoglm_tui.analysis.rollup import ROLLUP_METRICS, Rollup, rollup_of
+from autoglm_tui.analysis.rollup import KNOWN, ROLLUP_METRICS, Rollup, rollup_of
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import NodeStatus
 from autoglm_tui.metrics import METRICS, Scope
@@ -110,56 +113,60 @@ class Aggregate:
 def aggregate(
     nodes: Iterable[NodeState], metrics: Sequence[str] = DEFAULT_METRICS
 ) -> Aggregate:
-    """Sum and mean of each metric over the UP nodes in `nodes`."""
-    totals = {m: 0.0 for m in metrics}
-    counts = dict.fromkeys(metrics, 0)
-    peaks = dict.fromkeys(metrics, float("-inf"))
+    """Sum and mean of each metric over the UP nodes in `nodes`.
+
+    Each UP node gives one row of its node-level values and one of its GPU rollups (lists made
+    in C); the columns are summed once at the end, so a thousand nodes cost a few calls each
+    rather than a Python step per node and metric."""
     n_nodes = n_live = n_gpus = 0
     gpu_all: list[tuple[str, list[float | None]]] = [
         (m, []) for m in metrics if METRICS[m].scope is Scope.GPU]
     rollup_at = [(m, ROLLUP_METRICS.index(m)) for m, _ in gpu_all if m in ROLLUP_METRICS]
     gpu_cols = [(m, col) for m, col in gpu_all if m not in ROLLUP_METRICS]
-
-    def add(m: str, r: Rollup) -> None:
-        total, count, peak = r
-        totals[m] += total
-        counts[m] += count
-        peaks[m] = max(peaks[m], peak)
-
     # Service metrics count at their node-level value (subject None).
-    node_keys = [(m, (m, None)) for m in metrics
-                 if METRICS[m].scope in (Scope.NODE, Scope.SERVICE)]
+    node_ms = [m for m in metrics if METRICS[m].scope in (Scope.NODE, Scope.SERVICE)]
+    node_keys = [(m, None) for m in node_ms]
+    node_rows: list[list[float | None]] = []
+    rollup_rows: list[list[Rollup]] = []
     for node in nodes:
         n_nodes += 1
         if node.status is not NodeStatus.UP:
             continue
         n_live += 1
-        values = node.node_metrics
-        for m, key in node_keys:
-            v = values.get(key)
-            if v is not None:
-                totals[m] += v
-                counts[m] += 1
-                if v > peaks[m]:
-                    peaks[m] = v
-        indices = node.gpu_indices()
-        n_gpus += len(indices)
+        node_rows.append(list(map(node.node_metrics.get, node_keys)))
+        n_gpus += len(node.gpu_indices())
         rolled = node.rollups
         if rolled is not None and rolled[0] is node.last_sample:  # summed when it came
-            for m, i in rollup_at:
-                add(m, rolled[1][i])
+            rollup_rows.append(rolled[1])
             cols = gpu_cols
         else:
             cols = gpu_all
         gpus = node.last_sample.gpus if node.last_sample is not None else ()
         for m, col in cols:  # the GPUs' values gathered in C, summed once at the end
-            field = GPU_FIELDS.get(m)
-            if field is not None:
-                col.extend(map(field, gpus))
+            read = GPU_FIELDS.get(m)
+            if read is not None:
+                col.extend(map(read, gpus))
+    stats = {m: Stat() for m in metrics}
+    for j, m in enumerate(node_ms):
+        stats[m] = _stat(list(filter(KNOWN, map(itemgetter(j), node_rows))))
+    for m, i in rollup_at:
+        rolls = list(map(itemgetter(i), rollup_rows))
+        stats[m] = Stat(sum(map(_TOTAL, rolls), 0.0), sum(map(_COUNT, rolls)),
+                        max(filterfalse(math.isnan, map(_PEAK, rolls)), default=-math.inf))
     for m, col in gpu_all:
-        add(m, rollup_of(col))
-    stats = {m: Stat(totals[m], counts[m], peaks[m]) for m in metrics}
+        total, count, peak = rollup_of(col)
+        s = stats[m]
+        stats[m] = Stat(s.total + total, s.count + count, max(s.peak, peak))
     return Aggregate(n_nodes, n_live, n_gpus, stats)
+
+
+_TOTAL, _COUNT, _PEAK = itemgetter(0), itemgetter(1), itemgetter(2)
+
+
+def _stat(known: list[float]) -> Stat:
+    """The Stat of known values (NaN counts in the sum, never as the peak)."""
+    return Stat(sum(known, 0.0), len(known), max(filterfalse(math.isnan, known),
+                                                 default=-math.inf))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 
 from autoglm_tui.analysis.aggregate import Aggregate, group_by_label
 from autoglm_tui.analysis.correlation import IoWindow, io_window
@@ -220,6 +221,17 @@ def group_sort_value(group: GroupRow, key: str) -> object:
     return fn() if fn else None
 
 
+_NODE_ID = attrgetter("node_id")
+
+
+@lru_cache(maxsize=8)
+def by_name(node_ids: tuple[str, ...], reverse: bool) -> tuple[NodeItem, ...]:
+    """Node rows in name order (natural: node-9 before node-10); ties keep the given order.
+    Kept for the few lists last asked for: a repaint asks again with the same nodes."""
+    order = sorted(node_ids, key=natural_key, reverse=reverse)
+    return tuple(("node", nid) for nid in order)
+
+
 def order_rows(
     nodes: list[NodeState],
     facts: TableFacts,
@@ -234,6 +246,8 @@ def order_rows(
     Fills ``facts.groups``; `title` makes a group's title printable."""
 
     def ordered(members: Iterable[NodeState]) -> list[NodeItem]:
+        if sort_key == "node":  # the default: the same order while the same nodes are shown
+            return list(by_name(tuple(map(_NODE_ID, members)), reverse))
         pairs = ((node_sort_value(n, sort_key, facts), n.node_id) for n in members)
         return [("node", nid) for nid in sort_items(pairs, reverse)]  # type: ignore[misc]
 

@@ -19,7 +19,7 @@ from autoglm_tui.analysis.history import Picker
 # The GPU figures of the fleet summary (analysis/aggregate.py)
 ROLLUP_METRICS = ("gpu.util_pct", "gpu.mem_used_bytes", "gpu.mem_total_bytes", "gpu.mem_used_pct",
                   "gpu.power_w", "gpu.temp_c")
-_KNOWN = partial(operator.is_not, None)
+KNOWN = partial(operator.is_not, None)  # what filter() keeps: the known values (not None)
 
 
 # Values of one metric: the sum and count of the known ones, and the peak (-inf when none is
@@ -31,7 +31,7 @@ def rollup_of(values: Iterable[float | None]) -> Rollup:
     """The Rollup of `values`, unknown ones (None) left out (in C)."""
     known = values if type(values) in (tuple, list) else list(values)
     if None in known:
-        known = list(filter(_KNOWN, known))
+        known = list(filter(KNOWN, known))
     return (sum(known), len(known), max(known)) if known else _NONE  # type: ignore[arg-type]
 
 

@@ -280,3 +280,49 @@ async def test_home_end_and_a_new_sort_shows_the_top() -> None:
         top = gpu_rows(app)[0]
         assert highlighted(app).split()[:2] == [top[0], str(top[1])]
         assert app.screen.table.cursor_row == 0
+
+
+async def test_a_straggling_gpu_is_marked_in_its_rows_strip_until_it_catches_up() -> None:
+    """GPU 0 of node-001 far below its three peers: its block in the GPU util strip is drawn
+    bold in the accent colour, on every repaint while that sample is the newest, and plain
+    again once a sample shows it caught up."""
+    from dataclasses import replace
+
+    from autoglm_tui.events import SampleReceived
+
+    from .terminal import capture
+
+    app, fleet, clock = make_app(nodes=4, gpus=4)
+
+    def with_util(events: list, utils: tuple[float, ...]) -> list:  # type: ignore[type-arg]
+        out = []
+        for e in events:
+            if isinstance(e, SampleReceived) and e.node_id == "node-001":  # not under the cursor
+                gpus = tuple(replace(g, util_pct=u) for g, u in zip(e.sample.gpus, utils,
+                                                                  strict=True))
+                e = SampleReceived(e.t, e.node_id, replace(e.sample, gpus=gpus))
+            out.append(e)
+        return out
+
+    def strip_cells(node_id: str) -> list:  # type: ignore[type-arg]
+        """The cells of the node's GPU util strip (the column under the title)."""
+        screen = capture(app)
+        lines = screen.text.splitlines()
+        head = next(ln for ln in lines if "Status" in ln and "GPU util" in ln)
+        y = next(i for i, ln in enumerate(lines) if f" {node_id} " in ln)
+        x = head.index("GPU util")
+        cells = screen.lines[y][x:x + len("GPU util")]
+        return [c for c in cells if c.char != " "]
+
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot, app)
+        clock.t += 1
+        await feed(pilot, app, with_util(fleet.tick_events(clock.t), (5.0, 95.0, 95.0, 95.0)))
+        first, *others = strip_cells("node-001")
+        assert first.bold and not any(c.bold for c in others), strip_cells("node-001")
+        assert first.fg != others[0].fg
+        await settle(pilot, app)  # a repaint with no new sample keeps the mark
+        assert strip_cells("node-001")[0] == first
+        clock.t += 1
+        await feed(pilot, app, with_util(fleet.tick_events(clock.t), (94.0, 95.0, 95.0, 95.0)))
+        assert not any(c.bold for c in strip_cells("node-001")), strip_cells("node-001")

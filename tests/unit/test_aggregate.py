@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autoglm_tui.analysis.aggregate import (
+    DEFAULT_METRICS,
     MEAN,
     SUM,
     WORST,
@@ -18,6 +19,7 @@ from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import (
     HelloReceived,
     NodeJoined,
+    NodeStatus,
     NodeUnreachable,
     RegistryChanged,
     SampleReceived,
@@ -177,3 +179,32 @@ def test_sums_made_when_samples_come_equal_the_sums_of_the_newest_values() -> No
     by_hand = [v for n in st.nodes.values() for i in n.gpu_indices()
                if (v := n.metrics.get(("gpu.util_pct", i))) is not None]
     assert rolled.mean("gpu.util_pct") == pytest.approx(sum(by_hand) / len(by_hand))
+
+
+def test_node_figures_are_summed_over_the_up_nodes_that_know_them() -> None:
+    """Each node-level and service figure: the sum, count and maximum of the UP nodes' known
+    values (an unknown one left out, a node not UP left out), as summing by hand gives."""
+    from autoglm_tui.cluster.synthetic import SyntheticFleet
+
+    fleet = SyntheticFleet(nodes=16, gpus=2, seed=5)
+    st = FleetState()
+    for e in fleet.join_events(100.0):
+        st.apply(e)
+    for k in range(8):  # two service scrapes: service rates are known on the serving nodes
+        for e in fleet.tick_events(101.0 + k):
+            st.apply(e)
+    gone = list(st.nodes)[3]
+    st.apply(NodeUnreachable(110.0, gone, "test"))
+    agg = aggregate(st.nodes.values())
+    up = [n for n in st.nodes.values() if n.status is NodeStatus.UP]
+    assert agg.live == len(up) == 15
+    checked = 0
+    for m in DEFAULT_METRICS:
+        if not m.startswith(("cpu.", "mem.", "net.", "disk.", "svc.")):
+            continue
+        known = [v for n in up if (v := n.metrics.get((m, None))) is not None]
+        assert agg.stats[m].count == len(known), m
+        assert agg.stats[m].total == sum(known), m
+        assert agg.max(m) == (max(known) if known else None), m
+        checked += bool(known)
+    assert checked >= 6  # CPU, memory, net, disk and the services' figures were there

@@ -49,6 +49,32 @@ def test_rows_sorted_by_a_column() -> None:
     assert alerts[0] == ("node", "n9")
 
 
+def test_name_order_is_the_sort_of_every_other_column_and_follows_the_nodes() -> None:
+    """The name order is kept between repaints while the same nodes are shown: it is what
+    sorting by the name as a column value gives (ties in their given order, both ways), and a
+    node added or filtered out is in (or out of) the next one at once."""
+    st = FleetState()
+    names = ["node-10", "Node-2", "node-2", "gpu-a", "node-9", "node-100", "a1b2", "a1b10"]
+    for nid in names:
+        st.apply(NodeJoined(1.0, nid, labels={}))
+    nodes = list(st.nodes.values())
+    for reverse in (False, True):
+        want = sort_items(((natural_key(n.node_id), n.node_id) for n in nodes), reverse)
+        assert [nid for _, nid in order_rows(nodes, _facts(), "node", reverse)] == want
+        assert order_rows(nodes, _facts(), "node", reverse) == \
+            order_rows(nodes, _facts(), "node", reverse)
+    rows = order_rows(nodes, _facts(), "node", False)
+    assert rows[:2] == [("node", "a1b2"), ("node", "a1b10")]
+    assert rows.index(("node", "Node-2")) + 1 == rows.index(("node", "node-2"))  # given order
+    st.apply(NodeJoined(1.0, "node-3", labels={}))
+    rows = order_rows(list(st.nodes.values()), _facts(), "node", False)
+    assert rows.index(("node", "node-3")) == rows.index(("node", "node-2")) + 1
+    shown = [n for n in st.nodes.values() if n.node_id != "node-9"]  # a filter
+    assert ("node", "node-9") not in order_rows(shown, _facts(), "node", False)
+    rows.clear()  # a caller may change its list: the next repaint's is whole
+    assert len(order_rows(list(st.nodes.values()), _facts(), "node", False)) == 9
+
+
 def test_groups_with_their_figures_and_open_groups_list_members() -> None:
     nodes = list(_fleet().nodes.values())
     facts = _facts({"n10": 1, "n9": 2})

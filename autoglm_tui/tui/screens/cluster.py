@@ -112,6 +112,7 @@ class ClusterScreen(TableScreen):
         self._detail_text = Text()
         self._marks_version: int | None = -1
         self._marks_cache: dict[str, NodeMark] = {}
+        self._straggler_marks: dict[str, tuple[object, NodeStatus, frozenset[int]]] = {}
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static(id="cluster-summary", classes="summary")
@@ -170,13 +171,26 @@ class ClusterScreen(TableScreen):
             self.table.set_width("strip", want)
 
     def _stragglers(self, table: LiveTable) -> dict[str, set[int]]:
-        """Marked GPUs of the nodes in view, peers being each node's own GPUs."""
+        """Marked GPUs of the nodes in view, peers being each node's own GPUs: a node's marks
+        depend on its newest sample and status alone, so they are worked out again only when
+        one of those changed (the repaint runs twice per sample)."""
         nodes = self.state.nodes
         in_view = [table.items[i] for i in table.visible_rows()][:STRAGGLER_SCAN_MAX]
-        wanted = [nodes[key] for kind, key in in_view if kind == "node" and key in nodes]  # type: ignore[misc]
+        known, kept = self._straggler_marks, {}
         out: dict[str, set[int]] = {}
-        for node_id, index in gpu_stragglers(wanted):
-            out.setdefault(node_id, set()).add(index)
+        for kind, key in in_view:  # type: ignore[misc]
+            node = nodes.get(key) if kind == "node" else None
+            if node is None:
+                continue
+            hit = known.get(key)
+            if hit is not None and hit[0] is node.last_sample and hit[1] is node.status:
+                marks = hit[2]
+            else:
+                marks = frozenset(index for _, index in gpu_stragglers([node]))
+            kept[key] = (node.last_sample, node.status, marks)
+            if marks:
+                out[key] = set(marks)
+        self._straggler_marks = kept  # the rows in view only
         return out
 
     def _row_key(self, item: Hashable) -> Hashable:
