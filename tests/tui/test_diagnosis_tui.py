@@ -214,5 +214,9 @@ async def test_diagnosis_off_says_so() -> None:
             await settle(pilot)
             await pilot.press("d")
             await settle(pilot)
-            assert "diagnosis is off" in screen_text(app)
+            text = " ".join(screen_text(app).replace("│", " ").split())
+            assert "diagnosis is off (started with --no-diagnosis)" in text  # the title
+            assert "The diagnosis is off (started with --no-diagnosis): nothing is looked for" \
+                in text  # not "nothing is wrong here"
+            assert "No findings" not in text
 

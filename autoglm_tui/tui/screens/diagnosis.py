@@ -21,6 +21,7 @@ from textual.widgets import Static
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.diagnosis.coverage import coverage, data_span
 from autoglm_tui.analysis.diagnosis.model import Finding, Severity
+from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.text import clean
 from autoglm_tui.tui.focus import focus_now
 from autoglm_tui.tui.intents import (
@@ -155,20 +156,22 @@ class DiagnosisScreen(StateScreen):
         more (a minute of data with no finding is not a clean bill of health)."""
         text = Text(style=p.muted)
         runner = self.monitor_app.monitor.diagnosis
-        covers = None
-        if runner is not None:
-            nodes = self.state.nodes
-            watched = ([nodes[self.scope_node]] if self.scope_node in nodes else []
-                       if self.scope_node is not None else nodes.values())
-            covers = coverage(*data_span(watched, self._now), runner.config)
-            text.append(f"No findings ({covers.what()}): ")
+        if runner is None:
+            text.append("The diagnosis is off (started with --no-diagnosis): nothing is looked "
+                        "for. Start without --no-diagnosis to have bottlenecks, leaks and "
+                        "stragglers named here.")
+            return text
+        nodes = self.state.nodes
+        if self.scope_node is None:
+            watched: Iterable[NodeState] = nodes.values()
         else:
-            text.append("No findings: ")
-        text.append("nothing the diagnosis can name is wrong here. It looks for bottlenecks "
-                    "(CPU, PCIe, memory, compute, storage, network), throttled clocks, "
-                    "stragglers, memory leaks, memory held by no process, latency that follows "
-                    "a resource, and scaling advice.")
-        short = covers.too_short() if covers is not None else None
+            watched = [nodes[self.scope_node]] if self.scope_node in nodes else []
+        covers = coverage(*data_span(watched, self._now), runner.config)
+        text.append(f"No findings ({covers.what()}): nothing the diagnosis can name is wrong "
+                    "here. It looks for bottlenecks (CPU, PCIe, memory, compute, storage, "
+                    "network), throttled clocks, stragglers, memory leaks, memory held by no "
+                    "process, latency that follows a resource, and scaling advice.")
+        short = covers.too_short()
         if short:
             text.append("\n\nToo short to rule everything out: ", style=f"bold {p.warning}")
             text.append(f"{short}.", style=p.warning)
