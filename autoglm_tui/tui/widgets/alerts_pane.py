@@ -213,13 +213,14 @@ class AlertsPane(Widget):
         stamp = (id(view), view.version, view.second, node_id)
         if self._group_stamp != stamp:
             rows = self.rows()
-            by_state = {AlertState.FIRING: 0, AlertState.PENDING: 0}
-            for r in rows:
-                if r.alert.state in by_state:
-                    by_state[r.alert.state] += 1
+            if node_id is None and view.counts:  # every alert: counted (firing, pending, ...)
+                firing, pending = view.counts[0], view.counts[1]
+            else:
+                states = list(map(_STATE, rows))
+                firing = states.count(AlertState.FIRING)
+                pending = states.count(AlertState.PENDING)
             self._group_stamp = stamp
-            self._groups = (by_state[AlertState.FIRING], by_state[AlertState.PENDING],
-                            group_alerts(rows, now))
+            self._groups = (firing, pending, group_alerts(rows, now))
         firing, pending, groups = self._groups
         return firing, pending, [replace(g, age_s=max(0.0, now - g.since)) for g in groups]
 
