@@ -310,7 +310,7 @@ class ServiceTracker:
             out = dict(values)
             for name in SERVICE_METRICS:
                 v = values.get((name, sid))
-                out[(name, None)] = None if v is None else math.fsum((v,)) if name in _SUM else v
+                out[(name, None)] = None if v is None else float(v) if name in _SUM else v
             return out
         out = {}
         for v in per:

@@ -26,7 +26,8 @@ keys (? lists every key of the current screen):
   < > r               sort column and direction (or click a header)
   G                   every GPU, stragglers marked
   A                   every alert, grouped by rule
-  :                   command line: :nodes :gpus :alerts :node NAME
+  S                   every inference service (P95, tokens/s, queue, KV cache)
+  :                   command line: :nodes :gpus :alerts :services :node NAME
                       :gpu NODE N :sort COL :group LABEL
   0-9 (on a node)     open that GPU
   k (on a process)    signal it (needs --allow-remote-actions)

@@ -51,7 +51,7 @@ class AlertView:
 
     version: int
     second: int
-    counts: tuple[int, ...]
+    counts: dict[AlertState, int]  # alerts by state (the pipeline's counts)
     rows: list[AlertRow]
     firing_per_node: dict[str, int]
 
@@ -70,13 +70,13 @@ _NODE = attrgetter("alert.target.node")
 def alert_view(pipeline: AlertPipeline | None) -> AlertView:
     """The pipeline's alerts as of now (alerting off: an empty view)."""
     if pipeline is None:
-        return AlertView(0, 0, (), [], {})
+        return AlertView(0, 0, {}, [], {})
     view = _VIEWS.get(pipeline)
     if view is not None and view.version == pipeline.version:
         return view
-    counts = tuple(pipeline.counts().values())
+    counts = pipeline.counts()
     second = int(pipeline.now)
-    total = sum(counts)
+    total = sum(counts.values())
     if (view is not None and view.second == second and total > MANY_ALERTS
             and (view.counts == counts or total > 10 * MANY_ALERTS)):
         return view
@@ -213,8 +213,9 @@ class AlertsPane(Widget):
         stamp = (id(view), view.version, view.second, node_id)
         if self._group_stamp != stamp:
             rows = self.rows()
-            if node_id is None and view.counts:  # every alert: counted (firing, pending, ...)
-                firing, pending = view.counts[0], view.counts[1]
+            if node_id is None and view.counts:  # every alert: the pipeline counted them
+                firing = view.counts[AlertState.FIRING]
+                pending = view.counts[AlertState.PENDING]
             else:
                 states = list(map(_STATE, rows))
                 firing = states.count(AlertState.FIRING)
