@@ -13,6 +13,7 @@ from typing import Any
 
 from autoglm_tui.alerting.cli import add_alert_args
 from autoglm_tui.cluster.source_args import add_source_args
+from autoglm_tui.commands.arg_types import duration
 from autoglm_tui.recording.cli import add_record_args
 
 KEYS_HELP = """\
@@ -41,6 +42,7 @@ examples:
   autoglm-tui cluster --demo 64x8       (an invented fleet, no network)
 """
 
+UP_TO_30_DAYS = duration(0, 30 * 86400, "must be between 0 and 30 days")
 _DEMO = re.compile(r"(\d{1,5})(?:x(\d{1,2}))?")
 
 
@@ -51,18 +53,6 @@ def _hz(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0.1 <= value <= 2.0:
         raise argparse.ArgumentTypeError("--refresh must be between 0.1 and 2 repaints a second")
-    return value
-
-
-def _seconds(text: str) -> float:
-    from autoglm_tui.format import parse_duration
-
-    try:
-        value = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not 0 <= value <= 30 * 86400:
-        raise argparse.ArgumentTypeError("must be between 0 and 30 days")
     return value
 
 
@@ -101,18 +91,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "screen is redrawn on this timer)",
     )
     ui.add_argument(
-        "--left-linger", type=_seconds, default=120.0, metavar="S",
+        "--left-linger", type=UP_TO_30_DAYS, default=120.0, metavar="S",
         help="how long a node that left gracefully stays in the table, greyed, before it is "
         "removed (default 120s; accepts 90, 90s, 5m); FAILED nodes are not removed by this",
     )
     ui.add_argument(
-        "--reap-after", type=_seconds, default=72 * 3600.0, metavar="S",
+        "--reap-after", type=UP_TO_30_DAYS, default=72 * 3600.0, metavar="S",
         help="how long a FAILED node (heartbeat lost without a leave, no samples) stays in the "
         "table before this monitor drops it (default 72h; 'autoglm-tui members forget NODE' "
         "removes one at once, for every monitor)",
     )
     ui.add_argument(
-        "--history", type=_seconds, default=900.0, metavar="S",
+        "--history", type=UP_TO_30_DAYS, default=900.0, metavar="S",
         help="how much history each node keeps for the plots (default 15m)",
     )
     ui.add_argument(

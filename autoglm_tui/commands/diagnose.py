@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from autoglm_tui.aio import stop_tasks
 from autoglm_tui.cluster.source_args import add_source_args
+from autoglm_tui.commands.arg_types import duration
 
 if TYPE_CHECKING:
     from autoglm_tui.analysis.diagnosis.coverage import Coverage
 
+UP_TO_A_DAY = duration(0, 86400, "must be more than 0 and at most a day", above_low=True)
 EPILOG = """\
 findings (each with a severity, its subject, a one-line verdict, the evidence and the window
 it comes from, and what to do next):
@@ -32,18 +34,6 @@ recording.
 """
 
 
-def _duration(text: str) -> float:
-    from autoglm_tui.format import parse_duration
-
-    try:
-        v = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not 0 < v <= 86400:
-        raise argparse.ArgumentTypeError("must be more than 0 and at most a day")
-    return v
-
-
 def add_common(p: argparse.ArgumentParser) -> None:
     """The sources and settings `diagnose` and `advise` share."""
     add_source_args(p)
@@ -57,7 +47,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    "03:12:40Z UTC, 2026-11-24T03:12:40, +5m from the start, -2m from the end, "
                    "unix seconds; default: the end)")
     live = p.add_argument_group("live")
-    live.add_argument("--for", dest="collect_s", type=_duration, default=60.0, metavar="DUR",
+    live.add_argument("--for", dest="collect_s", type=UP_TO_A_DAY, default=60.0, metavar="DUR",
                       help="live: how long to collect before answering (default 1m; leaks need "
                       "5m and the latency regression 1m of points)")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -152,7 +142,8 @@ def _from_live(args: argparse.Namespace, monitor: Any, prog: str) -> tuple[Any, 
                 monitor.tick(time.time())
                 if sys.stderr.isatty():
                     left = max(0.0, end - time.monotonic())
-                    print(f"\rcollecting: {len(monitor.state.nodes)} nodes, {left:.0f}s left ",
+                    n = len(monitor.state.nodes)
+                    print(f"\rcollecting: {n} node{'' if n == 1 else 's'}, {left:.0f}s left ",
                           end="", file=sys.stderr, flush=True)
         finally:
             await runner.close()

@@ -8,6 +8,7 @@ import sys
 
 from autoglm_tui.aio import stop_tasks, within
 from autoglm_tui.cluster.source_args import add_source_args
+from autoglm_tui.commands.arg_types import MORE_THAN_ZERO
 from autoglm_tui.recording.cli import add_record_args
 
 EPILOG = """\
@@ -19,18 +20,6 @@ examples:
 Stops at the end of --for, on Ctrl-C or SIGTERM; what is queued is written before it exits.
 exit status: 0 when the recording was written, 2 for bad options or an unwritable file.
 """
-
-
-def _duration(text: str) -> float:
-    from autoglm_tui.format import parse_duration
-
-    try:
-        v = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return v
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", metavar="FILE", help="the recording to write (replaced if it exists)")
     add_source_args(p)
     add_record_args(p, flight=False, record_required=True)
-    p.add_argument("--for", dest="duration", type=_duration, metavar="DUR",
+    p.add_argument("--for", dest="duration", type=MORE_THAN_ZERO, metavar="DUR",
                    help="stop after this long (e.g. 30m, 2h; default: until stopped)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 

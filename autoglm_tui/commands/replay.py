@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from autoglm_tui.commands.arg_types import UP_TO_AN_HOUR
+
 EPILOG = """\
 A recording of one node opens the local view; several open the cluster view. Alerts and the
 diagnosis are computed again from the recorded data, as of the replay's time (no alert log is
@@ -35,18 +37,6 @@ def _speed(text: str) -> float:
     return v
 
 
-def _seconds(text: str) -> float:
-    from autoglm_tui.format import parse_duration
-
-    try:
-        v = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not 0 <= v <= 3600:
-        raise argparse.ArgumentTypeError("must be 0 to 1 hour")
-    return v
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "replay",
@@ -64,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="start at this time: 03:12:40 (local), 03:12:40Z (UTC), "
                    "2026-11-24T03:12:40, +5m from the start, -2m from the end, unix seconds")
     p.add_argument("--paused", action="store_true", help="open paused")
-    p.add_argument("--warmup", type=_seconds, default=60.0, metavar="S",
+    p.add_argument("--warmup", type=UP_TO_AN_HOUR, default=60.0, metavar="S",
                    help="data replayed before a seek target so history, alerts and diagnosis "
                    "have a past when no checkpoint is near (default 1m)")
     p.add_argument("--checkpoint-mb", type=float, default=256.0, metavar="MB",

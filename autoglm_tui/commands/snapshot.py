@@ -1,21 +1,26 @@
 """`autoglm-tui snapshot`: connect, wait for each node's first sample, print the fleet as JSON.
 
 The scripting interface: one JSON document on stdout,
-``{"nodes": [{"node_id", "status", "reason", "labels", "last_sample": {...}, "services": [...],
-...}, ...]}``. Services carry their derived figures; rates and quantiles need two scrapes (5 s
-apart by default), so a snapshot taken at a sampler's start shows a service's gauges only.
-With no --etcd/--hosts/--hosts-file it snapshots this machine. Exit status: 0 when every node
-is UP, 1 when some node is not, 2 for bad options.
+``{"nodes": [{"node_id", "status", "reason", "labels", "last_sample": {...}, "figures": {...},
+"services": [...], ...}, ...]}``. ``figures`` are the node's derived node-level figures by
+metric name (the names alert rules use); services carry theirs. Rates need two samples (disk
+and network) or two scrapes of a service (5 s apart by default), so a snapshot taken at a
+sampler's start has them null; ``--for DUR`` keeps sampling that long first. With no
+--etcd/--hosts/--hosts-file it snapshots this machine. Exit status: 0 when every node is UP, 1
+when some node is not, 2 for bad options.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import sys
 from typing import Any
 
 from autoglm_tui.aio import stop_tasks, within
 from autoglm_tui.cluster.source_args import add_source_args
+from autoglm_tui.commands.arg_types import UP_TO_AN_HOUR
 
 DEFAULT_WAIT_S = 10.0
 
@@ -26,8 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="print every node (or this host) once as JSON and exit",
         description=(
             "Connect to the nodes (or sample this host when no source is given), wait for the "
-            "first sample of each node or the timeout, print the fleet as one JSON document and "
-            "exit: 0 when every node is UP, 1 when some node is not."
+            "first sample of each node or the timeout (and, with --for, keep sampling so rates are "
+            "known), print the fleet as one JSON document and exit: 0 when every node is UP, 1 "
+            "when some node is not. Each node has its newest sample as sent (last_sample), its "
+            "node-level figures by metric name (figures) and its services' figures (services)."
         ),
     )
     add_source_args(parser)
@@ -35,10 +42,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--wait", metavar="S", type=float, default=DEFAULT_WAIT_S,
         help=f"longest time to wait for first samples (default: {DEFAULT_WAIT_S:g})",
     )
+    parser.add_argument(
+        "--for", dest="collect_s", metavar="DUR", type=UP_TO_AN_HOUR, default=0.0,
+        help="keep sampling this long from the start (30s, 1m) before printing, so rates are "
+        "known: disk and network rates need two samples (2s at --interval 1), a service's "
+        "tokens/s, error rate and quantiles two scrapes (12s at the sampler's default 5 s "
+        "between scrapes); default: print at the first sample of every node",
+    )
     parser.add_argument("--compact", action="store_true", help="print the JSON on one line")
     parser.add_argument("--record", metavar="FILE",
                         help="also record what was received to FILE (.jsonl, .jsonl.gz, "
                         ".jsonl.zst), for 'autoglm-tui replay' or 'diagnose --replay'")
+
+
+def figures(node: Any) -> dict[str, float | None]:
+    """The node's newest node-level figures by metric name (CPU, memory, disk and network
+    rates, GPU and service totals), null where unknown; never NaN (not JSON)."""
+    out: dict[str, float | None] = {}
+    for (name, subject), value in sorted(node.node_metrics.items(), key=_name_of):
+        if subject is None:
+            out[name] = None if value is None or not math.isfinite(value) else value
+    return out
+
+
+def _name_of(item: tuple[tuple[str, object], object]) -> str:
+    return item[0][0]
 
 
 def node_document(node: Any, now: float) -> dict[str, Any]:
@@ -55,6 +83,7 @@ def node_document(node: Any, now: float) -> dict[str, Any]:
         "labels": dict(node.labels),
         "last_sample": wire.to_dict(sample) if sample is not None else None,
         "last_sample_age_s": None if node.age(now) is None else round(node.age(now), 3),
+        "figures": figures(node),
         "address": node.address,
         "ssh_port": node.ssh_port,
         "source": node.source,
@@ -76,9 +105,10 @@ def service_document(view: Any) -> dict[str, Any]:
     return doc
 
 
-async def take_snapshot(config: Any, wait_s: float, tap: Any = None) -> dict[str, Any]:
+async def take_snapshot(config: Any, wait_s: float, tap: Any = None,
+                        collect_s: float = 0.0) -> dict[str, Any]:
     """Run the sources until every node has a sample (or is INVALID/LEFT/FAILED), or `wait_s`
-    passes; `tap` sees every event (the recorder)."""
+    passes, and at least `collect_s` from the start; `tap` sees every event (the recorder)."""
     import asyncio
     import time
 
@@ -111,10 +141,12 @@ async def take_snapshot(config: Any, wait_s: float, tap: Any = None) -> dict[str
 
     runner = Runner(config, on_event)
     task = asyncio.ensure_future(runner.run())
+    started = time.monotonic()
     try:
-        await within(settled.wait(), timeout=max(0.0, wait_s))
-    except asyncio.TimeoutError:
-        pass
+        with contextlib.suppress(asyncio.TimeoutError):
+            await within(settled.wait(), timeout=max(0.0, wait_s))
+        await _keep_sampling(started, collect_s, state)
+        collected = time.monotonic() - started
     finally:
         await runner.close()
         await stop_tasks([task])
@@ -122,6 +154,7 @@ async def take_snapshot(config: Any, wait_s: float, tap: Any = None) -> dict[str
     state.tick(now)
     doc: dict[str, Any] = {
         "t": round(now, 3),
+        "collected_s": round(collected, 3),
         "nodes": [node_document(n, now) for n in state.nodes.values()],
     }
     if config.etcd is not None:
@@ -129,10 +162,10 @@ async def take_snapshot(config: Any, wait_s: float, tap: Any = None) -> dict[str
     return doc
 
 
-async def take_source_snapshot(source: Any, wait_s: float, tap: Any = None
-                               ) -> dict[str, Any]:
-    """The same document from any event source (``--prometheus``): one refresh, or `wait_s`;
-    `tap` sees every event (the recorder)."""
+async def take_source_snapshot(source: Any, wait_s: float, tap: Any = None,
+                               collect_s: float = 0.0) -> dict[str, Any]:
+    """The same document from any event source (``--prometheus``): one refresh, or `wait_s`,
+    and at least `collect_s` from the start; `tap` sees every event (the recorder)."""
     import asyncio
     import time
 
@@ -157,19 +190,40 @@ async def take_source_snapshot(source: Any, wait_s: float, tap: Any = None
             settled.set()
 
     task = asyncio.ensure_future(source.run(on_event))
+    started = time.monotonic()
     try:
-        await within(settled.wait(), timeout=max(0.0, wait_s))
-    except asyncio.TimeoutError:
-        pass
+        with contextlib.suppress(asyncio.TimeoutError):
+            await within(settled.wait(), timeout=max(0.0, wait_s))
+        await _keep_sampling(started, collect_s, state)
+        collected = time.monotonic() - started
     finally:
         await stop_tasks([task])
     now = time.time()
     state.tick(now)
     return {
         "t": round(now, 3),
+        "collected_s": round(collected, 3),
         "nodes": [node_document(n, now) for n in state.nodes.values()],
         "registry": {"ok": state.registry_ok, "reason": state.registry_reason},
     }
+
+
+async def _keep_sampling(started: float, collect_s: float, state: Any) -> None:
+    """Wait until `collect_s` has passed since `started` (monotonic), saying how long is left
+    on a terminal's stderr."""
+    import asyncio
+    import time
+
+    end = started + collect_s
+    tty = sys.stderr.isatty()
+    while (left := end - time.monotonic()) > 0:
+        if tty:
+            n = len(state.nodes)
+            print(f"\rsampling: {n} node{'' if n == 1 else 's'}, {left:.0f}s left ", end="",
+                  file=sys.stderr, flush=True)
+        await asyncio.sleep(min(1.0, left))
+    if tty and collect_s > 0:
+        print(file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -202,14 +256,14 @@ def run(args: argparse.Namespace) -> int:
             except PromError as exc:
                 print(f"autoglm-tui snapshot: --prometheus: {exc}", file=sys.stderr)
                 return 2
-            doc = asyncio.run(take_source_snapshot(source, args.wait, tap))
+            doc = asyncio.run(take_source_snapshot(source, args.wait, tap, args.collect_s))
         else:
             try:
                 config = runner_config_from_args(args)
             except SourceArgsError as exc:
                 print(f"autoglm-tui snapshot: {exc}", file=sys.stderr)
                 return 2
-            doc = asyncio.run(take_snapshot(config, args.wait, tap))
+            doc = asyncio.run(take_snapshot(config, args.wait, tap, args.collect_s))
     finally:
         if recorder is not None:
             recorder.close()

@@ -172,3 +172,23 @@ def test_snapshot_lists_the_server_with_its_figures(llama: LlamaServer) -> None:
     assert svc["service_id"] == f"llamacpp:{llama.port}" and svc["up"] is True
     assert svc["pid"] == llama.pid and svc["running"] == 0.0 and svc["kind"] == "llamacpp"
     assert svc["tokens_per_s"] is None  # one scrape so far: no rate yet, and not 0
+
+
+def test_snapshot_for_a_while_has_the_servers_rates(llama: LlamaServer) -> None:
+    """Two scrapes (5 s apart) give tokens/s; the node's own figures sum its services'."""
+    load = LoadGenerator(llama.url, clients=2, max_tokens=24)
+    load.start()
+    try:
+        done = subprocess.run([*CLI[:-1], "snapshot", "--wait", "10", "--for", "12s"],
+                              capture_output=True, env=env(), timeout=90,
+                              stdin=subprocess.DEVNULL)
+    finally:
+        load.stop()
+    doc = json.loads(done.stdout)
+    assert doc["collected_s"] >= 12
+    (node,) = doc["nodes"]
+    svc = next(s for s in node["services"] if s["port"] == llama.port)
+    assert svc["up"] is True and svc["tokens_per_s"] > 0 and svc["prompt_tokens_per_s"] > 0
+    assert svc["window_s"] >= 4  # what the rates rest on: at least one scrape to the next
+    assert node["figures"]["svc.tokens_per_s"] >= svc["tokens_per_s"]
+    assert node["figures"]["svc.up"] == 1.0
