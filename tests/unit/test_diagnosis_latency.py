@@ -135,3 +135,77 @@ def test_each_service_gets_its_own_regression() -> None:
     found = run(make_node(series, 900))
     assert [(f.subject.kind, f.subject.service) for f in found] == [("service", "a")]
     assert found[0].verdict.startswith("a latency follows CPU")
+
+
+def served(f, span: int = 60):
+    """A latency as a server's figures give it: the mean over the trailing `span` seconds of
+    the latency at each second (the diagnosis puts its inputs on the same footing)."""
+    cache: dict[float, float] = {}
+
+    def g(s: float) -> float:
+        if s not in cache:
+            pts = [f(s - k) for k in range(span) if s - k >= 0]
+            cache[s] = math.fsum(pts) / len(pts)
+        return cache[s]
+
+    return g
+
+
+def test_a_server_with_only_time_per_token_is_diagnosed_on_it() -> None:
+    """llama.cpp reports no end-to-end latency, only the mean time per output token: the
+    regression follows that, and says so."""
+    sid = "llamacpp:8080"
+    cpu = wave(55.0, 30.0, 240.0)
+    # 15 ms per token + 0.3 ms per CPU point: +10% CPU -> +3 ms per token
+    series = {(M.CPU, None): cpu, (M.MEM, None): wave(40.0, 5.0, 333.0, 1.0),
+              ("svc.itl_avg_s", sid): served(noisy(lambda s: 0.015 + 0.0003 * cpu(s), 0.0005, 4)),
+              ("svc.tokens_per_s", sid): noisy(const(80.0), 2.0, 5)}
+    found = run(make_node(series, 600))
+    assert [f.name for f in found] == ["latency_factors"]
+    f = found[0]
+    assert f.verdict.startswith(f"{sid} time per token follows CPU")
+    assert "+10% CPU -> +3 ms time per token" in f.verdict
+    assert "mean time per token" in f.evidence[0].text
+    assert f.data["metric"] == "svc.itl_avg_s" and f.data["service"] == sid
+
+
+def test_each_service_follows_the_latency_it_reports() -> None:
+    """On one node, a vLLM server with P95 and a llama.cpp server with time per token only:
+    each is diagnosed on its own figure (not only the services of the first one found)."""
+    cpu = wave(55.0, 30.0, 240.0)
+    series = {(M.CPU, None): cpu,
+              ("svc.latency_p95_s", "vllm:8000"): served(noisy(lambda s: 0.2 + 0.002 * cpu(s),
+                                                               0.004, 6)),
+              ("svc.itl_avg_s", "llamacpp:8080"): served(noisy(lambda s: 0.015 + 0.0003 * cpu(s),
+                                                               0.0005, 7))}
+    found = {f.data["service"]: f for f in run(make_node(series, 600))
+             if f.name == "latency_factors"}
+    assert set(found) == {"vllm:8000", "llamacpp:8080"}
+    assert found["vllm:8000"].data["metric"] == "svc.latency_p95_s"
+    assert "+10% CPU -> +20 ms P95" in found["vllm:8000"].verdict
+    assert found["llamacpp:8080"].data["metric"] == "svc.itl_avg_s"
+
+
+def test_time_per_token_that_barely_moves_says_nothing() -> None:
+    sid = "llamacpp:8080"
+    cpu = wave(55.0, 30.0, 240.0)
+    # a swing of 0.42 ms (standard deviation) on 15 ms: more than 2% of it, but under the
+    # 0.5 ms floor for time per token
+    series = {(M.CPU, None): cpu,
+              ("svc.itl_avg_s", sid): lambda s: 0.015 + 0.0006 * math.sin(2 * math.pi * s / 240)}
+    assert "latency_factors" not in [f.name for f in run(make_node(series, 600))]
+
+
+def test_a_latency_over_a_window_is_fitted_on_resources_over_the_same_window() -> None:
+    """A server's P95 covers the last minute: against CPU as sampled it lags (a weak fit);
+    against CPU averaged over the same minute it fits, and the finding says so."""
+    cpu = wave(55.0, 25.0, 160.0)
+    series = {(M.CPU, None): cpu,
+              P95: served(noisy(lambda s: 0.25 + 0.0025 * cpu(s), 0.004, 11))}
+    (f,) = [f for f in run(make_node(series, 900)) if f.name == "latency_factors"]
+    assert f.verdict.startswith("latency follows CPU")
+    assert f.data["inputs_smoothed_s"] == 60.0
+    assert any("averaged over the trailing 60 s" in e.text for e in f.evidence), f.evidence
+    effects = {e["factor"]: e["effect_s"] for e in f.data["effects"]}
+    assert effects["cpu"] == pytest.approx(0.025, rel=0.1)
+    assert f.data["r2"] > 0.9

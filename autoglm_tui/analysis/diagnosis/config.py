@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class LatencyConfig:
-    """(a) Latency vs resources: a ridge regression of P95 latency on the node's resources."""
+    """(a) Latency vs resources: a ridge regression of a service's latency (P95 or mean; end to
+    end, else time to first token, else time per token) on the node's resources."""
 
     window_s: float = 900.0
     period_s: float = 60.0
@@ -16,9 +17,14 @@ class LatencyConfig:
     min_beta: float = 0.1  # factors below this (standardised) are not named
     flat_cv: float = 0.02  # latency whose std is below 2% of its mean is flat
     flat_abs_s: float = 0.005  # ... or below 5 ms
+    flat_abs_token_s: float = 0.0005  # ... or, for time per token, below 0.5 ms
     collinear_r: float = 0.95  # of two inputs this correlated, the weaker one is dropped
     alpha: float = 0.01  # ridge penalty per point, on standardised inputs
     min_coverage: float = 0.8  # an input must be known at this share of the latency points
+    # A service's latency figures cover the last minute (the monitor's --service-window): the
+    # inputs are also fitted averaged over that trailing span, and the better fit is said
+    # (0: only as sampled)
+    smooth_s: float = 60.0
 
 
 @dataclass(frozen=True)

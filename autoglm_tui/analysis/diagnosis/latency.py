@@ -1,13 +1,16 @@
 """Latency vs resources (seed 3.2): which of the node's resources a service's latency follows.
 
-Per service, P95 latency (or the mean where P95 is not reported) over the window is regressed
-on the node's CPU, memory, GPU util and memory (mean of its GPUs), KV cache, queue length, disk
-await and network util, at the points where all of them are known. Inputs are standardised;
-flat inputs are dropped, and of two inputs that move together (|r| >= 0.95) only the one closer
-to the latency is kept; a ridge penalty shares the weight of the rest, so collinear inputs never
-get huge opposite coefficients. The result is said in the units people think in ("+10% CPU ->
-+18 ms P95; R^2 0.81, 840 points"), strongest first, and nothing is said when the points are too
-few, the latency is flat, or the fit explains too little.
+Per service, its latency over the window (P95, or the mean where P95 is not reported; end to
+end, else time to first token, else time per output token, which is all llama.cpp reports: the
+first of names.SVC_LATENCY the service has) is regressed on the node's CPU, memory, GPU util and
+memory (mean of its GPUs), KV cache, queue length, disk await and network util, at the points
+where all of them are known: as sampled, and averaged over the trailing minute the latency
+figure covers (its effect shows there, with a lag), the better fit said. Inputs are
+standardised; flat inputs are dropped, and of two inputs that move together (|r| >= 0.95) only
+the one closer to the latency is kept; a ridge penalty shares the weight of the rest, so
+collinear inputs never get huge opposite coefficients. The result is said in the units people
+think in ("+10% CPU -> +18 ms P95; R^2 0.81, 840 points"), strongest first, and nothing is said
+when the points are too few, the latency is flat, or the fit explains too little.
 """
 
 from __future__ import annotations
@@ -87,6 +90,63 @@ def keys_for(sid: str | None, gpus: list[int], latency: str) -> list[Key]:
     return keys
 
 
+# How each latency is named: (in an effect, "+10% CPU -> +18 ms P95"; in the verdict, "vllm:8000
+# latency follows CPU"; in the evidence, "(mean; ...)").
+WORDS: dict[str, tuple[str, str, str]] = {
+    "svc.latency_p95_s": ("P95", "latency", "P95"),
+    "svc.latency_avg_s": ("latency", "latency", "mean"),
+    "svc.ttft_p95_s": ("TTFT P95", "time to first token", "TTFT P95"),
+    "svc.ttft_avg_s": ("TTFT", "time to first token", "mean TTFT"),
+    "svc.itl_p95_s": ("inter-token P95", "time per token", "inter-token P95"),
+    "svc.itl_avg_s": ("time per token", "time per token", "mean time per token"),
+}
+
+
+def latency_metric(node: NodeState, sid: str | None) -> str | None:
+    """The latency the diagnosis follows for service `sid` (None: the node's services as one):
+    the first of SVC_LATENCY it reports."""
+    return next((m for m in M.SVC_LATENCY if sid in service_ids(node, m)), None)
+
+
+def fit_either(y: list[float], times: list[float], xs: dict[str, list[float]],
+               cfg: LatencyConfig, metric: str) -> tuple[Regression | None, bool]:
+    """The better fit (higher R^2) of the latency on its inputs as sampled and on its inputs
+    averaged over the trailing ``cfg.smooth_s`` (a server's latency figure covers such a
+    window, so a resource's effect shows there, with a lag, rather than at the same instant;
+    a source whose figures are instantaneous fits better as sampled); True when the averaged
+    ones won."""
+    reg = regress(y, xs, cfg, metric)
+    if cfg.smooth_s <= 0:
+        return reg, False
+    alt = regress(y, {k: trailing_mean(times, row, cfg.smooth_s) for k, row in xs.items()},
+                  cfg, metric)
+    if alt is not None and (reg is None or alt.r2 > reg.r2):
+        return alt, True
+    return reg, False
+
+
+def trailing_mean(times: list[float], row: list[float], span: float) -> list[float]:
+    """Each point's mean over the known values of the trailing `span` seconds (itself
+    included): a service's latency figures cover such a window, so its inputs are put on the
+    same footing. A point with no known value in its span stays NaN; `span` 0: `row` as is."""
+    if span <= 0:
+        return row
+    out: list[float] = []
+    total, count, lo = 0.0, 0, 0
+    for t, v in zip(times, row, strict=True):
+        if v == v:
+            total += v
+            count += 1
+        while times[lo] <= t - span:
+            old = row[lo]
+            if old == old:
+                total -= old
+                count -= 1
+            lo += 1
+        out.append(total / count if count else math.nan)
+    return out
+
+
 @dataclass(frozen=True)
 class Regression:
     latency_metric: str
@@ -116,7 +176,8 @@ def regress(y: list[float], xs: dict[str, list[float]], cfg: LatencyConfig,
     yy = [y[i] for i in idx]
     m = math.fsum(yy) / len(yy)
     sd = math.sqrt(math.fsum((v - m) ** 2 for v in yy) / len(yy))
-    if sd < max(cfg.flat_abs_s, cfg.flat_cv * abs(m)):
+    flat_abs = cfg.flat_abs_token_s if latency_metric in M.PER_TOKEN else cfg.flat_abs_s
+    if sd < max(flat_abs, cfg.flat_cv * abs(m)):
         return None  # flat latency: nothing to explain
     cols: dict[str, list[float]] = {}
     for name, row in usable.items():
@@ -152,7 +213,7 @@ def regress(y: list[float], xs: dict[str, list[float]], cfg: LatencyConfig,
 
 def describe(reg: Regression) -> str:
     """'+10% CPU -> +18 ms P95, +1 queued request -> +40 ms P95; R^2 0.81, 840 points'."""
-    what = "P95" if reg.latency_metric.endswith("p95_s") else "latency"
+    what = WORDS[reg.latency_metric][0]
     parts = [f"{FACTORS[k].step_words} -> {latency_words(e)} {what}" for k, _, e in reg.effects]
     return f"{', '.join(parts)}; R\u00b2 {reg.r2:.2f}, {reg.n} points"
 
@@ -171,29 +232,37 @@ class Latency(Analyzer):
     def run_node(self, ctx: Context, node: NodeState) -> list[Finding]:
         cfg = ctx.config.latency
         out: list[Finding] = []
-        metric = next((m for m in M.SVC_LATENCY if service_ids(node, m)), None)
-        if metric is None:
+        sids = {sid for m in M.SVC_LATENCY for sid in service_ids(node, m)}
+        if not sids:
             return []
         gpus = ctx.gpus(node)
-        for sid in service_ids(node, metric):
+        for sid in sorted(sids, key=lambda s: (s is not None, s or "")):
+            metric = latency_metric(node, sid)
+            if metric is None:
+                continue
+            _, latency, in_evidence = WORDS[metric]
             w = ctx.window(node, keys_for(sid, gpus, metric), cfg.window_s)
             y = w.get((metric, sid))
             if y is None:
                 continue
-            reg = regress(y, inputs(node, sid, gpus, w), cfg, metric)
+            reg, smoothed = fit_either(y, w.times, inputs(node, sid, gpus, w), cfg, metric)
             if reg is None:
                 continue
             top = reg.effects[0][0]
-            who = "latency" if sid is None else f"{sid} latency"
+            who = latency if sid is None else f"{sid} {latency}"
             names = " and ".join(FACTORS[k].label for k, _, _ in reg.effects[:2])
             ev = [Evidence(FACTORS[k].label, e, "s",
                            f"{FACTORS[k].step_words} -> {latency_words(e)} "
-                           f"({'P95' if metric.endswith('p95_s') else 'mean'}; "
+                           f"({in_evidence}; "
                            f"standardised weight {b:+.2f})")
                   for k, b, e in reg.effects]
             ev.append(Evidence("fit", reg.r2, "",
                                f"R\u00b2 {reg.r2:.2f} over {reg.n} points "
                                f"({window_words(w.span)})"))
+            if smoothed:
+                ev.append(Evidence("inputs", cfg.smooth_s, "s",
+                                   f"resources averaged over the trailing "
+                                   f"{window_words(cfg.smooth_s)}, as the latency figure is"))
             if reg.dropped:
                 ev.append(Evidence("left out", None, "", "left out: " + ", ".join(
                     f"{FACTORS[k].label} ({why})" for k, why in sorted(reg.dropped.items()))))
@@ -209,6 +278,7 @@ class Latency(Analyzer):
                       "mean_s": reg.mean_s,
                       "effects": [{"factor": k, "beta": b, "effect_s": e,
                                    "per": FACTORS[k].step_words} for k, b, e in reg.effects],
-                      "dropped": reg.dropped},
+                      "dropped": reg.dropped, "inputs_smoothed_s": cfg.smooth_s if smoothed
+                      else 0.0},
             ))
         return out

@@ -58,7 +58,11 @@ PROC_GPU_MEM = "proc.gpu_mem_bytes"
 PROC_RSS = "proc.rss_bytes"
 
 # services (derived svc.* values)
-SVC_LATENCY = ("svc.latency_p95_s", "svc.latency_avg_s")  # the first one present is used
+# The latency a service's diagnosis follows: the first of these the service reports. End to end
+# first; else time to first token; else time per output token (all llama.cpp reports).
+SVC_LATENCY = ("svc.latency_p95_s", "svc.latency_avg_s", "svc.ttft_p95_s", "svc.ttft_avg_s",
+               "svc.itl_p95_s", "svc.itl_avg_s")
+PER_TOKEN = frozenset({"svc.itl_p95_s", "svc.itl_avg_s"})  # milliseconds, not seconds
 SVC_TOKENS = "svc.tokens_per_s"
 SVC_QUEUE = "svc.queue_len"
 SVC_KV = "svc.kv_cache_pct"
