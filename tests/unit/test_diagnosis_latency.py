@@ -11,7 +11,7 @@ import pytest
 from autoglm_tui.analysis.diagnosis import DiagnosisConfig
 from autoglm_tui.analysis.diagnosis import names as M
 from autoglm_tui.analysis.diagnosis.config import LatencyConfig
-from autoglm_tui.analysis.diagnosis.latency import regress
+from autoglm_tui.analysis.diagnosis.latency import FACTORS, quoted_step, regress
 from autoglm_tui.analysis.diagnosis.stats import ridge
 from tests.unit.diag_kit import const, make_node, run
 
@@ -209,3 +209,26 @@ def test_a_latency_over_a_window_is_fitted_on_resources_over_the_same_window() -
     effects = {e["factor"]: e["effect_s"] for e in f.data["effects"]}
     assert effects["cpu"] == pytest.approx(0.025, rel=0.1)
     assert f.data["r2"] > 0.9
+
+
+def test_an_effect_is_quoted_for_a_change_no_larger_than_the_input_made() -> None:
+    """Memory that moved 2.4 points is not quoted for +10%: +2% (the largest step within what
+    it moved), so the effect is not extrapolated four times past what was seen."""
+    mem = wave(40.0, 1.2, 240.0)
+    series = {(M.MEM, None): mem, P95: noisy(lambda s: 0.1 + 0.02 * (mem(s) - 38.0), 0.002, 12)}
+    (f,) = run(make_node(series, 900))
+    assert "+2% memory -> +40 ms P95" in f.verdict
+    (effect,) = f.data["effects"]
+    assert effect["per"] == "+2% memory"
+    assert effect["effect_s"] == pytest.approx(0.04, rel=0.1)
+
+
+def test_quoted_steps() -> None:
+    cpu, queue = FACTORS["cpu"], FACTORS["queue"]
+    assert quoted_step(cpu, 50.0) == (10.0, "+10% CPU")
+    assert quoted_step(cpu, 10.0) == (10.0, "+10% CPU")
+    assert quoted_step(cpu, 7.0) == (5.0, "+5% CPU")
+    assert quoted_step(cpu, 0.3) == (0.2, "+0.2% CPU")
+    assert quoted_step(cpu, 0.01) == (0.1, "+0.1% CPU")  # the smallest step
+    assert quoted_step(FACTORS["await"], 3.0) == (2.0, "+2 ms disk await")
+    assert quoted_step(queue, 0.4) == (1.0, "+1 queued request")  # whole requests only

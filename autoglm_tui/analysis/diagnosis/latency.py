@@ -16,7 +16,7 @@ when the points are too few, the latency is flat, or the fit explains too little
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from autoglm_tui.analysis.diagnosis import names as M
 from autoglm_tui.analysis.diagnosis.config import DiagnosisConfig, LatencyConfig
@@ -155,6 +155,21 @@ class Regression:
     effects: list[tuple[str, float, float]]  # (factor, beta, effect in seconds per step)
     dropped: dict[str, str]  # factor -> why it was left out
     mean_s: float
+    per: dict[str, str] = field(default_factory=dict)  # factor -> its step ("+10% CPU")
+
+
+SMALLER_STEPS = (5.0, 2.0, 1.0, 0.5, 0.2, 0.1)  # instead of a step of 10, largest first
+
+
+def quoted_step(factor: Factor, moved: float) -> tuple[float, str]:
+    """The change `factor`'s effect is quoted for, and in words: its step, or, where the input
+    moved less than a step of 10 over the window (`moved`: its highest less its lowest), the
+    largest of SMALLER_STEPS within that ("+2% memory"): an effect is not extrapolated far
+    past what was seen."""
+    if factor.step != 10.0 or moved >= factor.step:
+        return factor.step, factor.step_words
+    step = next((v for v in SMALLER_STEPS if v <= moved), SMALLER_STEPS[-1])
+    return step, factor.step_words.replace("+10", f"+{step:g}", 1)
 
 
 def regress(y: list[float], xs: dict[str, list[float]], cfg: LatencyConfig,
@@ -202,19 +217,21 @@ def regress(y: list[float], xs: dict[str, list[float]], cfg: LatencyConfig,
     fit = ridge([cols[k] for k in kept], yy, cfg.alpha)
     if fit is None or fit.r2 < cfg.min_r2:
         return None
-    effects = [(k, b, s * FACTORS[k].step) for k, b, s in zip(kept, fit.beta, fit.slope,
-                                                               strict=True)
+    steps = {k: quoted_step(FACTORS[k], max(cols[k]) - min(cols[k])) for k in kept}
+    effects = [(k, b, s * steps[k][0]) for k, b, s in zip(kept, fit.beta, fit.slope,
+                                                           strict=True)
                if abs(b) >= cfg.min_beta]
     if not effects:
         return None
     effects.sort(key=lambda e: -abs(e[1]))
-    return Regression(latency_metric, fit.n, fit.r2, effects, dropped, m)
+    return Regression(latency_metric, fit.n, fit.r2, effects, dropped, m,
+                      {k: steps[k][1] for k, _, _ in effects})
 
 
 def describe(reg: Regression) -> str:
     """'+10% CPU -> +18 ms P95, +1 queued request -> +40 ms P95; R^2 0.81, 840 points'."""
     what = WORDS[reg.latency_metric][0]
-    parts = [f"{FACTORS[k].step_words} -> {latency_words(e)} {what}" for k, _, e in reg.effects]
+    parts = [f"{reg.per[k]} -> {latency_words(e)} {what}" for k, _, e in reg.effects]
     return f"{', '.join(parts)}; R\u00b2 {reg.r2:.2f}, {reg.n} points"
 
 
@@ -252,7 +269,7 @@ class Latency(Analyzer):
             who = latency if sid is None else f"{sid} {latency}"
             names = " and ".join(FACTORS[k].label for k, _, _ in reg.effects[:2])
             ev = [Evidence(FACTORS[k].label, e, "s",
-                           f"{FACTORS[k].step_words} -> {latency_words(e)} "
+                           f"{reg.per[k]} -> {latency_words(e)} "
                            f"({in_evidence}; "
                            f"standardised weight {b:+.2f})")
                   for k, b, e in reg.effects]
@@ -277,7 +294,7 @@ class Latency(Analyzer):
                 data={"service": sid, "metric": metric, "r2": reg.r2, "points": reg.n,
                       "mean_s": reg.mean_s,
                       "effects": [{"factor": k, "beta": b, "effect_s": e,
-                                   "per": FACTORS[k].step_words} for k, b, e in reg.effects],
+                                   "per": reg.per[k]} for k, b, e in reg.effects],
                       "dropped": reg.dropped, "inputs_smoothed_s": cfg.smooth_s if smoothed
                       else 0.0},
             ))
