@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import re
 import sys
 
 from autoglm_tui import __version__
@@ -70,7 +71,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
     """``parser.parse_args(argv)``, with an unknown option refused by the (sub)command that
     got it: its name and usage, and the option meant when the unknown one is a near miss
     (argparse would print the top-level usage, which does not list the command's options)."""
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(joined_offsets(argv))
     if extra:
         command = command_parser(parser, args)
         message = f"unrecognized arguments: {' '.join(extra)}"
@@ -80,6 +81,30 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
             message += f" (did you mean {guess[0]}?)"
         command.error(message)
     return args
+
+
+# Options whose value may start with "-": a time counted back from the end ("--at -2m").
+TAKES_OFFSET = ("--at",)
+_OFFSET = re.compile(r"-[0-9.]")
+
+
+def joined_offsets(argv: list[str]) -> list[str]:
+    """`argv` with ``--at -2m`` written ``--at=-2m``: argparse takes a value that starts with
+    "-" and is not a plain number for an option, and says "expected one argument"."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out += argv[i:]
+            break
+        if arg in TAKES_OFFSET and i + 1 < len(argv) and _OFFSET.match(argv[i + 1]):
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
 
 
 def command_parser(parser: argparse.ArgumentParser,
