@@ -78,3 +78,4 @@ def test_diagnose_says_the_servers_time_per_token_follows_the_cpu(llama: LlamaSe
     effects = {e["factor"]: e["effect_s"] for e in f["data"]["effects"]}
     assert effects.get("cpu", 0.0) > 0, f["verdict"]  # more CPU in use, slower tokens
     assert f["data"]["r2"] >= 0.3 and f["data"]["points"] >= 60
+    assert f["next"][0].startswith("the server computes on the host CPU")  # no GPU here

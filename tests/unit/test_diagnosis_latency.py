@@ -13,6 +13,7 @@ from autoglm_tui.analysis.diagnosis import names as M
 from autoglm_tui.analysis.diagnosis.config import LatencyConfig
 from autoglm_tui.analysis.diagnosis.latency import FACTORS, quoted_step, regress
 from autoglm_tui.analysis.diagnosis.stats import ridge
+from autoglm_tui.analysis.services import ServiceView
 from tests.unit.diag_kit import const, make_node, run
 
 P95 = (M.SVC_LATENCY[0], None)
@@ -160,10 +161,15 @@ def test_a_server_with_only_time_per_token_is_diagnosed_on_it() -> None:
     series = {(M.CPU, None): cpu, (M.MEM, None): wave(40.0, 5.0, 333.0, 1.0),
               ("svc.itl_avg_s", sid): served(noisy(lambda s: 0.015 + 0.0003 * cpu(s), 0.0005, 4)),
               ("svc.tokens_per_s", sid): noisy(const(80.0), 2.0, 5)}
-    found = run(make_node(series, 600))
+    node = make_node(series, 600)
+    node.service_tracker.views = {sid: ServiceView(sid, "llamacpp", "http://127.0.0.1:8080",
+                                                   True, None, pid=4242, gpus=())}
+    found = run(node)
     assert [f.name for f in found] == ["latency_factors"]
     f = found[0]
     assert f.verdict.startswith(f"{sid} time per token follows CPU")
+    # its process uses no GPU: the CPU is what it computes on, not tokenisation overhead
+    assert f.next_steps[0].startswith("the server computes on the host CPU")
     assert "+10% CPU -> +3 ms time per token" in f.verdict
     assert "mean time per token" in f.evidence[0].text
     assert f.data["metric"] == "svc.itl_avg_s" and f.data["service"] == sid
@@ -184,6 +190,7 @@ def test_each_service_follows_the_latency_it_reports() -> None:
     assert found["vllm:8000"].data["metric"] == "svc.latency_p95_s"
     assert "+10% CPU -> +20 ms P95" in found["vllm:8000"].verdict
     assert found["llamacpp:8080"].data["metric"] == "svc.itl_avg_s"
+    assert found["vllm:8000"].next_steps[0].startswith("host CPU drives latency")
 
 
 def test_time_per_token_that_barely_moves_says_nothing() -> None:

@@ -102,6 +102,19 @@ WORDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+CPU_SERVER = ("the server computes on the host CPU and shares it with other processes: give it "
+              "cores of its own (more threads, e.g. llama.cpp -t) or offload its layers to a GPU")
+
+
+def advice(node: NodeState, sid: str | None, top: str) -> str:
+    """What to do about the strongest factor; for CPU, a server whose process (and children)
+    uses no GPU computes on the CPU itself, which is not the usual tokenisation overhead."""
+    view = node.services.get(sid) if sid is not None else None
+    if top == "cpu" and view is not None and view.pid is not None and not view.gpus:
+        return CPU_SERVER
+    return FACTORS[top].advice
+
+
 def latency_metric(node: NodeState, sid: str | None) -> str | None:
     """The latency the diagnosis follows for service `sid` (None: the node's services as one):
     the first of SVC_LATENCY it reports."""
@@ -287,7 +300,7 @@ class Latency(Analyzer):
                 "latency_factors", Severity.INFO, service_subject(node, sid),
                 f"{who} follows {names}: {describe(reg)}",
                 tuple(ev), (w.since, w.until),
-                (FACTORS[top].advice,
+                (advice(node, sid, top),
                  "a regression shows what moves together, not what causes what: confirm by "
                  "changing that resource"),
                 score=reg.r2,
