@@ -167,6 +167,11 @@ class MonitorApp(App[int]):
         """The newest source failure, for the header line."""
         return self.source_errors[-1] if self.source_errors else None
 
+    def data_hint(self, data_s: float) -> str | None:
+        """Where the state holds `data_s` seconds of data but more exists, what gives more (a
+        replay's --warmup); None live, where the state holds all there is."""
+        return None
+
     # ------------------------------------------------------------------ drawing
 
     def repaint(self, force: bool = False) -> None:

@@ -11,11 +11,13 @@ slower/faster (0.25x to 16x), ``:goto 03:12:40``. ``<`` ``>`` stay the screens' 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.binding import Binding
 
+from autoglm_tui import format as fmt
 from autoglm_tui.recording.timeparse import parse_time
 from autoglm_tui.text import clean
 from autoglm_tui.tui.app import MonitorApp
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from autoglm_tui.model import ProcSample
     from autoglm_tui.recording.replay import ReplayController
 
+WARMUP_SLACK_S = 5.0  # data missing from the start of a replay that is not worth a hint
 SEEK_SHORT_S = 10.0
 SEEK_LONG_S = 60.0
 NOT_LIVE = "this is a recording: its processes are not live and cannot be signalled"
@@ -52,6 +55,17 @@ class ReplayControls(App):  # type: ignore[type-arg]
     ]
 
     replay: ReplayController | None = None
+
+    def data_hint(self, data_s: float) -> str | None:
+        """A replay that began at --at read only --warmup before it: when the recording holds
+        more before this point, say how to have all of it (up to --warmup's hour)."""
+        c = self.replay
+        if c is None or c.position - c.start <= data_s + WARMUP_SLACK_S:
+            return None
+        wanted = min(3600.0, c.position - c.start)
+        return (f"This replay read {fmt.duration(data_s)} of data before this point and the "
+                f"recording holds {fmt.duration(c.position - c.start)}: replay with --warmup "
+                f"{math.ceil(wanted / 60.0):d}m to give the diagnosis all of it.")
 
     def confirm_signal(self, node_id: str, proc: ProcSample) -> None:
         """`k` on a recorded process: nothing to signal (whatever a live view would offer)."""

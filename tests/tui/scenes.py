@@ -198,13 +198,15 @@ def troubled_app(full_disk: bool = False) -> ClusterApp:
                       clock=lambda: CLUSTER_T0, theme=resolve_theme("dark"), gc_tuning=False)
 
 
-def replay_app(scenario: str, before_end_s: float = 30.0) -> MonitorApp:
+def replay_app(scenario: str, before_end_s: float = 30.0,
+               warmup_s: float | None = None) -> MonitorApp:
     """`autoglm-tui replay tests/scenarios/SCENARIO.jsonl.gz`, fed synchronously up to
-    `before_end_s` before the end and paused there (one node: the local view)."""
+    `before_end_s` before the end and paused there (one node: the local view); from the start,
+    or only `warmup_s` before that point (``replay --at ... --warmup``)."""
     rec = Recording.open(SCENARIOS / f"{scenario}.jsonl.gz")
     monitor = replay_monitor([])  # the default rules only: no user file is read
     until = rec.end - before_end_s
-    feed(rec, monitor, rec.start, until)
+    feed(rec, monitor, rec.start if warmup_s is None else max(rec.start, until - warmup_s), until)
     controller = ReplayController(rec, paused=True)
     controller.position, controller.target = until, None
     theme = resolve_theme("dark")

@@ -166,21 +166,43 @@ async def test_a_healthy_fleet_shows_no_finding_and_no_marker() -> None:
             assert "Too short" not in text
 
 
+async def diagnosis_text(app) -> str:  # type: ignore[no-untyped-def]
+    """The Diagnosis screen (`d`) of `app`, as one line of words (borders left out)."""
+    async with app.run_test(size=BIG) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        return " ".join(screen_text(app).replace("│", " ").split())
+
+
 async def test_no_finding_from_a_minute_of_data_says_what_it_could_not_check_yet() -> None:
     """A minute into a recording, no finding is not a clean bill: the bottleneck and leak
     checks need more data than that, and the screen says so (as `diagnose` does)."""
     rec = Recording.open(SCENARIOS / "healthy_inference.jsonl.gz")
     with utc():
-        app = replay_app("healthy_inference", before_end_s=rec.end - rec.start - 65)
-        async with app.run_test(size=BIG) as pilot:
-            await settle(pilot)
-            await pilot.press("d")
-            await settle(pilot)
-            text = " ".join(screen_text(app).replace("│", " ").split())
-            assert "Diagnosis fleet 0 findings" in text
-            assert "No findings (3 nodes, 1m" in text
-            assert ("Too short to rule everything out: bottlenecks need 2m00s of data, memory "
-                    "leaks 5m00s.") in text
+        text = await diagnosis_text(replay_app("healthy_inference",
+                                               before_end_s=rec.end - rec.start - 65))
+    assert "Diagnosis fleet 0 findings" in text
+    assert "No findings (3 nodes, 1m" in text
+    assert ("Too short to rule everything out: bottlenecks need 2m00s of data, memory "
+            "leaks 5m00s.") in text
+
+
+async def test_a_replay_that_read_only_its_warmup_says_how_to_read_more() -> None:
+    """`replay --at` reads only --warmup before the point: where the recording holds more, the
+    empty Diagnosis screen says how much and the option that gives all of it."""
+    with utc():
+        text = await diagnosis_text(replay_app("healthy_inference", warmup_s=65))
+    assert "No findings (3 nodes, 1m0" in text
+    assert "This replay read 1m0" in text
+    assert ("of data before this point and the recording holds 9m25s: replay with --warmup 10m "
+            "to give the diagnosis all of it.") in text
+
+
+async def test_a_replay_from_its_start_gives_no_warmup_hint() -> None:
+    with utc():
+        text = await diagnosis_text(replay_app("healthy_inference", before_end_s=400))
+    assert "No findings (3 nodes" in text and "--warmup" not in text
 
 
 async def test_untrusted_text_in_a_finding_is_drawn_as_plain_text() -> None:

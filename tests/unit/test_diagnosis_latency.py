@@ -173,6 +173,7 @@ def test_a_server_with_only_time_per_token_is_diagnosed_on_it() -> None:
     assert "+10% CPU -> +3 ms time per token" in f.verdict
     assert "mean time per token" in f.evidence[0].text
     assert f.data["metric"] == "svc.itl_avg_s" and f.data["service"] == sid
+    assert f.window[1] - f.window[0] == 600.0  # the 10 minutes of data, not the 15 looked at
 
 
 def test_each_service_follows_the_latency_it_reports() -> None:

@@ -46,6 +46,8 @@ class MonitorHost(Protocol):
 
     def error_text(self) -> str | None: ...
 
+    def data_hint(self, data_s: float) -> str | None: ...
+
 
 CLUSTER_ONLY = frozenset({"command", "gpu_prompt"})  # actions that need the command line
 # Keys that open a text box are priority bindings, run as the key is read, so the letters typed

@@ -175,6 +175,9 @@ class DiagnosisScreen(StateScreen):
         if short:
             text.append("\n\nToo short to rule everything out: ", style=f"bold {p.warning}")
             text.append(f"{short}.", style=p.warning)
+        hint = self.monitor_app.data_hint(covers.data_s)
+        if hint:
+            text.append(f"\n\n{hint}")
         return text
 
     # ------------------------------------------------------------------ actions
