@@ -141,12 +141,8 @@ async def take_snapshot(config: Any, wait_s: float, tap: Any = None,
 
     runner = Runner(config, on_event)
     task = asyncio.ensure_future(runner.run())
-    started = time.monotonic()
     try:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await within(settled.wait(), timeout=max(0.0, wait_s))
-        await _keep_sampling(started, collect_s, state)
-        collected = time.monotonic() - started
+        collected = await _collect(settled, wait_s, collect_s, state)
     finally:
         await runner.close()
         await stop_tasks([task])
@@ -190,12 +186,8 @@ async def take_source_snapshot(source: Any, wait_s: float, tap: Any = None,
             settled.set()
 
     task = asyncio.ensure_future(source.run(on_event))
-    started = time.monotonic()
     try:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await within(settled.wait(), timeout=max(0.0, wait_s))
-        await _keep_sampling(started, collect_s, state)
-        collected = time.monotonic() - started
+        collected = await _collect(settled, wait_s, collect_s, state)
     finally:
         await stop_tasks([task])
     now = time.time()
@@ -208,12 +200,16 @@ async def take_source_snapshot(source: Any, wait_s: float, tap: Any = None,
     }
 
 
-async def _keep_sampling(started: float, collect_s: float, state: Any) -> None:
-    """Wait until `collect_s` has passed since `started` (monotonic), saying how long is left
-    on a terminal's stderr."""
+async def _collect(settled: Any, wait_s: float, collect_s: float, state: Any) -> float:
+    """Wait for `settled` (every node's first sample) or `wait_s`, then until `collect_s` has
+    passed since the start, saying how long is left on a terminal's stderr; the seconds it
+    took."""
     import asyncio
     import time
 
+    started = time.monotonic()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await within(settled.wait(), timeout=max(0.0, wait_s))
     end = started + collect_s
     tty = sys.stderr.isatty()
     while (left := end - time.monotonic()) > 0:
@@ -224,6 +220,7 @@ async def _keep_sampling(started: float, collect_s: float, state: Any) -> None:
         await asyncio.sleep(min(1.0, left))
     if tty and collect_s > 0:
         print(file=sys.stderr)
+    return time.monotonic() - started
 
 
 def run(args: argparse.Namespace) -> int:

@@ -60,12 +60,12 @@ class ReplayControls(App):  # type: ignore[type-arg]
         """A replay that began at --at read only --warmup before it: when the recording holds
         more before this point, say how to have all of it (up to --warmup's hour)."""
         c = self.replay
-        if c is None or c.position - c.start <= data_s + WARMUP_SLACK_S:
+        held = c.position - c.start if c is not None else 0.0  # the recording, up to here
+        if held <= data_s + WARMUP_SLACK_S:
             return None
-        wanted = min(3600.0, c.position - c.start)
         return (f"This replay read {fmt.duration(data_s)} of data before this point and the "
-                f"recording holds {fmt.duration(c.position - c.start)}: replay with --warmup "
-                f"{math.ceil(wanted / 60.0):d}m to give the diagnosis all of it.")
+                f"recording holds {fmt.duration(held)}: replay with --warmup "
+                f"{math.ceil(min(held, 3600.0) / 60.0):d}m to give the diagnosis all of it.")
 
     def confirm_signal(self, node_id: str, proc: ProcSample) -> None:
         """`k` on a recorded process: nothing to signal (whatever a live view would offer)."""

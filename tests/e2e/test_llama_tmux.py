@@ -7,27 +7,20 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from autoglm_tui.sampler.nvml import MODULE_ENV
 from tests.e2e.test_local_tmux import CLI, Tmux, tmux  # noqa: F401 (tmux: a fixture)
-from tests.integration.llama_fixture import LlamaServer, LoadGenerator, llama_paths
+from tests.integration.llama_fixture import (  # noqa: F401 (llama: a fixture)
+    LlamaServer,
+    LoadGenerator,
+    llama,
+)
 
 pytestmark = pytest.mark.e2e
 
-
-@pytest.fixture
-def llama() -> Iterator[LlamaServer]:
-    binary, model = llama_paths()
-    server = LlamaServer(binary, model, slots=2, threads=1)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
 
 
 def tok_s(screen: str) -> float | None:

@@ -8,6 +8,7 @@ import pytest
 
 from tests.integration.discovery_helpers import AgentPool
 from tests.integration.etcd_fixture import etcd_server
+from tests.integration.llama_fixture import llama
 
 
 @pytest.fixture
@@ -20,4 +21,4 @@ def agents() -> Iterator[AgentPool]:
         pool.close()
 
 
-__all__ = ["agents", "etcd_server"]
+__all__ = ["agents", "etcd_server", "llama"]

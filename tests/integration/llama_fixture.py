@@ -15,8 +15,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from tests.integration.etcd_fixture import free_port
 
@@ -129,3 +132,16 @@ class LoadGenerator:
         self._stop.set()
         for th in self._threads:
             th.join(timeout=130)
+
+
+@pytest.fixture
+def llama() -> Iterator[LlamaServer]:
+    """A llama-server with two slots and one thread, ready; stopped by PID after the test.
+    (Test modules import it: ``from tests.integration.llama_fixture import llama``.)"""
+    binary, model = llama_paths()
+    server = LlamaServer(binary, model, slots=2, threads=1)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()

@@ -13,27 +13,16 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.llama_fixture import LlamaServer, LoadGenerator, llama_paths
+from tests.integration.llama_fixture import LlamaServer, LoadGenerator
 from tests.integration.test_sampler_cli import CLI, env
 
 pytestmark = pytest.mark.integration
 COLLECT_S = 150
 BUSY = "while True: pass\n"
 
-
-@pytest.fixture
-def llama() -> Iterator[LlamaServer]:
-    binary, model = llama_paths()
-    server = LlamaServer(binary, model, slots=2, threads=1)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
 
 
 def busy_for(seconds: float) -> None:

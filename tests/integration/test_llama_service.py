@@ -13,7 +13,6 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,7 +20,7 @@ from autoglm_tui import wire
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import HelloReceived, NodeJoined, NodeStatus, SampleReceived
 from autoglm_tui.model import Hello, Sample
-from tests.integration.llama_fixture import LlamaServer, LoadGenerator, llama_paths
+from tests.integration.llama_fixture import LlamaServer, LoadGenerator
 from tests.integration.test_sampler_cli import CLI, env
 
 pytestmark = pytest.mark.integration
@@ -71,16 +70,6 @@ class Watch:
             time.sleep(0.2)
         raise AssertionError(message)
 
-
-@pytest.fixture
-def llama() -> Iterator[LlamaServer]:
-    binary, model = llama_paths()
-    server = LlamaServer(binary, model, slots=2, threads=1)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
 
 
 def test_real_llama_server_under_load(llama: LlamaServer) -> None:

@@ -115,10 +115,14 @@ def advice(node: NodeState, sid: str | None, top: str) -> str:
     return FACTORS[top].advice
 
 
-def latency_metric(node: NodeState, sid: str | None) -> str | None:
-    """The latency the diagnosis follows for service `sid` (None: the node's services as one):
+def latency_metrics(node: NodeState) -> dict[str | None, str]:
+    """Per service of the node (None: its services as one), the latency the diagnosis follows:
     the first of SVC_LATENCY it reports."""
-    return next((m for m in M.SVC_LATENCY if sid in service_ids(node, m)), None)
+    out: dict[str | None, str] = {}
+    for m in M.SVC_LATENCY:
+        for sid in service_ids(node, m):
+            out.setdefault(sid, m)
+    return out
 
 
 def fit_either(y: list[float], times: list[float], xs: dict[str, list[float]],
@@ -141,9 +145,7 @@ def fit_either(y: list[float], times: list[float], xs: dict[str, list[float]],
 def trailing_mean(times: list[float], row: list[float], span: float) -> list[float]:
     """Each point's mean over the known values of the trailing `span` seconds (itself
     included): a service's latency figures cover such a window, so its inputs are put on the
-    same footing. A point with no known value in its span stays NaN; `span` 0: `row` as is."""
-    if span <= 0:
-        return row
+    same footing. A point with no known value in its span stays NaN."""
     out: list[float] = []
     total, count, lo = 0.0, 0, 0
     for t, v in zip(times, row, strict=True):
@@ -262,14 +264,12 @@ class Latency(Analyzer):
     def run_node(self, ctx: Context, node: NodeState) -> list[Finding]:
         cfg = ctx.config.latency
         out: list[Finding] = []
-        sids = {sid for m in M.SVC_LATENCY for sid in service_ids(node, m)}
-        if not sids:
+        followed = latency_metrics(node)
+        if not followed:
             return []
         gpus = ctx.gpus(node)
-        for sid in sorted(sids, key=lambda s: (s is not None, s or "")):
-            metric = latency_metric(node, sid)
-            if metric is None:
-                continue
+        for sid in sorted(followed, key=lambda s: (s is not None, s or "")):
+            metric = followed[sid]
             _, latency, in_evidence = WORDS[metric]
             w = ctx.window(node, keys_for(sid, gpus, metric), cfg.window_s)
             y = w.get((metric, sid))
