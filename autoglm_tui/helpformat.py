@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from autoglm_tui.text import wrap_hanging
+
 ENDS_LINE = (".", ":", ")")  # an unindented line ending so stays a line of its own
 
 
@@ -26,7 +28,7 @@ def fill_text(text: str, width: int, indent: str = "") -> str:
 
     def flush() -> None:
         if prose:
-            out.extend(_wrap(" ".join(prose), width, indent, indent))
+            out.extend(wrap_hanging(" ".join(prose), width, indent, indent))
             prose.clear()
 
     for line in textwrap.dedent(text).splitlines():
@@ -41,18 +43,13 @@ def fill_text(text: str, width: int, indent: str = "") -> str:
             if len(indent) + len(line) <= width:
                 out.append(indent + line)
             else:
-                out.extend(_wrap(stripped, width, indent + lead, indent + lead + "  "))
+                out.extend(wrap_hanging(stripped, width, indent + lead, indent + lead + "  "))
             continue
         prose.append(stripped)
         if stripped.endswith(ENDS_LINE):
             flush()
     flush()
     return "\n".join(out)
-
-
-def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
-    return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest,
-                         break_long_words=False, break_on_hyphens=False) or [first.rstrip()]
 
 
 class WrappingFormatter(argparse.HelpFormatter):

@@ -4,12 +4,15 @@ and post-mortems; from live nodes (or this host) or from a recording at a given 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from typing import TYPE_CHECKING, Any
 
+from autoglm_tui import format as fmt
 from autoglm_tui.aio import stop_tasks
 from autoglm_tui.cluster.source_args import add_source_args
 from autoglm_tui.commands.arg_types import duration
+from autoglm_tui.text import clean, wrap_hanging
 
 if TYPE_CHECKING:
     from autoglm_tui.analysis.diagnosis.coverage import Coverage
@@ -188,9 +191,12 @@ def covered(monitor: Any, at: float, source: dict, config: Any) -> Coverage:
     return coverage(len(monitor.state.nodes), span, config)
 
 
-def render(findings: list[Any], at: float, covers: Coverage | None = None) -> str:
-    """Findings as text for a terminal (plain, no colour); `covers` says what the answer
-    rests on when there is no finding."""
+def render(findings: list[Any], at: float, covers: Coverage | None = None,
+           width: int | None = None) -> str:
+    """Findings as text for a terminal (plain, no colour; every string from the fleet cleaned);
+    `covers` says what the answer rests on when there is no finding. `width`: wrap each
+    verdict, evidence line and step under its own indent (a terminal); None: one line each
+    (a pipe, for grep)."""
     if not findings:
         line = f"no findings as of {_clock(at)}"
         if covers is not None:
@@ -200,17 +206,22 @@ def render(findings: list[Any], at: float, covers: Coverage | None = None) -> st
                 line += f"\n  too short to rule everything out: {short}"
         return line + "\n"
     out = [f"{len(findings)} finding{'s' if len(findings) != 1 else ''} as of {_clock(at)}, "
-           "worst first\n"]
+           "worst first"]
+
+    def item(text: str, first: str, rest: str) -> None:
+        text = clean(text, 1000)
+        out.extend(wrap_hanging(text, width, first, rest) if width else [first + text])
+
     for f in findings:
-        span = f.window[1] - f.window[0]
-        out.append(f"{f.severity.value.upper():8} {f.name}  {f.subject}  "
-                   f"(window {span:.0f} s)\n")
-        out.append(f"  {f.verdict}\n")
+        span = fmt.duration(max(0.0, f.window[1] - f.window[0]))
+        item(f"{f.name}  {f.subject}  (window {span})", f"{f.severity.value.upper():8} ",
+             " " * 9)
+        item(f.verdict, "  ", "  ")
         for e in f.evidence:
-            out.append(f"    - {e.text}\n")
+            item(e.text, "    - ", "      ")
         for step in f.next_steps:
-            out.append(f"  next: {step}\n")
-    return "".join(out)
+            item(step, "  next: ", "        ")
+    return "\n".join(out) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -225,5 +236,6 @@ def run(args: argparse.Namespace) -> int:
                "findings": [f.to_dict() for f in findings]}
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
     else:
-        sys.stdout.write(render(findings, at, covers))
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        sys.stdout.write(render(findings, at, covers, width))
     return 0

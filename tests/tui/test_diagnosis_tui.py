@@ -20,6 +20,15 @@ SMALL = (80, 24)
 BIG = (160, 50)
 
 
+async def open_evidence(pilot) -> None:  # type: ignore[no-untyped-def]
+    """The Diagnosis screen (`d`) with the worst finding's evidence full height (Enter)."""
+    await settle(pilot)
+    await pilot.press("d")
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
 async def test_d_lists_the_fleets_findings_worst_first_at_80x24() -> None:
     with utc():
         app = replay_mixed()
@@ -47,11 +56,7 @@ async def test_enter_shows_the_evidence_then_goes_to_the_process_and_esc_comes_b
     with utc():
         app = replay_mixed()
         async with app.run_test(size=SMALL) as pilot:
-            await settle(pilot)
-            await pilot.press("d")
-            await settle(pilot)
-            await pilot.press("enter")  # the evidence, full height
-            await settle(pilot)
+            await open_evidence(pilot)
             text = screen_text(app)
             assert "Sev   Finding" not in text  # the table made room
             for expected in ("out of memory in about 16m31s", "grew 2.1G over 9 min",
@@ -71,6 +76,27 @@ async def test_enter_shows_the_evidence_then_goes_to_the_process_and_esc_comes_b
             await pilot.press("escape")  # out of the evidence view: the list again
             await settle(pilot)
             assert "Sev   Finding" in screen_text(app)
+
+
+async def test_at_80x24_evidence_and_steps_wrap_under_their_bullets() -> None:
+    """A step too long for the box goes on under its own text, not under the number, and a
+    figure keeps its unit on one line."""
+    with utc():
+        app = replay_mixed()
+        async with app.run_test(size=SMALL) as pilot:
+            await open_evidence(pilot)
+            await pilot.press("end")
+            await settle(pilot)
+            raw = [line for line in screen_text(app).splitlines() if line.startswith("│")]
+            lines = [line.strip("│ ") for line in raw]
+            step = next(i for i, line in enumerate(lines) if line.startswith("1. "))
+            first, cont = raw[step], raw[step + 1]
+            assert lines[step + 1] and not lines[step + 1].startswith("2. ")
+            # the continuation starts where the step's words do (after "1. ")
+            assert len(cont) - len(cont.lstrip("│ ")) == len(first) - len(first.lstrip("│ 1."))
+            for k, line in enumerate(lines[:-1]):  # "9 min", never "9" and "min" below it
+                if line.split() and line.split()[-1][-1:].isdigit():
+                    assert lines[k + 1].split()[:1] not in (["min"], ["s"]), line
 
 
 async def test_o_on_a_gpu_finding_opens_that_gpu() -> None:

@@ -22,6 +22,16 @@ def test_cpu_bound_needs_gpus_waiting_and_the_cpu_saturated_for_most_of_the_wind
     assert f.next_steps
 
 
+def test_a_finding_quotes_the_data_it_had_not_the_window_it_looked_at() -> None:
+    # a node watched for one minute: the two-minute check quotes that minute (a short
+    # recording, a node that just joined), as its evidence does
+    node = make_node({(M.CPU, None): const(96.0), **gpu(M.GPU_UTIL, const(22.0))}, 60)
+    (f,) = run(node)
+    assert f.name == "cpu_bound"
+    assert f.window[1] - f.window[0] == 60.0
+    assert f.to_dict()["window"]["seconds"] == 60.0
+
+
 def test_a_short_cpu_burst_is_not_a_bottleneck() -> None:
     node = make_node({(M.CPU, None): burst(30.0, 99.0, 150, 20),
                       **gpu(M.GPU_UTIL, const(22.0))}, 180)

@@ -90,7 +90,7 @@ class HostBound(Analyzer):
                      Evidence("CPU saturated", 100 * hot, "pct",
                               f"CPU >= {cfg.cpu_high_pct:.0f}% for {100 * hot:.0f}% of "
                               f"{window_words(span)}")),
-                    (w.since, w.until),
+                    w.covered,
                     ("move tokenisation and pre/post-processing off the serving path: more "
                      "data-loader workers, a faster tokenizer, pinned memory",
                      "or give the job more CPU cores (check its CPU limit and affinity)"),
@@ -125,7 +125,7 @@ class HostBound(Analyzer):
                  Evidence("link limit", limit, "bytes/s", f"{how}: {limit / 1e9:.1f} GB/s a "
                           "direction"),
                  pct_ev(f"GPU {g} util", g_util, seconds=span)),
-                (w.since, w.until),
+                w.covered,
                 ("keep data on the GPU between steps; batch host->device copies, use pinned "
                  "memory and overlap copies with compute",
                  "check the link trained at full width and generation (nvidia-smi -q -d PCIE)"),

@@ -91,7 +91,7 @@ class Io(Analyzer):
                     "network saturated while disk latency rises: requests compete for IO "
                     f"(net {net_now or 0:.0f}% of link, disk await rising to "
                     f"{wait_now or 0:.0f} ms)",
-                    ev, (w.since, w.until),
+                    ev, w.covered,
                     ("find who fills the link (traffic flood, a bulk copy, checkpoint upload); "
                      "rate-limit or move it off the serving network",
                      "if it is request traffic, scale out behind the load balancer"),
@@ -103,7 +103,7 @@ class Io(Analyzer):
                     "write_amplification", Severity.WARNING, Subject("node", node.node_id),
                     f"disk busy with small writes while the network is normal: {iops_now or 0:.0f}"
                     f" IOPS at {wait_now or 0:.0f} ms await (write amplification)",
-                    ev, (w.since, w.until),
+                    ev, w.covered,
                     ("look for synchronous small writes: log syncing (fsync per line), "
                      "a database or checkpoint writing in small blocks",
                      "batch or buffer the writes, move logs to another disk"),

@@ -299,7 +299,7 @@ class Latency(Analyzer):
             out.append(Finding(
                 "latency_factors", Severity.INFO, service_subject(node, sid),
                 f"{who} follows {names}: {describe(reg)}",
-                tuple(ev), (max(w.since, w.times[0]), w.until),  # where its data starts
+                tuple(ev), w.covered,
                 (advice(node, sid, top),
                  "a regression shows what moves together, not what causes what: confirm by "
                  "changing that resource"),

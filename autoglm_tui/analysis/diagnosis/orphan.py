@@ -70,7 +70,7 @@ class Orphan(Analyzer):
                                                                gpu=g.index),
                 f"GPU {g.index}: {bytes_(free_of_owner)} in use that no live process accounts "
                 "for",
-                ev, (w.since, w.until),
+                ev, w.covered,
                 ("find the holder: `nvidia-smi --query-compute-apps=pid,used_memory "
                  "--format=csv` and `fuser -v /dev/nvidia*` (a zombie or a process in "
                  "another container)",

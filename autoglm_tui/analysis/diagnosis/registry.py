@@ -35,6 +35,13 @@ class Window:
     def span(self) -> float:
         return self.times[-1] - self.times[0] if len(self.times) > 1 else 0.0
 
+    @property
+    def covered(self) -> tuple[float, float]:
+        """The part of [since, until] its data covers: from its first point (a node seen for
+        less than the window, a short recording) to `until`; what a finding quotes."""
+        start = self.times[0] if self.times and self.times[0] > self.since else self.since
+        return start, self.until
+
 
 class Context:
     """The fleet at `now` plus the configuration; caches windows for one evaluation."""

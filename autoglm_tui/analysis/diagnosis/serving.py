@@ -119,7 +119,7 @@ class Serving(Analyzer):
                     f"{mem_mean:.0f}%, queue growing {early:.0f} -> {late:.0f}",
                     (pct_ev("KV cache", kv_mean, seconds=span),
                      pct_ev("GPU memory (fullest GPU)", mem_mean, seconds=span), q_ev),
-                    (w.since, w.until),
+                    w.covered,
                     ("smaller batches: lower max concurrent sequences / batch tokens so "
                      "requests stop being preempted",
                      "more replicas to spread the load (or a GPU with more memory, or a "
@@ -148,7 +148,7 @@ class Serving(Analyzer):
                           f"{t_mean:.0f} tokens/s, change {t_growth[0]:+.0f} over "
                           f"{window_words(span)}"),
                  q_ev),
-                (w.since, w.until),
+                w.covered,
                 ("scale out: add replicas (see `autoglm-tui advise`)",
                  "or raise per-GPU throughput: larger batches if memory allows, a quantised "
                  "model, speculative decoding"),

@@ -45,7 +45,7 @@ class GpuStragglers(Analyzer):
                  Evidence("peers' median", dev.median, "pct",
                           f"median of {len(means)} GPUs {dev.median:.0f}%"),
                  Evidence("robust z", dev.z, "", f"modified z-score {dev.z:.1f}")),
-                (w.since, w.until),
+                w.covered,
                 ("in a tensor- or data-parallel job the slowest GPU sets the pace: look at its "
                  "clocks, temperature, PCIe link and Xid errors",
                  "check the rank's input pipeline and whether another process shares the GPU"),

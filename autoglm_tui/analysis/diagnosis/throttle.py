@@ -96,7 +96,7 @@ class Throttle(Analyzer):
                 "clock_throttled", Severity.WARNING, Subject("gpu", node.node_id, gpu=g),
                 f"GPU {g} clocks held down by {', '.join(r for _, r in held)} while busy "
                 f"({100 * share_top:.0f}% of the time)",
-                tuple(ev), (w.since, w.until), tuple(steps),
+                tuple(ev), w.covered, tuple(steps),
                 score=share_top,
                 data={"gpu": g, "reasons": {r: s for s, r in held}, "top": top},
             ))

@@ -146,7 +146,10 @@ class DiagnosisScreen(StateScreen):
             hint = (f"Enter / o: go to {subject_text(f)}  ·  Esc: back to the list"
                     if self.expanded else
                     f"Enter: the evidence full height  ·  o: go to {subject_text(f)}")
-            text = evidence_text(f, self._now, p, hint)
+            box = self.query_one("#diag-evidence-box", VerticalScroll)
+            width = box.scrollable_content_region.width - (0 if box.show_vertical_scrollbar
+                                                            else box.styles.scrollbar_size_vertical)
+            text = evidence_text(f, self._now, p, hint, width if width > 10 else None)
         if not same(text, self._evidence):
             self._evidence = text
             self.query_one("#diag-evidence", Static).update(text)

@@ -16,7 +16,7 @@ from textual.widgets import Static
 
 from autoglm_tui import format as fmt
 from autoglm_tui.analysis.diagnosis.model import Finding, Severity
-from autoglm_tui.text import clean
+from autoglm_tui.text import clean, wrap_hanging
 from autoglm_tui.tui.render import Palette, cell
 from autoglm_tui.tui.widgets.live_table import Column, same
 
@@ -60,17 +60,34 @@ def window_text(f: Finding) -> str:
     return f"{fmt.clock_time(start)}-{fmt.clock_time(end)}, {fmt.duration(max(0.0, end - start))}"
 
 
-def evidence_text(f: Finding, now: float, p: Palette, go_hint: str | None) -> Text:
+def _item(out: Text, text: str, width: int | None, first: str, rest: str,
+          style: str = "") -> None:
+    """`text` as lines of `out`, wrapped to `width` under a hanging indent (None: one line,
+    the widget wraps it)."""
+    if width is None:
+        out.append(first)
+        out.append(text, style=style)
+        out.append("\n")
+        return
+    for k, line in enumerate(wrap_hanging(text, width, first, rest)):
+        lead = first if k == 0 else rest
+        out.append(lead)
+        out.append(line[len(lead):], style=style)
+        out.append("\n")
+
+
+def evidence_text(f: Finding, now: float, p: Palette, go_hint: str | None,
+                  width: int | None = None) -> Text:
     """Everything about one finding: verdict, the numbers and their window, what to do next,
-    and where Enter goes."""
+    and where Enter goes; evidence and steps wrap under their bullets to `width` columns."""
     out = Text()
     out.append(SEVERITY_WORD.get(f.severity, "?") + " ", style=severity_style(f.severity, p))
     out.append(clean(f.name, 48), style="bold")
     out.append("  ·  ", style=p.muted)
     out.append(subject_text(f), style=f"bold {p.accent}")
     out.append("\n")
-    out.append(clean(f.verdict, 400))
-    out.append("\n\n")
+    _item(out, clean(f.verdict, 400), width, "", "")
+    out.append("\n")
     out.append("Evidence", style=f"bold {p.label}")
     out.append(f"  ({window_text(f)}", style=p.muted)
     if f.since is not None:
@@ -78,17 +95,14 @@ def evidence_text(f: Finding, now: float, p: Palette, go_hint: str | None) -> Te
         out.append(f"; seen since {fmt.clock_time(f.since)}, {ago} ago", style=p.muted)
     out.append(")\n", style=p.muted)
     for ev in f.evidence:
-        out.append("  · ")
-        out.append(clean(ev.text, 300))
-        out.append("\n")
+        _item(out, clean(ev.text, 300), width, "  · ", "    ")
     if f.next_steps:
         out.append("\n")
         out.append("What to do", style=f"bold {p.label}")
         out.append("\n")
         for i, step in enumerate(f.next_steps, 1):
-            out.append(f"  {i}. ")
-            out.append(clean(step, 400))
-            out.append("\n")
+            number = f"  {i}. "
+            _item(out, clean(step, 400), width, number, " " * len(number))
     if go_hint:
         out.append("\n")
         out.append(go_hint, style=p.muted)
