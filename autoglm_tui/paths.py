@@ -59,3 +59,12 @@ def silences_file(env: Mapping[str, str] | None = None) -> Path:
 def flight_dir(env: Mapping[str, str] | None = None) -> Path:
     """Where the flight recorder writes what it kept when an alert fired."""
     return state_dir(env) / "flight"
+
+
+def tilde(path: str, env: Mapping[str, str] | None = None) -> str:
+    """`path` as a shell reads it, shorter: the home directory written ``~``
+    ("~/.local/state/autoglm-tui/flight/..."); any other path as it is."""
+    home = str(_home(os.environ if env is None else env)).rstrip("/")
+    if home and (path == home or path.startswith(home + "/")):
+        return "~" + path[len(home):]
+    return path

@@ -5,7 +5,8 @@ with --metrics and two slots; four clients keep it busy, so requests queue. `aut
 sample` runs with no --service option: it must find the server by itself. Its lines go through
 the wire decoder into the monitor's FleetState, as from any node. The fake NVML lists the
 server's process on GPU 0, so the service links to its process and to that GPU. Then the server
-is stopped: the service goes down with its reason while the node stays UP."""
+is stopped: the service goes down with its reason while the node stays UP, and the built-in
+`service_down` rule pages 30 s later, naming the service, its model and why."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import time
 import pytest
 
 from autoglm_tui import wire
+from autoglm_tui.alerting.rule_files import default_rules
+from autoglm_tui.analysis.alerts import AlertEngine, AlertEvent, AlertState
 from autoglm_tui.analysis.state import FleetState
 from autoglm_tui.events import HelloReceived, NodeJoined, NodeStatus, SampleReceived
 from autoglm_tui.model import Hello, Sample
@@ -29,13 +32,16 @@ RATE_WINDOW_S = 15.0  # the monitor's default for tokens/s
 
 
 class Watch:
-    """The sampler's stdout folded into a FleetState by a reader thread."""
+    """The sampler's stdout folded into a FleetState by a reader thread, with the built-in alert
+    rules evaluated after each sample."""
 
     def __init__(self, proc: subprocess.Popen[bytes], sid: str) -> None:
         self.proc = proc
         self.sid = sid
         self.state = FleetState()
         self.state.apply(NodeJoined(time.time(), NODE))
+        self.engine = AlertEngine(default_rules())
+        self.alerts: list[AlertEvent] = []
         self.lock = threading.Lock()
         self.samples: list[Sample] = []
         self.scrapes: dict[float, dict[str, object]] = {}  # scrape time -> what was seen
@@ -53,7 +59,8 @@ class Watch:
                     continue
                 assert isinstance(msg, Sample)
                 self.samples.append(msg)
-                self.state.apply(SampleReceived(now, NODE, msg))
+                changes = self.state.apply(SampleReceived(now, NODE, msg))
+                self.alerts += self.engine.evaluate(self.state, now, changes)
                 view = self.state.nodes[NODE].services.get(self.sid)
                 if view is not None and view.scraped_at is not None:
                     self.scrapes.setdefault(view.scraped_at, {"view": view})
@@ -140,6 +147,14 @@ def test_real_llama_server_under_load(llama: LlamaServer) -> None:
             node = watch.state.nodes[NODE]
             assert node.status is NodeStatus.UP and node.metric("svc.up", sid) == 0.0
             assert node.metric("svc.up") == 0.0
+        # The built-in rule pages once the service has been down for 30 s.
+        paged = watch.wait(lambda: next((e for e in watch.alerts if e.rule == "service_down"
+                                         and e.state is AlertState.FIRING), None),
+                           60, "service_down never fired")
+        assert paged.target.service == sid and paged.severity == "critical"
+        assert paged.fired_at is not None and paged.fired_at - paged.started_at >= 30.0
+        assert paged.summary == (f"llamacpp service {sid} (SmolLM2-135M-Instruct.Q4_1.gguf) on "
+                                 f"{NODE} is down: connection refused (nothing listening)")
     finally:
         load.stop()
         if proc.poll() is None:

@@ -119,6 +119,29 @@ async def test_alerts_screen_ack_silence_and_jump(tmp_path: Path) -> None:
         assert isinstance(app.screen, NodeScreen)
 
 
+async def test_at_80x24_the_highlighted_alert_says_all_of_its_summary(tmp_path: Path) -> None:
+    """The table's Summary column is off screen at 80 columns: the summary of the alert under
+    the cursor (on a group's header, of its worst member) is shown whole below the table."""
+    app, pipeline = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("A")
+        await settle(pilot)
+        rows = screen_text(pilot).splitlines()
+        table = next(i for i, ln in enumerate(rows) if "Summary" in ln or "State" in ln)
+        summary_col = rows[table].find("Summary")
+        assert summary_col == -1 or summary_col > 70  # not readable in the table
+        below = " ".join(" ".join(rows[-5:]).split())
+        worst = max(pipeline.firing(), key=lambda a: a.value or 0.0)
+        assert f"worst: {worst.summary()}" in below
+        await pilot.press("down")  # the group's first alert
+        await settle(pilot)
+        row = app.screen.selected  # type: ignore[attr-defined]
+        below = " ".join(" ".join(screen_text(pilot).splitlines()[-5:]).split())
+        assert row.alert.summary() in below and "worst:" not in below
+        assert f"pid {row.alert.target.pid} (" in below  # its command, which it quotes
+
+
 async def test_io_correlation_pane_toggles_and_shows_r(tmp_path: Path) -> None:
     app, _ = _app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -142,6 +142,10 @@ def build_sample(
 
 def _service(t: float, sc: _Service, sid: str | None, k: int, toks: Mapping[str, str],
              model: str | None) -> ServiceSample:
+    if toks.get("svc.up") == "0":  # its scrape failed: down, with the reason, no figures
+        return ServiceSample(f"http://svc{k}/metrics", "vllm", False,
+                             error="connection refused (nothing listening)", name=sid,
+                             model=model, port=8000 + k, t=t)
     lat = _value(toks.get("svc.latency_p95_s", "0.1"))
     err = _value(toks.get("svc.error_rate", "0"))
     n = _value(toks.get("svc.requests", "100")) or 0.0

@@ -125,9 +125,33 @@ threshold = 60
     assert tokens.agg == "sum"  # rates sum over the node's services
 
 
+def test_the_default_rule_pages_for_a_service_down_30s_with_the_reason() -> None:
+    (down,) = [r for r in default_rules() if r.name == "service_down"]
+    up_down_up = "1x3 " + "0 " * 40 + "1 1"
+    p = play("", {("n1", "svc.up", "chat"): up_down_up,  # down 40 s, then back
+                  ("n1", "svc.up", "code"): "1 1 0 0 1 1",  # a blip: never fires
+                  ("n1", "svc.up", "gone"): "1x3 " + "0 " * 35 + "- - -"},  # then unlisted
+             engine=AlertEngine([down]), models=MODELS)
+    assert events(p) == [
+        (2, "pending", "service_down", "n1 code", None),
+        (3, "pending", "service_down", "n1 chat", None),
+        (3, "pending", "service_down", "n1 gone", None),
+        (4, "inactive", "service_down", "n1 code", "condition cleared"),
+        (33, "firing", "service_down", "n1 chat", None),
+        (33, "firing", "service_down", "n1 gone", None),
+        (38, "resolved", "service_down", "n1 gone", "service gone"),
+        (43, "resolved", "service_down", "n1 chat", "condition cleared"),
+    ]
+    fired = next(e for e in p.all_events() if e.state is AlertState.FIRING)
+    assert down.severity == "critical" and down.scope is Scope.SERVICE
+    assert fired.summary == ("vllm service chat (acme/llm-70b) on n1 is down: connection "
+                             "refused (nothing listening)")
+
+
 def test_the_default_service_rules_are_per_service() -> None:
     rules = {r.name: r for r in default_rules()}
-    for name in ("latency_p95_high", "error_rate_high", "kv_cache_full", "queue_growing"):
+    for name in ("service_down", "latency_p95_high", "error_rate_high", "kv_cache_full",
+                 "queue_growing"):
         assert rules[name].scope is Scope.SERVICE, name
     assert rules["queue_growing"].kind == "trend" and rules["queue_growing"].metric == \
         "svc.queue_len"

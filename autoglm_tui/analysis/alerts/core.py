@@ -274,10 +274,13 @@ def make_target(node: str, subject: Any, scope: Scope) -> Target:
 
 
 def service_annotations(view: ServiceView) -> dict[str, str]:
-    """What a service alert says about its service beside the summary: model and kind."""
+    """What a service alert says about its service beside the summary: model and kind, and
+    why it is down when it is."""
     out = {"service_kind": clean(view.kind, 40)}
     if view.model:
         out["model"] = clean(view.model, 200)
+    if not view.up and view.error:
+        out["service_error"] = clean(view.error, 200)
     return out
 
 

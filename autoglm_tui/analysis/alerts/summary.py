@@ -95,7 +95,7 @@ def render_summary(alert: Alert) -> str:
         "mean": _field(d.get("mean"), unit),
         "std": _field(d.get("std"), unit),
         "status": clean(d.get("status", "?"), 40),
-        "reason": clean(d.get("reason") or "-", 200),
+        "reason": clean(d.get("reason") or notes.get("service_error") or "-", 200),
         "values": ", ".join(
             f"{k}={in_unit(v, metrics.METRICS[k].unit) if v is not None else 'N/A'}"
             for k, v in d.get("values", {}).items()

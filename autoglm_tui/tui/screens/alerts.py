@@ -36,6 +36,7 @@ from autoglm_tui.alerting.groups import (
 )
 from autoglm_tui.analysis.alerts import Alert, AlertState
 from autoglm_tui.analysis.node_state import NodeState
+from autoglm_tui.paths import tilde
 from autoglm_tui.text import clean
 from autoglm_tui.tui.focus import focus_now
 from autoglm_tui.tui.intents import Intent, OpenGpu, OpenNode, OpenProcess
@@ -118,6 +119,7 @@ class AlertsScreen(StateScreen):
     DEFAULT_CSS = """
     AlertsScreen #alerts-title { height: 1; background: $panel; padding: 0 1; }
     AlertsScreen #alerts-table { height: 1fr; }
+    AlertsScreen #alerts-detail { height: auto; max-height: 5; padding: 0 1; }
     AlertsScreen #alerts-status { height: 1; padding: 0 1; color: $foreground-muted; }
     """
     age_every_s = 1.0  # the Since column moves without new data
@@ -149,6 +151,7 @@ class AlertsScreen(StateScreen):
     def compose_body(self) -> Iterable[Widget]:
         yield Static(id="alerts-title")
         yield LiveTable(COLUMNS, id="alerts-table")
+        yield Static(id="alerts-detail")
         yield Static(id="alerts-status")
 
     @property
@@ -205,15 +208,24 @@ class AlertsScreen(StateScreen):
                     f"{keep}; `autoglm-tui rules list` shows the rules.", style=self._p.muted)
 
     def _paint_status(self) -> None:
-        """The sinks' health, or the flight recording of the highlighted alert (the file to
-        open with `autoglm-tui replay`)."""
-        row = self.selected
-        text = self._status
-        if row is not None and row.flight_recording:
-            text = Text("flight recording: ", style=f"bold {self._p.label}")
-            text.append(clean(row.flight_recording, 400))
-            text.append("  (autoglm-tui replay FILE)", style=self._p.muted)
-        self.query_one("#alerts-status", Static).update(text)
+        """The highlighted alert's whole summary (on a group's header, its worst member's),
+        which a narrow terminal cannot show in the table, and its flight recording (the file
+        to open with `autoglm-tui replay`); below, the sinks' health."""
+        line = self.selected_line
+        row = None if line is None else line.row or line.group.worst
+        detail = Text()
+        if row is not None:
+            if line is not None and line.row is None:
+                detail.append("worst: ", style=self._p.muted)
+            detail.append(clean(row.alert.summary(), 400))
+            if line is not None and line.row is not None and row.flight_recording:
+                detail.append("\nflight recording", style=f"bold {self._p.label}")
+                detail.append(" (open it with autoglm-tui replay):\n", style=self._p.muted)
+                detail.append(clean(tilde(row.flight_recording), 400))
+        box = self.query_one("#alerts-detail", Static)
+        box.display = bool(detail.plain)
+        box.update(detail)
+        self.query_one("#alerts-status", Static).update(self._status)
 
     def _render_row(self, item: object) -> list[Text]:
         line = self._rows.get(item)  # type: ignore[call-overload]
