@@ -194,7 +194,7 @@ class AlertsScreen(StateScreen):
         self._rows = rows
         self.table.show(list(rows), self._render_row,  # only the rows in view are drawn
                         empty=lambda: self._empty_hint(pipeline))
-        self._paint_status()
+        self._paint_detail()
 
     def _empty_hint(self, pipeline: AlertPipeline) -> Text:
         """What the empty table says: that the rules were checked and held nowhere."""
@@ -207,7 +207,7 @@ class AlertsScreen(StateScreen):
                     f"in force hold nowhere. An alert that ends stays here as resolved for "
                     f"{keep}; `autoglm-tui rules list` shows the rules.", style=self._p.muted)
 
-    def _paint_status(self) -> None:
+    def _paint_detail(self) -> None:
         """The highlighted alert's whole summary (on a group's header, its worst member's),
         which a narrow terminal cannot show in the table, and its flight recording (the file
         to open with `autoglm-tui replay`); below, the sinks' health."""
@@ -314,7 +314,7 @@ class AlertsScreen(StateScreen):
 
     def on_live_table_moved(self, event: LiveTable.Moved) -> None:
         event.stop()
-        self._paint_status()
+        self._paint_detail()
 
     def action_jump(self) -> None:
         line = self.selected_line
