@@ -204,6 +204,27 @@ def test_the_default_queue_rule() -> None:
     assert "growing by 12.0 requests a minute over the last 1m" in p.all_events()[1].summary
 
 
+def test_the_default_queue_rule_takes_a_busy_queue_for_noise_and_growth_for_growth() -> None:
+    """A busy queue swinging between 0 and 5 (a new scrape every 5 s) has slopes of a few
+    requests a minute both ways over one minute: it must not page. The same queue climbing by
+    8 a minute pages, as it did without noise."""
+    engine = AlertEngine([r for r in default_rules() if r.name == "queue_growing"])
+    rng = random.Random(11)
+    swings = [rng.randrange(0, 6) for _ in range(360)]  # half an hour of scrapes
+    noise = " ".join(str(v) for v in swings for _ in range(5))
+    p = play("", {("n1", "svc.queue_len", None): noise}, engine=engine)
+    assert [e for e in events(p) if e[1] == "firing"] == []
+    climb = " ".join(str(v + k * 2 // 3) for k, v in enumerate(swings[:60]) for _ in range(5))
+    p = play("", {("n1", "svc.queue_len", None): climb}, engine=AlertEngine(
+        [r for r in default_rules() if r.name == "queue_growing"]))
+    assert [e[1] for e in events(p)][:2] == ["pending", "firing"]
+    # the rule alone, without min_r2, paged on the noise: what min_r2 is for
+    bare = parse_rules('[[rule]]\nname = "q"\nkind = "trend"\nmetric = "svc.queue_len"\n'
+                       'window = "1m"\nthreshold = 1\nfor = "30s"\n')[0]
+    p = play("", {("n1", "svc.queue_len", None): noise}, engine=AlertEngine(bare))
+    assert len([e for e in events(p) if e[1] == "firing"]) >= 2
+
+
 def test_trend_on_a_node_metric_and_per_gpu() -> None:
     rules = """
 [[rule]]
@@ -251,7 +272,14 @@ def test_slope_matches_least_squares_over_a_long_run() -> None:
             want = math.fsum((a - mt) * (b - mv) for a, b in pts) / math.fsum(
                 (a - mt) ** 2 for a, _ in pts)
             assert got == pytest.approx(want, rel=1e-6, abs=1e-6)
+            var_v = math.fsum((b - mv) ** 2 for _, b in pts)
+            var_t = math.fsum((a - mt) ** 2 for a, _ in pts)
+            assert w.r2() == pytest.approx(want * want * var_t / var_v, rel=1e-6)
     assert w.n == len(pts)
+    flat = Slope(10.0)
+    for k in range(12):
+        flat.push(float(k), 7.0)
+    assert flat.slope() == 0.0 and flat.r2() == 0.0  # a level line explains nothing
     assert Slope(10.0).push(1.0, 5.0) is None  # one point: no slope
 
 
@@ -263,6 +291,10 @@ def test_slope_matches_least_squares_over_a_long_run() -> None:
      "missing 'threshold'"),
     ('[[rule]]\nname = "a"\nkind = "trend"\nmetric = "svc.queue_len"\nthreshold = 1\n'
      'window = "0s"\n', 6, "'window': must be above 0"),
+    ('[[rule]]\nname = "a"\nkind = "trend"\nmetric = "svc.queue_len"\nthreshold = 1\n'
+     'min_r2 = 1.5\n', 6, "'min_r2' must be a number from 0 up to (not including) 1"),
+    ('[[rule]]\nname = "a"\nmetric = "gpu.util_pct"\nthreshold = 1\nmin_r2 = 0.5\n', 5,
+     "min_r2"),
     ('[[rule]]\nname = "a"\nmetric = "gpu.util_pct"\nthreshold = 1\nmin_requests = 5\n', 5,
      "'min_requests' applies to service latency and error-rate metrics"),
     ('[[rule]]\nname = "a"\nmetric = "svc.latency_p95_s"\nthreshold = 1\n'

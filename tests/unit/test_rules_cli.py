@@ -106,7 +106,8 @@ def test_service_trend_and_diagnosis_rules_are_checked_and_listed(tmp_path: Path
     assert "trend" in rows["queue_up"] and "slope of svc.queue_len over 2m > 5/min" in \
         rows["queue_up"]
     assert "diagnosis finds cpu_bound or storage_bound" in rows["bottleneck"]
-    assert "slope of svc.queue_len over 1m > 1/min per service" in rows["queue_growing"]
+    assert ("slope of svc.queue_len over 1m > 1/min with R² >= 0.3 per service"
+            in rows["queue_growing"])
 
     bad = tmp_path / "bad.toml"
     bad.write_text(NEW_KINDS.replace('window = "2m"', 'window = "2 minutes"')

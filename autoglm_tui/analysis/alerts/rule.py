@@ -83,6 +83,7 @@ class Rule:
     # Service latency and error-rate figures resting on fewer requests are no data (None:
     # the service tracker's own minimum for quantiles and means, none for the error rate).
     min_requests: int | None = None
+    min_r2: float | None = None  # trend rules: the line must explain this much (R², 0..1)
     findings: tuple[str, ...] = ()  # diagnosis rules: the finding names watched
     enabled: bool = True
     source: str = "<defaults>"

@@ -340,7 +340,8 @@ class Slope:
     is unknown with fewer than 3 points or while the points span less than half the window
     (a trend needs time to show)."""
 
-    __slots__ = ("fresh", "n", "sx", "sxx", "sxy", "sy", "t0", "ts", "v0", "vs", "window_s")
+    __slots__ = ("fresh", "n", "sx", "sxx", "sxy", "sy", "syy", "t0", "ts", "v0", "vs",
+                 "window_s")
 
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
@@ -349,7 +350,7 @@ class Slope:
         self.t0 = 0.0
         self.v0 = 0.0
         self.n = 0
-        self.sx = self.sy = self.sxx = self.sxy = 0.0
+        self.sx = self.sy = self.sxx = self.sxy = self.syy = 0.0
         self.fresh = 0  # points added since the sums were made afresh
 
     def push(self, t: float, v: float) -> float | None:
@@ -368,6 +369,7 @@ class Slope:
         self.sy += y
         self.sxx += x * x
         self.sxy += x * y
+        self.syy += y * y
         horizon = t - self.window_s
         while ts[0] <= horizon:
             x, y = ts.popleft() - self.t0, vs.popleft() - self.v0
@@ -376,6 +378,7 @@ class Slope:
             self.sy -= y
             self.sxx -= x * x
             self.sxy -= x * y
+            self.syy -= y * y
         self.fresh += 1
         if self.fresh > 4 * self.n + 16:
             self._resum()
@@ -391,6 +394,7 @@ class Slope:
         self.sy = math.fsum(ys)
         self.sxx = math.fsum(x * x for x in xs)
         self.sxy = math.fsum(x * y for x, y in zip(xs, ys, strict=True))
+        self.syy = math.fsum(y * y for y in ys)
         self.fresh = 0
 
     def slope(self) -> float | None:
@@ -402,3 +406,16 @@ class Slope:
         if var <= 0:
             return None
         return (self.sxy - self.sx * self.sy / n) / var
+
+    def r2(self) -> float:
+        """How much of the values' movement over the window the line explains (R², 0..1): near
+        0 for noise around a level, near 1 for a steady climb; 0 for a flat series."""
+        n = self.n
+        if n < 3:
+            return 0.0
+        cov = self.sxy - self.sx * self.sy / n
+        var_x = self.sxx - self.sx * self.sx / n
+        var_y = self.syy - self.sy * self.sy / n
+        if var_x <= 0 or var_y <= 1e-12 * max(1.0, self.syy):
+            return 0.0
+        return min(1.0, cov * cov / (var_x * var_y))

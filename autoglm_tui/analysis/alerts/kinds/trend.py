@@ -4,8 +4,10 @@ sliding ``window``, compared per minute (``op`` ``threshold``), like PromQL's ``
 Each target (a node, GPU, process or service, or a node's aggregate) keeps its own points,
 fed from every new sample; the slope is unknown (no data) until the points span half the
 window. A queue that grows by more than one request a minute is ``kind = "trend"``,
-``metric = "svc.queue_len"``, ``threshold = 1``. A process or service that is no longer listed
-ends its alert, as with threshold rules.
+``metric = "svc.queue_len"``, ``threshold = 1``; ``min_r2`` also asks that the line explain
+that much of the values' movement over the window (R²), so noise around a level, whose slope
+over a short window swings both ways, is not taken for growth. A process or service that is
+no longer listed ends its alert, as with threshold rules.
 """
 
 from __future__ import annotations
@@ -25,20 +27,28 @@ DEFAULT_WINDOW_S = 300.0
 
 class TrendKind(RuleKind):
     name = "trend"
-    keys = frozenset({"metric", "op", "threshold", "window", "scope", "agg", "min_requests"})
+    keys = frozenset({"metric", "op", "threshold", "window", "scope", "agg", "min_requests",
+                      "min_r2"})
 
     def parse(self, raw: dict[str, object], checks: Checks, kw: dict[str, Any]) -> None:
         kw["metric"] = fields.metric(raw, checks)
         fields.comparison(raw, checks, kw)
         kw["window_s"] = DEFAULT_WINDOW_S
         fields.window(raw, checks, kw)
+        if "min_r2" in raw:
+            r2 = raw["min_r2"]
+            if isinstance(r2, bool) or not isinstance(r2, int | float) or not 0 <= r2 < 1:
+                checks.bad("min_r2", "'min_r2' must be a number from 0 up to (not including) 1")
+            else:
+                kw["min_r2"] = float(r2)
 
     def describe(self, rule: Rule) -> str:
         if rule.metric is None:
             return "(no condition: switched off)"
         what = rule.metric if not rule.aggregated else f"{rule.agg}({rule.metric})"
+        fit = f" with R² >= {format_number(rule.min_r2)}" if rule.min_r2 else ""
         return (f"slope of {what} over {format_duration(rule.window_s)} {rule.op} "
-                f"{format_number(rule.threshold)}/min")
+                f"{format_number(rule.threshold)}/min{fit}")
 
     def default_summary(self, rule: Rule) -> str:
         if rule.scope == Scope.SERVICE:
@@ -65,6 +75,7 @@ def _trend(engine: EngineCore, c: Compiled, f: Frame) -> None:
     subjects = c.subjects(f)
     per_node, active, match = c.per_node, c.active, c.match
     window_s = c.rule.window_s
+    min_r2 = c.rule.min_r2
     members = off is not None and c.metric_scope is not Scope.GPU
     step = engine.step
     for i in range(len(f)):
@@ -88,7 +99,7 @@ def _trend(engine: EngineCore, c: Compiled, f: Frame) -> None:
             if slope is None:
                 continue
             per_min = 60.0 * slope
-            hold = cmp(per_min, th)
+            hold = cmp(per_min, th) and (not min_r2 or w.r2() >= min_r2)
             if hold or (act and s in act):
                 step(c, node, s, at, (hold, per_min, None))
         if len(wins) > len(subs):
