@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+
+from autoglm_tui.text import wrap_hanging
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -118,8 +121,36 @@ def _list(extra: list[str], user_rules: bool, show_all: bool) -> int:
         name = r.name if r.enabled else f"{r.name} (off)"
         rows.append((name, r.kind, r.severity, duration(r.for_s) if r.for_s else "-",
                      r.describe(with_for=False), where))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    sys.stdout.write(table(rows, width))
     print(f"\n{len(rows) - 1} rules from: " + ", ".join(rs.sources))
     return 0
+
+
+CHECKS = 4  # the column that wraps
+MIN_CHECKS = 24  # narrower than this, each rule is printed as a block instead
+
+
+def table(rows: list[tuple[str, ...]], width: int | None = None) -> str:
+    """`rules list`'s rows (the header first): columns two spaces apart. Wider than `width`
+    (a terminal), the CHECKS column wraps under itself; where even that does not fit, each
+    rule is a block ("NAME  KIND, SEVERITY, for FOR  FROM", then its checks indented). None
+    (a pipe): one line per rule, for grep."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lead = sum(widths[:CHECKS]) + 2 * CHECKS
+    room = widths[CHECKS]
+    out: list[str] = []
+    if width is not None and lead + room + 2 + widths[-1] > width:
+        room = width - lead - 2 - widths[-1]
+        if room < MIN_CHECKS:
+            for name, kind, severity, for_, checks, where in rows[1:]:
+                wait = f", for {for_}" if for_ != "-" else ""
+                out.append(f"{name}  {kind}, {severity}{wait}  {where}")
+                out.extend(wrap_hanging(checks, width, "    ", "    "))
+            return "".join(line.rstrip() + "\n" for line in out)
+    for row in rows:
+        head = "".join(c.ljust(w) + "  " for c, w in zip(row[:CHECKS], widths, strict=False))
+        lines = wrap_hanging(row[CHECKS], room) if len(row[CHECKS]) > room else [row[CHECKS]]
+        out.append(head + lines[0].ljust(room) + "  " + row[-1])
+        out.extend(" " * lead + line for line in lines[1:])
+    return "".join(line.rstrip() + "\n" for line in out)
