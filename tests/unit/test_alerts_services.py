@@ -358,3 +358,14 @@ def test_a_source_with_node_level_service_figures_only_is_watched_per_node() -> 
                                                         ("firing", Target("n1"))]
     assert out[1].summary == ("P95 latency of inference service (all) (?) on n1 is 2.50s "
                               "(> 2s)")
+    # a service down there pages as well, saying the source gives no reason
+    down = AlertEngine([r for r in default_rules() if r.name == "service_down"])
+    paged = []
+    for i in range(12, 50):
+        t = 10.0 + i
+        changes = state.apply(SampleReceived(t, "n1", sample(t, i + 1, gpus=0),
+                                             derived={("svc.up", None): 0.0}))
+        paged += [e for e in down.evaluate(state, t, changes) if e.state is AlertState.FIRING]
+    assert [e.target for e in paged] == [Target("n1")]
+    assert paged[0].summary == ("inference service (all) (?) on n1 is down: reported down, no "
+                                "reason given by the source")

@@ -111,6 +111,8 @@ def render_summary(alert: Alert) -> str:
     if t.service is None and rule.scope is Scope.SERVICE:
         # a node whose source gives only node-level service figures (the Prometheus source)
         fields["service"], fields["kind"] = "(all)", "inference"
+        if fields["reason"] == "-":  # such a source says that a service is down, not why
+            fields["reason"] = "reported down, no reason given by the source"
     default = kind.default_summary(rule)
     try:
         return clean((rule.summary or default).format_map(fields), 400)
