@@ -1,10 +1,18 @@
-"""Standard output that a reader closed early (``autoglm-tui rules list | head -3``)."""
+"""Standard output: its width when it is a terminal, and a reader that closed it early
+(``autoglm-tui rules list | head -3``)."""
 
 from __future__ import annotations
 
 import os
 import select
+import shutil
 import sys
+
+
+def terminal_width() -> int | None:
+    """The terminal's columns when standard output is one; None for a pipe or a file (print
+    one line per item there, for grep)."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 def stdout_reader_gone() -> bool:

@@ -4,7 +4,6 @@ and post-mortems; from live nodes (or this host) or from a recording at a given 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +11,7 @@ from autoglm_tui import format as fmt
 from autoglm_tui.aio import stop_tasks
 from autoglm_tui.cluster.source_args import add_source_args
 from autoglm_tui.commands.arg_types import duration
+from autoglm_tui.stdio import terminal_width
 from autoglm_tui.text import clean, wrap_hanging
 
 if TYPE_CHECKING:
@@ -236,6 +236,6 @@ def run(args: argparse.Namespace) -> int:
                "findings": [f.to_dict() for f in findings]}
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
     else:
-        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        width = terminal_width()
         sys.stdout.write(render(findings, at, covers, width))
     return 0

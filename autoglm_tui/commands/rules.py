@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 
+from autoglm_tui.stdio import terminal_width
 from autoglm_tui.text import wrap_hanging
 
 
@@ -121,7 +121,7 @@ def _list(extra: list[str], user_rules: bool, show_all: bool) -> int:
         name = r.name if r.enabled else f"{r.name} (off)"
         rows.append((name, r.kind, r.severity, duration(r.for_s) if r.for_s else "-",
                      r.describe(with_for=False), where))
-    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    width = terminal_width()
     sys.stdout.write(table(rows, width))
     print(f"\n{len(rows) - 1} rules from: " + ", ".join(rs.sources))
     return 0
@@ -140,17 +140,19 @@ def table(rows: list[tuple[str, ...]], width: int | None = None) -> str:
     lead = sum(widths[:CHECKS]) + 2 * CHECKS
     room = widths[CHECKS]
     out: list[str] = []
+    blocks = False
     if width is not None and lead + room + 2 + widths[-1] > width:
         room = width - lead - 2 - widths[-1]
-        if room < MIN_CHECKS:
-            for name, kind, severity, for_, checks, where in rows[1:]:
-                wait = f", for {for_}" if for_ != "-" else ""
-                out.append(f"{name}  {kind}, {severity}{wait}  {where}")
-                out.extend(wrap_hanging(checks, width, "    ", "    "))
-            return "".join(line.rstrip() + "\n" for line in out)
-    for row in rows:
-        head = "".join(c.ljust(w) + "  " for c, w in zip(row[:CHECKS], widths, strict=False))
-        lines = wrap_hanging(row[CHECKS], room) if len(row[CHECKS]) > room else [row[CHECKS]]
-        out.append(head + lines[0].ljust(room) + "  " + row[-1])
-        out.extend(" " * lead + line for line in lines[1:])
+        blocks = room < MIN_CHECKS
+    if blocks:
+        for name, kind, severity, for_, checks, where in rows[1:]:
+            wait = f", for {for_}" if for_ != "-" else ""
+            out.append(f"{name}  {kind}, {severity}{wait}  {where}")
+            out.extend(wrap_hanging(checks, width, "    ", "    "))
+    else:
+        for row in rows:
+            head = "".join(c.ljust(w) + "  " for c, w in zip(row[:CHECKS], widths, strict=False))
+            lines = wrap_hanging(row[CHECKS], room) if len(row[CHECKS]) > room else [row[CHECKS]]
+            out.append(head + lines[0].ljust(room) + "  " + row[-1])
+            out.extend(" " * lead + line for line in lines[1:])
     return "".join(line.rstrip() + "\n" for line in out)

@@ -20,11 +20,16 @@ SMALL = (80, 24)
 BIG = (160, 50)
 
 
-async def open_evidence(pilot) -> None:  # type: ignore[no-untyped-def]
-    """The Diagnosis screen (`d`) with the worst finding's evidence full height (Enter)."""
+async def open_diagnosis(pilot) -> None:  # type: ignore[no-untyped-def]
+    """The Diagnosis screen (`d`), once the app has settled."""
     await settle(pilot)
     await pilot.press("d")
     await settle(pilot)
+
+
+async def open_evidence(pilot) -> None:  # type: ignore[no-untyped-def]
+    """The Diagnosis screen with the worst finding's evidence full height (Enter)."""
+    await open_diagnosis(pilot)
     await pilot.press("enter")
     await settle(pilot)
 
@@ -33,9 +38,7 @@ async def test_d_lists_the_fleets_findings_worst_first_at_80x24() -> None:
     with utc():
         app = replay_mixed()
         async with app.run_test(size=SMALL) as pilot:
-            await settle(pilot)
-            await pilot.press("d")
-            await settle(pilot)
+            await open_diagnosis(pilot)
             assert isinstance(app.screen, DiagnosisScreen)
             text = screen_text(app)
             lines = text.splitlines()

@@ -24,6 +24,8 @@ from autoglm_tui.text import clean
 if TYPE_CHECKING:
     from autoglm_tui.analysis.alerts.model import Alert
 
+SERVICE_UP = "svc.up"  # the one service figure whose {reason} says why it is down
+
 # Fields a summary template may use, e.g. "GPU {gpu} on {node} at {value:.0f}%".
 TEMPLATE_FIELDS = frozenset(
     {
@@ -111,8 +113,8 @@ def render_summary(alert: Alert) -> str:
     if t.service is None and rule.scope is Scope.SERVICE:
         # a node whose source gives only node-level service figures (the Prometheus source)
         fields["service"], fields["kind"] = "(all)", "inference"
-        if fields["reason"] == "-":  # such a source says that a service is down, not why
-            fields["reason"] = "reported down, no reason given by the source"
+        if rule.metric == SERVICE_UP and fields["reason"] == "-":
+            fields["reason"] = "reported down, no reason given by the source"  # not why
     default = kind.default_summary(rule)
     try:
         return clean((rule.summary or default).format_map(fields), 400)

@@ -43,7 +43,7 @@ from autoglm_tui.tui.intents import Intent, OpenGpu, OpenNode, OpenProcess
 from autoglm_tui.tui.render import Palette
 from autoglm_tui.tui.screens.base import StateScreen
 from autoglm_tui.tui.widgets.alerts_pane import SEVERITY_MARK, STATE_LABEL, state_style
-from autoglm_tui.tui.widgets.live_table import Column, LiveTable
+from autoglm_tui.tui.widgets.live_table import Column, LiveTable, same
 
 if TYPE_CHECKING:
     from autoglm_tui.alerting.pipeline import AlertPipeline, AlertRow
@@ -141,6 +141,7 @@ class AlertsScreen(StateScreen):
         self._rows: dict[AlertItem, Line] = {}
         self.toggled: set[str] = set()  # group keys opened or closed against the default
         self._status = Text()
+        self._detail: Text | None = None  # what the detail lines show (None: not yet)
         self._now = 0.0
         self._p = Palette()
 
@@ -222,9 +223,11 @@ class AlertsScreen(StateScreen):
                 detail.append("\nflight recording", style=f"bold {self._p.label}")
                 detail.append(" (open it with autoglm-tui replay):\n", style=self._p.muted)
                 detail.append(clean(tilde(row.flight_recording), 400))
-        box = self.query_one("#alerts-detail", Static)
-        box.display = bool(detail.plain)
-        box.update(detail)
+        if self._detail is None or not same(detail, self._detail):  # else nothing to lay out
+            self._detail = detail
+            box = self.query_one("#alerts-detail", Static)
+            box.display = bool(detail.plain)
+            box.update(detail)
         self.query_one("#alerts-status", Static).update(self._status)
 
     def _render_row(self, item: object) -> list[Text]:
