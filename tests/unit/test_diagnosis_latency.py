@@ -240,3 +240,37 @@ def test_quoted_steps() -> None:
     assert quoted_step(cpu, 0.01) == (0.1, "+0.1% CPU")  # the smallest step
     assert quoted_step(FACTORS["await"], 3.0) == (2.0, "+2 ms disk await")
     assert quoted_step(queue, 0.4) == (1.0, "+1 queued request")  # whole requests only
+
+
+def busy_cpu(s: float) -> float:
+    """A host made busy for 40 s of every 75 (as the real-server test does), then quiet."""
+    return 95.0 if s % 75.0 >= 35.0 else 10.0
+
+
+def test_a_drift_beside_a_real_factor_is_left_out_not_named() -> None:
+    """Memory creeping up by 1.3 points through the window matches any other drift; beside a
+    CPU that rises and falls, the time per token is said to follow the CPU only (it named
+    "+1% memory -> +5 ms" second before), and the evidence says why memory is left out."""
+    sid = "llamacpp:8080"
+    itl = ("svc.itl_avg_s", sid)
+    series = {(M.CPU, None): noisy(busy_cpu, 3.0, 21),
+              (M.MEM, None): noisy(lambda s: 40.0 + 1.3 * s / 150.0, 0.05, 22),
+              itl: noisy(served(lambda s: 0.02 + 0.0002 * busy_cpu(s), 20), 0.002, 23)}
+    node = make_node(series, 150)
+    node.service_tracker.views = {sid: ServiceView(sid, "llamacpp", "http://127.0.0.1:8080",
+                                                   True, None, pid=4242, gpus=())}
+    (f,) = [f for f in run(node) if f.name == "latency_factors"]
+    assert f.verdict.startswith(f"{sid} time per token follows CPU:"), f.verdict
+    assert [e["factor"] for e in f.data["effects"]] == ["cpu"], f.verdict
+    assert f.data["dropped"]["mem"] == "drifted steadily: it would match any other drift"
+    assert any("memory (drifted steadily" in e.text for e in f.evidence), f.evidence
+
+
+def test_when_every_input_drifts_the_drift_is_still_said() -> None:
+    """A queue and a P95 that both climb all window: nothing else moved, so the finding is
+    made (a regression shows what moves together, which it says)."""
+    series = {(M.SVC_QUEUE, None): noisy(lambda s: 2.0 + 10.0 * s / 600.0, 0.3, 31),
+              P95: noisy(lambda s: 0.3 + 0.05 * s / 60.0, 0.01, 32)}
+    (f,) = [f for f in run(make_node(series, 600)) if f.name == "latency_factors"]
+    assert f.verdict.startswith("latency follows queue"), f.verdict
+    assert "queue" not in f.data["dropped"]

@@ -19,6 +19,10 @@ class LatencyConfig:
     flat_abs_s: float = 0.005  # ... or below 5 ms
     flat_abs_token_s: float = 0.0005  # ... or, for time per token, below 0.5 ms
     collinear_r: float = 0.95  # of two inputs this correlated, the weaker one is dropped
+    # An input this correlated with time is a steady drift through the window (memory creeping
+    # up): it matches any other drift, so beside an input that moves for its own reasons it is
+    # left out rather than named
+    drift_r: float = 0.95
     alpha: float = 0.01  # ridge penalty per point, on standardised inputs
     min_coverage: float = 0.8  # an input must be known at this share of the latency points
     # A service's latency figures cover the last minute (the monitor's --service-window): the

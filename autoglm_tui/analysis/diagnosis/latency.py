@@ -7,10 +7,13 @@ memory (mean of its GPUs), KV cache, queue length, disk await and network util, 
 where all of them are known: as sampled, and averaged over the trailing minute the latency
 figure covers (its effect shows there, with a lag), the better fit said. Inputs are
 standardised; flat inputs are dropped, and of two inputs that move together (|r| >= 0.95) only
-the one closer to the latency is kept; a ridge penalty shares the weight of the rest, so
-collinear inputs never get huge opposite coefficients. The result is said in the units people
-think in ("+10% CPU -> +18 ms P95; R^2 0.81, 840 points"), strongest first, and nothing is said
-when the points are too few, the latency is flat, or the fit explains too little.
+the one closer to the latency is kept; an input that only drifts steadily through the window
+(|r| with time >= 0.95) is left out when another input moves for its own reasons, since a drift
+matches any other drift (memory creeping up beside a CPU-bound server); a ridge penalty shares
+the weight of the rest, so collinear inputs never get huge opposite coefficients. The result is
+said in the units people think in ("+10% CPU -> +18 ms P95; R^2 0.81, 840 points"), strongest
+first, and nothing is said when the points are too few, the latency is flat, or the fit explains
+too little.
 """
 
 from __future__ import annotations
@@ -132,11 +135,11 @@ def fit_either(y: list[float], times: list[float], xs: dict[str, list[float]],
     window, so a resource's effect shows there, with a lag, rather than at the same instant;
     a source whose figures are instantaneous fits better as sampled); True when the averaged
     ones won."""
-    reg = regress(y, xs, cfg, metric)
+    reg = regress(y, xs, cfg, metric, times)
     if cfg.smooth_s <= 0:
         return reg, False
     alt = regress(y, {k: trailing_mean(times, row, cfg.smooth_s) for k, row in xs.items()},
-                  cfg, metric)
+                  cfg, metric, times)
     if alt is not None and (reg is None or alt.r2 > reg.r2):
         return alt, True
     return reg, False
@@ -188,9 +191,11 @@ def quoted_step(factor: Factor, moved: float) -> tuple[float, str]:
 
 
 def regress(y: list[float], xs: dict[str, list[float]], cfg: LatencyConfig,
-            latency_metric: str = "svc.latency_p95_s") -> Regression | None:
+            latency_metric: str = "svc.latency_p95_s",
+            times: list[float] | None = None) -> Regression | None:
     """The regression of `y` on `xs` (aligned lists with NaN gaps), or None when it should say
-    nothing."""
+    nothing. With `times` (the points' times), inputs that only drift are told apart
+    (:func:`drop_drifts`)."""
     dropped: dict[str, str] = {}
     ny = sum(1 for v in y if v == v)
     usable = {}
@@ -218,6 +223,8 @@ def regress(y: list[float], xs: dict[str, list[float]], cfg: LatencyConfig,
             dropped[name] = "flat"
             continue
         cols[name] = col
+    if times is not None:
+        drop_drifts(cols, [times[i] for i in idx], cfg.drift_r, dropped)
     ry = {name: pearson(col, yy) for name, col in cols.items()}
     kept: list[str] = []
     for name in sorted(cols, key=lambda n: -abs(ry[n])):
@@ -241,6 +248,24 @@ def regress(y: list[float], xs: dict[str, list[float]], cfg: LatencyConfig,
     effects.sort(key=lambda e: -abs(e[1]))
     return Regression(latency_metric, fit.n, fit.r2, effects, dropped, m,
                       {k: steps[k][1] for k, _, _ in effects})
+
+
+DRIFT = "drifted steadily: it would match any other drift"
+
+
+def drop_drifts(cols: dict[str, list[float]], times: list[float], drift_r: float,
+                dropped: dict[str, str]) -> None:
+    """Leave out of `cols` the inputs that drift steadily with time (|r| >= `drift_r`) when
+    another input does not: two drifts match whatever their causes (memory creeping up beside a
+    server slowed by its CPU would be named with it), while an input that rises and falls on its
+    own is evidence. Where every input drifts, they are all kept (the finding says a regression
+    shows what moves together)."""
+    drifts = [name for name, col in cols.items() if abs(pearson(col, times)) >= drift_r]
+    if len(drifts) == len(cols):
+        return
+    for name in drifts:
+        del cols[name]
+        dropped[name] = DRIFT
 
 
 def describe(reg: Regression) -> str:
