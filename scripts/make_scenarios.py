@@ -435,6 +435,25 @@ def scenarios() -> list[Scenario]:
             r, util=62.0, latency=0.4 + 0.1 * round(queue_wave(s)), queue=queue_wave(s)))],
         "latency_factors", top_subject={"node": "llm-q-0"}))
 
+    # ---- a latency that went up and stayed up (at minute 7 of 10)
+    def export_job(s: float, r: random.Random) -> Figures:
+        """A server on the host CPU's spare room, until a batch export takes it at minute 7."""
+        taken = late(s, 420.0)
+        f = serving(r, util=60.0, latency=0.65 if taken else 0.3,
+                    cpu=jitter(r, 93.0 if taken else 38.0, 0.03))
+        if taken:
+            f.procs.append(Proc(4700, "export-batch", 640.0, 2 * GIB))
+        return f
+
+    add(Scenario("latency_rise_with_cpu", "P95 doubles at minute 7, when a batch job takes the "
+                 "host CPU", [NodeSpec("llm-r-0", export_job)],
+        "latency_rise", top_subject={"node": "llm-r-0"}))
+    add(Scenario("latency_rise_unexplained", "P95 doubles at minute 7 and nothing on the node "
+                 "changes (longer prompts)", [
+        NodeSpec("llm-u-0", lambda s, r: serving(
+            r, util=60.0, latency=0.7 if late(s, 420.0) else 0.35))],
+        "latency_rise", top_subject={"node": "llm-u-0"}))
+
     # ---- mixed cases: the worst comes first, the rest is still named
     add(Scenario("mixed_leak_and_straggler", "a leak about to run out of memory, and a "
                  "straggler GPU elsewhere", [

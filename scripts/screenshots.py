@@ -7,9 +7,10 @@ The local view: the demo recording (four H100s, GPU 2 lost, GPU 3 without power 
 readings, a dozen processes, one with a hostile command line, alerts firing). The cluster view:
 12 synthetic nodes x 8 GPUs with five minutes of history and alert rules that fire on it; the
 same fleet in trouble (a FAILED node, a lost agent, a LEFT node, GPU health faults, an alert log
-on a full disk). Diagnosis and replay: `autoglm-tui replay` of two recordings of the diagnosis
-corpus (tests/scenarios/: a GPU memory leak and a straggling GPU; a leak alone), paused near the
-end. The clock and the time zone are fixed, so the files change only when the UI does.
+on a full disk). Diagnosis and replay: `autoglm-tui replay` of three recordings of the diagnosis
+corpus (tests/scenarios/: a GPU memory leak and a straggling GPU; a leak alone; a latency that
+rose when a batch job took the CPU, its finding opened), paused near the end. The clock and the
+time zone are fixed, so the files change only when the UI does.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ SHOTS: dict[str, tuple[str, tuple[int, int]]] = {
     "cluster-alerts-160x44": ("cluster-alerts", (160, 44)),
     "diagnosis-120x40": ("replay-diagnosis", (120, 40)),
     "diagnosis-80x24": ("replay-diagnosis", (80, 24)),
+    "diagnosis-rise-80x24": ("replay-rise", (80, 24)),
     "replay-120x40": ("replay-cluster", (120, 40)),
     "replay-80x24": ("replay-node", (80, 24)),
     "local-services-120x40": ("local-services", (120, 40)),

@@ -23,7 +23,7 @@ findings (each with a severity, its subject, a one-line verdict, the evidence an
 it comes from, and what to do next):
   memory_bound, compute_bound, cpu_bound, transfer_bound, storage_bound, network_saturation,
   write_amplification, clock_throttled, straggler_gpu, straggler_node, scale_out, scale_in,
-  gpu_memory_leak, host_memory_leak, orphan_gpu_memory, latency_factors
+  gpu_memory_leak, host_memory_leak, orphan_gpu_memory, latency_factors, latency_rise
   (the README says what each one means and what it cannot tell)
 
 examples:

@@ -80,10 +80,11 @@ def test_a_recording_given_as_the_argument_and_what_no_finding_rests_on() -> Non
     assert early.returncode == 0, early.stderr
     assert "(2 nodes, 1m00s of data)" in early.stdout
     assert ("too short to rule everything out: bottlenecks need 2m00s of data, memory leaks "
-            "5m00s") in early.stdout
+            "5m00s, latency rises 6m00s") in early.stdout
     doc = json.loads(diagnose(path, "--at", "+1m", "--json").stdout)
     assert doc["coverage"] == {"nodes": 2, "data_s": 60.0,
-                               "too_short_for": {"bottlenecks": 120.0, "memory_leaks": 300.0}}
+                               "too_short_for": {"bottlenecks": 120.0, "memory_leaks": 300.0,
+                                                 "latency_rises": 360.0}}
     assert json.loads(diagnose(path, "--json").stdout)["coverage"]["too_short_for"] == {}
     two = diagnose(path, "--replay", str(CORPUS / "cpu_bound.jsonl.gz"))
     assert two.returncode == 2 and "two recordings given" in two.stderr

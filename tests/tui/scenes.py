@@ -226,6 +226,11 @@ def replay_mixed() -> MonitorApp:
     return replay_app("mixed_leak_and_straggler")
 
 
+def replay_rise() -> MonitorApp:
+    """One serving node whose P95 doubled when a batch job took the host CPU."""
+    return replay_app("latency_rise_with_cpu")
+
+
 def replay_leak() -> MonitorApp:
     """One node whose serving process leaks GPU memory: the local view."""
     return replay_app("gpu_memory_leak")
@@ -274,6 +279,7 @@ SCENES: dict[str, Scene] = {
     "replay-diagnosis": Scene(replay_mixed, keys("d")),
     "replay-evidence": Scene(replay_mixed, keys("d", "enter")),
     "replay-node": Scene(replay_leak),
+    "replay-rise": Scene(replay_rise, keys("d", "enter")),
     "local-services": Scene(lambda: local_app(services=True)),
     "local-service": Scene(lambda: local_app(services=True), keys("S", "enter")),
     "cluster-service-node": Scene(cluster_app, keys("down", "down", "down", "enter")),
@@ -292,7 +298,7 @@ SNAPSHOTS = ("local", "cluster-node", "cluster-gpu", "cluster", "cluster-gpus", 
              "cluster-help", "local-services", "local-service", "cluster-service-node",
              "cluster-service", "cluster-services", "members", "members-failed",
              "members-forget", "health-gpu", "health-gpus", "sink-full", "replay-cluster",
-             "replay-diagnosis", "replay-evidence", "replay-node")
+             "replay-diagnosis", "replay-evidence", "replay-node", "replay-rise")
 SNAPSHOT_SIZES = ((80, 24), (160, 50))
 
 

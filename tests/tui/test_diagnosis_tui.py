@@ -205,8 +205,9 @@ async def diagnosis_text(app) -> str:  # type: ignore[no-untyped-def]
 
 
 async def test_no_finding_from_a_minute_of_data_says_what_it_could_not_check_yet() -> None:
-    """A minute into a recording, no finding is not a clean bill: the bottleneck and leak
-    checks need more data than that, and the screen says so (as `diagnose` does)."""
+    """A minute into a recording, no finding is not a clean bill: the bottleneck, leak and
+    latency-rise checks need more data than that, and the screen says so (as `diagnose`
+    does)."""
     rec = Recording.open(SCENARIOS / "healthy_inference.jsonl.gz")
     with utc():
         text = await diagnosis_text(replay_app("healthy_inference",
@@ -214,7 +215,7 @@ async def test_no_finding_from_a_minute_of_data_says_what_it_could_not_check_yet
     assert "Diagnosis fleet 0 findings" in text
     assert "No findings (3 nodes, 1m" in text
     assert ("Too short to rule everything out: bottlenecks need 2m00s of data, memory "
-            "leaks 5m00s.") in text
+            "leaks 5m00s, latency rises 6m00s.") in text
 
 
 async def test_a_replay_that_read_only_its_warmup_says_how_to_read_more() -> None:

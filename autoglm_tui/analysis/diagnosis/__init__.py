@@ -14,6 +14,7 @@ from autoglm_tui.analysis.diagnosis import (  # noqa: F401  (registration, in re
     latency,
     leaks,
     orphan,
+    rise,
     scaling,
     serving,
     stragglers,

@@ -32,6 +32,29 @@ class LatencyConfig:
 
 
 @dataclass(frozen=True)
+class RiseConfig:
+    """(a) A latency that went up and stayed up, and what changed at that moment."""
+
+    window_s: float = 900.0
+    period_s: float = 30.0
+    after_s: float = 60.0  # the rise has lasted this long (a burst is not a rise)
+    before_s: float = 300.0  # ... with this much history before it to compare with
+    min_points: int = 60  # known latency points in the window
+    ratio: float = 1.5  # the median after is this many times the median before, or more
+    min_rise_s: float = 0.01  # ... and higher by this much (end to end, first token)
+    min_rise_token_s: float = 0.001  # ... (time per token)
+    shift_z: float = 3.0  # a resource moved this many spreads of its level before
+    # A service's latency figures cover its last minute (the monitor's --service-window) and
+    # count requests when they finish, so the figure crosses midway up to about 70 s after
+    # its cause (47-64 s measured on llama.cpp): a resource's "before" ends this far ahead of
+    # the onset, and its "after" starts `guard_s` past it
+    lead_s: float = 90.0
+    guard_s: float = 15.0
+    min_side_points: int = 6  # a resource needs this many values on each side of the onset
+    proc_cpu_rise: float = 20.0  # a process named as what took the CPU gained this (% of a core)
+
+
+@dataclass(frozen=True)
 class BottleneckConfig:
     """(b) Batch-inference bottlenecks; a condition must hold at `coverage` of the window."""
 
@@ -94,6 +117,7 @@ class LeakConfig:
 @dataclass(frozen=True)
 class DiagnosisConfig:
     latency: LatencyConfig = field(default_factory=LatencyConfig)
+    rise: RiseConfig = field(default_factory=RiseConfig)
     bottleneck: BottleneckConfig = field(default_factory=BottleneckConfig)
     scaling: ScalingConfig = field(default_factory=ScalingConfig)
     leak: LeakConfig = field(default_factory=LeakConfig)

@@ -33,7 +33,8 @@ class Coverage:
         return f"{n} node{'' if n == 1 else 's'}, {fmt.duration(self.data_s)} of data"
 
     def too_short(self) -> str | None:
-        """'bottlenecks need 2m00s of data, memory leaks 5m00s' (None: every check could run)."""
+        """'bottlenecks need 2m00s of data, memory leaks 5m00s, latency rises 6m00s' (None:
+        every check could run)."""
         short = [(name.replace("_", " "), fmt.duration(need))
                  for name, need in self.too_short_for.items()]
         if not short:
@@ -44,7 +45,8 @@ class Coverage:
 
 def coverage(nodes: int, data_s: float, config: DiagnosisConfig) -> Coverage:
     """The Coverage of a diagnosis of `nodes` nodes over `data_s` seconds of data."""
-    needs = {"bottlenecks": config.bottleneck.window_s, "memory_leaks": config.leak.min_span_s}
+    needs = {"bottlenecks": config.bottleneck.window_s, "memory_leaks": config.leak.min_span_s,
+             "latency_rises": config.rise.before_s + config.rise.after_s}
     return Coverage(nodes, max(0.0, data_s),
                     {name: need for name, need in needs.items() if data_s < need})
 

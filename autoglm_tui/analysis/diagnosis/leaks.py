@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from statistics import median
 
 from autoglm_tui.analysis.diagnosis import names as M
 from autoglm_tui.analysis.diagnosis.config import DiagnosisConfig
 from autoglm_tui.analysis.diagnosis.model import Evidence, Finding, Severity, Subject
 from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context, register
-from autoglm_tui.analysis.diagnosis.stats import ends, pairs, quarter_medians, since_time, theil_sen
+from autoglm_tui.analysis.diagnosis.stats import (
+    ends,
+    pairs,
+    quarter_medians,
+    running_median,
+    since_time,
+    theil_sen,
+)
 from autoglm_tui.analysis.diagnosis.words import bytes_ev, eta_words, window_words
 from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.format import bytes_
@@ -50,8 +56,7 @@ def drawdown(vs: list[float]) -> float:
     """The largest drop below an earlier high (memory given back), on a running median of five
     so one wild reading is not a drop."""
     high, worst = -math.inf, 0.0
-    smooth = [median(vs[max(0, i - 2): i + 3]) for i in range(len(vs))]
-    for v in smooth:
+    for v in running_median(vs):
         high = max(high, v)
         worst = max(worst, high - v)
     return worst

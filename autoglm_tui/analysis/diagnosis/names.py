@@ -56,6 +56,7 @@ THROTTLE_BITS = {  # the reasons that hold clocks down for power or heat
 # processes
 PROC_GPU_MEM = "proc.gpu_mem_bytes"
 PROC_RSS = "proc.rss_bytes"
+PROC_CPU = "proc.cpu_pct"
 
 # services (derived svc.* values)
 # The latency a service's diagnosis follows: the first of these the service reports. End to end

@@ -176,6 +176,46 @@ def stdev(values: Sequence[float]) -> float:
     return math.sqrt(math.fsum((v - m) ** 2 for v in k) / len(k))
 
 
+def running_median(values: Sequence[float], half: int = 2) -> list[float]:
+    """Each value's median with its `half` neighbours either side (five by default), so one
+    wild reading does not count as a level."""
+    return [median(values[max(0, i - half): i + half + 1]) for i in range(len(values))]
+
+
+def durations(ts: Sequence[float]) -> list[float]:
+    """The time each point of `ts` (ascending) stands for: half the gap to each neighbour
+    (history is coarser further back, so its points are not equally long)."""
+    n = len(ts)
+    if n < 2:
+        return [1.0] * n
+    out = [(ts[1] - ts[0]) / 2.0]
+    out += [(ts[i + 1] - ts[i - 1]) / 2.0 for i in range(1, n - 1)]
+    out.append((ts[-1] - ts[-2]) / 2.0)
+    return [w if w > 0 else 1e-9 for w in out]
+
+
+def weighted_quantile(values: Sequence[float], weights: Sequence[float], q: float) -> float:
+    """The `q` quantile (0 to 1) of a non-empty `values`, each counted for its weight (the
+    first value whose cumulative weight reaches `q` of the total)."""
+    pairs_ = sorted(zip(values, weights, strict=True))
+    total = math.fsum(w for _, w in pairs_)
+    acc = 0.0
+    for v, w in pairs_:
+        acc += w
+        if acc >= q * total:
+            return v
+    return pairs_[-1][0]
+
+
+MAD_TO_SD = 1.4826  # a normal distribution's standard deviation per median absolute deviation
+
+
+def robust_spread(values: Sequence[float], weights: Sequence[float], centre: float) -> float:
+    """The standard deviation a normal distribution with the values' (weighted) median
+    absolute deviation from `centre` would have (one wild reading barely moves it)."""
+    return MAD_TO_SD * weighted_quantile([abs(v - centre) for v in values], weights, 0.5)
+
+
 def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
     """Pearson's r of two equally long, gap-free sequences (0 when either is flat)."""
     n = len(xs)

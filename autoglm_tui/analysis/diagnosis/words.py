@@ -48,8 +48,11 @@ def eta_words(seconds: float | None) -> str:
 
 def latency_words(seconds: float) -> str:
     """A latency delta: '+18 ms', '-1.2 s'."""
-    sign = "+" if seconds >= 0 else "-"
-    a = abs(seconds)
-    if a < 1.0:
-        return f"{sign}{a * 1000:.0f} ms" if a >= 0.001 else f"{sign}{a * 1000:.1f} ms"
-    return f"{sign}{a:.2f} s"
+    return ("+" if seconds >= 0 else "-") + seconds_words(abs(seconds))
+
+
+def seconds_words(seconds: float) -> str:
+    """A latency: '18 ms', '0.8 ms', '1.20 s'."""
+    if seconds < 1.0:
+        return f"{seconds * 1000:.0f} ms" if seconds >= 0.001 else f"{seconds * 1000:.1f} ms"
+    return f"{seconds:.2f} s"
