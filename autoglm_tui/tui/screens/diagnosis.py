@@ -173,7 +173,8 @@ class DiagnosisScreen(StateScreen):
         text.append(f"No findings ({covers.what()}): nothing the diagnosis can name is wrong "
                     "here. It looks for bottlenecks (CPU, PCIe, memory, compute, storage, "
                     "network), throttled clocks, stragglers, memory leaks, memory held by no "
-                    "process, latency that follows a resource, and scaling advice.")
+                    "process, latency that follows a resource or rose and stayed up, and "
+                    "scaling advice.")
         short = covers.too_short()
         if short:
             text.append("\n\nToo short to rule everything out: ", style=f"bold {p.warning}")
