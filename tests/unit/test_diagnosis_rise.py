@@ -96,6 +96,9 @@ def test_a_burst_is_not_a_rise() -> None:
 def test_a_rise_needs_history_before_it_and_a_large_enough_change() -> None:
     # two minutes of history before the rise: too little to know the level
     assert rises({P95: noisy(step(0.2, 0.45, 120), 0.01, 8)}, 400) == []
+    # a mean latency of 0 (no requests) before: load starting, not a rise ("infx", and no
+    # valid JSON, before)
+    assert rises({P95: step(0.0, 0.3, 600)}, 900) == []
     # 1.4x: under the 1.5x asked for
     assert rises({P95: noisy(step(0.2, 0.28, 600), 0.005, 9)}, 900) == []
     # a time per token from 0.6 to 1.2 ms doubles, but by less than the 1 ms that matters

@@ -109,8 +109,8 @@ def find_rise(ts: list[float], ys: list[float], cfg: RiseConfig, min_rise: float
     cut = bisect_right(ts, end - cfg.after_s)
     level = weighted_quantile(ys[:cut], ws[:cut], 0.5)
     now = weighted_quantile(ys[cut:], ws[cut:], 0.5)
-    if now < cfg.ratio * level or now - level < min_rise:
-        return None
+    if level <= 0 or now < cfg.ratio * level or now - level < min_rise:
+        return None  # (a latency of 0 before is no requests: load starting, not a rise)
     mid = (level + now) / 2.0
     smooth = running_median(ys)
     k = len(ys)
@@ -123,7 +123,8 @@ def find_rise(ts: list[float], ys: list[float], cfg: RiseConfig, min_rise: float
         return None
     b = weighted_quantile(ys[:k], ws[:k], 0.5)
     a = weighted_quantile(ys[k:], ws[k:], 0.5)
-    if a < cfg.ratio * b or a - b < min_rise or a <= weighted_quantile(ys[:k], ws[:k], 0.9):
+    if (b <= 0 or a < cfg.ratio * b or a - b < min_rise
+            or a <= weighted_quantile(ys[:k], ws[:k], 0.9)):
         return None
     return Rise(onset, b, a, end - onset)
 
