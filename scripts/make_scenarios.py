@@ -91,6 +91,7 @@ class Service:
     running: float = 16.0
     queue: float = 2.0
     error_rate: float = 0.0  # share of finished requests
+    prompt_tokens_per_s: float | None = None  # None: the server reports no prompt tokens
 
 
 @dataclass
@@ -166,6 +167,7 @@ class Counters:
     tokens: float = 0.0
     requests: float = 0.0
     errors: float = 0.0
+    prompt: float = 0.0
     p95: float | None = None  # the latency bucket bound in use
     p95_n: int = 0  # ticks under it
     self_cpu: float = 0.0
@@ -184,6 +186,8 @@ def service_sample(svc: Service | None, c: Counters, t: float, dt: float) -> Ser
     c.tokens += svc.tokens_per_s * dt
     c.requests += svc.requests_per_s * dt
     c.errors += svc.requests_per_s * svc.error_rate * dt
+    if svc.prompt_tokens_per_s is not None:
+        c.prompt += svc.prompt_tokens_per_s * dt
     p95 = round(svc.latency_p95_s, 4)
     if p95 != c.p95:
         c.p95, c.p95_n = p95, 0
@@ -194,6 +198,7 @@ def service_sample(svc: Service | None, c: Counters, t: float, dt: float) -> Ser
                          running=float(round(svc.running)), waiting=float(round(svc.queue)),
                          generation_tokens=c.tokens, requests_finished=c.requests,
                          requests_error=c.errors,
+                         prompt_tokens=None if svc.prompt_tokens_per_s is None else c.prompt,
                          e2e=Histogram((p95,), (95.0 * n, 100.0 * n), 0.9 * p95 * 100.0 * n))
 
 
@@ -448,8 +453,24 @@ def scenarios() -> list[Scenario]:
     add(Scenario("latency_rise_with_cpu", "P95 doubles at minute 7, when a batch job takes the "
                  "host CPU", [NodeSpec("llm-r-0", export_job)],
         "latency_rise", top_subject={"node": "llm-r-0"}))
+    def more_requests(s: float, r: random.Random) -> Figures:
+        """Twice the requests from minute 7 (as long as before); the GPUs busier with them,
+        still under the scaling target (the replica is too small for the latency, not yet for
+        the HPA rule)."""
+        more = 2.0 if late(s, 420.0) else 1.0
+        f = serving(r, util=66.0 if more > 1 else 35.0, latency=0.7 if more > 1 else 0.33,
+                    tokens=3000.0 * more)
+        assert f.service is not None
+        f.service.requests_per_s = jitter(r, 20.0 * more, 0.03)
+        f.service.prompt_tokens_per_s = jitter(r, 8000.0 * more, 0.03)
+        f.service.running = jitter(r, 16.0 * more, 0.1)
+        return f
+
+    add(Scenario("latency_rise_with_load", "P95 doubles at minute 7, when twice the requests "
+                 "arrive", [NodeSpec("llm-w-0", more_requests)],
+        "latency_rise", must_not=["scale_out"], top_subject={"node": "llm-w-0"}))
     add(Scenario("latency_rise_unexplained", "P95 doubles at minute 7 and nothing on the node "
-                 "changes (longer prompts)", [
+                 "or in its load changes", [
         NodeSpec("llm-u-0", lambda s, r: serving(
             r, util=60.0, latency=0.7 if late(s, 420.0) else 0.35))],
         "latency_rise", top_subject={"node": "llm-u-0"}))

@@ -8,7 +8,7 @@ import pytest
 
 from tests.integration.discovery_helpers import AgentPool
 from tests.integration.etcd_fixture import etcd_server
-from tests.integration.llama_fixture import llama
+from tests.integration.llama_fixture import llama, llama4
 
 
 @pytest.fixture
@@ -21,4 +21,4 @@ def agents() -> Iterator[AgentPool]:
         pool.close()
 
 
-__all__ = ["agents", "etcd_server", "llama"]
+__all__ = ["agents", "etcd_server", "llama", "llama4"]

@@ -138,8 +138,18 @@ class LoadGenerator:
 def llama() -> Iterator[LlamaServer]:
     """A llama-server with two slots and one thread, ready; stopped by PID after the test.
     (Test modules import it: ``from tests.integration.llama_fixture import llama``.)"""
+    yield from running_llama(slots=2)
+
+
+@pytest.fixture
+def llama4() -> Iterator[LlamaServer]:
+    """`llama` with four slots (four requests decoded at once)."""
+    yield from running_llama(slots=4)
+
+
+def running_llama(slots: int) -> Iterator[LlamaServer]:
     binary, model = llama_paths()
-    server = LlamaServer(binary, model, slots=2, threads=1)
+    server = LlamaServer(binary, model, slots=slots, threads=1)
     try:
         server.wait_ready()
         yield server

@@ -157,3 +157,25 @@ def test_snapshot_and_record_write_recordings_that_replay(tmp_path: Path) -> Non
     assert info["source"] == "local" and info["seconds"] >= 1.5 and info["index"] == "sidecar"
     bad = cli("replay", str(tmp_path / "missing.jsonl"))
     assert bad.returncode == 2 and "cannot read" in bad.stderr
+
+
+def test_a_latency_rise_names_the_load_that_rose_or_says_it_did_not() -> None:
+    """Twice the requests from minute 7: the rise names them first and its step is about the
+    load; where nothing on the node or in the load moved, it says that."""
+    def rise(name: str) -> dict:
+        done = diagnose("--replay", str(CORPUS / SCENARIOS[name]["file"]), "--json")
+        assert done.returncode == 0, done.stderr
+        (f,) = [f for f in json.loads(done.stdout)["findings"] if f["name"] == "latency_rise"]
+        return f
+
+    f = rise("latency_rise_with_load")
+    load = {x["figure"]: x for x in f["data"]["load"]}
+    assert {"requests", "prompt_tokens", "running"} <= set(load), f["data"]
+    assert 19 <= load["requests"]["before"] <= 21 and 38 <= load["requests"]["after"] <= 42
+    assert f["data"]["load_unchanged"] == ["prompt_length"]  # as long as before
+    changes = f["verdict"].split("; with it: ")[1]
+    assert changes.index("requests ") < changes.index("GPU util"), changes  # the load first
+    assert f["next"][0].startswith("more requests arrived at that moment")
+    f = rise("latency_rise_unexplained")
+    assert f["verdict"].endswith("neither the node's resources nor its load changed with it")
+    assert f["next"][0].startswith("neither the node's resources nor the load")

@@ -7,8 +7,9 @@ import re
 import pytest
 
 from autoglm_tui.analysis.diagnosis import names as M
-from autoglm_tui.analysis.diagnosis.leaks import steady_growth
+from autoglm_tui.analysis.diagnosis.leaks import SERVER_HOST_MEMORY, steady_growth
 from autoglm_tui.analysis.diagnosis.stats import theil_sen
+from autoglm_tui.analysis.services import ServiceView
 from tests.unit.diag_kit import GIB, const, make_node, proc, ramp, run, step
 
 MIB = 1 << 20
@@ -105,3 +106,20 @@ def test_a_process_that_started_inside_the_window_is_still_looked_at() -> None:
     late_start = {(M.PROC_GPU_MEM, 4242): lambda s: None if s < 200 else 10 * GIB + 3 * MIB * s}
     (f,) = run(leaky(late_start))
     assert f.name == "gpu_memory_leak" and f.window[0] == 10_200.0
+
+
+def test_a_llama_server_growing_says_first_what_its_prompt_cache_does() -> None:
+    """llama-server's prompt cache grows in host memory up to --cache-ram by design: the finding
+    still stands (it cannot tell), but its first step says what to rule out; another process
+    growing the same way gets the usual steps."""
+    node = leaky({(M.PROC_RSS, 4242): ramp(1 * GIB, 2 * GIB, 600),
+                  (M.PROC_RSS, 101): ramp(1 * GIB, 2 * GIB, 600)}, mem_available=30 * GIB)
+    node.service_tracker.views = {"llamacpp:8080": ServiceView(
+        "llamacpp:8080", "llamacpp", "http://127.0.0.1:8080", True, None, pid=4242)}
+    found = {f.subject.pid: f for f in run(node) if f.name == "host_memory_leak"}
+    assert set(found) == {101, 4242}
+    assert found[4242].next_steps[0] == SERVER_HOST_MEMORY["llamacpp"]
+    assert "--cache-ram" in found[4242].next_steps[0]
+    assert found[4242].data["server"] == "llamacpp"
+    assert found[101].next_steps[0].startswith("profile its allocations")
+    assert found[101].data["server"] is None

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from autoglm_tui.analysis.diagnosis import names as M
-from autoglm_tui.analysis.diagnosis.rise import NOT_PROOF, NOTHING_CHANGED
+from autoglm_tui.analysis.diagnosis.rise import LOAD, NOT_PROOF, NOTHING_CHANGED, NOTHING_NOR_LOAD
 from autoglm_tui.analysis.diagnosis.stats import durations, weighted_quantile
 from autoglm_tui.analysis.services import ServiceView
 from autoglm_tui.format import clock_time
@@ -158,3 +158,88 @@ def test_points_count_for_the_time_they_stand_for() -> None:
     assert weighted_quantile(vs, ws, 0.5) == 0.2
     assert sorted(vs)[len(vs) // 2] == 0.45
     assert weighted_quantile([3.0, 1.0, 2.0], [1.0, 1.0, 1.0], 0.9) == 3.0
+
+
+SID = "vllm:8000"
+
+
+def loaded(latency, requests, prompt_tokens, running, more=None):
+    """A service's latency and load figures, with `more` series."""
+    return {("svc.latency_p95_s", SID): latency, (M.SVC_REQUESTS, SID): requests,
+            (M.SVC_PROMPT_TOKENS, SID): prompt_tokens, (M.SVC_RUNNING, SID): running,
+            **(more or {})}
+
+
+def test_a_rise_with_more_requests_names_the_load_first_and_what_to_do() -> None:
+    """Requests double at minute 10 and the GPUs fill with them: the load is named first, the
+    GPU after it, and the step is about the load (the GPUs filled because of it)."""
+    series = loaded(noisy(step(0.2, 0.45, 600), 0.01, 4),
+                    noisy(step(20.0, 41.0, 600), 0.5, 21),
+                    noisy(step(8000.0, 16400.0, 600), 150.0, 22),
+                    noisy(step(16.0, 32.0, 600), 0.5, 23),
+                    more={(M.GPU_UTIL, 0): noisy(step(60.0, 95.0, 600), 2.0, 24),
+                       (M.CPU, None): noisy(const(30.0), 2.0, 25)})
+    (f,) = rises(series, 900, gpus=1)
+    # the load first, the most telling figure first, then the resources
+    assert f.verdict.endswith("; with it: requests 20.0 -> 41.0/s, prompt tokens 8,010 -> "
+                              "16,407/s, requests running 15.9 -> 32.0, GPU util 60% -> 95%"), \
+        f.verdict
+    assert [x["figure"] for x in f.data["load"]] == ["requests", "prompt_tokens", "running"]
+    # tokens a request did not change: unchanged, and so said
+    assert f.data["load_unchanged"] == ["prompt_length"]
+    assert any(e.text == "unchanged: CPU, prompt length" for e in f.evidence)
+    assert f.next_steps[0] == LOAD["requests"].look
+    assert f.next_steps[0].startswith("more requests arrived at that moment")
+    assert f.next_steps[-1] == NOT_PROOF
+
+
+def test_longer_prompts_at_the_same_request_rate_are_the_request_mix() -> None:
+    """The same 20 requests/s, but prompts five times longer from minute 10: the prompt
+    length is what changed, and the step says so."""
+    series = loaded(noisy(step(0.3, 0.7, 600), 0.01, 31),
+                    noisy(const(20.0), 0.5, 32),
+                    noisy(step(4000.0, 20000.0, 600), 100.0, 33),
+                    noisy(const(16.0), 0.5, 34))
+    (f,) = rises(series, 900)
+    loads = {x["figure"]: x for x in f.data["load"]}
+    assert list(loads) == ["prompt_length", "prompt_tokens"]
+    assert loads["prompt_length"]["before"] == pytest.approx(200.0, rel=0.05)
+    assert loads["prompt_length"]["after"] == pytest.approx(1000.0, rel=0.05)
+    assert f.verdict.endswith("; with it: prompt length 200 -> 1,002 tokens, prompt tokens "
+                              "4,000 -> 19,994/s"), f.verdict
+    assert f.data["load_unchanged"] == ["requests", "running"]
+    assert f.next_steps[0] == LOAD["prompt_length"].look
+    assert f.next_steps[0].startswith("prompts got longer at that moment")
+
+
+def test_a_server_slowed_by_a_cpu_hog_is_not_blamed_on_its_load() -> None:
+    """A batch job takes the CPU: the server finishes fewer requests (its load figures fall)
+    and more pile up running. The falls are not named; the requests running that rose are
+    named but the step is the process that took the CPU."""
+    series = loaded(noisy(step(0.2, 0.45, 600), 0.01, 41),
+                    noisy(step(20.0, 12.0, 600), 0.5, 42),
+                    noisy(step(8000.0, 4800.0, 600), 150.0, 43),
+                    noisy(step(16.0, 28.0, 600), 0.5, 44),
+                    more={(M.CPU, None): noisy(step(20.0, 90.0, 600), 3.0, 45),
+                       (M.PROC_CPU, 4700): lambda s: 640.0 if s >= 600 else None})
+    (f,) = rises(series, 900, procs=(proc(4700, name="export-batch"),))
+    assert [x["figure"] for x in f.data["load"]] == ["running"]
+    assert "requests/s" not in f.verdict and "prompt tokens" not in f.verdict
+    assert f.data["load_unchanged"] == ["prompt_length"]  # what fell is neither
+    assert f.next_steps[0].startswith("export-batch (pid 4700) took the CPU then")
+    # named after what the node shows, as the result it may be
+    assert f.verdict.endswith("with it: CPU 20% -> 90%, export-batch (pid 4700) 0% -> 640% CPU, "
+                              "requests running 16.0 -> 28.0"), f.verdict
+
+
+def test_with_the_load_read_and_unchanged_the_finding_says_neither_moved() -> None:
+    series = loaded(noisy(step(0.35, 0.7, 500), 0.02, 51),
+                    noisy(const(20.0), 0.5, 52),
+                    noisy(const(8000.0), 150.0, 53),
+                    noisy(const(16.0), 0.5, 54),
+                    more={(M.CPU, None): noisy(const(40.0), 3.0, 55)})
+    (f,) = rises(series, 900)
+    assert f.verdict.endswith("neither the node's resources nor its load changed with it")
+    assert f.data["load"] == []
+    assert f.data["load_unchanged"] == ["prompt_length", "prompt_tokens", "requests", "running"]
+    assert f.next_steps == (NOTHING_NOR_LOAD,)

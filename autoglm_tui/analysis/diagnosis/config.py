@@ -52,6 +52,7 @@ class RiseConfig:
     guard_s: float = 15.0
     min_side_points: int = 6  # a resource needs this many values on each side of the onset
     proc_cpu_rise: float = 20.0  # a process named as what took the CPU gained this (% of a core)
+    load_ratio: float = 1.25  # a load figure (requests/s, prompt length...) rose this many times
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,15 @@ class Kind:
 KINDS = (Kind("gpu_memory_leak", M.PROC_GPU_MEM, "GPU memory"),
          Kind("host_memory_leak", M.PROC_RSS, "host RSS"))
 
+# Servers whose host memory grows by design, by service kind: what to check first when the
+# growing process is one (its process is the service's).
+SERVER_HOST_MEMORY = {
+    "llamacpp": ("llama-server keeps the KV of recent prompts in a host-memory cache that grows "
+                 "up to --cache-ram (8192 MiB by default): growth that levels off there is "
+                 "that cache, not a leak; set --cache-ram lower (0 turns it off) if the node "
+                 "cannot spare it"),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Growth:
@@ -205,18 +214,31 @@ class Leaks(Analyzer):
         if room is not None:
             ev.append(bytes_ev(room_what, room))
         ev.append(Evidence("time to out-of-memory", eta, "s", eta_text))
+        steps: tuple[str, ...] = (
+            "take a memory snapshot of the process (torch.cuda.memory_snapshot() for PyTorch) "
+            "and compare two of them a few iterations apart" if kind.metric == M.PROC_GPU_MEM
+            else "profile its allocations (tracemalloc, heaptrack) between two points in time",
+            "look for tensors or buffers kept across iterations (lists of losses with graph, "
+            "caches without a bound)",
+            "restart it before the projected out-of-memory if it cannot be fixed now")
+        server = server_kind(node, pid) if kind.metric == M.PROC_RSS else None
+        by_design = SERVER_HOST_MEMORY.get(server) if server is not None else None
+        if by_design:
+            steps = (by_design, *steps)  # what to rule out first
         return Finding(
             kind.finding, severity, subject,
             f"pid {pid} ({name}) {kind.what} keeps growing: +{bytes_(per_min)}/min, {eta_text}",
-            tuple(ev), window,
-            ("take a memory snapshot of the process (torch.cuda.memory_snapshot() for PyTorch) "
-             "and compare two of them a few iterations apart" if kind.metric == M.PROC_GPU_MEM
-             else "profile its allocations (tracemalloc, heaptrack) between two points in time",
-             "look for tensors or buffers kept across iterations (lists of losses with graph, "
-             "caches without a bound)",
-             "restart it before the projected out-of-memory if it cannot be fixed now"),
+            tuple(ev), window, steps,
             score=(1.0 / eta) if eta else g.slope / MIB,
             data={"pid": pid, "metric": kind.metric, "slope_bytes_per_s": g.slope,
                   "growth_bytes": g.change, "now_bytes": g.last, "headroom_bytes": room,
-                  "eta_s": eta, "points": g.points},
+                  "eta_s": eta, "points": g.points, "server": server},
         )
+
+
+def server_kind(node: NodeState, pid: int) -> str | None:
+    """The kind of the inference server whose process `pid` is, if one is."""
+    for view in node.services.values():
+        if view.pid == pid:
+            return view.kind
+    return None

@@ -13,6 +13,10 @@ after the cause), in units of its spread before
 (MAD, floored at the regression's flat threshold). Those that moved ``shift_z`` spreads and at
 least half the step the regression quotes them for are named, most moved first; where none
 did, the finding says so, which points away from the node (the request mix, a deploy).
+The load the server reports (requests/s, prompt tokens/s, prompt tokens a request, requests
+running) is compared the same way; a load figure that rose ``load_ratio`` times is named
+first and its step leads (a fall is the slower server's result, not a cause), and where
+neither the resources nor the load moved, the finding says that too.
 Every median counts each point for the time it stands for: history is coarser further back.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from math import nan as NAN
 
 from autoglm_tui.analysis.diagnosis import names as M
 from autoglm_tui.analysis.diagnosis.config import DiagnosisConfig, RiseConfig
@@ -32,7 +37,7 @@ from autoglm_tui.analysis.diagnosis.latency import (
     latency_metrics,
 )
 from autoglm_tui.analysis.diagnosis.model import Evidence, Finding, Severity
-from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context, register
+from autoglm_tui.analysis.diagnosis.registry import Analyzer, Context, Window, register
 from autoglm_tui.analysis.diagnosis.serving import service_subject
 from autoglm_tui.analysis.diagnosis.stats import (
     durations,
@@ -42,6 +47,7 @@ from autoglm_tui.analysis.diagnosis.stats import (
     weighted_quantile,
 )
 from autoglm_tui.analysis.diagnosis.words import seconds_words
+from autoglm_tui.analysis.history import Key
 from autoglm_tui.analysis.node_state import NodeState
 from autoglm_tui.analysis.services import family_of
 from autoglm_tui.format import clock_time, duration
@@ -67,6 +73,44 @@ NOTHING_CHANGED = ("none of the node's resources read here changed with it: look
 ONLY_FELL = ("what moved at that moment fell rather than rose: the server waits on something "
              "this monitor does not read (a remote store, a lock, its clients)")
 NOT_PROOF = "changing at the same moment is not proof of cause: confirm by undoing that change"
+NOTHING_NOR_LOAD = ("neither the node's resources nor the load the server reports changed with "
+                    "it: look at the server's logs, what was deployed then (model, version, "
+                    "settings), and what it waits on (a remote store, its clients)")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFigure:
+    """A figure of the load a server reports: how its change is said, and where to look."""
+
+    label: str
+    digits: int  # decimals shown
+    unit: str  # after the second value: 'requests 20 -> 41/s'
+    floor: float  # the least spread counted (the figure's noise floor)
+    look: str
+
+
+# The load on a service, compared across a rise's onset like the resources; only a rise counts
+# (a server that slowed finishes fewer requests: the load figures that fell are its result).
+# Named in this order, the most telling first (more prompt tokens follow from either of the
+# first two).
+LOAD = {
+    "requests": LoadFigure("requests", 1, "/s", 0.05,
+                           "more requests arrived at that moment: the server is past what it "
+                           "serves at the old latency; add replicas (see advise) or cap "
+                           "concurrency if the load stays"),
+    "prompt_length": LoadFigure("prompt length", 0, " tokens", 1.0,
+                                "prompts got longer at that moment (the request mix changed): "
+                                "each request costs more prefill; find the client that sends "
+                                "them, cap prompt length, or add replicas"),
+    "prompt_tokens": LoadFigure("prompt tokens", 0, "/s", 1.0,
+                                "more prompt tokens arrived at that moment (more or longer "
+                                "requests): add replicas (see advise) or cap prompt length if "
+                                "the load stays"),
+    "running": LoadFigure("requests running", 1, "", 0.2,
+                          "more requests ran at once from that moment (more clients, or more "
+                          "at once from each): the server shares each step among them; add "
+                          "replicas (see advise) or cap concurrency"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +185,17 @@ def sides(times: list[float], row: list[float], onset: float, cfg: RiseConfig
     return (vs[:lo], ws[:lo]), (vs[hi:], ws[hi:])
 
 
+def across(name: str, times: list[float], row: list[float], onset: float, cfg: RiseConfig,
+           floor: float) -> Shift | None:
+    """`row`'s median before `onset` and after it, and the move in spreads of the level before
+    (the spread at least `floor`); None with too few values on either side."""
+    before, after = sides(times, row, onset, cfg)
+    if len(before[0]) < cfg.min_side_points or len(after[0]) < cfg.min_side_points:
+        return None
+    b, a = weighted_quantile(*before, 0.5), weighted_quantile(*after, 0.5)
+    return Shift(name, b, a, (a - b) / max(robust_spread(*before, b), floor))
+
+
 def shifts(times: list[float], xs: dict[str, list[float]], onset: float, cfg: RiseConfig
            ) -> tuple[list[Shift], list[str]]:
     """The resources that moved across `onset` (most moved first), and those that did not (or
@@ -148,18 +203,61 @@ def shifts(times: list[float], xs: dict[str, list[float]], onset: float, cfg: Ri
     moved: list[Shift] = []
     still: list[str] = []
     for name, row in xs.items():
-        before, after = sides(times, row, onset, cfg)
-        if len(before[0]) < cfg.min_side_points or len(after[0]) < cfg.min_side_points:
+        s = across(name, times, row, onset, cfg, MIN_STD.get(name, 0.0))
+        if s is None:
             continue
-        b, a = weighted_quantile(*before, 0.5), weighted_quantile(*after, 0.5)
-        spread = max(robust_spread(*before, b), MIN_STD.get(name, 0.0))
-        z = (a - b) / spread
-        if abs(z) >= cfg.shift_z and abs(a - b) >= 0.5 * FACTORS[name].step:
-            moved.append(Shift(name, b, a, z))
+        if abs(s.z) >= cfg.shift_z and abs(s.after - s.before) >= 0.5 * FACTORS[name].step:
+            moved.append(s)
         else:
             still.append(name)
     moved.sort(key=lambda s: -abs(s.z))
     return moved, sorted(still)
+
+
+def load_keys(sid: str) -> list[Key]:
+    """The history keys of a service's load figures."""
+    return [(M.SVC_REQUESTS, sid), (M.SVC_PROMPT_TOKENS, sid), (M.SVC_RUNNING, sid)]
+
+
+def load_inputs(w: Window, sid: str) -> dict[str, list[float]]:
+    """A service's load figures on the window's time axis (NaN gaps); the prompt length is
+    prompt tokens over requests, where both are known and requests finished."""
+    out: dict[str, list[float]] = {}
+    for name, metric in (("requests", M.SVC_REQUESTS), ("prompt_tokens", M.SVC_PROMPT_TOKENS),
+                         ("running", M.SVC_RUNNING)):
+        row = w.get((metric, sid))
+        if row is not None:
+            out[name] = row
+    rps, tps = out.get("requests"), out.get("prompt_tokens")
+    if rps is not None and tps is not None:
+        out["prompt_length"] = [t / r if r > 0 and t == t else NAN
+                                for r, t in zip(rps, tps, strict=True)]
+    return out
+
+
+def load_shifts(times: list[float], xs: dict[str, list[float]], onset: float, cfg: RiseConfig
+                ) -> tuple[list[Shift], list[str]]:
+    """The load figures that rose across `onset` (``load_ratio`` times their level before and
+    ``shift_z`` spreads; in LOAD's order), and those that stayed (neither rose nor fell so)."""
+    rose: list[Shift] = []
+    still: list[str] = []
+    for name, row in xs.items():
+        s = across(name, times, row, onset, cfg, LOAD[name].floor)
+        if s is None:
+            continue
+        if s.z >= cfg.shift_z and s.after >= cfg.load_ratio * s.before:
+            rose.append(s)
+        elif s.z > -cfg.shift_z or s.after * cfg.load_ratio > s.before:
+            still.append(name)
+    order = list(LOAD)
+    rose.sort(key=lambda s: order.index(s.factor))
+    return rose, sorted(still)
+
+
+def load_words(s: Shift) -> str:
+    """'requests 20.0 -> 41.0/s', 'prompt length 210 -> 1,900 tokens'."""
+    f = LOAD[s.factor]
+    return f"{f.label} {s.before:,.{f.digits}f} -> {s.after:,.{f.digits}f}{f.unit}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,60 +339,84 @@ class LatencyRise(Analyzer):
             rise = find_rise(*pairs(lw.times, y), cfg, min_rise)
             if rise is None:
                 continue
-            # the resources are read only where the latency rose
-            w = ctx.window(node, keys_for(sid, gpus, metric), cfg.window_s)
+            # the resources and the load are read only where the latency rose
+            keys = keys_for(sid, gpus, metric) + (load_keys(sid) if sid is not None else [])
+            w = ctx.window(node, keys, cfg.window_s)
             moved, still = shifts(w.times, inputs(node, sid, gpus, w), rise.onset, cfg)
+            load = (load_shifts(w.times, load_inputs(w, sid), rise.onset, cfg)
+                    if sid is not None else ([], []))
             view = node.services.get(sid) if sid is not None else None
             busier = (busier_processes(ctx, node, rise.onset, cfg, view.pid if view else None)
                       if any(s.factor == "cpu" and s.z > 0 for s in moved) else [])
-            out.append(self._finding(node, sid, metric, rise, moved, still, busier,
+            out.append(self._finding(node, sid, metric, rise, (moved, still), load, busier,
                                      w.covered))
         return out
 
     @staticmethod
-    def _finding(node: NodeState, sid: str | None, metric: str, rise: Rise, moved: list[Shift],
-                 still: list[str], busier: list[Busier], window: tuple[float, float]
-                 ) -> Finding:
+    def _finding(node: NodeState, sid: str | None, metric: str, rise: Rise,
+                 resources: tuple[list[Shift], list[str]], load: tuple[list[Shift], list[str]],
+                 busier: list[Busier], window: tuple[float, float]) -> Finding:
+        moved, still = resources
+        load_rose, load_still = load
         _, latency, in_evidence = WORDS[metric]
         who = latency if sid is None else f"{sid} {latency}"
         level = f"{seconds_words(rise.before)} -> {seconds_words(rise.after)}"
         when = clock_time(rise.onset)
         verdict = f"{who} rose {rise.ratio:.1f}x at {when} and stayed up ({level})"
-        changes = [change_words(s) for s in moved[:3]]
+        rose = [s for s in moved if s.z > 0]
+        # more requests running follow a slower server (they pile up) as often as they slow
+        # it: a cause (named first, its step first) only with more arriving, or where nothing
+        # on the node rose too
+        arrived = any(s.factor != "running" for s in load_rose)
+        drivers = [s for s in load_rose if arrived or not (rose or busier)]
+        changes = [load_words(s) for s in drivers] + [change_words(s) for s in moved[:3]]
         if busier:
             more = len(busier) - 1
             changes.append(busier[0].words() + (f" and {more} more process"
                                                 f"{'es' if more > 1 else ''}" if more else ""))
+        changes += [load_words(s) for s in load_rose if s not in drivers]
         verdict += ("; with it: " + ", ".join(changes) if changes
-                    else "; no resource read here changed with it")
+                    else "; neither the node's resources nor its load changed with it"
+                    if load_still else "; no resource read here changed with it")
         ev = [Evidence(in_evidence, rise.after, "s",
                        f"{in_evidence} {level} (median before and after the onset; up for "
                        f"{duration(rise.lasted)} when checked)")]
+        ev += [Evidence(LOAD[s.factor].label, s.after, "",
+                        f"{load_words(s)} ({s.z:.0f}x its spread before)") for s in load_rose]
         ev += [Evidence(FACTORS[s.factor].label, s.after, "",
                         f"{change_words(s)} ({abs(s.z):.0f}x its spread before)")
                for s in moved]
         ev += [Evidence(f"pid {p.pid}", p.after, "pct", p.words()) for p in busier[:3]]
-        if still:
+        if still or load_still:
             ev.append(Evidence("unchanged", None, "", "unchanged: " + ", ".join(
-                FACTORS[k].label for k in still)))
-        rose = [s for s in moved if s.z > 0]
-        steps = ((LOOK[rose[0].factor], NOT_PROOF) if rose else (ONLY_FELL, NOT_PROOF) if moved
-                 else (NOTHING_CHANGED,))
+                [FACTORS[k].label for k in still] + [LOAD[k].label for k in load_still])))
+        steps: list[str] = [LOAD[drivers[0].factor].look] if drivers else []
         if busier:
             who, it, its = f"{busier[0].name} (pid {busier[0].pid})", "it", "its"
             if len(busier) > 1:
                 who, it, its = f"{who} and {len(busier) - 1} more", "them", "their"
-            steps = (f"{who} took the CPU then: move {it} off the serving node, lower {its} "
-                     f"priority (renice) or give the server cores of its own", NOT_PROOF)
+            steps.append(f"{who} took the CPU then: move {it} off the serving node, lower {its} "
+                         f"priority (renice) or give the server cores of its own")
+        elif rose and not drivers:
+            steps.append(LOOK[rose[0].factor])
+        elif moved and not drivers:
+            steps.append(ONLY_FELL)
+        if steps:
+            steps.append(NOT_PROOF)
+        else:
+            steps = [NOTHING_NOR_LOAD if load_still else NOTHING_CHANGED]
         return Finding(
             "latency_rise", Severity.WARNING, service_subject(node, sid), verdict, tuple(ev),
-            window, steps, score=min(1.0, (rise.ratio - 1.0) / 4.0),
+            window, tuple(steps), score=min(1.0, (rise.ratio - 1.0) / 4.0),
             data={"service": sid, "metric": metric, "onset": round(rise.onset, 3),
                   "before_s": rise.before, "after_s": rise.after,
                   "ratio": round(rise.ratio, 3), "lasted_s": round(rise.lasted, 1),
                   "changed": [{"factor": s.factor, "before": s.before, "after": s.after,
                                "z": round(s.z, 2)} for s in moved],
                   "unchanged": still,
+                  "load": [{"figure": s.factor, "before": s.before, "after": s.after,
+                            "z": round(s.z, 2)} for s in load_rose],
+                  "load_unchanged": load_still,
                   "processes": [{"pid": p.pid, "name": p.name, "cpu_before": p.before,
                                  "cpu_after": p.after} for p in busier]},
         )
