@@ -172,7 +172,7 @@ def test_a_latency_rise_names_the_load_that_rose_or_says_it_did_not() -> None:
     load = {x["figure"]: x for x in f["data"]["load"]}
     assert {"requests", "prompt_tokens", "running"} <= set(load), f["data"]
     assert 19 <= load["requests"]["before"] <= 21 and 38 <= load["requests"]["after"] <= 42
-    assert f["data"]["load_unchanged"] == ["prompt_length"]  # as long as before
+    assert f["data"]["load_unchanged"] == ["output_length", "prompt_length"]  # as long as before
     changes = f["verdict"].split("; with it: ")[1]
     assert changes.index("requests ") < changes.index("GPU util"), changes  # the load first
     assert f["next"][0].startswith("more requests arrived at that moment")

@@ -243,3 +243,23 @@ def test_with_the_load_read_and_unchanged_the_finding_says_neither_moved() -> No
     assert f.data["load"] == []
     assert f.data["load_unchanged"] == ["prompt_length", "prompt_tokens", "requests", "running"]
     assert f.next_steps == (NOTHING_NOR_LOAD,)
+
+
+def test_longer_answers_raise_the_end_to_end_latency_not_the_time_per_token() -> None:
+    """The same requests, each answered with four times the tokens from minute 10: the end to
+    end P95 rose with the answer length, which is named and leads the step. The time per token
+    is not about answer length: for it, the answer length is not read."""
+    series = loaded(noisy(step(0.5, 1.6, 600), 0.02, 61),
+                    noisy(const(20.0), 0.5, 62),
+                    noisy(const(8000.0), 150.0, 63),
+                    noisy(const(16.0), 0.5, 64),
+                    more={(M.SVC_TOKENS, SID): noisy(step(3000.0, 12000.0, 600), 100.0, 65)})
+    (f,) = rises(series, 900)
+    assert f.verdict.endswith("; with it: answer length 150 -> 600 tokens"), f.verdict
+    assert f.next_steps[0] == LOAD["output_length"].look
+    assert f.next_steps[0].startswith("answers got longer at that moment")
+    itl = {("svc.itl_avg_s", SID): noisy(step(0.015, 0.03, 600), 0.0005, 66),
+           **{k: v for k, v in series.items() if k[0] != "svc.latency_p95_s"}}
+    (f,) = rises(itl, 900)
+    assert "answer length" not in f.verdict
+    assert "output_length" not in f.data["load_unchanged"] + [x["figure"] for x in f.data["load"]]

@@ -64,6 +64,7 @@ PROC_CPU = "proc.cpu_pct"
 SVC_LATENCY = ("svc.latency_p95_s", "svc.latency_avg_s", "svc.ttft_p95_s", "svc.ttft_avg_s",
                "svc.itl_p95_s", "svc.itl_avg_s")
 PER_TOKEN = frozenset({"svc.itl_p95_s", "svc.itl_avg_s"})  # milliseconds, not seconds
+END_TO_END = frozenset({"svc.latency_p95_s", "svc.latency_avg_s"})
 SVC_TOKENS = "svc.tokens_per_s"
 SVC_QUEUE = "svc.queue_len"
 SVC_KV = "svc.kv_cache_pct"

@@ -13,8 +13,8 @@ after the cause), in units of its spread before
 (MAD, floored at the regression's flat threshold). Those that moved ``shift_z`` spreads and at
 least half the step the regression quotes them for are named, most moved first; where none
 did, the finding says so, which points away from the node (the request mix, a deploy).
-The load the server reports (requests/s, prompt tokens/s, prompt tokens a request, requests
-running) is compared the same way; a load figure that rose ``load_ratio`` times is named
+The load the server reports (requests/s, prompt tokens/s, prompt and answer tokens a request,
+requests running) is compared the same way; a load figure that rose ``load_ratio`` times is named
 first and its step leads (a fall is the slower server's result, not a cause), and where
 neither the resources nor the load moved, the finding says that too.
 Every median counts each point for the time it stands for: history is coarser further back.
@@ -91,8 +91,8 @@ class LoadFigure:
 
 # The load on a service, compared across a rise's onset like the resources; only a rise counts
 # (a server that slowed finishes fewer requests: the load figures that fell are its result).
-# Named in this order, the most telling first (more prompt tokens follow from either of the
-# first two).
+# Named in this order, the most telling first (more prompt tokens follow from more requests or
+# longer prompts).
 LOAD = {
     "requests": LoadFigure("requests", 1, "/s", 0.05,
                            "more requests arrived at that moment: the server is past what it "
@@ -102,6 +102,10 @@ LOAD = {
                                 "prompts got longer at that moment (the request mix changed): "
                                 "each request costs more prefill; find the client that sends "
                                 "them, cap prompt length, or add replicas"),
+    "output_length": LoadFigure("answer length", 0, " tokens", 1.0,
+                                "answers got longer at that moment (more tokens generated a "
+                                "request): each request holds its slot longer; find the "
+                                "client that asks for them, cap max_tokens, or add replicas"),
     "prompt_tokens": LoadFigure("prompt tokens", 0, "/s", 1.0,
                                 "more prompt tokens arrived at that moment (more or longer "
                                 "requests): add replicas (see advise) or cap prompt length if "
@@ -216,22 +220,31 @@ def shifts(times: list[float], xs: dict[str, list[float]], onset: float, cfg: Ri
 
 def load_keys(sid: str) -> list[Key]:
     """The history keys of a service's load figures."""
-    return [(M.SVC_REQUESTS, sid), (M.SVC_PROMPT_TOKENS, sid), (M.SVC_RUNNING, sid)]
+    return [(M.SVC_REQUESTS, sid), (M.SVC_PROMPT_TOKENS, sid), (M.SVC_RUNNING, sid),
+            (M.SVC_TOKENS, sid)]
 
 
-def load_inputs(w: Window, sid: str) -> dict[str, list[float]]:
-    """A service's load figures on the window's time axis (NaN gaps); the prompt length is
-    prompt tokens over requests, where both are known and requests finished."""
+def load_inputs(w: Window, sid: str, metric: str) -> dict[str, list[float]]:
+    """A service's load figures on the window's time axis (NaN gaps) for a rise of latency
+    `metric`. The prompt length is prompt tokens over requests, where both are known and
+    requests finished; the answer length, generated tokens over requests, only for an end to
+    end latency (a longer answer takes longer, but not longer a token)."""
     out: dict[str, list[float]] = {}
-    for name, metric in (("requests", M.SVC_REQUESTS), ("prompt_tokens", M.SVC_PROMPT_TOKENS),
-                         ("running", M.SVC_RUNNING)):
-        row = w.get((metric, sid))
+    for name, key in (("requests", M.SVC_REQUESTS), ("prompt_tokens", M.SVC_PROMPT_TOKENS),
+                      ("running", M.SVC_RUNNING)):
+        row = w.get((key, sid))
         if row is not None:
             out[name] = row
-    rps, tps = out.get("requests"), out.get("prompt_tokens")
-    if rps is not None and tps is not None:
-        out["prompt_length"] = [t / r if r > 0 and t == t else NAN
-                                for r, t in zip(rps, tps, strict=True)]
+    rps = out.get("requests")
+    if rps is None:
+        return out
+    per_request = [("prompt_length", out.get("prompt_tokens"))]
+    if metric in M.END_TO_END:
+        per_request.append(("output_length", w.get((M.SVC_TOKENS, sid))))
+    for name, tokens in per_request:
+        if tokens is not None:
+            out[name] = [t / r if r > 0 and t == t else NAN
+                         for r, t in zip(rps, tokens, strict=True)]
     return out
 
 
@@ -343,7 +356,7 @@ class LatencyRise(Analyzer):
             keys = keys_for(sid, gpus, metric) + (load_keys(sid) if sid is not None else [])
             w = ctx.window(node, keys, cfg.window_s)
             moved, still = shifts(w.times, inputs(node, sid, gpus, w), rise.onset, cfg)
-            load = (load_shifts(w.times, load_inputs(w, sid), rise.onset, cfg)
+            load = (load_shifts(w.times, load_inputs(w, sid, metric), rise.onset, cfg)
                     if sid is not None else ([], []))
             view = node.services.get(sid) if sid is not None else None
             busier = (busier_processes(ctx, node, rise.onset, cfg, view.pid if view else None)
