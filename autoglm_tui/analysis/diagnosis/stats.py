@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
 
+from autoglm_tui.analysis.peers import MAD_TO_SIGMA
+
 
 def is_known(v: float) -> bool:
     return v == v
@@ -207,13 +209,10 @@ def weighted_quantile(values: Sequence[float], weights: Sequence[float], q: floa
     return pairs_[-1][0]
 
 
-MAD_TO_SD = 1.4826  # a normal distribution's standard deviation per median absolute deviation
-
-
 def robust_spread(values: Sequence[float], weights: Sequence[float], centre: float) -> float:
     """The standard deviation a normal distribution with the values' (weighted) median
     absolute deviation from `centre` would have (one wild reading barely moves it)."""
-    return MAD_TO_SD * weighted_quantile([abs(v - centre) for v in values], weights, 0.5)
+    return MAD_TO_SIGMA * weighted_quantile([abs(v - centre) for v in values], weights, 0.5)
 
 
 def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
